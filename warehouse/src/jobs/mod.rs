@@ -1,0 +1,9 @@
+//! The ad warehouse's jobs: `ods_to_dwd` cleans and deduplicates TT's ODS log into the DWD table;
+//! `dwd_to_dws` aggregates DWD's changelog into the upserted DWS table. Also their table schemas.
+
+pub mod dwd_to_dws;
+pub mod ods_to_dwd;
+pub mod schemas;
+
+pub use dwd_to_dws::{DwdToDws, DwdToDwsConfig};
+pub use ods_to_dwd::{OdsToDwd, OdsToDwdConfig};

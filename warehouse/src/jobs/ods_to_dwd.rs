@@ -1,0 +1,278 @@
+//! ODS → DWD: reads TT from checkpointed offsets, drops invalid events, deduplicates producer
+//! retries by `event_id` against the DWD table's current state, and commits one DWD snapshot per
+//! checkpoint whose lookup changelog carries each distinct event once.
+
+use serde_json::json;
+
+use crate::env::{Clock, Cost, Env, Journal, Transport};
+use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
+use crate::jobs::schemas::is_valid_event;
+use crate::row::RowKind;
+use crate::stream::{CompletedCheckpoint, JobError, StreamJob, backoff_sleep};
+use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
+use crate::tt::TtClient;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdsToDwdConfig {
+    pub job_name: String,
+    /// Paimon `commitUser`: stable across restarts of the job.
+    pub commit_user: String,
+    pub partitions: u32,
+    pub fetch_max_records: u32,
+    /// TT consumer group the job reports its committed offsets under (monitoring only).
+    pub consumer_group: String,
+}
+
+/// Counters since the job (re)started, for the journal.
+#[derive(Debug, Default, Clone)]
+pub struct OdsToDwdStats {
+    pub records_read: u64,
+    pub invalid_dropped: u64,
+    pub duplicates_absorbed: u64,
+}
+
+pub struct OdsToDwd<E: Env, T: Transport> {
+    env: E,
+    config: OdsToDwdConfig,
+    tt: TtClient<T>,
+    table: FileStoreTable<E::Store>,
+    writers: Vec<BucketWriter>,
+    offsets: Vec<u64>,
+    /// Unique per process attempt, so files of a failed attempt never collide with a retry's.
+    attempt_prefix: String,
+    pub stats: OdsToDwdStats,
+}
+
+impl<E: Env, T: Transport> OdsToDwd<E, T> {
+    pub fn new(env: E, config: OdsToDwdConfig, transport: T, table: FileStoreTable<E::Store>) -> Self {
+        let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
+        Self {
+            offsets: vec![0; config.partitions as usize],
+            env,
+            tt: TtClient::new(transport),
+            table,
+            writers: Vec::new(),
+            attempt_prefix,
+            config,
+            stats: OdsToDwdStats::default(),
+        }
+    }
+
+    async fn load_writers(&mut self) -> Result<(), JobError> {
+        let latest = retry_table(|| self.table.latest_snapshot()).await?;
+        self.writers.clear();
+        for bucket in 0..self.table.schema().options.bucket {
+            let state = retry_table(|| self.table.read_bucket(latest.as_ref(), bucket)).await?;
+            self.writers
+                .push(BucketWriter::new(self.table.schema(), bucket, state));
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, event: &AdEvent) {
+        if !is_valid_event(event) {
+            self.stats.invalid_dropped += 1;
+            return;
+        }
+        let row = event.to_row();
+        let key = [row[0]];
+        let bucket = self.table.bucket_of_key(&key) as usize;
+        let writer = &mut self.writers[bucket];
+        if writer.get(&key).is_some() {
+            self.stats.duplicates_absorbed += 1;
+            return;
+        }
+        writer.write(RowKind::Insert, row);
+    }
+}
+
+/// Retries a table call until it succeeds or fails with a non-transient error.
+pub(crate) async fn retry_table<T, F, Fut>(mut op: F) -> Result<T, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TableError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                let error = JobError::from(error);
+                if !error.is_transient() {
+                    return Err(error);
+                }
+                backoff_sleep(attempt).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Prepares every writer's files, retrying each bucket in place so no prepared work is lost.
+pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
+    table: &FileStoreTable<S>,
+    writers: &mut [BucketWriter],
+    file_prefix: &str,
+    time_millis: i64,
+) -> Result<(Vec<CommitMessage>, u64), JobError> {
+    let mut messages = Vec::new();
+    let mut bytes = 0;
+    for writer in writers.iter_mut() {
+        let mut attempt = 0;
+        loop {
+            match writer.prepare_commit(table, file_prefix, time_millis).await {
+                Ok(message) => {
+                    bytes += writer.last_written_bytes();
+                    messages.extend(message);
+                    break;
+                }
+                Err(error) => {
+                    let error = JobError::from(error);
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
+                    backoff_sleep(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+    Ok((messages, bytes))
+}
+
+/// Commits a checkpoint's committables as one snapshot (filterAndCommit), retrying transients.
+pub(crate) async fn commit_checkpoint<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
+    commit_user: &str,
+    checkpoint: &CompletedCheckpoint,
+    file_prefix: &str,
+) -> Result<CommitOutcome, JobError> {
+    let outcome = retry_table(|| {
+        table.commit(
+            commit_user,
+            checkpoint.checkpoint_id,
+            checkpoint.committables.clone(),
+            None,
+            env.clock().now_millis(),
+            file_prefix,
+        )
+    })
+    .await?;
+    let (verb, snapshot_id) = match outcome {
+        CommitOutcome::Committed { snapshot_id } => ("committed", snapshot_id),
+        CommitOutcome::AlreadyCommitted { snapshot_id } => ("skipped-already-committed", snapshot_id),
+    };
+    env.journal().record(
+        "commit",
+        format!(
+            "table={} user={commit_user} identifier={} snapshot={snapshot_id} outcome={verb}",
+            table.root().rsplit('/').next().unwrap_or_default(),
+            checkpoint.checkpoint_id
+        ),
+    );
+    Ok(outcome)
+}
+
+impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
+    fn name(&self) -> &str {
+        &self.config.job_name
+    }
+
+    async fn restore(&mut self, checkpoint: Option<&CompletedCheckpoint>) -> Result<(), JobError> {
+        self.offsets = vec![0; self.config.partitions as usize];
+        if let Some(checkpoint) = checkpoint {
+            commit_checkpoint(
+                &self.env,
+                &self.table,
+                &self.config.commit_user,
+                checkpoint,
+                &format!("{}-restore", self.attempt_prefix),
+            )
+            .await?;
+            let offsets: Vec<u64> = serde_json::from_value(checkpoint.source_state["offsets"].clone())
+                .map_err(|e| JobError::State(format!("checkpoint offsets unreadable: {e}")))?;
+            if offsets.len() != self.offsets.len() {
+                return Err(JobError::State(format!(
+                    "checkpoint has {} TT partitions but the job reads {}",
+                    offsets.len(),
+                    self.offsets.len()
+                )));
+            }
+            self.offsets = offsets;
+        }
+        self.load_writers().await
+    }
+
+    async fn process(&mut self) -> Result<usize, JobError> {
+        let mut processed = 0;
+        for partition in 0..self.config.partitions {
+            let offset = self.offsets[partition as usize];
+            let max = self.config.fetch_max_records;
+            let mut attempt = 0;
+            let fetched = loop {
+                match self.tt.fetch(partition, offset, max).await {
+                    Ok(fetched) => break fetched,
+                    Err(error) => {
+                        let error = JobError::from(error);
+                        if !error.is_transient() {
+                            return Err(error);
+                        }
+                        backoff_sleep(attempt).await;
+                        attempt += 1;
+                    }
+                }
+            };
+            let count = fetched.events.len();
+            for event in &fetched.events {
+                self.route(event);
+            }
+            self.offsets[partition as usize] += count as u64;
+            self.stats.records_read += count as u64;
+            processed += count;
+            if count > 0 {
+                self.env
+                    .cost()
+                    .charge(
+                        "ods_to_dwd",
+                        count as u64,
+                        (count * EVENT_WIRE_SIZE_BYTES) as u64,
+                    )
+                    .await;
+            }
+        }
+        Ok(processed)
+    }
+
+    async fn snapshot_state(
+        &mut self,
+        checkpoint_id: i64,
+    ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
+        let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
+        let now = self.env.clock().now_millis();
+        let (messages, bytes) = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
+        let rows: u64 = messages
+            .iter()
+            .flat_map(|m| &m.new_files)
+            .map(|f| f.row_count)
+            .sum();
+        self.env.cost().charge("dwd_writer", rows, bytes).await;
+        Ok((json!({ "offsets": self.offsets }), messages))
+    }
+
+    async fn commit(&mut self, checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
+        let prefix = format!("{}-c{}", self.attempt_prefix, checkpoint.checkpoint_id);
+        commit_checkpoint(&self.env, &self.table, &self.config.commit_user, checkpoint, &prefix)
+            .await?;
+        // Like Flink's Kafka source: offsets go back to the queue for lag monitoring only.
+        let offsets: Vec<u64> =
+            serde_json::from_value(checkpoint.source_state["offsets"].clone()).unwrap_or_default();
+        for (partition, offset) in offsets.into_iter().enumerate() {
+            let _ = self
+                .tt
+                .commit_offset(&self.config.consumer_group, partition as u32, offset)
+                .await;
+        }
+        Ok(())
+    }
+}

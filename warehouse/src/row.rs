@@ -1,0 +1,92 @@
+//! The in-memory row model shared by the queue, the table store and the jobs: every column of the
+//! ad warehouse is an integer or a small string enum, so a row is a slice of `i64` and stays cheap
+//! to hash, compare, copy and encode.
+
+use serde::{Deserialize, Serialize};
+
+/// A row: one `i64` per field of its schema. Enum fields hold the symbol's index.
+pub type Row = Vec<i64>;
+
+/// The type of one field, as Paimon would name it in a schema file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FieldType {
+    /// Paimon `BIGINT`, Parquet INT64.
+    BigInt,
+    /// Paimon `STRING` restricted to known symbols; Parquet UTF8; in memory the symbol index.
+    Enum(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub field_type: FieldType,
+}
+
+impl Field {
+    pub fn bigint(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            field_type: FieldType::BigInt,
+        }
+    }
+    pub fn enumeration(name: &str, symbols: &[&str]) -> Self {
+        Self {
+            name: name.to_string(),
+            field_type: FieldType::Enum(symbols.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+}
+
+/// Paimon's `_VALUE_KIND`: 0 = +I, 1 = -U, 2 = +U, 3 = -D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RowKind {
+    Insert = 0,
+    UpdateBefore = 1,
+    UpdateAfter = 2,
+    Delete = 3,
+}
+
+impl RowKind {
+    pub fn as_byte(self) -> i8 {
+        self as i8
+    }
+    pub fn from_byte(byte: i8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Insert),
+            1 => Some(Self::UpdateBefore),
+            2 => Some(Self::UpdateAfter),
+            3 => Some(Self::Delete),
+            _ => None,
+        }
+    }
+    /// +I and +U add a row's contribution; -U and -D retract it.
+    pub fn is_add(self) -> bool {
+        matches!(self, Self::Insert | Self::UpdateAfter)
+    }
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Self::Insert => "+I",
+            Self::UpdateBefore => "-U",
+            Self::UpdateAfter => "+U",
+            Self::Delete => "-D",
+        }
+    }
+}
+
+/// A stable 64-bit hash of integers (FNV-1a over little-endian bytes, then a finaliser).
+/// Used for bucket assignment and fingerprints: unlike std's hasher it never changes.
+pub fn stable_hash(values: &[i64]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for value in values {
+        for byte in value.to_le_bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    // splitmix64 finaliser spreads FNV's weak low bits.
+    hash ^= hash >> 30;
+    hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash ^= hash >> 27;
+    hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}

@@ -1,0 +1,9 @@
+//! A Flink-style streaming runtime: a job is a source, operators and a two-phase-commit sink driven
+//! by a checkpoint loop. Barriers are aligned trivially because each job runs as one task; state
+//! goes to durable checkpoint storage before the sink's committables are committed.
+
+pub mod checkpoint;
+pub mod runtime;
+
+pub use checkpoint::{CheckpointError, CheckpointStorage, CompletedCheckpoint};
+pub use runtime::{CheckpointConfig, JobError, StreamJob, backoff_sleep, run_job};

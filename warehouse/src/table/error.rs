@@ -1,0 +1,36 @@
+//! Errors of the table store that callers can handle: store failures (retry), corrupt or
+//! mismatching files (stop and report the path), and expired snapshots (Paimon's OutOfRange).
+
+use crate::env::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt table file {path}: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("schema mismatch at {path}: {reason}")]
+    SchemaMismatch { path: String, reason: String },
+    #[error(
+        "The snapshot with id {id} has expired. You can: 1. increase the snapshot or changelog expiration time. 2. use consumer-id to ensure that unconsumed snapshots will not be expired."
+    )]
+    SnapshotExpired { id: i64 },
+    /// The schema handed to `create_or_open` is not a valid primary-key table schema.
+    #[error("invalid table schema: {0}")]
+    InvalidSchema(String),
+    /// Encoding a file failed (a bug or an unsupported value, never a store fault).
+    #[error("cannot encode {path}: {reason}")]
+    Encode { path: String, reason: String },
+    /// Every attempt to publish a snapshot lost the race to another committer.
+    #[error("commit gave up after {attempts} conflicting attempts")]
+    CommitRetriesExhausted { attempts: u32 },
+}
+
+impl TableError {
+    pub(crate) fn corrupt(path: &str, reason: impl ToString) -> Self {
+        Self::Corrupt {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}

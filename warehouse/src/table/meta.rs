@@ -1,0 +1,125 @@
+//! Paimon's metadata records (snapshot, manifest list entry, manifest entry, data file meta) with
+//! Paimon's JSON field names, plus the commit message a writer hands its committer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Key;
+
+/// Paimon `Snapshot.CommitKind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CommitKind {
+    Append,
+    Compact,
+    Overwrite,
+}
+
+/// Paimon's snapshot file (`snapshot/snapshot-N`), version 3.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub version: i32,
+    pub id: i64,
+    pub schema_id: i64,
+    /// File name (under `manifest/`) of the manifest list of all files before this commit.
+    pub base_manifest_list: String,
+    /// File name of the manifest list of files this commit added or deleted.
+    pub delta_manifest_list: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog_manifest_list: Option<String>,
+    pub commit_user: String,
+    pub commit_identifier: i64,
+    pub commit_kind: CommitKind,
+    pub time_millis: i64,
+    #[serde(default)]
+    pub log_offsets: BTreeMap<i32, i64>,
+    pub total_record_count: i64,
+    pub delta_record_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog_record_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
+}
+
+/// Paimon `DataFileMeta`: one data or changelog file of a bucket.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DataFileMeta {
+    pub file_name: String,
+    pub file_size: u64,
+    pub row_count: u64,
+    pub min_key: Key,
+    pub max_key: Key,
+    pub min_sequence_number: i64,
+    pub max_sequence_number: i64,
+    pub schema_id: i64,
+    pub level: u32,
+    #[serde(default)]
+    pub extra_files: Vec<String>,
+    /// Millis since the epoch (Paimon stores a timestamp).
+    pub creation_time: i64,
+    pub delete_row_count: u64,
+    /// Paimon `FileSource`: "APPEND" for writer output, "COMPACT" for compaction output.
+    pub file_source: String,
+}
+
+/// Paimon `FileKind`: 0 ADD, 1 DELETE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum FileKind {
+    Add,
+    Delete,
+}
+
+impl From<FileKind> for u8 {
+    fn from(kind: FileKind) -> u8 {
+        match kind {
+            FileKind::Add => 0,
+            FileKind::Delete => 1,
+        }
+    }
+}
+
+impl TryFrom<u8> for FileKind {
+    type Error = String;
+    fn try_from(byte: u8) -> Result<Self, String> {
+        match byte {
+            0 => Ok(Self::Add),
+            1 => Ok(Self::Delete),
+            other => Err(format!("unknown file kind {other}")),
+        }
+    }
+}
+
+/// Paimon `ManifestEntry`: one line of a manifest file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestEntry {
+    pub kind: FileKind,
+    /// Partition values; always empty (unpartitioned tables).
+    pub partition: Vec<i64>,
+    pub bucket: u32,
+    pub total_buckets: u32,
+    pub file: DataFileMeta,
+}
+
+/// Paimon `ManifestFileMeta`: one line of a manifest list.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestFileMeta {
+    pub file_name: String,
+    pub file_size: u64,
+    pub num_added_files: u64,
+    pub num_deleted_files: u64,
+    pub schema_id: i64,
+}
+
+/// What a writer prepares at a checkpoint barrier; lives in checkpoint state until committed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CommitMessage {
+    pub bucket: u32,
+    pub new_files: Vec<DataFileMeta>,
+    pub changelog_files: Vec<DataFileMeta>,
+}

@@ -1,0 +1,722 @@
+//! `FileStoreTable`: a handle on one table directory. Finds snapshots through Paimon's hints,
+//! resolves a snapshot's manifests to its live files, merges a bucket on read, and publishes
+//! commits atomically with `put_if_absent` on `snapshot-N` (Paimon's `filterAndCommit`).
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+
+use super::format::{self, KvRecord};
+use super::meta::{
+    CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
+};
+use super::schema::SchemaFile;
+use super::{Key, TableError, TableSchema};
+use crate::env::ObjectStore;
+use crate::row::{Row, RowKind, stable_hash};
+
+/// Bound on commit attempts lost to concurrent committers.
+const COMMIT_ATTEMPTS_MAX: u32 = 1000;
+/// Bound on manifest name collisions skipped before giving up.
+const NAME_COLLISIONS_MAX: u32 = 1000;
+
+/// A bucket's merged state at a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketState {
+    pub rows: BTreeMap<Key, Row>,
+    /// Highest `_SEQUENCE_NUMBER` in the bucket's files, -1 when it has none.
+    pub max_sequence_number: i64,
+}
+
+impl Default for BucketState {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            max_sequence_number: -1,
+        }
+    }
+}
+
+/// A live data file of a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataFileEntry {
+    pub bucket: u32,
+    pub file: DataFileMeta,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed { snapshot_id: i64 },
+    /// This user already committed this identifier (or a later one) in the given snapshot.
+    AlreadyCommitted { snapshot_id: i64 },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsumerFile {
+    next_snapshot: i64,
+}
+
+struct Inner<S> {
+    store: S,
+    root: String,
+    schema: TableSchema,
+    pk_indices: Vec<usize>,
+    /// Makes manifest names unique within this process attempt (with the caller's prefix).
+    manifest_counter: Cell<u64>,
+}
+
+/// A handle on one table; cheap to clone, clones share the manifest name counter.
+pub struct FileStoreTable<S: ObjectStore> {
+    inner: Rc<Inner<S>>,
+}
+
+impl<S: ObjectStore> Clone for FileStoreTable<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, TableError> {
+    serde_json::from_slice(bytes).map_err(|e| TableError::corrupt(path, e))
+}
+
+fn to_json<T: Serialize>(path: &str, value: &T, pretty: bool) -> Result<Vec<u8>, TableError> {
+    let result = if pretty {
+        serde_json::to_vec_pretty(value)
+    } else {
+        serde_json::to_vec(value)
+    };
+    result.map_err(|e| TableError::Encode {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Applies manifest entries in order: ADD inserts a file, DELETE removes it. Keyed as Paimon's
+/// file identifier (bucket, level, name), so the result iterates in that order.
+fn apply_entries(
+    live: &mut BTreeMap<(u32, u32, String), ManifestEntry>,
+    entries: Vec<ManifestEntry>,
+) {
+    for entry in entries {
+        let id = (entry.bucket, entry.file.level, entry.file.file_name.clone());
+        match entry.kind {
+            FileKind::Add => {
+                live.insert(id, entry);
+            }
+            FileKind::Delete => {
+                live.remove(&id);
+            }
+        }
+    }
+}
+
+impl<S: ObjectStore> FileStoreTable<S> {
+    /// Opens the table at `root` (no trailing slash), creating `schema/schema-0` if absent; an
+    /// existing schema must describe the same fields, keys and bucket count.
+    pub async fn create_or_open(
+        store: S,
+        root: &str,
+        schema: TableSchema,
+        time_millis: i64,
+    ) -> Result<Self, TableError> {
+        let pk_indices = schema.primary_key_indices()?;
+        let path = format!("{root}/schema/schema-0");
+        let wanted = schema.to_schema_file(time_millis);
+        let existing = match store.get(&path).await? {
+            Some(bytes) => Some(bytes),
+            None => {
+                let bytes = to_json(&path, &wanted, true)?;
+                if store.put_if_absent(&path, bytes).await? {
+                    None
+                } else {
+                    store.get(&path).await?
+                }
+            }
+        };
+        if let Some(bytes) = existing {
+            let existing: SchemaFile = parse_json(&path, &bytes)?;
+            if let Some(reason) = wanted.mismatch(&existing) {
+                return Err(TableError::SchemaMismatch { path, reason });
+            }
+        }
+        Ok(Self {
+            inner: Rc::new(Inner {
+                store,
+                root: root.to_string(),
+                schema,
+                pk_indices,
+                manifest_counter: Cell::new(0),
+            }),
+        })
+    }
+
+    pub fn root(&self) -> &str {
+        &self.inner.root
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.inner.schema
+    }
+
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    pub(crate) fn pk_indices(&self) -> &[usize] {
+        &self.inner.pk_indices
+    }
+
+    /// Primary-key column values of `row`, in primary-key order.
+    pub fn key_of(&self, row: &[i64]) -> Key {
+        self.inner.pk_indices.iter().map(|&i| row[i]).collect()
+    }
+
+    pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
+        (stable_hash(key) % u64::from(self.inner.schema.options.bucket)) as u32
+    }
+
+    pub fn snapshot_path(&self, id: i64) -> String {
+        format!("{}/snapshot/snapshot-{id}", self.inner.root)
+    }
+
+    pub fn manifest_path(&self, name: &str) -> String {
+        format!("{}/manifest/{name}", self.inner.root)
+    }
+
+    pub fn bucket_file_path(&self, bucket: u32, name: &str) -> String {
+        format!("{}/bucket-{bucket}/{name}", self.inner.root)
+    }
+
+    fn hint_path(&self, hint: &str) -> String {
+        format!("{}/snapshot/{hint}", self.inner.root)
+    }
+
+    /// A hint file's value; a missing or unreadable hint is no hint.
+    async fn read_hint(&self, hint: &str) -> Result<Option<i64>, TableError> {
+        let bytes = self.inner.store.get(&self.hint_path(hint)).await?;
+        Ok(bytes.and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
+    }
+
+    /// Ids of every snapshot file present, ascending.
+    async fn list_snapshot_ids(&self) -> Result<Vec<i64>, TableError> {
+        let prefix = format!("{}/snapshot/snapshot-", self.inner.root);
+        let mut ids: Vec<i64> = self
+            .inner
+            .store
+            .list(&prefix)
+            .await?
+            .iter()
+            .filter_map(|p| p[prefix.len()..].parse().ok())
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    pub async fn snapshot(&self, id: i64) -> Result<Option<Snapshot>, TableError> {
+        let path = self.snapshot_path(id);
+        match self.inner.store.get(&path).await? {
+            None => Ok(None),
+            Some(bytes) => {
+                let snapshot: Snapshot = parse_json(&path, &bytes)?;
+                if snapshot.id != id {
+                    return Err(TableError::corrupt(
+                        &path,
+                        format!("holds snapshot id {}", snapshot.id),
+                    ));
+                }
+                Ok(Some(snapshot))
+            }
+        }
+    }
+
+    /// The newest snapshot: from the LATEST hint (or a listing), then probing forward because
+    /// the hint is written after the snapshot and may lag.
+    pub async fn latest_snapshot(&self) -> Result<Option<Snapshot>, TableError> {
+        let mut current = match self.read_hint("LATEST").await? {
+            Some(id) => self.snapshot(id).await?,
+            None => None,
+        };
+        if current.is_none() {
+            let Some(&id) = self.list_snapshot_ids().await?.last() else {
+                return Ok(None);
+            };
+            current = self.snapshot(id).await?;
+        }
+        let Some(mut current) = current else {
+            return Ok(None);
+        };
+        while let Some(next) = self.snapshot(current.id + 1).await? {
+            current = next;
+        }
+        Ok(Some(current))
+    }
+
+    async fn snapshot_exists(&self, id: i64) -> Result<bool, TableError> {
+        Ok(self.inner.store.get(&self.snapshot_path(id)).await?.is_some())
+    }
+
+    /// The oldest snapshot still present: the EARLIEST hint if its snapshot exists, else a listing.
+    pub async fn earliest_snapshot_id(&self) -> Result<Option<i64>, TableError> {
+        if let Some(id) = self.read_hint("EARLIEST").await?
+            && self.snapshot_exists(id).await?
+        {
+            // Expiration deletes from the oldest up, so the hint may only lag behind.
+            let mut id = id;
+            while id > 1 && self.snapshot_exists(id - 1).await? {
+                id -= 1;
+            }
+            return Ok(Some(id));
+        }
+        Ok(self.list_snapshot_ids().await?.first().copied())
+    }
+
+    /// The newest snapshot committed by `commit_user`, walking back from the latest.
+    pub async fn latest_snapshot_of_user(
+        &self,
+        commit_user: &str,
+    ) -> Result<Option<Snapshot>, TableError> {
+        let Some(latest) = self.latest_snapshot().await? else {
+            return Ok(None);
+        };
+        self.find_user_at_or_before(commit_user, latest).await
+    }
+
+    async fn find_user_at_or_before(
+        &self,
+        commit_user: &str,
+        latest: Snapshot,
+    ) -> Result<Option<Snapshot>, TableError> {
+        let mut current = latest;
+        loop {
+            if current.commit_user == commit_user {
+                return Ok(Some(current));
+            }
+            match self.snapshot(current.id - 1).await? {
+                Some(previous) => current = previous,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    async fn read_manifest_list(&self, name: &str) -> Result<Vec<ManifestFileMeta>, TableError> {
+        let path = self.manifest_path(name);
+        let bytes = self
+            .inner
+            .store
+            .get(&path)
+            .await?
+            .ok_or_else(|| TableError::corrupt(&path, "manifest list is missing"))?;
+        parse_json(&path, &bytes)
+    }
+
+    async fn read_manifest(&self, name: &str) -> Result<Vec<ManifestEntry>, TableError> {
+        let path = self.manifest_path(name);
+        let bytes = self
+            .inner
+            .store
+            .get(&path)
+            .await?
+            .ok_or_else(|| TableError::corrupt(&path, "manifest is missing"))?;
+        parse_json(&path, &bytes)
+    }
+
+    async fn read_manifests(
+        &self,
+        metas: &[ManifestFileMeta],
+    ) -> Result<BTreeMap<(u32, u32, String), ManifestEntry>, TableError> {
+        let mut live = BTreeMap::new();
+        for meta in metas {
+            apply_entries(&mut live, self.read_manifest(&meta.file_name).await?);
+        }
+        Ok(live)
+    }
+
+    /// Live data files of a snapshot, sorted by (bucket, level, file name).
+    pub async fn data_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileEntry>, TableError> {
+        let mut metas = self.read_manifest_list(&snapshot.base_manifest_list).await?;
+        metas.extend(self.read_manifest_list(&snapshot.delta_manifest_list).await?);
+        Ok(self
+            .read_manifests(&metas)
+            .await?
+            .into_values()
+            .map(|e| DataFileEntry {
+                bucket: e.bucket,
+                file: e.file,
+            })
+            .collect())
+    }
+
+    /// Decodes one file of `bucket`, checking its records against its metadata.
+    async fn read_file(
+        &self,
+        bucket: u32,
+        file: &DataFileMeta,
+        mut sink: impl FnMut(KvRecord),
+    ) -> Result<(), TableError> {
+        let path = self.bucket_file_path(bucket, &file.file_name);
+        let bytes = self
+            .inner
+            .store
+            .get(&path)
+            .await?
+            .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
+        let mut rows = 0u64;
+        let mut bad_sequence = None;
+        format::decode(
+            &self.inner.schema,
+            &self.inner.pk_indices,
+            bytes,
+            &path,
+            |record| {
+                rows += 1;
+                let seq = record.sequence_number;
+                if seq < file.min_sequence_number || seq > file.max_sequence_number {
+                    bad_sequence = Some(seq);
+                }
+                sink(record);
+            },
+        )?;
+        if rows != file.row_count {
+            return Err(TableError::corrupt(
+                &path,
+                format!("{rows} rows, manifest says {}", file.row_count),
+            ));
+        }
+        if let Some(seq) = bad_sequence {
+            return Err(TableError::corrupt(
+                &path,
+                format!(
+                    "sequence number {seq} outside [{}, {}]",
+                    file.min_sequence_number, file.max_sequence_number
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Merge-on-read of files (all of one bucket): per key the highest sequence number wins.
+    async fn merge_files<'a>(
+        &self,
+        files: impl Iterator<Item = &'a DataFileEntry>,
+        rows: &mut BTreeMap<Key, Row>,
+    ) -> Result<i64, TableError> {
+        let mut winners: BTreeMap<Key, (i64, RowKind, Row)> = BTreeMap::new();
+        let mut max_sequence_number = -1;
+        for entry in files {
+            max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
+            self.read_file(entry.bucket, &entry.file, |r| {
+                match winners.entry(r.key) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert((r.sequence_number, r.kind, r.row));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        if r.sequence_number > o.get().0 {
+                            o.insert((r.sequence_number, r.kind, r.row));
+                        }
+                    }
+                }
+            })
+            .await?;
+        }
+        rows.extend(
+            winners
+                .into_iter()
+                .filter(|(_, (_, kind, _))| kind.is_add())
+                .map(|(key, (_, _, row))| (key, row)),
+        );
+        Ok(max_sequence_number)
+    }
+
+    /// Merged state of one bucket at `snapshot` (None: the empty table).
+    pub async fn read_bucket(
+        &self,
+        snapshot: Option<&Snapshot>,
+        bucket: u32,
+    ) -> Result<BucketState, TableError> {
+        let mut state = BucketState::default();
+        if let Some(snapshot) = snapshot {
+            let files = self.data_files(snapshot).await?;
+            state.max_sequence_number = self
+                .merge_files(files.iter().filter(|e| e.bucket == bucket), &mut state.rows)
+                .await?;
+        }
+        Ok(state)
+    }
+
+    /// Merged state of every bucket at `snapshot`.
+    pub async fn read_all(&self, snapshot: &Snapshot) -> Result<BTreeMap<Key, Row>, TableError> {
+        let files = self.data_files(snapshot).await?;
+        let mut rows = BTreeMap::new();
+        let mut start = 0;
+        while start < files.len() {
+            let bucket = files[start].bucket;
+            let end = start + files[start..].partition_point(|e| e.bucket == bucket);
+            self.merge_files(files[start..end].iter(), &mut rows).await?;
+            start = end;
+        }
+        Ok(rows)
+    }
+
+    /// Records of the snapshot's changelog files, in file order then row order.
+    pub async fn read_changelog(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<(RowKind, Row)>, TableError> {
+        let Some(list) = &snapshot.changelog_manifest_list else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        for meta in self.read_manifest_list(list).await? {
+            for entry in self.read_manifest(&meta.file_name).await? {
+                if entry.kind == FileKind::Add {
+                    self.read_file(entry.bucket, &entry.file, |r| records.push((r.kind, r.row)))
+                        .await?;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Writes `bytes` under a fresh `manifest/{stem}-{prefix}-{n}` name; returns the name.
+    async fn write_manifest_file(
+        &self,
+        stem: &str,
+        file_prefix: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(String, u64), TableError> {
+        let size = bytes.len() as u64;
+        for _ in 0..NAME_COLLISIONS_MAX {
+            let n = self.inner.manifest_counter.get();
+            self.inner.manifest_counter.set(n + 1);
+            let name = format!("{stem}-{file_prefix}-{n}");
+            if self
+                .inner
+                .store
+                .put_if_absent(&self.manifest_path(&name), bytes.clone())
+                .await?
+            {
+                return Ok((name, size));
+            }
+        }
+        Err(TableError::Encode {
+            path: self.manifest_path(&format!("{stem}-{file_prefix}-*")),
+            reason: "manifest names keep colliding; is the file prefix unique?".into(),
+        })
+    }
+
+    async fn write_manifest(
+        &self,
+        entries: &[ManifestEntry],
+        file_prefix: &str,
+    ) -> Result<ManifestFileMeta, TableError> {
+        let bytes = to_json(&self.manifest_path("manifest"), &entries, false)?;
+        let (file_name, file_size) = self.write_manifest_file("manifest", file_prefix, bytes).await?;
+        let count = |kind| entries.iter().filter(|e| e.kind == kind).count() as u64;
+        Ok(ManifestFileMeta {
+            file_name,
+            file_size,
+            num_added_files: count(FileKind::Add),
+            num_deleted_files: count(FileKind::Delete),
+            schema_id: 0,
+        })
+    }
+
+    async fn write_manifest_list(
+        &self,
+        metas: &[ManifestFileMeta],
+        file_prefix: &str,
+    ) -> Result<String, TableError> {
+        let bytes = to_json(&self.manifest_path("manifest-list"), &metas, false)?;
+        Ok(self
+            .write_manifest_file("manifest-list", file_prefix, bytes)
+            .await?
+            .0)
+    }
+
+    /// A manifest list holding `entries` (none when empty).
+    async fn write_entries_as_list(
+        &self,
+        entries: &[ManifestEntry],
+        file_prefix: &str,
+    ) -> Result<String, TableError> {
+        let metas = if entries.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.write_manifest(entries, file_prefix).await?]
+        };
+        self.write_manifest_list(&metas, file_prefix).await
+    }
+
+    /// The base manifest list of the snapshot after `previous`: its base plus delta manifests,
+    /// fully merged into one manifest of live files when there are too many. Returns the list's
+    /// name and the files this attempt wrote (to clean up if the attempt loses).
+    async fn write_base_list(
+        &self,
+        previous: Option<&Snapshot>,
+        file_prefix: &str,
+    ) -> Result<(String, Vec<String>), TableError> {
+        let mut metas = Vec::new();
+        if let Some(previous) = previous {
+            metas = self.read_manifest_list(&previous.base_manifest_list).await?;
+            metas.extend(self.read_manifest_list(&previous.delta_manifest_list).await?);
+        }
+        let mut written = Vec::new();
+        if metas.len() > self.inner.schema.options.manifest_merge_min_count {
+            let live: Vec<ManifestEntry> = self.read_manifests(&metas).await?.into_values().collect();
+            metas.clear();
+            if !live.is_empty() {
+                let meta = self.write_manifest(&live, file_prefix).await?;
+                written.push(meta.file_name.clone());
+                metas.push(meta);
+            }
+        }
+        let list = self.write_manifest_list(&metas, file_prefix).await?;
+        written.push(list.clone());
+        Ok((list, written))
+    }
+
+    /// Paimon `filterAndCommit`: commits `messages` as snapshot latest+1 unless `commit_user`
+    /// already committed `identifier` (or later). Retries when another committer wins the id.
+    /// An empty `messages` still creates a snapshot (recording the identifier and watermark).
+    pub async fn commit(
+        &self,
+        commit_user: &str,
+        identifier: i64,
+        messages: Vec<CommitMessage>,
+        watermark: Option<i64>,
+        time_millis: i64,
+        file_prefix: &str,
+    ) -> Result<CommitOutcome, TableError> {
+        let mut latest = self.latest_snapshot().await?;
+        if let Some(latest) = latest.clone()
+            && let Some(mine) = self.find_user_at_or_before(commit_user, latest).await?
+            && mine.commit_identifier >= identifier
+        {
+            return Ok(CommitOutcome::AlreadyCommitted {
+                snapshot_id: mine.id,
+            });
+        }
+
+        let total_buckets = self.inner.schema.options.bucket;
+        let entries = |files: fn(&CommitMessage) -> &Vec<DataFileMeta>| -> Vec<ManifestEntry> {
+            messages
+                .iter()
+                .flat_map(|m| {
+                    files(m).iter().map(move |file| ManifestEntry {
+                        kind: FileKind::Add,
+                        partition: Vec::new(),
+                        bucket: m.bucket,
+                        total_buckets,
+                        file: file.clone(),
+                    })
+                })
+                .collect()
+        };
+        let delta_entries = entries(|m| &m.new_files);
+        let changelog_entries = entries(|m| &m.changelog_files);
+        let delta_record_count: i64 = delta_entries
+            .iter()
+            .map(|e| e.file.row_count as i64)
+            .sum();
+        let delta_list = self.write_entries_as_list(&delta_entries, file_prefix).await?;
+        let (changelog_list, changelog_record_count) = if changelog_entries.is_empty() {
+            (None, None)
+        } else {
+            let count = changelog_entries
+                .iter()
+                .map(|e| e.file.row_count as i64)
+                .sum();
+            let list = self
+                .write_entries_as_list(&changelog_entries, file_prefix)
+                .await?;
+            (Some(list), Some(count))
+        };
+
+        for _ in 0..COMMIT_ATTEMPTS_MAX {
+            let (base_list, written) = self.write_base_list(latest.as_ref(), file_prefix).await?;
+            let id = latest.as_ref().map_or(1, |s| s.id + 1);
+            let snapshot = Snapshot {
+                version: 3,
+                id,
+                schema_id: 0,
+                base_manifest_list: base_list,
+                delta_manifest_list: delta_list.clone(),
+                changelog_manifest_list: changelog_list.clone(),
+                commit_user: commit_user.to_string(),
+                commit_identifier: identifier,
+                commit_kind: CommitKind::Append,
+                time_millis,
+                log_offsets: BTreeMap::new(),
+                total_record_count: latest.as_ref().map_or(0, |s| s.total_record_count)
+                    + delta_record_count,
+                delta_record_count,
+                changelog_record_count,
+                watermark,
+            };
+            let path = self.snapshot_path(id);
+            let bytes = to_json(&path, &snapshot, true)?;
+            if self.inner.store.put_if_absent(&path, bytes).await? {
+                // Hints are best effort: readers probe past a lagging LATEST.
+                let store = &self.inner.store;
+                let _ = store
+                    .put(&self.hint_path("LATEST"), id.to_string().into_bytes())
+                    .await;
+                if id == 1 {
+                    let _ = store
+                        .put(&self.hint_path("EARLIEST"), b"1".to_vec())
+                        .await;
+                }
+                return Ok(CommitOutcome::Committed { snapshot_id: id });
+            }
+            // Lost the race for `id`: drop this attempt's base files, then re-run the filter
+            // over the snapshots that appeared meanwhile.
+            for name in written {
+                let _ = self.inner.store.delete(&self.manifest_path(&name)).await;
+            }
+            latest = self.latest_snapshot().await?;
+            let latest_id = latest.as_ref().map_or(0, |s| s.id);
+            for new_id in id..=latest_id {
+                if let Some(s) = self.snapshot(new_id).await?
+                    && s.commit_user == commit_user
+                    && s.commit_identifier >= identifier
+                {
+                    return Ok(CommitOutcome::AlreadyCommitted { snapshot_id: s.id });
+                }
+            }
+        }
+        Err(TableError::CommitRetriesExhausted {
+            attempts: COMMIT_ATTEMPTS_MAX,
+        })
+    }
+
+    fn consumer_path(&self, consumer_id: &str) -> String {
+        format!("{}/consumer/consumer-{consumer_id}", self.inner.root)
+    }
+
+    /// Writes Paimon's consumer file `{"nextSnapshot": n}`.
+    pub async fn write_consumer(
+        &self,
+        consumer_id: &str,
+        next_snapshot: i64,
+    ) -> Result<(), TableError> {
+        let path = self.consumer_path(consumer_id);
+        let bytes = to_json(&path, &ConsumerFile { next_snapshot }, false)?;
+        self.inner.store.put(&path, bytes).await?;
+        Ok(())
+    }
+
+    pub async fn read_consumer(&self, consumer_id: &str) -> Result<Option<i64>, TableError> {
+        let path = self.consumer_path(consumer_id);
+        match self.inner.store.get(&path).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(parse_json::<ConsumerFile>(&path, &bytes)?.next_snapshot)),
+        }
+    }
+}

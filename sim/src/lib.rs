@@ -1,1 +1,17 @@
-//! placeholder
+//! The deterministic world around the warehouse: turmoil hosts for TT, the jobs, storage and
+//! serving; seeded traffic and faults; the checkers that recompute correctness from ground truth;
+//! the trace and the run summary. One seed reproduces one run bit for bit.
+
+pub mod checkers;
+pub mod dfs;
+pub mod hosts;
+pub mod inspect;
+pub mod output;
+pub mod rpc;
+pub mod run;
+pub mod scenario;
+pub mod seed;
+pub mod summary;
+pub mod traffic;
+pub mod trace;
+pub mod world;

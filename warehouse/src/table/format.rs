@@ -59,7 +59,8 @@ fn file_columns<'a>(
 }
 
 fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
-    let mut fields: Vec<ArrowField> = Vec::with_capacity(schema.fields.len() + pk_indices.len() + 2);
+    let mut fields: Vec<ArrowField> =
+        Vec::with_capacity(schema.fields.len() + pk_indices.len() + 2);
     for (name, field_type) in file_columns(schema, pk_indices) {
         fields.push(ArrowField::new(name, arrow_type(field_type), false));
     }
@@ -146,8 +147,9 @@ pub(crate) fn encode(
     let props = WriterProperties::builder()
         .set_compression(compression)
         .build();
-    let mut writer = ArrowWriter::try_new(Vec::with_capacity(n * 16 + 1024), arrow_schema, Some(props))
-        .map_err(|e| encode_err(&e))?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::with_capacity(n * 16 + 1024), arrow_schema, Some(props))
+            .map_err(|e| encode_err(&e))?;
     writer.write(&batch).map_err(|e| encode_err(&e))?;
     writer.into_inner().map_err(|e| encode_err(&e))
 }
@@ -169,7 +171,10 @@ impl Column<'_> {
                     .position(|s| s == value)
                     .map(|p| p as i64)
                     .ok_or_else(|| {
-                        TableError::corrupt(path, format!("column {name}: unknown symbol {value:?}"))
+                        TableError::corrupt(
+                            path,
+                            format!("column {name}: unknown symbol {value:?}"),
+                        )
                     })
             }
         }
@@ -185,9 +190,17 @@ fn column<'a>(
 ) -> Result<Column<'a>, TableError> {
     let array = batch.column(index);
     if array.null_count() > 0 {
-        return Err(TableError::corrupt(path, format!("column {name} has nulls")));
+        return Err(TableError::corrupt(
+            path,
+            format!("column {name} has nulls"),
+        ));
     }
-    let wrong = || TableError::corrupt(path, format!("column {name} has type {}", array.data_type()));
+    let wrong = || {
+        TableError::corrupt(
+            path,
+            format!("column {name} has type {}", array.data_type()),
+        )
+    };
     match field_type {
         FieldType::BigInt => array
             .as_any()

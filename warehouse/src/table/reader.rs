@@ -1,26 +1,28 @@
 //! Streaming changelog reader: follows a table's snapshots one by one, as Paimon's continuous
 //! source does, and fails with `SnapshotExpired` instead of waiting forever for an expired one.
 
+use std::cell::Cell;
+
 use super::{FileStoreTable, Snapshot, TableError};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind};
 
 pub struct StreamingReader<S: ObjectStore> {
     table: FileStoreTable<S>,
-    next_snapshot: i64,
+    next_snapshot: Cell<i64>,
 }
 
 impl<S: ObjectStore> StreamingReader<S> {
     pub fn new(table: FileStoreTable<S>, next_snapshot: i64) -> Self {
         Self {
             table,
-            next_snapshot,
+            next_snapshot: Cell::new(next_snapshot),
         }
     }
 
     /// The id of the snapshot the next `poll` reads (what a consumer file records).
     pub fn next_snapshot(&self) -> i64 {
-        self.next_snapshot
+        self.next_snapshot.get()
     }
 
     pub fn table(&self) -> &FileStoreTable<S> {
@@ -28,19 +30,19 @@ impl<S: ObjectStore> StreamingReader<S> {
     }
 
     /// The next snapshot and its changelog records, advancing; `None` if it does not exist yet.
-    pub async fn poll(&mut self) -> Result<Option<(Snapshot, Vec<(RowKind, Row)>)>, TableError> {
-        match self.table.snapshot(self.next_snapshot).await? {
+    /// Takes `&self` (the position is a `Cell`) so a retry closure can call it repeatedly; it
+    /// advances only after the snapshot's changelog was read in full, so a failed poll is
+    /// safe to retry.
+    pub async fn poll(&self) -> Result<Option<(Snapshot, Vec<(RowKind, Row)>)>, TableError> {
+        let next = self.next_snapshot.get();
+        match self.table.snapshot(next).await? {
             Some(snapshot) => {
                 let records = self.table.read_changelog(&snapshot).await?;
-                self.next_snapshot += 1;
+                self.next_snapshot.set(next + 1);
                 Ok(Some((snapshot, records)))
             }
             None => match self.table.earliest_snapshot_id().await? {
-                Some(earliest) if earliest > self.next_snapshot => {
-                    Err(TableError::SnapshotExpired {
-                        id: self.next_snapshot,
-                    })
-                }
+                Some(earliest) if earliest > next => Err(TableError::SnapshotExpired { id: next }),
                 _ => Ok(None),
             },
         }

@@ -197,7 +197,12 @@ impl SchemaFile {
             let name = |f: &SchemaFileField| format!("{} {}", f.name, f.type_name);
             return Some(format!(
                 "fields differ: existing [{}], expected [{}]",
-                existing.fields.iter().map(name).collect::<Vec<_>>().join(", "),
+                existing
+                    .fields
+                    .iter()
+                    .map(name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.fields.iter().map(name).collect::<Vec<_>>().join(", ")
             ));
         }

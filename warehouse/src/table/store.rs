@@ -6,8 +6,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::format::{self, KvRecord};
 use super::meta::{
@@ -49,9 +49,13 @@ pub struct DataFileEntry {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
-    Committed { snapshot_id: i64 },
+    Committed {
+        snapshot_id: i64,
+    },
     /// This user already committed this identifier (or a later one) in the given snapshot.
-    AlreadyCommitted { snapshot_id: i64 },
+    AlreadyCommitted {
+        snapshot_id: i64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -169,10 +173,6 @@ impl<S: ObjectStore> FileStoreTable<S> {
         &self.inner.store
     }
 
-    pub(crate) fn pk_indices(&self) -> &[usize] {
-        &self.inner.pk_indices
-    }
-
     /// Primary-key column values of `row`, in primary-key order.
     pub fn key_of(&self, row: &[i64]) -> Key {
         self.inner.pk_indices.iter().map(|&i| row[i]).collect()
@@ -259,7 +259,12 @@ impl<S: ObjectStore> FileStoreTable<S> {
     }
 
     async fn snapshot_exists(&self, id: i64) -> Result<bool, TableError> {
-        Ok(self.inner.store.get(&self.snapshot_path(id)).await?.is_some())
+        Ok(self
+            .inner
+            .store
+            .get(&self.snapshot_path(id))
+            .await?
+            .is_some())
     }
 
     /// The oldest snapshot still present: the EARLIEST hint if its snapshot exists, else a listing.
@@ -340,8 +345,13 @@ impl<S: ObjectStore> FileStoreTable<S> {
 
     /// Live data files of a snapshot, sorted by (bucket, level, file name).
     pub async fn data_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileEntry>, TableError> {
-        let mut metas = self.read_manifest_list(&snapshot.base_manifest_list).await?;
-        metas.extend(self.read_manifest_list(&snapshot.delta_manifest_list).await?);
+        let mut metas = self
+            .read_manifest_list(&snapshot.base_manifest_list)
+            .await?;
+        metas.extend(
+            self.read_manifest_list(&snapshot.delta_manifest_list)
+                .await?,
+        );
         Ok(self
             .read_manifests(&metas)
             .await?
@@ -401,6 +411,20 @@ impl<S: ObjectStore> FileStoreTable<S> {
         Ok(())
     }
 
+    /// Records of one data or changelog file as (kind, sequence number, row), in file order.
+    pub async fn read_data_file(
+        &self,
+        bucket: u32,
+        file: &DataFileMeta,
+    ) -> Result<Vec<(RowKind, i64, Row)>, TableError> {
+        let mut records = Vec::with_capacity(file.row_count.min(1 << 20) as usize);
+        self.read_file(bucket, file, |r| {
+            records.push((r.kind, r.sequence_number, r.row))
+        })
+        .await?;
+        Ok(records)
+    }
+
     /// Merge-on-read of files (all of one bucket): per key the highest sequence number wins.
     async fn merge_files<'a>(
         &self,
@@ -411,15 +435,13 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let mut max_sequence_number = -1;
         for entry in files {
             max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
-            self.read_file(entry.bucket, &entry.file, |r| {
-                match winners.entry(r.key) {
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert((r.sequence_number, r.kind, r.row));
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut o) => {
-                        if r.sequence_number > o.get().0 {
-                            o.insert((r.sequence_number, r.kind, r.row));
-                        }
+            self.read_file(entry.bucket, &entry.file, |r| match winners.entry(r.key) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert((r.sequence_number, r.kind, r.row));
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    if r.sequence_number > o.get().0 {
+                        o.insert((r.sequence_number, r.kind, r.row));
                     }
                 }
             })
@@ -458,7 +480,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
         while start < files.len() {
             let bucket = files[start].bucket;
             let end = start + files[start..].partition_point(|e| e.bucket == bucket);
-            self.merge_files(files[start..end].iter(), &mut rows).await?;
+            self.merge_files(files[start..end].iter(), &mut rows)
+                .await?;
             start = end;
         }
         Ok(rows)
@@ -517,7 +540,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
         file_prefix: &str,
     ) -> Result<ManifestFileMeta, TableError> {
         let bytes = to_json(&self.manifest_path("manifest"), &entries, false)?;
-        let (file_name, file_size) = self.write_manifest_file("manifest", file_prefix, bytes).await?;
+        let (file_name, file_size) = self
+            .write_manifest_file("manifest", file_prefix, bytes)
+            .await?;
         let count = |kind| entries.iter().filter(|e| e.kind == kind).count() as u64;
         Ok(ManifestFileMeta {
             file_name,
@@ -564,12 +589,18 @@ impl<S: ObjectStore> FileStoreTable<S> {
     ) -> Result<(String, Vec<String>), TableError> {
         let mut metas = Vec::new();
         if let Some(previous) = previous {
-            metas = self.read_manifest_list(&previous.base_manifest_list).await?;
-            metas.extend(self.read_manifest_list(&previous.delta_manifest_list).await?);
+            metas = self
+                .read_manifest_list(&previous.base_manifest_list)
+                .await?;
+            metas.extend(
+                self.read_manifest_list(&previous.delta_manifest_list)
+                    .await?,
+            );
         }
         let mut written = Vec::new();
         if metas.len() > self.inner.schema.options.manifest_merge_min_count {
-            let live: Vec<ManifestEntry> = self.read_manifests(&metas).await?.into_values().collect();
+            let live: Vec<ManifestEntry> =
+                self.read_manifests(&metas).await?.into_values().collect();
             metas.clear();
             if !live.is_empty() {
                 let meta = self.write_manifest(&live, file_prefix).await?;
@@ -621,11 +652,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
         };
         let delta_entries = entries(|m| &m.new_files);
         let changelog_entries = entries(|m| &m.changelog_files);
-        let delta_record_count: i64 = delta_entries
-            .iter()
-            .map(|e| e.file.row_count as i64)
-            .sum();
-        let delta_list = self.write_entries_as_list(&delta_entries, file_prefix).await?;
+        let delta_record_count: i64 = delta_entries.iter().map(|e| e.file.row_count as i64).sum();
+        let delta_list = self
+            .write_entries_as_list(&delta_entries, file_prefix)
+            .await?;
         let (changelog_list, changelog_record_count) = if changelog_entries.is_empty() {
             (None, None)
         } else {
@@ -669,9 +699,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                     .put(&self.hint_path("LATEST"), id.to_string().into_bytes())
                     .await;
                 if id == 1 {
-                    let _ = store
-                        .put(&self.hint_path("EARLIEST"), b"1".to_vec())
-                        .await;
+                    let _ = store.put(&self.hint_path("EARLIEST"), b"1".to_vec()).await;
                 }
                 return Ok(CommitOutcome::Committed { snapshot_id: id });
             }
@@ -716,7 +744,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let path = self.consumer_path(consumer_id);
         match self.inner.store.get(&path).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(parse_json::<ConsumerFile>(&path, &bytes)?.next_snapshot)),
+            Some(bytes) => Ok(Some(
+                parse_json::<ConsumerFile>(&path, &bytes)?.next_snapshot,
+            )),
         }
     }
 }

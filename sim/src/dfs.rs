@@ -1,0 +1,204 @@
+//! `dfs`, the distributed file system the tables and checkpoints live on: an object store served
+//! from a host whose disk follows turmoil's durable-disk model, and the client adapter that gives
+//! the warehouse its `ObjectStore` port across the simulated network.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use warehouse::env::{Cost, ObjectStore, StoreError};
+
+use crate::rpc::{CallError, Decoder, Encoder, RpcClient};
+use crate::world::{Shared, SimCost, read_tree, sim_now_ms, write_durable};
+
+/// Where objects live on the `dfs` host's disk.
+pub const DFS_ROOT: &str = "/dfs";
+
+#[derive(Clone)]
+pub struct DfsStore {
+    rpc: Rc<RpcClient>,
+}
+
+impl DfsStore {
+    pub fn new(rpc: Rc<RpcClient>) -> Self {
+        Self { rpc }
+    }
+
+    async fn call(&self, request: Encoder) -> Result<Vec<u8>, StoreError> {
+        let response = self.rpc.call(&request.0).await.map_err(|error| match error {
+            CallError::Timeout => StoreError::Unavailable("dfs call timed out".into()),
+            CallError::Io(reason) => StoreError::Unavailable(format!("dfs unreachable: {reason}")),
+        })?;
+        if response.first() == Some(&9) {
+            let mut decoder = Decoder::new(&response[1..]);
+            let reason = decoder.str().unwrap_or_else(|e| e);
+            return Err(StoreError::Io {
+                path: String::new(),
+                reason,
+            });
+        }
+        Ok(response)
+    }
+}
+
+fn malformed(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("malformed dfs response to {what}"))
+}
+
+impl ObjectStore for DfsStore {
+    async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let response = self.call(Encoder::default().u8(1).str(path).bytes(&bytes)).await?;
+        (response == [0]).then_some(()).ok_or_else(|| malformed("put"))
+    }
+
+    async fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
+        let response = self.call(Encoder::default().u8(2).str(path).bytes(&bytes)).await?;
+        match response.as_slice() {
+            [1, created] => Ok(*created == 1),
+            _ => Err(malformed("put_if_absent")),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let response = self.call(Encoder::default().u8(3).str(path)).await?;
+        match response.first() {
+            Some(2) => {
+                let mut decoder = Decoder::new(&response[1..]);
+                Ok(Some(decoder.bytes().map_err(|_| malformed("get"))?.to_vec()))
+            }
+            Some(3) => Ok(None),
+            _ => Err(malformed("get")),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let response = self.call(Encoder::default().u8(4).str(prefix)).await?;
+        if response.first() != Some(&4) {
+            return Err(malformed("list"));
+        }
+        let mut decoder = Decoder::new(&response[1..]);
+        let mut paths = Vec::new();
+        while !decoder.done() {
+            paths.push(decoder.str().map_err(|_| malformed("list"))?);
+        }
+        Ok(paths)
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), StoreError> {
+        let response = self.call(Encoder::default().u8(5).str(path)).await?;
+        (response == [0]).then_some(()).ok_or_else(|| malformed("delete"))
+    }
+}
+
+/// The server side: objects as files under [`DFS_ROOT`], an in-memory index for listing
+/// (rebuilt from disk at start), storage time charged from the cost model.
+pub struct DfsServer {
+    shared: Rc<Shared>,
+    index: RefCell<BTreeSet<String>>,
+    cost: SimCost,
+}
+
+fn disk_path(path: &str) -> String {
+    format!("{DFS_ROOT}/{path}")
+}
+
+fn error_response(reason: String) -> Vec<u8> {
+    Encoder::default().u8(9).str(&reason).0
+}
+
+impl DfsServer {
+    pub fn start(shared: Rc<Shared>) -> std::io::Result<Rc<Self>> {
+        let index = read_tree(DFS_ROOT)?
+            .into_keys()
+            .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
+            .collect();
+        let cost = SimCost::new(&shared.scenario);
+        Ok(Rc::new(Self {
+            shared,
+            index: RefCell::new(index),
+            cost,
+        }))
+    }
+
+    fn valid_path(path: &str) -> bool {
+        !path.is_empty() && !path.starts_with('/') && !path.split('/').any(|p| p.is_empty() || p == "..")
+    }
+
+    fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
+        write_durable(&disk_path(path), bytes, false).map_err(|e| format!("{path}: {e}"))?;
+        self.index.borrow_mut().insert(path.to_string());
+        Ok(())
+    }
+
+    pub async fn handle(&self, request: Vec<u8>) -> Vec<u8> {
+        let mut decoder = Decoder::new(&request);
+        let result = async {
+            let tag = decoder.u8()?;
+            let path = decoder.str()?;
+            if !(Self::valid_path(&path) || (tag == 4 && !path.starts_with('/'))) {
+                return Err(format!("invalid object path `{path}`"));
+            }
+            match tag {
+                1 | 2 => {
+                    let bytes = decoder.bytes()?;
+                    self.cost.charge("dfs_write", 1, bytes.len() as u64).await;
+                    if tag == 2 {
+                        if self.index.borrow().contains(&path) {
+                            return Ok(vec![1, 0]);
+                        }
+                        self.write(&path, bytes)?;
+                        if path.contains("/snapshot/snapshot-") {
+                            self.shared.snapshot_commits.borrow_mut().insert(path, sim_now_ms());
+                        }
+                        return Ok(vec![1, 1]);
+                    }
+                    self.write(&path, bytes)?;
+                    Ok(vec![0])
+                }
+                3 => {
+                    if !self.index.borrow().contains(&path) {
+                        return Ok(vec![3]);
+                    }
+                    let bytes = turmoil::fs::shim::std::fs::read(disk_path(&path))
+                        .map_err(|e| format!("{path}: {e}"))?;
+                    self.cost.charge("dfs_read", 1, bytes.len() as u64).await;
+                    Ok(Encoder::default().u8(2).bytes(&bytes).0)
+                }
+                4 => {
+                    let mut out = Encoder::default().u8(4);
+                    for found in self
+                        .index
+                        .borrow()
+                        .range(path.clone()..)
+                        .take_while(|p| p.starts_with(&path))
+                    {
+                        out = out.str(found);
+                    }
+                    Ok(out.0)
+                }
+                5 => {
+                    if self.index.borrow_mut().remove(&path) {
+                        let full = disk_path(&path);
+                        turmoil::fs::shim::std::fs::remove_file(&full).map_err(|e| format!("{path}: {e}"))?;
+                        let parent = full.rsplit_once('/').map_or("/", |(p, _)| p).to_string();
+                        turmoil::fs::shim::std::fs::sync_dir(parent).map_err(|e| format!("{path}: {e}"))?;
+                    }
+                    Ok(vec![0])
+                }
+                _ => Err(format!("unknown dfs request tag {tag}")),
+            }
+        }
+        .await;
+        result.unwrap_or_else(error_response)
+    }
+
+    /// Copies every object into the shared dump (requested by the world at the end of a run).
+    pub fn dump(&self) -> std::io::Result<()> {
+        let objects = read_tree(DFS_ROOT)?
+            .into_iter()
+            .filter_map(|(p, bytes)| p.strip_prefix(&format!("{DFS_ROOT}/")).map(|p| (p.to_string(), bytes)))
+            .collect();
+        *self.shared.dump.borrow_mut() = Some(objects);
+        Ok(())
+    }
+}

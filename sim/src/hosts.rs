@@ -1,0 +1,251 @@
+//! The software each turmoil host runs: the TT broker, the two Flink jobs, the storage server and
+//! the serving layer. A restarted host runs its function again from the top, with empty memory.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rand::Rng;
+use warehouse::env::{Clock, Env};
+use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema};
+use warehouse::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
+use warehouse::serving::ServingLayer;
+use warehouse::stream::{CheckpointConfig, backoff_sleep, run_job};
+use warehouse::table::{ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema};
+use warehouse::tt::{Broker, TtConfig, TtRequest, TtResponse};
+
+use crate::dfs::DfsServer;
+use crate::rpc::serve;
+use crate::scenario::TableSection;
+use crate::world::{DFS_PORT, Shared, SimEnv, SimTransport, TT_PORT, TurmoilDisk, sim_now_ms};
+
+const TT_ROOT: &str = "/tt";
+
+/// Never returns: a host whose software cannot start stays up, idle, with the reason traced.
+async fn idle_forever() -> turmoil::Result {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+pub fn tt_config(shared: &Shared) -> TtConfig {
+    let scenario = &shared.scenario;
+    TtConfig {
+        partitions: scenario.traffic.partitions,
+        segment_records: scenario.tt.segment_records,
+        retention_ms: scenario.tt.retention.map(|m| m.0),
+        retention_bytes: scenario.tt.retention_bytes,
+        fetch_max_records: scenario.tt.fetch_max_records,
+    }
+}
+
+pub async fn tt_host(shared: Rc<Shared>) -> turmoil::Result {
+    let broker = match Broker::open(TurmoilDisk, TT_ROOT, tt_config(&shared)) {
+        Ok(broker) => Rc::new(RefCell::new(broker)),
+        Err(error) => {
+            shared.record("tt", "tt-open-failed", error.to_string());
+            return idle_forever().await;
+        }
+    };
+    let offsets = broker.borrow().partition_offsets();
+    shared.record("tt", "host-start", format!("recovered_offsets={offsets:?}"));
+    let epoch_ms = shared.scenario.run.epoch_ms;
+    {
+        let (broker, shared) = (broker.clone(), shared.clone());
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let dropped = broker.borrow_mut().enforce_retention(epoch_ms + sim_now_ms());
+                match dropped {
+                    Ok(0) => {}
+                    Ok(records) => shared.record("tt", "retention", format!("records_deleted={records}")),
+                    Err(error) => shared.record("tt", "retention-failed", error.to_string()),
+                }
+            }
+        });
+    }
+    let handler = Rc::new(move |request: Vec<u8>| {
+        let response = handle_tt(&shared, &broker, &request);
+        async move { response.encode() }
+    });
+    serve(TT_PORT, handler).await?;
+    Ok(())
+}
+
+fn handle_tt(shared: &Shared, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8]) -> TtResponse {
+    let request = match TtRequest::decode(request) {
+        Ok(request) => request,
+        Err(error) => return TtResponse::Error(error.to_string()),
+    };
+    let append = match &request {
+        TtRequest::Append { partition, events } => Some((*partition, events.iter().map(|e| e.event_id).collect::<Vec<_>>())),
+        _ => None,
+    };
+    let now_ms = sim_now_ms();
+    let response = broker
+        .borrow_mut()
+        .handle(TT_ROOT, request, shared.scenario.run.epoch_ms + now_ms);
+    if let (Some((partition, ids)), TtResponse::Appended { base_offset }) = (append, &response) {
+        let mut ledger = shared.ledger.borrow_mut();
+        let log = &mut ledger.partitions[partition as usize];
+        if log.len() as u64 != *base_offset {
+            shared.record(
+                "tt",
+                "ledger-gap",
+                format!("partition={partition} ledger_len={} base_offset={base_offset}", log.len()),
+            );
+        }
+        log.extend(ids.iter().map(|id| (*id, now_ms)));
+        drop(ledger);
+        shared.record(
+            "tt",
+            "append",
+            format!("partition={partition} base_offset={base_offset} events={}", ids.len()),
+        );
+    }
+    response
+}
+
+pub fn table_options(section: &TableSection) -> TableOptions {
+    TableOptions {
+        bucket: section.bucket,
+        merge_engine: MergeEngine::Deduplicate,
+        changelog_producer: if section.changelog_producer == "lookup" {
+            ChangelogProducer::Lookup
+        } else {
+            ChangelogProducer::None
+        },
+        file_compression: if section.file_compression == "none" {
+            FileCompression::None
+        } else {
+            FileCompression::Snappy
+        },
+        ..TableOptions::default()
+    }
+}
+
+async fn open_table(env: &SimEnv, root: &str, schema: TableSchema) -> FileStoreTable<<SimEnv as Env>::Store> {
+    let mut attempt = 0;
+    loop {
+        let now = env.clock().now_millis();
+        match FileStoreTable::create_or_open(env.store().clone(), root, schema.clone(), now).await {
+            Ok(table) => return table,
+            Err(error) => {
+                if attempt == 0 {
+                    warehouse::env::Journal::record(env.journal(), "table-open-retry", format!("table={root} error={error}"));
+                }
+                backoff_sleep(attempt).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+fn checkpoint_config(shared: &Shared) -> CheckpointConfig {
+    CheckpointConfig {
+        interval_ms: shared.scenario.jobs.checkpoint_interval.0,
+        idle_poll_ms: shared.scenario.jobs.idle_poll.0,
+    }
+}
+
+pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
+    let env = SimEnv::new("dwd-job", &shared);
+    shared.record("dwd-job", "host-start", String::new());
+    loop {
+        let table = open_table(&env, DWD_TABLE_ROOT, dwd_schema(table_options(&shared.scenario.dwd))).await;
+        let config = OdsToDwdConfig {
+            job_name: "dwd-job".into(),
+            commit_user: "dwd-job-commit-user".into(),
+            partitions: shared.scenario.traffic.partitions,
+            fetch_max_records: shared.scenario.tt.fetch_max_records,
+            consumer_group: "dwd-job".into(),
+        };
+        let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
+        if let Err(error) = run_job(&env, &mut job, &checkpoint_config(&shared)).await {
+            shared.record("dwd-job", "job-failover", error.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(shared.scenario.run.restart_delay.0 as u64)).await;
+    }
+}
+
+pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
+    let env = SimEnv::new("dws-job", &shared);
+    shared.record("dws-job", "host-start", String::new());
+    loop {
+        let dwd = open_table(&env, DWD_TABLE_ROOT, dwd_schema(table_options(&shared.scenario.dwd))).await;
+        let dws = open_table(&env, DWS_TABLE_ROOT, dws_schema(table_options(&shared.scenario.dws))).await;
+        let consumer = &shared.scenario.jobs.consumer_id;
+        let config = DwdToDwsConfig {
+            job_name: "dws-job".into(),
+            commit_user: "dws-job-commit-user".into(),
+            consumer_id: (!consumer.is_empty()).then(|| consumer.clone()),
+            max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
+        };
+        let mut job = DwdToDws::new(env.clone(), config, dwd, dws);
+        if let Err(error) = run_job(&env, &mut job, &checkpoint_config(&shared)).await {
+            shared.record("dws-job", "job-failover", error.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(shared.scenario.run.restart_delay.0 as u64)).await;
+    }
+}
+
+pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
+    let server = match DfsServer::start(shared.clone()) {
+        Ok(server) => server,
+        Err(error) => {
+            shared.record("dfs", "dfs-open-failed", error.to_string());
+            return idle_forever().await;
+        }
+    };
+    {
+        let (server, shared) = (server.clone(), shared.clone());
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if shared.dump_requested.get() && shared.dump.borrow().is_none() {
+                    if let Err(error) = server.dump() {
+                        shared.record("dfs", "dump-failed", error.to_string());
+                    }
+                }
+            }
+        });
+    }
+    let handler = Rc::new(move |request: Vec<u8>| {
+        let server = server.clone();
+        async move { server.handle(request).await }
+    });
+    serve(DFS_PORT, handler).await?;
+    Ok(())
+}
+
+pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
+    let env = SimEnv::new("serving", &shared);
+    let mut rng = shared.seeds.fork("host/serving");
+    let dws = open_table(&env, DWS_TABLE_ROOT, dws_schema(table_options(&shared.scenario.dws))).await;
+    let mut serving = ServingLayer::new(env.clone(), dws);
+    let interval = Duration::from_millis(shared.scenario.serving.query_interval.0 as u64);
+    let window = shared.scenario.serving.window_minutes;
+    loop {
+        tokio::time::sleep(interval).await;
+        let advertiser = 1 + rng.random_range(0..i64::from(shared.scenario.traffic.advertisers));
+        match serving.report(advertiser, window).await {
+            Ok(Some(answer)) => {
+                let staleness_ms = env.clock().now_millis() - answer.snapshot_time_ms;
+                shared.answers.borrow_mut().push(crate::world::ServedAnswer {
+                    t_ms: sim_now_ms(),
+                    snapshot_id: answer.snapshot_id,
+                    staleness_ms,
+                });
+                shared.record(
+                    "serving",
+                    "query",
+                    format!(
+                        "advertiser={advertiser} window_min={window} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms}",
+                        answer.snapshot_id, answer.spend_micros, answer.clicks, answer.ctr_ppm
+                    ),
+                );
+            }
+            Ok(None) => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
+            Err(error) => shared.record("serving", "query-failed", error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Writes a run's artefacts under `--out DIR`: `summary.json`, `trace.jsonl`, `ods/*.parquet`
+//! (every record TT appended, duplicates included), `warehouse/` (the tables as stored) and
+//! `export/dws.parquet` (DWS merged at its latest snapshot), readable by DuckDB or pyarrow.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use warehouse::env::MemStore;
+use warehouse::event::EVENT_KIND_SYMBOLS;
+use warehouse::jobs::schemas::{DWS_FIELD_NAMES, DWS_TABLE_ROOT, dws_schema};
+use warehouse::table::FileStoreTable;
+
+use crate::hosts::table_options;
+use crate::run::RunOutput;
+use crate::summary::Summary;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("refusing to write into {path}: it is not empty and holds no dwsim summary.json; pick an empty or new directory")]
+    NotOurs { path: String },
+    #[error("cannot export {what}: {reason}")]
+    Export { what: String, reason: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    std::fs::write(path, bytes).map_err(io_error(path))
+}
+
+/// Checks `dir` may be written: new, empty, or an earlier dwsim output.
+pub fn check_out_dir(dir: &Path) -> Result<(), OutputError> {
+    match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io_error(dir)(error)),
+        Ok(mut entries) => {
+            if entries.next().is_none() || dir.join("summary.json").exists() {
+                Ok(())
+            } else {
+                Err(OutputError::NotOurs {
+                    path: dir.display().to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None).map_err(|e| e.to_string())?;
+    writer.write(batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+fn int_column(values: Vec<i64>) -> ArrayRef {
+    Arc::new(Int64Array::from(values))
+}
+
+pub fn write_all(dir: &Path, output: &RunOutput, summary: &Summary) -> Result<(), OutputError> {
+    check_out_dir(dir)?;
+    let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
+    write_file(&dir.join("summary.json"), &json)?;
+    write_trace(dir, output)?;
+    for (path, bytes) in &output.objects {
+        write_file(&dir.join(path), bytes)?;
+    }
+    write_ods(dir, output)?;
+    write_dws_export(dir, output)
+}
+
+fn write_trace(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+    let path = dir.join("trace.jsonl");
+    let mut text = Vec::new();
+    for event in output.shared.trace.borrow().events() {
+        serde_json::to_writer(&mut text, event).expect("trace event serialises");
+        text.write_all(b"\n").expect("writing to memory");
+    }
+    write_file(&path, &text)
+}
+
+fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+    let truth = output.shared.truth.borrow();
+    let ledger = output.shared.ledger.borrow();
+    for (partition, log) in ledger.partitions.iter().enumerate() {
+        let events: Vec<_> = log.iter().filter_map(|(id, _)| truth.event(*id)).collect();
+        let column = |f: &dyn Fn(&warehouse::event::AdEvent) -> i64| int_column(events.iter().map(|e| f(e)).collect());
+        let kinds: ArrayRef = Arc::new(StringArray::from(
+            events.iter().map(|e| EVENT_KIND_SYMBOLS[e.kind as usize]).collect::<Vec<_>>(),
+        ));
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        let mut push = |name: &str, data_type: DataType, array: ArrayRef| {
+            fields.push(Field::new(name, data_type, false));
+            columns.push(array);
+        };
+        push("tt_offset", DataType::Int64, int_column((0..log.len() as i64).collect()));
+        push("tt_append_sim_ms", DataType::Int64, int_column(log.iter().map(|(_, t)| *t).collect()));
+        push("event_id", DataType::Int64, column(&|e| e.event_id as i64));
+        push("event_time", DataType::Int64, column(&|e| e.event_time_ms));
+        push("advertiser_id", DataType::Int64, column(&|e| e.advertiser_id));
+        push("campaign_id", DataType::Int64, column(&|e| e.campaign_id));
+        push("creative_id", DataType::Int64, column(&|e| e.creative_id));
+        push("slot_id", DataType::Int64, column(&|e| e.slot_id));
+        push("region_id", DataType::Int64, column(&|e| e.region_id));
+        push("kind", DataType::Utf8, kinds);
+        push("cost", DataType::Int64, column(&|e| e.cost_micros));
+        push("gmv", DataType::Int64, column(&|e| e.gmv_micros));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| OutputError::Export {
+            what: "ODS".into(),
+            reason: e.to_string(),
+        })?;
+        let bytes = parquet_bytes(&batch).map_err(|reason| OutputError::Export { what: "ODS".into(), reason })?;
+        write_file(&dir.join(format!("ods/partition-{partition}.parquet")), &bytes)?;
+    }
+    Ok(())
+}
+
+/// DWS merged at its latest snapshot, read with the warehouse's own table reader.
+fn write_dws_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+    let export_error = |reason: String| OutputError::Export {
+        what: "DWS".into(),
+        reason,
+    };
+    let store = MemStore::from_objects(output.objects.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| export_error(e.to_string()))?;
+    let schema = dws_schema(table_options(&output.shared.scenario.dws));
+    let rows = runtime.block_on(async {
+        let table = FileStoreTable::create_or_open(store, DWS_TABLE_ROOT, schema, 0).await?;
+        match table.latest_snapshot().await? {
+            Some(snapshot) => table.read_all(&snapshot).await,
+            None => Ok(Default::default()),
+        }
+    });
+    let rows = rows.map_err(|e| export_error(e.to_string()))?;
+    let fields: Vec<Field> = DWS_FIELD_NAMES.iter().map(|n| Field::new(*n, DataType::Int64, false)).collect();
+    let columns: Vec<ArrayRef> = (0..DWS_FIELD_NAMES.len())
+        .map(|i| int_column(rows.values().map(|row| row[i]).collect()))
+        .collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| export_error(e.to_string()))?;
+    let bytes = parquet_bytes(&batch).map_err(export_error)?;
+    write_file(&PathBuf::from(dir).join("export/dws.parquet"), &bytes)
+}

@@ -1,0 +1,616 @@
+//! Scenarios are data: a TOML file describing traffic, tables, jobs, faults and SLAs. Unknown keys
+//! and bad values are rejected with the file, the line and a hint, never a panic. Option names
+//! follow Paimon's and Flink's (`bucket`, `changelog-producer`, `execution.checkpointing.interval`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+
+/// A duration written like Flink's: "500ms", "10s", "10 s", "5min", "1h".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, unit) = text.split_at(split);
+        let number: f64 = number.parse().ok()?;
+        let scale = match unit.trim() {
+            "ms" => 1.0,
+            "s" => 1_000.0,
+            "min" => 60_000.0,
+            "h" => 3_600_000.0,
+            _ => return None,
+        };
+        Some(Self((number * scale).round() as i64))
+    }
+    pub fn secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 % 1000 == 0 {
+            write!(f, "{}s", self.0 / 1000)
+        } else {
+            write!(f, "{}ms", self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Millis::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration; write it like \"500ms\", \"10s\", \"5min\" or \"1h\""
+            ))
+        })
+    }
+}
+
+fn ms(text: &str) -> Millis {
+    Millis::parse(text).expect("valid default duration")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub run: RunSection,
+    pub traffic: TrafficSection,
+    #[serde(default)]
+    pub tt: TtSection,
+    #[serde(default = "TableSection::dwd_default")]
+    pub dwd: TableSection,
+    #[serde(default = "TableSection::dws_default")]
+    pub dws: TableSection,
+    #[serde(default)]
+    pub jobs: JobsSection,
+    #[serde(default)]
+    pub serving: ServingSection,
+    #[serde(default)]
+    pub cost: BTreeMap<String, OperatorCost>,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    #[serde(default)]
+    pub sla: SlaSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// turmoil's tick: the simulated time one step advances.
+    #[serde(default = "default_tick")]
+    pub tick: Millis,
+    /// Traffic and faults.
+    pub chaos: Millis,
+    /// Faults healed, traffic stopped: the warehouse must converge within this bound.
+    pub liveness: Millis,
+    /// Wall-clock epoch (ms since 1970) of simulated time zero.
+    #[serde(default = "default_epoch_ms")]
+    pub epoch_ms: i64,
+    #[serde(default = "default_latency_min")]
+    pub network_latency_min: Millis,
+    #[serde(default = "default_latency_max")]
+    pub network_latency_max: Millis,
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout: Millis,
+    /// Flink's fixed-delay restart strategy delay after a job fails over.
+    #[serde(default = "default_restart_delay")]
+    pub restart_delay: Millis,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_tick() -> Millis {
+    ms("10ms")
+}
+fn default_epoch_ms() -> i64 {
+    // 2025-11-10T15:30:00Z: half an hour before Double-11 midnight in China (UTC+8).
+    1_762_788_600_000
+}
+fn default_latency_min() -> Millis {
+    ms("1ms")
+}
+fn default_latency_max() -> Millis {
+    ms("5ms")
+}
+fn default_rpc_timeout() -> Millis {
+    ms("2s")
+}
+fn default_restart_delay() -> Millis {
+    ms("1s")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSection {
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    pub baseline_events_per_s: f64,
+    #[serde(default)]
+    pub spikes: Vec<Spike>,
+    #[serde(default = "default_batch_interval")]
+    pub batch_interval: Millis,
+    #[serde(default = "default_advertisers")]
+    pub advertisers: u32,
+    #[serde(default = "default_campaigns")]
+    pub campaigns_per_advertiser: u32,
+    #[serde(default = "default_click_share")]
+    pub click_share: f64,
+    #[serde(default = "default_conversion_share")]
+    pub conversion_share_of_clicks: f64,
+    #[serde(default = "default_invalid_share")]
+    pub invalid_share: f64,
+    /// Share of appended batches whose acknowledgement is lost, so the producer retries them.
+    #[serde(default = "default_duplicate_share")]
+    pub duplicate_batch_share: f64,
+    /// Event time trails production time by up to this much.
+    #[serde(default = "default_event_delay")]
+    pub max_event_delay: Millis,
+    /// Events the producer buffers while TT is unreachable; beyond it the producer blocks.
+    #[serde(default = "default_producer_buffer")]
+    pub producer_buffer_events: usize,
+}
+
+fn default_partitions() -> u32 {
+    4
+}
+fn default_batch_interval() -> Millis {
+    ms("200ms")
+}
+fn default_advertisers() -> u32 {
+    50
+}
+fn default_campaigns() -> u32 {
+    4
+}
+fn default_click_share() -> f64 {
+    0.03
+}
+fn default_conversion_share() -> f64 {
+    0.1
+}
+fn default_invalid_share() -> f64 {
+    0.001
+}
+fn default_duplicate_share() -> f64 {
+    0.02
+}
+fn default_event_delay() -> Millis {
+    ms("2s")
+}
+fn default_producer_buffer() -> usize {
+    2_000_000
+}
+
+/// A traffic spike: ramp up to `multiple` × baseline, hold for `peak`, decay back.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spike {
+    pub start: Millis,
+    pub ramp: Millis,
+    pub peak: Millis,
+    pub decay: Millis,
+    pub multiple: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtSection {
+    #[serde(default = "default_segment_records")]
+    pub segment_records: u64,
+    /// Time retention of closed segments (Kafka's `retention.ms`).
+    #[serde(default)]
+    pub retention: Option<Millis>,
+    #[serde(default, rename = "retention.bytes")]
+    pub retention_bytes: Option<u64>,
+    #[serde(default = "default_fetch_max")]
+    pub fetch_max_records: u32,
+}
+
+impl Default for TtSection {
+    fn default() -> Self {
+        Self {
+            segment_records: default_segment_records(),
+            retention: None,
+            retention_bytes: None,
+            fetch_max_records: default_fetch_max(),
+        }
+    }
+}
+
+fn default_segment_records() -> u64 {
+    50_000
+}
+fn default_fetch_max() -> u32 {
+    20_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSection {
+    pub bucket: u32,
+    #[serde(rename = "changelog-producer", default = "default_changelog")]
+    pub changelog_producer: String,
+    #[serde(rename = "file.compression", default = "default_compression")]
+    pub file_compression: String,
+}
+
+fn default_changelog() -> String {
+    "lookup".into()
+}
+fn default_compression() -> String {
+    "snappy".into()
+}
+
+impl TableSection {
+    fn dwd_default() -> Self {
+        Self {
+            bucket: 4,
+            changelog_producer: "lookup".into(),
+            file_compression: default_compression(),
+        }
+    }
+    fn dws_default() -> Self {
+        Self {
+            bucket: 2,
+            changelog_producer: "none".into(),
+            file_compression: default_compression(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    #[serde(rename = "execution.checkpointing.interval", default = "default_interval")]
+    pub checkpoint_interval: Millis,
+    #[serde(default = "default_idle_poll")]
+    pub idle_poll: Millis,
+    /// Paimon `consumer-id` of the DWS job on the DWD table; "" disables it.
+    #[serde(rename = "consumer-id", default = "default_consumer_id")]
+    pub consumer_id: String,
+    #[serde(default = "default_snapshots_per_poll")]
+    pub max_snapshots_per_poll: usize,
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval: default_interval(),
+            idle_poll: default_idle_poll(),
+            consumer_id: default_consumer_id(),
+            max_snapshots_per_poll: default_snapshots_per_poll(),
+        }
+    }
+}
+
+fn default_interval() -> Millis {
+    ms("10s")
+}
+fn default_idle_poll() -> Millis {
+    ms("200ms")
+}
+fn default_consumer_id() -> String {
+    "dws-job".into()
+}
+fn default_snapshots_per_poll() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingSection {
+    #[serde(default = "default_query_interval")]
+    pub query_interval: Millis,
+    #[serde(default = "default_window")]
+    pub window_minutes: i64,
+}
+
+impl Default for ServingSection {
+    fn default() -> Self {
+        Self {
+            query_interval: default_query_interval(),
+            window_minutes: default_window(),
+        }
+    }
+}
+
+fn default_query_interval() -> Millis {
+    ms("2s")
+}
+fn default_window() -> i64 {
+    5
+}
+
+/// Simulated time one operator spends per record and per byte.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorCost {
+    #[serde(default)]
+    pub per_record_ns: f64,
+    #[serde(default)]
+    pub per_byte_ns: f64,
+}
+
+/// Operators that report work through the cost port, and storage I/O on `dfs`.
+pub const COST_OPERATORS: [&str; 6] = [
+    "ods_to_dwd",
+    "dwd_writer",
+    "dwd_to_dws",
+    "dws_writer",
+    "dfs_write",
+    "dfs_read",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// Crash `target` at `at`, restart it after `duration`.
+    Crash,
+    /// Cut the link between the two hosts of `between` at `at`, heal after `duration`.
+    Partition,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: Millis,
+    pub kind: FaultKind,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub between: Option<[String; 2]>,
+    pub duration: Millis,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSection {
+    /// Production → visible in a committed DWS snapshot, 99th percentile.
+    #[serde(default)]
+    pub freshness_p99: Option<Millis>,
+}
+
+/// Hosts a crash fault may target.
+pub const CRASHABLE_HOSTS: [&str; 4] = ["dwd-job", "dws-job", "tt", "serving"];
+/// Every host of the world.
+pub const HOSTS: [&str; 6] = ["tt", "dwd-job", "dws-job", "dfs", "serving", "traffic"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("scenario {path} is not valid:\n{message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
+        let scenario: Scenario = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        scenario.validate().map_err(invalid)?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let run = &self.run;
+        if run.tick.0 < 1 || run.tick.0 > 1000 {
+            return Err(format!("[run] tick = {} must be between 1ms and 1s", run.tick));
+        }
+        if run.chaos.0 <= 0 || run.liveness.0 <= 0 {
+            return Err("[run] chaos and liveness must both be positive durations".into());
+        }
+        if run.network_latency_min > run.network_latency_max {
+            return Err("[run] network_latency_min must not exceed network_latency_max".into());
+        }
+        let traffic = &self.traffic;
+        if traffic.partitions == 0 || traffic.partitions > 1024 {
+            return Err("[traffic] partitions must be between 1 and 1024".into());
+        }
+        if !(traffic.baseline_events_per_s >= 0.0 && traffic.baseline_events_per_s <= 1e7) {
+            return Err("[traffic] baseline_events_per_s must be between 0 and 10000000".into());
+        }
+        for (name, share) in [
+            ("click_share", traffic.click_share),
+            ("conversion_share_of_clicks", traffic.conversion_share_of_clicks),
+            ("invalid_share", traffic.invalid_share),
+            ("duplicate_batch_share", traffic.duplicate_batch_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!("[traffic] {name} = {share} must be between 0 and 1"));
+            }
+        }
+        if traffic.advertisers == 0 || traffic.campaigns_per_advertiser == 0 {
+            return Err("[traffic] advertisers and campaigns_per_advertiser must be at least 1".into());
+        }
+        for (index, spike) in traffic.spikes.iter().enumerate() {
+            if spike.multiple < 0.0 {
+                return Err(format!("[[traffic.spikes]] #{} multiple must not be negative", index + 1));
+            }
+        }
+        for (name, table) in [("dwd", &self.dwd), ("dws", &self.dws)] {
+            if table.bucket == 0 || table.bucket > 1024 {
+                return Err(format!("[{name}] bucket = {} must be between 1 and 1024", table.bucket));
+            }
+            if !["none", "lookup"].contains(&table.changelog_producer.as_str()) {
+                return Err(format!(
+                    "[{name}] changelog-producer = \"{}\" is not supported; use \"none\" or \"lookup\"",
+                    table.changelog_producer
+                ));
+            }
+            if !["none", "snappy"].contains(&table.file_compression.as_str()) {
+                return Err(format!(
+                    "[{name}] file.compression = \"{}\" is not supported; use \"none\" or \"snappy\"",
+                    table.file_compression
+                ));
+            }
+        }
+        if self.dwd.changelog_producer != "lookup" {
+            return Err("[dwd] changelog-producer must be \"lookup\": the DWS job consumes DWD's changelog".into());
+        }
+        if self.jobs.checkpoint_interval.0 < 100 {
+            return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
+        }
+        if self.serving.window_minutes < 1 {
+            return Err("[serving] window_minutes must be at least 1".into());
+        }
+        for name in self.cost.keys() {
+            if !COST_OPERATORS.contains(&name.as_str()) {
+                return Err(format!(
+                    "[cost] unknown operator `{name}`; known operators: {}",
+                    COST_OPERATORS.join(", ")
+                ));
+            }
+        }
+        for (index, fault) in self.faults.iter().enumerate() {
+            self.validate_fault(fault)
+                .map_err(|message| format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at))?;
+        }
+        Ok(())
+    }
+
+    fn validate_fault(&self, fault: &FaultSpec) -> Result<(), String> {
+        if fault.at.0 < 0 || fault.duration.0 <= 0 {
+            return Err("`at` must not be negative and `duration` must be positive".into());
+        }
+        if fault.at.0 + fault.duration.0 > self.run.chaos.0 {
+            return Err(format!(
+                "ends at {} after the chaos phase ({}); faults heal by the end of chaos",
+                Millis(fault.at.0 + fault.duration.0),
+                self.run.chaos
+            ));
+        }
+        match fault.kind {
+            FaultKind::Crash => {
+                let target = fault.target.as_deref().ok_or("a crash needs `target`")?;
+                if !CRASHABLE_HOSTS.contains(&target) {
+                    return Err(format!(
+                        "cannot crash `{target}`; crashable hosts: {}",
+                        CRASHABLE_HOSTS.join(", ")
+                    ));
+                }
+                if fault.between.is_some() {
+                    return Err("a crash takes `target`, not `between`".into());
+                }
+            }
+            FaultKind::Partition => {
+                let [a, b] = fault.between.as_ref().ok_or("a partition needs `between = [\"host-a\", \"host-b\"]`")?;
+                for host in [a, b] {
+                    if !HOSTS.contains(&host.as_str()) {
+                        return Err(format!("unknown host `{host}`; hosts: {}", HOSTS.join(", ")));
+                    }
+                }
+                if a == b {
+                    return Err("a partition needs two different hosts".into());
+                }
+                if fault.target.is_some() {
+                    return Err("a partition takes `between`, not `target`".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Traffic rate (events/s) at `t_ms` into the run: baseline times the largest active spike.
+    pub fn rate_at(&self, t_ms: i64) -> f64 {
+        let base = self.traffic.baseline_events_per_s;
+        let mut factor: f64 = 1.0;
+        for spike in &self.traffic.spikes {
+            let since = (t_ms - spike.start.0) as f64;
+            let (ramp, peak, decay) = (spike.ramp.0 as f64, spike.peak.0 as f64, spike.decay.0 as f64);
+            let level = if since < 0.0 {
+                0.0
+            } else if since < ramp {
+                since / ramp
+            } else if since < ramp + peak {
+                1.0
+            } else if since < ramp + peak + decay {
+                1.0 - (since - ramp - peak) / decay
+            } else {
+                0.0
+            };
+            factor = factor.max(1.0 + (spike.multiple - 1.0) * level);
+        }
+        base * factor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[run]
+chaos = "10s"
+liveness = "10s"
+[traffic]
+baseline_events_per_s = 100
+"#;
+
+    #[test]
+    fn durations_parse_like_flink() {
+        assert_eq!(Millis::parse("10s"), Some(Millis(10_000)));
+        assert_eq!(Millis::parse("10 s"), Some(Millis(10_000)));
+        assert_eq!(Millis::parse("250ms"), Some(Millis(250)));
+        assert_eq!(Millis::parse("2min"), Some(Millis(120_000)));
+        assert_eq!(Millis::parse("ten s"), None);
+        assert_eq!(Millis::parse("10 fortnights"), None);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = format!("{MINIMAL}bukcet = 3\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("x.toml"), "{error}");
+        assert!(error.contains("bukcet") && error.contains("line 9"), "{error}");
+    }
+
+    #[test]
+    fn bad_fault_is_explained() {
+        let text = format!(
+            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"dfs\"\nduration = \"1s\"\n"
+        );
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("cannot crash `dfs`"), "{error}");
+    }
+
+    #[test]
+    fn spike_shapes_the_rate() {
+        let text = format!(
+            "{MINIMAL}[[traffic.spikes]]\nstart = \"2s\"\nramp = \"2s\"\npeak = \"2s\"\ndecay = \"2s\"\nmultiple = 10\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.rate_at(0), 100.0);
+        assert_eq!(scenario.rate_at(3_000), 550.0);
+        assert_eq!(scenario.rate_at(5_000), 1000.0);
+        assert_eq!(scenario.rate_at(20_000), 100.0);
+    }
+}

@@ -1,0 +1,200 @@
+//! The run summary: what happened, each checker's verdict with its first violation, freshness and
+//! speed figures, and the trace hash; as JSON for machines and as text for people.
+
+use serde::Serialize;
+
+use crate::checkers::{ExactlyOnceReport, FreshnessReport, Violation};
+use crate::run::RunOutput;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServingFigures {
+    pub queries_answered: u64,
+    pub queries_failed: u64,
+    pub staleness_p50_ms: i64,
+    pub staleness_p99_ms: i64,
+    pub staleness_max_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub scenario_path: String,
+    pub seed: u64,
+    pub dwsim_version: String,
+    pub git_commit: String,
+    pub verdict: String,
+    pub failed_checkers: Vec<String>,
+    pub simulated_s: f64,
+    pub chaos_s: f64,
+    pub events_produced: u64,
+    pub events_dropped_at_source: u64,
+    pub checkpoints_completed: u64,
+    pub commits: u64,
+    pub dwd_snapshots: usize,
+    pub dws_snapshots: usize,
+    pub job_restores: u64,
+    pub job_failovers: u64,
+    pub faults_injected: Vec<String>,
+    pub world_error: Option<String>,
+    pub serving: ServingFigures,
+    pub exactly_once: ExactlyOnceReport,
+    pub freshness: FreshnessReport,
+    pub trace_events: u64,
+    pub trace_hash: String,
+    /// Wall-clock figures: the only fields that differ between two runs of one seed.
+    pub wall: WallFigures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WallFigures {
+    pub wall_s: f64,
+    pub simulated_s_per_wall_s: f64,
+    pub events_per_wall_s: f64,
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Summary {
+    pub fn build(output: &RunOutput, scenario_path: &str, git_commit: &str, wall_s: f64) -> Self {
+        let shared = &output.shared;
+        let trace = shared.trace.borrow();
+        let truth = shared.truth.borrow();
+        let mut staleness: Vec<i64> = shared.answers.borrow().iter().map(|a| a.staleness_ms).collect();
+        staleness.sort_unstable();
+        let checks = &output.checks;
+        let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
+        violations.extend(&checks.freshness.violations);
+        let mut failed_checkers: Vec<String> = violations.iter().map(|v| v.checker.clone()).collect();
+        if output.world_error.is_some() {
+            failed_checkers.push("world".into());
+        }
+        failed_checkers.dedup();
+        let events_produced = truth.events.len() as u64;
+        let simulated_s = output.simulated_ms as f64 / 1e3;
+        Self {
+            scenario: shared.scenario.name.clone(),
+            scenario_path: scenario_path.to_string(),
+            seed: shared.seeds.seed,
+            dwsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: git_commit.to_string(),
+            verdict: if failed_checkers.is_empty() { "PASS" } else { "FAIL" }.to_string(),
+            failed_checkers,
+            simulated_s,
+            chaos_s: output.chaos_end_ms as f64 / 1e3,
+            events_produced,
+            events_dropped_at_source: truth.dropped_at_source,
+            checkpoints_completed: trace.count("checkpoint-complete") as u64,
+            commits: trace
+                .events()
+                .iter()
+                .filter(|e| e.kind == "commit" && e.detail.contains("outcome=committed"))
+                .count() as u64,
+            dwd_snapshots: checks.exactly_once.dwd_snapshots_checked,
+            dws_snapshots: checks.exactly_once.dws_snapshots_checked,
+            job_restores: trace.count("job-restore") as u64,
+            job_failovers: trace.count("job-failover") as u64,
+            faults_injected: output.faults_injected.clone(),
+            world_error: output.world_error.clone(),
+            serving: ServingFigures {
+                queries_answered: staleness.len() as u64,
+                queries_failed: trace.count("query-failed") as u64,
+                staleness_p50_ms: percentile(&staleness, 50.0),
+                staleness_p99_ms: percentile(&staleness, 99.0),
+                staleness_max_ms: staleness.last().copied().unwrap_or(0),
+            },
+            exactly_once: checks.exactly_once.clone(),
+            freshness: checks.freshness.clone(),
+            trace_events: trace.len(),
+            trace_hash: trace.hash_hex(),
+            wall: WallFigures {
+                wall_s,
+                simulated_s_per_wall_s: simulated_s / wall_s.max(1e-9),
+                events_per_wall_s: events_produced as f64 / wall_s.max(1e-9),
+            },
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.verdict == "PASS"
+    }
+
+    pub fn reproduce_command(&self) -> String {
+        format!("dwsim run {} --seed {}", self.scenario_path, self.seed)
+    }
+
+    /// The human summary, ending with the `trace-hash:` line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut line = |text: String| {
+            out.push_str(&text);
+            out.push('\n');
+        };
+        let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1e3);
+        line(format!(
+            "dwsim {} (commit {}) scenario `{}` seed {}",
+            self.dwsim_version, self.git_commit, self.scenario, self.seed
+        ));
+        line(format!(
+            "simulated {:.1} s (chaos {:.1} s, then liveness) in {:.2} wall s: {:.0} simulated s per wall s, {:.0} events per wall s",
+            self.simulated_s, self.chaos_s, self.wall.wall_s, self.wall.simulated_s_per_wall_s, self.wall.events_per_wall_s
+        ));
+        let e = &self.exactly_once;
+        line(format!(
+            "events: {} produced, {} records appended to TT ({} duplicate appends absorbed), {} invalid dropped, {} dropped at source, {} never reached TT",
+            self.events_produced, e.appended_records, e.duplicate_appends, e.invalid_events, self.events_dropped_at_source, e.never_reached_tt
+        ));
+        line(format!(
+            "jobs: {} checkpoints completed, {} commits, {} restores, {} failovers; snapshots: DWD {}, DWS {}",
+            self.checkpoints_completed, self.commits, self.job_restores, self.job_failovers, self.dwd_snapshots, self.dws_snapshots
+        ));
+        if self.faults_injected.is_empty() {
+            line("faults: none".into());
+        } else {
+            line(format!("faults: {} injected: {}", self.faults_injected.len(), self.faults_injected.join("; ")));
+        }
+        let s = &self.serving;
+        line(format!(
+            "serving: {} report queries answered, {} failed; snapshot staleness p50 {}, p99 {}, max {}",
+            s.queries_answered, s.queries_failed, secs(s.staleness_p50_ms), secs(s.staleness_p99_ms), secs(s.staleness_max_ms)
+        ));
+        let f = &self.freshness;
+        let sla = f.sla_p99_ms.map_or("no SLA set".to_string(), |ms| format!("SLA p99 <= {}", secs(ms)));
+        line(format!(
+            "freshness (production -> visible in a committed DWS snapshot, {} events): p50 {}, p99 {}, max {} ({sla})",
+            f.events_measured, secs(f.p50_ms), secs(f.p99_ms), secs(f.max_ms)
+        ));
+        if let Some(ms) = f.converged_after_heal_ms {
+            line(format!("liveness: last event visible {} after the chaos phase ended", secs(ms)));
+        }
+        line("checkers:".into());
+        for checker in ["exactly-once", "freshness", "liveness"] {
+            let first = e
+                .violations
+                .iter()
+                .chain(&f.violations)
+                .find(|v| v.checker == checker);
+            match first {
+                None => line(format!("  {checker:<13} PASS")),
+                Some(v) => {
+                    let when = v.t_ms.map_or(String::new(), |t| format!(" at t={}", secs(t)));
+                    line(format!("  {checker:<13} FAIL: {}{when}: {}", v.at, v.message));
+                }
+            }
+        }
+        if let Some(error) = &self.world_error {
+            line(format!("  world         FAIL: {error}"));
+        }
+        line(format!("verdict: {}", self.verdict));
+        if !self.passed() {
+            line(format!("reproduce: {}", self.reproduce_command()));
+        }
+        line(format!("trace-hash: {}", self.trace_hash));
+        out
+    }
+}

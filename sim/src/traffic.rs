@@ -1,0 +1,163 @@
+//! The `traffic` client: ad servers producing ODS events at the scenario's rate shape into TT,
+//! retrying until acknowledged (so lost acks append duplicates, as real producers do), and
+//! recording every event it produces as the ground truth.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use warehouse::event::{AdEvent, EventKind};
+use warehouse::row::stable_hash;
+use warehouse::stream::backoff_sleep;
+use warehouse::tt::TtClient;
+
+use crate::world::{Shared, SimTransport, sim_now_ms};
+
+/// Largest batch one append carries.
+const MAX_BATCH_EVENTS: usize = 20_000;
+
+pub fn partition_of(event_id: u64, partitions: u32) -> u32 {
+    (stable_hash(&[event_id as i64]) % u64::from(partitions)) as u32
+}
+
+struct Generator {
+    rng: ChaCha8Rng,
+    carry: f64,
+    generated_until_ms: i64,
+}
+
+impl Generator {
+    fn event(&mut self, shared: &Shared, event_id: u64, produced_ms: i64) -> AdEvent {
+        let traffic = &shared.scenario.traffic;
+        let rng = &mut self.rng;
+        let advertiser_id = 1 + rng.random_range(0..i64::from(traffic.advertisers));
+        let campaign_id = advertiser_id * 1000 + 1 + rng.random_range(0..i64::from(traffic.campaigns_per_advertiser));
+        let kind = if rng.random_bool(traffic.click_share) {
+            if rng.random_bool(traffic.conversion_share_of_clicks) {
+                EventKind::Conversion
+            } else {
+                EventKind::Click
+            }
+        } else {
+            EventKind::Impression
+        };
+        let delay_ms = rng.random_range(0..=shared.scenario.traffic.max_event_delay.0);
+        let mut event = AdEvent {
+            event_id,
+            event_time_ms: shared.scenario.run.epoch_ms + produced_ms - delay_ms,
+            advertiser_id,
+            campaign_id,
+            creative_id: campaign_id * 100 + rng.random_range(0..8),
+            slot_id: rng.random_range(1..=40),
+            region_id: rng.random_range(1..=34),
+            kind,
+            cost_micros: if kind == EventKind::Click { rng.random_range(100_000..3_000_000) } else { 0 },
+            gmv_micros: if kind == EventKind::Conversion { rng.random_range(5_000_000..500_000_000) } else { 0 },
+        };
+        if rng.random_bool(traffic.invalid_share) {
+            // A malformed log line: negative money. The DWD job must drop it.
+            event.cost_micros = -1;
+        }
+        event
+    }
+
+    /// Generates the events due between the last call and `now_ms`, spread evenly over it.
+    fn generate(&mut self, shared: &Shared, now_ms: i64, buffers: &mut [VecDeque<AdEvent>]) {
+        let from_ms = self.generated_until_ms;
+        if now_ms <= from_ms {
+            return;
+        }
+        let due = shared.scenario.rate_at(now_ms) * (now_ms - from_ms) as f64 / 1000.0 + self.carry;
+        let count = due.floor() as i64;
+        self.carry = due - count as f64;
+        let partitions = shared.scenario.traffic.partitions;
+        let capacity = shared.scenario.traffic.producer_buffer_events;
+        let buffered: usize = buffers.iter().map(VecDeque::len).sum();
+        let mut truth = shared.truth.borrow_mut();
+        for index in 0..count {
+            let produced_ms = from_ms + (now_ms - from_ms) * (index + 1) / count;
+            if buffered + index as usize >= capacity {
+                truth.dropped_at_source += 1;
+                continue;
+            }
+            let event_id = truth.events.len() as u64 + 1;
+            let event = self.event(shared, event_id, produced_ms);
+            truth.events.push(event);
+            truth.produced_ms.push(produced_ms);
+            buffers[partition_of(event_id, partitions) as usize].push_back(event);
+        }
+        self.generated_until_ms = now_ms;
+    }
+}
+
+/// The traffic client's body. Runs until the run ends.
+pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
+    let tt = TtClient::new(SimTransport::new(&shared));
+    let traffic = shared.scenario.traffic.clone();
+    let mut generator = Generator {
+        rng: shared.seeds.fork("traffic"),
+        carry: 0.0,
+        generated_until_ms: 0,
+    };
+    let mut ack_rng = shared.seeds.fork("traffic/acks");
+    let mut buffers: Vec<VecDeque<AdEvent>> = vec![VecDeque::new(); traffic.partitions as usize];
+    loop {
+        if !shared.traffic_stopped.get() {
+            generator.generate(&shared, sim_now_ms(), &mut buffers);
+        }
+        for partition in 0..traffic.partitions {
+            let buffer = &mut buffers[partition as usize];
+            if buffer.is_empty() {
+                continue;
+            }
+            let take = buffer.len().min(MAX_BATCH_EVENTS);
+            let batch: Vec<AdEvent> = buffer.drain(..take).collect();
+            send_batch(&shared, &tt, &mut ack_rng, partition, batch, traffic.duplicate_batch_share).await;
+        }
+        tokio::time::sleep(Duration::from_millis(traffic.batch_interval.0 as u64)).await;
+    }
+}
+
+/// Appends until acknowledged. A lost acknowledgement (network, or the scenario's
+/// `duplicate_batch_share`) makes the producer send the batch again: an at-least-once duplicate.
+async fn send_batch(
+    shared: &Shared,
+    tt: &TtClient<SimTransport>,
+    ack_rng: &mut ChaCha8Rng,
+    partition: u32,
+    batch: Vec<AdEvent>,
+    duplicate_share: f64,
+) {
+    shared.record(
+        "traffic",
+        "produce",
+        format!("partition={partition} events={} first_event_id={}", batch.len(), batch[0].event_id),
+    );
+    let mut attempt = 0;
+    let mut ack_lost_once = false;
+    loop {
+        match tt.append(partition, batch.clone()).await {
+            Ok(base_offset) => {
+                if !ack_lost_once && ack_rng.random_bool(duplicate_share) {
+                    ack_lost_once = true;
+                    shared.record(
+                        "traffic",
+                        "produce-ack-lost",
+                        format!("partition={partition} base_offset={base_offset} events={}", batch.len()),
+                    );
+                    continue;
+                }
+                return;
+            }
+            Err(error) => {
+                if attempt == 0 {
+                    shared.record("traffic", "produce-retry", format!("partition={partition} error={error}"));
+                }
+                backoff_sleep(attempt).await;
+                attempt += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The world's shared state (trace, ground truth, TT ledger, storage observations) and the
+//! adapters that implement the warehouse's ports inside turmoil: clock, cost, journal, the TT
+//! transport and the local disk.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use warehouse::env::{Clock, Cost, Env, Journal, LocalDisk, NetError, NoBuggify, Transport};
+use warehouse::event::AdEvent;
+
+use crate::dfs::DfsStore;
+use crate::rpc::{CallError, RpcClient};
+use crate::scenario::{OperatorCost, Scenario};
+use crate::seed::SeedTree;
+use crate::trace::Trace;
+
+pub const TT_PORT: u16 = 9092;
+pub const DFS_PORT: u16 = 8020;
+
+/// Simulated milliseconds since the run started, as seen by the current host.
+pub fn sim_now_ms() -> i64 {
+    turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What the traffic generator produced: the ground truth every checker recomputes from.
+#[derive(Default)]
+pub struct GroundTruth {
+    /// Event ids are 1..=len; `events[id - 1]`.
+    pub events: Vec<AdEvent>,
+    /// Simulated ms at which each event was produced.
+    pub produced_ms: Vec<i64>,
+    /// Events generated but never handed to TT (producer buffer full).
+    pub dropped_at_source: u64,
+}
+
+impl GroundTruth {
+    pub fn event(&self, event_id: u64) -> Option<&AdEvent> {
+        self.events.get((event_id as usize).checked_sub(1)?)
+    }
+}
+
+/// What TT durably appended, observed at the broker boundary: per partition, per offset, the
+/// event id and the simulated append time.
+#[derive(Default)]
+pub struct Ledger {
+    pub partitions: Vec<Vec<(u64, i64)>>,
+}
+
+/// One answered report query.
+#[derive(Debug, Clone)]
+pub struct ServedAnswer {
+    pub t_ms: i64,
+    pub snapshot_id: i64,
+    pub staleness_ms: i64,
+}
+
+pub struct Shared {
+    pub scenario: Scenario,
+    pub seeds: SeedTree,
+    pub trace: RefCell<Trace>,
+    pub truth: RefCell<GroundTruth>,
+    pub ledger: RefCell<Ledger>,
+    /// Snapshot file path → simulated ms when `dfs` made it durable (commit visibility).
+    pub snapshot_commits: RefCell<BTreeMap<String, i64>>,
+    pub answers: RefCell<Vec<ServedAnswer>>,
+    pub traffic_stopped: Cell<bool>,
+    pub dump_requested: Cell<bool>,
+    pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+}
+
+impl Shared {
+    pub fn new(scenario: Scenario, seed: u64) -> Rc<Self> {
+        let partitions = scenario.traffic.partitions as usize;
+        Rc::new(Self {
+            scenario,
+            seeds: SeedTree::new(seed),
+            trace: RefCell::new(Trace::default()),
+            truth: RefCell::new(GroundTruth::default()),
+            ledger: RefCell::new(Ledger {
+                partitions: vec![Vec::new(); partitions],
+            }),
+            snapshot_commits: RefCell::new(BTreeMap::new()),
+            answers: RefCell::new(Vec::new()),
+            traffic_stopped: Cell::new(false),
+            dump_requested: Cell::new(false),
+            dump: RefCell::new(None),
+        })
+    }
+
+    pub fn record(&self, host: &str, kind: &str, detail: String) {
+        self.trace.borrow_mut().record(sim_now_ms(), host, kind, detail);
+    }
+}
+
+#[derive(Clone)]
+pub struct SimClock {
+    epoch_ms: i64,
+}
+
+impl Clock for SimClock {
+    fn now_millis(&self) -> i64 {
+        self.epoch_ms + sim_now_ms()
+    }
+}
+
+/// Turns reported work into simulated time from the scenario's cost table. Debt below one tick
+/// is carried over, so many small charges add up instead of each costing a whole tick.
+#[derive(Clone)]
+pub struct SimCost {
+    table: Rc<BTreeMap<String, OperatorCost>>,
+    tick_ns: f64,
+    debt_ns: Rc<Cell<f64>>,
+}
+
+/// Default simulated costs per operator (ns per record, ns per byte).
+pub fn default_cost(operator: &str) -> OperatorCost {
+    let (per_record_ns, per_byte_ns) = match operator {
+        "ods_to_dwd" => (150.0, 0.0),
+        "dwd_writer" => (400.0, 0.5),
+        "dwd_to_dws" => (150.0, 0.0),
+        "dws_writer" => (400.0, 0.5),
+        "dfs_write" => (0.0, 1.0),
+        "dfs_read" => (0.0, 0.5),
+        _ => (0.0, 0.0),
+    };
+    OperatorCost {
+        per_record_ns,
+        per_byte_ns,
+    }
+}
+
+impl SimCost {
+    pub fn new(scenario: &Scenario) -> Self {
+        let table = crate::scenario::COST_OPERATORS
+            .iter()
+            .map(|op| {
+                let cost = scenario.cost.get(*op).copied().unwrap_or_else(|| default_cost(op));
+                (op.to_string(), cost)
+            })
+            .collect();
+        Self {
+            table: Rc::new(table),
+            tick_ns: scenario.run.tick.0 as f64 * 1e6,
+            debt_ns: Rc::new(Cell::new(0.0)),
+        }
+    }
+}
+
+impl Cost for SimCost {
+    async fn charge(&self, operator: &'static str, records: u64, bytes: u64) {
+        let Some(cost) = self.table.get(operator) else {
+            return;
+        };
+        let debt = self.debt_ns.get() + records as f64 * cost.per_record_ns + bytes as f64 * cost.per_byte_ns;
+        if debt < self.tick_ns {
+            self.debt_ns.set(debt);
+            return;
+        }
+        let ticks = (debt / self.tick_ns).floor();
+        self.debt_ns.set(debt - ticks * self.tick_ns);
+        tokio::time::sleep(Duration::from_nanos((ticks * self.tick_ns) as u64)).await;
+    }
+}
+
+#[derive(Clone)]
+pub struct SimJournal {
+    host: &'static str,
+    shared: Rc<Shared>,
+}
+
+impl Journal for SimJournal {
+    fn record(&self, kind: &'static str, detail: String) {
+        self.shared.record(self.host, kind, detail);
+    }
+}
+
+/// The warehouse's view of the world from one host.
+#[derive(Clone)]
+pub struct SimEnv {
+    store: DfsStore,
+    clock: SimClock,
+    cost: SimCost,
+    journal: SimJournal,
+}
+
+impl SimEnv {
+    pub fn new(host: &'static str, shared: &Rc<Shared>) -> Self {
+        let scenario = &shared.scenario;
+        let timeout = Duration::from_millis(scenario.run.rpc_timeout.0 as u64);
+        Self {
+            store: DfsStore::new(RpcClient::new("dfs", DFS_PORT, timeout)),
+            clock: SimClock {
+                epoch_ms: scenario.run.epoch_ms,
+            },
+            cost: SimCost::new(scenario),
+            journal: SimJournal {
+                host,
+                shared: shared.clone(),
+            },
+        }
+    }
+}
+
+impl Env for SimEnv {
+    type Store = DfsStore;
+    type Clock = SimClock;
+    type Cost = SimCost;
+    type Buggify = NoBuggify;
+    type Journal = SimJournal;
+    fn store(&self) -> &DfsStore {
+        &self.store
+    }
+    fn clock(&self) -> &SimClock {
+        &self.clock
+    }
+    fn cost(&self) -> &SimCost {
+        &self.cost
+    }
+    fn buggify(&self) -> &NoBuggify {
+        &NoBuggify
+    }
+    fn journal(&self) -> &SimJournal {
+        &self.journal
+    }
+}
+
+/// Carries warehouse service calls (TT) over the simulated network.
+#[derive(Clone)]
+pub struct SimTransport {
+    tt: Rc<RpcClient>,
+}
+
+impl SimTransport {
+    pub fn new(shared: &Shared) -> Self {
+        let timeout = Duration::from_millis(shared.scenario.run.rpc_timeout.0 as u64);
+        Self {
+            tt: RpcClient::new("tt", TT_PORT, timeout),
+        }
+    }
+}
+
+impl Transport for SimTransport {
+    async fn call(&self, service: &'static str, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        if service != "tt" {
+            return Err(NetError::Unreachable {
+                service: service.to_string(),
+                reason: "no such service in this world".into(),
+            });
+        }
+        self.tt.call(&request).await.map_err(|error| match error {
+            CallError::Timeout => NetError::Timeout {
+                service: service.to_string(),
+            },
+            CallError::Io(reason) => NetError::Unreachable {
+                service: service.to_string(),
+                reason,
+            },
+        })
+    }
+}
+
+/// A host's own disk through turmoil's durable-disk model: unsynced writes die with a crash.
+#[derive(Clone, Default)]
+pub struct TurmoilDisk;
+
+mod fs {
+    pub use turmoil::fs::shim::std::fs::{
+        OpenOptions, create_dir_all, metadata, read, read_dir, remove_file, sync_dir,
+    };
+}
+
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("/", |(parent, _)| if parent.is_empty() { "/" } else { parent })
+}
+
+/// Creates `dir` and its ancestors durably.
+pub fn ensure_dir_durable(dir: &str) -> std::io::Result<()> {
+    if fs::metadata(dir).is_ok() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    let mut ancestor = String::new();
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        let parent = if ancestor.is_empty() { "/".to_string() } else { ancestor.clone() };
+        ancestor = format!("{ancestor}/{part}");
+        fs::sync_dir(&parent)?;
+    }
+    fs::sync_dir(dir)
+}
+
+/// Writes `bytes` to `path`, syncs file and directory (durable against a crash).
+pub fn write_durable(path: &str, bytes: &[u8], append: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let parent = parent_of(path);
+    ensure_dir_durable(parent)?;
+    let mut options = fs::OpenOptions::new();
+    options.create(true).write(true);
+    if append {
+        options.append(true);
+    } else {
+        options.truncate(true);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::sync_dir(parent)
+}
+
+impl LocalDisk for TurmoilDisk {
+    fn append_synced(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        write_durable(path, bytes, true)
+    }
+    fn write_synced(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        write_durable(path, bytes, false)
+    }
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+    fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+    fn remove(&self, path: &str) -> std::io::Result<()> {
+        match fs::remove_file(path) {
+            Ok(()) => fs::sync_dir(parent_of(path)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Every file under `root` (recursively), path → bytes, sorted.
+pub fn read_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![root.to_string()];
+    while let Some(dir) = pending.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path().to_string_lossy().into_owned();
+            if entry.file_type()?.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), fs::read(&path)?);
+            }
+        }
+    }
+    Ok(files)
+}

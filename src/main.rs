@@ -79,10 +79,16 @@ fn run(scenario_arg: &str, seed: Option<u64>, out: Option<&Path>) -> ExitCode {
     }
     let seed = seed.unwrap_or(scenario.run.seed);
     let started = wall_clock();
-    let output = sim::run::run(scenario, seed);
+    let mut output = sim::run::simulate(scenario, seed);
+    let simulate_s = started.elapsed().as_secs_f64();
+    sim::run::check(&mut output);
     let wall_s = started.elapsed().as_secs_f64();
     let summary = Summary::build(&output, scenario_arg, env!("DWSIM_GIT_COMMIT"), wall_s);
     print!("{}", summary.render());
+    println!(
+        "wall time: {simulate_s:.2} s simulating, {:.2} s checking",
+        wall_s - simulate_s
+    );
     if let Some(dir) = out {
         if let Err(error) = sim::output::write_all(dir, &output, &summary) {
             eprintln!("error: {error}");

@@ -22,7 +22,7 @@ pub struct Violation {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ExactlyOnceReport {
     pub dwd_snapshots_checked: usize,
     pub dws_snapshots_checked: usize,
@@ -34,7 +34,7 @@ pub struct ExactlyOnceReport {
     pub violations: Vec<Violation>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FreshnessReport {
     pub events_measured: u64,
     pub events_never_visible: u64,
@@ -272,6 +272,7 @@ fn read_checkpoints(objects: &BTreeMap<String, Vec<u8>>, job: &str) -> Result<Ve
         .collect()
 }
 
+#[derive(Default)]
 pub struct CheckOutcome {
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,

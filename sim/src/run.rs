@@ -52,8 +52,20 @@ pub struct RunOutput {
     pub world_error: Option<String>,
 }
 
-/// Runs `scenario` with `seed` to completion. Deterministic: same inputs, same trace.
+/// Runs `scenario` with `seed` to completion and checks it. Deterministic: same inputs, same trace.
 pub fn run(scenario: Scenario, seed: u64) -> RunOutput {
+    let mut output = simulate(scenario, seed);
+    check(&mut output);
+    output
+}
+
+/// Runs the checkers over a simulated run (fills `output.checks`).
+pub fn check(output: &mut RunOutput) {
+    output.checks = check_run(&output.shared, &output.objects, output.chaos_end_ms);
+}
+
+/// The simulation alone, without the checkers (`checks` left empty).
+pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
     let shared = Shared::new(scenario, seed);
     let scenario = shared.scenario.clone();
     let chaos_end_ms = scenario.run.chaos.0;
@@ -127,11 +139,10 @@ pub fn run(scenario: Scenario, seed: u64) -> RunOutput {
         }
     }
     let objects = shared.dump.borrow_mut().take().unwrap_or_default();
-    let checks = check_run(&shared, &objects, chaos_end_ms);
     RunOutput {
         shared,
         objects,
-        checks,
+        checks: CheckOutcome::default(),
         simulated_ms,
         chaos_end_ms,
         faults_injected,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use arrow_array::{Array, Int8Array, Int64Array, StringArray};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
@@ -20,12 +21,33 @@ pub struct SnapshotInfo {
     pub time_millis: i64,
 }
 
-/// One record of a data file: value kind byte, sequence number, field values.
-#[derive(Debug, Clone)]
-pub struct FileRecord {
-    pub kind: i8,
-    pub sequence_number: i64,
-    pub values: Vec<i64>,
+/// Records of data files, column by column: value kind bytes, sequence numbers and one column per
+/// field, in field order (string columns as symbol indexes).
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    pub kinds: Vec<i8>,
+    pub sequence_numbers: Vec<i64>,
+    pub columns: Vec<Vec<i64>>,
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// Empties every column, keeping their allocations, and sets the number of field columns.
+    fn reset(&mut self, width: usize) {
+        self.kinds.clear();
+        self.sequence_numbers.clear();
+        self.columns.resize_with(width, Vec::new);
+        for column in &mut self.columns {
+            column.clear();
+        }
+    }
 }
 
 pub struct TableInspector<'a> {
@@ -120,27 +142,54 @@ impl<'a> TableInspector<'a> {
         Ok(entries)
     }
 
-    /// Records of every data file the snapshot added, in manifest order.
-    pub fn added_records(&self, snapshot: &SnapshotInfo) -> Result<Vec<FileRecord>, String> {
-        let mut records = Vec::new();
+    /// Records of every data file the snapshot added, in manifest order, into `records` (emptied
+    /// first; pass the same buffer again to reuse its allocations).
+    pub fn added_records(&self, snapshot: &SnapshotInfo, records: &mut Records) -> Result<(), String> {
+        records.reset(self.fields.len());
         for (kind, bucket, name) in self.delta_entries(snapshot)? {
             if kind == 0 {
                 let path = format!("{}/bucket-{bucket}/{name}", self.root);
-                records.extend(self.read_parquet(&path)?);
+                self.read_parquet(&path, records)?;
             }
         }
-        Ok(records)
+        Ok(())
     }
 
-    pub fn read_parquet(&self, path: &str) -> Result<Vec<FileRecord>, String> {
+    /// Appends the records of one data file to `records`, whose field columns must number
+    /// `fields.len()`.
+    pub fn read_parquet(&self, path: &str, records: &mut Records) -> Result<(), String> {
         let bytes = self
             .objects
             .get(path)
             .ok_or_else(|| format!("{path} is referenced by a manifest but missing"))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.clone()))
-            .and_then(|b| b.build())
-            .map_err(|e| format!("{path} is not readable Parquet: {e}"))?;
-        let mut records = Vec::new();
+        let unreadable = |e: parquet::errors::ParquetError| format!("{path} is not readable Parquet: {e}");
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes)).map_err(unreadable)?;
+        // Read only the columns the checkers use (not the `_KEY_` copies), in as few batches as
+        // the file allows.
+        let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        let wanted: Vec<usize> = builder
+            .parquet_schema()
+            .root_schema()
+            .get_fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                let name = f.name();
+                name == "_SEQUENCE_NUMBER" || name == "_VALUE_KIND" || self.fields.iter().any(|n| n == name)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(rows.clamp(1, 1 << 20))
+            .build()
+            .map_err(unreadable)?;
+        records.kinds.reserve(rows);
+        records.sequence_numbers.reserve(rows);
+        for column in &mut records.columns {
+            column.reserve(rows);
+        }
         for batch in reader {
             let batch = batch.map_err(|e| format!("{path}: {e}"))?;
             let column = |name: &str| {
@@ -151,45 +200,40 @@ impl<'a> TableInspector<'a> {
             let sequence = column("_SEQUENCE_NUMBER")?
                 .as_any()
                 .downcast_ref::<Int64Array>()
-                .ok_or_else(|| format!("{path}: _SEQUENCE_NUMBER is not INT64"))?
-                .clone();
+                .ok_or_else(|| format!("{path}: _SEQUENCE_NUMBER is not INT64"))?;
             let kinds = column("_VALUE_KIND")?
                 .as_any()
                 .downcast_ref::<Int8Array>()
-                .ok_or_else(|| format!("{path}: _VALUE_KIND is not INT8"))?
-                .clone();
-            let mut columns: Vec<Vec<i64>> = Vec::new();
-            for name in &self.fields {
+                .ok_or_else(|| format!("{path}: _VALUE_KIND is not INT8"))?;
+            let n = batch.num_rows();
+            for (name, out) in self.fields.iter().zip(&mut records.columns) {
                 let array = column(name)?;
-                let values = if let Some(ints) = array.as_any().downcast_ref::<Int64Array>() {
-                    ints.values().to_vec()
+                if let Some(ints) = array.as_any().downcast_ref::<Int64Array>() {
+                    out.extend_from_slice(&ints.values()[..n]);
                 } else if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
                     let symbols = self
                         .symbols
                         .get(name)
                         .ok_or_else(|| format!("{path}: column {name} is a string column"))?;
-                    (0..strings.len())
-                        .map(|i| {
-                            symbols
+                    // Runs of equal values are common; try the last symbol found first.
+                    let mut last = 0usize;
+                    for i in 0..n {
+                        let value = strings.value(i);
+                        if symbols.get(last).is_none_or(|s| s != value) {
+                            last = symbols
                                 .iter()
-                                .position(|s| s == strings.value(i))
-                                .map(|p| p as i64)
-                                .ok_or_else(|| format!("{path}: unknown {name} `{}`", strings.value(i)))
-                        })
-                        .collect::<Result<_, _>>()?
+                                .position(|s| s == value)
+                                .ok_or_else(|| format!("{path}: unknown {name} `{value}`"))?;
+                        }
+                        out.push(last as i64);
+                    }
                 } else {
                     return Err(format!("{path}: column {name} has an unexpected type"));
-                };
-                columns.push(values);
+                }
             }
-            for row in 0..batch.num_rows() {
-                records.push(FileRecord {
-                    kind: kinds.value(row),
-                    sequence_number: sequence.value(row),
-                    values: columns.iter().map(|c| c[row]).collect(),
-                });
-            }
+            records.kinds.extend_from_slice(&kinds.values()[..n]);
+            records.sequence_numbers.extend_from_slice(&sequence.values()[..n]);
         }
-        Ok(records)
+        Ok(())
     }
 }

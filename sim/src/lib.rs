@@ -4,6 +4,7 @@
 
 pub mod checkers;
 pub mod dfs;
+pub mod faults;
 pub mod hosts;
 pub mod inspect;
 pub mod output;

@@ -384,7 +384,7 @@ pub struct SlaSection {
 }
 
 /// Hosts a crash fault may target.
-pub const CRASHABLE_HOSTS: [&str; 4] = ["dwd-job", "dws-job", "tt", "serving"];
+pub const CRASHABLE_HOSTS: [&str; 5] = ["dwd-job", "dws-job", "tt", "serving", "dfs"];
 /// Every host of the world.
 pub const HOSTS: [&str; 6] = ["tt", "dwd-job", "dws-job", "dfs", "serving", "traffic"];
 
@@ -596,10 +596,10 @@ baseline_events_per_s = 100
     #[test]
     fn bad_fault_is_explained() {
         let text = format!(
-            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"dfs\"\nduration = \"1s\"\n"
+            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"traffic\"\nduration = \"1s\"\n"
         );
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
-        assert!(error.contains("cannot crash `dfs`"), "{error}");
+        assert!(error.contains("cannot crash `traffic`"), "{error}");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod dwd_to_dws;
 pub mod ods_to_dwd;
 pub mod schemas;
+#[cfg(test)]
+mod tests;
 
 pub use dwd_to_dws::{DwdToDws, DwdToDwsConfig};
 pub use ods_to_dwd::{OdsToDwd, OdsToDwdConfig};

@@ -1,0 +1,27 @@
+//! Exactly-once under crash schedules: 20 seeds of the smoke scenario, each with its own random
+//! crashes (jobs, TT, storage, serving) and partitions drawn from the seed, must pass every checker.
+
+mod common;
+
+use sim::faults::random_schedule;
+use sim::scenario::Millis;
+use sim::seed::SeedTree;
+use sim::summary::Summary;
+
+#[test]
+fn twenty_seeds_of_smoke_with_random_crash_schedules_pass() {
+    let mut failures = Vec::new();
+    for seed in 1..=20u64 {
+        let mut scenario = common::scenario("smoke");
+        scenario.faults = random_schedule(&SeedTree::new(seed), scenario.run.chaos, 3, 6, Millis(8_000));
+        let faults = scenario.faults.len();
+        let output = sim::run::run(scenario, seed);
+        let summary = Summary::build(&output, "scenarios/smoke.toml (random faults)", "test", 1.0);
+        assert!(summary.exactly_once.distinct_valid_events > 10_000, "seed {seed} produced traffic");
+        assert!(output.faults_injected.len() == faults, "seed {seed} injected its {faults} faults");
+        if !summary.passed() {
+            failures.push(format!("seed {seed}:\n{}", summary.render()));
+        }
+    }
+    assert!(failures.is_empty(), "{} seeds failed:\n{}", failures.len(), failures.join("\n"));
+}

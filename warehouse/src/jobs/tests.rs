@@ -1,0 +1,217 @@
+//! The checkpoint/commit protocol of the ad jobs against real components in one process: a TT
+//! broker on an in-memory disk, tables on an in-memory object store. Crashes are modelled by
+//! dropping a job between the phases of a checkpoint and restoring a new instance.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::env::{MemDisk, NetError, TestEnv, Transport};
+use crate::event::{AdEvent, EventKind};
+use crate::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema, minute_of};
+use crate::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
+use crate::stream::{CheckpointStorage, CompletedCheckpoint, StreamJob};
+use crate::table::{ChangelogProducer, FileStoreTable, TableOptions};
+use crate::tt::{Broker, TtConfig, TtRequest};
+
+/// Carries TT requests to a broker in the same process.
+#[derive(Clone)]
+struct InProcessTt(Rc<RefCell<Broker<MemDisk>>>);
+
+impl Transport for InProcessTt {
+    async fn call(&self, _service: &'static str, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        let request = TtRequest::decode(&request).expect("well-formed request");
+        Ok(self.0.borrow_mut().handle("tt", request, 0).encode())
+    }
+}
+
+fn event(id: u64, kind: EventKind) -> AdEvent {
+    AdEvent {
+        event_id: id,
+        event_time_ms: 1_762_790_400_000 + id as i64 * 1_000,
+        advertiser_id: 1 + (id % 3) as i64,
+        campaign_id: 1001,
+        creative_id: 100_101,
+        slot_id: 1,
+        region_id: 1,
+        kind,
+        cost_micros: if kind == EventKind::Click { 500_000 } else { 0 },
+        gmv_micros: 0,
+    }
+}
+
+struct World {
+    env: TestEnv,
+    tt: InProcessTt,
+}
+
+impl World {
+    fn new() -> Self {
+        let config = TtConfig {
+            partitions: 2,
+            ..TtConfig::default()
+        };
+        let broker = Broker::open(MemDisk::default(), "tt", config).unwrap();
+        Self {
+            env: TestEnv::default(),
+            tt: InProcessTt(Rc::new(RefCell::new(broker))),
+        }
+    }
+
+    fn produce(&self, partition: u32, events: &[AdEvent]) {
+        self.tt.0.borrow_mut().append(partition, events, 0).unwrap();
+    }
+
+    async fn dwd_job(&self) -> OdsToDwd<TestEnv, InProcessTt> {
+        let options = TableOptions {
+            bucket: 2,
+            changelog_producer: ChangelogProducer::Lookup,
+            ..TableOptions::default()
+        };
+        let table = FileStoreTable::create_or_open(self.env.store.clone(), DWD_TABLE_ROOT, dwd_schema(options), 0)
+            .await
+            .unwrap();
+        let config = OdsToDwdConfig {
+            job_name: "dwd-job".into(),
+            commit_user: "dwd-user".into(),
+            partitions: 2,
+            fetch_max_records: 1000,
+            consumer_group: "dwd".into(),
+        };
+        // Each instance is a new process attempt: move the clock so file prefixes differ.
+        self.env.clock.0.set(self.env.clock.0.get() + 1);
+        OdsToDwd::new(self.env.clone(), config, self.tt.clone(), table)
+    }
+
+    async fn checkpoint<J: StreamJob>(&self, job: &mut J, id: i64) -> CompletedCheckpoint {
+        let (source_state, committables) = job.snapshot_state(id).await.unwrap();
+        let checkpoint = CompletedCheckpoint {
+            job: job.name().to_string(),
+            checkpoint_id: id,
+            triggered_at_ms: 0,
+            completed_at_ms: 0,
+            source_state,
+            committables,
+        };
+        CheckpointStorage::new(self.env.store.clone(), job.name())
+            .complete(&checkpoint)
+            .await
+            .unwrap();
+        checkpoint
+    }
+
+    async fn latest_checkpoint(&self, job: &str) -> Option<CompletedCheckpoint> {
+        CheckpointStorage::new(self.env.store.clone(), job).latest().await.unwrap()
+    }
+
+    async fn dwd_rows(&self) -> Vec<i64> {
+        let options = TableOptions {
+            bucket: 2,
+            changelog_producer: ChangelogProducer::Lookup,
+            ..TableOptions::default()
+        };
+        let table = FileStoreTable::create_or_open(self.env.store.clone(), DWD_TABLE_ROOT, dwd_schema(options), 0)
+            .await
+            .unwrap();
+        let snapshot = table.latest_snapshot().await.unwrap().unwrap();
+        table.read_all(&snapshot).await.unwrap().keys().map(|k| k[0]).collect()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn crash_between_prepare_and_commit_commits_exactly_once() {
+    let world = World::new();
+    world.produce(0, &[event(1, EventKind::Impression), event(2, EventKind::Click)]);
+    world.produce(1, &[event(3, EventKind::Impression)]);
+    // A producer retry appended event 2 again.
+    world.produce(0, &[event(2, EventKind::Click)]);
+
+    let mut job = world.dwd_job().await;
+    job.restore(None).await.unwrap();
+    assert_eq!(job.process().await.unwrap(), 4);
+    let checkpoint = world.checkpoint(&mut job, 1).await;
+    // Crash: the checkpoint is complete and its files are prepared, but nothing was committed.
+    drop(job);
+    assert_eq!(checkpoint.source_state["offsets"], serde_json::json!([3, 1]));
+
+    let mut restarted = world.dwd_job().await;
+    let latest = world.latest_checkpoint("dwd-job").await;
+    restarted.restore(latest.as_ref()).await.unwrap();
+    assert_eq!(world.dwd_rows().await, vec![1, 2, 3], "the restore committed checkpoint 1 once");
+
+    // Crash again after the commit: a second restore must skip the already committed identifier.
+    let mut again = world.dwd_job().await;
+    again.restore(latest.as_ref()).await.unwrap();
+    let table_snapshots = world
+        .env
+        .store
+        .objects()
+        .keys()
+        .filter(|p| p.starts_with(&format!("{DWD_TABLE_ROOT}/snapshot/snapshot-")))
+        .count();
+    assert_eq!(table_snapshots, 1, "re-commit of identifier 1 was filtered, not repeated");
+
+    // The sources were rewound to the checkpoint: nothing new is read, new data flows on.
+    assert_eq!(again.process().await.unwrap(), 0);
+    world.produce(1, &[event(4, EventKind::Impression)]);
+    assert_eq!(again.process().await.unwrap(), 1);
+    let checkpoint = world.checkpoint(&mut again, 2).await;
+    again.commit(&checkpoint).await.unwrap();
+    assert_eq!(world.dwd_rows().await, vec![1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dws_aggregates_dwd_changelog_across_a_restore() {
+    let world = World::new();
+    world.produce(0, &[event(1, EventKind::Impression), event(4, EventKind::Click)]);
+    world.produce(1, &[event(7, EventKind::Impression)]);
+    let mut dwd = world.dwd_job().await;
+    dwd.restore(None).await.unwrap();
+    dwd.process().await.unwrap();
+    let checkpoint = world.checkpoint(&mut dwd, 1).await;
+    dwd.commit(&checkpoint).await.unwrap();
+
+    let options = TableOptions {
+        bucket: 1,
+        changelog_producer: ChangelogProducer::None,
+        ..TableOptions::default()
+    };
+    let dws_table = FileStoreTable::create_or_open(world.env.store.clone(), DWS_TABLE_ROOT, dws_schema(options), 0)
+        .await
+        .unwrap();
+    let dwd_table = FileStoreTable::create_or_open(
+        world.env.store.clone(),
+        DWD_TABLE_ROOT,
+        dwd_schema(TableOptions {
+            bucket: 2,
+            changelog_producer: ChangelogProducer::Lookup,
+            ..TableOptions::default()
+        }),
+        0,
+    )
+    .await
+    .unwrap();
+    let config = DwdToDwsConfig {
+        job_name: "dws-job".into(),
+        commit_user: "dws-user".into(),
+        consumer_id: Some("dws".into()),
+        max_snapshots_per_poll: 4,
+    };
+    let mut dws = DwdToDws::new(world.env.clone(), config.clone(), dwd_table.clone(), dws_table.clone());
+    dws.restore(None).await.unwrap();
+    dws.process().await.unwrap();
+    let checkpoint = world.checkpoint(&mut dws, 1).await;
+    drop(dws); // crash before commit
+    let mut dws = DwdToDws::new(world.env.clone(), config, dwd_table, dws_table.clone());
+    dws.restore(Some(&checkpoint)).await.unwrap();
+
+    let snapshot = dws_table.latest_snapshot().await.unwrap().unwrap();
+    let rows = dws_table.read_all(&snapshot).await.unwrap();
+    // Ids 1, 4 and 7 all map to advertiser 1 + id % 3 = 2.
+    let minute = |id: u64| minute_of(event(id, EventKind::Impression).event_time_ms);
+    let total_impressions: i64 = rows.values().map(|r| r[3]).sum();
+    let total_clicks: i64 = rows.values().map(|r| r[4]).sum();
+    let total_cost: i64 = rows.values().map(|r| r[6]).sum();
+    assert_eq!((total_impressions, total_clicks, total_cost), (2, 1, 500_000));
+    assert!(rows.keys().all(|k| k[0] == 2 && k[1] == 1001));
+    assert!(rows.keys().any(|k| k[2] == minute(1)));
+}

@@ -5,8 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
 use sim::scenario::Scenario;
 use sim::summary::Summary;
+
+/// A simulation allocates and frees millions of small rows; mimalloc does that far faster than
+/// the system allocator (measured: see the README's figures).
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 /// Scenarios built into the binary, so `dwsim run smoke` works from any directory.
 const BUILTIN_SCENARIOS: [(&str, &str); 2] = [
@@ -15,7 +21,11 @@ const BUILTIN_SCENARIOS: [(&str, &str); 2] = [
 ];
 
 #[derive(Parser)]
-#[command(name = "dwsim", version, about = "Deterministic simulation and replay testbed for a layered Flink + Paimon ad warehouse")]
+#[command(
+    name = "dwsim",
+    version,
+    about = "Deterministic simulation and replay testbed for a layered Flink + Paimon ad warehouse"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,8 +49,12 @@ enum Command {
 fn load_scenario(name_or_path: &str) -> Result<Scenario, String> {
     let path = Path::new(name_or_path);
     if !path.exists() {
-        if let Some((_, text)) = BUILTIN_SCENARIOS.iter().find(|(name, _)| *name == name_or_path) {
-            return Scenario::parse(text, &format!("built-in scenario `{name_or_path}`")).map_err(|e| e.to_string());
+        if let Some((_, text)) = BUILTIN_SCENARIOS
+            .iter()
+            .find(|(name, _)| *name == name_or_path)
+        {
+            return Scenario::parse(text, &format!("built-in scenario `{name_or_path}`"))
+                .map_err(|e| e.to_string());
         }
         let names: Vec<&str> = BUILTIN_SCENARIOS.iter().map(|(n, _)| *n).collect();
         return Err(format!(
@@ -54,7 +68,11 @@ fn load_scenario(name_or_path: &str) -> Result<Scenario, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, out } => run(&scenario, seed, out.as_deref()),
+        Command::Run {
+            scenario,
+            seed,
+            out,
+        } => run(&scenario, seed, out.as_deref()),
     }
 }
 
@@ -96,5 +114,9 @@ fn run(scenario_arg: &str, seed: Option<u64>, out: Option<&Path>) -> ExitCode {
         }
         println!("artefacts written to {}", dir.display());
     }
-    if summary.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

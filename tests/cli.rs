@@ -18,10 +18,11 @@ fn dwsim(args: &[&str]) -> (i32, String, String) {
 }
 
 fn small_scenario(dir: &Path, extra: &str) -> String {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
-        .unwrap()
-        .replace("chaos = \"90s\"", "chaos = \"75s\"")
-        + extra;
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
+            .unwrap()
+            .replace("chaos = \"90s\"", "chaos = \"75s\"")
+            + extra;
     let path = dir.join("scenario.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
@@ -34,14 +35,20 @@ fn unknown_key_is_exit_2_with_its_line() {
     std::fs::write(&path, "name = \"x\"\n[run]\nchaos = \"10s\"\nliveness = \"10s\"\nchoas = \"5s\"\n[traffic]\nbaseline_events_per_s = 1\n").unwrap();
     let (code, _, stderr) = dwsim(&["run", path.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("choas") && stderr.contains("line 5"), "{stderr}");
+    assert!(
+        stderr.contains("choas") && stderr.contains("line 5"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn missing_file_and_bad_seed_are_exit_2() {
     let (code, _, stderr) = dwsim(&["run", "scenarios/nope.toml"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("scenarios/nope.toml does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("scenarios/nope.toml does not exist"),
+        "{stderr}"
+    );
     let (code, _, _) = dwsim(&["run", "smoke", "--seed", "many"]);
     assert_eq!(code, 2);
 }
@@ -51,22 +58,47 @@ fn out_dir_holds_summary_trace_tables_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = small_scenario(dir.path(), "");
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = dwsim(&["run", &scenario, "--seed", "5", "--out", out.to_str().unwrap()]);
+    let (code, stdout, stderr) = dwsim(&[
+        "run",
+        &scenario,
+        "--seed",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.lines().any(|l| l.starts_with("trace-hash: ")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("trace-hash: ")),
+        "{stdout}"
+    );
 
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seed"], 5);
     assert_eq!(summary["verdict"], "PASS");
     let trace = std::fs::read_to_string(out.join("trace.jsonl")).unwrap();
-    assert_eq!(trace.lines().count() as u64, summary["trace_events"].as_u64().unwrap());
-    assert!(out.join("warehouse/ads.db/dwd_ad_events/snapshot/LATEST").exists());
-    assert!(out.join("warehouse/ads.db/dws_ad_minute/schema/schema-0").exists());
+    assert_eq!(
+        trace.lines().count() as u64,
+        summary["trace_events"].as_u64().unwrap()
+    );
+    assert!(
+        out.join("warehouse/ads.db/dwd_ad_events/snapshot/LATEST")
+            .exists()
+    );
+    assert!(
+        out.join("warehouse/ads.db/dws_ad_minute/schema/schema-0")
+            .exists()
+    );
 
     let ods_rows: usize = (0..4)
         .map(|p| parquet_rows(&out.join(format!("ods/partition-{p}.parquet"))))
         .sum();
-    assert_eq!(ods_rows as u64, summary["exactly_once"]["appended_records"].as_u64().unwrap());
+    assert_eq!(
+        ods_rows as u64,
+        summary["exactly_once"]["appended_records"]
+            .as_u64()
+            .unwrap()
+    );
     let dws_rows = parquet_rows(&out.join("export/dws.parquet"));
     assert!(dws_rows > 0);
 
@@ -77,7 +109,10 @@ fn out_dir_holds_summary_trace_tables_and_exports() {
     let (code, _, stderr) = dwsim(&["run", &scenario, "--out", foreign.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(stderr.contains("refusing to write"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(foreign.join("precious.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("precious.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -88,14 +123,19 @@ fn failing_checker_is_exit_1_with_a_reproduction_line() {
     let (code, stdout, _) = dwsim(&["run", &scenario, "--seed", "3"]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("freshness     FAIL"), "{stdout}");
-    assert!(stdout.contains(&format!("reproduce: dwsim run {scenario} --seed 3")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("reproduce: dwsim run {scenario} --seed 3")),
+        "{stdout}"
+    );
 }
 
 fn parquet_rows(path: &Path) -> usize {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .unwrap()
-        .build()
-        .unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
     reader.map(|b| b.unwrap().num_rows()).sum()
 }

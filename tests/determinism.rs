@@ -14,8 +14,16 @@ fn same_seed_same_trace_and_another_seed_another() {
         panic!("seed 11 is not reproducible: {difference}");
     }
     assert_eq!(a.hash_hex(), b.hash_hex());
-    assert!(a.len() > 500, "the trace records the run ({} events)", a.len());
+    assert!(
+        a.len() > 500,
+        "the trace records the run ({} events)",
+        a.len()
+    );
 
     let other = sim::run::run(common::scenario("smoke"), 12);
-    assert_ne!(other.shared.trace.borrow().hash_hex(), a.hash_hex(), "seed 12 differs from seed 11");
+    assert_ne!(
+        other.shared.trace.borrow().hash_hex(),
+        a.hash_hex(),
+        "seed 12 differs from seed 11"
+    );
 }

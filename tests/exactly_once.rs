@@ -13,15 +13,32 @@ fn twenty_seeds_of_smoke_with_random_crash_schedules_pass() {
     let mut failures = Vec::new();
     for seed in 1..=20u64 {
         let mut scenario = common::scenario("smoke");
-        scenario.faults = random_schedule(&SeedTree::new(seed), scenario.run.chaos, 3, 6, Millis(8_000));
+        scenario.faults = random_schedule(
+            &SeedTree::new(seed),
+            scenario.run.chaos,
+            3,
+            6,
+            Millis(8_000),
+        );
         let faults = scenario.faults.len();
         let output = sim::run::run(scenario, seed);
         let summary = Summary::build(&output, "scenarios/smoke.toml (random faults)", "test", 1.0);
-        assert!(summary.exactly_once.distinct_valid_events > 10_000, "seed {seed} produced traffic");
-        assert!(output.faults_injected.len() == faults, "seed {seed} injected its {faults} faults");
+        assert!(
+            summary.exactly_once.distinct_valid_events > 10_000,
+            "seed {seed} produced traffic"
+        );
+        assert!(
+            output.faults_injected.len() == faults,
+            "seed {seed} injected its {faults} faults"
+        );
         if !summary.passed() {
             failures.push(format!("seed {seed}:\n{}", summary.render()));
         }
     }
-    assert!(failures.is_empty(), "{} seeds failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

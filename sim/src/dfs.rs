@@ -25,10 +25,16 @@ impl DfsStore {
     }
 
     async fn call(&self, request: Encoder) -> Result<Vec<u8>, StoreError> {
-        let response = self.rpc.call(&request.0).await.map_err(|error| match error {
-            CallError::Timeout => StoreError::Unavailable("dfs call timed out".into()),
-            CallError::Io(reason) => StoreError::Unavailable(format!("dfs unreachable: {reason}")),
-        })?;
+        let response = self
+            .rpc
+            .call(&request.0)
+            .await
+            .map_err(|error| match error {
+                CallError::Timeout => StoreError::Unavailable("dfs call timed out".into()),
+                CallError::Io(reason) => {
+                    StoreError::Unavailable(format!("dfs unreachable: {reason}"))
+                }
+            })?;
         if response.first() == Some(&9) {
             let mut decoder = Decoder::new(&response[1..]);
             let reason = decoder.str().unwrap_or_else(|e| e);
@@ -47,12 +53,18 @@ fn malformed(what: &str) -> StoreError {
 
 impl ObjectStore for DfsStore {
     async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let response = self.call(Encoder::default().u8(1).str(path).bytes(&bytes)).await?;
-        (response == [0]).then_some(()).ok_or_else(|| malformed("put"))
+        let response = self
+            .call(Encoder::default().u8(1).str(path).bytes(&bytes))
+            .await?;
+        (response == [0])
+            .then_some(())
+            .ok_or_else(|| malformed("put"))
     }
 
     async fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
-        let response = self.call(Encoder::default().u8(2).str(path).bytes(&bytes)).await?;
+        let response = self
+            .call(Encoder::default().u8(2).str(path).bytes(&bytes))
+            .await?;
         match response.as_slice() {
             [1, created] => Ok(*created == 1),
             _ => Err(malformed("put_if_absent")),
@@ -64,7 +76,9 @@ impl ObjectStore for DfsStore {
         match response.first() {
             Some(2) => {
                 let mut decoder = Decoder::new(&response[1..]);
-                Ok(Some(decoder.bytes().map_err(|_| malformed("get"))?.to_vec()))
+                Ok(Some(
+                    decoder.bytes().map_err(|_| malformed("get"))?.to_vec(),
+                ))
             }
             Some(3) => Ok(None),
             _ => Err(malformed("get")),
@@ -86,7 +100,9 @@ impl ObjectStore for DfsStore {
 
     async fn delete(&self, path: &str) -> Result<(), StoreError> {
         let response = self.call(Encoder::default().u8(5).str(path)).await?;
-        (response == [0]).then_some(()).ok_or_else(|| malformed("delete"))
+        (response == [0])
+            .then_some(())
+            .ok_or_else(|| malformed("delete"))
     }
 }
 
@@ -120,8 +136,14 @@ impl DfsServer {
         }))
     }
 
+    pub fn object_count(&self) -> usize {
+        self.index.borrow().len()
+    }
+
     fn valid_path(path: &str) -> bool {
-        !path.is_empty() && !path.starts_with('/') && !path.split('/').any(|p| p.is_empty() || p == "..")
+        !path.is_empty()
+            && !path.starts_with('/')
+            && !path.split('/').any(|p| p.is_empty() || p == "..")
     }
 
     fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
@@ -148,7 +170,10 @@ impl DfsServer {
                         }
                         self.write(&path, bytes)?;
                         if path.contains("/snapshot/snapshot-") {
-                            self.shared.snapshot_commits.borrow_mut().insert(path, sim_now_ms());
+                            self.shared
+                                .snapshot_commits
+                                .borrow_mut()
+                                .insert(path, sim_now_ms());
                         }
                         return Ok(vec![1, 1]);
                     }
@@ -179,9 +204,11 @@ impl DfsServer {
                 5 => {
                     if self.index.borrow_mut().remove(&path) {
                         let full = disk_path(&path);
-                        turmoil::fs::shim::std::fs::remove_file(&full).map_err(|e| format!("{path}: {e}"))?;
+                        turmoil::fs::shim::std::fs::remove_file(&full)
+                            .map_err(|e| format!("{path}: {e}"))?;
                         let parent = full.rsplit_once('/').map_or("/", |(p, _)| p).to_string();
-                        turmoil::fs::shim::std::fs::sync_dir(parent).map_err(|e| format!("{path}: {e}"))?;
+                        turmoil::fs::shim::std::fs::sync_dir(parent)
+                            .map_err(|e| format!("{path}: {e}"))?;
                     }
                     Ok(vec![0])
                 }
@@ -196,7 +223,10 @@ impl DfsServer {
     pub fn dump(&self) -> std::io::Result<()> {
         let objects = read_tree(DFS_ROOT)?
             .into_iter()
-            .filter_map(|(p, bytes)| p.strip_prefix(&format!("{DFS_ROOT}/")).map(|p| (p.to_string(), bytes)))
+            .filter_map(|(p, bytes)| {
+                p.strip_prefix(&format!("{DFS_ROOT}/"))
+                    .map(|p| (p.to_string(), bytes))
+            })
             .collect();
         *self.shared.dump.borrow_mut() = Some(objects);
         Ok(())

@@ -11,7 +11,9 @@ use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_s
 use warehouse::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use warehouse::serving::ServingLayer;
 use warehouse::stream::{CheckpointConfig, backoff_sleep, run_job};
-use warehouse::table::{ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema};
+use warehouse::table::{
+    ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema,
+};
 use warehouse::tt::{Broker, TtConfig, TtRequest, TtResponse};
 
 use crate::dfs::DfsServer;
@@ -54,10 +56,14 @@ pub async fn tt_host(shared: Rc<Shared>) -> turmoil::Result {
         tokio::task::spawn_local(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                let dropped = broker.borrow_mut().enforce_retention(epoch_ms + sim_now_ms());
+                let dropped = broker
+                    .borrow_mut()
+                    .enforce_retention(epoch_ms + sim_now_ms());
                 match dropped {
                     Ok(0) => {}
-                    Ok(records) => shared.record("tt", "retention", format!("records_deleted={records}")),
+                    Ok(records) => {
+                        shared.record("tt", "retention", format!("records_deleted={records}"))
+                    }
                     Err(error) => shared.record("tt", "retention-failed", error.to_string()),
                 }
             }
@@ -77,13 +83,17 @@ fn handle_tt(shared: &Shared, broker: &RefCell<Broker<TurmoilDisk>>, request: &[
         Err(error) => return TtResponse::Error(error.to_string()),
     };
     let append = match &request {
-        TtRequest::Append { partition, events } => Some((*partition, events.iter().map(|e| e.event_id).collect::<Vec<_>>())),
+        TtRequest::Append { partition, events } => Some((
+            *partition,
+            events.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        )),
         _ => None,
     };
     let now_ms = sim_now_ms();
-    let response = broker
-        .borrow_mut()
-        .handle(TT_ROOT, request, shared.scenario.run.epoch_ms + now_ms);
+    let response =
+        broker
+            .borrow_mut()
+            .handle(TT_ROOT, request, shared.scenario.run.epoch_ms + now_ms);
     if let (Some((partition, ids)), TtResponse::Appended { base_offset }) = (append, &response) {
         let mut ledger = shared.ledger.borrow_mut();
         let log = &mut ledger.partitions[partition as usize];
@@ -91,7 +101,10 @@ fn handle_tt(shared: &Shared, broker: &RefCell<Broker<TurmoilDisk>>, request: &[
             shared.record(
                 "tt",
                 "ledger-gap",
-                format!("partition={partition} ledger_len={} base_offset={base_offset}", log.len()),
+                format!(
+                    "partition={partition} ledger_len={} base_offset={base_offset}",
+                    log.len()
+                ),
             );
         }
         log.extend(ids.iter().map(|id| (*id, now_ms)));
@@ -99,7 +112,10 @@ fn handle_tt(shared: &Shared, broker: &RefCell<Broker<TurmoilDisk>>, request: &[
         shared.record(
             "tt",
             "append",
-            format!("partition={partition} base_offset={base_offset} events={}", ids.len()),
+            format!(
+                "partition={partition} base_offset={base_offset} events={}",
+                ids.len()
+            ),
         );
     }
     response
@@ -123,7 +139,11 @@ pub fn table_options(section: &TableSection) -> TableOptions {
     }
 }
 
-async fn open_table(env: &SimEnv, root: &str, schema: TableSchema) -> FileStoreTable<<SimEnv as Env>::Store> {
+async fn open_table(
+    env: &SimEnv,
+    root: &str,
+    schema: TableSchema,
+) -> FileStoreTable<<SimEnv as Env>::Store> {
     let mut attempt = 0;
     loop {
         let now = env.clock().now_millis();
@@ -131,7 +151,11 @@ async fn open_table(env: &SimEnv, root: &str, schema: TableSchema) -> FileStoreT
             Ok(table) => return table,
             Err(error) => {
                 if attempt == 0 {
-                    warehouse::env::Journal::record(env.journal(), "table-open-retry", format!("table={root} error={error}"));
+                    warehouse::env::Journal::record(
+                        env.journal(),
+                        "table-open-retry",
+                        format!("table={root} error={error}"),
+                    );
                 }
                 backoff_sleep(attempt).await;
                 attempt += 1;
@@ -151,7 +175,12 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
     let env = SimEnv::new("dwd-job", &shared);
     shared.record("dwd-job", "host-start", String::new());
     loop {
-        let table = open_table(&env, DWD_TABLE_ROOT, dwd_schema(table_options(&shared.scenario.dwd))).await;
+        let table = open_table(
+            &env,
+            DWD_TABLE_ROOT,
+            dwd_schema(table_options(&shared.scenario.dwd)),
+        )
+        .await;
         let config = OdsToDwdConfig {
             job_name: "dwd-job".into(),
             commit_user: "dwd-job-commit-user".into(),
@@ -163,7 +192,10 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
         if let Err(error) = run_job(&env, &mut job, &checkpoint_config(&shared)).await {
             shared.record("dwd-job", "job-failover", error.to_string());
         }
-        tokio::time::sleep(Duration::from_millis(shared.scenario.run.restart_delay.0 as u64)).await;
+        tokio::time::sleep(Duration::from_millis(
+            shared.scenario.run.restart_delay.0 as u64,
+        ))
+        .await;
     }
 }
 
@@ -171,8 +203,18 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
     let env = SimEnv::new("dws-job", &shared);
     shared.record("dws-job", "host-start", String::new());
     loop {
-        let dwd = open_table(&env, DWD_TABLE_ROOT, dwd_schema(table_options(&shared.scenario.dwd))).await;
-        let dws = open_table(&env, DWS_TABLE_ROOT, dws_schema(table_options(&shared.scenario.dws))).await;
+        let dwd = open_table(
+            &env,
+            DWD_TABLE_ROOT,
+            dwd_schema(table_options(&shared.scenario.dwd)),
+        )
+        .await;
+        let dws = open_table(
+            &env,
+            DWS_TABLE_ROOT,
+            dws_schema(table_options(&shared.scenario.dws)),
+        )
+        .await;
         let consumer = &shared.scenario.jobs.consumer_id;
         let config = DwdToDwsConfig {
             job_name: "dws-job".into(),
@@ -184,13 +226,19 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
         if let Err(error) = run_job(&env, &mut job, &checkpoint_config(&shared)).await {
             shared.record("dws-job", "job-failover", error.to_string());
         }
-        tokio::time::sleep(Duration::from_millis(shared.scenario.run.restart_delay.0 as u64)).await;
+        tokio::time::sleep(Duration::from_millis(
+            shared.scenario.run.restart_delay.0 as u64,
+        ))
+        .await;
     }
 }
 
 pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
     let server = match DfsServer::start(shared.clone()) {
-        Ok(server) => server,
+        Ok(server) => {
+            shared.record("dfs", "host-start", format!("objects={}", server.object_count()));
+            server
+        }
         Err(error) => {
             shared.record("dfs", "dfs-open-failed", error.to_string());
             return idle_forever().await;
@@ -220,7 +268,12 @@ pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
 pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     let env = SimEnv::new("serving", &shared);
     let mut rng = shared.seeds.fork("host/serving");
-    let dws = open_table(&env, DWS_TABLE_ROOT, dws_schema(table_options(&shared.scenario.dws))).await;
+    let dws = open_table(
+        &env,
+        DWS_TABLE_ROOT,
+        dws_schema(table_options(&shared.scenario.dws)),
+    )
+    .await;
     let mut serving = ServingLayer::new(env.clone(), dws);
     let interval = Duration::from_millis(shared.scenario.serving.query_interval.0 as u64);
     let window = shared.scenario.serving.window_minutes;
@@ -230,11 +283,14 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
         match serving.report(advertiser, window).await {
             Ok(Some(answer)) => {
                 let staleness_ms = env.clock().now_millis() - answer.snapshot_time_ms;
-                shared.answers.borrow_mut().push(crate::world::ServedAnswer {
-                    t_ms: sim_now_ms(),
-                    snapshot_id: answer.snapshot_id,
-                    staleness_ms,
-                });
+                shared
+                    .answers
+                    .borrow_mut()
+                    .push(crate::world::ServedAnswer {
+                        t_ms: sim_now_ms(),
+                        snapshot_id: answer.snapshot_id,
+                        staleness_ms,
+                    });
                 shared.record(
                     "serving",
                     "query",

@@ -13,6 +13,6 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod summary;
-pub mod traffic;
 pub mod trace;
+pub mod traffic;
 pub mod world;

@@ -21,8 +21,13 @@ use crate::summary::Summary;
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("refusing to write into {path}: it is not empty and holds no dwsim summary.json; pick an empty or new directory")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "refusing to write into {path}: it is not empty and holds no dwsim summary.json; pick an empty or new directory"
+    )]
     NotOurs { path: String },
     #[error("cannot export {what}: {reason}")]
     Export { what: String, reason: String },
@@ -61,7 +66,8 @@ pub fn check_out_dir(dir: &Path) -> Result<(), OutputError> {
 
 fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None).map_err(|e| e.to_string())?;
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, batch.schema(), None).map_err(|e| e.to_string())?;
     writer.write(batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(bytes)
@@ -98,9 +104,14 @@ fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
     let ledger = output.shared.ledger.borrow();
     for (partition, log) in ledger.partitions.iter().enumerate() {
         let events: Vec<_> = log.iter().filter_map(|(id, _)| truth.event(*id)).collect();
-        let column = |f: &dyn Fn(&warehouse::event::AdEvent) -> i64| int_column(events.iter().map(|e| f(e)).collect());
+        let column = |f: &dyn Fn(&warehouse::event::AdEvent) -> i64| {
+            int_column(events.iter().map(|e| f(e)).collect())
+        };
         let kinds: ArrayRef = Arc::new(StringArray::from(
-            events.iter().map(|e| EVENT_KIND_SYMBOLS[e.kind as usize]).collect::<Vec<_>>(),
+            events
+                .iter()
+                .map(|e| EVENT_KIND_SYMBOLS[e.kind as usize])
+                .collect::<Vec<_>>(),
         ));
         let mut fields = Vec::new();
         let mut columns = Vec::new();
@@ -108,11 +119,23 @@ fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
             fields.push(Field::new(name, data_type, false));
             columns.push(array);
         };
-        push("tt_offset", DataType::Int64, int_column((0..log.len() as i64).collect()));
-        push("tt_append_sim_ms", DataType::Int64, int_column(log.iter().map(|(_, t)| *t).collect()));
+        push(
+            "tt_offset",
+            DataType::Int64,
+            int_column((0..log.len() as i64).collect()),
+        );
+        push(
+            "tt_append_sim_ms",
+            DataType::Int64,
+            int_column(log.iter().map(|(_, t)| *t).collect()),
+        );
         push("event_id", DataType::Int64, column(&|e| e.event_id as i64));
         push("event_time", DataType::Int64, column(&|e| e.event_time_ms));
-        push("advertiser_id", DataType::Int64, column(&|e| e.advertiser_id));
+        push(
+            "advertiser_id",
+            DataType::Int64,
+            column(&|e| e.advertiser_id),
+        );
         push("campaign_id", DataType::Int64, column(&|e| e.campaign_id));
         push("creative_id", DataType::Int64, column(&|e| e.creative_id));
         push("slot_id", DataType::Int64, column(&|e| e.slot_id));
@@ -120,12 +143,20 @@ fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
         push("kind", DataType::Utf8, kinds);
         push("cost", DataType::Int64, column(&|e| e.cost_micros));
         push("gmv", DataType::Int64, column(&|e| e.gmv_micros));
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| OutputError::Export {
-            what: "ODS".into(),
-            reason: e.to_string(),
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| {
+            OutputError::Export {
+                what: "ODS".into(),
+                reason: e.to_string(),
+            }
         })?;
-        let bytes = parquet_bytes(&batch).map_err(|reason| OutputError::Export { what: "ODS".into(), reason })?;
-        write_file(&dir.join(format!("ods/partition-{partition}.parquet")), &bytes)?;
+        let bytes = parquet_bytes(&batch).map_err(|reason| OutputError::Export {
+            what: "ODS".into(),
+            reason,
+        })?;
+        write_file(
+            &dir.join(format!("ods/partition-{partition}.parquet")),
+            &bytes,
+        )?;
     }
     Ok(())
 }
@@ -149,11 +180,15 @@ fn write_dws_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
         }
     });
     let rows = rows.map_err(|e| export_error(e.to_string()))?;
-    let fields: Vec<Field> = DWS_FIELD_NAMES.iter().map(|n| Field::new(*n, DataType::Int64, false)).collect();
+    let fields: Vec<Field> = DWS_FIELD_NAMES
+        .iter()
+        .map(|n| Field::new(*n, DataType::Int64, false))
+        .collect();
     let columns: Vec<ArrayRef> = (0..DWS_FIELD_NAMES.len())
         .map(|i| int_column(rows.values().map(|row| row[i]).collect()))
         .collect();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| export_error(e.to_string()))?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| export_error(e.to_string()))?;
     let bytes = parquet_bytes(&batch).map_err(export_error)?;
     write_file(&PathBuf::from(dir).join("export/dws.parquet"), &bytes)
 }

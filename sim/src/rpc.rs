@@ -14,7 +14,9 @@ use turmoil::net::{TcpListener, TcpStream};
 pub const MAX_FRAME_BYTES: usize = 512 << 20;
 
 async fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> std::io::Result<()> {
-    stream.write_all(&(payload.len() as u32).to_le_bytes()).await?;
+    stream
+        .write_all(&(payload.len() as u32).to_le_bytes())
+        .await?;
     stream.write_all(payload).await?;
     stream.flush().await
 }
@@ -24,7 +26,9 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     stream.read_exact(&mut len).await?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME_BYTES {
-        return Err(std::io::Error::other(format!("frame of {len} bytes exceeds the limit")));
+        return Err(std::io::Error::other(format!(
+            "frame of {len} bytes exceeds the limit"
+        )));
     }
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload).await?;
@@ -112,7 +116,8 @@ impl Encoder {
         self
     }
     pub fn bytes(mut self, value: &[u8]) -> Self {
-        self.0.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.0
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
         self.0.extend_from_slice(value);
         self
     }
@@ -137,10 +142,16 @@ impl<'a> Decoder<'a> {
         Ok(value)
     }
     pub fn bytes(&mut self) -> Result<&'a [u8], String> {
-        let len_bytes = self.bytes.get(self.at..self.at + 4).ok_or("truncated length")?;
+        let len_bytes = self
+            .bytes
+            .get(self.at..self.at + 4)
+            .ok_or("truncated length")?;
         let len = u32::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
         self.at += 4;
-        let value = self.bytes.get(self.at..self.at + len).ok_or("truncated payload")?;
+        let value = self
+            .bytes
+            .get(self.at..self.at + len)
+            .ok_or("truncated payload")?;
         self.at += len;
         Ok(value)
     }

@@ -43,6 +43,8 @@ pub fn fault_schedule(scenario: &Scenario) -> Vec<(i64, FaultAction)> {
 }
 
 pub struct RunOutput {
+    /// The finished world. Kept so a caller about to exit can skip its (slow) teardown.
+    pub world: turmoil::Sim<'static>,
     pub shared: Rc<Shared>,
     pub objects: BTreeMap<String, Vec<u8>>,
     pub checks: CheckOutcome,
@@ -76,8 +78,12 @@ pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
         .epoch(SystemTime::UNIX_EPOCH + Duration::from_millis(scenario.run.epoch_ms as u64))
         .tick_duration(Duration::from_millis(scenario.run.tick.0 as u64))
         .simulation_duration(Duration::from_millis((end_ms + 600_000) as u64))
-        .min_message_latency(Duration::from_millis(scenario.run.network_latency_min.0 as u64))
-        .max_message_latency(Duration::from_millis(scenario.run.network_latency_max.0 as u64));
+        .min_message_latency(Duration::from_millis(
+            scenario.run.network_latency_min.0 as u64,
+        ))
+        .max_message_latency(Duration::from_millis(
+            scenario.run.network_latency_max.0 as u64,
+        ));
     let mut sim = builder.build();
     let host = |shared: &Rc<Shared>| shared.clone();
     {
@@ -98,9 +104,17 @@ pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
     let mut faults_injected = Vec::new();
     let mut world_error = None;
     let record = |shared: &Shared, t_ms: i64, kind: &str, detail: String| {
-        shared.trace.borrow_mut().record(t_ms, "world", kind, detail);
+        shared
+            .trace
+            .borrow_mut()
+            .record(t_ms, "world", kind, detail);
     };
-    record(&shared, 0, "chaos-start", format!("seed={seed} scenario={}", scenario.name));
+    record(
+        &shared,
+        0,
+        "chaos-start",
+        format!("seed={seed} scenario={}", scenario.name),
+    );
     let mut liveness_started = false;
     loop {
         let now_ms = sim.elapsed().as_millis() as i64;
@@ -117,7 +131,12 @@ pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
         if !liveness_started && now_ms >= chaos_end_ms {
             liveness_started = true;
             shared.traffic_stopped.set(true);
-            record(&shared, now_ms, "liveness-start", "faults healed, traffic stopped".into());
+            record(
+                &shared,
+                now_ms,
+                "liveness-start",
+                "faults healed, traffic stopped".into(),
+            );
         }
         if now_ms >= end_ms {
             break;
@@ -140,6 +159,7 @@ pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
     }
     let objects = shared.dump.borrow_mut().take().unwrap_or_default();
     RunOutput {
+        world: sim,
         shared,
         objects,
         checks: CheckOutcome::default(),

@@ -274,7 +274,10 @@ impl TableSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsSection {
-    #[serde(rename = "execution.checkpointing.interval", default = "default_interval")]
+    #[serde(
+        rename = "execution.checkpointing.interval",
+        default = "default_interval"
+    )]
     pub checkpoint_interval: Millis,
     #[serde(default = "default_idle_poll")]
     pub idle_poll: Millis,
@@ -422,7 +425,10 @@ impl Scenario {
     fn validate(&self) -> Result<(), String> {
         let run = &self.run;
         if run.tick.0 < 1 || run.tick.0 > 1000 {
-            return Err(format!("[run] tick = {} must be between 1ms and 1s", run.tick));
+            return Err(format!(
+                "[run] tick = {} must be between 1ms and 1s",
+                run.tick
+            ));
         }
         if run.chaos.0 <= 0 || run.liveness.0 <= 0 {
             return Err("[run] chaos and liveness must both be positive durations".into());
@@ -439,25 +445,38 @@ impl Scenario {
         }
         for (name, share) in [
             ("click_share", traffic.click_share),
-            ("conversion_share_of_clicks", traffic.conversion_share_of_clicks),
+            (
+                "conversion_share_of_clicks",
+                traffic.conversion_share_of_clicks,
+            ),
             ("invalid_share", traffic.invalid_share),
             ("duplicate_batch_share", traffic.duplicate_batch_share),
         ] {
             if !(0.0..=1.0).contains(&share) {
-                return Err(format!("[traffic] {name} = {share} must be between 0 and 1"));
+                return Err(format!(
+                    "[traffic] {name} = {share} must be between 0 and 1"
+                ));
             }
         }
         if traffic.advertisers == 0 || traffic.campaigns_per_advertiser == 0 {
-            return Err("[traffic] advertisers and campaigns_per_advertiser must be at least 1".into());
+            return Err(
+                "[traffic] advertisers and campaigns_per_advertiser must be at least 1".into(),
+            );
         }
         for (index, spike) in traffic.spikes.iter().enumerate() {
             if spike.multiple < 0.0 {
-                return Err(format!("[[traffic.spikes]] #{} multiple must not be negative", index + 1));
+                return Err(format!(
+                    "[[traffic.spikes]] #{} multiple must not be negative",
+                    index + 1
+                ));
             }
         }
         for (name, table) in [("dwd", &self.dwd), ("dws", &self.dws)] {
             if table.bucket == 0 || table.bucket > 1024 {
-                return Err(format!("[{name}] bucket = {} must be between 1 and 1024", table.bucket));
+                return Err(format!(
+                    "[{name}] bucket = {} must be between 1 and 1024",
+                    table.bucket
+                ));
             }
             if !["none", "lookup"].contains(&table.changelog_producer.as_str()) {
                 return Err(format!(
@@ -473,7 +492,10 @@ impl Scenario {
             }
         }
         if self.dwd.changelog_producer != "lookup" {
-            return Err("[dwd] changelog-producer must be \"lookup\": the DWS job consumes DWD's changelog".into());
+            return Err(
+                "[dwd] changelog-producer must be \"lookup\": the DWS job consumes DWD's changelog"
+                    .into(),
+            );
         }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
@@ -490,8 +512,9 @@ impl Scenario {
             }
         }
         for (index, fault) in self.faults.iter().enumerate() {
-            self.validate_fault(fault)
-                .map_err(|message| format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at))?;
+            self.validate_fault(fault).map_err(|message| {
+                format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at)
+            })?;
         }
         Ok(())
     }
@@ -521,10 +544,16 @@ impl Scenario {
                 }
             }
             FaultKind::Partition => {
-                let [a, b] = fault.between.as_ref().ok_or("a partition needs `between = [\"host-a\", \"host-b\"]`")?;
+                let [a, b] = fault
+                    .between
+                    .as_ref()
+                    .ok_or("a partition needs `between = [\"host-a\", \"host-b\"]`")?;
                 for host in [a, b] {
                     if !HOSTS.contains(&host.as_str()) {
-                        return Err(format!("unknown host `{host}`; hosts: {}", HOSTS.join(", ")));
+                        return Err(format!(
+                            "unknown host `{host}`; hosts: {}",
+                            HOSTS.join(", ")
+                        ));
                     }
                 }
                 if a == b {
@@ -544,7 +573,11 @@ impl Scenario {
         let mut factor: f64 = 1.0;
         for spike in &self.traffic.spikes {
             let since = (t_ms - spike.start.0) as f64;
-            let (ramp, peak, decay) = (spike.ramp.0 as f64, spike.peak.0 as f64, spike.decay.0 as f64);
+            let (ramp, peak, decay) = (
+                spike.ramp.0 as f64,
+                spike.peak.0 as f64,
+                spike.decay.0 as f64,
+            );
             let level = if since < 0.0 {
                 0.0
             } else if since < ramp {
@@ -590,7 +623,10 @@ baseline_events_per_s = 100
         let text = format!("{MINIMAL}bukcet = 3\n");
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(error.contains("x.toml"), "{error}");
-        assert!(error.contains("bukcet") && error.contains("line 9"), "{error}");
+        assert!(
+            error.contains("bukcet") && error.contains("line 9"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -43,8 +43,14 @@ mod tests {
     #[test]
     fn forks_are_stable_and_independent() {
         let tree = SeedTree::new(7);
-        assert_eq!(tree.fork("traffic").next_u64(), tree.fork("traffic").next_u64());
-        assert_ne!(tree.fork("traffic").next_u64(), tree.fork("faults").next_u64());
+        assert_eq!(
+            tree.fork("traffic").next_u64(),
+            tree.fork("traffic").next_u64()
+        );
+        assert_ne!(
+            tree.fork("traffic").next_u64(),
+            tree.fork("faults").next_u64()
+        );
         assert_ne!(
             tree.fork("traffic").next_u64(),
             SeedTree::new(8).fork("traffic").next_u64()

@@ -65,12 +65,18 @@ impl Summary {
         let shared = &output.shared;
         let trace = shared.trace.borrow();
         let truth = shared.truth.borrow();
-        let mut staleness: Vec<i64> = shared.answers.borrow().iter().map(|a| a.staleness_ms).collect();
+        let mut staleness: Vec<i64> = shared
+            .answers
+            .borrow()
+            .iter()
+            .map(|a| a.staleness_ms)
+            .collect();
         staleness.sort_unstable();
         let checks = &output.checks;
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
-        let mut failed_checkers: Vec<String> = violations.iter().map(|v| v.checker.clone()).collect();
+        let mut failed_checkers: Vec<String> =
+            violations.iter().map(|v| v.checker.clone()).collect();
         if output.world_error.is_some() {
             failed_checkers.push("world".into());
         }
@@ -83,7 +89,12 @@ impl Summary {
             seed: shared.seeds.seed,
             dwsim_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: git_commit.to_string(),
-            verdict: if failed_checkers.is_empty() { "PASS" } else { "FAIL" }.to_string(),
+            verdict: if failed_checkers.is_empty() {
+                "PASS"
+            } else {
+                "FAIL"
+            }
+            .to_string(),
             failed_checkers,
             simulated_s,
             chaos_s: output.chaos_end_ms as f64 / 1e3,
@@ -142,35 +153,65 @@ impl Summary {
         ));
         line(format!(
             "simulated {:.1} s (chaos {:.1} s, then liveness) in {:.2} wall s: {:.0} simulated s per wall s, {:.0} events per wall s",
-            self.simulated_s, self.chaos_s, self.wall.wall_s, self.wall.simulated_s_per_wall_s, self.wall.events_per_wall_s
+            self.simulated_s,
+            self.chaos_s,
+            self.wall.wall_s,
+            self.wall.simulated_s_per_wall_s,
+            self.wall.events_per_wall_s
         ));
         let e = &self.exactly_once;
         line(format!(
             "events: {} produced, {} records appended to TT ({} duplicate appends absorbed), {} invalid dropped, {} dropped at source, {} never reached TT",
-            self.events_produced, e.appended_records, e.duplicate_appends, e.invalid_events, self.events_dropped_at_source, e.never_reached_tt
+            self.events_produced,
+            e.appended_records,
+            e.duplicate_appends,
+            e.invalid_events,
+            self.events_dropped_at_source,
+            e.never_reached_tt
         ));
         line(format!(
             "jobs: {} checkpoints completed, {} commits, {} restores, {} failovers; snapshots: DWD {}, DWS {}",
-            self.checkpoints_completed, self.commits, self.job_restores, self.job_failovers, self.dwd_snapshots, self.dws_snapshots
+            self.checkpoints_completed,
+            self.commits,
+            self.job_restores,
+            self.job_failovers,
+            self.dwd_snapshots,
+            self.dws_snapshots
         ));
         if self.faults_injected.is_empty() {
             line("faults: none".into());
         } else {
-            line(format!("faults: {} injected: {}", self.faults_injected.len(), self.faults_injected.join("; ")));
+            line(format!(
+                "faults: {} injected: {}",
+                self.faults_injected.len(),
+                self.faults_injected.join("; ")
+            ));
         }
         let s = &self.serving;
         line(format!(
             "serving: {} report queries answered, {} failed; snapshot staleness p50 {}, p99 {}, max {}",
-            s.queries_answered, s.queries_failed, secs(s.staleness_p50_ms), secs(s.staleness_p99_ms), secs(s.staleness_max_ms)
+            s.queries_answered,
+            s.queries_failed,
+            secs(s.staleness_p50_ms),
+            secs(s.staleness_p99_ms),
+            secs(s.staleness_max_ms)
         ));
         let f = &self.freshness;
-        let sla = f.sla_p99_ms.map_or("no SLA set".to_string(), |ms| format!("SLA p99 <= {}", secs(ms)));
+        let sla = f.sla_p99_ms.map_or("no SLA set".to_string(), |ms| {
+            format!("SLA p99 <= {}", secs(ms))
+        });
         line(format!(
             "freshness (production -> visible in a committed DWS snapshot, {} events): p50 {}, p99 {}, max {} ({sla})",
-            f.events_measured, secs(f.p50_ms), secs(f.p99_ms), secs(f.max_ms)
+            f.events_measured,
+            secs(f.p50_ms),
+            secs(f.p99_ms),
+            secs(f.max_ms)
         ));
         if let Some(ms) = f.converged_after_heal_ms {
-            line(format!("liveness: last event visible {} after the chaos phase ended", secs(ms)));
+            line(format!(
+                "liveness: last event visible {} after the chaos phase ended",
+                secs(ms)
+            ));
         }
         line("checkers:".into());
         for checker in ["exactly-once", "freshness", "liveness"] {
@@ -182,8 +223,13 @@ impl Summary {
             match first {
                 None => line(format!("  {checker:<13} PASS")),
                 Some(v) => {
-                    let when = v.t_ms.map_or(String::new(), |t| format!(" at t={}", secs(t)));
-                    line(format!("  {checker:<13} FAIL: {}{when}: {}", v.at, v.message));
+                    let when = v
+                        .t_ms
+                        .map_or(String::new(), |t| format!(" at t={}", secs(t)));
+                    line(format!(
+                        "  {checker:<13} FAIL: {}{when}: {}",
+                        v.at, v.message
+                    ));
                 }
             }
         }

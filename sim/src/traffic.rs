@@ -33,7 +33,9 @@ impl Generator {
         let traffic = &shared.scenario.traffic;
         let rng = &mut self.rng;
         let advertiser_id = 1 + rng.random_range(0..i64::from(traffic.advertisers));
-        let campaign_id = advertiser_id * 1000 + 1 + rng.random_range(0..i64::from(traffic.campaigns_per_advertiser));
+        let campaign_id = advertiser_id * 1000
+            + 1
+            + rng.random_range(0..i64::from(traffic.campaigns_per_advertiser));
         let kind = if rng.random_bool(traffic.click_share) {
             if rng.random_bool(traffic.conversion_share_of_clicks) {
                 EventKind::Conversion
@@ -53,8 +55,16 @@ impl Generator {
             slot_id: rng.random_range(1..=40),
             region_id: rng.random_range(1..=34),
             kind,
-            cost_micros: if kind == EventKind::Click { rng.random_range(100_000..3_000_000) } else { 0 },
-            gmv_micros: if kind == EventKind::Conversion { rng.random_range(5_000_000..500_000_000) } else { 0 },
+            cost_micros: if kind == EventKind::Click {
+                rng.random_range(100_000..3_000_000)
+            } else {
+                0
+            },
+            gmv_micros: if kind == EventKind::Conversion {
+                rng.random_range(5_000_000..500_000_000)
+            } else {
+                0
+            },
         };
         if rng.random_bool(traffic.invalid_share) {
             // A malformed log line: negative money. The DWD job must drop it.
@@ -114,7 +124,15 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
             }
             let take = buffer.len().min(MAX_BATCH_EVENTS);
             let batch: Vec<AdEvent> = buffer.drain(..take).collect();
-            send_batch(&shared, &tt, &mut ack_rng, partition, batch, traffic.duplicate_batch_share).await;
+            send_batch(
+                &shared,
+                &tt,
+                &mut ack_rng,
+                partition,
+                batch,
+                traffic.duplicate_batch_share,
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(traffic.batch_interval.0 as u64)).await;
     }
@@ -133,7 +151,11 @@ async fn send_batch(
     shared.record(
         "traffic",
         "produce",
-        format!("partition={partition} events={} first_event_id={}", batch.len(), batch[0].event_id),
+        format!(
+            "partition={partition} events={} first_event_id={}",
+            batch.len(),
+            batch[0].event_id
+        ),
     );
     let mut attempt = 0;
     let mut ack_lost_once = false;
@@ -145,7 +167,10 @@ async fn send_batch(
                     shared.record(
                         "traffic",
                         "produce-ack-lost",
-                        format!("partition={partition} base_offset={base_offset} events={}", batch.len()),
+                        format!(
+                            "partition={partition} base_offset={base_offset} events={}",
+                            batch.len()
+                        ),
                     );
                     continue;
                 }
@@ -153,7 +178,11 @@ async fn send_batch(
             }
             Err(error) => {
                 if attempt == 0 {
-                    shared.record("traffic", "produce-retry", format!("partition={partition} error={error}"));
+                    shared.record(
+                        "traffic",
+                        "produce-retry",
+                        format!("partition={partition} error={error}"),
+                    );
                 }
                 backoff_sleep(attempt).await;
                 attempt += 1;

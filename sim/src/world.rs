@@ -90,7 +90,9 @@ impl Shared {
     }
 
     pub fn record(&self, host: &str, kind: &str, detail: String) {
-        self.trace.borrow_mut().record(sim_now_ms(), host, kind, detail);
+        self.trace
+            .borrow_mut()
+            .record(sim_now_ms(), host, kind, detail);
     }
 }
 
@@ -136,7 +138,11 @@ impl SimCost {
         let table = crate::scenario::COST_OPERATORS
             .iter()
             .map(|op| {
-                let cost = scenario.cost.get(*op).copied().unwrap_or_else(|| default_cost(op));
+                let cost = scenario
+                    .cost
+                    .get(*op)
+                    .copied()
+                    .unwrap_or_else(|| default_cost(op));
                 (op.to_string(), cost)
             })
             .collect();
@@ -153,7 +159,9 @@ impl Cost for SimCost {
         let Some(cost) = self.table.get(operator) else {
             return;
         };
-        let debt = self.debt_ns.get() + records as f64 * cost.per_record_ns + bytes as f64 * cost.per_byte_ns;
+        let debt = self.debt_ns.get()
+            + records as f64 * cost.per_record_ns
+            + bytes as f64 * cost.per_byte_ns;
         if debt < self.tick_ns {
             self.debt_ns.set(debt);
             return;
@@ -272,7 +280,10 @@ mod fs {
 }
 
 fn parent_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or("/", |(parent, _)| if parent.is_empty() { "/" } else { parent })
+    path.rsplit_once('/').map_or(
+        "/",
+        |(parent, _)| if parent.is_empty() { "/" } else { parent },
+    )
 }
 
 /// Creates `dir` and its ancestors durably.
@@ -283,7 +294,11 @@ pub fn ensure_dir_durable(dir: &str) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let mut ancestor = String::new();
     for part in dir.split('/').filter(|p| !p.is_empty()) {
-        let parent = if ancestor.is_empty() { "/".to_string() } else { ancestor.clone() };
+        let parent = if ancestor.is_empty() {
+            "/".to_string()
+        } else {
+            ancestor.clone()
+        };
         ancestor = format!("{ancestor}/{part}");
         fs::sync_dir(&parent)?;
     }

@@ -41,8 +41,7 @@ pub trait Clock: Clone + 'static {
 /// Real CPU work takes no simulated time, so the warehouse reports its work here and the world
 /// turns it into time (a sleep) from its cost model.
 pub trait Cost: Clone + 'static {
-    fn charge(&self, operator: &'static str, records: u64, bytes: u64)
-    -> impl Future<Output = ()>;
+    fn charge(&self, operator: &'static str, records: u64, bytes: u64) -> impl Future<Output = ()>;
 }
 
 /// FoundationDB-style BUGGIFY: a named site inside the warehouse that the world may switch on.
@@ -258,6 +257,9 @@ pub enum NetError {
 
 /// Request/response messaging to a named warehouse service (`tt`): the world carries the bytes.
 pub trait Transport: Clone + 'static {
-    fn call(&self, service: &'static str, request: Vec<u8>)
-    -> impl Future<Output = Result<Vec<u8>, NetError>>;
+    fn call(
+        &self,
+        service: &'static str,
+        request: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, NetError>>;
 }

@@ -170,6 +170,10 @@ mod tests {
         assert_eq!(AdEvent::decode(&wire), Some(event));
         assert_eq!(AdEvent::from_row(&event.to_row()), Some(event));
         wire[56] = 9;
-        assert_eq!(AdEvent::decode(&wire), None, "an unknown kind byte is rejected");
+        assert_eq!(
+            AdEvent::decode(&wire),
+            None,
+            "an unknown kind byte is rejected"
+        );
     }
 }

@@ -90,3 +90,39 @@ pub fn stable_hash(values: &[i64]) -> u64 {
     hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
     hash ^ (hash >> 31)
 }
+
+/// A fast, fixed (unseeded) hasher for maps that are looked up but never iterated, such as a
+/// bucket writer's key index. Fixed means the same on every run and every machine.
+#[derive(Default, Clone, Copy)]
+pub struct StableHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        let mut hash = self.state;
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hash ^ (hash >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.state = (self.state.rotate_left(5) ^ value).wrapping_mul(0x51_7cc1_b727_220a_95);
+    }
+    fn write_i64(&mut self, value: i64) {
+        self.write_u64(value as u64);
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+}
+
+/// A hash map whose lookups never depend on a random seed. Never iterate it where order matters.
+pub type StableHashMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<StableHasher>>;

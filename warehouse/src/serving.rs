@@ -86,9 +86,11 @@ impl<E: Env> ServingLayer<E> {
         let Some((snapshot_id, snapshot_time_ms)) = self.refresh().await? else {
             return Ok(None);
         };
-        let from_minute = minute_of(self.env.clock().now_millis()) - (window_minutes - 1) * MINUTE_MS;
+        let from_minute =
+            minute_of(self.env.clock().now_millis()) - (window_minutes - 1) * MINUTE_MS;
         let (mut impressions, mut clicks, mut spend_micros) = (0, 0, 0);
-        let range = vec![advertiser_id, i64::MIN, i64::MIN]..vec![advertiser_id + 1, i64::MIN, i64::MIN];
+        let range =
+            vec![advertiser_id, i64::MIN, i64::MIN]..vec![advertiser_id + 1, i64::MIN, i64::MIN];
         for (key, (_, row)) in self.view.range(range) {
             if key[2] < from_minute || row.is_empty() {
                 continue;
@@ -97,7 +99,11 @@ impl<E: Env> ServingLayer<E> {
             clicks += row[4];
             spend_micros += row[6];
         }
-        let ctr_ppm = if impressions > 0 { clicks * 1_000_000 / impressions } else { 0 };
+        let ctr_ppm = if impressions > 0 {
+            clicks * 1_000_000 / impressions
+        } else {
+            0
+        };
         Ok(Some(ReportAnswer {
             advertiser_id,
             window_minutes,

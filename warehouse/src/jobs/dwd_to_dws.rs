@@ -54,8 +54,9 @@ impl<E: Env> DwdToDws<E> {
 
     /// Folds one DWD changelog record into the DWS rows.
     fn apply(&mut self, kind: RowKind, row: &Row) -> Result<(), JobError> {
-        let event = AdEvent::from_row(row)
-            .ok_or_else(|| JobError::State(format!("DWD changelog row is not an event: {row:?}")))?;
+        let event = AdEvent::from_row(row).ok_or_else(|| {
+            JobError::State(format!("DWD changelog row is not an event: {row:?}"))
+        })?;
         let (key, sums) = dws_contribution(&event);
         let sign = if kind.is_add() { 1 } else { -1 };
         let bucket = self.dws.bucket_of_key(&key) as usize;
@@ -103,7 +104,9 @@ impl<E: Env> StreamJob for DwdToDws<E> {
                     .ok_or_else(|| JobError::State("checkpoint lacks next_snapshot".into()))?
             }
             None => match &self.config.consumer_id {
-                Some(id) => retry_table(|| self.dwd.read_consumer(id)).await?.unwrap_or(1),
+                Some(id) => retry_table(|| self.dwd.read_consumer(id))
+                    .await?
+                    .unwrap_or(1),
                 None => 1,
             },
         };
@@ -153,14 +156,23 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             .map(|f| f.row_count)
             .sum();
         self.env.cost().charge("dws_writer", rows, bytes).await;
-        let next_snapshot = self.reader.as_ref().map_or(1, StreamingReader::next_snapshot);
+        let next_snapshot = self
+            .reader
+            .as_ref()
+            .map_or(1, StreamingReader::next_snapshot);
         Ok((json!({ "next_snapshot": next_snapshot }), messages))
     }
 
     async fn commit(&mut self, checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
         let prefix = format!("{}-c{}", self.attempt_prefix, checkpoint.checkpoint_id);
-        commit_checkpoint(&self.env, &self.dws, &self.config.commit_user, checkpoint, &prefix)
-            .await?;
+        commit_checkpoint(
+            &self.env,
+            &self.dws,
+            &self.config.commit_user,
+            checkpoint,
+            &prefix,
+        )
+        .await?;
         if let (Some(id), Some(next)) = (
             &self.config.consumer_id,
             checkpoint.source_state["next_snapshot"].as_i64(),

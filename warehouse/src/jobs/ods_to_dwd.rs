@@ -44,7 +44,12 @@ pub struct OdsToDwd<E: Env, T: Transport> {
 }
 
 impl<E: Env, T: Transport> OdsToDwd<E, T> {
-    pub fn new(env: E, config: OdsToDwdConfig, transport: T, table: FileStoreTable<E::Store>) -> Self {
+    pub fn new(
+        env: E,
+        config: OdsToDwdConfig,
+        transport: T,
+        table: FileStoreTable<E::Store>,
+    ) -> Self {
         let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
         Self {
             offsets: vec![0; config.partitions as usize],
@@ -161,7 +166,9 @@ pub(crate) async fn commit_checkpoint<E: Env>(
     .await?;
     let (verb, snapshot_id) = match outcome {
         CommitOutcome::Committed { snapshot_id } => ("committed", snapshot_id),
-        CommitOutcome::AlreadyCommitted { snapshot_id } => ("skipped-already-committed", snapshot_id),
+        CommitOutcome::AlreadyCommitted { snapshot_id } => {
+            ("skipped-already-committed", snapshot_id)
+        }
     };
     env.journal().record(
         "commit",
@@ -190,8 +197,9 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 &format!("{}-restore", self.attempt_prefix),
             )
             .await?;
-            let offsets: Vec<u64> = serde_json::from_value(checkpoint.source_state["offsets"].clone())
-                .map_err(|e| JobError::State(format!("checkpoint offsets unreadable: {e}")))?;
+            let offsets: Vec<u64> =
+                serde_json::from_value(checkpoint.source_state["offsets"].clone())
+                    .map_err(|e| JobError::State(format!("checkpoint offsets unreadable: {e}")))?;
             if offsets.len() != self.offsets.len() {
                 return Err(JobError::State(format!(
                     "checkpoint has {} TT partitions but the job reads {}",
@@ -262,8 +270,14 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
 
     async fn commit(&mut self, checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
         let prefix = format!("{}-c{}", self.attempt_prefix, checkpoint.checkpoint_id);
-        commit_checkpoint(&self.env, &self.table, &self.config.commit_user, checkpoint, &prefix)
-            .await?;
+        commit_checkpoint(
+            &self.env,
+            &self.table,
+            &self.config.commit_user,
+            checkpoint,
+            &prefix,
+        )
+        .await?;
         // Like Flink's Kafka source: offsets go back to the queue for lag monitoring only.
         let offsets: Vec<u64> =
             serde_json::from_value(checkpoint.source_state["offsets"].clone()).unwrap_or_default();

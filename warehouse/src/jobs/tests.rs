@@ -67,9 +67,14 @@ impl World {
             changelog_producer: ChangelogProducer::Lookup,
             ..TableOptions::default()
         };
-        let table = FileStoreTable::create_or_open(self.env.store.clone(), DWD_TABLE_ROOT, dwd_schema(options), 0)
-            .await
-            .unwrap();
+        let table = FileStoreTable::create_or_open(
+            self.env.store.clone(),
+            DWD_TABLE_ROOT,
+            dwd_schema(options),
+            0,
+        )
+        .await
+        .unwrap();
         let config = OdsToDwdConfig {
             job_name: "dwd-job".into(),
             commit_user: "dwd-user".into(),
@@ -100,7 +105,10 @@ impl World {
     }
 
     async fn latest_checkpoint(&self, job: &str) -> Option<CompletedCheckpoint> {
-        CheckpointStorage::new(self.env.store.clone(), job).latest().await.unwrap()
+        CheckpointStorage::new(self.env.store.clone(), job)
+            .latest()
+            .await
+            .unwrap()
     }
 
     async fn dwd_rows(&self) -> Vec<i64> {
@@ -109,18 +117,32 @@ impl World {
             changelog_producer: ChangelogProducer::Lookup,
             ..TableOptions::default()
         };
-        let table = FileStoreTable::create_or_open(self.env.store.clone(), DWD_TABLE_ROOT, dwd_schema(options), 0)
-            .await
-            .unwrap();
+        let table = FileStoreTable::create_or_open(
+            self.env.store.clone(),
+            DWD_TABLE_ROOT,
+            dwd_schema(options),
+            0,
+        )
+        .await
+        .unwrap();
         let snapshot = table.latest_snapshot().await.unwrap().unwrap();
-        table.read_all(&snapshot).await.unwrap().keys().map(|k| k[0]).collect()
+        table
+            .read_all(&snapshot)
+            .await
+            .unwrap()
+            .keys()
+            .map(|k| k[0])
+            .collect()
     }
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn crash_between_prepare_and_commit_commits_exactly_once() {
     let world = World::new();
-    world.produce(0, &[event(1, EventKind::Impression), event(2, EventKind::Click)]);
+    world.produce(
+        0,
+        &[event(1, EventKind::Impression), event(2, EventKind::Click)],
+    );
     world.produce(1, &[event(3, EventKind::Impression)]);
     // A producer retry appended event 2 again.
     world.produce(0, &[event(2, EventKind::Click)]);
@@ -131,12 +153,19 @@ async fn crash_between_prepare_and_commit_commits_exactly_once() {
     let checkpoint = world.checkpoint(&mut job, 1).await;
     // Crash: the checkpoint is complete and its files are prepared, but nothing was committed.
     drop(job);
-    assert_eq!(checkpoint.source_state["offsets"], serde_json::json!([3, 1]));
+    assert_eq!(
+        checkpoint.source_state["offsets"],
+        serde_json::json!([3, 1])
+    );
 
     let mut restarted = world.dwd_job().await;
     let latest = world.latest_checkpoint("dwd-job").await;
     restarted.restore(latest.as_ref()).await.unwrap();
-    assert_eq!(world.dwd_rows().await, vec![1, 2, 3], "the restore committed checkpoint 1 once");
+    assert_eq!(
+        world.dwd_rows().await,
+        vec![1, 2, 3],
+        "the restore committed checkpoint 1 once"
+    );
 
     // Crash again after the commit: a second restore must skip the already committed identifier.
     let mut again = world.dwd_job().await;
@@ -148,7 +177,10 @@ async fn crash_between_prepare_and_commit_commits_exactly_once() {
         .keys()
         .filter(|p| p.starts_with(&format!("{DWD_TABLE_ROOT}/snapshot/snapshot-")))
         .count();
-    assert_eq!(table_snapshots, 1, "re-commit of identifier 1 was filtered, not repeated");
+    assert_eq!(
+        table_snapshots, 1,
+        "re-commit of identifier 1 was filtered, not repeated"
+    );
 
     // The sources were rewound to the checkpoint: nothing new is read, new data flows on.
     assert_eq!(again.process().await.unwrap(), 0);
@@ -162,7 +194,10 @@ async fn crash_between_prepare_and_commit_commits_exactly_once() {
 #[tokio::test(flavor = "current_thread")]
 async fn dws_aggregates_dwd_changelog_across_a_restore() {
     let world = World::new();
-    world.produce(0, &[event(1, EventKind::Impression), event(4, EventKind::Click)]);
+    world.produce(
+        0,
+        &[event(1, EventKind::Impression), event(4, EventKind::Click)],
+    );
     world.produce(1, &[event(7, EventKind::Impression)]);
     let mut dwd = world.dwd_job().await;
     dwd.restore(None).await.unwrap();
@@ -175,9 +210,14 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
         changelog_producer: ChangelogProducer::None,
         ..TableOptions::default()
     };
-    let dws_table = FileStoreTable::create_or_open(world.env.store.clone(), DWS_TABLE_ROOT, dws_schema(options), 0)
-        .await
-        .unwrap();
+    let dws_table = FileStoreTable::create_or_open(
+        world.env.store.clone(),
+        DWS_TABLE_ROOT,
+        dws_schema(options),
+        0,
+    )
+    .await
+    .unwrap();
     let dwd_table = FileStoreTable::create_or_open(
         world.env.store.clone(),
         DWD_TABLE_ROOT,
@@ -196,7 +236,12 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
         consumer_id: Some("dws".into()),
         max_snapshots_per_poll: 4,
     };
-    let mut dws = DwdToDws::new(world.env.clone(), config.clone(), dwd_table.clone(), dws_table.clone());
+    let mut dws = DwdToDws::new(
+        world.env.clone(),
+        config.clone(),
+        dwd_table.clone(),
+        dws_table.clone(),
+    );
     dws.restore(None).await.unwrap();
     dws.process().await.unwrap();
     let checkpoint = world.checkpoint(&mut dws, 1).await;
@@ -211,7 +256,10 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
     let total_impressions: i64 = rows.values().map(|r| r[3]).sum();
     let total_clicks: i64 = rows.values().map(|r| r[4]).sum();
     let total_cost: i64 = rows.values().map(|r| r[6]).sum();
-    assert_eq!((total_impressions, total_clicks, total_cost), (2, 1, 500_000));
+    assert_eq!(
+        (total_impressions, total_clicks, total_cost),
+        (2, 1, 500_000)
+    );
     assert!(rows.keys().all(|k| k[0] == 2 && k[1] == 1001));
     assert!(rows.keys().any(|k| k[2] == minute(1)));
 }

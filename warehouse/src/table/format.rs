@@ -144,9 +144,16 @@ pub(crate) fn encode(
         FileCompression::None => Compression::UNCOMPRESSED,
         FileCompression::Snappy => Compression::SNAPPY,
     };
-    let props = WriterProperties::builder()
+    // Dictionary pages cost more than they save on ids, times and money; keep them for strings.
+    let mut props = WriterProperties::builder()
         .set_compression(compression)
-        .build();
+        .set_dictionary_enabled(false);
+    for field in &schema.fields {
+        if matches!(field.field_type, crate::row::FieldType::Enum(_)) {
+            props = props.set_column_dictionary_enabled(field.name.as_str().into(), true);
+        }
+    }
+    let props = props.build();
     let mut writer =
         ArrowWriter::try_new(Vec::with_capacity(n * 16 + 1024), arrow_schema, Some(props))
             .map_err(|e| encode_err(&e))?;

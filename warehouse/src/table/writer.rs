@@ -10,7 +10,7 @@ use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind};
+use crate::row::{Row, RowKind, StableHashMap};
 
 /// A key touched since the last `prepare_commit`.
 struct Pending {
@@ -27,7 +27,8 @@ pub struct BucketWriter {
     pk_indices: Vec<usize>,
     bucket: u32,
     lookup: bool,
-    state: BTreeMap<Key, Row>,
+    /// Looked up, never iterated: a hash map is enough and much faster than a B-tree.
+    state: StableHashMap<Key, Row>,
     pending: BTreeMap<Key, Pending>,
     pending_records: usize,
     next_sequence_number: i64,
@@ -73,7 +74,7 @@ impl BucketWriter {
             pk_indices,
             bucket,
             lookup: schema.options.changelog_producer == ChangelogProducer::Lookup,
-            state: base.rows,
+            state: base.rows.into_iter().collect(),
             pending: BTreeMap::new(),
             pending_records: 0,
             next_sequence_number: base.max_sequence_number + 1,

@@ -313,9 +313,7 @@ impl<D: LocalDisk> Broker<D> {
         let end = high_watermark.min(offset + limit);
         let mut events = Vec::with_capacity((end - offset) as usize);
         let mut append_times_ms = Vec::with_capacity((end - offset) as usize);
-        let first = log
-            .segments
-            .partition_point(|s| s.end_offset() <= offset);
+        let first = log.segments.partition_point(|s| s.end_offset() <= offset);
         let mut next = offset;
         for segment in &log.segments[first..] {
             if next >= end {
@@ -424,7 +422,9 @@ impl<D: LocalDisk> Broker<D> {
             } => self
                 .commit_offset(root, &group, partition, offset)
                 .map(|()| TtResponse::Ok),
-            TtRequest::FetchOffsets { group } => Ok(TtResponse::Offsets(self.group_offsets(&group))),
+            TtRequest::FetchOffsets { group } => {
+                Ok(TtResponse::Offsets(self.group_offsets(&group)))
+            }
             TtRequest::ListOffsets => Ok(TtResponse::PartitionOffsets(self.partition_offsets())),
         };
         result.unwrap_or_else(|error| TtResponse::Error(error.to_string()))
@@ -475,12 +475,20 @@ mod tests {
     fn appends_survive_reopen_and_fetch_spans_segments() {
         let disk = MemDisk::default();
         let mut broker = Broker::open(disk.clone(), "tt", config()).unwrap();
-        assert_eq!(broker.append(1, &(0..5).map(event).collect::<Vec<_>>(), 10).unwrap(), 0);
+        assert_eq!(
+            broker
+                .append(1, &(0..5).map(event).collect::<Vec<_>>(), 10)
+                .unwrap(),
+            0
+        );
         assert_eq!(broker.append(1, &[event(5), event(6)], 20).unwrap(), 5);
         broker.commit_offset("tt", "dwd", 1, 4).unwrap();
         drop(broker);
         let broker = Broker::open(disk, "tt", config()).unwrap();
-        assert_eq!(fetched(broker.fetch(1, 2, 100).unwrap()), vec![2, 3, 4, 5, 6]);
+        assert_eq!(
+            fetched(broker.fetch(1, 2, 100).unwrap()),
+            vec![2, 3, 4, 5, 6]
+        );
         assert_eq!(broker.group_offsets("dwd"), vec![0, 4]);
         assert_eq!(broker.partition_offsets(), vec![(0, 0), (0, 7)]);
     }
@@ -497,7 +505,9 @@ mod tests {
         let mut bytes = disk.read(path).unwrap().unwrap();
         bytes[20] ^= 0xff;
         disk.write_synced(path, &bytes).unwrap();
-        let error = Broker::open(disk, "tt", config()).err().expect("corruption detected");
+        let error = Broker::open(disk, "tt", config())
+            .err()
+            .expect("corruption detected");
         assert!(error.to_string().contains(path), "{error}");
     }
 
@@ -512,7 +522,9 @@ mod tests {
             },
         )
         .unwrap();
-        broker.append(0, &[event(1), event(2), event(3)], 0).unwrap();
+        broker
+            .append(0, &[event(1), event(2), event(3)], 0)
+            .unwrap();
         broker.append(0, &[event(4)], 500).unwrap();
         assert_eq!(broker.enforce_retention(500).unwrap(), 3);
         assert_eq!(
@@ -539,6 +551,9 @@ mod tests {
             append_times_ms: vec![77],
         });
         assert_eq!(TtResponse::decode(&response.encode()).unwrap(), response);
-        assert!(TtRequest::decode(&[1, 0]).is_err(), "truncated input is an error");
+        assert!(
+            TtRequest::decode(&[1, 0]).is_err(),
+            "truncated input is an error"
+        );
     }
 }

@@ -14,7 +14,9 @@ pub enum TtClientError {
     Net(#[from] NetError),
     #[error("TT rejected the request: {0}")]
     Rejected(String),
-    #[error("offset out of range: the log now starts at {log_start_offset} and ends at {high_watermark}")]
+    #[error(
+        "offset out of range: the log now starts at {log_start_offset} and ends at {high_watermark}"
+    )]
     OffsetOutOfRange {
         log_start_offset: u64,
         high_watermark: u64,

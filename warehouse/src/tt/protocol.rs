@@ -5,10 +5,23 @@ use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TtRequest {
-    Append { partition: u32, events: Vec<AdEvent> },
-    Fetch { partition: u32, offset: u64, max_records: u32 },
-    CommitOffset { group: String, partition: u32, offset: u64 },
-    FetchOffsets { group: String },
+    Append {
+        partition: u32,
+        events: Vec<AdEvent>,
+    },
+    Fetch {
+        partition: u32,
+        offset: u64,
+        max_records: u32,
+    },
+    CommitOffset {
+        group: String,
+        partition: u32,
+        offset: u64,
+    },
+    FetchOffsets {
+        group: String,
+    },
     ListOffsets,
 }
 
@@ -24,9 +37,14 @@ pub struct FetchedRecords {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TtResponse {
-    Appended { base_offset: u64 },
+    Appended {
+        base_offset: u64,
+    },
     Records(FetchedRecords),
-    OffsetOutOfRange { log_start_offset: u64, high_watermark: u64 },
+    OffsetOutOfRange {
+        log_start_offset: u64,
+        high_watermark: u64,
+    },
     Offsets(Vec<u64>),
     /// (log start, high watermark) per partition.
     PartitionOffsets(Vec<(u64, u64)>),

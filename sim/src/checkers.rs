@@ -2,15 +2,24 @@
 //! traffic produced, what TT durably appended) and compare it with what the independent inspector
 //! reads from storage: exactly-once at every committed DWD and DWS snapshot and at the end, and
 //! freshness from production to visibility in a committed DWS snapshot.
+//!
+//! Performance: the checkers run over every event of a run, so their state is dense. Event ids of
+//! the ground truth are 1..=n and index flat vectors (flags, sequence numbers, visibility); a row
+//! DWD holds is compared with the ground truth's event field by field and kept only when it
+//! differs; mismatches are counted and flagged, and the smallest is searched for only when one is
+//! reported. Ids outside 1..=n (a buggy writer's) fall back to an ordered map.
 
+use std::cell::Ref;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use warehouse::event::{AdEvent, EVENT_FIELD_NAMES, EVENT_KIND_SYMBOLS, EventKind};
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT};
 
-use crate::inspect::{SnapshotInfo, TableInspector};
-use crate::world::Shared;
+use crate::inspect::{Records, SnapshotInfo, TableInspector};
+use crate::world::{GroundTruth, Shared};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Violation {
@@ -61,6 +70,8 @@ fn spec_valid(event: &AdEvent) -> bool {
 
 type DwsKey = [i64; 3];
 type DwsSums = [i64; 5];
+/// A DWD row: the event's fields in `EVENT_FIELD_NAMES` order.
+type EventRow = [i64; EVENT_FIELD_NAMES.len()];
 
 /// The checker's own DWS aggregation rule: minute buckets of event time, additive sums.
 fn spec_contribution(row: &[i64]) -> (DwsKey, DwsSums) {
@@ -68,44 +79,310 @@ fn spec_contribution(row: &[i64]) -> (DwsKey, DwsSums) {
     let kind = row[7];
     (
         [row[2], row[3], minute],
-        [i64::from(kind == 0), i64::from(kind == 1), i64::from(kind == 2), row[8], row[9]],
+        [
+            i64::from(kind == 0),
+            i64::from(kind == 1),
+            i64::from(kind == 2),
+            row[8],
+            row[9],
+        ],
     )
 }
 
-fn add_sums(agg: &mut HashMap<DwsKey, DwsSums>, key: DwsKey, sums: DwsSums, sign: i64) {
-    let entry = agg.entry(key).or_insert([0; 5]);
-    for (slot, value) in entry.iter_mut().zip(sums) {
-        *slot += sign * value;
+/// The event's DWD row, without allocating.
+fn truth_row(event: &AdEvent) -> EventRow {
+    [
+        event.event_id as i64,
+        event.event_time_ms,
+        event.advertiser_id,
+        event.campaign_id,
+        event.creative_id,
+        event.slot_id,
+        event.region_id,
+        event.kind as i64,
+        event.cost_micros,
+        event.gmv_micros,
+    ]
+}
+
+/// `a == b` without a call to `bcmp`: these compares are on the hot path.
+fn same<const N: usize>(a: &[i64; N], b: &[i64; N]) -> bool {
+    a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An aggregate as a table holds it: a row whose sums are all zero is no row.
+fn present(sums: DwsSums) -> Option<DwsSums> {
+    (!same(&sums, &[0; 5])).then_some(sums)
+}
+
+/// Percentile by nearest rank; reorders `values` (selection, not a full sort).
+fn percentile(values: &mut [i64], p: f64) -> i64 {
+    if values.is_empty() {
+        return 0;
     }
-    if entry.iter().all(|v| *v == 0) {
-        agg.remove(&key);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    *values
+        .select_nth_unstable(rank.clamp(1, values.len()) - 1)
+        .1
+}
+
+/// A fast, seedless hasher for DWS keys (the checker never iterates a hashed map, so its order
+/// cannot reach the output).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+
+    fn write_u64(&mut self, word: u64) {
+        self.add(word);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.add(word as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // murmur3's finaliser: hashbrown takes bucket bits from the low end, tags from the high.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Per event id of the ground truth: the DWD row is live.
+const LIVE: u8 = 1;
+/// ... and differs from the ground-truth row (the stored row is in `DwdState::odd_rows`).
+const DIFFERS: u8 = 2;
+/// TT up to the checkpointed offsets holds this valid event: DWD must hold its row.
+const EXPECTED: u8 = 4;
+/// What DWD holds for this id is not what it must hold.
+const MISMATCHED: u8 = 8;
+/// Visible in a committed DWS snapshot (freshness), since `DwdState::visible_at`.
+const VISIBLE: u8 = 16;
+/// The ground truth's event of this id is valid by the checker's cleaning rule (`spec_valid`).
+const VALID: u8 = 32;
+/// TT appended this id at least once (end of run).
+const IN_TT: u8 = 64;
+
+fn mismatch_of(flags: u8) -> bool {
+    if flags & EXPECTED != 0 {
+        flags & LIVE == 0 || flags & DIFFERS != 0
+    } else {
+        flags & LIVE != 0
+    }
+}
+
+/// DWD as stored and as it must be. Ids 1..=n of the ground truth index dense vectors (index 0
+/// unused; `ix` is `events[ix - 1]`'s slot); any other id a table holds lives in `outside` and is
+/// never expected.
+struct DwdState {
+    /// `events[i].event_id == i + 1` for every event, as `GroundTruth` promises.
+    ids_dense: bool,
+    flags: Vec<u8>,
+    /// Sequence number of the newest record per id.
+    seq: Vec<i64>,
+    /// Simulated ms the id first became visible in DWS (when `VISIBLE`).
+    visible_at: Vec<i64>,
+    /// DWS slot of the ground-truth row's key.
+    truth_slot: Vec<u32>,
+    /// Live rows that differ from the ground truth's row for their id.
+    odd_rows: HashMap<u64, EventRow>,
+    /// Ids outside 1..=n: (sequence number, live row).
+    outside: BTreeMap<u64, (i64, Option<EventRow>)>,
+    outside_live: usize,
+    /// Ids whose row differs from what DWD must hold.
+    mismatched: usize,
+}
+
+impl DwdState {
+    /// One pass over the ground truth: validity, DWS slots, and the ground-truth aggregate.
+    fn new(events: &[AdEvent], dws: &mut DwsState) -> Self {
+        let n = events.len();
+        let mut flags = Vec::with_capacity(n + 1);
+        let mut truth_slot = Vec::with_capacity(n + 1);
+        flags.push(0);
+        truth_slot.push(0);
+        let mut ids_dense = true;
+        for (i, event) in events.iter().enumerate() {
+            ids_dense &= event.event_id == i as u64 + 1;
+            let valid = spec_valid(event);
+            flags.push(if valid { VALID } else { 0 });
+            let (key, sums) = spec_contribution(&truth_row(event));
+            let slot = dws.slot(key);
+            truth_slot.push(slot as u32);
+            if valid {
+                for (total, value) in dws.slots[slot].truth.iter_mut().zip(sums) {
+                    *total += value;
+                }
+            }
+        }
+        Self {
+            ids_dense,
+            flags,
+            seq: vec![i64::MIN; n + 1],
+            visible_at: vec![0; n + 1],
+            truth_slot,
+            odd_rows: HashMap::new(),
+            outside: BTreeMap::new(),
+            outside_live: 0,
+            mismatched: 0,
+        }
+    }
+
+    fn dense(&self, id: u64) -> Option<usize> {
+        (id >= 1 && id < self.flags.len() as u64).then_some(id as usize)
+    }
+
+    /// Sets an id's flags and keeps its mismatch flag and the count up to date.
+    fn settle(&mut self, ix: usize, flags: u8) {
+        let was = self.flags[ix] & MISMATCHED != 0;
+        let now = mismatch_of(flags);
+        self.mismatched = self.mismatched + usize::from(now) - usize::from(was);
+        self.flags[ix] = if now {
+            flags | MISMATCHED
+        } else {
+            flags & !MISMATCHED
+        };
+    }
+
+    fn first_mismatched(&self) -> Option<u64> {
+        if self.mismatched == 0 {
+            return None;
+        }
+        let dense = self
+            .flags
+            .iter()
+            .position(|f| f & MISMATCHED != 0)
+            .map(|ix| ix as u64);
+        let outside = self
+            .outside
+            .iter()
+            .find(|(_, (_, row))| row.is_some())
+            .map(|(id, _)| *id);
+        dense.into_iter().chain(outside).min()
+    }
+
+    fn expected_row(&self, truth: &GroundTruth, id: u64) -> Option<EventRow> {
+        let ix = self.dense(id)?;
+        (self.flags[ix] & EXPECTED != 0).then(|| truth_row(&truth.events[ix - 1]))
+    }
+
+    fn actual_row(&self, truth: &GroundTruth, id: u64) -> Option<EventRow> {
+        match self.dense(id) {
+            Some(ix) => {
+                let flags = self.flags[ix];
+                if flags & LIVE == 0 {
+                    None
+                } else if flags & DIFFERS != 0 {
+                    self.odd_rows.get(&id).copied()
+                } else {
+                    Some(truth_row(&truth.events[ix - 1]))
+                }
+            }
+            None => self.outside.get(&id).and_then(|(_, row)| *row),
+        }
+    }
+
+    fn is_live(&self, id: u64) -> bool {
+        match self.dense(id) {
+            Some(ix) => self.flags[ix] & LIVE != 0,
+            None => self.outside.get(&id).is_some_and(|(_, row)| row.is_some()),
+        }
+    }
+}
+
+struct DwsSlot {
+    key: DwsKey,
+    /// Aggregate of DWD as stored: what DWS must hold once it has consumed the same snapshot.
+    aggregate: DwsSums,
+    /// DWS as stored: live sums (and `seq` the newest record's sequence number).
+    actual: Option<DwsSums>,
+    mismatched: bool,
+    seq: i64,
+    /// Aggregate of the ground truth's valid events (end of run).
+    truth: DwsSums,
+}
+
+/// DWS keys interned into slots; each slot holds a key's expected and stored sums.
+#[derive(Default)]
+struct DwsState {
+    index: HashMap<DwsKey, u32, BuildHasherDefault<KeyHasher>>,
+    slots: Vec<DwsSlot>,
+    mismatched: usize,
+}
+
+impl DwsState {
+    fn slot(&mut self, key: DwsKey) -> usize {
+        let next = self.slots.len();
+        let ix = *self.index.entry(key).or_insert(next as u32) as usize;
+        if ix == next {
+            self.slots.push(DwsSlot {
+                key,
+                aggregate: [0; 5],
+                actual: None,
+                mismatched: false,
+                seq: i64::MIN,
+                truth: [0; 5],
+            });
+        }
+        ix
+    }
+
+    /// Adds (`sign` 1) or retracts (-1) a DWD row's contribution to the slot of its key.
+    fn add_at(&mut self, ix: usize, sums: DwsSums, sign: i64) {
+        for (total, value) in self.slots[ix].aggregate.iter_mut().zip(sums) {
+            *total += sign * value;
+        }
+        self.settle(ix);
+    }
+
+    fn add(&mut self, row: &[i64], sign: i64) {
+        let (key, sums) = spec_contribution(row);
+        let ix = self.slot(key);
+        self.add_at(ix, sums, sign);
+    }
+
+    fn settle(&mut self, ix: usize) {
+        let slot = &mut self.slots[ix];
+        let now = match slot.actual {
+            Some(actual) => !same(&actual, &slot.aggregate) || same(&actual, &[0; 5]),
+            None => !same(&slot.aggregate, &[0; 5]),
+        };
+        self.mismatched = self.mismatched + usize::from(now) - usize::from(slot.mismatched);
+        slot.mismatched = now;
+    }
 }
 
 struct Checker<'a> {
     shared: &'a Shared,
+    truth: Ref<'a, GroundTruth>,
     dwd_offsets: BTreeMap<i64, Vec<u64>>,
     dws_positions: BTreeMap<i64, i64>,
-    /// DWD as stored: event id → (sequence number, live row).
-    dwd_actual: HashMap<u64, (i64, Option<Vec<i64>>)>,
-    /// DWD as it must be: distinct valid events of TT up to the checkpointed offsets.
-    dwd_expected: HashMap<u64, Vec<i64>>,
-    dwd_mismatched: BTreeSet<u64>,
+    dwd: DwdState,
+    dws: DwsState,
     ledger_cursors: Vec<usize>,
-    /// Aggregate of `dwd_actual`: what DWS must hold once it has consumed the same snapshot.
-    aggregate: HashMap<DwsKey, DwsSums>,
-    dws_actual: HashMap<DwsKey, (i64, Option<DwsSums>)>,
-    dws_mismatched: BTreeSet<DwsKey>,
-    /// Event ids first made visible in DWD, per DWD snapshot (freshness).
-    dwd_new_ids: Vec<(i64, Vec<u64>)>,
+    /// Dense event ids first made visible in DWD, per DWD snapshot (freshness).
+    dwd_new_ids: Vec<(i64, Vec<usize>)>,
+    /// Reused buffers: a snapshot's records, and (event id, record) of DWD's in id order.
+    dwd_records: Records,
+    dws_records: Records,
+    order: Vec<(u64, u32)>,
     violations: Vec<Violation>,
     dwd_violated: bool,
     dws_violated: bool,
@@ -130,27 +407,16 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn refresh_dwd(&mut self, id: u64) {
-        let actual = self.dwd_actual.get(&id).and_then(|(_, row)| row.as_ref());
-        if actual == self.dwd_expected.get(&id) {
-            self.dwd_mismatched.remove(&id);
-        } else {
-            self.dwd_mismatched.insert(id);
-        }
-    }
-
-    fn refresh_dws(&mut self, key: DwsKey) {
-        let actual = self.dws_actual.get(&key).and_then(|(_, sums)| *sums);
-        if actual == self.aggregate.get(&key).copied() {
-            self.dws_mismatched.remove(&key);
-        } else {
-            self.dws_mismatched.insert(key);
-        }
-    }
-
-    fn apply_dwd_snapshot(&mut self, inspector: &TableInspector, snapshot: &SnapshotInfo) -> Result<(), String> {
+    fn apply_dwd_snapshot(
+        &mut self,
+        inspector: &TableInspector,
+        snapshot: &SnapshotInfo,
+    ) -> Result<(), String> {
         let t_ms = self.commit_time(snapshot);
-        let at = format!("DWD snapshot {} (checkpoint {})", snapshot.id, snapshot.commit_identifier);
+        let at = format!(
+            "DWD snapshot {} (checkpoint {})",
+            snapshot.id, snapshot.commit_identifier
+        );
         match self.dwd_offsets.get(&snapshot.commit_identifier).cloned() {
             Some(offsets) => self.advance_ledger(&offsets),
             None => self.violation(at.clone(), Some(t_ms), format!(
@@ -158,102 +424,186 @@ impl<'a> Checker<'a> {
                 snapshot.commit_identifier
             )),
         }
-        let mut new_ids = Vec::new();
-        for record in inspector.added_records(snapshot)? {
-            let id = record.values[0] as u64;
-            let current = self.dwd_actual.get(&id).map_or(i64::MIN, |(seq, _)| *seq);
-            if record.sequence_number <= current {
-                continue;
-            }
-            let live = (record.kind == 0 || record.kind == 2).then_some(record.values);
-            let old = self.dwd_actual.insert(id, (record.sequence_number, live.clone()));
-            let old_live = old.and_then(|(_, row)| row);
-            if old_live.is_none() && live.is_some() {
-                new_ids.push(id);
-            }
-            if let Some(row) = &old_live {
-                let (key, sums) = spec_contribution(row);
-                add_sums(&mut self.aggregate, key, sums, -1);
-                self.refresh_dws(key);
-            }
-            if let Some(row) = &live {
-                let (key, sums) = spec_contribution(row);
-                add_sums(&mut self.aggregate, key, sums, 1);
-                self.refresh_dws(key);
-            }
-            self.refresh_dwd(id);
-        }
-        self.dwd_new_ids.push((snapshot.id, new_ids));
-        if let Some(&id) = self.dwd_mismatched.first() {
-            if !self.dwd_violated {
-                self.dwd_violated = true;
-                let expected = self.dwd_expected.get(&id);
-                let actual = self.dwd_actual.get(&id).and_then(|(_, r)| r.as_ref());
-                let message = format!(
-                    "event_id {id}: TT up to the checkpointed offsets says {}, the table holds {} ({} event ids differ)",
-                    expected.map_or("no such event".to_string(), |r| format!("{r:?}")),
-                    actual.map_or("nothing".to_string(), |r| format!("{r:?}")),
-                    self.dwd_mismatched.len()
-                );
-                self.violation(at, Some(t_ms), message);
-            }
+        let mut records = std::mem::take(&mut self.dwd_records);
+        let mut order = std::mem::take(&mut self.order);
+        let result = inspector
+            .added_records(snapshot, &mut records)
+            .map(|()| self.apply_dwd_records(&records, &mut order));
+        self.dwd_records = records;
+        self.order = order;
+        self.dwd_new_ids.push((snapshot.id, result?));
+        if !self.dwd_violated
+            && let Some(id) = self.dwd.first_mismatched()
+        {
+            self.dwd_violated = true;
+            let expected = self.dwd.expected_row(&self.truth, id);
+            let actual = self.dwd.actual_row(&self.truth, id);
+            let message = format!(
+                "event_id {id}: TT up to the checkpointed offsets says {}, the table holds {} ({} event ids differ)",
+                expected.map_or("no such event".to_string(), |r| format!("{r:?}")),
+                actual.map_or("nothing".to_string(), |r| format!("{r:?}")),
+                self.dwd.mismatched
+            );
+            self.violation(at, Some(t_ms), message);
         }
         Ok(())
     }
 
+    /// Applies a DWD snapshot's records; returns the dense ids that became live.
+    fn apply_dwd_records(&mut self, records: &Records, order: &mut Vec<(u64, u32)>) -> Vec<usize> {
+        let mut new_ids = Vec::new();
+        // Visit the records in event id order (a stable sort: an id's records keep their order,
+        // and only their order matters), so the per-id state and the ground truth are walked
+        // sequentially rather than once per bucket file. Each file is sorted by id already:
+        // the sort merges those runs.
+        order.clear();
+        order
+            .extend((0..records.len()).map(|r| (records.values[r * EVENT_WIDTH] as u64, r as u32)));
+        order.sort_by_key(|(id, _)| *id);
+        for &(id, r) in order.iter() {
+            let r = r as usize;
+            let Ok(row) = <EventRow>::try_from(records.row(r)) else {
+                continue;
+            };
+            let (kind, seq) = (records.kinds[r], records.sequence_numbers[r]);
+            let live = kind == 0 || kind == 2;
+            let Some(ix) = self.dwd.dense(id) else {
+                self.apply_outside(id, seq, live.then_some(row));
+                continue;
+            };
+            if seq <= self.dwd.seq[ix] {
+                continue;
+            }
+            self.dwd.seq[ix] = seq;
+            let flags = self.dwd.flags[ix];
+            let truth = truth_row(&self.truth.events[ix - 1]);
+            let truth_slot = self.dwd.truth_slot[ix] as usize;
+            if flags & LIVE != 0 {
+                if flags & DIFFERS != 0 {
+                    if let Some(old) = self.dwd.odd_rows.remove(&id) {
+                        self.dws.add(&old, -1);
+                    }
+                } else {
+                    self.dws.add_at(truth_slot, spec_contribution(&truth).1, -1);
+                }
+            }
+            let mut next = flags & !(LIVE | DIFFERS);
+            if live {
+                next |= LIVE;
+                if same(&row, &truth) {
+                    self.dws.add_at(truth_slot, spec_contribution(&row).1, 1);
+                } else {
+                    next |= DIFFERS;
+                    self.dwd.odd_rows.insert(id, row);
+                    self.dws.add(&row, 1);
+                }
+                if flags & LIVE == 0 {
+                    new_ids.push(ix);
+                }
+            }
+            self.dwd.settle(ix, next);
+        }
+        new_ids
+    }
+
+    /// A record of an id outside the ground truth: never expected, so live means mismatched.
+    fn apply_outside(&mut self, id: u64, seq: i64, live: Option<EventRow>) {
+        let current = self.dwd.outside.get(&id).map_or(i64::MIN, |(seq, _)| *seq);
+        if seq <= current {
+            return;
+        }
+        let old = self
+            .dwd
+            .outside
+            .insert(id, (seq, live))
+            .and_then(|(_, row)| row);
+        let (now, was) = (usize::from(live.is_some()), usize::from(old.is_some()));
+        self.dwd.outside_live = self.dwd.outside_live + now - was;
+        self.dwd.mismatched = self.dwd.mismatched + now - was;
+        if let Some(old) = &old {
+            self.dws.add(old, -1);
+        }
+        if let Some(row) = &live {
+            self.dws.add(row, 1);
+        }
+    }
+
     fn advance_ledger(&mut self, offsets: &[u64]) {
         let ledger = self.shared.ledger.borrow();
-        let truth = self.shared.truth.borrow();
         for (partition, offset) in offsets.iter().enumerate() {
-            let Some(log) = ledger.partitions.get(partition) else { continue };
+            let Some(log) = ledger.partitions.get(partition) else {
+                continue;
+            };
             let end = (*offset as usize).min(log.len());
             let start = self.ledger_cursors[partition];
             for (id, _) in log.get(start..end).unwrap_or_default() {
-                if let Some(event) = truth.event(*id) {
-                    if spec_valid(event) && !self.dwd_expected.contains_key(id) {
-                        self.dwd_expected.insert(*id, event.to_row());
-                        self.dwd_mismatched.insert(*id);
+                if let Some(ix) = self.dwd.dense(*id) {
+                    let flags = self.dwd.flags[ix];
+                    if flags & (EXPECTED | VALID) == VALID {
+                        self.dwd.settle(ix, flags | EXPECTED);
                     }
                 }
             }
             self.ledger_cursors[partition] = start.max(end);
         }
-        let ids: Vec<u64> = self.dwd_mismatched.iter().copied().collect();
-        drop((ledger, truth));
-        for id in ids {
-            self.refresh_dwd(id);
-        }
     }
 
-    fn apply_dws_snapshot(&mut self, inspector: &TableInspector, snapshot: &SnapshotInfo) -> Result<(), String> {
-        for record in inspector.added_records(snapshot)? {
-            let key: DwsKey = [record.values[0], record.values[1], record.values[2]];
-            let current = self.dws_actual.get(&key).map_or(i64::MIN, |(seq, _)| *seq);
-            if record.sequence_number <= current {
-                continue;
+    fn apply_dws_snapshot(
+        &mut self,
+        inspector: &TableInspector,
+        snapshot: &SnapshotInfo,
+    ) -> Result<(), String> {
+        let mut records = std::mem::take(&mut self.dws_records);
+        let result = inspector.added_records(snapshot, &mut records);
+        if result.is_ok() {
+            for (r, (&kind, &seq)) in records
+                .kinds
+                .iter()
+                .zip(&records.sequence_numbers)
+                .enumerate()
+            {
+                let Ok(values) = <[i64; DWS_WIDTH]>::try_from(records.row(r)) else {
+                    continue;
+                };
+                let ix = self.dws.slot([values[0], values[1], values[2]]);
+                let slot = &mut self.dws.slots[ix];
+                if seq <= slot.seq {
+                    continue;
+                }
+                slot.seq = seq;
+                slot.actual = (kind == 0 || kind == 2)
+                    .then(|| [values[3], values[4], values[5], values[6], values[7]]);
+                self.dws.settle(ix);
             }
-            let live = (record.kind == 0 || record.kind == 2).then(|| {
-                let v = &record.values;
-                [v[3], v[4], v[5], v[6], v[7]]
-            });
-            self.dws_actual.insert(key, (record.sequence_number, live));
-            self.refresh_dws(key);
         }
-        if let Some(&key) = self.dws_mismatched.first() {
-            if !self.dws_violated {
+        self.dws_records = records;
+        result?;
+        if !self.dws_violated && self.dws.mismatched > 0 {
+            let first = self
+                .dws
+                .slots
+                .iter()
+                .filter(|s| s.mismatched)
+                .min_by_key(|s| s.key);
+            if let Some(slot) = first {
                 self.dws_violated = true;
-                let t_ms = self.commit_time(snapshot);
-                let expected = self.aggregate.get(&key);
-                let actual = self.dws_actual.get(&key).and_then(|(_, s)| s.as_ref());
+                let key = slot.key;
                 let message = format!(
                     "key (advertiser {}, campaign {}, minute {}): the aggregate of the DWD snapshot it consumed is {}, DWS holds {} ({} keys differ; sums are impressions, clicks, conversions, cost, gmv)",
-                    key[0], key[1], key[2],
-                    expected.map_or("nothing".to_string(), |s| format!("{s:?}")),
-                    actual.map_or("nothing".to_string(), |s| format!("{s:?}")),
-                    self.dws_mismatched.len()
+                    key[0],
+                    key[1],
+                    key[2],
+                    present(slot.aggregate).map_or("nothing".to_string(), |s| format!("{s:?}")),
+                    slot.actual
+                        .map_or("nothing".to_string(), |s| format!("{s:?}")),
+                    self.dws.mismatched
                 );
+                let t_ms = self.commit_time(snapshot);
                 self.violation(
-                    format!("DWS snapshot {} (checkpoint {})", snapshot.id, snapshot.commit_identifier),
+                    format!(
+                        "DWS snapshot {} (checkpoint {})",
+                        snapshot.id, snapshot.commit_identifier
+                    ),
                     Some(t_ms),
                     message,
                 );
@@ -263,12 +613,47 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn read_checkpoints(objects: &BTreeMap<String, Vec<u8>>, job: &str) -> Result<Vec<serde_json::Value>, String> {
+const EVENT_WIDTH: usize = EVENT_FIELD_NAMES.len();
+const DWS_WIDTH: usize = DWS_FIELD_NAMES.len();
+
+/// The two fields of a checkpoint file the checkers read; the rest (committables) is skipped
+/// without building a JSON tree.
+#[derive(Deserialize)]
+struct CheckpointHead {
+    #[serde(default)]
+    checkpoint_id: Value,
+    #[serde(default)]
+    source_state: Value,
+}
+
+/// (`checkpoint_id`, `source_state`) of every checkpoint file of `job`, `Null` where absent.
+fn read_checkpoints(
+    objects: &BTreeMap<String, Vec<u8>>,
+    job: &str,
+) -> Result<Vec<(Value, Value)>, String> {
     let prefix = format!("checkpoints/{job}/chk-");
     objects
-        .iter()
-        .filter(|(path, _)| path.starts_with(&prefix))
-        .map(|(path, bytes)| serde_json::from_slice(bytes).map_err(|e| format!("{path} is not valid JSON: {e}")))
+        .range(prefix.clone()..)
+        .take_while(|(path, _)| path.starts_with(&prefix))
+        .map(|(path, bytes)| {
+            let head = bytes
+                .trim_ascii_start()
+                .starts_with(b"{")
+                .then(|| serde_json::from_slice::<CheckpointHead>(bytes).ok())
+                .flatten();
+            match head {
+                Some(head) => Ok((head.checkpoint_id, head.source_state)),
+                // Not a plain object (or a duplicate key): read it as any JSON value.
+                None => {
+                    let value: Value = serde_json::from_slice(bytes)
+                        .map_err(|e| format!("{path} is not valid JSON: {e}"))?;
+                    Ok((
+                        value["checkpoint_id"].clone(),
+                        value["source_state"].clone(),
+                    ))
+                }
+            }
+        })
         .collect()
 }
 
@@ -279,30 +664,40 @@ pub struct CheckOutcome {
 }
 
 /// Runs every checker over a finished run. `objects` is the storage dump.
-pub fn check_run(shared: &Shared, objects: &BTreeMap<String, Vec<u8>>, chaos_end_ms: i64) -> CheckOutcome {
+pub fn check_run(
+    shared: &Shared,
+    objects: &BTreeMap<String, Vec<u8>>,
+    chaos_end_ms: i64,
+) -> CheckOutcome {
+    let truth = shared.truth.borrow();
+    let mut dws = DwsState::default();
+    let dwd = DwdState::new(&truth.events, &mut dws);
     let mut checker = Checker {
         shared,
+        truth,
         dwd_offsets: BTreeMap::new(),
         dws_positions: BTreeMap::new(),
-        dwd_actual: HashMap::new(),
-        dwd_expected: HashMap::new(),
-        dwd_mismatched: BTreeSet::new(),
+        dwd,
+        dws,
         ledger_cursors: vec![0; shared.scenario.traffic.partitions as usize],
-        aggregate: HashMap::new(),
-        dws_actual: HashMap::new(),
-        dws_mismatched: BTreeSet::new(),
         dwd_new_ids: Vec::new(),
+        dwd_records: Records::default(),
+        dws_records: Records::default(),
+        order: Vec::new(),
         violations: Vec::new(),
         dwd_violated: false,
         dws_violated: false,
     };
-    let mut visible_at: HashMap<u64, i64> = HashMap::new();
     let mut counts = (0usize, 0usize);
-    if let Err(error) = walk_tables(&mut checker, objects, &mut visible_at, &mut counts) {
-        checker.violation("storage".into(), None, format!("cannot read the tables: {error}"));
+    if let Err(error) = walk_tables(&mut checker, objects, &mut counts) {
+        checker.violation(
+            "storage".into(),
+            None,
+            format!("cannot read the tables: {error}"),
+        );
     }
     let final_report = final_check(&mut checker);
-    let freshness = freshness_report(shared, &visible_at, chaos_end_ms);
+    let freshness = freshness_report(&checker, chaos_end_ms);
     CheckOutcome {
         exactly_once: ExactlyOnceReport {
             dwd_snapshots_checked: counts.0,
@@ -317,18 +712,19 @@ pub fn check_run(shared: &Shared, objects: &BTreeMap<String, Vec<u8>>, chaos_end
 fn walk_tables(
     checker: &mut Checker,
     objects: &BTreeMap<String, Vec<u8>>,
-    visible_at: &mut HashMap<u64, i64>,
     counts: &mut (usize, usize),
 ) -> Result<(), String> {
-    for checkpoint in read_checkpoints(objects, "dwd-job")? {
-        let id = checkpoint["checkpoint_id"].as_i64().ok_or("dwd checkpoint without id")?;
-        let offsets: Vec<u64> = serde_json::from_value(checkpoint["source_state"]["offsets"].clone())
+    for (id, source_state) in read_checkpoints(objects, "dwd-job")? {
+        let id = id.as_i64().ok_or("dwd checkpoint without id")?;
+        let offsets: Vec<u64> = serde_json::from_value(source_state["offsets"].clone())
             .map_err(|e| format!("dwd checkpoint {id} offsets: {e}"))?;
         checker.dwd_offsets.insert(id, offsets);
     }
-    for checkpoint in read_checkpoints(objects, "dws-job")? {
-        let id = checkpoint["checkpoint_id"].as_i64().ok_or("dws checkpoint without id")?;
-        let next = checkpoint["source_state"]["next_snapshot"].as_i64().ok_or("dws checkpoint without next_snapshot")?;
+    for (id, source_state) in read_checkpoints(objects, "dws-job")? {
+        let id = id.as_i64().ok_or("dws checkpoint without id")?;
+        let next = source_state["next_snapshot"]
+            .as_i64()
+            .ok_or("dws checkpoint without next_snapshot")?;
         checker.dws_positions.insert(id, next);
     }
     let symbols = BTreeMap::from([(
@@ -347,7 +743,10 @@ fn walk_tables(
             checker.violation(
                 format!("DWS snapshot {}", snapshot.id),
                 Some(t_ms),
-                format!("no completed dws-job checkpoint {} records which DWD snapshot it consumed", snapshot.commit_identifier),
+                format!(
+                    "no completed dws-job checkpoint {} records which DWD snapshot it consumed",
+                    snapshot.commit_identifier
+                ),
             );
             continue;
         };
@@ -359,9 +758,16 @@ fn walk_tables(
         checker.apply_dws_snapshot(&dws, snapshot)?;
         counts.1 += 1;
         let visible_ms = checker.commit_time(snapshot);
-        while visible_through < checker.dwd_new_ids.len() && checker.dwd_new_ids[visible_through].0 < consumed_next {
-            for id in &checker.dwd_new_ids[visible_through].1 {
-                visible_at.entry(*id).or_insert(visible_ms);
+        while visible_through < checker.dwd_new_ids.len()
+            && checker.dwd_new_ids[visible_through].0 < consumed_next
+        {
+            let ids = std::mem::take(&mut checker.dwd_new_ids[visible_through].1);
+            let dwd = &mut checker.dwd;
+            for ix in ids {
+                if dwd.flags[ix] & VISIBLE == 0 {
+                    dwd.flags[ix] |= VISIBLE;
+                    dwd.visible_at[ix] = visible_ms;
+                }
             }
             visible_through += 1;
         }
@@ -377,72 +783,109 @@ fn walk_tables(
 /// After the liveness phase: DWD holds every distinct valid event produced, DWS their aggregate.
 fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
     let shared = checker.shared;
-    let truth = shared.truth.borrow();
-    let ledger = shared.ledger.borrow();
-    let mut in_tt: HashMap<u64, u32> = HashMap::new();
+    let truth = &*checker.truth;
+    let dwd = &mut checker.dwd;
+    // Which ids TT appended: a flag for the ground truth's ids, a set for any other.
+    let mut in_tt_outside: BTreeSet<u64> = BTreeSet::new();
     let mut appended_records = 0;
-    for log in &ledger.partitions {
+    for log in &shared.ledger.borrow().partitions {
         appended_records += log.len() as u64;
         for (id, _) in log {
-            *in_tt.entry(*id).or_default() += 1;
+            match dwd.dense(*id) {
+                Some(ix) => dwd.flags[ix] |= IN_TT,
+                None => {
+                    in_tt_outside.insert(*id);
+                }
+            }
         }
     }
-    let duplicate_appends = in_tt.values().map(|n| u64::from(*n - 1)).sum();
+    let dwd = &checker.dwd;
+    let distinct_appended =
+        dwd.flags.iter().filter(|f| **f & IN_TT != 0).count() + in_tt_outside.len();
+    // Each id's appends beyond its first.
+    let duplicate_appends = appended_records - distinct_appended as u64;
+    let in_tt = |id: u64| match dwd.dense(id) {
+        Some(ix) => dwd.flags[ix] & IN_TT != 0,
+        None => in_tt_outside.contains(&id),
+    };
     let (mut distinct_valid, mut invalid, mut never_reached_tt) = (0u64, 0u64, 0u64);
     let mut first_missing: Option<String> = None;
-    let mut truth_aggregate: HashMap<DwsKey, DwsSums> = HashMap::new();
-    for event in &truth.events {
-        if !in_tt.contains_key(&event.event_id) {
+    for (i, &flags) in dwd.flags.iter().enumerate().skip(1) {
+        // The event at index i - 1; with dense ids its id is i and its state is `flags`.
+        let id = if dwd.ids_dense {
+            i as u64
+        } else {
+            truth.events[i - 1].event_id
+        };
+        let reached = if dwd.ids_dense {
+            flags & IN_TT != 0
+        } else {
+            in_tt(id)
+        };
+        if !reached {
             never_reached_tt += 1;
         }
-        if !spec_valid(event) {
+        if flags & VALID == 0 {
             invalid += 1;
-            if first_missing.is_none() && checker.dwd_actual.get(&event.event_id).is_some_and(|(_, r)| r.is_some()) {
-                first_missing = Some(format!("event_id {} is invalid but DWD holds it", event.event_id));
+            if first_missing.is_none() && dwd.is_live(id) {
+                first_missing = Some(format!("event_id {id} is invalid but DWD holds it"));
             }
             continue;
         }
         distinct_valid += 1;
-        let row = event.to_row();
-        let (key, sums) = spec_contribution(&row);
-        add_sums(&mut truth_aggregate, key, sums, 1);
-        let stored = checker.dwd_actual.get(&event.event_id).and_then(|(_, r)| r.as_ref());
-        if first_missing.is_none() && stored != Some(&row) {
-            let reason = if in_tt.contains_key(&event.event_id) { "was appended to TT" } else { "never reached TT" };
+        if first_missing.is_some() {
+            continue;
+        }
+        let row = truth_row(&truth.events[i - 1]);
+        let holds_row = if dwd.ids_dense {
+            flags & (LIVE | DIFFERS) == LIVE
+        } else {
+            dwd.actual_row(truth, id)
+                .is_some_and(|stored| same(&stored, &row))
+        };
+        if !holds_row {
+            let reason = if reached {
+                "was appended to TT"
+            } else {
+                "never reached TT"
+            };
             first_missing = Some(format!(
-                "event_id {} ({reason}): expected {row:?}, DWD holds {}",
-                event.event_id,
-                stored.map_or("nothing".to_string(), |r| format!("{r:?}"))
+                "event_id {id} ({reason}): expected {row:?}, DWD holds {}",
+                dwd.actual_row(truth, id)
+                    .map_or("nothing".to_string(), |r| format!("{r:?}"))
             ));
         }
     }
-    let live_dwd = checker.dwd_actual.values().filter(|(_, r)| r.is_some()).count() as u64;
+    let live_dwd = (dwd.flags.iter().filter(|f| **f & LIVE != 0).count() + dwd.outside_live) as u64;
     if first_missing.is_none() && live_dwd != distinct_valid {
-        first_missing = Some(format!("DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"));
+        first_missing = Some(format!(
+            "DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"
+        ));
     }
-    drop((truth, ledger));
+    let mut wrong = 0usize;
+    let mut first_wrong: Option<&DwsSlot> = None;
+    for slot in &checker.dws.slots {
+        if slot.actual != present(slot.truth) {
+            wrong += 1;
+            if first_wrong.is_none_or(|first| slot.key < first.key) {
+                first_wrong = Some(slot);
+            }
+        }
+    }
+    let dws_message = first_wrong.map(|slot| {
+        let key = slot.key;
+        format!(
+            "key (advertiser {}, campaign {}, minute {}): ground truth {}, DWS holds {} ({} keys differ)",
+            key[0], key[1], key[2],
+            present(slot.truth).map_or("nothing".to_string(), |s| format!("{s:?}")),
+            slot.actual.map_or("nothing".to_string(), |s| format!("{s:?}")),
+            wrong
+        )
+    });
     if let Some(message) = first_missing {
         checker.violation("end of run (DWD)".into(), None, message);
     }
-    let mut wrong: BTreeSet<DwsKey> = BTreeSet::new();
-    for (key, sums) in &truth_aggregate {
-        if checker.dws_actual.get(key).and_then(|(_, s)| *s) != Some(*sums) {
-            wrong.insert(*key);
-        }
-    }
-    for (key, (_, sums)) in &checker.dws_actual {
-        if sums.is_some() && !truth_aggregate.contains_key(key) {
-            wrong.insert(*key);
-        }
-    }
-    if let Some(key) = wrong.first() {
-        let message = format!(
-            "key (advertiser {}, campaign {}, minute {}): ground truth {}, DWS holds {} ({} keys differ)",
-            key[0], key[1], key[2],
-            truth_aggregate.get(key).map_or("nothing".to_string(), |s| format!("{s:?}")),
-            checker.dws_actual.get(key).and_then(|(_, s)| *s).map_or("nothing".to_string(), |s| format!("{s:?}")),
-            wrong.len()
-        );
+    if let Some(message) = dws_message {
         checker.violation("end of run (DWS)".into(), None, message);
     }
     ExactlyOnceReport {
@@ -457,51 +900,67 @@ fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
     }
 }
 
-fn freshness_report(shared: &Shared, visible_at: &HashMap<u64, i64>, chaos_end_ms: i64) -> FreshnessReport {
-    let truth = shared.truth.borrow();
-    let mut latencies = Vec::with_capacity(visible_at.len());
+fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
+    let shared = checker.shared;
+    let truth = &*checker.truth;
+    let dwd = &checker.dwd;
+    let mut latencies = Vec::with_capacity(truth.events.len());
     let mut never_visible = 0;
     let mut last_visible = None;
-    for (index, event) in truth.events.iter().enumerate() {
-        if !spec_valid(event) {
+    // The event at index i - 1 is valid when `flags[i]` says so; its visibility is its id's.
+    for (i, &flags) in dwd.flags.iter().enumerate().skip(1) {
+        if flags & VALID == 0 {
             continue;
         }
-        match visible_at.get(&event.event_id) {
-            Some(&visible) => {
-                latencies.push(visible - truth.produced_ms[index]);
+        let ix = if dwd.ids_dense {
+            Some(i)
+        } else {
+            dwd.dense(truth.events[i - 1].event_id)
+        };
+        match ix.filter(|ix| dwd.flags[*ix] & VISIBLE != 0) {
+            Some(ix) => {
+                let visible = dwd.visible_at[ix];
+                latencies.push(visible - truth.produced_ms[i - 1]);
                 last_visible = Some(last_visible.map_or(visible, |t: i64| t.max(visible)));
             }
             None => never_visible += 1,
         }
     }
-    latencies.sort_unstable();
     let sla_p99_ms = shared.scenario.sla.freshness_p99.map(|m| m.0);
-    let p99_ms = percentile(&latencies, 99.0);
+    let max_ms = latencies.iter().copied().max().unwrap_or(0);
+    let p99_ms = percentile(&mut latencies, 99.0);
+    let p50_ms = percentile(&mut latencies, 50.0);
     let mut violations = Vec::new();
-    if let Some(sla) = sla_p99_ms {
-        if p99_ms > sla {
-            violations.push(Violation {
-                checker: "freshness".into(),
-                at: "whole run".into(),
-                t_ms: None,
-                message: format!("p99 freshness {:.1} s exceeds the SLA of {:.1} s", p99_ms as f64 / 1e3, sla as f64 / 1e3),
-            });
-        }
+    if let Some(sla) = sla_p99_ms
+        && p99_ms > sla
+    {
+        violations.push(Violation {
+            checker: "freshness".into(),
+            at: "whole run".into(),
+            t_ms: None,
+            message: format!(
+                "p99 freshness {:.1} s exceeds the SLA of {:.1} s",
+                p99_ms as f64 / 1e3,
+                sla as f64 / 1e3
+            ),
+        });
     }
     if never_visible > 0 {
         violations.push(Violation {
             checker: "liveness".into(),
             at: "end of run".into(),
             t_ms: None,
-            message: format!("{never_visible} valid events never became visible in DWS within the liveness bound"),
+            message: format!(
+                "{never_visible} valid events never became visible in DWS within the liveness bound"
+            ),
         });
     }
     FreshnessReport {
         events_measured: latencies.len() as u64,
         events_never_visible: never_visible,
-        p50_ms: percentile(&latencies, 50.0),
+        p50_ms,
         p99_ms,
-        max_ms: latencies.last().copied().unwrap_or(0),
+        max_ms,
         sla_p99_ms,
         converged_after_heal_ms: last_visible.map(|t| (t - chaos_end_ms).max(0)),
         violations,

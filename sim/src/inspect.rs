@@ -2,11 +2,18 @@
 //! manifest files and Parquet data files itself, sharing no code with the warehouse's table store,
 //! so the checkers never trust the code they check.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use arrow_array::{Array, Int8Array, Int64Array, StringArray};
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, DictionaryArray, Int8Array, Int64Array, StringArray};
+use arrow_schema::{DataType, FieldRef, Schema};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::errors::ParquetError;
 use serde_json::Value;
 
 /// One committed snapshot, as read from `snapshot/snapshot-N`.
@@ -21,13 +28,15 @@ pub struct SnapshotInfo {
     pub time_millis: i64,
 }
 
-/// Records of data files, column by column: value kind bytes, sequence numbers and one column per
-/// field, in field order (string columns as symbol indexes).
+/// Records of data files: value kind bytes, sequence numbers and the field values, row-major
+/// (string columns as symbol indexes). Kept flat so reading a table allocates nothing per record.
 #[derive(Debug, Clone, Default)]
 pub struct Records {
     pub kinds: Vec<i8>,
     pub sequence_numbers: Vec<i64>,
-    pub columns: Vec<Vec<i64>>,
+    /// Record `r`'s fields, in field order, are `values[r * width..(r + 1) * width]`.
+    pub values: Vec<i64>,
+    pub width: usize,
 }
 
 impl Records {
@@ -39,14 +48,17 @@ impl Records {
         self.kinds.is_empty()
     }
 
-    /// Empties every column, keeping their allocations, and sets the number of field columns.
+    /// The field values of record `r`.
+    pub fn row(&self, r: usize) -> &[i64] {
+        &self.values[r * self.width..(r + 1) * self.width]
+    }
+
+    /// Empties the records, keeping their allocations, and sets the number of fields.
     fn reset(&mut self, width: usize) {
         self.kinds.clear();
         self.sequence_numbers.clear();
-        self.columns.resize_with(width, Vec::new);
-        for column in &mut self.columns {
-            column.clear();
-        }
+        self.values.clear();
+        self.width = width;
     }
 }
 
@@ -56,15 +68,21 @@ pub struct TableInspector<'a> {
     /// Field names in order; string columns map through `symbols`.
     fields: Vec<String>,
     symbols: BTreeMap<String, Vec<String>>,
+    /// A data file's bytes are copied here to hand them to the Parquet reader; reused.
+    scratch: RefCell<Vec<u8>>,
 }
 
 fn json(objects: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<Value, String> {
-    let bytes = objects.get(path).ok_or_else(|| format!("{path} is missing"))?;
+    let bytes = objects
+        .get(path)
+        .ok_or_else(|| format!("{path} is missing"))?;
     serde_json::from_slice(bytes).map_err(|e| format!("{path} is not valid JSON: {e}"))
 }
 
 fn field<'v>(value: &'v Value, name: &str, path: &str) -> Result<&'v Value, String> {
-    value.get(name).ok_or_else(|| format!("{path} lacks `{name}`"))
+    value
+        .get(name)
+        .ok_or_else(|| format!("{path} lacks `{name}`"))
 }
 
 fn int(value: &Value, name: &str, path: &str) -> Result<i64, String> {
@@ -92,6 +110,7 @@ impl<'a> TableInspector<'a> {
             root: root.to_string(),
             fields: fields.iter().map(|f| f.to_string()).collect(),
             symbols,
+            scratch: RefCell::new(Vec::new()),
         }
     }
 
@@ -144,7 +163,11 @@ impl<'a> TableInspector<'a> {
 
     /// Records of every data file the snapshot added, in manifest order, into `records` (emptied
     /// first; pass the same buffer again to reuse its allocations).
-    pub fn added_records(&self, snapshot: &SnapshotInfo, records: &mut Records) -> Result<(), String> {
+    pub fn added_records(
+        &self,
+        snapshot: &SnapshotInfo,
+        records: &mut Records,
+    ) -> Result<(), String> {
         records.reset(self.fields.len());
         for (kind, bucket, name) in self.delta_entries(snapshot)? {
             if kind == 0 {
@@ -155,17 +178,53 @@ impl<'a> TableInspector<'a> {
         Ok(())
     }
 
-    /// Appends the records of one data file to `records`, whose field columns must number
-    /// `fields.len()`.
+    /// Appends the records of one data file to `records`, whose `width` must be `fields.len()`.
     pub fn read_parquet(&self, path: &str, records: &mut Records) -> Result<(), String> {
         let bytes = self
             .objects
             .get(path)
             .ok_or_else(|| format!("{path} is referenced by a manifest but missing"))?;
-        let unreadable = |e: parquet::errors::ParquetError| format!("{path} is not readable Parquet: {e}");
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes)).map_err(unreadable)?;
-        // Read only the columns the checkers use (not the `_KEY_` copies), in as few batches as
-        // the file allows.
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        scratch.clear();
+        scratch.extend_from_slice(bytes);
+        let data = bytes::Bytes::from(scratch);
+        let result = self.decode(path, &data, records);
+        // Take the buffer back for the next file when the reader kept no reference to it.
+        if let Ok(buffer) = data.try_into_mut() {
+            *self.scratch.borrow_mut() = buffer.into();
+        }
+        result
+    }
+
+    fn decode(&self, path: &str, data: &bytes::Bytes, records: &mut Records) -> Result<(), String> {
+        let unreadable = |e: ParquetError| format!("{path} is not readable Parquet: {e}");
+        let metadata =
+            ArrowReaderMetadata::load(data, ArrowReaderOptions::new()).map_err(unreadable)?;
+        // Symbol columns are read as dictionaries, so no string is materialised per record.
+        let schema = metadata.schema();
+        let fields: Vec<FieldRef> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if self.symbols.contains_key(f.name()) && *f.data_type() == DataType::Utf8 {
+                    let dictionary =
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                    Arc::new(f.as_ref().clone().with_data_type(dictionary))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        let hinted = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let metadata = ArrowReaderMetadata::try_new(
+            metadata.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(hinted),
+        )
+        .map_err(unreadable)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), metadata);
+        // Read only the columns the checkers use (not the `_KEY_` copies), in batches of up to
+        // 4096 rows (measured: larger batches grow the reader's buffers by reallocation, smaller
+        // ones pay per-batch overhead).
         let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let wanted: Vec<usize> = builder
             .parquet_schema()
@@ -175,21 +234,23 @@ impl<'a> TableInspector<'a> {
             .enumerate()
             .filter(|(_, f)| {
                 let name = f.name();
-                name == "_SEQUENCE_NUMBER" || name == "_VALUE_KIND" || self.fields.iter().any(|n| n == name)
+                name == "_SEQUENCE_NUMBER"
+                    || name == "_VALUE_KIND"
+                    || self.fields.iter().any(|n| n == name)
             })
             .map(|(i, _)| i)
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
         let reader = builder
             .with_projection(mask)
-            .with_batch_size(rows.clamp(1, 1 << 20))
+            .with_batch_size(rows.clamp(1, 4096))
             .build()
             .map_err(unreadable)?;
+        let width = self.fields.len();
         records.kinds.reserve(rows);
         records.sequence_numbers.reserve(rows);
-        for column in &mut records.columns {
-            column.reserve(rows);
-        }
+        records.values.reserve(rows * width);
+        let mut symbol_columns: Vec<Vec<i64>> = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| format!("{path}: {e}"))?;
             let column = |name: &str| {
@@ -206,34 +267,90 @@ impl<'a> TableInspector<'a> {
                 .downcast_ref::<Int8Array>()
                 .ok_or_else(|| format!("{path}: _VALUE_KIND is not INT8"))?;
             let n = batch.num_rows();
-            for (name, out) in self.fields.iter().zip(&mut records.columns) {
+            // Every field as a slice of n integers: INT64 columns as they are, symbol columns
+            // mapped to symbol indexes first.
+            symbol_columns.clear();
+            let mut sources: Vec<Option<&[i64]>> = Vec::with_capacity(width);
+            for name in &self.fields {
                 let array = column(name)?;
                 if let Some(ints) = array.as_any().downcast_ref::<Int64Array>() {
-                    out.extend_from_slice(&ints.values()[..n]);
-                } else if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
-                    let symbols = self
-                        .symbols
-                        .get(name)
+                    sources.push(Some(&ints.values()[..n]));
+                    continue;
+                }
+                let symbols = self.symbols.get(name);
+                let mapped = if let Some(dictionary) =
+                    array.as_any().downcast_ref::<DictionaryArray<Int32Type>>()
+                {
+                    let symbols = symbols
                         .ok_or_else(|| format!("{path}: column {name} is a string column"))?;
-                    // Runs of equal values are common; try the last symbol found first.
-                    let mut last = 0usize;
-                    for i in 0..n {
-                        let value = strings.value(i);
-                        if symbols.get(last).is_none_or(|s| s != value) {
-                            last = symbols
-                                .iter()
-                                .position(|s| s == value)
-                                .ok_or_else(|| format!("{path}: unknown {name} `{value}`"))?;
-                        }
-                        out.push(last as i64);
-                    }
+                    map_dictionary(path, name, dictionary, symbols)?
+                } else if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
+                    let symbols = symbols
+                        .ok_or_else(|| format!("{path}: column {name} is a string column"))?;
+                    (0..n)
+                        .map(|i| symbol_index(path, name, symbols, strings.value(i)))
+                        .collect::<Result<_, _>>()?
                 } else {
                     return Err(format!("{path}: column {name} has an unexpected type"));
-                }
+                };
+                symbol_columns.push(mapped);
+                sources.push(None);
+            }
+            let mut mapped = symbol_columns.iter();
+            let sources: Vec<&[i64]> = sources
+                .into_iter()
+                .map(|s| s.unwrap_or_else(|| mapped.next().map_or(&[], Vec::as_slice)))
+                .collect();
+            for i in 0..n {
+                records.values.extend(sources.iter().map(|c| c[i]));
             }
             records.kinds.extend_from_slice(&kinds.values()[..n]);
-            records.sequence_numbers.extend_from_slice(&sequence.values()[..n]);
+            records
+                .sequence_numbers
+                .extend_from_slice(&sequence.values()[..n]);
         }
         Ok(())
     }
+}
+
+fn symbol_index(path: &str, name: &str, symbols: &[String], value: &str) -> Result<i64, String> {
+    symbols
+        .iter()
+        .position(|s| s == value)
+        .map(|p| p as i64)
+        .ok_or_else(|| format!("{path}: unknown {name} `{value}`"))
+}
+
+/// A dictionary-encoded symbol column as symbol indexes: each dictionary value is looked up once;
+/// an unknown one is an error only if a record uses it. A null reads as the empty string.
+fn map_dictionary(
+    path: &str,
+    name: &str,
+    dictionary: &DictionaryArray<Int32Type>,
+    symbols: &[String],
+) -> Result<Vec<i64>, String> {
+    let values = dictionary
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| format!("{path}: column {name} has an unexpected type"))?;
+    let lookup: Vec<Option<i64>> = (0..values.len())
+        .map(|i| symbol_index(path, name, symbols, values.value(i)).ok())
+        .collect();
+    let keys = dictionary.keys();
+    (0..keys.len())
+        .map(|i| {
+            let key = usize::try_from(keys.value(i)).ok();
+            match key.and_then(|k| lookup.get(k).copied().flatten()) {
+                Some(index) if keys.is_valid(i) => Ok(index),
+                _ if keys.is_null(i) => symbol_index(path, name, symbols, ""),
+                _ => {
+                    let value = key
+                        .filter(|k| *k < values.len())
+                        .map_or("", |k| values.value(k));
+                    symbol_index(path, name, symbols, value)
+                }
+            }
+        })
+        .collect()
 }

@@ -30,8 +30,15 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
             "frame of {len} bytes exceeds the limit"
         )));
     }
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await?;
+    // Reserve without zero-filling: frames run to megabytes and arrive many times a second.
+    let mut payload = Vec::with_capacity(len);
+    (&mut *stream).take(len as u64).read_to_end(&mut payload).await?;
+    if payload.len() != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {} of {len} bytes", payload.len()),
+        ));
+    }
     Ok(payload)
 }
 

@@ -89,11 +89,11 @@ fn run(scenario_arg: &str, seed: Option<u64>, out: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(dir) = out {
-        if let Err(error) = sim::output::check_out_dir(dir) {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+    if let Some(dir) = out
+        && let Err(error) = sim::output::check_out_dir(dir)
+    {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
     }
     let seed = seed.unwrap_or(scenario.run.seed);
     let started = wall_clock();

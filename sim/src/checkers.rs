@@ -579,35 +579,28 @@ impl<'a> Checker<'a> {
         self.dws_records = records;
         result?;
         if !self.dws_violated && self.dws.mismatched > 0 {
-            let first = self
+            self.dws_violated = true;
+            let wrong: Vec<(&DwsSlot, Option<[i64; 5]>)> = self
                 .dws
                 .slots
                 .iter()
                 .filter(|s| s.mismatched)
-                .min_by_key(|s| s.key);
-            if let Some(slot) = first {
-                self.dws_violated = true;
-                let key = slot.key;
-                let message = format!(
-                    "key (advertiser {}, campaign {}, minute {}): the aggregate of the DWD snapshot it consumed is {}, DWS holds {} ({} keys differ; sums are impressions, clicks, conversions, cost, gmv)",
-                    key[0],
-                    key[1],
-                    key[2],
-                    present(slot.aggregate).map_or("nothing".to_string(), |s| format!("{s:?}")),
-                    slot.actual
-                        .map_or("nothing".to_string(), |s| format!("{s:?}")),
-                    self.dws.mismatched
-                );
-                let t_ms = self.commit_time(snapshot);
-                self.violation(
-                    format!(
-                        "DWS snapshot {} (checkpoint {})",
-                        snapshot.id, snapshot.commit_identifier
-                    ),
-                    Some(t_ms),
-                    message,
-                );
-            }
+                .map(|s| (s, present(s.aggregate)))
+                .collect();
+            let message = format!(
+                "{} keys differ from the aggregate of the DWD snapshot it consumed (sums are impressions, clicks, conversions, cost, gmv): {}",
+                self.dws.mismatched,
+                describe_wrong_keys(wrong, "expected")
+            );
+            let t_ms = self.commit_time(snapshot);
+            self.violation(
+                format!(
+                    "DWS snapshot {} (checkpoint {})",
+                    snapshot.id, snapshot.commit_identifier
+                ),
+                Some(t_ms),
+                message,
+            );
         }
         Ok(())
     }
@@ -862,24 +855,18 @@ fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
             "DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"
         ));
     }
-    let mut wrong = 0usize;
-    let mut first_wrong: Option<&DwsSlot> = None;
-    for slot in &checker.dws.slots {
-        if slot.actual != present(slot.truth) {
-            wrong += 1;
-            if first_wrong.is_none_or(|first| slot.key < first.key) {
-                first_wrong = Some(slot);
-            }
-        }
-    }
-    let dws_message = first_wrong.map(|slot| {
-        let key = slot.key;
+    let wrong: Vec<(&DwsSlot, Option<[i64; 5]>)> = checker
+        .dws
+        .slots
+        .iter()
+        .filter(|slot| slot.actual != present(slot.truth))
+        .map(|slot| (slot, present(slot.truth)))
+        .collect();
+    let dws_message = (!wrong.is_empty()).then(|| {
         format!(
-            "key (advertiser {}, campaign {}, minute {}): ground truth {}, DWS holds {} ({} keys differ)",
-            key[0], key[1], key[2],
-            present(slot.truth).map_or("nothing".to_string(), |s| format!("{s:?}")),
-            slot.actual.map_or("nothing".to_string(), |s| format!("{s:?}")),
-            wrong
+            "{} keys differ from the ground truth: {}",
+            wrong.len(),
+            describe_wrong_keys(wrong, "ground truth")
         )
     });
     if let Some(message) = first_missing {
@@ -965,4 +952,38 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
         converged_after_heal_ms: last_visible.map(|t| (t - chaos_end_ms).max(0)),
         violations,
     }
+}
+
+/// Keys named in one DWS violation, at most: enough to see a pattern, short enough to read.
+const WRONG_KEYS_NAMED: usize = 5;
+
+/// "key (advertiser a, campaign c, minute m): expected [..], DWS holds [..]; ..." for the smallest
+/// differing keys, so several distinct faults show in one message.
+fn describe_wrong_keys(
+    mut wrong: Vec<(&DwsSlot, Option<[i64; 5]>)>,
+    expected_label: &str,
+) -> String {
+    wrong.sort_by_key(|(slot, _)| slot.key);
+    let named: Vec<String> = wrong
+        .iter()
+        .take(WRONG_KEYS_NAMED)
+        .map(|(slot, expected)| {
+            format!(
+                "key (advertiser {}, campaign {}, minute {}): {expected_label} {}, DWS holds {}",
+                slot.key[0],
+                slot.key[1],
+                slot.key[2],
+                expected.map_or("nothing".to_string(), |s| format!("{s:?}")),
+                slot.actual
+                    .map_or("nothing".to_string(), |s| format!("{s:?}"))
+            )
+        })
+        .collect();
+    let more = wrong.len().saturating_sub(WRONG_KEYS_NAMED);
+    let tail = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{tail}", named.join("; "))
 }

@@ -236,7 +236,11 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
 pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
     let server = match DfsServer::start(shared.clone()) {
         Ok(server) => {
-            shared.record("dfs", "host-start", format!("objects={}", server.object_count()));
+            shared.record(
+                "dfs",
+                "host-start",
+                format!("objects={}", server.object_count()),
+            );
             server
         }
         Err(error) => {
@@ -249,10 +253,11 @@ pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
         tokio::task::spawn_local(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if shared.dump_requested.get() && shared.dump.borrow().is_none() {
-                    if let Err(error) = server.dump() {
-                        shared.record("dfs", "dump-failed", error.to_string());
-                    }
+                if shared.dump_requested.get()
+                    && shared.dump.borrow().is_none()
+                    && let Err(error) = server.dump()
+                {
+                    shared.record("dfs", "dump-failed", error.to_string());
                 }
             }
         });

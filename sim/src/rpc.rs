@@ -32,7 +32,10 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     }
     // Reserve without zero-filling: frames run to megabytes and arrive many times a second.
     let mut payload = Vec::with_capacity(len);
-    (&mut *stream).take(len as u64).read_to_end(&mut payload).await?;
+    (&mut *stream)
+        .take(len as u64)
+        .read_to_end(&mut payload)
+        .await?;
     if payload.len() != len {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,

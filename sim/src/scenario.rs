@@ -624,7 +624,7 @@ baseline_events_per_s = 100
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(error.contains("x.toml"), "{error}");
         assert!(
-            error.contains("bukcet") && error.contains("line 9"),
+            error.contains("bukcet") && error.contains("line 8"),
             "{error}"
         );
     }

@@ -113,7 +113,7 @@ impl std::hash::Hasher for StableHasher {
         }
     }
     fn write_u64(&mut self, value: u64) {
-        self.state = (self.state.rotate_left(5) ^ value).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.state = (self.state.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     fn write_i64(&mut self, value: i64) {
         self.write_u64(value as u64);

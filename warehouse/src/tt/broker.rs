@@ -105,7 +105,9 @@ fn checksum(body: &[u8]) -> u32 {
     let mut chunks = body.chunks_exact(8);
     for chunk in &mut chunks {
         let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
-        hash = (hash ^ word).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
+        hash = (hash ^ word)
+            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+            .rotate_left(29);
     }
     for byte in chunks.remainder() {
         hash = (hash ^ u64::from(*byte)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);

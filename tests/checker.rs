@@ -1,0 +1,163 @@
+//! The exactly-once checker must catch a wrong DWS: after a clean run, one DWS row is rewritten
+//! as if its events were counted twice and another is turned into a delete (missing); the checker
+//! re-run over the tampered storage must name both keys.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int8Array, Int64Array, RecordBatch};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const DWS_ROOT: &str = "warehouse/ads.db/dws_ad_minute";
+
+fn json(objects: &BTreeMap<String, Vec<u8>>, path: &str) -> serde_json::Value {
+    serde_json::from_slice(&objects[path]).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Paths of the data files the latest DWS snapshot that added any added (later snapshots of the
+/// liveness phase commit no files), so their rows are the final ones.
+fn latest_delta_files(objects: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let latest: i64 = String::from_utf8(objects[&format!("{DWS_ROOT}/snapshot/LATEST")].clone())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (1..=latest)
+        .rev()
+        .map(|id| delta_files(objects, id))
+        .find(|files| !files.is_empty())
+        .unwrap_or_default()
+}
+
+fn delta_files(objects: &BTreeMap<String, Vec<u8>>, id: i64) -> Vec<String> {
+    let snapshot = json(objects, &format!("{DWS_ROOT}/snapshot/snapshot-{id}"));
+    let list = json(
+        objects,
+        &format!(
+            "{DWS_ROOT}/manifest/{}",
+            snapshot["deltaManifestList"].as_str().unwrap()
+        ),
+    );
+    let mut files = Vec::new();
+    for manifest in list.as_array().unwrap() {
+        let entries = json(
+            objects,
+            &format!(
+                "{DWS_ROOT}/manifest/{}",
+                manifest["fileName"].as_str().unwrap()
+            ),
+        );
+        for entry in entries.as_array().unwrap() {
+            files.push(format!(
+                "{DWS_ROOT}/bucket-{}/{}",
+                entry["bucket"],
+                entry["file"]["fileName"].as_str().unwrap()
+            ));
+        }
+    }
+    files
+}
+
+/// Doubles the sums of row 0 and turns row 1 into a delete; returns both keys.
+fn tamper(bytes: &[u8]) -> (Vec<u8>, [i64; 3], [i64; 3]) {
+    let mut reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.to_vec()))
+        .unwrap()
+        .build()
+        .unwrap();
+    let batch = reader.next().unwrap().unwrap();
+    let ints = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    };
+    let key = |row: usize| {
+        [
+            ints("advertiser_id")[row],
+            ints("campaign_id")[row],
+            ints("minute")[row],
+        ]
+    };
+    let (doubled, missing) = (key(0), key(1));
+    let schema = batch.schema();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = field.name().as_str();
+            if name == "_VALUE_KIND" {
+                let kinds = batch
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int8Array>()
+                    .unwrap();
+                let mut values: Vec<i8> = (0..kinds.len()).map(|i| kinds.value(i)).collect();
+                values[1] = 3; // -D: the row disappears
+                Arc::new(Int8Array::from(values)) as ArrayRef
+            } else if ["impressions", "clicks", "conversions", "cost", "gmv"].contains(&name) {
+                let mut values = ints(name);
+                values[0] *= 2; // counted twice
+                Arc::new(Int64Array::from(values)) as ArrayRef
+            } else {
+                batch.column_by_name(name).unwrap().clone()
+            }
+        })
+        .collect();
+    let tampered = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    writer.write(&tampered).unwrap();
+    writer.close().unwrap();
+    (out, doubled, missing)
+}
+
+#[test]
+fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
+    let mut scenario = common::scenario("smoke");
+    scenario.faults.clear();
+    let output = sim::run::run(scenario, 2);
+    let clean: Vec<_> = output.checks.exactly_once.violations.clone();
+    assert!(clean.is_empty(), "the untampered run passes: {clean:?}");
+
+    let mut objects = output.objects.clone();
+    let path = latest_delta_files(&objects)
+        .into_iter()
+        .find(|p| p.contains("/data-"))
+        .expect("the last DWS snapshot added a data file");
+    let (bytes, doubled, missing) = tamper(&objects[&path]);
+    objects.insert(path, bytes);
+
+    let outcome = sim::checkers::check_run(&output.shared, &objects, output.chaos_end_ms);
+    let violations = &outcome.exactly_once.violations;
+    let text: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.at, v.message))
+        .collect();
+    let names = |key: [i64; 3]| {
+        let needle = format!(
+            "advertiser {}, campaign {}, minute {}",
+            key[0], key[1], key[2]
+        );
+        violations
+            .iter()
+            .any(|v| v.checker == "exactly-once" && v.message.contains(&needle))
+    };
+    assert!(
+        names(doubled),
+        "the doubled key {doubled:?} is named:\n{}",
+        text.join("\n")
+    );
+    assert!(
+        names(missing),
+        "the missing key {missing:?} is named:\n{}",
+        text.join("\n")
+    );
+}

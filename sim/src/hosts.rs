@@ -10,7 +10,7 @@ use warehouse::env::{Clock, Env};
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema};
 use warehouse::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use warehouse::serving::ServingLayer;
-use warehouse::stream::{CheckpointConfig, backoff_sleep, run_job};
+use warehouse::stream::{CheckpointConfig, StreamJob, backoff_sleep, run_job};
 use warehouse::table::{
     ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema,
 };
@@ -189,14 +189,20 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
             consumer_group: "dwd-job".into(),
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
-        if let Err(error) = run_job(&env, &mut job, &checkpoint_config(&shared)).await {
-            shared.record("dwd-job", "job-failover", error.to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(
-            shared.scenario.run.restart_delay.0 as u64,
-        ))
-        .await;
+        run_until_failover(&shared, &env, &mut job).await;
     }
+}
+
+/// Runs a job until it fails over, traces why, and waits out Flink's fixed restart delay.
+async fn run_until_failover<J: StreamJob>(shared: &Shared, env: &SimEnv, job: &mut J) {
+    if let Err(error) = run_job(env, job, &checkpoint_config(shared)).await {
+        let host = job.name().to_string();
+        shared.record(&host, "job-failover", error.to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(
+        shared.scenario.run.restart_delay.0 as u64,
+    ))
+    .await;
 }
 
 pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
@@ -223,13 +229,7 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
         };
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws);
-        if let Err(error) = run_job(&env, &mut job, &checkpoint_config(&shared)).await {
-            shared.record("dws-job", "job-failover", error.to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(
-            shared.scenario.run.restart_delay.0 as u64,
-        ))
-        .await;
+        run_until_failover(&shared, &env, &mut job).await;
     }
 }
 

@@ -57,24 +57,29 @@ impl World {
         }
     }
 
-    fn produce(&self, partition: u32, events: &[AdEvent]) {
-        self.tt.0.borrow_mut().append(partition, events, 0).unwrap();
-    }
-
-    async fn dwd_job(&self) -> OdsToDwd<TestEnv, InProcessTt> {
+    /// The DWD table as the job creates it: 2 buckets, lookup changelog.
+    async fn dwd_table(&self) -> FileStoreTable<crate::env::MemStore> {
         let options = TableOptions {
             bucket: 2,
             changelog_producer: ChangelogProducer::Lookup,
             ..TableOptions::default()
         };
-        let table = FileStoreTable::create_or_open(
+        FileStoreTable::create_or_open(
             self.env.store.clone(),
             DWD_TABLE_ROOT,
             dwd_schema(options),
             0,
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    fn produce(&self, partition: u32, events: &[AdEvent]) {
+        self.tt.0.borrow_mut().append(partition, events, 0).unwrap();
+    }
+
+    async fn dwd_job(&self) -> OdsToDwd<TestEnv, InProcessTt> {
+        let table = self.dwd_table().await;
         let config = OdsToDwdConfig {
             job_name: "dwd-job".into(),
             commit_user: "dwd-user".into(),
@@ -112,19 +117,7 @@ impl World {
     }
 
     async fn dwd_rows(&self) -> Vec<i64> {
-        let options = TableOptions {
-            bucket: 2,
-            changelog_producer: ChangelogProducer::Lookup,
-            ..TableOptions::default()
-        };
-        let table = FileStoreTable::create_or_open(
-            self.env.store.clone(),
-            DWD_TABLE_ROOT,
-            dwd_schema(options),
-            0,
-        )
-        .await
-        .unwrap();
+        let table = self.dwd_table().await;
         let snapshot = table.latest_snapshot().await.unwrap().unwrap();
         table
             .read_all(&snapshot)

@@ -654,6 +654,16 @@ fn read_checkpoints(
 pub struct CheckOutcome {
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,
+    pub files: FilesReport,
+}
+
+/// Live data files of each table at its latest snapshot (what compaction keeps bounded).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FilesReport {
+    pub dwd_live_files: usize,
+    pub dwd_max_files_per_bucket: usize,
+    pub dws_live_files: usize,
+    pub dws_max_files_per_bucket: usize,
 }
 
 /// Runs every checker over a finished run. `objects` is the storage dump.
@@ -691,15 +701,186 @@ pub fn check_run(
     }
     let final_report = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
+    let (live_violations, files) = match live_files_check(&checker.truth, objects) {
+        Ok(result) => result,
+        Err(error) => (
+            vec![Violation {
+                checker: "exactly-once".into(),
+                at: "end of run (live files)".into(),
+                t_ms: None,
+                message: format!("cannot read the live files: {error}"),
+            }],
+            FilesReport::default(),
+        ),
+    };
+    let mut violations = checker.violations;
+    violations.extend(live_violations);
     CheckOutcome {
         exactly_once: ExactlyOnceReport {
             dwd_snapshots_checked: counts.0,
             dws_snapshots_checked: counts.1,
-            violations: checker.violations,
+            violations,
             ..final_report
         },
         freshness,
+        files,
     }
+}
+
+/// An event as its DWD row, without allocating.
+fn event_fields(event: &AdEvent) -> [i64; 10] {
+    [
+        event.event_id as i64,
+        event.event_time_ms,
+        event.advertiser_id,
+        event.campaign_id,
+        event.creative_id,
+        event.slot_id,
+        event.region_id,
+        event.kind as i64,
+        event.cost_micros,
+        event.gmv_micros,
+    ]
+}
+
+/// Largest number of live files in one bucket, and the total.
+fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
+    let mut per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
+    for (bucket, _) in files {
+        *per_bucket.entry(*bucket).or_default() += 1;
+    }
+    (files.len(), per_bucket.values().copied().max().unwrap_or(0))
+}
+
+/// The final tables read the way a reader would: merge-on-read of the latest snapshot's live
+/// files (after every compaction), compared with the ground truth. This is what verifies that
+/// compaction kept every row: the snapshot walk skips compacted files.
+fn live_files_check(
+    truth: &GroundTruth,
+    objects: &BTreeMap<String, Vec<u8>>,
+) -> Result<(Vec<Violation>, FilesReport), String> {
+    let mut violations = Vec::new();
+    let mut files = FilesReport::default();
+    let symbols = BTreeMap::from([(
+        "kind".to_string(),
+        EVENT_KIND_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+    )]);
+    let violation = |at: &str, message: String| Violation {
+        checker: "exactly-once".into(),
+        at: at.into(),
+        t_ms: None,
+        message,
+    };
+    let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
+    if let Some(latest) = dwd.snapshots()?.last() {
+        (files.dwd_live_files, files.dwd_max_files_per_bucket) = file_counts(&dwd.live_files(latest)?);
+        let mut records = Records::default();
+        dwd.live_records(latest, &mut records)?;
+        // Per event id: the newest sequence number seen, and whether that record is live and
+        // equal to the produced event.
+        let mut newest = vec![i64::MIN; truth.events.len() + 1];
+        let mut state = vec![0u8; truth.events.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
+        let mut unknown: Option<i64> = None;
+        for r in 0..records.len() {
+            let row = records.row(r);
+            let Some(event) = truth.event(row[0] as u64) else {
+                unknown = Some(unknown.map_or(row[0], |u: i64| u.min(row[0])));
+                continue;
+            };
+            let id = row[0] as usize;
+            if records.sequence_numbers[r] > newest[id] {
+                newest[id] = records.sequence_numbers[r];
+                let live = records.kinds[r] == 0 || records.kinds[r] == 2;
+                state[id] = match (live, row == event_fields(event)) {
+                    (false, _) => 3,
+                    (true, true) => 1,
+                    (true, false) => 2,
+                };
+            }
+        }
+        let wrong: Vec<usize> = truth
+            .events
+            .iter()
+            .filter(|e| (state[e.event_id as usize] == 1) != spec_valid(e) || state[e.event_id as usize] == 2)
+            .map(|e| e.event_id as usize)
+            .collect();
+        if let Some(&id) = wrong.first() {
+            let event = &truth.events[id - 1];
+            let held = match state[id] {
+                1 => "the event",
+                2 => "a different row",
+                3 => "a delete",
+                _ => "nothing",
+            };
+            violations.push(violation(
+                "end of run (live DWD files)",
+                format!(
+                    "event_id {id} ({}): merge-on-read of the {} live files holds {held} ({} event ids wrong)",
+                    if spec_valid(event) { "valid, must be present" } else { "invalid, must be absent" },
+                    files.dwd_live_files,
+                    wrong.len()
+                ),
+            ));
+        }
+        if let Some(id) = unknown {
+            violations.push(violation(
+                "end of run (live DWD files)",
+                format!("event_id {id} is in the live files but was never produced"),
+            ));
+        }
+    }
+    let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
+    if let Some(latest) = dws.snapshots()?.last() {
+        (files.dws_live_files, files.dws_max_files_per_bucket) = file_counts(&dws.live_files(latest)?);
+        let mut records = Records::default();
+        dws.live_records(latest, &mut records)?;
+        let mut stored: HashMap<DwsKey, (i64, Option<DwsSums>)> = HashMap::new();
+        for r in 0..records.len() {
+            let v = records.row(r);
+            let key = [v[0], v[1], v[2]];
+            let sequence_number = records.sequence_numbers[r];
+            if stored.get(&key).is_none_or(|(seen, _)| *seen < sequence_number) {
+                let live = records.kinds[r] == 0 || records.kinds[r] == 2;
+                stored.insert(key, (sequence_number, live.then(|| [v[3], v[4], v[5], v[6], v[7]])));
+            }
+        }
+        let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
+        for event in truth.events.iter().filter(|e| spec_valid(e)) {
+            let (key, sums) = spec_contribution(&event_fields(event));
+            let entry = expected.entry(key).or_insert([0; 5]);
+            for (slot, value) in entry.iter_mut().zip(sums) {
+                *slot += value;
+            }
+        }
+        expected.retain(|_, sums| sums.iter().any(|v| *v != 0));
+        let mut wrong: BTreeSet<DwsKey> = BTreeSet::new();
+        for (key, sums) in &expected {
+            if stored.get(key).and_then(|(_, s)| *s) != Some(*sums) {
+                wrong.insert(*key);
+            }
+        }
+        for (key, (_, sums)) in &stored {
+            if sums.is_some() && !expected.contains_key(key) {
+                wrong.insert(*key);
+            }
+        }
+        if let Some(key) = wrong.first() {
+            violations.push(violation(
+                "end of run (live DWS files)",
+                format!(
+                    "key (advertiser {}, campaign {}, minute {}): ground truth {}, merge-on-read of the {} live files holds {} ({} keys wrong)",
+                    key[0],
+                    key[1],
+                    key[2],
+                    expected.get(key).map_or("nothing".to_string(), |s| format!("{s:?}")),
+                    files.dws_live_files,
+                    stored.get(key).and_then(|(_, s)| *s).map_or("nothing".to_string(), |s| format!("{s:?}")),
+                    wrong.len()
+                ),
+            ));
+        }
+    }
+    Ok((violations, files))
 }
 
 fn walk_tables(

@@ -135,6 +135,8 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         } else {
             FileCompression::Snappy
         },
+        compaction_trigger: section.compaction_trigger,
+        write_only: section.write_only,
         ..TableOptions::default()
     }
 }

@@ -245,6 +245,16 @@ pub struct TableSection {
     pub changelog_producer: String,
     #[serde(rename = "file.compression", default = "default_compression")]
     pub file_compression: String,
+    /// Sorted runs in a bucket that start the writer's universal compaction.
+    #[serde(rename = "num-sorted-run.compaction-trigger", default = "default_compaction_trigger")]
+    pub compaction_trigger: usize,
+    /// Writers never compact (Paimon's dedicated-compaction mode; no compactor host yet).
+    #[serde(rename = "write-only", default)]
+    pub write_only: bool,
+}
+
+fn default_compaction_trigger() -> usize {
+    5
 }
 
 fn default_changelog() -> String {
@@ -260,6 +270,8 @@ impl TableSection {
             bucket: 4,
             changelog_producer: "lookup".into(),
             file_compression: default_compression(),
+            compaction_trigger: default_compaction_trigger(),
+            write_only: false,
         }
     }
     fn dws_default() -> Self {
@@ -267,6 +279,8 @@ impl TableSection {
             bucket: 2,
             changelog_producer: "none".into(),
             file_compression: default_compression(),
+            compaction_trigger: default_compaction_trigger(),
+            write_only: false,
         }
     }
 }
@@ -482,6 +496,12 @@ impl Scenario {
                 return Err(format!(
                     "[{name}] changelog-producer = \"{}\" is not supported; use \"none\" or \"lookup\"",
                     table.changelog_producer
+                ));
+            }
+            if !(2..=50).contains(&table.compaction_trigger) {
+                return Err(format!(
+                    "[{name}] num-sorted-run.compaction-trigger = {} must be between 2 and 50",
+                    table.compaction_trigger
                 ));
             }
             if !["none", "snappy"].contains(&table.file_compression.as_str()) {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::checkers::{ExactlyOnceReport, FreshnessReport, Violation};
+use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation};
 use crate::run::RunOutput;
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +39,7 @@ pub struct Summary {
     pub serving: ServingFigures,
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,
+    pub files: FilesReport,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -121,6 +122,7 @@ impl Summary {
             },
             exactly_once: checks.exactly_once.clone(),
             freshness: checks.freshness.clone(),
+            files: checks.files.clone(),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -177,6 +179,11 @@ impl Summary {
             self.job_failovers,
             self.dwd_snapshots,
             self.dws_snapshots
+        ));
+        let files = &self.files;
+        line(format!(
+            "files at the end: DWD {} live data files (at most {} in a bucket), DWS {} (at most {} in a bucket)",
+            files.dwd_live_files, files.dwd_max_files_per_bucket, files.dws_live_files, files.dws_max_files_per_bucket
         ));
         if self.faults_injected.is_empty() {
             line("faults: none".into());

@@ -165,7 +165,7 @@ pub(crate) async fn commit_checkpoint<E: Env>(
     })
     .await?;
     let (verb, snapshot_id) = match outcome {
-        CommitOutcome::Committed { snapshot_id } => ("committed", snapshot_id),
+        CommitOutcome::Committed { snapshot_id, .. } => ("committed", snapshot_id),
         CommitOutcome::AlreadyCommitted { snapshot_id } => {
             ("skipped-already-committed", snapshot_id)
         }

@@ -122,4 +122,16 @@ pub struct CommitMessage {
     pub bucket: u32,
     pub new_files: Vec<DataFileMeta>,
     pub changelog_files: Vec<DataFileMeta>,
+    /// Files a compaction in this bucket replaced (DELETE entries of the COMPACT snapshot).
+    #[serde(default)]
+    pub compact_before: Vec<DataFileMeta>,
+    /// Files that compaction wrote (ADD entries of the COMPACT snapshot).
+    #[serde(default)]
+    pub compact_after: Vec<DataFileMeta>,
+}
+
+impl CommitMessage {
+    pub fn has_compaction(&self) -> bool {
+        !self.compact_before.is_empty() || !self.compact_after.is_empty()
+    }
 }

@@ -39,6 +39,21 @@ pub struct TableOptions {
     pub file_compression: FileCompression,
     /// Paimon `manifest.merge-min-count`: more base+delta manifests than this are merged.
     pub manifest_merge_min_count: usize,
+    /// Paimon `num-sorted-run.compaction-trigger`: sorted runs in a bucket that start a compaction.
+    pub compaction_trigger: usize,
+    /// Paimon `compaction.max-size-amplification-percent`.
+    pub max_size_amplification_percent: u64,
+    /// Paimon `compaction.size-ratio` (percent).
+    pub size_ratio_percent: u64,
+    /// Paimon `write-only`: writers never compact (a dedicated compaction job must).
+    pub write_only: bool,
+}
+
+impl TableOptions {
+    /// Paimon's `num-levels` default: trigger + 1, so the highest level is `trigger`.
+    pub fn max_level(&self) -> u32 {
+        self.compaction_trigger as u32
+    }
 }
 
 impl Default for TableOptions {
@@ -49,6 +64,10 @@ impl Default for TableOptions {
             changelog_producer: ChangelogProducer::None,
             file_compression: FileCompression::Snappy,
             manifest_merge_min_count: 30,
+            compaction_trigger: 5,
+            max_size_amplification_percent: 200,
+            size_ratio_percent: 1,
+            write_only: false,
         }
     }
 }
@@ -77,6 +96,20 @@ impl TableOptions {
                 "manifest.merge-min-count",
                 self.manifest_merge_min_count.to_string(),
             ),
+            (
+                "num-sorted-run.compaction-trigger",
+                self.compaction_trigger.to_string(),
+            ),
+            (
+                "num-sorted-run.stop-trigger",
+                (self.compaction_trigger + 3).to_string(),
+            ),
+            (
+                "compaction.max-size-amplification-percent",
+                self.max_size_amplification_percent.to_string(),
+            ),
+            ("compaction.size-ratio", self.size_ratio_percent.to_string()),
+            ("write-only", self.write_only.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -23,10 +23,24 @@ const COMMIT_ATTEMPTS_MAX: u32 = 1000;
 /// Bound on manifest name collisions skipped before giving up.
 const NAME_COLLISIONS_MAX: u32 = 1000;
 
+/// One snapshot to write: what `publish` needs.
+struct Publication<'a> {
+    commit_user: &'a str,
+    identifier: i64,
+    kind: CommitKind,
+    delta: Vec<ManifestEntry>,
+    changelog: Vec<ManifestEntry>,
+    watermark: Option<i64>,
+    time_millis: i64,
+    file_prefix: &'a str,
+}
+
 /// A bucket's merged state at a snapshot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketState {
     pub rows: BTreeMap<Key, Row>,
+    /// The bucket's live data files (its sorted runs), for the writer's compaction.
+    pub files: Vec<DataFileMeta>,
     /// Highest `_SEQUENCE_NUMBER` in the bucket's files, -1 when it has none.
     pub max_sequence_number: i64,
 }
@@ -35,6 +49,7 @@ impl Default for BucketState {
     fn default() -> Self {
         Self {
             rows: BTreeMap::new(),
+            files: Vec::new(),
             max_sequence_number: -1,
         }
     }
@@ -49,8 +64,10 @@ pub struct DataFileEntry {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
+    /// The APPEND snapshot, and the COMPACT snapshot when the writers also compacted.
     Committed {
         snapshot_id: i64,
+        compact_snapshot_id: Option<i64>,
     },
     /// This user already committed this identifier (or a later one) in the given snapshot.
     AlreadyCommitted {
@@ -468,6 +485,11 @@ impl<S: ObjectStore> FileStoreTable<S> {
             state.max_sequence_number = self
                 .merge_files(files.iter().filter(|e| e.bucket == bucket), &mut state.rows)
                 .await?;
+            state.files = files
+                .into_iter()
+                .filter(|e| e.bucket == bucket)
+                .map(|e| e.file)
+                .collect();
         }
         Ok(state)
     }
@@ -625,7 +647,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
         time_millis: i64,
         file_prefix: &str,
     ) -> Result<CommitOutcome, TableError> {
-        let mut latest = self.latest_snapshot().await?;
+        let latest = self.latest_snapshot().await?;
         if let Some(latest) = latest.clone()
             && let Some(mine) = self.find_user_at_or_before(commit_user, latest).await?
             && mine.commit_identifier >= identifier
@@ -636,37 +658,95 @@ impl<S: ObjectStore> FileStoreTable<S> {
         }
 
         let total_buckets = self.inner.schema.options.bucket;
-        let entries = |files: fn(&CommitMessage) -> &Vec<DataFileMeta>| -> Vec<ManifestEntry> {
+        let entries = |kind: FileKind, files: fn(&CommitMessage) -> &Vec<DataFileMeta>| {
             messages
                 .iter()
                 .flat_map(|m| {
                     files(m).iter().map(move |file| ManifestEntry {
-                        kind: FileKind::Add,
+                        kind,
                         partition: Vec::new(),
                         bucket: m.bucket,
                         total_buckets,
                         file: file.clone(),
                     })
                 })
-                .collect()
+                .collect::<Vec<ManifestEntry>>()
         };
-        let delta_entries = entries(|m| &m.new_files);
-        let changelog_entries = entries(|m| &m.changelog_files);
-        let delta_record_count: i64 = delta_entries.iter().map(|e| e.file.row_count as i64).sum();
-        let delta_list = self
-            .write_entries_as_list(&delta_entries, file_prefix)
-            .await?;
-        let (changelog_list, changelog_record_count) = if changelog_entries.is_empty() {
+        let append = Publication {
+            commit_user,
+            identifier,
+            kind: CommitKind::Append,
+            delta: entries(FileKind::Add, |m| &m.new_files),
+            changelog: entries(FileKind::Add, |m| &m.changelog_files),
+            watermark,
+            time_millis,
+            file_prefix,
+        };
+        let outcome = self.publish(append, latest).await?;
+        let CommitOutcome::Committed { snapshot_id, .. } = outcome else {
+            return Ok(outcome);
+        };
+        if !messages.iter().any(CommitMessage::has_compaction) {
+            return Ok(outcome);
+        }
+        // Paimon commits a writer's compaction as a second, COMPACT snapshot of the checkpoint.
+        let mut delta = entries(FileKind::Delete, |m| &m.compact_before);
+        delta.extend(entries(FileKind::Add, |m| &m.compact_after));
+        let compact = Publication {
+            commit_user,
+            identifier,
+            kind: CommitKind::Compact,
+            delta,
+            changelog: Vec::new(),
+            watermark,
+            time_millis,
+            file_prefix,
+        };
+        let latest = self.latest_snapshot().await?;
+        let compact_snapshot_id = match self.publish(compact, latest).await? {
+            CommitOutcome::Committed { snapshot_id, .. } => Some(snapshot_id),
+            CommitOutcome::AlreadyCommitted { .. } => None,
+        };
+        Ok(CommitOutcome::Committed {
+            snapshot_id,
+            compact_snapshot_id,
+        })
+    }
+
+    /// Writes one snapshot after `latest` (manifests, lists, then the snapshot file with
+    /// create-if-absent), retrying when another committer wins the id. A retry re-runs the
+    /// filter: a snapshot of the same user and kind at or past the identifier means done.
+    async fn publish(
+        &self,
+        publication: Publication<'_>,
+        mut latest: Option<Snapshot>,
+    ) -> Result<CommitOutcome, TableError> {
+        let Publication {
+            commit_user,
+            identifier,
+            kind,
+            delta,
+            changelog,
+            watermark,
+            time_millis,
+            file_prefix,
+        } = publication;
+        let added = |entries: &[ManifestEntry]| -> i64 {
+            entries
+                .iter()
+                .map(|e| match e.kind {
+                    FileKind::Add => e.file.row_count as i64,
+                    FileKind::Delete => -(e.file.row_count as i64),
+                })
+                .sum()
+        };
+        let delta_record_count = added(&delta);
+        let delta_list = self.write_entries_as_list(&delta, file_prefix).await?;
+        let (changelog_list, changelog_record_count) = if changelog.is_empty() {
             (None, None)
         } else {
-            let count = changelog_entries
-                .iter()
-                .map(|e| e.file.row_count as i64)
-                .sum();
-            let list = self
-                .write_entries_as_list(&changelog_entries, file_prefix)
-                .await?;
-            (Some(list), Some(count))
+            let list = self.write_entries_as_list(&changelog, file_prefix).await?;
+            (Some(list), Some(added(&changelog)))
         };
 
         for _ in 0..COMMIT_ATTEMPTS_MAX {
@@ -681,7 +761,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 changelog_manifest_list: changelog_list.clone(),
                 commit_user: commit_user.to_string(),
                 commit_identifier: identifier,
-                commit_kind: CommitKind::Append,
+                commit_kind: kind,
                 time_millis,
                 log_offsets: BTreeMap::new(),
                 total_record_count: latest.as_ref().map_or(0, |s| s.total_record_count)
@@ -701,7 +781,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 if id == 1 {
                     let _ = store.put(&self.hint_path("EARLIEST"), b"1".to_vec()).await;
                 }
-                return Ok(CommitOutcome::Committed { snapshot_id: id });
+                return Ok(CommitOutcome::Committed {
+                    snapshot_id: id,
+                    compact_snapshot_id: None,
+                });
             }
             // Lost the race for `id`: drop this attempt's base files, then re-run the filter
             // over the snapshots that appeared meanwhile.
@@ -714,6 +797,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 if let Some(s) = self.snapshot(new_id).await?
                     && s.commit_user == commit_user
                     && s.commit_identifier >= identifier
+                    && (kind == CommitKind::Append || s.commit_kind == CommitKind::Compact)
                 {
                     return Ok(CommitOutcome::AlreadyCommitted { snapshot_id: s.id });
                 }

@@ -128,7 +128,8 @@ async fn round_trip_with_updates_deletes_and_time_travel() {
         assert_eq!(
             outcome,
             CommitOutcome::Committed {
-                snapshot_id: i as i64 + 1
+                snapshot_id: i as i64 + 1,
+                compact_snapshot_id: None
             }
         );
         models.push(model.clone());
@@ -254,14 +255,26 @@ async fn recommit_after_crash_is_filtered() {
     drop(ws);
     let restored: Vec<CommitMessage> = serde_json::from_str(&state).unwrap();
     let first = commit(&table, "job", 5, restored.clone(), "attempt1").await;
-    assert_eq!(first, CommitOutcome::Committed { snapshot_id: 1 });
+    assert_eq!(
+        first,
+        CommitOutcome::Committed {
+            snapshot_id: 1,
+            compact_snapshot_id: None
+        }
+    );
     let again = commit(&table, "job", 5, restored.clone(), "attempt2").await;
     assert_eq!(again, CommitOutcome::AlreadyCommitted { snapshot_id: 1 });
     let older = commit(&table, "job", 4, Vec::new(), "attempt2").await;
     assert_eq!(older, CommitOutcome::AlreadyCommitted { snapshot_id: 1 });
     // Another user's commit in between does not hide ours.
     let other = commit(&table, "other", 1, Vec::new(), "o").await;
-    assert_eq!(other, CommitOutcome::Committed { snapshot_id: 2 });
+    assert_eq!(
+        other,
+        CommitOutcome::Committed {
+            snapshot_id: 2,
+            compact_snapshot_id: None
+        }
+    );
     let again = commit(&table, "job", 5, restored, "attempt3").await;
     assert_eq!(again, CommitOutcome::AlreadyCommitted { snapshot_id: 1 });
 
@@ -324,8 +337,8 @@ async fn concurrent_commits_both_land() {
     let (ra, rb) = tokio::join!(commit(&a, "ua", 1, ma, "ca"), commit(&b, "ub", 1, mb, "cb"));
     let ids = match (ra, rb) {
         (
-            CommitOutcome::Committed { snapshot_id: x },
-            CommitOutcome::Committed { snapshot_id: y },
+            CommitOutcome::Committed { snapshot_id: x, .. },
+            CommitOutcome::Committed { snapshot_id: y, .. },
         ) => (x.min(y), x.max(y)),
         other => panic!("both must commit: {other:?}"),
     };
@@ -529,10 +542,17 @@ async fn run_steps(steps: Vec<Step>, buckets: u32, lookup: bool) {
                 let prefix = format!("p{identifier}");
                 let messages = prepare_all(&table, &mut ws, &prefix).await;
                 let outcome = commit(&table, "u", identifier, messages, &prefix).await;
-                let CommitOutcome::Committed { snapshot_id } = outcome else {
+                let CommitOutcome::Committed {
+                    snapshot_id,
+                    compact_snapshot_id,
+                } = outcome
+                else {
                     panic!("unexpected {outcome:?}");
                 };
                 committed.insert(snapshot_id, model.clone());
+                if let Some(compacted) = compact_snapshot_id {
+                    committed.insert(compacted, model.clone());
+                }
                 if restart {
                     ws = writers(&table).await;
                 }
@@ -572,5 +592,61 @@ proptest! {
             .build()
             .unwrap()
             .block_on(run_steps(steps, buckets, lookup));
+    }
+}
+
+/// Universal compaction keeps a bucket's sorted runs at or below the trigger, publishes each
+/// checkpoint's compaction as a COMPACT snapshot, and never changes what any snapshot reads;
+/// a restarted writer continues from the compacted files; `write-only` writers never compact.
+#[tokio::test(flavor = "current_thread")]
+async fn universal_compaction_bounds_runs_and_preserves_every_snapshot() {
+    for write_only in [false, true] {
+        let mut schema = schema(1, ChangelogProducer::Lookup, 4);
+        schema.options.compaction_trigger = 3;
+        schema.options.write_only = write_only;
+        let table = open(MemStore::new(), schema).await;
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        let mut committed = BTreeMap::new();
+        let mut compactions = 0;
+        for i in 0..14i64 {
+            // Updates, deletes and new keys, so merges must pick the newest record per key.
+            let ops = [(i % 5, Some(i)), ((i + 2) % 7, None), (100 + i, Some(1))];
+            apply(&table, &mut ws, &mut model, &ops);
+            let messages = prepare_all(&table, &mut ws, &format!("w{i}")).await;
+            let CommitOutcome::Committed {
+                snapshot_id,
+                compact_snapshot_id,
+            } = commit(&table, "u", i + 1, messages, &format!("c{i}")).await
+            else {
+                panic!("checkpoint {i} not committed");
+            };
+            committed.insert(snapshot_id, model.clone());
+            if let Some(id) = compact_snapshot_id {
+                compactions += 1;
+                committed.insert(id, model.clone());
+                let snapshot = table.snapshot(id).await.unwrap().unwrap();
+                assert_eq!(snapshot.commit_kind, CommitKind::Compact);
+            }
+            if !write_only {
+                assert!(ws[0].sorted_run_count() <= 3, "runs after checkpoint {i}");
+            }
+            if i == 7 {
+                ws = writers(&table).await; // restart mid-way: runs come back from the manifests
+            }
+        }
+        for (id, expected) in &committed {
+            let snapshot = table.snapshot(*id).await.unwrap().unwrap();
+            assert_eq!(&table.read_all(&snapshot).await.unwrap(), expected, "snapshot {id}");
+        }
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        let live = table.data_files(&latest).await.unwrap().len();
+        if write_only {
+            assert_eq!(compactions, 0);
+            assert_eq!(live, 14, "write-only: one level-0 file per checkpoint");
+        } else {
+            assert!(compactions >= 3, "compacted {compactions} times");
+            assert!(live <= 3, "{live} live files");
+        }
     }
 }

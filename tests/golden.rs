@@ -8,7 +8,12 @@ use sim::summary::Summary;
 
 fn golden_summary(scenario: &str, seed: u64) -> serde_json::Value {
     let output = sim::run::run(common::scenario(scenario), seed);
-    let summary = Summary::build(&output, &format!("scenarios/{scenario}.toml"), "masked", 0.0);
+    let summary = Summary::build(
+        &output,
+        &format!("scenarios/{scenario}.toml"),
+        "masked",
+        0.0,
+    );
     let mut value = serde_json::to_value(&summary).expect("summary serialises");
     value["wall"] = serde_json::Value::String("masked: differs between runs".into());
     value

@@ -773,7 +773,8 @@ fn live_files_check(
     };
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
     if let Some(latest) = dwd.snapshots()?.last() {
-        (files.dwd_live_files, files.dwd_max_files_per_bucket) = file_counts(&dwd.live_files(latest)?);
+        (files.dwd_live_files, files.dwd_max_files_per_bucket) =
+            file_counts(&dwd.live_files(latest)?);
         let mut records = Records::default();
         dwd.live_records(latest, &mut records)?;
         // Per event id: the newest sequence number seen, and whether that record is live and
@@ -801,7 +802,10 @@ fn live_files_check(
         let wrong: Vec<usize> = truth
             .events
             .iter()
-            .filter(|e| (state[e.event_id as usize] == 1) != spec_valid(e) || state[e.event_id as usize] == 2)
+            .filter(|e| {
+                (state[e.event_id as usize] == 1) != spec_valid(e)
+                    || state[e.event_id as usize] == 2
+            })
             .map(|e| e.event_id as usize)
             .collect();
         if let Some(&id) = wrong.first() {
@@ -831,7 +835,8 @@ fn live_files_check(
     }
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
     if let Some(latest) = dws.snapshots()?.last() {
-        (files.dws_live_files, files.dws_max_files_per_bucket) = file_counts(&dws.live_files(latest)?);
+        (files.dws_live_files, files.dws_max_files_per_bucket) =
+            file_counts(&dws.live_files(latest)?);
         let mut records = Records::default();
         dws.live_records(latest, &mut records)?;
         let mut stored: HashMap<DwsKey, (i64, Option<DwsSums>)> = HashMap::new();
@@ -839,9 +844,18 @@ fn live_files_check(
             let v = records.row(r);
             let key = [v[0], v[1], v[2]];
             let sequence_number = records.sequence_numbers[r];
-            if stored.get(&key).is_none_or(|(seen, _)| *seen < sequence_number) {
+            if stored
+                .get(&key)
+                .is_none_or(|(seen, _)| *seen < sequence_number)
+            {
                 let live = records.kinds[r] == 0 || records.kinds[r] == 2;
-                stored.insert(key, (sequence_number, live.then(|| [v[3], v[4], v[5], v[6], v[7]])));
+                stored.insert(
+                    key,
+                    (
+                        sequence_number,
+                        live.then(|| [v[3], v[4], v[5], v[6], v[7]]),
+                    ),
+                );
             }
         }
         let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();

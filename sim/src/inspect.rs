@@ -181,11 +181,18 @@ impl<'a> TableInspector<'a> {
                 }
             }
         }
-        Ok(live.into_iter().map(|(bucket, _, name)| (bucket, name)).collect())
+        Ok(live
+            .into_iter()
+            .map(|(bucket, _, name)| (bucket, name))
+            .collect())
     }
 
     /// Records of every live data file of the snapshot, into `records` (emptied first).
-    pub fn live_records(&self, snapshot: &SnapshotInfo, records: &mut Records) -> Result<(), String> {
+    pub fn live_records(
+        &self,
+        snapshot: &SnapshotInfo,
+        records: &mut Records,
+    ) -> Result<(), String> {
         records.reset(self.fields.len());
         for (bucket, name) in self.live_files(snapshot)? {
             self.read_parquet(&format!("{}/bucket-{bucket}/{name}", self.root), records)?;

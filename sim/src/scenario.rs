@@ -246,7 +246,10 @@ pub struct TableSection {
     #[serde(rename = "file.compression", default = "default_compression")]
     pub file_compression: String,
     /// Sorted runs in a bucket that start the writer's universal compaction.
-    #[serde(rename = "num-sorted-run.compaction-trigger", default = "default_compaction_trigger")]
+    #[serde(
+        rename = "num-sorted-run.compaction-trigger",
+        default = "default_compaction_trigger"
+    )]
     pub compaction_trigger: usize,
     /// Writers never compact (Paimon's dedicated-compaction mode; no compactor host yet).
     #[serde(rename = "write-only", default)]

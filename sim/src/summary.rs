@@ -183,7 +183,10 @@ impl Summary {
         let files = &self.files;
         line(format!(
             "files at the end: DWD {} live data files (at most {} in a bucket), DWS {} (at most {} in a bucket)",
-            files.dwd_live_files, files.dwd_max_files_per_bucket, files.dws_live_files, files.dws_max_files_per_bucket
+            files.dwd_live_files,
+            files.dwd_max_files_per_bucket,
+            files.dws_live_files,
+            files.dws_max_files_per_bucket
         ));
         if self.faults_injected.is_empty() {
             line("faults: none".into());

@@ -70,9 +70,7 @@ pub enum CommitOutcome {
         compact_snapshot_id: Option<i64>,
     },
     /// This user already committed this identifier (or a later one) in the given snapshot.
-    AlreadyCommitted {
-        snapshot_id: i64,
-    },
+    AlreadyCommitted { snapshot_id: i64 },
 }
 
 #[derive(Serialize, Deserialize)]

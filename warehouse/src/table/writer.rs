@@ -99,7 +99,11 @@ fn pick_compaction(runs: &[SortedRun], options: &TableOptions) -> Option<(usize,
     }
     // Too many runs: merge the newest ones down to the trigger.
     if runs.len() > options.compaction_trigger {
-        return Some(output_level_for(runs, runs.len() - options.compaction_trigger + 1, max_level));
+        return Some(output_level_for(
+            runs,
+            runs.len() - options.compaction_trigger + 1,
+            max_level,
+        ));
     }
     None
 }
@@ -349,7 +353,8 @@ impl BucketWriter {
             return Ok((Vec::new(), Vec::new(), 0));
         };
         let drop_deletes = count == runs.len();
-        let inputs: Vec<DataFileMeta> = runs[..count].iter().flat_map(|r| r.files.clone()).collect();
+        let inputs: Vec<DataFileMeta> =
+            runs[..count].iter().flat_map(|r| r.files.clone()).collect();
         // Gather every input record, then sort by key with the newest first and keep the first
         // per key: far cheaper than inserting into an ordered map record by record.
         let mut merged: Vec<(Key, i64, RowKind, Row)> = Vec::new();
@@ -365,7 +370,7 @@ impl BucketWriter {
         merged.dedup_by(|later, kept| later.0 == kept.0);
         let records: Vec<RecordRef<'_>> = merged
             .iter()
-            .filter(|(_, _, kind, _)| !(drop_deletes && !kind.is_add()))
+            .filter(|(_, _, kind, _)| !drop_deletes || kind.is_add())
             .map(|(key, sequence_number, kind, row)| RecordRef {
                 key,
                 sequence_number: *sequence_number,
@@ -387,7 +392,8 @@ impl BucketWriter {
         }
         let replaced: std::collections::BTreeSet<&str> =
             inputs.iter().map(|f| f.file_name.as_str()).collect();
-        self.files.retain(|f| !replaced.contains(f.file_name.as_str()));
+        self.files
+            .retain(|f| !replaced.contains(f.file_name.as_str()));
         self.files.extend(outputs.iter().cloned());
         Ok((inputs, outputs, bytes))
     }

@@ -637,7 +637,11 @@ async fn universal_compaction_bounds_runs_and_preserves_every_snapshot() {
         }
         for (id, expected) in &committed {
             let snapshot = table.snapshot(*id).await.unwrap().unwrap();
-            assert_eq!(&table.read_all(&snapshot).await.unwrap(), expected, "snapshot {id}");
+            assert_eq!(
+                &table.read_all(&snapshot).await.unwrap(),
+                expected,
+                "snapshot {id}"
+            );
         }
         let latest = table.latest_snapshot().await.unwrap().unwrap();
         let live = table.data_files(&latest).await.unwrap().len();

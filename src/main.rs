@@ -1,13 +1,19 @@
 //! `dwsim`: run a scenario of the simulated ad warehouse with a seed, print the summary and the
-//! checkers' verdicts, and write the run's artefacts. Exit 0 pass, 1 a checker failed, 2 bad input.
+//! checkers' verdicts, and write the run's artefacts; or sweep many seeds for CI, in shards that
+//! merge. Exit 0 pass, 1 a checker failed, 2 bad input.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use mimalloc::MiMalloc;
 use sim::scenario::Scenario;
 use sim::summary::Summary;
+use sim::sweep::{
+    ResultsWriter, SeedRange, SeedResult, Shard, SweepSpec, Tally, read_results, scenario_digest,
+};
 
 /// A simulation allocates and frees millions of small rows; mimalloc does that far faster than
 /// the system allocator (measured: see the README's figures).
@@ -43,6 +49,46 @@ enum Command {
         /// Write summary.json, trace.jsonl, ods/, warehouse/ and export/ here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Run the seed twice and fail (exit 1) unless both runs have the same trace hash.
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// Run many seeds of one scenario in parallel; `sweep merge` joins shards' results.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
+    /// A scenario file, or the name of a built-in scenario (smoke, double11).
+    #[arg(required = true)]
+    scenario: Option<String>,
+    /// The seeds, both ends included: `1..400`.
+    #[arg(long, required = true)]
+    seeds: Option<String>,
+    /// Worker threads, one run each at a time (default: the available cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Append one JSON line per finished seed here; seeds it already holds are not run again.
+    #[arg(long, default_value = "sweep-results.jsonl")]
+    results: PathBuf,
+    /// Run only shard K of N: the seeds whose position in the range is K-1 modulo N.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Join shards' result files (first result of a scenario and seed wins) and report the union.
+    Merge {
+        /// Result files written by `dwsim sweep --results`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also write the union here, one JSON line per seed, sorted by scenario and seed.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -72,7 +118,12 @@ fn main() -> ExitCode {
             scenario,
             seed,
             out,
-        } => run(&scenario, seed, out.as_deref()),
+            check_determinism,
+        } => run(&scenario, seed, out.as_deref(), check_determinism),
+        Command::Sweep(args) => match args.command {
+            Some(SweepCommand::Merge { files, out }) => merge(&files, out.as_deref()),
+            None => sweep(&args),
+        },
     }
 }
 
@@ -81,7 +132,12 @@ fn wall_clock() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-fn run(scenario_arg: &str, seed: Option<u64>, out: Option<&Path>) -> ExitCode {
+fn run(
+    scenario_arg: &str,
+    seed: Option<u64>,
+    out: Option<&Path>,
+    check_determinism: bool,
+) -> ExitCode {
     let scenario = match load_scenario(scenario_arg) {
         Ok(scenario) => scenario,
         Err(error) => {
@@ -96,6 +152,13 @@ fn run(scenario_arg: &str, seed: Option<u64>, out: Option<&Path>) -> ExitCode {
         return ExitCode::from(2);
     }
     let seed = seed.unwrap_or(scenario.run.seed);
+    // The first of two runs, when asked: only its trace is kept, so two worlds never coexist.
+    let first_trace = check_determinism.then(|| {
+        let mut output = sim::run::simulate(scenario.clone(), seed);
+        sim::run::check(&mut output);
+        let trace = output.shared.trace.borrow();
+        (trace.hash_hex(), trace.events().to_vec())
+    });
     let started = wall_clock();
     let mut output = sim::run::simulate(scenario, seed);
     let simulate_s = started.elapsed().as_secs_f64();
@@ -114,9 +177,237 @@ fn run(scenario_arg: &str, seed: Option<u64>, out: Option<&Path>) -> ExitCode {
         }
         println!("artefacts written to {}", dir.display());
     }
+    if let Some((first_hash, first_events)) = first_trace {
+        let trace = output.shared.trace.borrow();
+        if first_hash != trace.hash_hex() {
+            println!(
+                "determinism: FAIL (trace-hash {first_hash}, then {})",
+                trace.hash_hex()
+            );
+            println!(
+                "{}",
+                sim::trace::first_difference(&first_events, trace.events()).unwrap_or_else(|| {
+                    "the kept trace events agree; the difference lies past them".into()
+                })
+            );
+            return ExitCode::from(1);
+        }
+        println!("determinism: PASS (trace-hash {first_hash} twice)");
+    }
     if summary.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+fn bad_input(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+/// `dwsim sweep`: this shard's seeds of the range, less those the results file already holds for
+/// this scenario, on `--jobs` threads; then the table over all of them.
+fn sweep(args: &SweepArgs) -> ExitCode {
+    let (Some(scenario_arg), Some(seeds_arg)) = (&args.scenario, &args.seeds) else {
+        return bad_input("dwsim sweep needs a scenario and --seeds A..B");
+    };
+    let range = match SeedRange::parse(seeds_arg) {
+        Ok(range) => range,
+        Err(error) => return bad_input(error),
+    };
+    let shard = match args.shard.as_deref().map(Shard::parse).transpose() {
+        Ok(shard) => shard.unwrap_or(Shard::WHOLE),
+        Err(error) => return bad_input(error),
+    };
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    if jobs == 0 {
+        return bad_input("--jobs must be at least 1");
+    }
+    let scenario = match load_scenario(scenario_arg) {
+        Ok(scenario) => scenario,
+        Err(error) => return bad_input(error),
+    };
+    let spec = SweepSpec {
+        scenario,
+        scenario_path: scenario_arg.clone(),
+        git_commit: env!("DWSIM_GIT_COMMIT").to_string(),
+    };
+    let seeds = shard.seeds(range);
+
+    let previous = match read_results(&args.results) {
+        Ok(previous) => previous,
+        Err(error) => return bad_input(error),
+    };
+    for warning in &previous.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let digest = scenario_digest(&spec.scenario);
+    let wanted: std::collections::BTreeSet<u64> = seeds.iter().copied().collect();
+    let mut tally = Tally::default();
+    let mut stale = 0usize;
+    for result in previous.results {
+        if result.scenario != spec.scenario.name || !wanted.contains(&result.seed) {
+            continue;
+        }
+        if result.scenario_digest != digest {
+            stale += 1;
+            continue;
+        }
+        tally.add(result);
+    }
+    if stale > 0 {
+        eprintln!(
+            "warning: {}: {stale} results of scenario `{}` came from another version of it (the scenario changed); their seeds run again",
+            args.results.display(),
+            spec.scenario.name
+        );
+    }
+    let resumed = tally.results.len();
+    let to_run: Vec<u64> = seeds
+        .iter()
+        .copied()
+        .filter(|seed| !tally.contains(&spec.scenario.name, &digest, *seed))
+        .collect();
+    let mut writer = match ResultsWriter::open(&args.results, previous.complete_len) {
+        Ok(writer) => writer,
+        Err(error) => return bad_input(error),
+    };
+    eprintln!(
+        "sweeping `{}` ({scenario_arg}): {} seeds{}, {resumed} resumed from {}, {} to run on {jobs} threads",
+        spec.scenario.name,
+        seeds.len(),
+        if shard == Shard::WHOLE {
+            String::new()
+        } else {
+            format!(
+                " in shard {}/{} of {}..{}",
+                shard.index, shard.count, range.first, range.last
+            )
+        },
+        args.results.display(),
+        to_run.len(),
+    );
+
+    let progress = progress_bar(to_run.len() as u64);
+    let started = wall_clock();
+    let mut write_error = None;
+    let outcome = sim::sweep::run_seeds(&spec, &to_run, jobs, |result: SeedResult| {
+        if !result.passed() {
+            progress.suspend(|| {
+                eprintln!(
+                    "seed {} {}: {}",
+                    result.seed,
+                    result.verdict,
+                    result.failed_checkers.join(",")
+                )
+            });
+        }
+        if write_error.is_none()
+            && let Err(error) = writer.append(&result)
+        {
+            write_error = Some(error);
+        }
+        tally.add(result);
+        progress.inc(1);
+    });
+    progress.finish_and_clear();
+    let wall_s = started.elapsed().as_secs_f64();
+    if let Err(error) = outcome {
+        return bad_input(error);
+    }
+    if let Some(error) = write_error {
+        eprintln!("error: {error} (the table below is complete, the file is not)");
+    }
+    print!("{}", tally.render());
+    if to_run.is_empty() {
+        println!("speed: no seed left to run ({resumed} resumed)");
+    } else {
+        println!(
+            "speed: {:.1} seeds per minute ({} run in {wall_s:.1} wall s on {jobs} threads, {resumed} resumed)",
+            to_run.len() as f64 * 60.0 / wall_s.max(1e-9),
+            to_run.len()
+        );
+    }
+    println!("results: {}", args.results.display());
+    if tally.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A progress bar on a terminal; none when stderr is a file or a CI log.
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} seeds, {elapsed} elapsed, eta {eta} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `dwsim sweep merge`: the union of shards' result files, first result per (scenario, seed).
+fn merge(files: &[PathBuf], out: Option<&Path>) -> ExitCode {
+    let mut tally = Tally::default();
+    let mut digests: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    let mut duplicates = 0usize;
+    for path in files {
+        if !path.exists() {
+            return bad_input(format!("results file {} does not exist", path.display()));
+        }
+        let file = match read_results(path) {
+            Ok(file) => file,
+            Err(error) => return bad_input(error),
+        };
+        for warning in &file.warnings {
+            eprintln!("warning: {warning}");
+        }
+        for result in file.results {
+            digests
+                .entry(result.scenario.clone())
+                .or_default()
+                .insert(result.scenario_digest.clone());
+            if !tally.add(result) {
+                duplicates += 1;
+            }
+        }
+    }
+    for (scenario, versions) in &digests {
+        if versions.len() > 1 {
+            eprintln!(
+                "warning: the files hold results of {} different versions of scenario `{scenario}` (its file differed between sweeps); each is reported apart",
+                versions.len()
+            );
+        }
+    }
+    eprintln!(
+        "merged {} files: {} results ({duplicates} duplicates dropped)",
+        files.len(),
+        tally.results.len()
+    );
+    if let Some(out) = out {
+        let mut text = String::new();
+        for result in tally.results.values() {
+            text.push_str(&serde_json::to_string(result).expect("a seed result serializes"));
+            text.push('\n');
+        }
+        if let Err(error) = std::fs::write(out, text) {
+            return bad_input(format!("cannot write {}: {error}", out.display()));
+        }
+        eprintln!("merged results written to {}", out.display());
+    }
+    print!("{}", tally.render());
+    if tally.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }

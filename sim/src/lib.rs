@@ -13,6 +13,7 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod summary;
+pub mod sweep;
 pub mod trace;
 pub mod traffic;
 pub mod world;

@@ -1,0 +1,209 @@
+//! `dwsim sweep` as CI meets it: exit codes, the results file and resuming from it, shards that
+//! merge into the unsharded run, one reproduction line per failing seed; and `dwsim run
+//! --check-determinism`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn dwsim(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dwsim"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("dwsim runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// smoke with a 30 s chaos phase (its faults at 25 s and later dropped): a quarter of a second.
+fn short_scenario(dir: &Path, name: &str, extra: &str) -> String {
+    let smoke =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
+            .unwrap()
+            .replace("chaos = \"90s\"", "chaos = \"30s\"");
+    let mut blocks = smoke.split("[[faults]]");
+    let mut text = blocks.next().unwrap().to_string();
+    for fault in blocks {
+        let at_s: u32 = fault
+            .split("at = \"")
+            .nth(1)
+            .and_then(|rest| rest.split("s\"").next())
+            .and_then(|n| n.parse().ok())
+            .expect("each fault has `at = \"Ns\"`");
+        if at_s < 25 {
+            text.push_str("[[faults]]");
+            text.push_str(fault);
+        }
+    }
+    text.push_str(extra);
+    std::fs::write(dir.join(name), text).unwrap();
+    name.to_string()
+}
+
+/// seed -> trace hash of each result line.
+fn results(path: &Path) -> BTreeMap<u64, String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                value["seed"].as_u64().unwrap(),
+                value["trace_hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sweep_passes_resumes_and_shards_merge_into_the_same_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = short_scenario(dir.path(), "short.toml", "");
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["sweep", &scenario, "--seeds", "1..4", "--jobs", "2"];
+        args.extend_from_slice(extra);
+        dwsim(dir.path(), &args)
+    };
+
+    let (code, stdout, stderr) = sweep(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("4 seeds: 4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("seeds per minute"), "{stdout}");
+    let all_path = dir.path().join("sweep-results.jsonl");
+    let all = results(&all_path);
+    assert_eq!(all.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    let text = std::fs::read_to_string(&all_path).unwrap();
+    assert_eq!(text.lines().count(), 4);
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for field in [
+        "seed",
+        "scenario",
+        "verdict",
+        "failed_checkers",
+        "first_violation",
+        "trace_hash",
+        "simulated_s",
+        "wall_s",
+        "events",
+    ] {
+        assert!(line.get(field).is_some(), "no `{field}` in {line}");
+    }
+
+    // Again with the same results file: nothing runs, all four count.
+    let (code, stdout, stderr) = sweep(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("4 resumed"), "{stderr}");
+    assert!(
+        stdout.contains("no seed left to run (4 resumed)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 seeds: 4 passed"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&all_path).unwrap(), text);
+
+    // An interrupted sweep's half-written last line: a warning, and that seed runs again.
+    let cut = text.len() - 40;
+    std::fs::write(&all_path, &text[..cut]).unwrap();
+    let (code, stdout, stderr) = sweep(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("truncated last line"), "{stderr}");
+    assert!(stderr.contains("3 resumed"), "{stderr}");
+    assert_eq!(results(&all_path), all);
+
+    // Shards 1/2 and 2/2, merged: the unsharded run's seeds with the same trace hashes.
+    for k in 1..=2 {
+        let (shard, file) = (format!("{k}/2"), format!("shard-{k}.jsonl"));
+        let (code, stdout, stderr) = sweep(&["--shard", &shard, "--results", &file]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(stdout.contains("2 seeds: 2 passed"), "{stdout}");
+    }
+    let (code, stdout, stderr) = dwsim(
+        dir.path(),
+        &[
+            "sweep",
+            "merge",
+            "shard-1.jsonl",
+            "shard-2.jsonl",
+            "shard-1.jsonl",
+            "--out",
+            "merged.jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("4 seeds: 4 passed, 0 failed"), "{stdout}");
+    assert_eq!(results(&dir.path().join("merged.jsonl")), all);
+}
+
+#[test]
+fn failing_seeds_are_exit_1_with_a_table_and_one_reproduction_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    // An SLA no pipeline with 5 s checkpoints can meet: every seed fails freshness.
+    let scenario = short_scenario(dir.path(), "sla.toml", "\n[sla]\nfreshness_p99 = \"1s\"\n");
+    let (code, stdout, stderr) = dwsim(
+        dir.path(),
+        &["sweep", &scenario, "--seeds", "1..4", "--jobs", "2"],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for seed in 1..=4 {
+        assert!(
+            stdout.contains(&format!("dwsim run {scenario} --seed {seed}\n")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("freshness"), "{stdout}");
+    assert!(stdout.contains("4 seeds: 0 passed, 4 failed"), "{stdout}");
+    // The table is sorted by seed, whatever order the seeds finished in.
+    let positions: Vec<usize> = (1..=4)
+        .map(|seed| stdout.find(&format!("--seed {seed}\n")).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+
+    let (code, stdout, _) = dwsim(dir.path(), &["sweep", "merge", "sweep-results.jsonl"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("4 seeds: 0 passed, 4 failed"), "{stdout}");
+}
+
+#[test]
+fn bad_ranges_shards_and_scenarios_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (&["--seeds", "5..1"][..], "is not a seed range"),
+        (&["--seeds", "1..x"][..], "is not a seed range"),
+        (&["--seeds", "1..3", "--shard", "0/3"][..], "is not a shard"),
+        (&["--seeds", "1..3", "--shard", "4/3"][..], "is not a shard"),
+    ] {
+        let mut all = vec!["sweep", "smoke"];
+        all.extend_from_slice(args);
+        let (code, _, stderr) = dwsim(dir.path(), &all);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let (code, _, stderr) = dwsim(dir.path(), &["sweep", "nope.toml", "--seeds", "1..2"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nope.toml does not exist"), "{stderr}");
+    let (code, _, stderr) = dwsim(dir.path(), &["sweep", "merge", "missing.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.jsonl does not exist"), "{stderr}");
+    assert!(!dir.path().join("sweep-results.jsonl").exists());
+}
+
+#[test]
+fn check_determinism_passes_on_smoke_seed_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = dwsim(
+        dir.path(),
+        &["run", "smoke", "--seed", "3", "--check-determinism"],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let hash = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace-hash: "))
+        .expect("a trace-hash line");
+    assert!(
+        stdout.contains(&format!("determinism: PASS (trace-hash {hash} twice)")),
+        "{stdout}"
+    );
+}

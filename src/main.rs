@@ -55,6 +55,23 @@ enum Command {
     },
     /// Run many seeds of one scenario in parallel; `sweep merge` joins shards' results.
     Sweep(SweepArgs),
+    /// Print the events of a run's trace.jsonl around a simulated time or an event, as text.
+    Trace {
+        /// A trace.jsonl written by `dwsim run --out DIR`.
+        file: PathBuf,
+        /// A simulated time (`35.2s`, `800ms`, `2min`) or an event (`#1234`).
+        #[arg(long)]
+        around: String,
+        /// Around a time: how far either side to show (a duration).
+        #[arg(long, default_value = "5s")]
+        window: String,
+        /// Around an event: how many events either side to show.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Only events of this host (tt, dwd-job, dws-job, dfs, serving, traffic, world).
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -124,7 +141,52 @@ fn main() -> ExitCode {
             Some(SweepCommand::Merge { files, out }) => merge(&files, out.as_deref()),
             None => sweep(&args),
         },
+        Command::Trace {
+            file,
+            around,
+            window,
+            count,
+            host,
+        } => trace_around(&file, &around, &window, count, host.as_deref()),
     }
+}
+
+fn trace_around(
+    file: &Path,
+    around: &str,
+    window: &str,
+    count: usize,
+    host: Option<&str>,
+) -> ExitCode {
+    use sim::trace::{Anchor, read_jsonl, render_line};
+    let anchor = match Anchor::parse(around) {
+        Ok(anchor) => anchor,
+        Err(error) => {
+            eprintln!("error: --around {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(window_ms) = sim::scenario::Millis::parse(window) else {
+        eprintln!(
+            "error: --window `{window}` is not a duration; write it like \"5s\" or \"500ms\""
+        );
+        return ExitCode::from(2);
+    };
+    let events = match read_jsonl(file) {
+        Ok(events) => events,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let (near, focus) = sim::trace::around(&events, anchor, window_ms.0, count, host);
+    if near.is_empty() {
+        println!("no events there (the trace has {} events)", events.len());
+    }
+    for (index, event) in near.iter().enumerate() {
+        println!("{}", render_line(event, focus == Some(index)));
+    }
+    ExitCode::SUCCESS
 }
 
 #[allow(clippy::disallowed_methods)] // wall time measures the simulator's own speed, never reaches the run

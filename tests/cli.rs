@@ -102,6 +102,26 @@ fn out_dir_holds_summary_trace_tables_and_exports() {
     let dws_rows = parquet_rows(&out.join("export/dws.parquet"));
     assert!(dws_rows > 0);
 
+    // The trace reads back as text around a point: the fault schedule's first crash is marked.
+    let trace_path = out.join("trace.jsonl");
+    let (code, text, stderr) = dwsim(&[
+        "trace",
+        trace_path.to_str().unwrap(),
+        "--around",
+        "20s",
+        "--window",
+        "200ms",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('>') && l.contains("crash") && l.contains("dwd-job")),
+        "{text}"
+    );
+    let (code, _, stderr) = dwsim(&["trace", trace_path.to_str().unwrap(), "--around", "later"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("neither an event"), "{stderr}");
+
     // Writing again into our own output is allowed; into a foreign directory it is not.
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();

@@ -55,6 +55,19 @@ enum Command {
     },
     /// Run many seeds of one scenario in parallel; `sweep merge` joins shards' results.
     Sweep(SweepArgs),
+    /// Reduce a failing seed's faults and traffic length to a minimal scenario that still fails.
+    Shrink {
+        /// A scenario file, or the name of a built-in scenario.
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the shrunk scenario (default: <name>-seed<N>-shrunk.toml here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Give up shrinking after this many simulation runs.
+        #[arg(long, default_value_t = 64)]
+        max_runs: usize,
+    },
     /// Print the events of a run's trace.jsonl around a simulated time or an event, as text.
     Trace {
         /// A trace.jsonl written by `dwsim run --out DIR`.
@@ -110,14 +123,22 @@ enum SweepCommand {
 }
 
 fn load_scenario(name_or_path: &str) -> Result<Scenario, String> {
+    let (text, origin) = scenario_text(name_or_path)?;
+    Scenario::parse(&text, &origin).map_err(|e| e.to_string())
+}
+
+/// A scenario's TOML text and how to name it in errors: a file, or a built-in scenario.
+fn scenario_text(name_or_path: &str) -> Result<(String, String), String> {
     let path = Path::new(name_or_path);
     if !path.exists() {
         if let Some((_, text)) = BUILTIN_SCENARIOS
             .iter()
             .find(|(name, _)| *name == name_or_path)
         {
-            return Scenario::parse(text, &format!("built-in scenario `{name_or_path}`"))
-                .map_err(|e| e.to_string());
+            return Ok((
+                text.to_string(),
+                format!("built-in scenario `{name_or_path}`"),
+            ));
         }
         let names: Vec<&str> = BUILTIN_SCENARIOS.iter().map(|(n, _)| *n).collect();
         return Err(format!(
@@ -125,7 +146,9 @@ fn load_scenario(name_or_path: &str) -> Result<Scenario, String> {
             names.join(", ")
         ));
     }
-    Scenario::load(path).map_err(|e| e.to_string())
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {name_or_path}: {e}"))?;
+    Ok((text, name_or_path.to_string()))
 }
 
 fn main() -> ExitCode {
@@ -141,6 +164,12 @@ fn main() -> ExitCode {
             Some(SweepCommand::Merge { files, out }) => merge(&files, out.as_deref()),
             None => sweep(&args),
         },
+        Command::Shrink {
+            scenario,
+            seed,
+            out,
+            max_runs,
+        } => shrink(&scenario, seed, out, max_runs),
         Command::Trace {
             file,
             around,
@@ -149,6 +178,64 @@ fn main() -> ExitCode {
             host,
         } => trace_around(&file, &around, &window, count, host.as_deref()),
     }
+}
+
+fn shrink(scenario_arg: &str, seed: u64, out: Option<PathBuf>, max_runs: usize) -> ExitCode {
+    let (text, origin) = match scenario_text(scenario_arg) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let shrunk = match sim::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
+        eprintln!("{line}")
+    }) {
+        Ok(shrunk) => shrunk,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = out.unwrap_or_else(|| {
+        let stem = Path::new(scenario_arg)
+            .file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}-seed{seed}-shrunk.toml"))
+    });
+    let header = format!(
+        "# Shrunk by `dwsim shrink {scenario_arg} --seed {seed}`: still fails `{}`.\n",
+        shrunk.checker
+    );
+    if let Err(error) = std::fs::write(&out, header + &shrunk.scenario_toml) {
+        eprintln!("error: cannot write {}: {error}", out.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "shrunk the `{}` failure of seed {seed}: faults {} -> {}, chaos {} -> {}, in {} runs",
+        shrunk.checker,
+        shrunk.faults_before,
+        shrunk.faults.len(),
+        shrunk.chaos_before,
+        shrunk.chaos,
+        shrunk.runs
+    );
+    for fault in &shrunk.faults {
+        println!(
+            "  kept: {:?} {} at {} for {}",
+            fault.kind,
+            fault.target.clone().unwrap_or_else(|| fault
+                .between
+                .clone()
+                .unwrap_or_default()
+                .join(" <-> ")),
+            fault.at,
+            fault.duration
+        );
+    }
+    println!("wrote {}", out.display());
+    println!("reproduce: dwsim run {} --seed {seed}", out.display());
+    ExitCode::SUCCESS
 }
 
 fn trace_around(

@@ -12,6 +12,7 @@ pub mod rpc;
 pub mod run;
 pub mod scenario;
 pub mod seed;
+pub mod shrink;
 pub mod summary;
 pub mod sweep;
 pub mod trace;

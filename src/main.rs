@@ -52,6 +52,10 @@ enum Command {
         /// Run the seed twice and fail (exit 1) unless both runs have the same trace hash.
         #[arg(long)]
         check_determinism: bool,
+        /// Draw the knobs (buckets, checkpoint interval, compaction trigger, fetch and segment
+        /// sizes, tick) and the faults from the seed, and print them.
+        #[arg(long)]
+        swarm: bool,
     },
     /// Run many seeds of one scenario in parallel; `sweep merge` joins shards' results.
     Sweep(SweepArgs),
@@ -107,6 +111,10 @@ struct SweepArgs {
     /// Run only shard K of N: the seeds whose position in the range is K-1 modulo N.
     #[arg(long)]
     shard: Option<String>,
+    /// Each seed also draws the knobs (buckets, checkpoint interval, compaction trigger, fetch
+    /// and segment sizes, tick) and its faults.
+    #[arg(long)]
+    swarm: bool,
 }
 
 #[derive(Subcommand)]
@@ -159,7 +167,8 @@ fn main() -> ExitCode {
             seed,
             out,
             check_determinism,
-        } => run(&scenario, seed, out.as_deref(), check_determinism),
+            swarm,
+        } => run(&scenario, seed, out.as_deref(), check_determinism, swarm),
         Command::Sweep(args) => match args.command {
             Some(SweepCommand::Merge { files, out }) => merge(&files, out.as_deref()),
             None => sweep(&args),
@@ -286,6 +295,7 @@ fn run(
     seed: Option<u64>,
     out: Option<&Path>,
     check_determinism: bool,
+    swarm: bool,
 ) -> ExitCode {
     let scenario = match load_scenario(scenario_arg) {
         Ok(scenario) => scenario,
@@ -301,6 +311,19 @@ fn run(
         return ExitCode::from(2);
     }
     let seed = seed.unwrap_or(scenario.run.seed);
+    let reproduce_as = if swarm {
+        format!("{scenario_arg} --swarm")
+    } else {
+        scenario_arg.to_string()
+    };
+    let scenario_arg = reproduce_as.as_str();
+    let scenario = if swarm {
+        let (drawn, knobs) = sim::swarm::swarm(&scenario, seed);
+        println!("swarm (seed {seed}): {}", knobs.join("; "));
+        drawn
+    } else {
+        scenario
+    };
     // The first of two runs, when asked: only its trace is kept, so two worlds never coexist.
     let first_trace = check_determinism.then(|| {
         let mut output = sim::run::simulate(scenario.clone(), seed);
@@ -375,14 +398,21 @@ fn sweep(args: &SweepArgs) -> ExitCode {
     if jobs == 0 {
         return bad_input("--jobs must be at least 1");
     }
-    let scenario = match load_scenario(scenario_arg) {
+    let mut scenario = match load_scenario(scenario_arg) {
         Ok(scenario) => scenario,
         Err(error) => return bad_input(error),
     };
+    let mut scenario_path = scenario_arg.clone();
+    if args.swarm {
+        // Swarm results are their own scenario: never resumed from or merged with plain ones.
+        scenario.name = format!("{} (swarm)", scenario.name);
+        scenario_path = format!("{scenario_arg} --swarm");
+    }
     let spec = SweepSpec {
         scenario,
-        scenario_path: scenario_arg.clone(),
+        scenario_path,
         git_commit: env!("DWSIM_GIT_COMMIT").to_string(),
+        swarm: args.swarm,
     };
     let seeds = shard.seeds(range);
 

@@ -159,3 +159,21 @@ fn parquet_rows(path: &Path) -> usize {
     .unwrap();
     reader.map(|b| b.unwrap().num_rows()).sum()
 }
+
+#[test]
+fn swarm_draws_knobs_from_the_seed_and_reproduces_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), "\n[sla]\nfreshness_p99 = \"1s\"\n");
+    let (code, stdout, _) = dwsim(&["run", &scenario, "--seed", "4", "--swarm"]);
+    assert_eq!(code, 1, "{stdout}");
+    let knobs = stdout
+        .lines()
+        .find(|l| l.starts_with("swarm (seed 4): dwd bucket="))
+        .expect("knobs printed");
+    assert!(
+        stdout.contains(&format!("reproduce: dwsim run {scenario} --swarm --seed 4")),
+        "{stdout}"
+    );
+    let (_, again, _) = dwsim(&["run", &scenario, "--seed", "4", "--swarm"]);
+    assert!(again.contains(knobs), "the same seed draws the same knobs");
+}

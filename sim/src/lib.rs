@@ -14,6 +14,7 @@ pub mod scenario;
 pub mod seed;
 pub mod shrink;
 pub mod summary;
+pub mod swarm;
 pub mod sweep;
 pub mod trace;
 pub mod traffic;

@@ -200,6 +200,8 @@ pub struct SweepSpec {
     /// As the user gave it: goes into every reproduction line.
     pub scenario_path: String,
     pub git_commit: String,
+    /// Draw each seed's knobs and faults from it (see `crate::swarm`).
+    pub swarm: bool,
 }
 
 #[allow(clippy::disallowed_methods)] // wall time measures the sweep's speed, never reaches a run
@@ -211,7 +213,12 @@ fn wall_clock() -> std::time::Instant {
 pub fn run_seed(spec: &SweepSpec, digest: &str, seed: u64) -> SeedResult {
     let started = wall_clock();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut output = crate::run::simulate(spec.scenario.clone(), seed);
+        let scenario = if spec.swarm {
+            crate::swarm::swarm(&spec.scenario, seed).0
+        } else {
+            spec.scenario.clone()
+        };
+        let mut output = crate::run::simulate(scenario, seed);
         crate::run::check(&mut output);
         let wall_s = started.elapsed().as_secs_f64();
         Summary::build(&output, &spec.scenario_path, &spec.git_commit, wall_s)

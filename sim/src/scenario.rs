@@ -146,6 +146,9 @@ pub struct TrafficSection {
     pub advertisers: u32,
     #[serde(default = "default_campaigns")]
     pub campaigns_per_advertiser: u32,
+    /// Zipf exponent of advertiser and campaign popularity: 0 uniform, ~1 a few hot advertisers.
+    #[serde(default = "default_advertiser_skew")]
+    pub advertiser_skew: f64,
     #[serde(default = "default_click_share")]
     pub click_share: f64,
     #[serde(default = "default_conversion_share")]
@@ -174,6 +177,9 @@ fn default_advertisers() -> u32 {
 }
 fn default_campaigns() -> u32 {
     4
+}
+fn default_advertiser_skew() -> f64 {
+    1.0
 }
 fn default_click_share() -> f64 {
     0.03
@@ -474,6 +480,12 @@ impl Scenario {
                     "[traffic] {name} = {share} must be between 0 and 1"
                 ));
             }
+        }
+        if !(0.0..=4.0).contains(&traffic.advertiser_skew) {
+            return Err(format!(
+                "[traffic] advertiser_skew = {} must be between 0 (uniform) and 4",
+                traffic.advertiser_skew
+            ));
         }
         if traffic.advertisers == 0 || traffic.campaigns_per_advertiser == 0 {
             return Err(

@@ -26,16 +26,40 @@ struct Generator {
     rng: ChaCha8Rng,
     carry: f64,
     generated_until_ms: i64,
+    /// Zipf cumulative weights of advertiser ranks (hot advertisers first).
+    advertiser_cdf: Vec<f64>,
+    /// Zipf cumulative weights of an advertiser's campaign ranks.
+    campaign_cdf: Vec<f64>,
+}
+
+/// Cumulative Zipf weights `1/k^exponent` for ranks 1..=n, normalised to end at 1.
+/// Exponent 0 is uniform; around 1 is the usual skew of ad traffic (a few hot advertisers).
+pub fn zipf_cdf(n: u32, exponent: f64) -> Vec<f64> {
+    let mut total = 0.0;
+    let mut cdf: Vec<f64> = (1..=n.max(1))
+        .map(|rank| {
+            total += 1.0 / f64::from(rank).powf(exponent);
+            total
+        })
+        .collect();
+    for weight in &mut cdf {
+        *weight /= total;
+    }
+    cdf
+}
+
+/// The 0-based rank a uniform draw in [0, 1) falls on.
+fn draw_rank(cdf: &[f64], uniform: f64) -> usize {
+    cdf.partition_point(|w| *w <= uniform).min(cdf.len() - 1)
 }
 
 impl Generator {
     fn event(&mut self, shared: &Shared, event_id: u64, produced_ms: i64) -> AdEvent {
         let traffic = &shared.scenario.traffic;
         let rng = &mut self.rng;
-        let advertiser_id = 1 + rng.random_range(0..i64::from(traffic.advertisers));
-        let campaign_id = advertiser_id * 1000
-            + 1
-            + rng.random_range(0..i64::from(traffic.campaigns_per_advertiser));
+        let advertiser_id = 1 + draw_rank(&self.advertiser_cdf, rng.random::<f64>()) as i64;
+        let campaign_id =
+            advertiser_id * 1000 + 1 + draw_rank(&self.campaign_cdf, rng.random::<f64>()) as i64;
         let kind = if rng.random_bool(traffic.click_share) {
             if rng.random_bool(traffic.conversion_share_of_clicks) {
                 EventKind::Conversion
@@ -110,6 +134,8 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
         rng: shared.seeds.fork("traffic"),
         carry: 0.0,
         generated_until_ms: 0,
+        advertiser_cdf: zipf_cdf(traffic.advertisers, traffic.advertiser_skew),
+        campaign_cdf: zipf_cdf(traffic.campaigns_per_advertiser, traffic.advertiser_skew),
     };
     let mut ack_rng = shared.seeds.fork("traffic/acks");
     let mut buffers: Vec<VecDeque<AdEvent>> = vec![VecDeque::new(); traffic.partitions as usize];
@@ -188,5 +214,21 @@ async fn send_batch(
                 attempt += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_makes_the_first_ranks_hot_and_zero_is_uniform() {
+        let skewed = zipf_cdf(100, 1.1);
+        assert!(skewed[0] > 0.15, "rank 1 takes {:.2} of the traffic", skewed[0]);
+        assert!((skewed[99] - 1.0).abs() < 1e-12);
+        let uniform = zipf_cdf(4, 0.0);
+        assert_eq!(draw_rank(&uniform, 0.0), 0);
+        assert_eq!(draw_rank(&uniform, 0.26), 1);
+        assert_eq!(draw_rank(&uniform, 0.999), 3);
     }
 }

@@ -224,7 +224,11 @@ mod tests {
     #[test]
     fn zipf_makes_the_first_ranks_hot_and_zero_is_uniform() {
         let skewed = zipf_cdf(100, 1.1);
-        assert!(skewed[0] > 0.15, "rank 1 takes {:.2} of the traffic", skewed[0]);
+        assert!(
+            skewed[0] > 0.15,
+            "rank 1 takes {:.2} of the traffic",
+            skewed[0]
+        );
         assert!((skewed[99] - 1.0).abs() < 1e-12);
         let uniform = zipf_cdf(4, 0.0);
         assert_eq!(draw_rank(&uniform, 0.0), 0);

@@ -1,21 +1,11 @@
 //! The `dwsim run` command as a user meets it: exit codes, errors that name the place and the fix,
 //! and the artefacts of `--out` readable by any Parquet reader.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn dwsim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dwsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dwsim runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::dwsim;
+
+use std::path::Path;
 
 fn small_scenario(dir: &Path, extra: &str) -> String {
     let text =

@@ -2,20 +2,9 @@
 //! TT<->dwd-job partition breaks the freshness SLA, and the written scenario still fails the same
 //! checker when run.
 
-use std::process::Command;
+mod common;
 
-fn dwsim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dwsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("dwsim runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::dwsim;
 
 #[test]
 fn shrink_keeps_only_the_partition_and_the_result_still_fails() {

@@ -727,22 +727,6 @@ pub fn check_run(
     }
 }
 
-/// An event as its DWD row, without allocating.
-fn event_fields(event: &AdEvent) -> [i64; 10] {
-    [
-        event.event_id as i64,
-        event.event_time_ms,
-        event.advertiser_id,
-        event.campaign_id,
-        event.creative_id,
-        event.slot_id,
-        event.region_id,
-        event.kind as i64,
-        event.cost_micros,
-        event.gmv_micros,
-    ]
-}
-
 /// Largest number of live files in one bucket, and the total.
 fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
     let mut per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
@@ -792,7 +776,7 @@ fn live_files_check(
             if records.sequence_numbers[r] > newest[id] {
                 newest[id] = records.sequence_numbers[r];
                 let live = records.kinds[r] == 0 || records.kinds[r] == 2;
-                state[id] = match (live, row == event_fields(event)) {
+                state[id] = match (live, row == truth_row(event)) {
                     (false, _) => 3,
                     (true, true) => 1,
                     (true, false) => 2,
@@ -860,7 +844,7 @@ fn live_files_check(
         }
         let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
         for event in truth.events.iter().filter(|e| spec_valid(e)) {
-            let (key, sums) = spec_contribution(&event_fields(event));
+            let (key, sums) = spec_contribution(&truth_row(event));
             let entry = expected.entry(key).or_insert([0; 5]);
             for (slot, value) in entry.iter_mut().zip(sums) {
                 *slot += value;

@@ -92,6 +92,17 @@ fn out_dir_holds_summary_trace_tables_and_exports() {
     let dws_rows = parquet_rows(&out.join("export/dws.parquet"));
     assert!(dws_rows > 0);
 
+    // The Perfetto timeline holds spans (checkpoints, downtime, partitions) and counters.
+    let perfetto: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("trace.perfetto.json")).unwrap()).unwrap();
+    let phases: Vec<&str> = perfetto["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["ph"].as_str())
+        .collect();
+    assert!(phases.contains(&"X") && phases.contains(&"C"), "{phases:?}");
+
     // The trace reads back as text around a point: the fault schedule's first crash is marked.
     let trace_path = out.join("trace.jsonl");
     let (code, text, stderr) = dwsim(&[

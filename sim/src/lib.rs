@@ -8,6 +8,7 @@ pub mod faults;
 pub mod hosts;
 pub mod inspect;
 pub mod output;
+pub mod perfetto;
 pub mod rpc;
 pub mod run;
 pub mod scenario;

@@ -82,6 +82,7 @@ pub fn write_all(dir: &Path, output: &RunOutput, summary: &Summary) -> Result<()
     let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
     write_file(&dir.join("summary.json"), &json)?;
     write_trace(dir, output)?;
+    write_perfetto(dir, output)?;
     for (path, bytes) in &output.objects {
         write_file(&dir.join(path), bytes)?;
     }
@@ -97,6 +98,54 @@ fn write_trace(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
         text.write_all(b"\n").expect("writing to memory");
     }
     write_file(&path, &text)
+}
+
+/// `trace.perfetto.json`: the timeline for ui.perfetto.dev, with TT lag sampled at each completed
+/// dwd-job checkpoint (records appended by then minus the checkpoint's offsets) and the staleness
+/// of each served answer.
+fn write_perfetto(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+    let epoch_ms = output.shared.scenario.run.epoch_ms;
+    let ledger = output.shared.ledger.borrow();
+    let mut append_times: Vec<i64> = ledger
+        .partitions
+        .iter()
+        .flatten()
+        .map(|(_, t)| *t)
+        .collect();
+    append_times.sort_unstable();
+    let mut tt_lag = Vec::new();
+    for (path, bytes) in output.objects.range("checkpoints/dwd-job/".to_string()..) {
+        if !path.starts_with("checkpoints/dwd-job/") {
+            break;
+        }
+        let Ok(checkpoint) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            continue;
+        };
+        let (Some(completed), Some(offsets)) = (
+            checkpoint["completed_at_ms"].as_i64(),
+            checkpoint["source_state"]["offsets"].as_array(),
+        ) else {
+            continue;
+        };
+        let t_ms = completed - epoch_ms;
+        let appended = append_times.partition_point(|t| *t <= t_ms) as i64;
+        let consumed: i64 = offsets.iter().filter_map(serde_json::Value::as_i64).sum();
+        tt_lag.push((t_ms, (appended - consumed).max(0)));
+    }
+    tt_lag.sort_unstable();
+    let staleness: Vec<(i64, i64)> = output
+        .shared
+        .answers
+        .borrow()
+        .iter()
+        .map(|a| (a.t_ms, a.staleness_ms))
+        .collect();
+    let trace =
+        crate::perfetto::chrome_trace(output.shared.trace.borrow().events(), &tt_lag, &staleness);
+    write_file(
+        &dir.join("trace.perfetto.json"),
+        &serde_json::to_vec(&trace).expect("trace serialises"),
+    )
 }
 
 fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {

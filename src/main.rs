@@ -13,6 +13,7 @@ use sim::scenario::Scenario;
 use sim::summary::Summary;
 use sim::sweep::{
     ResultsWriter, SeedRange, SeedResult, Shard, SweepSpec, Tally, read_results, scenario_digest,
+    wall_clock,
 };
 
 /// A simulation allocates and frees millions of small rows; mimalloc does that far faster than
@@ -283,11 +284,6 @@ fn trace_around(
         println!("{}", render_line(event, focus == Some(index)));
     }
     ExitCode::SUCCESS
-}
-
-#[allow(clippy::disallowed_methods)] // wall time measures the simulator's own speed, never reaches the run
-fn wall_clock() -> std::time::Instant {
-    std::time::Instant::now()
 }
 
 fn run(

@@ -116,7 +116,7 @@ fn present(sums: DwsSums) -> Option<DwsSums> {
 }
 
 /// Percentile by nearest rank; reorders `values` (selection, not a full sort).
-fn percentile(values: &mut [i64], p: f64) -> i64 {
+pub(crate) fn percentile(values: &mut [i64], p: f64) -> i64 {
     if values.is_empty() {
         return 0;
     }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation};
+use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
 use crate::run::RunOutput;
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,14 +53,6 @@ pub struct WallFigures {
     pub events_per_wall_s: f64,
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 impl Summary {
     pub fn build(output: &RunOutput, scenario_path: &str, git_commit: &str, wall_s: f64) -> Self {
         let shared = &output.shared;
@@ -72,7 +64,6 @@ impl Summary {
             .iter()
             .map(|a| a.staleness_ms)
             .collect();
-        staleness.sort_unstable();
         let checks = &output.checks;
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
@@ -116,9 +107,9 @@ impl Summary {
             serving: ServingFigures {
                 queries_answered: staleness.len() as u64,
                 queries_failed: trace.count("query-failed") as u64,
-                staleness_p50_ms: percentile(&staleness, 50.0),
-                staleness_p99_ms: percentile(&staleness, 99.0),
-                staleness_max_ms: staleness.last().copied().unwrap_or(0),
+                staleness_p50_ms: percentile(&mut staleness, 50.0),
+                staleness_p99_ms: percentile(&mut staleness, 99.0),
+                staleness_max_ms: staleness.iter().copied().max().unwrap_or(0),
             },
             exactly_once: checks.exactly_once.clone(),
             freshness: checks.freshness.clone(),

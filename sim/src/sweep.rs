@@ -204,8 +204,9 @@ pub struct SweepSpec {
     pub swarm: bool,
 }
 
-#[allow(clippy::disallowed_methods)] // wall time measures the sweep's speed, never reaches a run
-fn wall_clock() -> std::time::Instant {
+/// Real time, for measuring the simulator's own speed (runs, sweeps). Never reaches a run.
+#[allow(clippy::disallowed_methods)]
+pub fn wall_clock() -> std::time::Instant {
     std::time::Instant::now()
 }
 

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::env::{Clock, Cost, Env};
 use crate::event::AdEvent;
-use crate::jobs::ods_to_dwd::{commit_checkpoint, prepare_all, retry_table};
 use crate::jobs::schemas::dws_contribution;
+use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table};
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::{BucketWriter, CommitMessage, FileStoreTable, StreamingReader};

@@ -4,6 +4,7 @@
 pub mod dwd_to_dws;
 pub mod ods_to_dwd;
 pub mod schemas;
+pub mod sink;
 #[cfg(test)]
 mod tests;
 

@@ -4,12 +4,14 @@
 
 use serde_json::json;
 
-use crate::env::{Clock, Cost, Env, Journal, Transport};
+use crate::env::{Clock, Cost, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
+use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table};
 use crate::row::RowKind;
-use crate::stream::{CompletedCheckpoint, JobError, StreamJob, backoff_sleep};
-use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
+use crate::stream::runtime::retry_transient;
+use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
+use crate::table::{BucketWriter, CommitMessage, FileStoreTable};
 use crate::tt::TtClient;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,14 +25,6 @@ pub struct OdsToDwdConfig {
     pub consumer_group: String,
 }
 
-/// Counters since the job (re)started, for the journal.
-#[derive(Debug, Default, Clone)]
-pub struct OdsToDwdStats {
-    pub records_read: u64,
-    pub invalid_dropped: u64,
-    pub duplicates_absorbed: u64,
-}
-
 pub struct OdsToDwd<E: Env, T: Transport> {
     env: E,
     config: OdsToDwdConfig,
@@ -40,7 +34,6 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     offsets: Vec<u64>,
     /// Unique per process attempt, so files of a failed attempt never collide with a retry's.
     attempt_prefix: String,
-    pub stats: OdsToDwdStats,
 }
 
 impl<E: Env, T: Transport> OdsToDwd<E, T> {
@@ -59,7 +52,6 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             writers: Vec::new(),
             attempt_prefix,
             config,
-            stats: OdsToDwdStats::default(),
         }
     }
 
@@ -76,7 +68,6 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
 
     fn route(&mut self, event: &AdEvent) {
         if !is_valid_event(event) {
-            self.stats.invalid_dropped += 1;
             return;
         }
         let row = event.to_row();
@@ -84,101 +75,10 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         let bucket = self.table.bucket_of_key(&key) as usize;
         let writer = &mut self.writers[bucket];
         if writer.get(&key).is_some() {
-            self.stats.duplicates_absorbed += 1;
-            return;
+            return; // a producer retry: this event_id is already in the table
         }
         writer.write(RowKind::Insert, row);
     }
-}
-
-/// Retries a table call until it succeeds or fails with a non-transient error.
-pub(crate) async fn retry_table<T, F, Fut>(mut op: F) -> Result<T, JobError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, TableError>>,
-{
-    let mut attempt = 0;
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(error) => {
-                let error = JobError::from(error);
-                if !error.is_transient() {
-                    return Err(error);
-                }
-                backoff_sleep(attempt).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
-/// Prepares every writer's files, retrying each bucket in place so no prepared work is lost.
-pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
-    table: &FileStoreTable<S>,
-    writers: &mut [BucketWriter],
-    file_prefix: &str,
-    time_millis: i64,
-) -> Result<(Vec<CommitMessage>, u64), JobError> {
-    let mut messages = Vec::new();
-    let mut bytes = 0;
-    for writer in writers.iter_mut() {
-        let mut attempt = 0;
-        loop {
-            match writer.prepare_commit(table, file_prefix, time_millis).await {
-                Ok(message) => {
-                    bytes += writer.last_written_bytes();
-                    messages.extend(message);
-                    break;
-                }
-                Err(error) => {
-                    let error = JobError::from(error);
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    backoff_sleep(attempt).await;
-                    attempt += 1;
-                }
-            }
-        }
-    }
-    Ok((messages, bytes))
-}
-
-/// Commits a checkpoint's committables as one snapshot (filterAndCommit), retrying transients.
-pub(crate) async fn commit_checkpoint<E: Env>(
-    env: &E,
-    table: &FileStoreTable<E::Store>,
-    commit_user: &str,
-    checkpoint: &CompletedCheckpoint,
-    file_prefix: &str,
-) -> Result<CommitOutcome, JobError> {
-    let outcome = retry_table(|| {
-        table.commit(
-            commit_user,
-            checkpoint.checkpoint_id,
-            checkpoint.committables.clone(),
-            None,
-            env.clock().now_millis(),
-            file_prefix,
-        )
-    })
-    .await?;
-    let (verb, snapshot_id) = match outcome {
-        CommitOutcome::Committed { snapshot_id, .. } => ("committed", snapshot_id),
-        CommitOutcome::AlreadyCommitted { snapshot_id } => {
-            ("skipped-already-committed", snapshot_id)
-        }
-    };
-    env.journal().record(
-        "commit",
-        format!(
-            "table={} user={commit_user} identifier={} snapshot={snapshot_id} outcome={verb}",
-            table.root().rsplit('/').next().unwrap_or_default(),
-            checkpoint.checkpoint_id
-        ),
-    );
-    Ok(outcome)
 }
 
 impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
@@ -217,26 +117,14 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
         for partition in 0..self.config.partitions {
             let offset = self.offsets[partition as usize];
             let max = self.config.fetch_max_records;
-            let mut attempt = 0;
-            let fetched = loop {
-                match self.tt.fetch(partition, offset, max).await {
-                    Ok(fetched) => break fetched,
-                    Err(error) => {
-                        let error = JobError::from(error);
-                        if !error.is_transient() {
-                            return Err(error);
-                        }
-                        backoff_sleep(attempt).await;
-                        attempt += 1;
-                    }
-                }
-            };
+            let tt = &self.tt;
+            let fetched =
+                retry_transient(|| async { Ok(tt.fetch(partition, offset, max).await?) }).await?;
             let count = fetched.events.len();
             for event in &fetched.events {
                 self.route(event);
             }
             self.offsets[partition as usize] += count as u64;
-            self.stats.records_read += count as u64;
             processed += count;
             if count > 0 {
                 self.env

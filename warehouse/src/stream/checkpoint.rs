@@ -87,13 +87,4 @@ impl<S: ObjectStore> CheckpointStorage<S> {
             None => Ok(None),
         }
     }
-
-    /// Every completed checkpoint, oldest first.
-    pub async fn all(&self) -> Result<Vec<CompletedCheckpoint>, CheckpointError> {
-        let mut checkpoints = Vec::new();
-        for path in self.store.list(&format!("{}/chk-", self.dir)).await? {
-            checkpoints.extend(self.read(&path).await?);
-        }
-        Ok(checkpoints)
-    }
 }

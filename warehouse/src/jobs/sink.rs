@@ -1,0 +1,88 @@
+//! The Paimon sink both ad jobs share: table calls retried through transient failures, every
+//! bucket's files prepared at the barrier, and a checkpoint's committables committed once.
+
+use crate::env::{Clock, Env, Journal};
+use crate::stream::runtime::retry_transient;
+use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
+use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
+
+/// Retries a table call until it succeeds or fails with a non-transient error.
+pub(crate) async fn retry_table<T, F, Fut>(mut op: F) -> Result<T, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TableError>>,
+{
+    retry_transient(|| {
+        let call = op();
+        async move { Ok(call.await?) }
+    })
+    .await
+}
+
+/// Prepares every writer's files, retrying each bucket in place so no prepared work is lost.
+pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
+    table: &FileStoreTable<S>,
+    writers: &mut [BucketWriter],
+    file_prefix: &str,
+    time_millis: i64,
+) -> Result<(Vec<CommitMessage>, u64), JobError> {
+    let mut messages = Vec::new();
+    let mut bytes = 0;
+    for writer in writers.iter_mut() {
+        let mut attempt = 0;
+        loop {
+            match writer.prepare_commit(table, file_prefix, time_millis).await {
+                Ok(message) => {
+                    bytes += writer.last_written_bytes();
+                    messages.extend(message);
+                    break;
+                }
+                Err(error) => {
+                    let error = JobError::from(error);
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
+                    backoff_sleep(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+    Ok((messages, bytes))
+}
+
+/// Commits a checkpoint's committables as one snapshot (filterAndCommit), retrying transients.
+pub(crate) async fn commit_checkpoint<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
+    commit_user: &str,
+    checkpoint: &CompletedCheckpoint,
+    file_prefix: &str,
+) -> Result<CommitOutcome, JobError> {
+    let outcome = retry_table(|| {
+        table.commit(
+            commit_user,
+            checkpoint.checkpoint_id,
+            checkpoint.committables.clone(),
+            None,
+            env.clock().now_millis(),
+            file_prefix,
+        )
+    })
+    .await?;
+    let (verb, snapshot_id) = match outcome {
+        CommitOutcome::Committed { snapshot_id, .. } => ("committed", snapshot_id),
+        CommitOutcome::AlreadyCommitted { snapshot_id } => {
+            ("skipped-already-committed", snapshot_id)
+        }
+    };
+    env.journal().record(
+        "commit",
+        format!(
+            "table={} user={commit_user} identifier={} snapshot={snapshot_id} outcome={verb}",
+            table.root().rsplit('/').next().unwrap_or_default(),
+            checkpoint.checkpoint_id
+        ),
+    );
+    Ok(outcome)
+}

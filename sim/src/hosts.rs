@@ -10,7 +10,7 @@ use warehouse::env::{Clock, Env};
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema};
 use warehouse::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use warehouse::serving::ServingLayer;
-use warehouse::stream::{CheckpointConfig, StreamJob, backoff_sleep, run_job};
+use warehouse::stream::{CheckpointConfig, IntervalPolicy, StreamJob, backoff_sleep, run_job};
 use warehouse::table::{
     ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema,
 };
@@ -167,9 +167,32 @@ async fn open_table(
 }
 
 fn checkpoint_config(shared: &Shared) -> CheckpointConfig {
+    let jobs = &shared.scenario.jobs;
+    let policy = match (
+        jobs.interval_quiet,
+        jobs.interval_peak,
+        jobs.rate_quiet,
+        jobs.rate_peak,
+    ) {
+        (Some(quiet), Some(peak), Some(rate_quiet), Some(rate_peak))
+            if jobs.checkpoint_policy == "traffic-driven" =>
+        {
+            IntervalPolicy::TrafficDriven {
+                quiet_interval_ms: quiet.0,
+                peak_interval_ms: peak.0,
+                quiet_records_per_s: rate_quiet,
+                peak_records_per_s: rate_peak,
+            }
+        }
+        _ => IntervalPolicy::Fixed,
+    };
     CheckpointConfig {
-        interval_ms: shared.scenario.jobs.checkpoint_interval.0,
-        idle_poll_ms: shared.scenario.jobs.idle_poll.0,
+        interval_ms: jobs.checkpoint_interval.0,
+        policy,
+        interval_during_backlog_ms: jobs.interval_during_backlog.map(|m| m.0),
+        timeout_ms: jobs.checkpoint_timeout.0,
+        tolerable_failed_checkpoints: jobs.tolerable_failed_checkpoints,
+        idle_poll_ms: jobs.idle_poll.0,
     }
 }
 
@@ -189,6 +212,7 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
             partitions: shared.scenario.traffic.partitions,
             fetch_max_records: shared.scenario.tt.fetch_max_records,
             consumer_group: "dwd-job".into(),
+            backlog_lag_records: shared.scenario.jobs.backlog_lag_records,
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
         run_until_failover(&shared, &env, &mut job).await;

@@ -309,6 +309,39 @@ pub struct JobsSection {
     pub consumer_id: String,
     #[serde(default = "default_snapshots_per_poll")]
     pub max_snapshots_per_poll: usize,
+    /// "fixed" (Flink's interval) or "traffic-driven" (the `checkpoint.*` keys below).
+    #[serde(rename = "checkpoint-policy", default = "default_checkpoint_policy")]
+    pub checkpoint_policy: String,
+    /// Traffic-driven policy: interval when the input rate is at or below `checkpoint.rate-quiet`.
+    #[serde(rename = "checkpoint.interval-quiet", default)]
+    pub interval_quiet: Option<Millis>,
+    /// Traffic-driven policy: interval when the input rate is at or above `checkpoint.rate-peak`.
+    #[serde(rename = "checkpoint.interval-peak", default)]
+    pub interval_peak: Option<Millis>,
+    /// Traffic-driven policy: input records per second counted as quiet.
+    #[serde(rename = "checkpoint.rate-quiet", default)]
+    pub rate_quiet: Option<u64>,
+    /// Traffic-driven policy: input records per second counted as peak.
+    #[serde(rename = "checkpoint.rate-peak", default)]
+    pub rate_peak: Option<u64>,
+    #[serde(rename = "execution.checkpointing.interval-during-backlog", default)]
+    pub interval_during_backlog: Option<Millis>,
+    #[serde(
+        rename = "execution.checkpointing.timeout",
+        default = "default_checkpoint_timeout"
+    )]
+    pub checkpoint_timeout: Millis,
+    #[serde(
+        rename = "execution.checkpointing.tolerable-failed-checkpoints",
+        default
+    )]
+    pub tolerable_failed_checkpoints: u32,
+    /// The DWD job's TT source reports backlog when its lag exceeds this many records.
+    #[serde(
+        rename = "backlog.lag-records",
+        default = "default_backlog_lag_records"
+    )]
+    pub backlog_lag_records: u64,
 }
 
 impl Default for JobsSection {
@@ -318,8 +351,92 @@ impl Default for JobsSection {
             idle_poll: default_idle_poll(),
             consumer_id: default_consumer_id(),
             max_snapshots_per_poll: default_snapshots_per_poll(),
+            checkpoint_policy: default_checkpoint_policy(),
+            interval_quiet: None,
+            interval_peak: None,
+            rate_quiet: None,
+            rate_peak: None,
+            interval_during_backlog: None,
+            checkpoint_timeout: default_checkpoint_timeout(),
+            tolerable_failed_checkpoints: 0,
+            backlog_lag_records: default_backlog_lag_records(),
         }
     }
+}
+
+impl JobsSection {
+    /// The keys of the traffic-driven policy, present only when that policy is chosen.
+    fn validate_checkpointing(&self) -> Result<(), String> {
+        let traffic_keys = [
+            self.interval_quiet.is_some(),
+            self.interval_peak.is_some(),
+            self.rate_quiet.is_some(),
+            self.rate_peak.is_some(),
+        ];
+        match self.checkpoint_policy.as_str() {
+            "fixed" => {
+                if traffic_keys.iter().any(|&set| set) {
+                    return Err(
+                        "[jobs] checkpoint.interval-quiet/-peak and checkpoint.rate-quiet/-peak \
+                         only apply with checkpoint-policy = \"traffic-driven\""
+                            .into(),
+                    );
+                }
+            }
+            "traffic-driven" => {
+                let (Some(quiet), Some(peak), Some(rate_quiet), Some(rate_peak)) = (
+                    self.interval_quiet,
+                    self.interval_peak,
+                    self.rate_quiet,
+                    self.rate_peak,
+                ) else {
+                    return Err("[jobs] checkpoint-policy = \"traffic-driven\" needs \
+                         checkpoint.interval-quiet, checkpoint.interval-peak, checkpoint.rate-quiet \
+                         and checkpoint.rate-peak"
+                        .into());
+                };
+                if quiet.0 < 100 || peak.0 < quiet.0 {
+                    return Err(format!(
+                        "[jobs] checkpoint.interval-quiet = {quiet} must be at least 100ms and \
+                         no longer than checkpoint.interval-peak = {peak}"
+                    ));
+                }
+                if rate_quiet >= rate_peak {
+                    return Err(format!(
+                        "[jobs] checkpoint.rate-quiet = {rate_quiet} must be below \
+                         checkpoint.rate-peak = {rate_peak}"
+                    ));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "[jobs] checkpoint-policy = \"{other}\" is unknown; use \"fixed\" or \"traffic-driven\""
+                ));
+            }
+        }
+        if let Some(backlog) = self.interval_during_backlog
+            && backlog.0 < 100
+        {
+            return Err(
+                "[jobs] execution.checkpointing.interval-during-backlog must be at least 100ms"
+                    .into(),
+            );
+        }
+        if self.checkpoint_timeout.0 < 1_000 {
+            return Err("[jobs] execution.checkpointing.timeout must be at least 1s".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_checkpoint_policy() -> String {
+    "fixed".into()
+}
+fn default_checkpoint_timeout() -> Millis {
+    ms("10min")
+}
+fn default_backlog_lag_records() -> u64 {
+    100_000
 }
 
 fn default_interval() -> Millis {
@@ -535,6 +652,7 @@ impl Scenario {
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
         }
+        self.jobs.validate_checkpointing()?;
         if self.serving.window_minutes < 1 {
             return Err("[serving] window_minutes must be at least 1".into());
         }
@@ -651,6 +769,27 @@ baseline_events_per_s = 100
         assert_eq!(Millis::parse("2min"), Some(Millis(120_000)));
         assert_eq!(Millis::parse("ten s"), None);
         assert_eq!(Millis::parse("10 fortnights"), None);
+    }
+
+    #[test]
+    fn checkpoint_policy_keys_are_checked() {
+        let traffic_driven = format!(
+            "{MINIMAL}[jobs]\ncheckpoint-policy = \"traffic-driven\"\n\
+             \"checkpoint.interval-quiet\" = \"2s\"\n\"checkpoint.interval-peak\" = \"30s\"\n\
+             \"checkpoint.rate-quiet\" = 100\n\"checkpoint.rate-peak\" = 5000\n\
+             \"execution.checkpointing.interval-during-backlog\" = \"1min\"\n"
+        );
+        let scenario = Scenario::parse(&traffic_driven, "x.toml").expect("valid policy");
+        assert_eq!(scenario.jobs.interval_during_backlog, Some(Millis(60_000)));
+        let missing = format!("{MINIMAL}[jobs]\ncheckpoint-policy = \"traffic-driven\"\n");
+        let error = Scenario::parse(&missing, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("checkpoint.rate-peak"), "{error}");
+        let unknown = format!("{MINIMAL}[jobs]\ncheckpoint-policy = \"adaptive\"\n");
+        let error = Scenario::parse(&unknown, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("\"fixed\" or \"traffic-driven\""), "{error}");
+        let stray = format!("{MINIMAL}[jobs]\n\"checkpoint.rate-peak\" = 5000\n");
+        let error = Scenario::parse(&stray, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("only apply with"), "{error}");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct DwdToDws<E: Env> {
     reader: Option<StreamingReader<E::Store>>,
     writers: Vec<BucketWriter>,
     attempt_prefix: String,
+    /// The last round consumed as many snapshots as it may: more are likely waiting.
+    backlogged: bool,
 }
 
 impl<E: Env> DwdToDws<E> {
@@ -49,6 +51,7 @@ impl<E: Env> DwdToDws<E> {
             reader: None,
             writers: Vec::new(),
             attempt_prefix,
+            backlogged: false,
         }
     }
 
@@ -123,10 +126,12 @@ impl<E: Env> StreamJob for DwdToDws<E> {
 
     async fn process(&mut self) -> Result<usize, JobError> {
         let mut processed = 0;
+        self.backlogged = true;
         for _ in 0..self.config.max_snapshots_per_poll {
             let reader = self.reader.as_mut().expect("restored before processing");
             let polled = retry_table(|| reader.poll()).await?;
             let Some((_snapshot, records)) = polled else {
+                self.backlogged = false;
                 break;
             };
             for (kind, row) in &records {
@@ -180,6 +185,10 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             retry_table(|| self.dwd.write_consumer(id, next)).await?;
         }
         Ok(())
+    }
+
+    fn is_processing_backlog(&self) -> bool {
+        self.backlogged
     }
 }
 

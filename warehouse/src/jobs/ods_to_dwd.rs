@@ -23,6 +23,8 @@ pub struct OdsToDwdConfig {
     pub fetch_max_records: u32,
     /// TT consumer group the job reports its committed offsets under (monitoring only).
     pub consumer_group: String,
+    /// The source reports backlog (Flink's `isProcessingBacklog`) above this many unread records.
+    pub backlog_lag_records: u64,
 }
 
 pub struct OdsToDwd<E: Env, T: Transport> {
@@ -32,6 +34,8 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     table: FileStoreTable<E::Store>,
     writers: Vec<BucketWriter>,
     offsets: Vec<u64>,
+    /// Unread records per partition as of the last fetch (high watermark minus offset).
+    lag_records: Vec<u64>,
     /// Unique per process attempt, so files of a failed attempt never collide with a retry's.
     attempt_prefix: String,
 }
@@ -46,6 +50,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
         Self {
             offsets: vec![0; config.partitions as usize],
+            lag_records: vec![0; config.partitions as usize],
             env,
             tt: TtClient::new(transport),
             table,
@@ -125,6 +130,9 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 self.route(event);
             }
             self.offsets[partition as usize] += count as u64;
+            self.lag_records[partition as usize] = fetched
+                .high_watermark
+                .saturating_sub(self.offsets[partition as usize]);
             processed += count;
             if count > 0 {
                 self.env
@@ -176,5 +184,9 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 .await;
         }
         Ok(())
+    }
+
+    fn is_processing_backlog(&self) -> bool {
+        self.lag_records.iter().sum::<u64>() > self.config.backlog_lag_records
     }
 }

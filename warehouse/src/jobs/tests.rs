@@ -86,6 +86,7 @@ impl World {
             partitions: 2,
             fetch_max_records: 1000,
             consumer_group: "dwd".into(),
+            backlog_lag_records: 100_000,
         };
         // Each instance is a new process attempt: move the clock so file prefixes differ.
         self.env.clock.0.set(self.env.clock.0.get() + 1);

@@ -213,6 +213,7 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
             fetch_max_records: shared.scenario.tt.fetch_max_records,
             consumer_group: "dwd-job".into(),
             backlog_lag_records: shared.scenario.jobs.backlog_lag_records,
+            parallelism: shared.scenario.jobs.parallelism,
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
         run_until_failover(&shared, &env, &mut job).await;
@@ -253,6 +254,7 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             commit_user: "dws-job-commit-user".into(),
             consumer_id: (!consumer.is_empty()).then(|| consumer.clone()),
             max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
+            parallelism: shared.scenario.jobs.parallelism,
         };
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws);
         run_until_failover(&shared, &env, &mut job).await;

@@ -342,6 +342,15 @@ pub struct JobsSection {
         default = "default_backlog_lag_records"
     )]
     pub backlog_lag_records: u64,
+    /// Flink `parallelism.default` of both jobs: subtasks per operator, each on its own slot.
+    #[serde(rename = "parallelism.default", default = "default_parallelism")]
+    pub parallelism: u32,
+    /// Flink `taskmanager.numberOfTaskSlots` of each job host (one core per slot).
+    #[serde(
+        rename = "taskmanager.numberOfTaskSlots",
+        default = "default_task_slots"
+    )]
+    pub task_slots: u32,
 }
 
 impl Default for JobsSection {
@@ -360,6 +369,8 @@ impl Default for JobsSection {
             checkpoint_timeout: default_checkpoint_timeout(),
             tolerable_failed_checkpoints: 0,
             backlog_lag_records: default_backlog_lag_records(),
+            parallelism: default_parallelism(),
+            task_slots: default_task_slots(),
         }
     }
 }
@@ -429,6 +440,12 @@ impl JobsSection {
     }
 }
 
+fn default_parallelism() -> u32 {
+    1
+}
+fn default_task_slots() -> u32 {
+    4
+}
 fn default_checkpoint_policy() -> String {
     "fixed".into()
 }
@@ -653,6 +670,7 @@ impl Scenario {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
         }
         self.jobs.validate_checkpointing()?;
+        self.validate_parallelism()?;
         if self.serving.window_minutes < 1 {
             return Err("[serving] window_minutes must be at least 1".into());
         }
@@ -668,6 +686,40 @@ impl Scenario {
             self.validate_fault(fault).map_err(|message| {
                 format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at)
             })?;
+        }
+        Ok(())
+    }
+
+    /// Paimon assigns each bucket to exactly one writer subtask, so a sink with more subtasks
+    /// than buckets leaves some idle; Flink cannot schedule more subtasks than task slots.
+    fn validate_parallelism(&self) -> Result<(), String> {
+        let jobs = &self.jobs;
+        if jobs.parallelism == 0 || jobs.task_slots == 0 {
+            return Err(
+                "[jobs] parallelism.default and taskmanager.numberOfTaskSlots must be at least 1"
+                    .into(),
+            );
+        }
+        if jobs.parallelism > jobs.task_slots {
+            return Err(format!(
+                "[jobs] parallelism.default = {} needs {} task slots but \
+                 taskmanager.numberOfTaskSlots = {} (Flink would fail with \
+                 NoResourceAvailableException); raise the slots or lower the parallelism",
+                jobs.parallelism, jobs.parallelism, jobs.task_slots
+            ));
+        }
+        for (name, table) in [("dwd", &self.dwd), ("dws", &self.dws)] {
+            if jobs.parallelism > table.bucket {
+                return Err(format!(
+                    "[jobs] parallelism.default = {} exceeds [{name}] bucket = {}: each bucket is \
+                     written by exactly one sink subtask, so {} subtasks would sit idle. Match the \
+                     sink parallelism to the bucket count (Paimon advises parallelism <= bucket): \
+                     raise bucket or lower parallelism.default",
+                    jobs.parallelism,
+                    table.bucket,
+                    jobs.parallelism - table.bucket
+                ));
+            }
         }
         Ok(())
     }

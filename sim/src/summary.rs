@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::capacity::CapacityReport;
 use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
 use crate::run::RunOutput;
 
@@ -40,6 +41,7 @@ pub struct Summary {
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,
     pub files: FilesReport,
+    pub capacity: CapacityReport,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -114,6 +116,7 @@ impl Summary {
             exactly_once: checks.exactly_once.clone(),
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
+            capacity: CapacityReport::build(&shared.busy.borrow(), &truth.produced_ms),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -179,6 +182,9 @@ impl Summary {
             files.dws_live_files,
             files.dws_max_files_per_bucket
         ));
+        for capacity_line in self.capacity.render() {
+            line(capacity_line);
+        }
         if self.faults_injected.is_empty() {
             line("faults: none".into());
         } else {

@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use crate::env::{Clock, Cost, Env};
+use crate::env::{Clock, Cost, Env, even_split};
 use crate::event::AdEvent;
 use crate::jobs::schemas::dws_contribution;
-use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table};
+use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table, writer_work};
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::{BucketWriter, CommitMessage, FileStoreTable, StreamingReader};
@@ -21,6 +21,9 @@ pub struct DwdToDwsConfig {
     pub consumer_id: Option<String>,
     /// DWD snapshots consumed per processing round, at most.
     pub max_snapshots_per_poll: usize,
+    /// Flink parallelism: the aggregation is hash-partitioned by DWS key over this many
+    /// subtasks, and writer subtask `i` writes DWS buckets `b % parallelism == i`.
+    pub parallelism: u32,
 }
 
 pub struct DwdToDws<E: Env> {
@@ -138,10 +141,8 @@ impl<E: Env> StreamJob for DwdToDws<E> {
                 self.apply(*kind, row)?;
             }
             let bytes = (records.len() * row_bytes()) as u64;
-            self.env
-                .cost()
-                .charge("dwd_to_dws", records.len() as u64, bytes)
-                .await;
+            let lanes = even_split(records.len() as u64, bytes, self.config.parallelism);
+            self.env.cost().charge_subtasks("dwd_to_dws", &lanes).await;
             // A consumed snapshot counts as progress even when it carried no changelog.
             processed += records.len().max(1);
         }
@@ -154,13 +155,9 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let (messages, bytes) = prepare_all(&self.dws, &mut self.writers, &prefix, now).await?;
-        let rows: u64 = messages
-            .iter()
-            .flat_map(|m| &m.new_files)
-            .map(|f| f.row_count)
-            .sum();
-        self.env.cost().charge("dws_writer", rows, bytes).await;
+        let messages = prepare_all(&self.dws, &mut self.writers, &prefix, now).await?;
+        let lanes = writer_work(&messages, self.config.parallelism);
+        self.env.cost().charge_subtasks("dws_writer", &lanes).await;
         let next_snapshot = self
             .reader
             .as_ref()

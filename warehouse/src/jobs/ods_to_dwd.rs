@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::env::{Clock, Cost, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
-use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table};
+use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table, writer_work};
 use crate::row::RowKind;
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -25,6 +25,9 @@ pub struct OdsToDwdConfig {
     pub consumer_group: String,
     /// The source reports backlog (Flink's `isProcessingBacklog`) above this many unread records.
     pub backlog_lag_records: u64,
+    /// Flink parallelism: source subtask `i` reads partitions `p % parallelism == i`, writer
+    /// subtask `i` writes buckets `b % parallelism == i` (never more subtasks than buckets).
+    pub parallelism: u32,
 }
 
 pub struct OdsToDwd<E: Env, T: Transport> {
@@ -119,6 +122,7 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
 
     async fn process(&mut self) -> Result<usize, JobError> {
         let mut processed = 0;
+        let mut lanes = vec![(0u64, 0u64); self.config.parallelism.max(1) as usize];
         for partition in 0..self.config.partitions {
             let offset = self.offsets[partition as usize];
             let max = self.config.fetch_max_records;
@@ -134,16 +138,13 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 .high_watermark
                 .saturating_sub(self.offsets[partition as usize]);
             processed += count;
-            if count > 0 {
-                self.env
-                    .cost()
-                    .charge(
-                        "ods_to_dwd",
-                        count as u64,
-                        (count * EVENT_WIRE_SIZE_BYTES) as u64,
-                    )
-                    .await;
-            }
+            let lane_count = lanes.len();
+            let lane = &mut lanes[partition as usize % lane_count];
+            lane.0 += count as u64;
+            lane.1 += (count * EVENT_WIRE_SIZE_BYTES) as u64;
+        }
+        if processed > 0 {
+            self.env.cost().charge_subtasks("ods_to_dwd", &lanes).await;
         }
         Ok(processed)
     }
@@ -154,13 +155,9 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let (messages, bytes) = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
-        let rows: u64 = messages
-            .iter()
-            .flat_map(|m| &m.new_files)
-            .map(|f| f.row_count)
-            .sum();
-        self.env.cost().charge("dwd_writer", rows, bytes).await;
+        let messages = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
+        let lanes = writer_work(&messages, self.config.parallelism);
+        self.env.cost().charge_subtasks("dwd_writer", &lanes).await;
         Ok((json!({ "offsets": self.offsets }), messages))
     }
 

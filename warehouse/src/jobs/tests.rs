@@ -87,6 +87,7 @@ impl World {
             fetch_max_records: 1000,
             consumer_group: "dwd".into(),
             backlog_lag_records: 100_000,
+            parallelism: 1,
         };
         // Each instance is a new process attempt: move the clock so file prefixes differ.
         self.env.clock.0.set(self.env.clock.0.get() + 1);
@@ -229,6 +230,7 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
         commit_user: "dws-user".into(),
         consumer_id: Some("dws".into()),
         max_snapshots_per_poll: 4,
+        parallelism: 1,
     };
     let mut dws = DwdToDws::new(
         world.env.clone(),

@@ -91,7 +91,12 @@ fn a_second_writer_subtask_per_bucket_removes_the_bottleneck() {
     scenario.jobs.parallelism = 2;
     scenario.jobs.task_slots = 2;
     let output = sim::run::run(scenario, 1);
-    let summary = Summary::build(&output, "scenarios/backpressure.toml (small, p=2)", "test", 1.0);
+    let summary = Summary::build(
+        &output,
+        "scenarios/backpressure.toml (small, p=2)",
+        "test",
+        1.0,
+    );
     assert!(summary.passed(), "{}", summary.render());
     assert_eq!(summary.capacity.bottleneck, None, "{}", summary.render());
 }

@@ -263,7 +263,7 @@ mod tests {
         ]);
         let produced: Vec<i64> = (0..100_000).map(|i| 10_000 + i % 10_000).collect();
         let report = CapacityReport::build(&meter, &produced);
-        let b = report.bottleneck.expect("dwd-job saturated");
+        let b = report.bottleneck.clone().expect("dwd-job saturated");
         assert_eq!(
             (b.host.as_str(), b.operator.as_str()),
             ("dwd-job", "dwd_writer")

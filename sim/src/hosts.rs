@@ -308,10 +308,14 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     )
     .await;
     let mut serving = ServingLayer::new(env.clone(), dws);
-    let interval = Duration::from_millis(shared.scenario.serving.query_interval.0 as u64);
+    let interval_ms = shared.scenario.serving.query_interval.0;
     let window = shared.scenario.serving.window_minutes;
     loop {
-        tokio::time::sleep(interval).await;
+        // Queries arrive on a fixed grid of slots (as clients would send them), so a slow
+        // answer or a crash shows as missed slots in the availability report.
+        let now_ms = sim_now_ms();
+        let slot_ms = (now_ms / interval_ms + 1) * interval_ms;
+        tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
         let advertiser = 1 + rng.random_range(0..i64::from(shared.scenario.traffic.advertisers));
         match serving.report(advertiser, window).await {
             Ok(Some(answer)) => {
@@ -320,9 +324,10 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
                     .answers
                     .borrow_mut()
                     .push(crate::world::ServedAnswer {
-                        t_ms: sim_now_ms(),
+                        t_ms: slot_ms,
                         snapshot_id: answer.snapshot_id,
                         staleness_ms,
+                        latency_ms: sim_now_ms() - slot_ms,
                     });
                 shared.record(
                     "serving",

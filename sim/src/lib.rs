@@ -15,6 +15,7 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod sla;
 pub mod summary;
 pub mod swarm;
 pub mod sweep;

@@ -535,12 +535,43 @@ pub struct FaultSpec {
     pub duration: Millis,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSection {
     /// Production → visible in a committed DWS snapshot, 99th percentile.
     #[serde(default)]
     pub freshness_p99: Option<Millis>,
+    /// Minimum share (percent) of report-query slots answered within `query_latency_max` from
+    /// a snapshot no staler than `staleness_max`; unchecked when absent.
+    #[serde(default)]
+    pub availability_pct: Option<f64>,
+    #[serde(default = "default_query_latency_max")]
+    pub query_latency_max: Millis,
+    #[serde(default = "default_staleness_max")]
+    pub staleness_max: Millis,
+    /// After a crash heals: the longest time until every event produced before the restart is
+    /// visible in DWS; unchecked when absent.
+    #[serde(default)]
+    pub recovery_max: Option<Millis>,
+}
+
+impl Default for SlaSection {
+    fn default() -> Self {
+        Self {
+            freshness_p99: None,
+            availability_pct: None,
+            query_latency_max: default_query_latency_max(),
+            staleness_max: default_staleness_max(),
+            recovery_max: None,
+        }
+    }
+}
+
+fn default_query_latency_max() -> Millis {
+    ms("1s")
+}
+fn default_staleness_max() -> Millis {
+    ms("2min")
 }
 
 /// Hosts a crash fault may target.
@@ -671,6 +702,13 @@ impl Scenario {
         }
         self.jobs.validate_checkpointing()?;
         self.validate_parallelism()?;
+        if let Some(pct) = self.sla.availability_pct
+            && !(pct > 0.0 && pct <= 100.0)
+        {
+            return Err(format!(
+                "[sla] availability_pct = {pct} must be a percentage in (0, 100], like 99.9"
+            ));
+        }
         if self.serving.window_minutes < 1 {
             return Err("[serving] window_minutes must be at least 1".into());
         }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::capacity::CapacityReport;
 use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
 use crate::run::RunOutput;
+use crate::sla::{AvailabilityReport, RecoveryReport, check_slas};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServingFigures {
@@ -42,6 +43,10 @@ pub struct Summary {
     pub freshness: FreshnessReport,
     pub files: FilesReport,
     pub capacity: CapacityReport,
+    pub availability: AvailabilityReport,
+    pub recovery: RecoveryReport,
+    /// Violations of the SLA checkers (availability, recovery).
+    pub sla_violations: Vec<Violation>,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -67,8 +72,10 @@ impl Summary {
             .map(|a| a.staleness_ms)
             .collect();
         let checks = &output.checks;
+        let slas = check_slas(shared, &checks.freshness, output.simulated_ms);
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
+        violations.extend(&slas.violations);
         let mut failed_checkers: Vec<String> =
             violations.iter().map(|v| v.checker.clone()).collect();
         if output.world_error.is_some() {
@@ -117,6 +124,9 @@ impl Summary {
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
             capacity: CapacityReport::build(&shared.busy.borrow(), &truth.produced_ms),
+            availability: slas.availability.clone(),
+            recovery: slas.recovery.clone(),
+            sla_violations: slas.violations.clone(),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -214,6 +224,10 @@ impl Summary {
             secs(f.p99_ms),
             secs(f.max_ms)
         ));
+        line(self.availability.render());
+        if let Some(recovery) = self.recovery.render() {
+            line(recovery);
+        }
         if let Some(ms) = f.converged_after_heal_ms {
             line(format!(
                 "liveness: last event visible {} after the chaos phase ended",
@@ -221,11 +235,18 @@ impl Summary {
             ));
         }
         line("checkers:".into());
-        for checker in ["exactly-once", "freshness", "liveness"] {
+        for checker in [
+            "exactly-once",
+            "freshness",
+            "liveness",
+            "availability",
+            "recovery",
+        ] {
             let first = e
                 .violations
                 .iter()
                 .chain(&f.violations)
+                .chain(&self.sla_violations)
                 .find(|v| v.checker == checker);
             match first {
                 None => line(format!("  {checker:<13} PASS")),

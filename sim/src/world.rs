@@ -51,9 +51,12 @@ pub struct Ledger {
 /// One answered report query.
 #[derive(Debug, Clone)]
 pub struct ServedAnswer {
+    /// The query's slot: simulated ms it was issued at (a multiple of the query interval).
     pub t_ms: i64,
     pub snapshot_id: i64,
     pub staleness_ms: i64,
+    /// Simulated ms from issue to answer.
+    pub latency_ms: i64,
 }
 
 pub struct Shared {
@@ -70,6 +73,9 @@ pub struct Shared {
     pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
     /// Simulated work charged through the cost port, per host and operator, in windows.
     pub busy: RefCell<BusyMeter>,
+    /// (simulated ms, host) of every completed checkpoint, kept whole even when the trace
+    /// keeps only its first events: the recovery checker reads it.
+    pub checkpoints_completed: RefCell<Vec<(i64, String)>>,
 }
 
 /// Length of a busy-meter window.
@@ -141,13 +147,18 @@ impl Shared {
             dump_requested: Cell::new(false),
             dump: RefCell::new(None),
             busy: RefCell::new(BusyMeter::default()),
+            checkpoints_completed: RefCell::new(Vec::new()),
         })
     }
 
     pub fn record(&self, host: &str, kind: &str, detail: String) {
-        self.trace
-            .borrow_mut()
-            .record(sim_now_ms(), host, kind, detail);
+        let now_ms = sim_now_ms();
+        if kind == "checkpoint-complete" {
+            self.checkpoints_completed
+                .borrow_mut()
+                .push((now_ms, host.to_string()));
+        }
+        self.trace.borrow_mut().record(now_ms, host, kind, detail);
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod checkers;
 pub mod dfs;
 pub mod faults;
+pub mod files_checker;
 pub mod hosts;
 pub mod inspect;
 pub mod output;

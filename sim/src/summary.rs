@@ -67,6 +67,7 @@ impl Summary {
         let checks = &output.checks;
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
+        violations.extend(&checks.files.violations);
         let mut failed_checkers: Vec<String> =
             violations.iter().map(|v| v.checker.clone()).collect();
         if output.world_error.is_some() {
@@ -179,6 +180,17 @@ impl Summary {
             files.dws_live_files,
             files.dws_max_files_per_bucket
         ));
+        for (label, table) in [("DWD", &files.dwd_over_run), ("DWS", &files.dws_over_run)] {
+            line(format!(
+                "files over the run, {label}: at most {} live data files in a bucket (snapshot {}), at most {} small files; {} snapshots expired, {} data/changelog files deleted, {} tags at the end",
+                table.max_files_per_bucket,
+                table.max_files_per_bucket_snapshot,
+                table.max_small_files,
+                table.snapshots_expired,
+                table.files_deleted,
+                table.tags_at_end
+            ));
+        }
         if self.faults_injected.is_empty() {
             line("faults: none".into());
         } else {
@@ -215,11 +227,18 @@ impl Summary {
             ));
         }
         line("checkers:".into());
-        for checker in ["exactly-once", "freshness", "liveness"] {
+        for checker in [
+            "exactly-once",
+            "freshness",
+            "liveness",
+            crate::files_checker::FILES,
+            crate::files_checker::EXPIRED_SNAPSHOT,
+        ] {
             let first = e
                 .violations
                 .iter()
                 .chain(&f.violations)
+                .chain(&self.files.violations)
                 .find(|v| v.checker == checker);
             match first {
                 None => line(format!("  {checker:<13} PASS")),

@@ -56,6 +56,24 @@ pub struct ServedAnswer {
     pub staleness_ms: i64,
 }
 
+/// An object the `dfs` deleted, kept by the world (not by the dfs) so the checkers can still read
+/// the history of every committed snapshot, and tell when each file went.
+#[derive(Debug, Clone, Default)]
+pub struct Tombstone {
+    /// Simulated ms of the deletion.
+    pub deleted_ms: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// A snapshot file deleted while a consumer's `nextSnapshot` still protected it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedDeletion {
+    pub t_ms: i64,
+    pub snapshot_path: String,
+    pub consumer_path: String,
+    pub next_snapshot: i64,
+}
+
 pub struct Shared {
     pub scenario: Scenario,
     pub seeds: SeedTree,
@@ -68,6 +86,11 @@ pub struct Shared {
     pub traffic_stopped: Cell<bool>,
     pub dump_requested: Cell<bool>,
     pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+    /// Objects deleted from `dfs` (moved here, not copied), by path; a path written again
+    /// leaves the graveyard.
+    pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
+    /// Snapshot deletions a consumer file forbade, observed by `dfs` when they happened.
+    pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
 }
 
 impl Shared {
@@ -86,6 +109,8 @@ impl Shared {
             traffic_stopped: Cell::new(false),
             dump_requested: Cell::new(false),
             dump: RefCell::new(None),
+            graveyard: RefCell::new(BTreeMap::new()),
+            protected_deletions: RefCell::new(Vec::new()),
         })
     }
 

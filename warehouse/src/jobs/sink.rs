@@ -102,7 +102,12 @@ pub(crate) async fn maintain_after_commit<E: Env>(
     table: &FileStoreTable<E::Store>,
     snapshot_id: i64,
 ) {
-    let name = table.root().rsplit('/').next().unwrap_or_default().to_string();
+    let name = table
+        .root()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let now = env.clock().now_millis();
     if !table.schema().options.write_only {
         match table.expire_snapshots(now).await {
@@ -121,8 +126,10 @@ pub(crate) async fn maintain_after_commit<E: Env>(
                     );
                 }
                 for consumer in report.consumers_expired {
-                    env.journal()
-                        .record("consumer-expire", format!("table={name} consumer={consumer}"));
+                    env.journal().record(
+                        "consumer-expire",
+                        format!("table={name} consumer={consumer}"),
+                    );
                 }
             }
             Err(error) => env

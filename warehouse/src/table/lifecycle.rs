@@ -77,7 +77,10 @@ impl LifecycleOptions {
                 "snapshot.num-retained.max",
                 i64::from(self.snapshot_num_retained_max),
             ),
-            ("snapshot.time-retained (ms)", self.snapshot_time_retained_ms),
+            (
+                "snapshot.time-retained (ms)",
+                self.snapshot_time_retained_ms,
+            ),
             (
                 "snapshot.expire.limit",
                 i64::from(self.snapshot_expire_limit),
@@ -344,13 +347,21 @@ impl<S: ObjectStore> FileStoreTable<S> {
             ..ExpireReport::default()
         };
         for (bucket, name) in &data_files {
-            match self.store().delete(&self.bucket_file_path(*bucket, name)).await {
+            match self
+                .store()
+                .delete(&self.bucket_file_path(*bucket, name))
+                .await
+            {
                 Ok(()) => report.data_files_deleted += 1,
                 Err(_) => report.delete_failures += 1,
             }
         }
         for (bucket, name) in &changelog_files {
-            match self.store().delete(&self.bucket_file_path(*bucket, name)).await {
+            match self
+                .store()
+                .delete(&self.bucket_file_path(*bucket, name))
+                .await
+            {
                 Ok(()) => report.changelog_files_deleted += 1,
                 Err(_) => report.delete_failures += 1,
             }
@@ -406,7 +417,11 @@ impl<S: ObjectStore> FileStoreTable<S> {
     ) -> Result<OrphanReport, TableError> {
         // List first: a file written after the listing is never a candidate.
         let mut candidates = Vec::new();
-        for status in self.store().list_status(&format!("{}/", self.root())).await? {
+        for status in self
+            .store()
+            .list_status(&format!("{}/", self.root()))
+            .await?
+        {
             let relative = &status.path[self.root().len() + 1..];
             if relative.starts_with("manifest/") || relative.starts_with("bucket-") {
                 candidates.push(status);

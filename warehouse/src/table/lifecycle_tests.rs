@@ -105,7 +105,12 @@ impl Fixture {
         let now = self.clock.now_millis();
         let mut messages = Vec::new();
         for writer in &mut self.writers {
-            messages.extend(writer.prepare_commit(&self.table, &prefix, now).await.unwrap());
+            messages.extend(
+                writer
+                    .prepare_commit(&self.table, &prefix, now)
+                    .await
+                    .unwrap(),
+            );
         }
         let outcome = self
             .table
@@ -156,7 +161,10 @@ impl Fixture {
         for path in self.store.objects().keys() {
             let relative = &path[ROOT.len() + 1..];
             if relative.starts_with("bucket-") || relative.starts_with("manifest/") {
-                assert!(referenced.contains(path), "{path} is stored but unreferenced");
+                assert!(
+                    referenced.contains(path),
+                    "{path} is stored but unreferenced"
+                );
             }
         }
     }
@@ -194,7 +202,9 @@ async fn expiration_follows_min_count_age_and_limit() {
         f.assert_consistent().await;
     }
     assert!(
-        earliest_seen.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 4),
+        earliest_seen
+            .windows(2)
+            .all(|w| w[0] <= w[1] && w[1] - w[0] <= 4),
         "earliest moves forward by at most snapshot.expire.limit per run: {earliest_seen:?}"
     );
     let earliest = *earliest_seen.last().unwrap();
@@ -268,9 +278,17 @@ async fn automatic_tags_outlive_their_snapshots_and_are_retained_by_count() {
         f.assert_consistent().await;
     }
     let tags = f.table.tags().await.unwrap();
-    assert_eq!(tags.len(), 3, "{:?}", tags.iter().map(|t| &t.0).collect::<Vec<_>>());
+    assert_eq!(
+        tags.len(),
+        3,
+        "{:?}",
+        tags.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
     let earliest = f.table.earliest_snapshot_id().await.unwrap().unwrap();
-    assert!(tags.iter().all(|(_, s)| s.id < earliest), "tagged snapshots expired");
+    assert!(
+        tags.iter().all(|(_, s)| s.id < earliest),
+        "tagged snapshots expired"
+    );
     // Names are the period start in UTC, one period apart.
     assert_eq!(tags[0].0.len(), "1970-01-01 00:16:40".len());
     let names: Vec<&str> = tags.iter().map(|(n, _)| n.as_str()).collect();
@@ -294,7 +312,8 @@ async fn rollback_to_a_tag_restores_its_state_and_continues() {
         f.table.create_tag("before-bad-load", tagged).await.unwrap();
         let good = f.model.clone();
         for i in 0..8 {
-            f.checkpoint(&[(i, Some(1000 + i)), (40 + i, Some(1))]).await;
+            f.checkpoint(&[(i, Some(1000 + i)), (40 + i, Some(1))])
+                .await;
             f.advance(if expired_first { 5_000 } else { 100 });
         }
         let earliest = f.table.earliest_snapshot_id().await.unwrap().unwrap();
@@ -353,7 +372,10 @@ fn tag_periods_parse_and_name_like_paimon() {
     let t = 1_762_790_400_000;
     assert_eq!(TagPeriod::Daily.tag_name(t), "2025-11-10");
     assert_eq!(TagPeriod::Hourly.tag_name(t), "2025-11-10 16");
-    assert_eq!(TagPeriod::Every(60_000).tag_name(t + 90_000), "2025-11-10 16:01");
+    assert_eq!(
+        TagPeriod::Every(60_000).tag_name(t + 90_000),
+        "2025-11-10 16:01"
+    );
     assert!(TagPeriod::Hourly.is_automatic_name("2025-11-10 16"));
     assert!(!TagPeriod::Hourly.is_automatic_name("before-bad-load"));
     let bad = LifecycleOptions {
@@ -361,7 +383,12 @@ fn tag_periods_parse_and_name_like_paimon() {
         snapshot_num_retained_min: 5,
         ..LifecycleOptions::default()
     };
-    assert!(bad.validate().unwrap_err().to_string().contains("must not be below"));
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("must not be below")
+    );
     assert!(LifecycleOptions::default().validate().is_ok());
 }
 

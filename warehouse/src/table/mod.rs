@@ -18,10 +18,10 @@ mod lifecycle_tests;
 mod tests;
 
 pub use error::TableError;
+pub use lifecycle::{ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport};
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
-pub use lifecycle::{ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport};
 pub use reader::StreamingReader;
 pub use schema::{ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema};
 pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};

@@ -885,7 +885,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
     pub(crate) async fn read_consumer_file(&self, path: &str) -> Result<Option<i64>, TableError> {
         match self.inner.store.get(path).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(parse_json::<ConsumerFile>(path, &bytes)?.next_snapshot)),
+            Some(bytes) => Ok(Some(
+                parse_json::<ConsumerFile>(path, &bytes)?.next_snapshot,
+            )),
         }
     }
 }

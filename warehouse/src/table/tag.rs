@@ -201,9 +201,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 "tag name `{name}` must be non-empty and free of '/'"
             )));
         }
-        let snapshot = self.snapshot(snapshot_id).await?.ok_or_else(|| {
-            TableError::SnapshotExpired { id: snapshot_id }
-        })?;
+        let snapshot = self
+            .snapshot(snapshot_id)
+            .await?
+            .ok_or_else(|| TableError::SnapshotExpired { id: snapshot_id })?;
         let path = self.tag_path(name);
         let bytes = Self::encode_snapshot(&path, &snapshot)?;
         Ok(self.store().put_if_absent(&path, bytes).await?)
@@ -253,7 +254,11 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// After a commit: creates the automatic tag of the period that ended most recently (from
     /// `snapshot_id`, the snapshot just committed) unless it or a newer automatic tag exists,
     /// then deletes the oldest automatic tags beyond `tag.num-retained-max`.
-    pub async fn auto_tag(&self, snapshot_id: i64, now_millis: i64) -> Result<TagReport, TableError> {
+    pub async fn auto_tag(
+        &self,
+        snapshot_id: i64,
+        now_millis: i64,
+    ) -> Result<TagReport, TableError> {
         let options = &self.schema().options.lifecycle;
         let mut report = TagReport::default();
         if options.tag_automatic_creation != TagCreation::ProcessTime {

@@ -794,4 +794,41 @@ baseline_events_per_s = 100
         assert_eq!(scenario.rate_at(5_000), 1000.0);
         assert_eq!(scenario.rate_at(20_000), 100.0);
     }
+
+    #[test]
+    fn lifecycle_keys_use_paimon_names_and_are_checked() {
+        let text = format!(
+            "{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.num-retained.min\" = 3\n\"snapshot.time-retained\" = \"2min\"\n\"consumer.expiration-time\" = \"1h\"\n\"tag.automatic-creation\" = \"process-time\"\n\"tag.creation-period\" = \"hourly\"\n\"tag.num-retained-max\" = 4\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        let options = scenario.dwd.lifecycle().unwrap();
+        assert_eq!(options.snapshot_num_retained_min, 3);
+        assert_eq!(options.snapshot_time_retained_ms, 120_000);
+        assert_eq!(options.snapshot_expire_limit, 10, "Paimon's default");
+        assert_eq!(options.consumer_expiration_time_ms, Some(3_600_000));
+        assert_eq!(options.tag_creation_period, TagPeriod::Hourly);
+        assert_eq!(options.tag_num_retained_max, Some(4));
+        assert_eq!(
+            scenario.dws.lifecycle().unwrap(),
+            LifecycleOptions::default()
+        );
+
+        let bad = format!("{MINIMAL}[dwd]\nbucket = 2\n\"tag.creation-period\" = \"weekly\"\n");
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("[dwd] tag.creation-period = \"weekly\" is not a period"),
+            "{error}"
+        );
+        let bad = format!(
+            "{MINIMAL}[dws]\nbucket = 1\n\"snapshot.num-retained.min\" = 5\n\"snapshot.num-retained.max\" = 2\n"
+        );
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("[dws] snapshot.num-retained.max = 2 must not be below"),
+            "{error}"
+        );
+        let typo = format!("{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.time-retain\" = \"1h\"\n");
+        let error = Scenario::parse(&typo, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("snapshot.time-retain"), "{error}");
+    }
 }

@@ -173,10 +173,9 @@ impl ObjectStore for MemStore {
         Ok(())
     }
     async fn list_status(&self, prefix: &str) -> Result<Vec<ObjectStatus>, StoreError> {
+        let paths = self.list(prefix).await?;
         let modified = self.modified.borrow();
-        Ok(self
-            .list(prefix)
-            .await?
+        Ok(paths
             .into_iter()
             .map(|path| ObjectStatus {
                 modified_millis: match &self.clock {

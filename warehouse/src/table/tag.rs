@@ -204,7 +204,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let snapshot = self
             .snapshot(snapshot_id)
             .await?
-            .ok_or_else(|| TableError::SnapshotExpired { id: snapshot_id })?;
+            .ok_or(TableError::SnapshotExpired { id: snapshot_id })?;
         let path = self.tag_path(name);
         let bytes = Self::encode_snapshot(&path, &snapshot)?;
         Ok(self.store().put_if_absent(&path, bytes).await?)

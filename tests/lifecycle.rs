@@ -37,6 +37,22 @@ fn consumer_id_lets_the_dws_job_resume_after_its_snapshots_would_have_expired() 
     let first = format!("{DWD_TABLE_ROOT}/snapshot/snapshot-1");
     assert!(!output.objects.contains_key(&first));
     assert!(output.shared.graveyard.borrow().contains_key(&first));
+    drop(trace);
+    // Expiration leaked nothing; a stray file of a failed attempt is counted for orphan cleaning.
+    let mut output = output;
+    assert_eq!(
+        output.checks.files.dwd_over_run.unreferenced_files_at_end,
+        0
+    );
+    output.objects.insert(
+        format!("{DWD_TABLE_ROOT}/bucket-1/data-failed-attempt-0.parquet"),
+        b"PAR1".to_vec(),
+    );
+    sim::run::check(&mut output);
+    assert_eq!(
+        output.checks.files.dwd_over_run.unreferenced_files_at_end,
+        1
+    );
 }
 
 #[test]

@@ -30,6 +30,9 @@ pub struct TableFiles {
     /// Data and changelog files deleted (by expiration, compaction clean-up or tags).
     pub files_deleted: usize,
     pub tags_at_end: usize,
+    /// Data and changelog files stored at the end that no retained snapshot or tag references:
+    /// files of failed commit attempts and interrupted expirations, for orphan cleaning.
+    pub unreferenced_files_at_end: usize,
 }
 
 /// Simulated ms each deleted object (absent at the end) went, by path.
@@ -214,13 +217,19 @@ fn check_table(
 }
 
 /// Manifests of the snapshots and tags present at the end must be present too: read through the
-/// final dump alone, every retained snapshot and tag resolves to its files.
+/// final dump alone, every retained snapshot and tag resolves to its files. Also counts, per
+/// table (DWD, DWS), the data and changelog files nothing retained references.
 pub fn retained_metadata_check(
     dump: &BTreeMap<String, Vec<u8>>,
     deleted: &Deletions,
-) -> Vec<Violation> {
+) -> (Vec<Violation>, [usize; 2]) {
     let mut violations = Vec::new();
-    for (root, label) in [(DWD_TABLE_ROOT, "DWD"), (DWS_TABLE_ROOT, "DWS")] {
+    let mut unreferenced = [0; 2];
+    for (table, (root, label)) in [(DWD_TABLE_ROOT, "DWD"), (DWS_TABLE_ROOT, "DWS")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut referenced = std::collections::BTreeSet::new();
         let inspector = TableInspector::new(dump, root, &[], BTreeMap::new());
         let mut retained: Vec<(String, SnapshotInfo)> = match inspector.snapshots() {
             Ok(snapshots) => snapshots
@@ -235,14 +244,23 @@ pub fn retained_metadata_check(
         if let Ok(tags) = inspector.tags() {
             retained.extend(tags.into_iter().map(|(name, s)| (format!("tag {name}"), s)));
         }
+        let mut complete = true;
         for (what, snapshot) in retained {
-            let missing = match inspector.live_files(&snapshot) {
+            let files = inspector.live_files(&snapshot).and_then(|mut files| {
+                files.extend(inspector.changelog_files(&snapshot)?);
+                Ok(files)
+            });
+            let missing = match files {
                 Err(error) => Some(error),
-                Ok(files) => files
-                    .into_iter()
-                    .map(|(bucket, name)| inspector.bucket_file_path(bucket, &name))
-                    .find(|path| !dump.contains_key(path))
-                    .map(|path| format!("{path} is missing")),
+                Ok(files) => {
+                    let paths: Vec<String> = files
+                        .into_iter()
+                        .map(|(bucket, name)| inspector.bucket_file_path(bucket, &name))
+                        .collect();
+                    let missing = paths.iter().find(|path| !dump.contains_key(*path)).cloned();
+                    referenced.extend(paths);
+                    missing.map(|path| format!("{path} is missing"))
+                }
             };
             if let Some(error) = missing {
                 let deletion = deleted
@@ -258,11 +276,20 @@ pub fn retained_metadata_check(
                         None => error,
                     },
                 ));
+                complete = false;
                 break;
             }
         }
+        if complete {
+            let prefix = format!("{root}/bucket-");
+            unreferenced[table] = dump
+                .range(prefix.clone()..)
+                .take_while(|(path, _)| path.starts_with(&prefix))
+                .filter(|(path, _)| !referenced.contains(*path))
+                .count();
+        }
     }
-    violations
+    (violations, unreferenced)
 }
 
 /// The files checker over the history of both tables, plus the deletions a consumer forbade.

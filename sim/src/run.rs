@@ -73,7 +73,8 @@ pub fn check(output: &mut RunOutput) {
         .filter(|(path, _)| !output.objects.contains_key(*path))
         .map(|(path, tombstone)| (path.clone(), tombstone.deleted_ms))
         .collect();
-    let retained = files_checker::retained_metadata_check(&output.objects, &deleted);
+    let (retained, unreferenced) =
+        files_checker::retained_metadata_check(&output.objects, &deleted);
     for path in deleted.keys() {
         if let Some(tombstone) = graveyard.get_mut(path) {
             output
@@ -94,8 +95,14 @@ pub fn check(output: &mut RunOutput) {
     violations.splice(0..0, retained);
     violations.extend(files_checker::expired_snapshot_check(&shared));
     let files = &mut output.checks.files;
-    files.dwd_over_run = dwd;
-    files.dws_over_run = dws;
+    files.dwd_over_run = files_checker::TableFiles {
+        unreferenced_files_at_end: unreferenced[0],
+        ..dwd
+    };
+    files.dws_over_run = files_checker::TableFiles {
+        unreferenced_files_at_end: unreferenced[1],
+        ..dws
+    };
     files.violations = violations;
 }
 

@@ -182,13 +182,14 @@ impl Summary {
         ));
         for (label, table) in [("DWD", &files.dwd_over_run), ("DWS", &files.dws_over_run)] {
             line(format!(
-                "files over the run, {label}: at most {} live data files in a bucket (snapshot {}), at most {} small files; {} snapshots expired, {} data/changelog files deleted, {} tags at the end",
+                "files over the run, {label}: at most {} live data files in a bucket (snapshot {}), at most {} small files; {} snapshots expired, {} data/changelog files deleted, {} tags and {} unreferenced data/changelog files at the end",
                 table.max_files_per_bucket,
                 table.max_files_per_bucket_snapshot,
                 table.max_small_files,
                 table.snapshots_expired,
                 table.files_deleted,
-                table.tags_at_end
+                table.tags_at_end,
+                table.unreferenced_files_at_end
             ));
         }
         if self.faults_injected.is_empty() {

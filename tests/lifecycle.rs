@@ -156,3 +156,50 @@ fn files_checker_bounds_files_per_bucket_and_small_files() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn smoke_chaos_with_aggressive_expiration_and_tags_stays_exactly_once() {
+    // Every crash and partition of smoke while both tables keep only snapshots of the last 10 s
+    // (at least 2) and DWD keeps two automatic tags: the consumer id and the tags protect what
+    // is still needed, and every committed snapshot, expired or not, is still checked.
+    let mut scenario = common::scenario("smoke");
+    let lifecycle = |table: &mut sim::scenario::TableSection| {
+        table.snapshot_num_retained_min = Some(2);
+        table.snapshot_time_retained = sim::scenario::Millis::parse("10s");
+    };
+    lifecycle(&mut scenario.dwd);
+    lifecycle(&mut scenario.dws);
+    scenario.dwd.tag_automatic_creation = Some("process-time".into());
+    scenario.dwd.tag_creation_period = Some("20s".into());
+    scenario.dwd.tag_num_retained_max = Some(2);
+    for seed in [1, 7] {
+        let output = sim::run::run(scenario.clone(), seed);
+        let checks = &output.checks;
+        let violations: Vec<_> = checks
+            .exactly_once
+            .violations
+            .iter()
+            .chain(&checks.freshness.violations)
+            .chain(&checks.files.violations)
+            .collect();
+        assert!(violations.is_empty(), "seed {seed}: {violations:?}");
+        let dwd = &checks.files.dwd_over_run;
+        assert!(dwd.snapshots_expired > 10, "seed {seed}: {dwd:?}");
+        assert_eq!(dwd.tags_at_end, 2, "seed {seed}");
+        assert_eq!(
+            dwd.unreferenced_files_at_end, 0,
+            "seed {seed}: nothing leaked"
+        );
+        let prefix = format!("{DWD_TABLE_ROOT}/snapshot/snapshot-");
+        let retained = output
+            .objects
+            .keys()
+            .filter(|p| p.starts_with(&prefix))
+            .count();
+        assert_eq!(
+            checks.exactly_once.dwd_snapshots_checked,
+            retained + dwd.snapshots_expired,
+            "seed {seed}: expired snapshots are checked too"
+        );
+    }
+}

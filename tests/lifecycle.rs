@@ -128,6 +128,30 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
         files.iter().any(|v| v.t_ms == Some(100_000)),
         "the deletion time is named: {files:?}"
     );
+    // A snapshot deletion `dfs` saw while a consumer still needed it is a violation too.
+    output
+        .shared
+        .protected_deletions
+        .borrow_mut()
+        .push(sim::world::ProtectedDeletion {
+            t_ms: 42_000,
+            snapshot_path: format!("{DWD_TABLE_ROOT}/snapshot/snapshot-9"),
+            consumer_path: format!("{DWD_TABLE_ROOT}/consumer/consumer-dws-job"),
+            next_snapshot: 7,
+        });
+    sim::run::check(&mut output);
+    assert!(
+        output
+            .checks
+            .files
+            .violations
+            .iter()
+            .any(|v| v.t_ms == Some(42_000)
+                && v.message
+                    .contains("consumer-dws-job still needed it (nextSnapshot = 7)")),
+        "{:?}",
+        output.checks.files.violations
+    );
 }
 
 #[test]

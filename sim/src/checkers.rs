@@ -668,6 +668,11 @@ pub struct FilesReport {
     pub dwd_max_files_per_bucket: usize,
     pub dws_live_files: usize,
     pub dws_max_files_per_bucket: usize,
+    /// The files checker over every committed snapshot (see `files_checker`).
+    pub dwd_over_run: crate::files_checker::TableFiles,
+    pub dws_over_run: crate::files_checker::TableFiles,
+    /// Files checker and expired-snapshot violations.
+    pub violations: Vec<Violation>,
 }
 
 /// Runs every checker over a finished run. `objects` is the storage dump.

@@ -3,13 +3,15 @@
 //! the warehouse its `ObjectStore` port across the simulated network.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use warehouse::env::{Cost, ObjectStore, StoreError};
+use warehouse::env::{Cost, ObjectStatus, ObjectStore, StoreError};
 
 use crate::rpc::{CallError, Decoder, Encoder, RpcClient};
-use crate::world::{Shared, SimCost, read_tree, sim_now_ms, write_durable};
+use crate::world::{
+    ProtectedDeletion, Shared, SimCost, Tombstone, read_tree, sim_now_ms, write_durable,
+};
 
 /// Where objects live on the `dfs` host's disk.
 pub const DFS_ROOT: &str = "/dfs";
@@ -104,6 +106,24 @@ impl ObjectStore for DfsStore {
             .then_some(())
             .ok_or_else(|| malformed("delete"))
     }
+
+    async fn list_status(&self, prefix: &str) -> Result<Vec<ObjectStatus>, StoreError> {
+        let response = self.call(Encoder::default().u8(6).str(prefix)).await?;
+        if response.first() != Some(&6) {
+            return Err(malformed("list_status"));
+        }
+        let mut decoder = Decoder::new(&response[1..]);
+        let mut statuses = Vec::new();
+        while !decoder.done() {
+            let path = decoder.str().map_err(|_| malformed("list_status"))?;
+            let modified = decoder.str().map_err(|_| malformed("list_status"))?;
+            statuses.push(ObjectStatus {
+                path,
+                modified_millis: modified.parse().map_err(|_| malformed("list_status"))?,
+            });
+        }
+        Ok(statuses)
+    }
 }
 
 /// The server side: objects as files under [`DFS_ROOT`], an in-memory index for listing
@@ -111,6 +131,9 @@ impl ObjectStore for DfsStore {
 pub struct DfsServer {
     shared: Rc<Shared>,
     index: RefCell<BTreeSet<String>>,
+    /// Wall-clock ms of each object's last write; objects found on disk at start get the start
+    /// time (the disk keeps no times), which only makes them look younger.
+    modified: RefCell<BTreeMap<String, i64>>,
     cost: SimCost,
 }
 
@@ -124,14 +147,20 @@ fn error_response(reason: String) -> Vec<u8> {
 
 impl DfsServer {
     pub fn start(shared: Rc<Shared>) -> std::io::Result<Rc<Self>> {
-        let index = read_tree(DFS_ROOT)?
+        let index: BTreeSet<String> = read_tree(DFS_ROOT)?
             .into_keys()
             .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
             .collect();
         let cost = SimCost::metered("dfs", &shared);
+        let now = shared.scenario.run.epoch_ms + sim_now_ms();
+        let modified = index
+            .iter()
+            .map(|path: &String| (path.clone(), now))
+            .collect();
         Ok(Rc::new(Self {
             shared,
             index: RefCell::new(index),
+            modified: RefCell::new(modified),
             cost,
         }))
     }
@@ -149,7 +178,54 @@ impl DfsServer {
     fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
         write_durable(&disk_path(path), bytes, false).map_err(|e| format!("{path}: {e}"))?;
         self.index.borrow_mut().insert(path.to_string());
+        let now = self.shared.scenario.run.epoch_ms + sim_now_ms();
+        self.modified.borrow_mut().insert(path.to_string(), now);
+        self.shared.graveyard.borrow_mut().remove(path);
         Ok(())
+    }
+
+    /// Moves a deleted object's bytes into the world's graveyard, and notes a snapshot deletion
+    /// that a consumer file of its table still protected.
+    fn bury(&self, path: &str, bytes: Vec<u8>) {
+        let now = sim_now_ms();
+        if let Some((root, id)) = path.split_once("/snapshot/snapshot-")
+            && let Ok(id) = id.parse::<i64>()
+        {
+            let prefix = format!("{root}/consumer/consumer-");
+            let consumers: Vec<String> = self
+                .index
+                .borrow()
+                .range(prefix.clone()..)
+                .take_while(|p| p.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for consumer in consumers {
+                let next = turmoil::fs::shim::std::fs::read(disk_path(&consumer))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["nextSnapshot"].as_i64());
+                if let Some(next) = next
+                    && id >= next
+                {
+                    self.shared
+                        .protected_deletions
+                        .borrow_mut()
+                        .push(ProtectedDeletion {
+                            t_ms: now,
+                            snapshot_path: path.to_string(),
+                            consumer_path: consumer,
+                            next_snapshot: next,
+                        });
+                }
+            }
+        }
+        self.shared.graveyard.borrow_mut().insert(
+            path.to_string(),
+            Tombstone {
+                deleted_ms: now,
+                bytes,
+            },
+        );
     }
 
     pub async fn handle(&self, request: Vec<u8>) -> Vec<u8> {
@@ -157,7 +233,7 @@ impl DfsServer {
         let result = async {
             let tag = decoder.u8()?;
             let path = decoder.str()?;
-            if !(Self::valid_path(&path) || (tag == 4 && !path.starts_with('/'))) {
+            if !(Self::valid_path(&path) || ((tag == 4 || tag == 6) && !path.starts_with('/'))) {
                 return Err(format!("invalid object path `{path}`"));
             }
             // Injected storage faults: a slow disk delays every request; errors and a full
@@ -212,14 +288,31 @@ impl DfsServer {
                 }
                 5 => {
                     if self.index.borrow_mut().remove(&path) {
+                        self.modified.borrow_mut().remove(&path);
                         let full = disk_path(&path);
+                        let bytes = turmoil::fs::shim::std::fs::read(&full).unwrap_or_default();
                         turmoil::fs::shim::std::fs::remove_file(&full)
                             .map_err(|e| format!("{path}: {e}"))?;
+                        self.bury(&path, bytes);
                         let parent = full.rsplit_once('/').map_or("/", |(p, _)| p).to_string();
                         turmoil::fs::shim::std::fs::sync_dir(parent)
                             .map_err(|e| format!("{path}: {e}"))?;
                     }
                     Ok(vec![0])
+                }
+                6 => {
+                    let mut out = Encoder::default().u8(6);
+                    let modified = self.modified.borrow();
+                    for found in self
+                        .index
+                        .borrow()
+                        .range(path.clone()..)
+                        .take_while(|p| p.starts_with(&path))
+                    {
+                        let time = modified.get(found).copied().unwrap_or(i64::MAX);
+                        out = out.str(found).str(&time.to_string());
+                    }
+                    Ok(out.0)
                 }
                 _ => Err(format!("unknown dfs request tag {tag}")),
             }

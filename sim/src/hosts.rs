@@ -153,6 +153,8 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         },
         compaction_trigger: section.compaction_trigger,
         write_only: section.write_only,
+        // Validated when the scenario was loaded.
+        lifecycle: section.lifecycle().unwrap_or_default(),
         ..TableOptions::default()
     }
 }

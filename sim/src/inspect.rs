@@ -26,7 +26,18 @@ pub struct SnapshotInfo {
     pub commit_kind: String,
     pub base_manifest_list: String,
     pub delta_manifest_list: String,
+    pub changelog_manifest_list: Option<String>,
     pub time_millis: i64,
+}
+
+/// One entry of a manifest: an ADD (0) or DELETE (1) of a file of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    pub kind: i64,
+    pub bucket: i64,
+    pub level: i64,
+    pub name: String,
+    pub size_bytes: u64,
 }
 
 /// Records of data files: value kind bytes, sequence numbers and the field values, row-major
@@ -120,24 +131,74 @@ impl<'a> TableInspector<'a> {
         let prefix = format!("{}/snapshot/snapshot-", self.root);
         let mut snapshots = Vec::new();
         for path in self.objects.keys().filter(|p| p.starts_with(&prefix)) {
-            let value = json(self.objects, path)?;
-            snapshots.push(SnapshotInfo {
-                id: int(&value, "id", path)?,
-                path: path.clone(),
-                commit_user: text(&value, "commitUser", path)?,
-                commit_identifier: int(&value, "commitIdentifier", path)?,
-                commit_kind: text(&value, "commitKind", path)?,
-                base_manifest_list: text(&value, "baseManifestList", path)?,
-                delta_manifest_list: text(&value, "deltaManifestList", path)?,
-                time_millis: int(&value, "timeMillis", path)?,
-            });
+            snapshots.push(self.snapshot_file(path)?);
         }
         snapshots.sort_by_key(|s| s.id);
         Ok(snapshots)
     }
 
+    /// Every tag file present (`tag/tag-<name>`, a snapshot copy), as (name, snapshot).
+    pub fn tags(&self) -> Result<Vec<(String, SnapshotInfo)>, String> {
+        let prefix = format!("{}/tag/tag-", self.root);
+        let mut tags = Vec::new();
+        for path in self.objects.keys().filter(|p| p.starts_with(&prefix)) {
+            tags.push((path[prefix.len()..].to_string(), self.snapshot_file(path)?));
+        }
+        Ok(tags)
+    }
+
+    fn snapshot_file(&self, path: &str) -> Result<SnapshotInfo, String> {
+        let value = json(self.objects, path)?;
+        Ok(SnapshotInfo {
+            id: int(&value, "id", path)?,
+            path: path.to_string(),
+            commit_user: text(&value, "commitUser", path)?,
+            commit_identifier: int(&value, "commitIdentifier", path)?,
+            commit_kind: text(&value, "commitKind", path)?,
+            base_manifest_list: text(&value, "baseManifestList", path)?,
+            delta_manifest_list: text(&value, "deltaManifestList", path)?,
+            changelog_manifest_list: value
+                .get("changelogManifestList")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            time_millis: int(&value, "timeMillis", path)?,
+        })
+    }
+
+    /// The entries of the snapshot's delta manifests (what its commit added and deleted).
+    pub fn delta_entries(&self, snapshot: &SnapshotInfo) -> Result<Vec<FileEntry>, String> {
+        self.file_entries(&snapshot.delta_manifest_list)
+    }
+
+    /// The changelog files of the snapshot, as (bucket, file name).
+    pub fn changelog_files(&self, snapshot: &SnapshotInfo) -> Result<Vec<(i64, String)>, String> {
+        let Some(list) = &snapshot.changelog_manifest_list else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .file_entries(list)?
+            .into_iter()
+            .filter(|e| e.kind == 0)
+            .map(|e| (e.bucket, e.name))
+            .collect())
+    }
+
+    /// Path of a file of a bucket of this table.
+    pub fn bucket_file_path(&self, bucket: i64, name: &str) -> String {
+        format!("{}/bucket-{bucket}/{name}", self.root)
+    }
+
     /// (file kind, bucket, level, file name) of every entry of the manifests a list names.
     fn list_entries(&self, list: &str) -> Result<Vec<(i64, i64, i64, String)>, String> {
+        Ok(self
+            .file_entries(list)?
+            .into_iter()
+            .map(|e| (e.kind, e.bucket, e.level, e.name))
+            .collect())
+    }
+
+    /// Every entry of the manifests a list names.
+    fn file_entries(&self, list: &str) -> Result<Vec<FileEntry>, String> {
         let list_path = format!("{}/manifest/{list}", self.root);
         let list = json(self.objects, &list_path)?;
         let manifests = list
@@ -153,12 +214,13 @@ impl<'a> TableInspector<'a> {
                 .ok_or_else(|| format!("{path} is not a JSON array"))?
             {
                 let file = field(entry, "file", &path)?;
-                entries.push((
-                    int(entry, "kind", &path)?,
-                    int(entry, "bucket", &path)?,
-                    int(file, "level", &path)?,
-                    text(file, "fileName", &path)?,
-                ));
+                entries.push(FileEntry {
+                    kind: int(entry, "kind", &path)?,
+                    bucket: int(entry, "bucket", &path)?,
+                    level: int(file, "level", &path)?,
+                    name: text(file, "fileName", &path)?,
+                    size_bytes: int(file, "fileSize", &path)?.max(0) as u64,
+                });
             }
         }
         Ok(entries)

@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod checkers;
 pub mod dfs;
 pub mod faults;
+pub mod files_checker;
 pub mod hosts;
 pub mod inspect;
 pub mod output;

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::checkers::{CheckOutcome, check_run};
+use crate::files_checker::{self, Deletions};
 use crate::hosts::{dfs_host, dwd_job_host, dws_job_host, serving_host, tt_host};
 use crate::scenario::{FaultKind, Scenario, parse_skew};
 use crate::traffic::traffic_client;
@@ -117,9 +118,48 @@ pub fn run(scenario: Scenario, seed: u64) -> RunOutput {
     output
 }
 
-/// Runs the checkers over a simulated run (fills `output.checks`).
+/// Runs the checkers over a simulated run (fills `output.checks`). The objects `dfs` deleted
+/// are lent from the world's graveyard to the storage dump while the checkers walk the history,
+/// then given back, so `output.objects` stays the final state.
 pub fn check(output: &mut RunOutput) {
-    output.checks = check_run(&output.shared, &output.objects, output.chaos_end_ms);
+    let shared = output.shared.clone();
+    let mut graveyard = shared.graveyard.borrow_mut();
+    let deleted: Deletions = graveyard
+        .iter()
+        .filter(|(path, _)| !output.objects.contains_key(*path))
+        .map(|(path, tombstone)| (path.clone(), tombstone.deleted_ms))
+        .collect();
+    let (retained, unreferenced) =
+        files_checker::retained_metadata_check(&output.objects, &deleted);
+    for path in deleted.keys() {
+        if let Some(tombstone) = graveyard.get_mut(path) {
+            output
+                .objects
+                .insert(path.clone(), std::mem::take(&mut tombstone.bytes));
+        }
+    }
+    output.checks = check_run(&shared, &output.objects, output.chaos_end_ms);
+    let (dwd, dws, mut violations) = files_checker::files_check(&shared, &output.objects, &deleted);
+    for path in deleted.keys() {
+        if let (Some(tombstone), Some(bytes)) =
+            (graveyard.get_mut(path), output.objects.remove(path))
+        {
+            tombstone.bytes = bytes;
+        }
+    }
+    drop(graveyard);
+    violations.splice(0..0, retained);
+    violations.extend(files_checker::expired_snapshot_check(&shared));
+    let files = &mut output.checks.files;
+    files.dwd_over_run = files_checker::TableFiles {
+        unreferenced_files_at_end: unreferenced[0],
+        ..dwd
+    };
+    files.dws_over_run = files_checker::TableFiles {
+        unreferenced_files_at_end: unreferenced[1],
+        ..dws
+    };
+    files.violations = violations;
 }
 
 /// The simulation alone, without the checkers (`checks` left empty).

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
+use warehouse::table::{LifecycleOptions, TagCreation, TagPeriod};
 
 /// A duration written like Flink's: "500ms", "10s", "10 s", "5min", "1h".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -264,6 +265,66 @@ pub struct TableSection {
     /// Writers never compact (Paimon's dedicated-compaction mode; no compactor host yet).
     #[serde(rename = "write-only", default)]
     pub write_only: bool,
+    /// Lifecycle options under Paimon's names; unset means Paimon's default.
+    #[serde(rename = "snapshot.num-retained.min", default)]
+    pub snapshot_num_retained_min: Option<u32>,
+    #[serde(rename = "snapshot.num-retained.max", default)]
+    pub snapshot_num_retained_max: Option<u32>,
+    #[serde(rename = "snapshot.time-retained", default)]
+    pub snapshot_time_retained: Option<Millis>,
+    #[serde(rename = "snapshot.expire.limit", default)]
+    pub snapshot_expire_limit: Option<u32>,
+    #[serde(rename = "consumer.expiration-time", default)]
+    pub consumer_expiration_time: Option<Millis>,
+    /// "none" or "process-time".
+    #[serde(rename = "tag.automatic-creation", default)]
+    pub tag_automatic_creation: Option<String>,
+    /// "daily", "hourly", "two-hours", or a duration such as "5min" (simulation scale).
+    #[serde(rename = "tag.creation-period", default)]
+    pub tag_creation_period: Option<String>,
+    #[serde(rename = "tag.num-retained-max", default)]
+    pub tag_num_retained_max: Option<u32>,
+}
+
+impl TableSection {
+    /// The table's lifecycle options: Paimon's defaults overridden by the keys set, validated.
+    pub fn lifecycle(&self) -> Result<LifecycleOptions, String> {
+        let mut options = LifecycleOptions::default();
+        if let Some(min) = self.snapshot_num_retained_min {
+            options.snapshot_num_retained_min = min;
+        }
+        if let Some(max) = self.snapshot_num_retained_max {
+            options.snapshot_num_retained_max = max;
+        }
+        if let Some(time) = self.snapshot_time_retained {
+            options.snapshot_time_retained_ms = time.0;
+        }
+        if let Some(limit) = self.snapshot_expire_limit {
+            options.snapshot_expire_limit = limit;
+        }
+        options.consumer_expiration_time_ms = self.consumer_expiration_time.map(|m| m.0);
+        if let Some(mode) = &self.tag_automatic_creation {
+            options.tag_automatic_creation = TagCreation::parse(mode).ok_or_else(|| {
+                format!("tag.automatic-creation = \"{mode}\" is not supported; use \"none\" or \"process-time\"")
+            })?;
+        }
+        if let Some(period) = &self.tag_creation_period {
+            options.tag_creation_period = TagPeriod::parse(period).ok_or_else(|| {
+                format!("tag.creation-period = \"{period}\" is not a period; use \"daily\", \"hourly\", \"two-hours\" or a duration of at least 1s such as \"5min\"")
+            })?;
+        }
+        if let Some(max) = self.tag_num_retained_max {
+            if max == 0 {
+                return Err("tag.num-retained-max must be at least 1".into());
+            }
+            options.tag_num_retained_max = Some(max);
+        }
+        if self.consumer_expiration_time.is_some_and(|m| m.0 <= 0) {
+            return Err("consumer.expiration-time must be a positive duration".into());
+        }
+        options.validate().map_err(|e| e.to_string())?;
+        Ok(options)
+    }
 }
 
 fn default_compaction_trigger() -> usize {
@@ -285,6 +346,14 @@ impl TableSection {
             file_compression: default_compression(),
             compaction_trigger: default_compaction_trigger(),
             write_only: false,
+            snapshot_num_retained_min: None,
+            snapshot_num_retained_max: None,
+            snapshot_time_retained: None,
+            snapshot_expire_limit: None,
+            consumer_expiration_time: None,
+            tag_automatic_creation: None,
+            tag_creation_period: None,
+            tag_num_retained_max: None,
         }
     }
     fn dws_default() -> Self {
@@ -294,6 +363,14 @@ impl TableSection {
             file_compression: default_compression(),
             compaction_trigger: default_compaction_trigger(),
             write_only: false,
+            snapshot_num_retained_min: None,
+            snapshot_num_retained_max: None,
+            snapshot_time_retained: None,
+            snapshot_expire_limit: None,
+            consumer_expiration_time: None,
+            tag_automatic_creation: None,
+            tag_creation_period: None,
+            tag_num_retained_max: None,
         }
     }
 }
@@ -645,6 +722,15 @@ pub struct SlaSection {
     /// visible in DWS; unchecked when absent.
     #[serde(default)]
     pub recovery_max: Option<Millis>,
+    /// Files checker: live data files in one bucket of a table, at any committed snapshot.
+    #[serde(default = "default_files_per_bucket_max")]
+    pub files_per_bucket_max: usize,
+    /// Files checker: a live data file smaller than this is a small file.
+    #[serde(default = "default_small_file_bytes")]
+    pub small_file_bytes: u64,
+    /// Files checker: live small files in one table, at any committed snapshot.
+    #[serde(default = "default_small_files_max")]
+    pub small_files_max: usize,
 }
 
 impl Default for SlaSection {
@@ -655,6 +741,9 @@ impl Default for SlaSection {
             query_latency_max: default_query_latency_max(),
             staleness_max: default_staleness_max(),
             recovery_max: None,
+            files_per_bucket_max: default_files_per_bucket_max(),
+            small_file_bytes: default_small_file_bytes(),
+            small_files_max: default_small_files_max(),
         }
     }
 }
@@ -664,6 +753,15 @@ fn default_query_latency_max() -> Millis {
 }
 fn default_staleness_max() -> Millis {
     ms("2min")
+}
+fn default_files_per_bucket_max() -> usize {
+    60
+}
+fn default_small_file_bytes() -> u64 {
+    16 * 1024
+}
+fn default_small_files_max() -> usize {
+    200
 }
 
 /// Hosts a crash fault may target.
@@ -778,6 +876,9 @@ impl Scenario {
                     table.compaction_trigger
                 ));
             }
+            table
+                .lifecycle()
+                .map_err(|message| format!("[{name}] {message}"))?;
             if !["none", "snappy"].contains(&table.file_compression.as_str()) {
                 return Err(format!(
                     "[{name}] file.compression = \"{}\" is not supported; use \"none\" or \"snappy\"",
@@ -1052,5 +1153,42 @@ baseline_events_per_s = 100
         assert_eq!(scenario.rate_at(3_000), 550.0);
         assert_eq!(scenario.rate_at(5_000), 1000.0);
         assert_eq!(scenario.rate_at(20_000), 100.0);
+    }
+
+    #[test]
+    fn lifecycle_keys_use_paimon_names_and_are_checked() {
+        let text = format!(
+            "{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.num-retained.min\" = 3\n\"snapshot.time-retained\" = \"2min\"\n\"consumer.expiration-time\" = \"1h\"\n\"tag.automatic-creation\" = \"process-time\"\n\"tag.creation-period\" = \"hourly\"\n\"tag.num-retained-max\" = 4\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        let options = scenario.dwd.lifecycle().unwrap();
+        assert_eq!(options.snapshot_num_retained_min, 3);
+        assert_eq!(options.snapshot_time_retained_ms, 120_000);
+        assert_eq!(options.snapshot_expire_limit, 10, "Paimon's default");
+        assert_eq!(options.consumer_expiration_time_ms, Some(3_600_000));
+        assert_eq!(options.tag_creation_period, TagPeriod::Hourly);
+        assert_eq!(options.tag_num_retained_max, Some(4));
+        assert_eq!(
+            scenario.dws.lifecycle().unwrap(),
+            LifecycleOptions::default()
+        );
+
+        let bad = format!("{MINIMAL}[dwd]\nbucket = 2\n\"tag.creation-period\" = \"weekly\"\n");
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("[dwd] tag.creation-period = \"weekly\" is not a period"),
+            "{error}"
+        );
+        let bad = format!(
+            "{MINIMAL}[dws]\nbucket = 1\n\"snapshot.num-retained.min\" = 5\n\"snapshot.num-retained.max\" = 2\n"
+        );
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("[dws] snapshot.num-retained.max = 2 must not be below"),
+            "{error}"
+        );
+        let typo = format!("{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.time-retain\" = \"1h\"\n");
+        let error = Scenario::parse(&typo, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("snapshot.time-retain"), "{error}");
     }
 }

@@ -76,6 +76,7 @@ impl Summary {
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
         violations.extend(&slas.violations);
+        violations.extend(&checks.files.violations);
         let mut failed_checkers: Vec<String> =
             violations.iter().map(|v| v.checker.clone()).collect();
         if output.world_error.is_some() {
@@ -192,6 +193,18 @@ impl Summary {
             files.dws_live_files,
             files.dws_max_files_per_bucket
         ));
+        for (label, table) in [("DWD", &files.dwd_over_run), ("DWS", &files.dws_over_run)] {
+            line(format!(
+                "files over the run, {label}: at most {} live data files in a bucket (snapshot {}), at most {} small files; {} snapshots expired, {} data/changelog files deleted, {} tags and {} unreferenced data/changelog files at the end",
+                table.max_files_per_bucket,
+                table.max_files_per_bucket_snapshot,
+                table.max_small_files,
+                table.snapshots_expired,
+                table.files_deleted,
+                table.tags_at_end,
+                table.unreferenced_files_at_end
+            ));
+        }
         for capacity_line in self.capacity.render() {
             line(capacity_line);
         }
@@ -241,12 +254,15 @@ impl Summary {
             "liveness",
             "availability",
             "recovery",
+            crate::files_checker::FILES,
+            crate::files_checker::EXPIRED_SNAPSHOT,
         ] {
             let first = e
                 .violations
                 .iter()
                 .chain(&f.violations)
                 .chain(&self.sla_violations)
+                .chain(&self.files.violations)
                 .find(|v| v.checker == checker);
             match first {
                 None => line(format!("  {checker:<13} PASS")),

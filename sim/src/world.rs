@@ -59,6 +59,24 @@ pub struct ServedAnswer {
     pub latency_ms: i64,
 }
 
+/// An object the `dfs` deleted, kept by the world (not by the dfs) so the checkers can still read
+/// the history of every committed snapshot, and tell when each file went.
+#[derive(Debug, Clone, Default)]
+pub struct Tombstone {
+    /// Simulated ms of the deletion.
+    pub deleted_ms: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// A snapshot file deleted while a consumer's `nextSnapshot` still protected it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedDeletion {
+    pub t_ms: i64,
+    pub snapshot_path: String,
+    pub consumer_path: String,
+    pub next_snapshot: i64,
+}
+
 pub struct Shared {
     pub scenario: Scenario,
     pub seeds: SeedTree,
@@ -82,6 +100,11 @@ pub struct Shared {
     pub disk_fault_rng: RefCell<rand_chacha::ChaCha8Rng>,
     /// Wall-clock skew in force, per host (ms, signed).
     pub clock_skews: RefCell<BTreeMap<String, i64>>,
+    /// Objects deleted from `dfs` (moved here, not copied), by path; a path written again
+    /// leaves the graveyard.
+    pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
+    /// Snapshot deletions a consumer file forbade, observed by `dfs` when they happened.
+    pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
 }
 
 /// A storage fault in force on one host's disk.
@@ -168,6 +191,8 @@ impl Shared {
             disk_faults: RefCell::new(BTreeMap::new()),
             disk_fault_rng: RefCell::new(SeedTree::new(seed).fork("faults/disk")),
             clock_skews: RefCell::new(BTreeMap::new()),
+            graveyard: RefCell::new(BTreeMap::new()),
+            protected_deletions: RefCell::new(Vec::new()),
         })
     }
 

@@ -31,6 +31,36 @@ pub trait ObjectStore: Clone + 'static {
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, StoreError>>;
     /// Deleting a missing object succeeds.
     fn delete(&self, path: &str) -> impl Future<Output = Result<(), StoreError>>;
+    /// Like `list`, with each object's last modification time (wall-clock millis), as orphan
+    /// cleaning and consumer expiration need. A store that cannot tell an object's age reports
+    /// [`MODIFIED_UNKNOWN`], which reads as "just written", so nothing is ever cleaned by age.
+    fn list_status(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectStatus>, StoreError>> {
+        async move {
+            Ok(self
+                .list(prefix)
+                .await?
+                .into_iter()
+                .map(|path| ObjectStatus {
+                    path,
+                    modified_millis: MODIFIED_UNKNOWN,
+                })
+                .collect())
+        }
+    }
+}
+
+/// Modification time of an object whose age the store cannot tell: newer than any bound.
+pub const MODIFIED_UNKNOWN: i64 = i64::MAX;
+
+/// One listed object and when it was last written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectStatus {
+    pub path: String,
+    /// Wall-clock millis of the last write, or [`MODIFIED_UNKNOWN`].
+    pub modified_millis: i64,
 }
 
 /// Wall-clock readings (event times, snapshot `timeMillis`): a fixed epoch plus elapsed time.
@@ -97,6 +127,9 @@ pub trait Env: Clone + 'static {
 #[derive(Clone, Default)]
 pub struct MemStore {
     objects: Rc<std::cell::RefCell<std::collections::BTreeMap<String, Vec<u8>>>>,
+    /// When set, writes record their time from this clock (for `list_status`).
+    clock: Option<ManualClock>,
+    modified: Rc<std::cell::RefCell<std::collections::BTreeMap<String, i64>>>,
 }
 
 impl MemStore {
@@ -110,6 +143,21 @@ impl MemStore {
     pub fn from_objects(objects: std::collections::BTreeMap<String, Vec<u8>>) -> Self {
         Self {
             objects: Rc::new(std::cell::RefCell::new(objects)),
+            ..Self::default()
+        }
+    }
+    /// A store that stamps every write with `clock`'s time, so objects have ages.
+    pub fn with_clock(clock: ManualClock) -> Self {
+        Self {
+            clock: Some(clock),
+            ..Self::default()
+        }
+    }
+    fn stamp(&self, path: &str) {
+        if let Some(clock) = &self.clock {
+            self.modified
+                .borrow_mut()
+                .insert(path.to_string(), clock.now_millis());
         }
     }
 }
@@ -117,6 +165,7 @@ impl MemStore {
 impl ObjectStore for MemStore {
     async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.objects.borrow_mut().insert(path.to_string(), bytes);
+        self.stamp(path);
         Ok(())
     }
     async fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
@@ -125,6 +174,8 @@ impl ObjectStore for MemStore {
             return Ok(false);
         }
         objects.insert(path.to_string(), bytes);
+        drop(objects);
+        self.stamp(path);
         Ok(true)
     }
     async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -141,7 +192,22 @@ impl ObjectStore for MemStore {
     }
     async fn delete(&self, path: &str) -> Result<(), StoreError> {
         self.objects.borrow_mut().remove(path);
+        self.modified.borrow_mut().remove(path);
         Ok(())
+    }
+    async fn list_status(&self, prefix: &str) -> Result<Vec<ObjectStatus>, StoreError> {
+        let paths = self.list(prefix).await?;
+        let modified = self.modified.borrow();
+        Ok(paths
+            .into_iter()
+            .map(|path| ObjectStatus {
+                modified_millis: match &self.clock {
+                    Some(_) => modified.get(&path).copied().unwrap_or(MODIFIED_UNKNOWN),
+                    None => MODIFIED_UNKNOWN,
+                },
+                path,
+            })
+            .collect())
     }
 }
 

@@ -112,6 +112,13 @@ pub(crate) async fn commit_checkpoint<E: Env>(
         Ok(outcome)
     })
     .await?;
+    if let CommitOutcome::Committed {
+        snapshot_id,
+        compact_snapshot_id,
+    } = outcome
+    {
+        maintain_after_commit(env, table, compact_snapshot_id.unwrap_or(snapshot_id)).await;
+    }
     let (verb, snapshot_id) = match outcome {
         CommitOutcome::Committed { snapshot_id, .. } => ("committed", snapshot_id),
         CommitOutcome::AlreadyCommitted { snapshot_id } => {
@@ -127,4 +134,66 @@ pub(crate) async fn commit_checkpoint<E: Env>(
         ),
     );
     Ok(outcome)
+}
+
+/// What Paimon's committer does after a successful commit: expire consumers and snapshots (unless
+/// `write-only`), then create and retire automatic tags. A failure is journaled and left for the
+/// next commit to retry; it never fails the job (files it leaks are orphans).
+pub(crate) async fn maintain_after_commit<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
+    snapshot_id: i64,
+) {
+    let name = table
+        .root()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let now = env.clock().now_millis();
+    if !table.schema().options.write_only {
+        match table.expire_snapshots(now).await {
+            Ok(report) => {
+                if let Some((first, end)) = report.expired {
+                    env.journal().record(
+                        "expire",
+                        format!(
+                            "table={name} snapshots={first}..{} data_files={} changelog_files={} manifests={} leaked={}",
+                            end - 1,
+                            report.data_files_deleted,
+                            report.changelog_files_deleted,
+                            report.manifest_files_deleted,
+                            report.delete_failures
+                        ),
+                    );
+                }
+                for consumer in report.consumers_expired {
+                    env.journal().record(
+                        "consumer-expire",
+                        format!("table={name} consumer={consumer}"),
+                    );
+                }
+            }
+            Err(error) => env
+                .journal()
+                .record("expire-failed", format!("table={name} error={error}")),
+        }
+    }
+    match table.auto_tag(snapshot_id, now).await {
+        Ok(report) => {
+            if let Some(tag) = report.created {
+                env.journal().record(
+                    "tag-create",
+                    format!("table={name} tag={tag} snapshot={snapshot_id}"),
+                );
+            }
+            for tag in report.deleted {
+                env.journal()
+                    .record("tag-delete", format!("table={name} tag={tag}"));
+            }
+        }
+        Err(error) => env
+            .journal()
+            .record("tag-failed", format!("table={name} error={error}")),
+    }
 }

@@ -5,23 +5,29 @@
 mod compaction;
 mod error;
 mod format;
+mod lifecycle;
 mod meta;
 mod reader;
 mod schema;
 mod store;
+mod tag;
 mod writer;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
 
 pub use compaction::{CompactionResult, compact_bucket};
 pub use error::TableError;
+pub use lifecycle::{ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport};
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
 pub use reader::StreamingReader;
 pub use schema::{ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema};
 pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
+pub use tag::{TagCreation, TagPeriod, TagReport};
 pub use writer::BucketWriter;
 
 /// A primary key: the primary-key column values in primary-key order.

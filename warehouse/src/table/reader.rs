@@ -36,11 +36,17 @@ impl<S: ObjectStore> StreamingReader<S> {
     pub async fn poll(&self) -> Result<Option<(Snapshot, Vec<(RowKind, Row)>)>, TableError> {
         let next = self.next_snapshot.get();
         match self.table.snapshot(next).await? {
-            Some(snapshot) => {
-                let records = self.table.read_changelog(&snapshot).await?;
-                self.next_snapshot.set(next + 1);
-                Ok(Some((snapshot, records)))
-            }
+            Some(snapshot) => match self.table.read_changelog(&snapshot).await {
+                Ok(records) => {
+                    self.next_snapshot.set(next + 1);
+                    Ok(Some((snapshot, records)))
+                }
+                // Expired while being read: its files went after its snapshot file.
+                Err(TableError::Corrupt { .. }) if self.table.snapshot(next).await?.is_none() => {
+                    Err(TableError::SnapshotExpired { id: next })
+                }
+                Err(error) => Err(error),
+            },
             None => match self.table.earliest_snapshot_id().await? {
                 Some(earliest) if earliest > next => Err(TableError::SnapshotExpired { id: next }),
                 _ => Ok(None),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::TableError;
+pub use super::lifecycle::LifecycleOptions;
 use crate::row::{Field, FieldType};
 
 /// Paimon `merge-engine`. Only `deduplicate` exists so far.
@@ -47,6 +48,8 @@ pub struct TableOptions {
     pub size_ratio_percent: u64,
     /// Paimon `write-only`: writers never compact (a dedicated compaction job must).
     pub write_only: bool,
+    /// Snapshot, consumer and tag lifecycle (`snapshot.*`, `consumer.*`, `tag.*`).
+    pub lifecycle: LifecycleOptions,
 }
 
 impl TableOptions {
@@ -68,6 +71,7 @@ impl Default for TableOptions {
             max_size_amplification_percent: 200,
             size_ratio_percent: 1,
             write_only: false,
+            lifecycle: LifecycleOptions::default(),
         }
     }
 }
@@ -113,6 +117,7 @@ impl TableOptions {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(self.lifecycle.to_paimon_options())
         .collect()
     }
 }

@@ -832,3 +832,62 @@ impl<S: ObjectStore> FileStoreTable<S> {
         }
     }
 }
+
+/// Hooks for snapshot expiration, tags and orphan cleaning (`lifecycle.rs`, `tag.rs`): the same
+/// readers and writers the table uses, so the lifecycle code never parses a file itself.
+impl<S: ObjectStore> FileStoreTable<S> {
+    /// Ids of every snapshot file present, ascending.
+    pub(crate) async fn snapshot_ids(&self) -> Result<Vec<i64>, TableError> {
+        self.list_snapshot_ids().await
+    }
+
+    /// The manifest files a manifest list (under `manifest/`) names.
+    pub(crate) async fn manifest_list(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ManifestFileMeta>, TableError> {
+        self.read_manifest_list(name).await
+    }
+
+    /// The entries of one manifest file (under `manifest/`).
+    pub(crate) async fn manifest_entries(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ManifestEntry>, TableError> {
+        self.read_manifest(name).await
+    }
+
+    /// Writes the `snapshot/{hint}` file (`EARLIEST` or `LATEST`).
+    pub(crate) async fn write_hint(&self, hint: &str, id: i64) -> Result<(), TableError> {
+        self.inner
+            .store
+            .put(&self.hint_path(hint), id.to_string().into_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// A snapshot (or tag) file's bytes, in the snapshot file encoding.
+    pub(crate) fn encode_snapshot(path: &str, snapshot: &Snapshot) -> Result<Vec<u8>, TableError> {
+        to_json(path, snapshot, true)
+    }
+
+    /// Parses a snapshot (or tag) file.
+    pub(crate) fn decode_snapshot(path: &str, bytes: &[u8]) -> Result<Snapshot, TableError> {
+        parse_json(path, bytes)
+    }
+
+    /// Path prefix of the table's consumer files (`consumer/consumer-`).
+    pub(crate) fn consumer_prefix(&self) -> String {
+        format!("{}/consumer/consumer-", self.inner.root)
+    }
+
+    /// Next snapshot recorded in the consumer file at `path`.
+    pub(crate) async fn read_consumer_file(&self, path: &str) -> Result<Option<i64>, TableError> {
+        match self.inner.store.get(path).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(
+                parse_json::<ConsumerFile>(path, &bytes)?.next_snapshot,
+            )),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The files checker and the expired-snapshot verdict. Over the whole history of each table (the
+//! final storage dump plus the objects `dfs` deleted, kept in the world's graveyard) it checks
+//! that live data files per bucket and small files stay within the scenario's bounds at every
+//! committed snapshot, and that no file was deleted while a retained snapshot, a tag or a
+//! consumer still needed it. It also turns a job that failed over because its next snapshot
+//! had expired into a verdict of its own, so a lost consumer position is named, not only seen as
+//! missing data.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
+
+use crate::checkers::Violation;
+use crate::inspect::{SnapshotInfo, TableInspector};
+use crate::world::Shared;
+
+pub const FILES: &str = "files";
+pub const EXPIRED_SNAPSHOT: &str = "expired-snapshot";
+
+/// File figures of one table over the run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TableFiles {
+    /// Most live data files one bucket held at any committed snapshot, and that snapshot.
+    pub max_files_per_bucket: usize,
+    pub max_files_per_bucket_snapshot: i64,
+    /// Most live small data files the table held at any committed snapshot.
+    pub max_small_files: usize,
+    pub snapshots_expired: usize,
+    /// Data and changelog files deleted (by expiration, compaction clean-up or tags).
+    pub files_deleted: usize,
+    pub tags_at_end: usize,
+    /// Data and changelog files stored at the end that no retained snapshot or tag references:
+    /// files of failed commit attempts and interrupted expirations, for orphan cleaning.
+    pub unreferenced_files_at_end: usize,
+}
+
+/// Simulated ms each deleted object (absent at the end) went, by path.
+pub type Deletions = BTreeMap<String, i64>;
+
+fn violation(at: String, t_ms: Option<i64>, message: String) -> Violation {
+    Violation {
+        checker: FILES.into(),
+        at,
+        t_ms,
+        message,
+    }
+}
+
+fn secs(ms: i64) -> String {
+    format!("{:.1}s", ms as f64 / 1e3)
+}
+
+/// What each data or changelog file's references are: the last snapshot that referenced it.
+struct History {
+    last_reference: BTreeMap<String, i64>,
+    figures: TableFiles,
+}
+
+/// Walks a table's snapshots in order, applying each delta: per-bucket and small-file counts
+/// at every snapshot, and the last snapshot referencing each file.
+fn walk(
+    inspector: &TableInspector,
+    snapshots: &[SnapshotInfo],
+    small_file_bytes: u64,
+) -> Result<History, String> {
+    let mut live: BTreeMap<(i64, i64, String), u64> = BTreeMap::new();
+    let mut last_reference = BTreeMap::new();
+    let mut figures = TableFiles::default();
+    let mut previous: Option<i64> = None;
+    for snapshot in snapshots {
+        for entry in inspector.delta_entries(snapshot)? {
+            let key = (entry.bucket, entry.level, entry.name.clone());
+            if entry.kind == 0 {
+                live.insert(key, entry.size_bytes);
+            } else if live.remove(&key).is_some()
+                && let Some(previous) = previous
+            {
+                last_reference.insert(
+                    inspector.bucket_file_path(entry.bucket, &entry.name),
+                    previous,
+                );
+            }
+        }
+        for (bucket, name) in inspector.changelog_files(snapshot)? {
+            last_reference.insert(inspector.bucket_file_path(bucket, &name), snapshot.id);
+        }
+        let mut per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
+        for (bucket, _, _) in live.keys() {
+            *per_bucket.entry(*bucket).or_default() += 1;
+        }
+        let widest = per_bucket.values().copied().max().unwrap_or(0);
+        if widest > figures.max_files_per_bucket {
+            figures.max_files_per_bucket = widest;
+            figures.max_files_per_bucket_snapshot = snapshot.id;
+        }
+        let small = live
+            .values()
+            .filter(|size| **size < small_file_bytes)
+            .count();
+        figures.max_small_files = figures.max_small_files.max(small);
+        previous = Some(snapshot.id);
+    }
+    if let Some(latest) = previous {
+        for (bucket, _, name) in live.keys() {
+            last_reference.insert(inspector.bucket_file_path(*bucket, name), latest);
+        }
+    }
+    Ok(History {
+        last_reference,
+        figures,
+    })
+}
+
+/// The files checker over one table. `objects` is the history (dump and graveyard).
+fn check_table(
+    shared: &Shared,
+    objects: &BTreeMap<String, Vec<u8>>,
+    deleted: &Deletions,
+    root: &str,
+    label: &str,
+    violations: &mut Vec<Violation>,
+) -> Result<TableFiles, String> {
+    let sla = &shared.scenario.sla;
+    let inspector = TableInspector::new(objects, root, &[], BTreeMap::new());
+    let snapshots = inspector.snapshots()?;
+    let history = walk(&inspector, &snapshots, sla.small_file_bytes)?;
+    let mut figures = history.figures;
+    if figures.max_files_per_bucket > sla.files_per_bucket_max {
+        violations.push(violation(
+            format!("{label} snapshot {}", figures.max_files_per_bucket_snapshot),
+            None,
+            format!(
+                "{} live data files in one bucket, above files_per_bucket_max = {}",
+                figures.max_files_per_bucket, sla.files_per_bucket_max
+            ),
+        ));
+    }
+    if figures.max_small_files > sla.small_files_max {
+        violations.push(violation(
+            format!("{label} (whole run)"),
+            None,
+            format!(
+                "{} live data files below {} bytes, above small_files_max = {}",
+                figures.max_small_files, sla.small_file_bytes, sla.small_files_max
+            ),
+        ));
+    }
+    let gone = |path: &str| deleted.get(path).copied();
+    let snapshot_prefix = format!("{root}/snapshot/snapshot-");
+    figures.snapshots_expired = deleted
+        .keys()
+        .filter(|p| p.starts_with(&snapshot_prefix))
+        .count();
+    let bucket_prefix = format!("{root}/bucket-");
+    let mut first_early = None;
+    for (path, &t_ms) in deleted.range(bucket_prefix.clone()..) {
+        if !path.starts_with(&bucket_prefix) {
+            break;
+        }
+        figures.files_deleted += 1;
+        let Some(&last) = history.last_reference.get(path) else {
+            continue; // never committed: a failed attempt's file
+        };
+        let snapshot = format!("{snapshot_prefix}{last}");
+        let retained_until = gone(&snapshot);
+        if retained_until.is_none_or(|until| until > t_ms) && first_early.is_none() {
+            first_early = Some(violation(
+                format!("{label} snapshot {last}"),
+                Some(t_ms),
+                format!(
+                    "{path} was deleted at t={} while snapshot {last}, which references it, was retained ({})",
+                    secs(t_ms),
+                    retained_until.map_or("still at the end".to_string(), |t| format!(
+                        "until t={}",
+                        secs(t)
+                    ))
+                ),
+            ));
+        }
+    }
+    violations.extend(first_early);
+    let tags = inspector.tags()?;
+    for (name, tagged) in &tags {
+        let tag_path = format!("{root}/tag/tag-{name}");
+        let tag_gone = gone(&tag_path);
+        if tag_gone.is_none() {
+            figures.tags_at_end += 1;
+        }
+        let mut files: Vec<String> = inspector
+            .live_files(tagged)?
+            .into_iter()
+            .map(|(bucket, file)| inspector.bucket_file_path(bucket, &file))
+            .collect();
+        files.extend(
+            inspector
+                .changelog_files(tagged)?
+                .into_iter()
+                .map(|(bucket, file)| inspector.bucket_file_path(bucket, &file)),
+        );
+        if let Some((path, t_ms)) = files
+            .iter()
+            .filter_map(|p| gone(p).map(|t| (p, t)))
+            .find(|(_, t)| tag_gone.is_none_or(|until| until > *t))
+        {
+            violations.push(violation(
+                format!("{label} tag {name} (snapshot {})", tagged.id),
+                Some(t_ms),
+                format!(
+                    "{path} was deleted at t={} while tag {name} referenced it",
+                    secs(t_ms)
+                ),
+            ));
+        }
+    }
+    Ok(figures)
+}
+
+/// Manifests of the snapshots and tags present at the end must be present too: read through the
+/// final dump alone, every retained snapshot and tag resolves to its files. Also counts, per
+/// table (DWD, DWS), the data and changelog files nothing retained references.
+pub fn retained_metadata_check(
+    dump: &BTreeMap<String, Vec<u8>>,
+    deleted: &Deletions,
+) -> (Vec<Violation>, [usize; 2]) {
+    let mut violations = Vec::new();
+    let mut unreferenced = [0; 2];
+    for (table, (root, label)) in [(DWD_TABLE_ROOT, "DWD"), (DWS_TABLE_ROOT, "DWS")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut referenced = std::collections::BTreeSet::new();
+        let inspector = TableInspector::new(dump, root, &[], BTreeMap::new());
+        let mut retained: Vec<(String, SnapshotInfo)> = match inspector.snapshots() {
+            Ok(snapshots) => snapshots
+                .into_iter()
+                .map(|s| (format!("snapshot {}", s.id), s))
+                .collect(),
+            Err(error) => {
+                violations.push(violation(format!("{label} snapshots"), None, error));
+                continue;
+            }
+        };
+        if let Ok(tags) = inspector.tags() {
+            retained.extend(tags.into_iter().map(|(name, s)| (format!("tag {name}"), s)));
+        }
+        let mut complete = true;
+        for (what, snapshot) in retained {
+            let files = inspector.live_files(&snapshot).and_then(|mut files| {
+                files.extend(inspector.changelog_files(&snapshot)?);
+                Ok(files)
+            });
+            let missing = match files {
+                Err(error) => Some(error),
+                Ok(files) => {
+                    let paths: Vec<String> = files
+                        .into_iter()
+                        .map(|(bucket, name)| inspector.bucket_file_path(bucket, &name))
+                        .collect();
+                    let missing = paths.iter().find(|path| !dump.contains_key(*path)).cloned();
+                    referenced.extend(paths);
+                    missing.map(|path| format!("{path} is missing"))
+                }
+            };
+            if let Some(error) = missing {
+                let deletion = deleted
+                    .iter()
+                    .find(|(path, _)| error.contains(path.as_str()));
+                violations.push(violation(
+                    format!("{label} {what} (retained at the end)"),
+                    deletion.map(|(_, t)| *t),
+                    match deletion {
+                        Some((path, t)) => {
+                            format!("{path}, which it references, was deleted at t={}", secs(*t))
+                        }
+                        None => error,
+                    },
+                ));
+                complete = false;
+                break;
+            }
+        }
+        if complete {
+            let prefix = format!("{root}/bucket-");
+            unreferenced[table] = dump
+                .range(prefix.clone()..)
+                .take_while(|(path, _)| path.starts_with(&prefix))
+                .filter(|(path, _)| !referenced.contains(*path))
+                .count();
+        }
+    }
+    (violations, unreferenced)
+}
+
+/// The files checker over the history of both tables, plus the deletions a consumer forbade.
+pub fn files_check(
+    shared: &Shared,
+    history: &BTreeMap<String, Vec<u8>>,
+    deleted: &Deletions,
+) -> (TableFiles, TableFiles, Vec<Violation>) {
+    let mut violations = Vec::new();
+    let mut tables = Vec::new();
+    for (root, label) in [(DWD_TABLE_ROOT, "DWD"), (DWS_TABLE_ROOT, "DWS")] {
+        match check_table(shared, history, deleted, root, label, &mut violations) {
+            Ok(figures) => tables.push(figures),
+            Err(error) => {
+                violations.push(violation(
+                    format!("{label} history"),
+                    None,
+                    format!("cannot read the table's history: {error}"),
+                ));
+                tables.push(TableFiles::default());
+            }
+        }
+    }
+    if let Some(first) = shared.protected_deletions.borrow().first() {
+        violations.push(violation(
+            first.snapshot_path.clone(),
+            Some(first.t_ms),
+            format!(
+                "deleted at t={} although {} still needed it (nextSnapshot = {})",
+                secs(first.t_ms),
+                first.consumer_path,
+                first.next_snapshot
+            ),
+        ));
+    }
+    let dws = tables.pop().unwrap_or_default();
+    let dwd = tables.pop().unwrap_or_default();
+    (dwd, dws, violations)
+}
+
+/// A job that failed over because the snapshot it had to read next was expired.
+pub fn expired_snapshot_check(shared: &Shared) -> Vec<Violation> {
+    let trace = shared.trace.borrow();
+    let failures: Vec<_> = trace
+        .events()
+        .iter()
+        .filter(|e| e.kind == "job-failover" && e.detail.contains("has expired"))
+        .collect();
+    let Some(first) = failures.first() else {
+        return Vec::new();
+    };
+    vec![Violation {
+        checker: EXPIRED_SNAPSHOT.into(),
+        at: format!("{} (failed over {} times)", first.host, failures.len()),
+        t_ms: Some(first.t_ms),
+        message: first.detail.clone(),
+    }]
+}

@@ -5,6 +5,7 @@
 mod compaction;
 mod error;
 mod format;
+mod merge;
 mod meta;
 mod reader;
 mod schema;
@@ -14,13 +15,15 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use compaction::{CompactionResult, compact_bucket};
+pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
 pub use error::TableError;
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
 pub use reader::StreamingReader;
-pub use schema::{ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema};
+pub use schema::{
+    AggregateFunction, ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema,
+};
 pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use writer::BucketWriter;
 

@@ -14,6 +14,8 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod merge_tests;
 
 pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
 pub use error::TableError;

@@ -165,7 +165,7 @@ impl MergeFunction {
 
     /// One written record as a partial result; `None` when the engine ignores it
     /// (`ignore-delete`). Errors when the engine cannot accept it.
-    pub(crate) fn lift(&self, kind: RowKind, row: &[i64]) -> Result<Option<Merged>, TableError> {
+    pub(crate) fn lift(&self, kind: RowKind, row: Row) -> Result<Option<Merged>, TableError> {
         let retract = !kind.is_add();
         if retract && self.ignore_delete {
             return Ok(None);
@@ -183,16 +183,16 @@ impl MergeFunction {
                 } else {
                     RowKind::Insert
                 },
-                row: row.to_vec(),
+                row,
             })),
             MergeEngine::PartialUpdate | MergeEngine::FirstRow if retract => {
                 Err(TableError::DeleteNotSupported {
                     engine: self.engine.paimon_name().to_string(),
                 })
             }
-            MergeEngine::PartialUpdate | MergeEngine::FirstRow => insert(row.to_vec()),
+            MergeEngine::PartialUpdate | MergeEngine::FirstRow => insert(row),
             MergeEngine::Aggregation => {
-                let mut lifted = row.to_vec();
+                let mut lifted = row;
                 for (i, value) in lifted.iter_mut().enumerate() {
                     let Some(function) = self.aggregates[i] else {
                         continue;

@@ -192,13 +192,17 @@ fn deduplicate_with_sequence_field_orders_out_of_order_input_and_remembers_delet
 #[test]
 fn partial_update_keeps_older_values_for_nulls_and_writes_real_parquet_nulls() {
     run(async {
-        let mut schema = schema(options(MergeEngine::PartialUpdate, ChangelogProducer::Lookup));
+        let mut schema = schema(options(
+            MergeEngine::PartialUpdate,
+            ChangelogProducer::Lookup,
+        ));
         schema.fields[4] = Field::enumeration("c", &["x", "y"]);
         let mut h = Harness::open(schema).await;
         h.write(RowKind::Insert, vec![1, 1, NULL, 7, NULL]).unwrap();
         h.write(RowKind::Insert, vec![1, NULL, 2, NULL, 1]).unwrap();
         h.commit(false).await;
-        h.write(RowKind::Insert, vec![1, 3, NULL, NULL, NULL]).unwrap();
+        h.write(RowKind::Insert, vec![1, 3, NULL, NULL, NULL])
+            .unwrap();
         h.write(RowKind::Insert, vec![2, NULL, NULL, NULL, NULL])
             .unwrap();
         h.commit(false).await;
@@ -220,7 +224,10 @@ fn partial_update_keeps_older_values_for_nulls_and_writes_real_parquet_nulls() {
                 engine: "partial-update".into()
             }
         );
-        assert!(err.to_string().contains("'ignore-delete' = 'true'"), "{err}");
+        assert!(
+            err.to_string().contains("'ignore-delete' = 'true'"),
+            "{err}"
+        );
         assert_eq!(h.get(1), Some(&vec![1, 3, 2, 7, 1]));
         // The files hold real Parquet nulls and the schema declares the value fields nullable.
         let objects = h.store.objects();
@@ -228,15 +235,20 @@ fn partial_update_keeps_older_values_for_nulls_and_writes_real_parquet_nulls() {
             .iter()
             .find(|(p, _)| p.contains("/bucket-") && p.contains("/data-p2-"))
             .expect("second data file");
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                bytes::Bytes::from(bytes.clone()),
-            )
-            .unwrap()
-            .build()
-            .unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            bytes::Bytes::from(bytes.clone()),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
         let nulls: usize = reader
-            .map(|b| b.unwrap().columns().iter().map(|c| c.null_count()).sum::<usize>())
+            .map(|b| {
+                b.unwrap()
+                    .columns()
+                    .iter()
+                    .map(|c| c.null_count())
+                    .sum::<usize>()
+            })
             .sum();
         assert!(nulls >= 4, "{path} holds {nulls} nulls");
         let schema_json =
@@ -296,7 +308,11 @@ fn aggregation_folds_each_field_and_retracts_where_the_function_can() {
             .write(RowKind::Delete, vec![1, NULL, NULL, NULL, 6])
             .unwrap_err();
         assert!(matches!(err, TableError::RetractNotSupported { ref field, .. } if field == "c"));
-        assert_eq!(h.get(1), Some(&vec![1, 2, 16, 8, 6]), "a refused write changes nothing");
+        assert_eq!(
+            h.get(1),
+            Some(&vec![1, 2, 16, 8, 6]),
+            "a refused write changes nothing"
+        );
         // Sum and count retract.
         h.write(RowKind::UpdateBefore, vec![1, 1, 10, NULL, NULL])
             .unwrap();
@@ -390,7 +406,6 @@ fn invalid_merge_options_are_refused_with_the_option_named() {
         "first-row supports changelog-producer none or lookup",
     );
 }
-
 
 #[test]
 fn input_changelog_is_the_input_records() {
@@ -573,7 +588,7 @@ fn model_row(engine: Engine, key: i64, writes: &[(bool, [i64; 4])]) -> Option<Ro
             let sum = total(non_null(1).map(|(r, v)| sign(*r) * v[1]).collect());
             let adds = |i: usize| non_null(i).filter(|(r, _)| !r).map(move |(_, v)| v[i]);
             let max = adds(2).max().unwrap_or(NULL);
-            let last = adds(3).last().unwrap_or(NULL);
+            let last = adds(3).next_back().unwrap_or(NULL);
             (!writes.is_empty()).then(|| row(&[count, sum, max, last]))
         }
     }
@@ -710,7 +725,11 @@ fn engine() -> impl Strategy<Value = Engine> {
 
 fn producer(engine: Engine) -> BoxedStrategy<ChangelogProducer> {
     if let Engine::FirstRow = engine {
-        prop_oneof![Just(ChangelogProducer::None), Just(ChangelogProducer::Lookup)].boxed()
+        prop_oneof![
+            Just(ChangelogProducer::None),
+            Just(ChangelogProducer::Lookup)
+        ]
+        .boxed()
     } else {
         prop_oneof![
             Just(ChangelogProducer::None),
@@ -745,9 +764,15 @@ proptest! {
 /// would differ. (Guards against a model that trivially mirrors the implementation.)
 #[test]
 fn model_is_independent_of_the_merge_function() {
-    let writes: BTreeMap<i64, Vec<(bool, [i64; 4])>> =
-        [(1, vec![(false, [1, 2, 3, 4]), (true, [1, 1, 9, 9]), (false, [NULL, 5, 1, NULL])])]
-            .into();
+    let writes: BTreeMap<i64, Vec<(bool, [i64; 4])>> = [(
+        1,
+        vec![
+            (false, [1, 2, 3, 4]),
+            (true, [1, 1, 9, 9]),
+            (false, [NULL, 5, 1, NULL]),
+        ],
+    )]
+    .into();
     assert_eq!(
         model_state(Engine::Aggregation, &writes),
         rows(&[vec![1, 0, 6, 3, 4]])

@@ -13,9 +13,9 @@ mod store;
 mod writer;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod merge_tests;
+#[cfg(test)]
+mod tests;
 
 pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
 pub use error::TableError;

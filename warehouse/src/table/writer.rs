@@ -137,14 +137,15 @@ impl BucketWriter {
             self.schema.fields.len(),
             "row width must match the table schema"
         );
-        let Some(lifted) = self.merge.lift(kind, &row)? else {
+        let key: Key = self.pk_indices.iter().map(|&i| row[i]).collect();
+        let input = (self.producer == ChangelogProducer::Input).then(|| row.clone());
+        let Some(lifted) = self.merge.lift(kind, row)? else {
             return Ok(()); // ignore-delete
         };
-        let key: Key = self.pk_indices.iter().map(|&i| row[i]).collect();
         let sequence_number = self.next_sequence_number;
         self.next_sequence_number += 1;
         self.pending_records += 1;
-        if self.producer == ChangelogProducer::Input {
+        if let Some(row) = input {
             self.inputs.push((key.clone(), sequence_number, kind, row));
         }
         let lookup = self.producer == ChangelogProducer::Lookup;

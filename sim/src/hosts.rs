@@ -125,10 +125,12 @@ pub fn table_options(section: &TableSection) -> TableOptions {
     TableOptions {
         bucket: section.bucket,
         merge_engine: MergeEngine::Deduplicate,
-        changelog_producer: if section.changelog_producer == "lookup" {
-            ChangelogProducer::Lookup
-        } else {
-            ChangelogProducer::None
+        // Scenario validation accepts only these names.
+        changelog_producer: match section.changelog_producer.as_str() {
+            "input" => ChangelogProducer::Input,
+            "lookup" => ChangelogProducer::Lookup,
+            "full-compaction" => ChangelogProducer::FullCompaction,
+            _ => ChangelogProducer::None,
         },
         file_compression: if section.file_compression == "none" {
             FileCompression::None
@@ -137,6 +139,7 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         },
         compaction_trigger: section.compaction_trigger,
         write_only: section.write_only,
+        full_compaction_delta_commits: section.full_compaction_delta_commits,
         ..TableOptions::default()
     }
 }

@@ -260,6 +260,10 @@ pub struct TableSection {
     /// Writers never compact (Paimon's dedicated-compaction mode; no compactor host yet).
     #[serde(rename = "write-only", default)]
     pub write_only: bool,
+    /// Writers force a full compaction after this many checkpoints (Paimon's option; with
+    /// `changelog-producer = "full-compaction"` it sets how often that changelog appears).
+    #[serde(rename = "full-compaction.delta-commits", default)]
+    pub full_compaction_delta_commits: Option<u32>,
 }
 
 fn default_compaction_trigger() -> usize {
@@ -281,6 +285,7 @@ impl TableSection {
             file_compression: default_compression(),
             compaction_trigger: default_compaction_trigger(),
             write_only: false,
+            full_compaction_delta_commits: None,
         }
     }
     fn dws_default() -> Self {
@@ -290,6 +295,7 @@ impl TableSection {
             file_compression: default_compression(),
             compaction_trigger: default_compaction_trigger(),
             write_only: false,
+            full_compaction_delta_commits: None,
         }
     }
 }
@@ -507,10 +513,17 @@ impl Scenario {
                     table.bucket
                 ));
             }
-            if !["none", "lookup"].contains(&table.changelog_producer.as_str()) {
+            if !["none", "input", "lookup", "full-compaction"]
+                .contains(&table.changelog_producer.as_str())
+            {
                 return Err(format!(
-                    "[{name}] changelog-producer = \"{}\" is not supported; use \"none\" or \"lookup\"",
+                    "[{name}] changelog-producer = \"{}\" is not supported; use \"none\", \"input\", \"lookup\" or \"full-compaction\"",
                     table.changelog_producer
+                ));
+            }
+            if table.full_compaction_delta_commits == Some(0) {
+                return Err(format!(
+                    "[{name}] full-compaction.delta-commits must be at least 1 (or left out)"
                 ));
             }
             if !(2..=50).contains(&table.compaction_trigger) {
@@ -683,5 +696,20 @@ baseline_events_per_s = 100
         assert_eq!(scenario.rate_at(3_000), 550.0);
         assert_eq!(scenario.rate_at(5_000), 1000.0);
         assert_eq!(scenario.rate_at(20_000), 100.0);
+    }
+
+    #[test]
+    fn dws_changelog_producer_options_are_validated() {
+        let text = format!(
+            "{MINIMAL}[dws]\nbucket = 2\nchangelog-producer = \"full-compaction\"\n\"full-compaction.delta-commits\" = 3\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.dws.full_compaction_delta_commits, Some(3));
+        let text = format!("{MINIMAL}[dws]\nbucket = 2\nchangelog-producer = \"sometimes\"\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("\"full-compaction\""), "{error}");
+        let text = format!("{MINIMAL}[dws]\nbucket = 2\n\"full-compaction.delta-commits\" = 0\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("at least 1"), "{error}");
     }
 }

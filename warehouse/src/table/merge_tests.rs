@@ -753,7 +753,7 @@ fn case() -> impl Strategy<Value = (Engine, ChangelogProducer, u32, Vec<Step>)> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
     #[test]
     fn every_snapshot_matches_the_engine_model((engine, producer, buckets, steps) in case()) {
         run(run_model(engine, producer, buckets, steps));

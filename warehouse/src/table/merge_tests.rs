@@ -408,6 +408,25 @@ fn invalid_merge_options_are_refused_with_the_option_named() {
 }
 
 #[test]
+fn reopening_with_another_merge_engine_is_refused() {
+    run(async {
+        let h = Harness::open(schema(options(
+            MergeEngine::Deduplicate,
+            ChangelogProducer::None,
+        )))
+        .await;
+        let other = schema(options(MergeEngine::FirstRow, ChangelogProducer::None));
+        match FileStoreTable::create_or_open(h.store.clone(), ROOT, other, 0).await {
+            Err(TableError::SchemaMismatch { reason, .. }) => {
+                assert!(reason.contains("merge-engine"), "{reason}")
+            }
+            Err(other) => panic!("expected SchemaMismatch, got {other}"),
+            Ok(_) => panic!("expected SchemaMismatch, got a table"),
+        }
+    });
+}
+
+#[test]
 fn input_changelog_is_the_input_records() {
     run(async {
         let mut h = Harness::open(schema(options(

@@ -182,9 +182,10 @@ impl BucketWriter {
                 row,
             }),
         };
+        // The lookup changelog diffs against the value before the batch: the first touch's.
         let before_live = before
             .as_ref()
-            .filter(|m| lookup && m.is_live())
+            .filter(|m| lookup && m.is_live() && !self.pending.contains_key(&key))
             .map(|m| m.row.clone());
         let after = match before {
             None => lifted.clone(),

@@ -141,10 +141,12 @@ pub fn table_options(section: &TableSection) -> TableOptions {
     TableOptions {
         bucket: section.bucket,
         merge_engine: MergeEngine::Deduplicate,
-        changelog_producer: if section.changelog_producer == "lookup" {
-            ChangelogProducer::Lookup
-        } else {
-            ChangelogProducer::None
+        // Scenario validation accepts only these names.
+        changelog_producer: match section.changelog_producer.as_str() {
+            "input" => ChangelogProducer::Input,
+            "lookup" => ChangelogProducer::Lookup,
+            "full-compaction" => ChangelogProducer::FullCompaction,
+            _ => ChangelogProducer::None,
         },
         file_compression: if section.file_compression == "none" {
             FileCompression::None
@@ -155,6 +157,7 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         write_only: section.write_only,
         // Validated when the scenario was loaded.
         lifecycle: section.lifecycle().unwrap_or_default(),
+        full_compaction_delta_commits: section.full_compaction_delta_commits,
         ..TableOptions::default()
     }
 }

@@ -284,6 +284,10 @@ pub struct TableSection {
     pub tag_creation_period: Option<String>,
     #[serde(rename = "tag.num-retained-max", default)]
     pub tag_num_retained_max: Option<u32>,
+    /// Writers force a full compaction after this many checkpoints (Paimon's option; with
+    /// `changelog-producer = "full-compaction"` it sets how often that changelog appears).
+    #[serde(rename = "full-compaction.delta-commits", default)]
+    pub full_compaction_delta_commits: Option<u32>,
 }
 
 impl TableSection {
@@ -354,6 +358,7 @@ impl TableSection {
             tag_automatic_creation: None,
             tag_creation_period: None,
             tag_num_retained_max: None,
+            full_compaction_delta_commits: None,
         }
     }
     fn dws_default() -> Self {
@@ -371,6 +376,7 @@ impl TableSection {
             tag_automatic_creation: None,
             tag_creation_period: None,
             tag_num_retained_max: None,
+            full_compaction_delta_commits: None,
         }
     }
 }
@@ -864,10 +870,17 @@ impl Scenario {
                     table.bucket
                 ));
             }
-            if !["none", "lookup"].contains(&table.changelog_producer.as_str()) {
+            if !["none", "input", "lookup", "full-compaction"]
+                .contains(&table.changelog_producer.as_str())
+            {
                 return Err(format!(
-                    "[{name}] changelog-producer = \"{}\" is not supported; use \"none\" or \"lookup\"",
+                    "[{name}] changelog-producer = \"{}\" is not supported; use \"none\", \"input\", \"lookup\" or \"full-compaction\"",
                     table.changelog_producer
+                ));
+            }
+            if table.full_compaction_delta_commits == Some(0) {
+                return Err(format!(
+                    "[{name}] full-compaction.delta-commits must be at least 1 (or left out)"
                 ));
             }
             if !(2..=50).contains(&table.compaction_trigger) {
@@ -1128,16 +1141,23 @@ baseline_events_per_s = 100
             "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"traffic\"\nduration = \"1s\"\n"
         );
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
-        assert!(error.contains("a crash fault cannot hit `traffic`"), "{error}");
+        assert!(
+            error.contains("a crash fault cannot hit `traffic`"),
+            "{error}"
+        );
         let slow_without_latency = format!(
             "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"disk-slow\"\ntarget = \"dfs\"\nduration = \"1s\"\n"
         );
-        let error = Scenario::parse(&slow_without_latency, "x.toml").unwrap_err().to_string();
+        let error = Scenario::parse(&slow_without_latency, "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("needs `latency`"), "{error}");
         let bad_skew = format!(
             "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"clock-skew\"\ntarget = \"dwd-job\"\nskew = \"soon\"\nduration = \"1s\"\n"
         );
-        let error = Scenario::parse(&bad_skew, "x.toml").unwrap_err().to_string();
+        let error = Scenario::parse(&bad_skew, "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not a signed duration"), "{error}");
         assert_eq!(parse_skew("-2min"), Some(-120_000));
         assert_eq!(parse_skew("+30s"), Some(30_000));
@@ -1190,5 +1210,20 @@ baseline_events_per_s = 100
         let typo = format!("{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.time-retain\" = \"1h\"\n");
         let error = Scenario::parse(&typo, "x.toml").unwrap_err().to_string();
         assert!(error.contains("snapshot.time-retain"), "{error}");
+    }
+
+    #[test]
+    fn dws_changelog_producer_options_are_validated() {
+        let text = format!(
+            "{MINIMAL}[dws]\nbucket = 2\nchangelog-producer = \"full-compaction\"\n\"full-compaction.delta-commits\" = 3\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.dws.full_compaction_delta_commits, Some(3));
+        let text = format!("{MINIMAL}[dws]\nbucket = 2\nchangelog-producer = \"sometimes\"\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("\"full-compaction\""), "{error}");
+        let text = format!("{MINIMAL}[dws]\nbucket = 2\n\"full-compaction.delta-commits\" = 0\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("at least 1"), "{error}");
     }
 }

@@ -354,10 +354,12 @@ duration = "2s"
             (13_000, "dws-job".to_string()),
         ]);
         // Events produced up to 10 s (the restart) are all visible by 17 s: 7 s after it.
-        let mut freshness = FreshnessReport::default();
-        freshness.visible_by_produced_s = vec![
-            3_000, 5_000, 17_000, 9_000, 0, 0, 0, 0, 0, 0, 12_000, 40_000,
-        ];
+        let freshness = FreshnessReport {
+            visible_by_produced_s: vec![
+                3_000, 5_000, 17_000, 9_000, 0, 0, 0, 0, 0, 0, 12_000, 40_000,
+            ],
+            ..FreshnessReport::default()
+        };
         let outcome = check_slas(&shared, &freshness, 30_000);
         let crash = &outcome.recovery.crashes[0];
         assert_eq!(crash.resumed_after_ms, Some(3_000));

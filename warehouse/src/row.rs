@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 /// A row: one `i64` per field of its schema. Enum fields hold the symbol's index.
 pub type Row = Vec<i64>;
 
+/// SQL NULL in a [`Row`]. Only the value fields of tables whose merge engine needs nulls
+/// (`partial-update`, `aggregation`) are nullable; there this value is written as a real Parquet
+/// null and a Parquet null reads back as this value. Everywhere else it is an ordinary integer
+/// (nullable columns therefore cannot hold `i64::MIN` itself).
+pub const NULL: i64 = i64::MIN;
+
 /// The type of one field, as Paimon would name it in a schema file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FieldType {

@@ -80,10 +80,10 @@ impl<E: Env> DwdToDws<E> {
         }
         if updated[3..].iter().all(|v| *v == 0) {
             if writer.get(&key).is_some() {
-                writer.write(RowKind::Delete, updated);
+                writer.write(RowKind::Delete, updated)?;
             }
         } else {
-            writer.write(RowKind::UpdateAfter, updated);
+            writer.write(RowKind::UpdateAfter, updated)?;
         }
         Ok(())
     }

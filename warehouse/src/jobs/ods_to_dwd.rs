@@ -74,18 +74,18 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         Ok(())
     }
 
-    fn route(&mut self, event: &AdEvent) {
+    fn route(&mut self, event: &AdEvent) -> Result<(), JobError> {
         if !is_valid_event(event) {
-            return;
+            return Ok(());
         }
         let row = event.to_row();
         let key = [row[0]];
         let bucket = self.table.bucket_of_key(&key) as usize;
         let writer = &mut self.writers[bucket];
         if writer.get(&key).is_some() {
-            return; // a producer retry: this event_id is already in the table
+            return Ok(()); // a producer retry: this event_id is already in the table
         }
-        writer.write(RowKind::Insert, row);
+        Ok(writer.write(RowKind::Insert, row)?)
     }
 }
 
@@ -131,7 +131,7 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 retry_transient(|| async { Ok(tt.fetch(partition, offset, max).await?) }).await?;
             let count = fetched.events.len();
             for event in &fetched.events {
-                self.route(event);
+                self.route(event)?;
             }
             self.offsets[partition as usize] += count as u64;
             self.lag_records[partition as usize] = fetched

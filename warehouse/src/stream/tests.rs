@@ -80,13 +80,16 @@ impl Env for DriverEnv {
     }
 }
 
+/// Checkpoint ids with the committables each commit carried, shared with the test.
+type CommitLog = Rc<RefCell<Vec<(i64, Vec<String>)>>>;
+
 /// A job whose source yields `records_per_poll` records every 100 ms and whose sink prepares
 /// one file per checkpoint; it remembers what was committed and stops the driver after
 /// `stop_after_commits` commits by returning an error.
 struct CountingJob {
     records_per_poll: usize,
     backlog: bool,
-    committed: Rc<RefCell<Vec<(i64, Vec<String>)>>>,
+    committed: CommitLog,
     stop_after_commits: usize,
     stalled: Rc<Cell<bool>>,
     /// Checkpoint id whose completion stalls until the next barrier.

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::format::{self, RecordRef};
+use super::merge::{MergeFunction, Merged};
 use super::meta::DataFileMeta;
-use super::{FileStoreTable, Key, TableError, TableOptions, TableSchema};
+use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableOptions, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind};
 
@@ -100,6 +101,9 @@ pub struct CompactionResult {
     pub before: Vec<DataFileMeta>,
     pub after: Vec<DataFileMeta>,
     pub io_bytes: u64,
+    /// Changelog files of a full compaction under `changelog-producer = full-compaction`
+    /// (committed with the COMPACT snapshot).
+    pub changelog: Vec<DataFileMeta>,
 }
 
 /// Picks and runs one universal compaction over `files` (one bucket's live data files), writing
@@ -117,30 +121,103 @@ pub async fn compact_bucket<S: ObjectStore>(
     let Some((count, output_level)) = pick_compaction(&runs, &schema.options) else {
         return Ok(None);
     };
-    let drop_deletes = count == runs.len();
     let inputs: Vec<DataFileMeta> = runs[..count].iter().flat_map(|r| r.files.clone()).collect();
+    let full = count == runs.len();
+    let output = MergeOutput {
+        level: output_level,
+        full,
+        file_prefix,
+        time_millis,
+    };
+    merge_files(table, schema, bucket, inputs, output)
+        .await
+        .map(Some)
+}
+
+/// A full compaction: every sorted run of the bucket into one run at the top level (what
+/// `full-compaction.delta-commits` asks for). `None` when the bucket is empty or already one
+/// top-level run.
+pub async fn compact_bucket_full<S: ObjectStore>(
+    table: &FileStoreTable<S>,
+    schema: &TableSchema,
+    bucket: u32,
+    files: &[DataFileMeta],
+    file_prefix: &str,
+    time_millis: i64,
+) -> Result<Option<CompactionResult>, TableError> {
+    let runs = sorted_runs(files);
+    let max_level = schema.options.max_level();
+    if runs.is_empty() || (runs.len() == 1 && runs[0].level == max_level) {
+        return Ok(None);
+    }
+    let output = MergeOutput {
+        level: max_level,
+        full: true,
+        file_prefix,
+        time_millis,
+    };
+    merge_files(table, schema, bucket, files.to_vec(), output)
+        .await
+        .map(Some)
+}
+
+/// Where and how a compaction writes its result.
+struct MergeOutput<'a> {
+    level: u32,
+    /// All runs are merged: deletes can be dropped, and the full-compaction changelog is due.
+    full: bool,
+    file_prefix: &'a str,
+    time_millis: i64,
+}
+
+/// Merges `inputs` with the table's merge engine into one file at `output.level`.
+async fn merge_files<S: ObjectStore>(
+    table: &FileStoreTable<S>,
+    schema: &TableSchema,
+    bucket: u32,
+    inputs: Vec<DataFileMeta>,
+    output: MergeOutput<'_>,
+) -> Result<CompactionResult, TableError> {
+    let MergeOutput {
+        level: output_level,
+        full,
+        file_prefix,
+        time_millis,
+    } = output;
     let pk_indices = schema.primary_key_indices()?;
-    // Gather every input record, then sort by key with the newest first and keep the first
-    // per key: far cheaper than inserting into an ordered map record by record.
-    let mut merged: Vec<(Key, i64, RowKind, Row)> = Vec::new();
+    let merge = MergeFunction::new(schema, &pk_indices)?;
+    let max_level = schema.options.max_level();
+    let changelog_wanted =
+        full && schema.options.changelog_producer == ChangelogProducer::FullCompaction;
+    // Gather every input record, sort by key then sequence number and fold each key with the
+    // merge engine: far cheaper than inserting into an ordered map record by record.
+    let mut gathered: Vec<(Key, i64, RowKind, Row)> = Vec::new();
+    let mut top_level: Vec<(Key, i64, RowKind, Row)> = Vec::new();
     let mut io_bytes = 0;
     for file in &inputs {
         io_bytes += file.file_size;
         for (kind, sequence_number, row) in table.read_data_file(bucket, file).await? {
             let key: Key = pk_indices.iter().map(|&i| row[i]).collect();
-            merged.push((key, sequence_number, kind, row));
+            if changelog_wanted && file.level == max_level {
+                top_level.push((key.clone(), sequence_number, kind, row.clone()));
+            }
+            gathered.push((key, sequence_number, kind, row));
         }
     }
-    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    merged.dedup_by(|later, kept| later.0 == kept.0);
+    gathered.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let drop_deletes = full && !merge.keeps_tombstones();
+    let merged: Vec<(Key, i64, Merged)> = merge
+        .merge_sorted(gathered)
+        .into_iter()
+        .filter(|(_, _, m)| !drop_deletes || m.is_live())
+        .collect();
     let records: Vec<RecordRef<'_>> = merged
         .iter()
-        .filter(|(_, _, kind, _)| !drop_deletes || kind.is_add())
-        .map(|(key, sequence_number, kind, row)| RecordRef {
+        .map(|(key, sequence_number, m)| RecordRef {
             key,
             sequence_number: *sequence_number,
-            kind: *kind,
-            row,
+            kind: m.kind,
+            row: &m.row,
         })
         .collect();
     let mut outputs = Vec::new();
@@ -155,9 +232,63 @@ pub async fn compact_bucket<S: ObjectStore>(
         table.store().put(&path, encoded).await?;
         outputs.push(meta);
     }
-    Ok(Some(CompactionResult {
+    let mut changelog = Vec::new();
+    if changelog_wanted {
+        top_level.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let before = merge.merge_sorted(top_level);
+        let changes = diff_states(&before, &merged);
+        if !changes.is_empty() {
+            let name = format!("changelog-{file_prefix}-compact-l{output_level}.parquet");
+            let path = table.bucket_file_path(bucket, &name);
+            let encoded = format::encode(schema, &pk_indices, &changes, &path)?;
+            let meta = super::writer::file_meta(name, encoded.len() as u64, &changes, time_millis);
+            io_bytes += meta.file_size;
+            table.store().put(&path, encoded).await?;
+            changelog.push(meta);
+        }
+    }
+    Ok(CompactionResult {
         before: inputs,
         after: outputs,
         io_bytes,
-    }))
+        changelog,
+    })
+}
+
+/// The changelog from one merged state of a bucket to another (both sorted by key): +I for new
+/// keys, -D for gone keys, -U/+U for changed rows. Tombstones count as absent.
+pub(crate) fn diff_states<'a>(
+    before: &'a [(Key, i64, Merged)],
+    after: &'a [(Key, i64, Merged)],
+) -> Vec<RecordRef<'a>> {
+    let live = |records: &'a [(Key, i64, Merged)]| {
+        records
+            .iter()
+            .filter(|(_, _, m)| m.is_live())
+            .map(|(key, seq, m)| (key, (*seq, &m.row)))
+            .collect::<BTreeMap<&Key, (i64, &Row)>>()
+    };
+    let (before, after) = (live(before), live(after));
+    let mut keys: Vec<&Key> = before.keys().chain(after.keys()).copied().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut changes = Vec::new();
+    for key in keys {
+        let record = |kind, (sequence_number, row): (i64, &'a Row)| RecordRef {
+            key,
+            sequence_number,
+            kind,
+            row,
+        };
+        match (before.get(key), after.get(key)) {
+            (None, Some(&new)) => changes.push(record(RowKind::Insert, new)),
+            (Some(&old), None) => changes.push(record(RowKind::Delete, old)),
+            (Some(&old), Some(&new)) if old.1 != new.1 => {
+                changes.push(record(RowKind::UpdateBefore, (new.0, old.1)));
+                changes.push(record(RowKind::UpdateAfter, new));
+            }
+            _ => {}
+        }
+    }
+    changes
 }

@@ -21,6 +21,16 @@ pub enum TableError {
     /// Encoding a file failed (a bug or an unsupported value, never a store fault).
     #[error("cannot encode {path}: {reason}")]
     Encode { path: String, reason: String },
+    /// A retraction (-U/-D) reached an aggregate function that cannot undo a value.
+    #[error(
+        "field {field} uses aggregate function {function}, which cannot retract (-U/-D records); set 'fields.{field}.ignore-retract' = 'true' to ignore retractions for it"
+    )]
+    RetractNotSupported { field: String, function: String },
+    /// A retraction (-U/-D) reached a merge engine that does not accept deletes.
+    #[error(
+        "merge-engine {engine} does not accept -U/-D records; set 'ignore-delete' = 'true' to drop them"
+    )]
+    DeleteNotSupported { engine: String },
     /// Every attempt to publish a snapshot lost the race to another committer.
     #[error("commit gave up after {attempts} conflicting attempts")]
     CommitRetriesExhausted { attempts: u32 },

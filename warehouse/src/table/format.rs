@@ -13,7 +13,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::{FileCompression, Key, TableError, TableSchema};
-use crate::row::{FieldType, Row, RowKind};
+use crate::row::{FieldType, NULL, Row, RowKind};
 
 pub(crate) const SEQUENCE_NUMBER: &str = "_SEQUENCE_NUMBER";
 pub(crate) const VALUE_KIND: &str = "_VALUE_KIND";
@@ -42,27 +42,33 @@ fn arrow_type(field_type: &FieldType) -> DataType {
     }
 }
 
-/// Column types in file order: key columns (typed as their fields), sequence, kind, values.
+/// Columns in file order: key columns (typed as their fields), then values, each with whether
+/// it is nullable (see `row::NULL`); the system columns are spliced in between by the callers.
 fn file_columns<'a>(
     schema: &'a TableSchema,
     pk_indices: &'a [usize],
-) -> impl Iterator<Item = (String, &'a FieldType)> + 'a {
+) -> impl Iterator<Item = (String, &'a FieldType, bool)> + 'a {
     let keys = pk_indices.iter().map(|&i| {
         let field = &schema.fields[i];
-        (format!("{KEY_PREFIX}{}", field.name), &field.field_type)
+        (
+            format!("{KEY_PREFIX}{}", field.name),
+            &field.field_type,
+            false,
+        )
     });
     let values = schema
         .fields
         .iter()
-        .map(|f| (f.name.clone(), &f.field_type));
+        .enumerate()
+        .map(|(i, f)| (f.name.clone(), &f.field_type, schema.is_nullable(i)));
     keys.chain(values)
 }
 
 fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
     let mut fields: Vec<ArrowField> =
         Vec::with_capacity(schema.fields.len() + pk_indices.len() + 2);
-    for (name, field_type) in file_columns(schema, pk_indices) {
-        fields.push(ArrowField::new(name, arrow_type(field_type), false));
+    for (name, field_type, nullable) in file_columns(schema, pk_indices) {
+        fields.push(ArrowField::new(name, arrow_type(field_type), nullable));
     }
     // Sequence and kind sit between the keys and the values.
     let system = [
@@ -75,17 +81,25 @@ fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
 
 fn encode_column(
     field_type: &FieldType,
+    nullable: bool,
     len: usize,
     value: impl Fn(usize) -> i64,
     path: &str,
     name: &str,
 ) -> Result<ArrayRef, TableError> {
     match field_type {
+        FieldType::BigInt if nullable => Ok(Arc::new(Int64Array::from_iter(
+            (0..len).map(|i| Some(value(i)).filter(|&v| v != NULL)),
+        ))),
         FieldType::BigInt => Ok(Arc::new(Int64Array::from_iter_values((0..len).map(value)))),
         FieldType::Enum(symbols) => {
             let mut builder = StringBuilder::with_capacity(len, len * 8);
             for i in 0..len {
                 let index = value(i);
+                if nullable && index == NULL {
+                    builder.append_null();
+                    continue;
+                }
                 let symbol = usize::try_from(index)
                     .ok()
                     .and_then(|idx| symbols.get(idx))
@@ -114,6 +128,7 @@ pub(crate) fn encode(
         let field = &schema.fields[field_index];
         columns.push(encode_column(
             &field.field_type,
+            false,
             n,
             |i| records[i].key[k],
             path,
@@ -129,6 +144,7 @@ pub(crate) fn encode(
     for (f, field) in schema.fields.iter().enumerate() {
         columns.push(encode_column(
             &field.field_type,
+            schema.is_nullable(f),
             n,
             |i| records[i].row[f],
             path,
@@ -161,17 +177,32 @@ pub(crate) fn encode(
     writer.into_inner().map_err(|e| encode_err(&e))
 }
 
-/// A decoded column: integers, or enum symbols mapped back to their indices.
-enum Column<'a> {
+/// A decoded column: integers, or enum symbols mapped back to their indices; `has_nulls` when
+/// the (nullable) column holds nulls, which read as `row::NULL`.
+struct Column<'a> {
+    values: Values<'a>,
+    has_nulls: bool,
+}
+
+enum Values<'a> {
     Int(&'a Int64Array),
     Enum(&'a StringArray, &'a [String]),
 }
 
 impl Column<'_> {
     fn get(&self, i: usize, path: &str, name: &str) -> Result<i64, TableError> {
-        match self {
-            Column::Int(array) => Ok(array.value(i)),
-            Column::Enum(array, symbols) => {
+        if self.has_nulls {
+            let is_null = match &self.values {
+                Values::Int(array) => array.is_null(i),
+                Values::Enum(array, _) => array.is_null(i),
+            };
+            if is_null {
+                return Ok(NULL);
+            }
+        }
+        match &self.values {
+            Values::Int(array) => Ok(array.value(i)),
+            Values::Enum(array, symbols) => {
                 let value = array.value(i);
                 symbols
                     .iter()
@@ -191,12 +222,13 @@ impl Column<'_> {
 fn column<'a>(
     batch: &'a RecordBatch,
     index: usize,
-    field_type: &'a FieldType,
+    (field_type, nullable): (&'a FieldType, bool),
     path: &str,
     name: &str,
 ) -> Result<Column<'a>, TableError> {
     let array = batch.column(index);
-    if array.null_count() > 0 {
+    let has_nulls = array.null_count() > 0;
+    if has_nulls && !nullable {
         return Err(TableError::corrupt(
             path,
             format!("column {name} has nulls"),
@@ -208,18 +240,19 @@ fn column<'a>(
             format!("column {name} has type {}", array.data_type()),
         )
     };
-    match field_type {
+    let values = match field_type {
         FieldType::BigInt => array
             .as_any()
             .downcast_ref::<Int64Array>()
-            .map(Column::Int)
+            .map(Values::Int)
             .ok_or_else(wrong),
         FieldType::Enum(symbols) => array
             .as_any()
             .downcast_ref::<StringArray>()
-            .map(|a| Column::Enum(a, symbols))
+            .map(|a| Values::Enum(a, symbols))
             .ok_or_else(wrong),
-    }
+    }?;
+    Ok(Column { values, has_nulls })
 }
 
 /// Decodes a data or changelog file. Calls `sink` per record in file order.
@@ -236,8 +269,12 @@ pub(crate) fn decode(
         .build()
         .map_err(|e| corrupt(&e))?;
     let expected = arrow_schema(schema, pk_indices);
-    let names: Vec<String> = file_columns(schema, pk_indices).map(|(n, _)| n).collect();
-    let types: Vec<&FieldType> = file_columns(schema, pk_indices).map(|(_, t)| t).collect();
+    let names: Vec<String> = file_columns(schema, pk_indices)
+        .map(|(n, _, _)| n)
+        .collect();
+    let types: Vec<(&FieldType, bool)> = file_columns(schema, pk_indices)
+        .map(|(_, t, nullable)| (t, nullable))
+        .collect();
     let npk = pk_indices.len();
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(&e))?;
@@ -271,7 +308,7 @@ pub(crate) fn decode(
             .iter()
             .zip(&types)
             .enumerate()
-            .map(|(c, (name, t))| column(&batch, batch_index(c), t, path, name))
+            .map(|(c, (name, t))| column(&batch, batch_index(c), *t, path, name))
             .collect::<Result<Vec<_>, _>>()?;
         let seqs = batch
             .column(npk)

@@ -85,11 +85,15 @@ impl Fixture {
         match value {
             Some(v) => {
                 let row = vec![key, v.rem_euclid(3), v];
-                self.writers[bucket].write(RowKind::Insert, row.clone());
+                self.writers[bucket]
+                    .write(RowKind::Insert, row.clone())
+                    .expect("a deduplicate table accepts inserts");
                 self.model.insert(vec![key], row);
             }
             None => {
-                self.writers[bucket].write(RowKind::Delete, vec![key, 0, 0]);
+                self.writers[bucket]
+                    .write(RowKind::Delete, vec![key, 0, 0])
+                    .expect("a deduplicate table accepts deletes");
                 self.model.remove(&vec![key]);
             }
         }

@@ -128,6 +128,10 @@ pub struct CommitMessage {
     /// Files that compaction wrote (ADD entries of the COMPACT snapshot).
     #[serde(default)]
     pub compact_after: Vec<DataFileMeta>,
+    /// Changelog files a full compaction wrote (`changelog-producer = full-compaction`),
+    /// published in the COMPACT snapshot's changelog.
+    #[serde(default)]
+    pub compact_changelog_files: Vec<DataFileMeta>,
 }
 
 impl CommitMessage {

@@ -6,6 +6,7 @@ mod compaction;
 mod error;
 mod format;
 mod lifecycle;
+mod merge;
 mod meta;
 mod reader;
 mod schema;
@@ -16,16 +17,20 @@ mod writer;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
+mod merge_tests;
+#[cfg(test)]
 mod tests;
 
-pub use compaction::{CompactionResult, compact_bucket};
+pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
 pub use error::TableError;
 pub use lifecycle::{ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport};
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
 pub use reader::StreamingReader;
-pub use schema::{ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema};
+pub use schema::{
+    AggregateFunction, ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema,
+};
 pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use tag::{TagCreation, TagPeriod, TagReport};
 pub use writer::BucketWriter;

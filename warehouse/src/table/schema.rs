@@ -1,7 +1,7 @@
 //! Table schema and options, and their Paimon `schema/schema-N` JSON form, so an exported table
 //! reads like a Paimon table and a reopened table is checked against what it was created with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,11 +9,59 @@ use super::TableError;
 pub use super::lifecycle::LifecycleOptions;
 use crate::row::{Field, FieldType};
 
-/// Paimon `merge-engine`. Only `deduplicate` exists so far.
+/// Paimon `merge-engine`: how the records of one primary key combine (see `table::merge`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MergeEngine {
+    /// The newest record wins (by `sequence.field`, then write order); -U/-D delete the key.
     #[default]
     Deduplicate,
+    /// Non-null fields of newer records overwrite; nulls keep the older value.
+    PartialUpdate,
+    /// Each value field folds with its aggregate function.
+    Aggregation,
+    /// The first record of a key wins; later ones are ignored.
+    FirstRow,
+}
+
+impl MergeEngine {
+    pub fn paimon_name(self) -> &'static str {
+        match self {
+            Self::Deduplicate => "deduplicate",
+            Self::PartialUpdate => "partial-update",
+            Self::Aggregation => "aggregation",
+            Self::FirstRow => "first-row",
+        }
+    }
+}
+
+/// Paimon `fields.<name>.aggregate-function` values this store implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    /// Sum of non-null values; a retraction subtracts.
+    Sum,
+    /// Number of non-null values; a retraction subtracts one.
+    Count,
+    Min,
+    Max,
+    /// The newest non-null value.
+    LastNonNullValue,
+}
+
+impl AggregateFunction {
+    pub fn paimon_name(self) -> &'static str {
+        match self {
+            Self::Sum => "sum",
+            Self::Count => "count",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::LastNonNullValue => "last_non_null_value",
+        }
+    }
+
+    /// Whether a -U/-D record can be undone (otherwise it needs `ignore-retract`).
+    pub fn can_retract(self) -> bool {
+        matches!(self, Self::Sum | Self::Count)
+    }
 }
 
 /// Paimon `changelog-producer`.
@@ -21,7 +69,23 @@ pub enum MergeEngine {
 pub enum ChangelogProducer {
     #[default]
     None,
+    /// The input records, as written, become the changelog.
+    Input,
+    /// The writer diffs each checkpoint's batch against the state before it (-U/+U before commit).
     Lookup,
+    /// A full compaction diffs the top level before and after it.
+    FullCompaction,
+}
+
+impl ChangelogProducer {
+    pub fn paimon_name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Input => "input",
+            Self::Lookup => "lookup",
+            Self::FullCompaction => "full-compaction",
+        }
+    }
 }
 
 /// Paimon `file.compression` for data and changelog files.
@@ -50,6 +114,20 @@ pub struct TableOptions {
     pub write_only: bool,
     /// Snapshot, consumer and tag lifecycle (`snapshot.*`, `consumer.*`, `tag.*`).
     pub lifecycle: LifecycleOptions,
+    /// Paimon `sequence.field`: a BIGINT field ordering records of a key before write order
+    /// (deduplicate only here).
+    pub sequence_field: Option<String>,
+    /// Paimon `ignore-delete`: drop -U/-D records instead of applying (or refusing) them.
+    pub ignore_delete: bool,
+    /// Paimon `fields.<name>.aggregate-function` (aggregation engine).
+    pub field_aggregate_functions: BTreeMap<String, AggregateFunction>,
+    /// Paimon `fields.default-aggregate-function`; unset means `last_non_null_value`.
+    pub default_aggregate_function: Option<AggregateFunction>,
+    /// Fields with Paimon `fields.<name>.ignore-retract` = true.
+    pub ignore_retract_fields: BTreeSet<String>,
+    /// Paimon `full-compaction.delta-commits`: writers force a full compaction after this many
+    /// flushes (what makes the full-compaction changelog producer emit regularly).
+    pub full_compaction_delta_commits: Option<u32>,
 }
 
 impl TableOptions {
@@ -72,6 +150,12 @@ impl Default for TableOptions {
             size_ratio_percent: 1,
             write_only: false,
             lifecycle: LifecycleOptions::default(),
+            sequence_field: None,
+            ignore_delete: false,
+            field_aggregate_functions: BTreeMap::new(),
+            default_aggregate_function: None,
+            ignore_retract_fields: BTreeSet::new(),
+            full_compaction_delta_commits: None,
         }
     }
 }
@@ -79,18 +163,13 @@ impl Default for TableOptions {
 impl TableOptions {
     /// The options under Paimon's names, as written to the schema file.
     pub fn to_paimon_options(&self) -> BTreeMap<String, String> {
-        let merge_engine = match self.merge_engine {
-            MergeEngine::Deduplicate => "deduplicate",
-        };
-        let changelog_producer = match self.changelog_producer {
-            ChangelogProducer::None => "none",
-            ChangelogProducer::Lookup => "lookup",
-        };
+        let merge_engine = self.merge_engine.paimon_name();
+        let changelog_producer = self.changelog_producer.paimon_name();
         let compression = match self.file_compression {
             FileCompression::None => "none",
             FileCompression::Snappy => "snappy",
         };
-        [
+        let mut options: BTreeMap<String, String> = [
             ("bucket", self.bucket.to_string()),
             ("merge-engine", merge_engine.to_string()),
             ("changelog-producer", changelog_producer.to_string()),
@@ -118,7 +197,33 @@ impl TableOptions {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .chain(self.lifecycle.to_paimon_options())
-        .collect()
+        .collect();
+        // Options beyond the defaults are written only when set, as Paimon does.
+        if let Some(field) = &self.sequence_field {
+            options.insert("sequence.field".into(), field.clone());
+        }
+        if self.ignore_delete {
+            options.insert("ignore-delete".into(), "true".into());
+        }
+        for (field, function) in &self.field_aggregate_functions {
+            options.insert(
+                format!("fields.{field}.aggregate-function"),
+                function.paimon_name().into(),
+            );
+        }
+        if let Some(function) = self.default_aggregate_function {
+            options.insert(
+                "fields.default-aggregate-function".into(),
+                function.paimon_name().into(),
+            );
+        }
+        for field in &self.ignore_retract_fields {
+            options.insert(format!("fields.{field}.ignore-retract"), "true".into());
+        }
+        if let Some(commits) = self.full_compaction_delta_commits {
+            options.insert("full-compaction.delta-commits".into(), commits.to_string());
+        }
+        options
     }
 }
 
@@ -156,7 +261,8 @@ impl TableSchema {
                 )));
             }
         }
-        self.primary_keys
+        let pk_indices: Vec<usize> = self
+            .primary_keys
             .iter()
             .map(|pk| {
                 self.fields
@@ -164,7 +270,17 @@ impl TableSchema {
                     .position(|f| &f.name == pk)
                     .ok_or_else(|| TableError::InvalidSchema(format!("unknown primary key {pk}")))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        super::merge::MergeFunction::new(self, &pk_indices)?;
+        Ok(pk_indices)
+    }
+
+    /// Whether field `index` is nullable: the value fields of engines that merge field by field.
+    pub(crate) fn is_nullable(&self, index: usize) -> bool {
+        matches!(
+            self.options.merge_engine,
+            MergeEngine::PartialUpdate | MergeEngine::Aggregation
+        ) && !self.primary_keys.contains(&self.fields[index].name)
     }
 
     pub(crate) fn to_schema_file(&self, time_millis: i64) -> SchemaFile {
@@ -174,16 +290,20 @@ impl TableSchema {
             .enumerate()
             .map(|(id, field)| {
                 let (type_name, description) = match &field.field_type {
-                    FieldType::BigInt => ("BIGINT NOT NULL", None),
-                    FieldType::Enum(symbols) => (
-                        "STRING NOT NULL",
-                        Some(format!("enum: {}", symbols.join(","))),
-                    ),
+                    FieldType::BigInt => ("BIGINT", None),
+                    FieldType::Enum(symbols) => {
+                        ("STRING", Some(format!("enum: {}", symbols.join(","))))
+                    }
+                };
+                let not_null = if self.is_nullable(id) {
+                    ""
+                } else {
+                    " NOT NULL"
                 };
                 SchemaFileField {
                     id: id as i64,
                     name: field.name.clone(),
-                    type_name: type_name.to_string(),
+                    type_name: format!("{type_name}{not_null}"),
                     description,
                 }
             })
@@ -256,13 +376,16 @@ impl SchemaFile {
                 existing.partition_keys
             ));
         }
-        let bucket = |s: &SchemaFile| s.options.get("bucket").cloned();
-        if bucket(existing) != bucket(self) {
-            return Some(format!(
-                "bucket differs: existing {:?}, expected {:?}",
-                bucket(existing),
-                bucket(self)
-            ));
+        // Options that change what the stored records mean must not change under a table.
+        for option in ["bucket", "merge-engine", "sequence.field"] {
+            let value = |s: &SchemaFile| s.options.get(option).cloned();
+            if value(existing) != value(self) {
+                return Some(format!(
+                    "{option} differs: existing {:?}, expected {:?}",
+                    value(existing),
+                    value(self)
+                ));
+            }
         }
         None
     }

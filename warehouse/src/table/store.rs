@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::format::{self, KvRecord};
+use super::merge::MergeFunction;
 use super::meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
@@ -43,6 +44,9 @@ pub struct BucketState {
     pub files: Vec<DataFileMeta>,
     /// Highest `_SEQUENCE_NUMBER` in the bucket's files, -1 when it has none.
     pub max_sequence_number: i64,
+    /// Deleted keys the merge engine must remember (deduplicate with `sequence.field` only):
+    /// the delete's row, whose sequence field a later-arriving record must beat.
+    pub tombstones: BTreeMap<Key, Row>,
 }
 
 impl Default for BucketState {
@@ -51,6 +55,7 @@ impl Default for BucketState {
             rows: BTreeMap::new(),
             files: Vec::new(),
             max_sequence_number: -1,
+            tombstones: BTreeMap::new(),
         }
     }
 }
@@ -440,34 +445,57 @@ impl<S: ObjectStore> FileStoreTable<S> {
         Ok(records)
     }
 
-    /// Merge-on-read of files (all of one bucket): per key the highest sequence number wins.
+    /// Merge-on-read of files (all of one bucket) with the table's merge engine: live rows go to
+    /// `rows`, remembered deletes (see `BucketState::tombstones`) to `tombstones`.
     async fn merge_files<'a>(
         &self,
         files: impl Iterator<Item = &'a DataFileEntry>,
         rows: &mut BTreeMap<Key, Row>,
+        tombstones: &mut BTreeMap<Key, Row>,
     ) -> Result<i64, TableError> {
-        let mut winners: BTreeMap<Key, (i64, RowKind, Row)> = BTreeMap::new();
+        let merge = MergeFunction::new(&self.inner.schema, &self.inner.pk_indices)?;
         let mut max_sequence_number = -1;
+        if merge.is_last_wins() {
+            // Plain deduplicate: per key the highest sequence number wins; no need to sort.
+            let mut winners: BTreeMap<Key, (i64, RowKind, Row)> = BTreeMap::new();
+            for entry in files {
+                max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
+                self.read_file(entry.bucket, &entry.file, |r| match winners.entry(r.key) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert((r.sequence_number, r.kind, r.row));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        if r.sequence_number > o.get().0 {
+                            o.insert((r.sequence_number, r.kind, r.row));
+                        }
+                    }
+                })
+                .await?;
+            }
+            rows.extend(
+                winners
+                    .into_iter()
+                    .filter(|(_, (_, kind, _))| kind.is_add())
+                    .map(|(key, (_, _, row))| (key, row)),
+            );
+            return Ok(max_sequence_number);
+        }
+        let mut records: Vec<(Key, i64, RowKind, Row)> = Vec::new();
         for entry in files {
             max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
-            self.read_file(entry.bucket, &entry.file, |r| match winners.entry(r.key) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert((r.sequence_number, r.kind, r.row));
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    if r.sequence_number > o.get().0 {
-                        o.insert((r.sequence_number, r.kind, r.row));
-                    }
-                }
+            self.read_file(entry.bucket, &entry.file, |r| {
+                records.push((r.key, r.sequence_number, r.kind, r.row))
             })
             .await?;
         }
-        rows.extend(
-            winners
-                .into_iter()
-                .filter(|(_, (_, kind, _))| kind.is_add())
-                .map(|(key, (_, _, row))| (key, row)),
-        );
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (key, _, merged) in merge.merge_sorted(records) {
+            if merged.is_live() {
+                rows.insert(key, merged.row);
+            } else if merge.keeps_tombstones() {
+                tombstones.insert(key, merged.row);
+            }
+        }
         Ok(max_sequence_number)
     }
 
@@ -481,7 +509,11 @@ impl<S: ObjectStore> FileStoreTable<S> {
         if let Some(snapshot) = snapshot {
             let files = self.data_files(snapshot).await?;
             state.max_sequence_number = self
-                .merge_files(files.iter().filter(|e| e.bucket == bucket), &mut state.rows)
+                .merge_files(
+                    files.iter().filter(|e| e.bucket == bucket),
+                    &mut state.rows,
+                    &mut state.tombstones,
+                )
                 .await?;
             state.files = files
                 .into_iter()
@@ -500,7 +532,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
         while start < files.len() {
             let bucket = files[start].bucket;
             let end = start + files[start..].partition_point(|e| e.bucket == bucket);
-            self.merge_files(files[start..end].iter(), &mut rows)
+            self.merge_files(files[start..end].iter(), &mut rows, &mut BTreeMap::new())
                 .await?;
             start = end;
         }
@@ -695,7 +727,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
             identifier,
             kind: CommitKind::Compact,
             delta,
-            changelog: Vec::new(),
+            changelog: entries(FileKind::Add, |m| &m.compact_changelog_files),
             watermark,
             time_millis,
             file_prefix,

@@ -57,11 +57,13 @@ fn apply(
         match value {
             Some(v) => {
                 let row = vec![k, v % 3, v];
-                writers[bucket].write(RowKind::Insert, row.clone());
+                writers[bucket].write(RowKind::Insert, row.clone()).unwrap();
                 model.insert(vec![k], row);
             }
             None => {
-                writers[bucket].write(RowKind::Delete, vec![k, 0, 0]);
+                writers[bucket]
+                    .write(RowKind::Delete, vec![k, 0, 0])
+                    .unwrap();
                 model.remove(&vec![k]);
             }
         }

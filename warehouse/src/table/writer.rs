@@ -1,12 +1,15 @@
-//! One bucket's writer: holds the bucket's merged state in memory (Paimon's lookup), buffers a
-//! checkpoint's writes, and at the barrier writes one level-0 data file plus, for the lookup
-//! changelog producer, the exact changelog of the batch against the state before it.
+//! One bucket's writer: holds the bucket's merged state in memory (Paimon's lookup), folds each
+//! write in with the table's merge engine (`table::merge`), buffers a checkpoint's writes, and
+//! at the barrier writes one level-0 data file plus the changelog its producer asks for: the
+//! input records (`input`), or the exact changelog of the batch against the state before it
+//! (`lookup`). Full-compaction changelog comes from `compaction`.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use super::compaction;
+use super::compaction::{self, CompactionResult};
 use super::format::{self, RecordRef};
+use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
@@ -15,28 +18,39 @@ use crate::row::{Row, RowKind, StableHashMap};
 
 /// A key touched since the last `prepare_commit`.
 struct Pending {
-    /// The key's value before the batch (kept only for the lookup changelog).
+    /// The key's live value before the batch (kept only for the lookup changelog).
     before: Option<Row>,
     /// Sequence number of the key's last write.
     sequence_number: i64,
-    /// The row of the last write when that write deleted the key.
+    /// Plain deduplicate: the row of the last write when that write deleted the key (the
+    /// live row is in `state`).
     deleted_row: Option<Row>,
+    /// Other engines: the batch's writes folded into one partial record.
+    batch: Option<Merged>,
 }
 
 pub struct BucketWriter {
     schema: TableSchema,
     pk_indices: Vec<usize>,
     bucket: u32,
-    lookup: bool,
-    /// Looked up, never iterated: a hash map is enough and much faster than a B-tree.
+    merge: MergeFunction,
+    producer: ChangelogProducer,
+    /// Live rows. Looked up, never iterated: a hash map is enough and much faster than a B-tree.
     state: StableHashMap<Key, Row>,
+    /// Deletes the merge engine must remember (see `BucketState::tombstones`).
+    tombstones: StableHashMap<Key, Row>,
     pending: BTreeMap<Key, Pending>,
+    /// The batch's accepted input records (key, sequence number, kind, row), for the input
+    /// changelog producer.
+    inputs: Vec<(Key, i64, RowKind, Row)>,
     pending_records: usize,
     next_sequence_number: i64,
     file_counter: u64,
     last_written_bytes: u64,
     /// The bucket's live data files: its sorted runs (each level-0 file, each level above).
     files: Vec<DataFileMeta>,
+    /// Flushes since the last full compaction (for `full-compaction.delta-commits`).
+    flushes_since_full_compaction: u32,
 }
 
 pub(crate) fn file_meta(
@@ -72,18 +86,24 @@ impl BucketWriter {
         let pk_indices = schema
             .primary_key_indices()
             .expect("BucketWriter needs a schema that create_or_open accepted");
+        let merge = MergeFunction::new(schema, &pk_indices)
+            .expect("primary_key_indices validated the merge options");
         Self {
             schema: schema.clone(),
             pk_indices,
             bucket,
-            lookup: schema.options.changelog_producer == ChangelogProducer::Lookup,
+            merge,
+            producer: schema.options.changelog_producer,
             state: std::mem::take(&mut base.rows).into_iter().collect(),
+            tombstones: std::mem::take(&mut base.tombstones).into_iter().collect(),
             pending: BTreeMap::new(),
+            inputs: Vec::new(),
             pending_records: 0,
             next_sequence_number: base.max_sequence_number + 1,
             file_counter: 0,
             last_written_bytes: 0,
             files: base.files,
+            flushes_since_full_compaction: 0,
         }
     }
 
@@ -105,39 +125,99 @@ impl BucketWriter {
         self.state.is_empty()
     }
 
-    /// +I/+U upsert `row` under its key; -U/-D delete the key.
+    /// Writes one record under its key, merged with the table's merge engine. For deduplicate,
+    /// +I/+U upsert and -U/-D delete. Errors, changing nothing, when the engine refuses the
+    /// record (a retraction where the merge engine or an aggregate function cannot take one).
     ///
     /// # Panics
     /// If `row` does not have one value per schema field (a caller bug).
-    pub fn write(&mut self, kind: RowKind, row: Row) {
+    pub fn write(&mut self, kind: RowKind, row: Row) -> Result<(), TableError> {
         assert_eq!(
             row.len(),
             self.schema.fields.len(),
             "row width must match the table schema"
         );
         let key: Key = self.pk_indices.iter().map(|&i| row[i]).collect();
+        let input = (self.producer == ChangelogProducer::Input).then(|| row.clone());
+        let Some(lifted) = self.merge.lift(kind, row)? else {
+            return Ok(()); // ignore-delete
+        };
         let sequence_number = self.next_sequence_number;
         self.next_sequence_number += 1;
         self.pending_records += 1;
-        let (old, deleted_row) = if kind.is_add() {
-            (self.state.insert(key.clone(), row), None)
-        } else {
-            (self.state.remove(&key), Some(row))
+        if let Some(row) = input {
+            self.inputs.push((key.clone(), sequence_number, kind, row));
+        }
+        let lookup = self.producer == ChangelogProducer::Lookup;
+        if self.merge.is_last_wins() {
+            let (old, deleted_row) = if lifted.is_live() {
+                (self.state.insert(key.clone(), lifted.row), None)
+            } else {
+                (self.state.remove(&key), Some(lifted.row))
+            };
+            match self.pending.entry(key) {
+                Entry::Vacant(v) => {
+                    v.insert(Pending {
+                        before: if lookup { old } else { None },
+                        sequence_number,
+                        deleted_row,
+                        batch: None,
+                    });
+                }
+                Entry::Occupied(mut o) => {
+                    let p = o.get_mut();
+                    p.sequence_number = sequence_number;
+                    p.deleted_row = deleted_row;
+                }
+            }
+            return Ok(());
+        }
+        let before = match self.state.remove(&key) {
+            Some(row) => Some(Merged {
+                kind: RowKind::Insert,
+                row,
+            }),
+            None => self.tombstones.remove(&key).map(|row| Merged {
+                kind: RowKind::Delete,
+                row,
+            }),
         };
+        // The lookup changelog diffs against the value before the batch: the first touch's.
+        let before_live = before
+            .as_ref()
+            .filter(|m| lookup && m.is_live() && !self.pending.contains_key(&key))
+            .map(|m| m.row.clone());
+        let after = match before {
+            None => lifted.clone(),
+            Some(mut current) => {
+                self.merge.combine(&mut current, lifted.clone());
+                current
+            }
+        };
+        if after.is_live() {
+            self.state.insert(key.clone(), after.row);
+        } else if self.merge.keeps_tombstones() {
+            self.tombstones.insert(key.clone(), after.row);
+        }
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
                 v.insert(Pending {
-                    before: if self.lookup { old } else { None },
+                    before: before_live,
                     sequence_number,
-                    deleted_row,
+                    deleted_row: None,
+                    batch: Some(lifted),
                 });
             }
             Entry::Occupied(mut o) => {
                 let p = o.get_mut();
                 p.sequence_number = sequence_number;
-                p.deleted_row = deleted_row;
+                match &mut p.batch {
+                    Some(batch) => self.merge.combine(batch, lifted),
+                    None => p.batch = Some(lifted),
+                }
             }
         }
+        Ok(())
     }
 
     /// Writes since the last `prepare_commit`.
@@ -150,8 +230,71 @@ impl BucketWriter {
         self.last_written_bytes
     }
 
-    /// Flushes the batch as one level-0 data file (and a changelog file for the lookup
-    /// producer). `None` when nothing is pending. Pending writes survive a failed flush.
+    /// The batch as data records: one record per key, sorted by key.
+    fn batch_records(&self) -> Vec<RecordRef<'_>> {
+        self.pending
+            .iter()
+            .map(|(key, p)| {
+                let (kind, row) = match (&p.batch, &p.deleted_row) {
+                    (Some(batch), _) => (batch.kind, &batch.row),
+                    (None, Some(row)) => (RowKind::Delete, row),
+                    (None, None) => (RowKind::Insert, &self.state[key]),
+                };
+                RecordRef {
+                    key,
+                    sequence_number: p.sequence_number,
+                    kind,
+                    row,
+                }
+            })
+            .collect()
+    }
+
+    /// The batch's changelog records for the input or lookup producer, sorted by key.
+    fn changelog_records(&mut self) -> Vec<RecordRef<'_>> {
+        match self.producer {
+            ChangelogProducer::Input => {
+                // Sorted by key then write order, as Paimon's sorted write buffer emits them.
+                self.inputs
+                    .sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                self.inputs
+                    .iter()
+                    .map(|(key, sequence_number, kind, row)| RecordRef {
+                        key,
+                        sequence_number: *sequence_number,
+                        kind: *kind,
+                        row,
+                    })
+                    .collect()
+            }
+            ChangelogProducer::Lookup => {
+                let mut changes: Vec<RecordRef<'_>> = Vec::new();
+                for (key, p) in &self.pending {
+                    let after = self.state.get(key);
+                    let record = |kind, row| RecordRef {
+                        key,
+                        sequence_number: p.sequence_number,
+                        kind,
+                        row,
+                    };
+                    match (&p.before, after) {
+                        (None, Some(v)) => changes.push(record(RowKind::Insert, v)),
+                        (Some(v), None) => changes.push(record(RowKind::Delete, v)),
+                        (Some(v), Some(w)) if v != w => {
+                            changes.push(record(RowKind::UpdateBefore, v));
+                            changes.push(record(RowKind::UpdateAfter, w));
+                        }
+                        _ => {}
+                    }
+                }
+                changes
+            }
+            ChangelogProducer::None | ChangelogProducer::FullCompaction => Vec::new(),
+        }
+    }
+
+    /// Flushes the batch as one level-0 data file (and a changelog file for the input and
+    /// lookup producers). `None` when nothing is pending. Pending writes survive a failed flush.
     pub async fn prepare_commit<S: ObjectStore>(
         &mut self,
         table: &FileStoreTable<S>,
@@ -165,24 +308,7 @@ impl BucketWriter {
         let n = self.file_counter;
         self.file_counter += 1;
 
-        let data: Vec<RecordRef<'_>> = self
-            .pending
-            .iter()
-            .map(|(key, p)| match &p.deleted_row {
-                Some(row) => RecordRef {
-                    key,
-                    sequence_number: p.sequence_number,
-                    kind: RowKind::Delete,
-                    row,
-                },
-                None => RecordRef {
-                    key,
-                    sequence_number: p.sequence_number,
-                    kind: RowKind::Insert,
-                    row: &self.state[key],
-                },
-            })
-            .collect();
+        let data = self.batch_records();
         let data_name = format!("data-{file_prefix}-{n}.parquet");
         let data_path = table.bucket_file_path(self.bucket, &data_name);
         let bytes = format::encode(&self.schema, &self.pk_indices, &data, &data_path)?;
@@ -191,58 +317,97 @@ impl BucketWriter {
         let mut written_bytes = data_meta.file_size;
 
         let mut changelog_files = Vec::new();
-        if self.lookup {
-            let mut changes: Vec<RecordRef<'_>> = Vec::new();
-            for (key, p) in &self.pending {
-                let after = self.state.get(key);
-                let record = |kind, row| RecordRef {
-                    key,
-                    sequence_number: p.sequence_number,
-                    kind,
-                    row,
-                };
-                match (&p.before, after) {
-                    (None, Some(v)) => changes.push(record(RowKind::Insert, v)),
-                    (Some(v), None) => changes.push(record(RowKind::Delete, v)),
-                    (Some(v), Some(w)) if v != w => {
-                        changes.push(record(RowKind::UpdateBefore, v));
-                        changes.push(record(RowKind::UpdateAfter, w));
-                    }
-                    _ => {}
-                }
-            }
-            if !changes.is_empty() {
-                let name = format!("changelog-{file_prefix}-{n}.parquet");
-                let path = table.bucket_file_path(self.bucket, &name);
-                let bytes = format::encode(&self.schema, &self.pk_indices, &changes, &path)?;
-                let meta = file_meta(name, bytes.len() as u64, &changes, time_millis);
-                table.store().put(&path, bytes).await?;
-                written_bytes += meta.file_size;
-                changelog_files.push(meta);
-            }
+        let (schema, pk_indices, bucket) =
+            (self.schema.clone(), self.pk_indices.clone(), self.bucket);
+        let changes = self.changelog_records();
+        if !changes.is_empty() {
+            let name = format!("changelog-{file_prefix}-{n}.parquet");
+            let path = table.bucket_file_path(bucket, &name);
+            let bytes = format::encode(&schema, &pk_indices, &changes, &path)?;
+            let meta = file_meta(name, bytes.len() as u64, &changes, time_millis);
+            table.store().put(&path, bytes).await?;
+            written_bytes += meta.file_size;
+            changelog_files.push(meta);
         }
 
         self.pending.clear();
+        self.inputs.clear();
         self.pending_records = 0;
         self.files.push(data_meta.clone());
+        self.flushes_since_full_compaction += 1;
+        let full_due = self
+            .schema
+            .options
+            .full_compaction_delta_commits
+            .is_some_and(|commits| self.flushes_since_full_compaction >= commits);
         // The flush is done and must be returned: a failed compaction (say, storage briefly
         // unreachable) is skipped and picked again at the next flush, never lost data.
         let compaction = if self.schema.options.write_only {
-            None
+            CompactionResult::default()
         } else {
             let prefix = format!("{file_prefix}-{n}");
-            compaction::compact_bucket(
-                table,
-                &self.schema,
-                self.bucket,
-                &self.files,
-                &prefix,
-                time_millis,
-            )
-            .await
-            .unwrap_or_default()
+            self.compact(table, &prefix, time_millis, full_due)
+                .await
+                .unwrap_or_default()
+                .unwrap_or_default()
         };
-        let compaction = compaction.unwrap_or_default();
+        self.last_written_bytes = written_bytes + compaction.io_bytes;
+        Ok(Some(CommitMessage {
+            bucket: self.bucket,
+            new_files: vec![data_meta],
+            changelog_files,
+            compact_before: compaction.before,
+            compact_after: compaction.after,
+            compact_changelog_files: compaction.changelog,
+        }))
+    }
+
+    /// Runs a full compaction of the bucket now (nothing pending is flushed): the commit
+    /// message holds only the compaction. `None` when there is nothing to compact.
+    pub async fn compact_full<S: ObjectStore>(
+        &mut self,
+        table: &FileStoreTable<S>,
+        file_prefix: &str,
+        time_millis: i64,
+    ) -> Result<Option<CommitMessage>, TableError> {
+        let Some(compaction) = self.compact(table, file_prefix, time_millis, true).await? else {
+            return Ok(None);
+        };
+        Ok(Some(CommitMessage {
+            bucket: self.bucket,
+            new_files: Vec::new(),
+            changelog_files: Vec::new(),
+            compact_before: compaction.before,
+            compact_after: compaction.after,
+            compact_changelog_files: compaction.changelog,
+        }))
+    }
+
+    /// One compaction (universal, or full when `full`), applied to this writer's file view.
+    async fn compact<S: ObjectStore>(
+        &mut self,
+        table: &FileStoreTable<S>,
+        prefix: &str,
+        time_millis: i64,
+        full: bool,
+    ) -> Result<Option<CompactionResult>, TableError> {
+        let (schema, bucket) = (&self.schema, self.bucket);
+        let result = if full {
+            compaction::compact_bucket_full(table, schema, bucket, &self.files, prefix, time_millis)
+                .await?
+        } else {
+            compaction::compact_bucket(table, schema, bucket, &self.files, prefix, time_millis)
+                .await?
+        };
+        let Some(compaction) = result else {
+            return Ok(None);
+        };
+        let max_level = self.schema.options.max_level();
+        if compaction.after.iter().any(|f| f.level == max_level)
+            || (compaction.after.is_empty() && compaction.before.len() == self.files.len())
+        {
+            self.flushes_since_full_compaction = 0;
+        }
         let replaced: std::collections::BTreeSet<&str> = compaction
             .before
             .iter()
@@ -251,14 +416,7 @@ impl BucketWriter {
         self.files
             .retain(|f| !replaced.contains(f.file_name.as_str()));
         self.files.extend(compaction.after.iter().cloned());
-        self.last_written_bytes = written_bytes + compaction.io_bytes;
-        Ok(Some(CommitMessage {
-            bucket: self.bucket,
-            new_files: vec![data_meta],
-            changelog_files,
-            compact_before: compaction.before,
-            compact_after: compaction.after,
-        }))
+        Ok(Some(compaction))
     }
 
     /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).

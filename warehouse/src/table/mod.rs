@@ -2,6 +2,7 @@
 //! snapshots, manifests, per-bucket LSM data files in Paimon's key-value Parquet layout, lookup
 //! changelog, exactly-once commits (`filterAndCommit`) and a streaming changelog reader.
 
+mod avro;
 mod error;
 mod format;
 mod meta;

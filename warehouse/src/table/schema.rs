@@ -110,6 +110,8 @@ impl TableOptions {
             ),
             ("compaction.size-ratio", self.size_ratio_percent.to_string()),
             ("write-only", self.write_only.to_string()),
+            // Manifests carry no column statistics (see table/avro.rs).
+            ("metadata.stats-mode", "none".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -3,6 +3,7 @@
 //! changelog, exactly-once commits (`filterAndCommit`) and a streaming changelog reader.
 
 mod avro;
+mod catalog;
 mod error;
 mod format;
 mod meta;
@@ -14,6 +15,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use catalog::{open_existing, table_root};
 pub use error::TableError;
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,

@@ -17,7 +17,7 @@ use super::meta::{
 use super::schema::SchemaFile;
 use super::{Key, TableError, TableSchema};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind, stable_hash};
+use crate::row::{Row, RowKind};
 
 /// Bound on commit attempts lost to concurrent committers.
 const COMMIT_ATTEMPTS_MAX: u32 = 1000;
@@ -203,8 +203,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
         self.inner.pk_indices.iter().map(|&i| row[i]).collect()
     }
 
+    /// The key's bucket, as Paimon assigns it (murmur hash of the key's `BinaryRow`), so Paimon
+    /// writers and readers agree with ours on where a key lives.
     pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
-        (stable_hash(key) % u64::from(self.inner.schema.options.bucket)) as u32
+        avro::paimon_bucket(key, &self.key_types(), self.inner.schema.options.bucket)
     }
 
     pub fn snapshot_path(&self, id: i64) -> String {

@@ -2,7 +2,7 @@
 //! checkers' verdicts, and write the run's artefacts; or sweep many seeds for CI, in shards that
 //! merge. Exit 0 pass, 1 a checker failed, 2 bad input.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,6 +15,8 @@ use sim::sweep::{
     ResultsWriter, SeedRange, SeedResult, Shard, SweepSpec, Tally, read_results, scenario_digest,
     wall_clock,
 };
+
+mod table_scan;
 
 /// A simulation allocates and frees millions of small rows; mimalloc does that far faster than
 /// the system allocator (measured: see the README's figures).
@@ -73,6 +75,9 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         max_runs: usize,
     },
+    /// Read a stored Paimon table with dwsim's own reader.
+    #[command(subcommand)]
+    Table(TableCommand),
     /// Print the events of a run's trace.jsonl around a simulated time or an event, as text.
     Trace {
         /// A trace.jsonl written by `dwsim run --out DIR`.
@@ -89,6 +94,20 @@ enum Command {
         /// Only events of this host (tt, dwd-job, dws-job, dfs, serving, traffic, world).
         #[arg(long)]
         host: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TableCommand {
+    /// Print a table's rows at a snapshot as JSON lines sorted by primary key.
+    Scan {
+        /// A Paimon filesystem catalog root, e.g. a run's `--out DIR/warehouse`.
+        catalog_root: PathBuf,
+        /// The table as <database>.<table>, e.g. ads.dws_ad_minute.
+        table: String,
+        /// The snapshot to read (default: the latest).
+        #[arg(long)]
+        snapshot: Option<i64>,
     },
 }
 
@@ -180,6 +199,11 @@ fn main() -> ExitCode {
             out,
             max_runs,
         } => shrink(&scenario, seed, out, max_runs),
+        Command::Table(TableCommand::Scan {
+            catalog_root,
+            table,
+            snapshot,
+        }) => table_scan(&catalog_root, &table, snapshot),
         Command::Trace {
             file,
             around,
@@ -187,6 +211,24 @@ fn main() -> ExitCode {
             count,
             host,
         } => trace_around(&file, &around, &window, count, host.as_deref()),
+    }
+}
+
+fn table_scan(catalog_root: &Path, table: &str, snapshot: Option<i64>) -> ExitCode {
+    match table_scan::scan(catalog_root, table, snapshot) {
+        Ok(lines) => {
+            let mut out = std::io::stdout().lock();
+            for line in lines {
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 

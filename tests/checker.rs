@@ -32,29 +32,56 @@ fn latest_delta_files(objects: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The records of an Avro manifest or manifest list, as (field name, value) lists.
+fn avro_records(
+    objects: &BTreeMap<String, Vec<u8>>,
+    path: &str,
+) -> Vec<Vec<(String, apache_avro::types::Value)>> {
+    apache_avro::Reader::new(objects[path].as_slice())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .map(|value| match value.unwrap() {
+            apache_avro::types::Value::Record(fields) => fields,
+            other => panic!("{path}: not a record: {other:?}"),
+        })
+        .collect()
+}
+
+fn avro_field<'v>(
+    record: &'v [(String, apache_avro::types::Value)],
+    name: &str,
+) -> &'v apache_avro::types::Value {
+    &record.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+fn avro_string(record: &[(String, apache_avro::types::Value)], name: &str) -> String {
+    match avro_field(record, name) {
+        apache_avro::types::Value::String(s) => s.clone(),
+        other => panic!("{name} is not a string: {other:?}"),
+    }
+}
+
 fn delta_files(objects: &BTreeMap<String, Vec<u8>>, id: i64) -> Vec<String> {
     let snapshot = json(objects, &format!("{DWS_ROOT}/snapshot/snapshot-{id}"));
-    let list = json(
-        objects,
-        &format!(
-            "{DWS_ROOT}/manifest/{}",
-            snapshot["deltaManifestList"].as_str().unwrap()
-        ),
+    let list_path = format!(
+        "{DWS_ROOT}/manifest/{}",
+        snapshot["deltaManifestList"].as_str().unwrap()
     );
     let mut files = Vec::new();
-    for manifest in list.as_array().unwrap() {
-        let entries = json(
-            objects,
-            &format!(
-                "{DWS_ROOT}/manifest/{}",
-                manifest["fileName"].as_str().unwrap()
-            ),
+    for manifest in avro_records(objects, &list_path) {
+        let path = format!(
+            "{DWS_ROOT}/manifest/{}",
+            avro_string(&manifest, "_FILE_NAME")
         );
-        for entry in entries.as_array().unwrap() {
+        for entry in avro_records(objects, &path) {
+            let apache_avro::types::Value::Int(bucket) = avro_field(&entry, "_BUCKET") else {
+                panic!("{path}: _BUCKET is not an int");
+            };
+            let apache_avro::types::Value::Record(file) = avro_field(&entry, "_FILE") else {
+                panic!("{path}: _FILE is not a record");
+            };
             files.push(format!(
-                "{DWS_ROOT}/bucket-{}/{}",
-                entry["bucket"],
-                entry["file"]["fileName"].as_str().unwrap()
+                "{DWS_ROOT}/bucket-{bucket}/{}",
+                avro_string(file, "_FILE_NAME")
             ));
         }
     }

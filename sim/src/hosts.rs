@@ -142,12 +142,8 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         bucket: section.bucket,
         merge_engine: MergeEngine::Deduplicate,
         // Scenario validation accepts only these names.
-        changelog_producer: match section.changelog_producer.as_str() {
-            "input" => ChangelogProducer::Input,
-            "lookup" => ChangelogProducer::Lookup,
-            "full-compaction" => ChangelogProducer::FullCompaction,
-            _ => ChangelogProducer::None,
-        },
+        changelog_producer: ChangelogProducer::from_paimon_name(&section.changelog_producer)
+            .unwrap_or_default(),
         file_compression: if section.file_compression == "none" {
             FileCompression::None
         } else {

@@ -1,11 +1,12 @@
-//! An independent reader of the tables a run leaves on storage: it parses Paimon snapshot and
-//! manifest files and Parquet data files itself, sharing no code with the warehouse's table store,
+//! An independent reader of the tables a run leaves on storage: it parses Paimon snapshot JSON,
+//! Avro manifest lists and manifests, and Parquet data files itself, sharing no code with the warehouse's table store,
 //! so the checkers never trust the code they check.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use apache_avro::types::Value as AvroValue;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, Int8Array, Int64Array, StringArray};
 use arrow_schema::{DataType, FieldRef, Schema};
@@ -89,6 +90,57 @@ fn json(objects: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<Value, String
         .get(path)
         .ok_or_else(|| format!("{path} is missing"))?;
     serde_json::from_slice(bytes).map_err(|e| format!("{path} is not valid JSON: {e}"))
+}
+
+/// The records of an Avro object container file (a Paimon manifest or manifest list).
+fn avro_records(
+    objects: &BTreeMap<String, Vec<u8>>,
+    path: &str,
+) -> Result<Vec<Vec<(String, AvroValue)>>, String> {
+    let bytes = objects
+        .get(path)
+        .ok_or_else(|| format!("{path} is missing"))?;
+    let reader = apache_avro::Reader::new(bytes.as_slice())
+        .map_err(|e| format!("{path} is not an Avro file: {e}"))?;
+    reader
+        .map(|value| match value {
+            Ok(AvroValue::Record(fields)) => Ok(fields),
+            Ok(_) => Err(format!("{path} holds a value that is not a record")),
+            Err(e) => Err(format!("{path} is not readable Avro: {e}")),
+        })
+        .collect()
+}
+
+/// A field of an Avro record, looking through a `["null", T]` union.
+fn avro_field<'v>(
+    record: &'v [(String, AvroValue)],
+    name: &str,
+    path: &str,
+) -> Result<&'v AvroValue, String> {
+    let value = &record
+        .iter()
+        .find(|(n, _)| n == name)
+        .ok_or_else(|| format!("{path}: a record lacks `{name}`"))?
+        .1;
+    Ok(match value {
+        AvroValue::Union(_, inner) => inner,
+        other => other,
+    })
+}
+
+fn avro_int(record: &[(String, AvroValue)], name: &str, path: &str) -> Result<i64, String> {
+    match avro_field(record, name, path)? {
+        AvroValue::Int(v) => Ok(i64::from(*v)),
+        AvroValue::Long(v) => Ok(*v),
+        _ => Err(format!("{path}: `{name}` is not an integer")),
+    }
+}
+
+fn avro_text(record: &[(String, AvroValue)], name: &str, path: &str) -> Result<String, String> {
+    match avro_field(record, name, path)? {
+        AvroValue::String(s) => Ok(s.clone()),
+        _ => Err(format!("{path}: `{name}` is not a string")),
+    }
 }
 
 fn field<'v>(value: &'v Value, name: &str, path: &str) -> Result<&'v Value, String> {
@@ -200,26 +252,21 @@ impl<'a> TableInspector<'a> {
     /// Every entry of the manifests a list names.
     fn file_entries(&self, list: &str) -> Result<Vec<FileEntry>, String> {
         let list_path = format!("{}/manifest/{list}", self.root);
-        let list = json(self.objects, &list_path)?;
-        let manifests = list
-            .as_array()
-            .ok_or_else(|| format!("{list_path} is not a JSON array"))?;
         let mut entries = Vec::new();
-        for manifest in manifests {
-            let name = text(manifest, "fileName", &list_path)?;
+        for manifest in avro_records(self.objects, &list_path)? {
+            let name = avro_text(&manifest, "_FILE_NAME", &list_path)?;
             let path = format!("{}/manifest/{name}", self.root);
-            let body = json(self.objects, &path)?;
-            for entry in body
-                .as_array()
-                .ok_or_else(|| format!("{path} is not a JSON array"))?
-            {
-                let file = field(entry, "file", &path)?;
+            for entry in avro_records(self.objects, &path)? {
+                let file = avro_field(&entry, "_FILE", &path)?;
+                let AvroValue::Record(file) = file else {
+                    return Err(format!("{path}: `_FILE` is not a record"));
+                };
                 entries.push(FileEntry {
-                    kind: int(entry, "kind", &path)?,
-                    bucket: int(entry, "bucket", &path)?,
-                    level: int(file, "level", &path)?,
-                    name: text(file, "fileName", &path)?,
-                    size_bytes: int(file, "fileSize", &path)?.max(0) as u64,
+                    kind: avro_int(&entry, "_KIND", &path)?,
+                    bucket: avro_int(&entry, "_BUCKET", &path)?,
+                    level: avro_int(file, "_LEVEL", &path)?,
+                    name: avro_text(file, "_FILE_NAME", &path)?,
+                    size_bytes: avro_int(file, "_FILE_SIZE", &path)?.max(0) as u64,
                 });
             }
         }

@@ -64,16 +64,48 @@ fn file_columns<'a>(
     keys.chain(values)
 }
 
+/// Paimon's field ids of the system columns and of the `_KEY_` copies (key field id + start), as
+/// Paimon's `SpecialFields` assigns them; value columns keep their schema field id.
+const KEY_FIELD_ID_START: i64 = i32::MAX as i64 / 2;
+const SEQUENCE_NUMBER_FIELD_ID: i64 = i32::MAX as i64 - 1;
+const VALUE_KIND_FIELD_ID: i64 = i32::MAX as i64 - 2;
+
+/// An Arrow field carrying its Paimon field id as the Parquet field id.
+fn field_with_id(
+    name: impl Into<String>,
+    data_type: DataType,
+    nullable: bool,
+    id: i64,
+) -> ArrowField {
+    let metadata = [(
+        parquet::arrow::PARQUET_FIELD_ID_META_KEY.to_string(),
+        id.to_string(),
+    )];
+    // A one-entry map: its iteration order cannot vary.
+    let metadata: std::collections::HashMap<String, String> = metadata.into_iter().collect();
+    ArrowField::new(name, data_type, nullable).with_metadata(metadata)
+}
+
 fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
     let mut fields: Vec<ArrowField> =
         Vec::with_capacity(schema.fields.len() + pk_indices.len() + 2);
-    for (name, field_type, nullable) in file_columns(schema, pk_indices) {
-        fields.push(ArrowField::new(name, arrow_type(field_type), nullable));
+    // Schema field ids are field positions (see `TableSchema::to_schema_file`).
+    let field_ids = pk_indices
+        .iter()
+        .map(|&i| KEY_FIELD_ID_START + i as i64)
+        .chain((0..schema.fields.len()).map(|i| i as i64));
+    for ((name, field_type, nullable), id) in file_columns(schema, pk_indices).zip(field_ids) {
+        fields.push(field_with_id(name, arrow_type(field_type), nullable, id));
     }
     // Sequence and kind sit between the keys and the values.
     let system = [
-        ArrowField::new(SEQUENCE_NUMBER, DataType::Int64, false),
-        ArrowField::new(VALUE_KIND, DataType::Int8, false),
+        field_with_id(
+            SEQUENCE_NUMBER,
+            DataType::Int64,
+            false,
+            SEQUENCE_NUMBER_FIELD_ID,
+        ),
+        field_with_id(VALUE_KIND, DataType::Int8, false, VALUE_KIND_FIELD_ID),
     ];
     fields.splice(pk_indices.len()..pk_indices.len(), system);
     ArrowSchema::new(fields)

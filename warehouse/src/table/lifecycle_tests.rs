@@ -348,7 +348,13 @@ async fn orphan_cleaning_removes_only_old_unreferenced_files() {
     let mut orphans = Vec::new();
     for writer in &mut f.writers {
         if let Some(message) = writer.prepare_commit(&f.table, "lost", 1).await.unwrap() {
-            let files = message.new_files.iter().chain(&message.changelog_files);
+            // Everything the attempt wrote: flushed and compacted data files and changelog.
+            let files = message
+                .new_files
+                .iter()
+                .chain(&message.changelog_files)
+                .chain(&message.compact_after)
+                .chain(&message.compact_changelog_files);
             orphans.extend(files.map(|m| f.table.bucket_file_path(message.bucket, &m.file_name)));
         }
     }

@@ -810,3 +810,44 @@ fn model_is_independent_of_the_merge_function() {
         BTreeMap::new()
     );
 }
+
+/// A reader that did not create the table (`dwsim table scan`) reopens it from `schema/schema-0`
+/// alone with the same engine, producer, sequence field and per-field functions.
+#[test]
+fn every_engine_reopens_from_its_schema_file_alone() {
+    run(async {
+        let mut sequenced = options(MergeEngine::Deduplicate, ChangelogProducer::Input);
+        sequenced.sequence_field = Some("s".into());
+        sequenced.ignore_delete = true;
+        sequenced.lifecycle.snapshot_time_retained_ms = 120_000;
+        sequenced.lifecycle.consumer_expiration_time_ms = Some(60_000);
+        sequenced.lifecycle.tag_automatic_creation = TagCreation::ProcessTime;
+        sequenced.lifecycle.tag_creation_period = TagPeriod::Every(90_000);
+        sequenced.lifecycle.tag_num_retained_max = Some(3);
+        let mut partial = options(
+            MergeEngine::PartialUpdate,
+            ChangelogProducer::FullCompaction,
+        );
+        partial.full_compaction_delta_commits = Some(4);
+        partial.write_only = true;
+        let mut aggregation = aggregation_options(ChangelogProducer::Lookup);
+        aggregation.default_aggregate_function = Some(AggregateFunction::LastNonNullValue);
+        let cases = [
+            sequenced,
+            partial,
+            aggregation,
+            options(MergeEngine::FirstRow, ChangelogProducer::Lookup),
+        ];
+        for table_options in cases {
+            let store = MemStore::new();
+            let created = schema(table_options);
+            FileStoreTable::create_or_open(store.clone(), ROOT, created.clone(), 0)
+                .await
+                .unwrap();
+            let reopened = open_existing(store, ROOT)
+                .await
+                .unwrap_or_else(|e| panic!("{:?}: {e}", created.options.merge_engine));
+            assert_eq!(reopened.schema(), &created);
+        }
+    });
+}

@@ -114,6 +114,15 @@ pub struct ManifestFileMeta {
     pub num_added_files: u64,
     pub num_deleted_files: u64,
     pub schema_id: i64,
+    /// Smallest and largest bucket and level of the manifest's entries (None when unknown).
+    #[serde(default)]
+    pub min_bucket: Option<u32>,
+    #[serde(default)]
+    pub max_bucket: Option<u32>,
+    #[serde(default)]
+    pub min_level: Option<u32>,
+    #[serde(default)]
+    pub max_level: Option<u32>,
 }
 
 /// What a writer prepares at a checkpoint barrier; lives in checkpoint state until committed.

@@ -2,6 +2,8 @@
 //! snapshots, manifests, per-bucket LSM data files in Paimon's key-value Parquet layout, lookup
 //! changelog, exactly-once commits (`filterAndCommit`) and a streaming changelog reader.
 
+mod avro;
+mod catalog;
 mod compaction;
 mod error;
 mod format;
@@ -21,6 +23,7 @@ mod merge_tests;
 #[cfg(test)]
 mod tests;
 
+pub use catalog::{open_existing, table_root};
 pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
 pub use error::TableError;
 pub use lifecycle::{ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport};

@@ -32,6 +32,18 @@ impl MergeEngine {
             Self::FirstRow => "first-row",
         }
     }
+
+    pub const ALL: [Self; 4] = [
+        Self::Deduplicate,
+        Self::PartialUpdate,
+        Self::Aggregation,
+        Self::FirstRow,
+    ];
+
+    /// The engine Paimon calls `name`, if this store implements it.
+    pub fn from_paimon_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.paimon_name() == name)
+    }
 }
 
 /// Paimon `fields.<name>.aggregate-function` values this store implements.
@@ -56,6 +68,19 @@ impl AggregateFunction {
             Self::Max => "max",
             Self::LastNonNullValue => "last_non_null_value",
         }
+    }
+
+    pub const ALL: [Self; 5] = [
+        Self::Sum,
+        Self::Count,
+        Self::Min,
+        Self::Max,
+        Self::LastNonNullValue,
+    ];
+
+    /// The function Paimon calls `name`, if this store implements it.
+    pub fn from_paimon_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.paimon_name() == name)
     }
 
     /// Whether a -U/-D record can be undone (otherwise it needs `ignore-retract`).
@@ -85,6 +110,13 @@ impl ChangelogProducer {
             Self::Lookup => "lookup",
             Self::FullCompaction => "full-compaction",
         }
+    }
+
+    pub const ALL: [Self; 4] = [Self::None, Self::Input, Self::Lookup, Self::FullCompaction];
+
+    /// The producer Paimon calls `name`, if this store implements it.
+    pub fn from_paimon_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.paimon_name() == name)
     }
 }
 
@@ -193,6 +225,8 @@ impl TableOptions {
             ),
             ("compaction.size-ratio", self.size_ratio_percent.to_string()),
             ("write-only", self.write_only.to_string()),
+            // Manifests carry no column statistics (see table/avro.rs).
+            ("metadata.stats-mode", "none".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::avro;
 use super::format::{self, KvRecord};
 use super::merge::MergeFunction;
 use super::meta::{
@@ -17,7 +18,7 @@ use super::meta::{
 use super::schema::SchemaFile;
 use super::{Key, TableError, TableSchema};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind, stable_hash};
+use crate::row::{Row, RowKind};
 
 /// Bound on commit attempts lost to concurrent committers.
 const COMMIT_ATTEMPTS_MAX: u32 = 1000;
@@ -193,13 +194,24 @@ impl<S: ObjectStore> FileStoreTable<S> {
         &self.inner.store
     }
 
+    /// Types of the primary-key fields, in primary-key order (for manifests' key rows).
+    fn key_types(&self) -> Vec<&crate::row::FieldType> {
+        self.inner
+            .pk_indices
+            .iter()
+            .map(|&i| &self.inner.schema.fields[i].field_type)
+            .collect()
+    }
+
     /// Primary-key column values of `row`, in primary-key order.
     pub fn key_of(&self, row: &[i64]) -> Key {
         self.inner.pk_indices.iter().map(|&i| row[i]).collect()
     }
 
+    /// The key's bucket, as Paimon assigns it (murmur hash of the key's `BinaryRow`), so Paimon
+    /// writers and readers agree with ours on where a key lives.
     pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
-        (stable_hash(key) % u64::from(self.inner.schema.options.bucket)) as u32
+        avro::paimon_bucket(key, &self.key_types(), self.inner.schema.options.bucket)
     }
 
     pub fn snapshot_path(&self, id: i64) -> String {
@@ -338,7 +350,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "manifest list is missing"))?;
-        parse_json(&path, &bytes)
+        avro::decode_manifest_list(&bytes, &path)
     }
 
     async fn read_manifest(&self, name: &str) -> Result<Vec<ManifestEntry>, TableError> {
@@ -349,7 +361,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "manifest is missing"))?;
-        parse_json(&path, &bytes)
+        avro::decode_manifest(&bytes, &self.key_types(), &path)
     }
 
     async fn read_manifests(
@@ -591,17 +603,24 @@ impl<S: ObjectStore> FileStoreTable<S> {
         entries: &[ManifestEntry],
         file_prefix: &str,
     ) -> Result<ManifestFileMeta, TableError> {
-        let bytes = to_json(&self.manifest_path("manifest"), &entries, false)?;
+        let bytes =
+            avro::encode_manifest(entries, &self.key_types(), &self.manifest_path("manifest"))?;
         let (file_name, file_size) = self
             .write_manifest_file("manifest", file_prefix, bytes)
             .await?;
         let count = |kind| entries.iter().filter(|e| e.kind == kind).count() as u64;
+        let buckets = entries.iter().map(|e| e.bucket);
+        let levels = entries.iter().map(|e| e.file.level);
         Ok(ManifestFileMeta {
             file_name,
             file_size,
             num_added_files: count(FileKind::Add),
             num_deleted_files: count(FileKind::Delete),
             schema_id: 0,
+            min_bucket: buckets.clone().min(),
+            max_bucket: buckets.max(),
+            min_level: levels.clone().min(),
+            max_level: levels.max(),
         })
     }
 
@@ -610,7 +629,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
         metas: &[ManifestFileMeta],
         file_prefix: &str,
     ) -> Result<String, TableError> {
-        let bytes = to_json(&self.manifest_path("manifest-list"), &metas, false)?;
+        let bytes = avro::encode_manifest_list(metas, &self.manifest_path("manifest-list"))?;
         Ok(self
             .write_manifest_file("manifest-list", file_prefix, bytes)
             .await?

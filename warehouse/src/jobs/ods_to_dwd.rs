@@ -146,7 +146,8 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let (messages, bytes) = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
+        let (messages, bytes) =
+            prepare_all(&self.env, &self.table, &mut self.writers, &prefix, now).await?;
         let rows: u64 = messages
             .iter()
             .flat_map(|m| &m.new_files)

@@ -20,9 +20,12 @@ pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
 pub use reader::StreamingReader;
-pub use schema::{ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema};
+pub use schema::{
+    ChangelogProducer, FileCompression, MergeEngine, TARGET_FILE_SIZE_BYTES_DEFAULT, TableOptions,
+    TableSchema,
+};
 pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
-pub use writer::BucketWriter;
+pub use writer::{BucketWriter, WriteStall};
 
 /// A primary key: the primary-key column values in primary-key order.
 pub type Key = Vec<i64>;

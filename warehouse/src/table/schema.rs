@@ -47,12 +47,27 @@ pub struct TableOptions {
     pub size_ratio_percent: u64,
     /// Paimon `write-only`: writers never compact (a dedicated compaction job must).
     pub write_only: bool,
+    /// Paimon `num-sorted-run.stop-trigger`: sorted runs at which writers stall until
+    /// compaction catches up. `None`: Paimon's default, the compaction trigger + 3.
+    pub stop_trigger: Option<usize>,
+    /// Paimon `target-file-size`: compaction output rolls to a new file past this size.
+    pub target_file_size_bytes: u64,
 }
+
+/// Paimon's `target-file-size` default for primary-key tables: 128 MB.
+pub const TARGET_FILE_SIZE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
 
 impl TableOptions {
     /// Paimon's `num-levels` default: trigger + 1, so the highest level is `trigger`.
     pub fn max_level(&self) -> u32 {
         self.compaction_trigger as u32
+    }
+
+    /// Sorted runs at which writers stall: the option, else Paimon's default trigger + 3.
+    pub fn stop_trigger(&self) -> usize {
+        self.stop_trigger
+            .unwrap_or(self.compaction_trigger + 3)
+            .max(self.compaction_trigger)
     }
 }
 
@@ -68,6 +83,8 @@ impl Default for TableOptions {
             max_size_amplification_percent: 200,
             size_ratio_percent: 1,
             write_only: false,
+            stop_trigger: None,
+            target_file_size_bytes: TARGET_FILE_SIZE_BYTES_DEFAULT,
         }
     }
 }
@@ -102,7 +119,7 @@ impl TableOptions {
             ),
             (
                 "num-sorted-run.stop-trigger",
-                (self.compaction_trigger + 3).to_string(),
+                self.stop_trigger().to_string(),
             ),
             (
                 "compaction.max-size-amplification-percent",
@@ -112,6 +129,15 @@ impl TableOptions {
             ("write-only", self.write_only.to_string()),
         ]
         .into_iter()
+        // Like Paimon, the schema records options set away from their defaults.
+        .chain(
+            (self.target_file_size_bytes != TARGET_FILE_SIZE_BYTES_DEFAULT).then(|| {
+                (
+                    "target-file-size",
+                    format!("{} b", self.target_file_size_bytes),
+                )
+            }),
+        )
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }

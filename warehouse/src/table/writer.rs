@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use super::compaction;
+use super::compaction::{self, CompactionResult};
 use super::format::{self, RecordRef};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
@@ -37,6 +37,39 @@ pub struct BucketWriter {
     last_written_bytes: u64,
     /// The bucket's live data files: its sorted runs (each level-0 file, each level above).
     files: Vec<DataFileMeta>,
+    /// The stall of the last `prepare_commit`, if it had to compact at the stop trigger.
+    last_stall: Option<WriteStall>,
+}
+
+/// A flush that reached `num-sorted-run.stop-trigger` and compacted before returning (Paimon's
+/// writer waiting for its compaction): what the stall did, for the job's metrics and trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteStall {
+    pub bucket: u32,
+    /// Sorted runs with the flushed file, before the stall's compactions.
+    pub runs_before: usize,
+    pub runs_after: usize,
+    /// Bytes the stall's compactions read and wrote (already in `last_written_bytes`).
+    pub io_bytes: u64,
+}
+
+/// Bound on compactions one stalled flush runs to get back under the stop trigger.
+const STALL_COMPACTIONS_MAX: usize = 8;
+
+/// Folds `next` (a compaction over the result of `total`) into `total`: files `next` replaced
+/// that `total` wrote were intermediate and appear in neither list.
+fn absorb(total: &mut CompactionResult, next: CompactionResult) {
+    let written_before = |name: &str| total.after.iter().any(|f| f.file_name == name);
+    let (intermediate, older): (Vec<DataFileMeta>, Vec<DataFileMeta>) = next
+        .before
+        .into_iter()
+        .partition(|f| written_before(&f.file_name));
+    total
+        .after
+        .retain(|f| !intermediate.iter().any(|i| i.file_name == f.file_name));
+    total.before.extend(older);
+    total.after.extend(next.after);
+    total.io_bytes += next.io_bytes;
 }
 
 pub(crate) fn file_meta(
@@ -84,6 +117,7 @@ impl BucketWriter {
             file_counter: 0,
             last_written_bytes: 0,
             files: base.files,
+            last_stall: None,
         }
     }
 
@@ -159,6 +193,7 @@ impl BucketWriter {
         time_millis: i64,
     ) -> Result<Option<CommitMessage>, TableError> {
         self.last_written_bytes = 0;
+        self.last_stall = None;
         if self.pending.is_empty() {
             return Ok(None);
         }
@@ -222,27 +257,14 @@ impl BucketWriter {
             }
         }
 
+        let mut files = self.files.clone();
+        files.push(data_meta.clone());
+        let compaction = self
+            .compact_after_flush(table, &files, &format!("{file_prefix}-{n}"), time_millis)
+            .await?;
         self.pending.clear();
         self.pending_records = 0;
-        self.files.push(data_meta.clone());
-        // The flush is done and must be returned: a failed compaction (say, storage briefly
-        // unreachable) is skipped and picked again at the next flush, never lost data.
-        let compaction = if self.schema.options.write_only {
-            None
-        } else {
-            let prefix = format!("{file_prefix}-{n}");
-            compaction::compact_bucket(
-                table,
-                &self.schema,
-                self.bucket,
-                &self.files,
-                &prefix,
-                time_millis,
-            )
-            .await
-            .unwrap_or_default()
-        };
-        let compaction = compaction.unwrap_or_default();
+        self.files = files;
         let replaced: std::collections::BTreeSet<&str> = compaction
             .before
             .iter()
@@ -259,6 +281,84 @@ impl BucketWriter {
             compact_before: compaction.before,
             compact_after: compaction.after,
         }))
+    }
+
+    /// The inline compaction after a flush. Below the stop trigger a failed compaction (say,
+    /// storage briefly unreachable) is skipped and picked again at the next flush; at the stop
+    /// trigger the flush stalls: it compacts until the runs are back under it, and a failure
+    /// fails the flush (pending writes survive; the written files are orphans).
+    async fn compact_after_flush<S: ObjectStore>(
+        &mut self,
+        table: &FileStoreTable<S>,
+        files: &[DataFileMeta],
+        prefix: &str,
+        time_millis: i64,
+    ) -> Result<CompactionResult, TableError> {
+        self.last_stall = None;
+        if self.schema.options.write_only {
+            return Ok(CompactionResult::default());
+        }
+        let (schema, bucket) = (&self.schema, self.bucket);
+        let compact = |files: Vec<DataFileMeta>, prefix: String| async move {
+            compaction::compact_bucket(table, schema, bucket, &files, &prefix, time_millis).await
+        };
+        let stop_trigger = self.schema.options.stop_trigger();
+        let runs_before = compaction::sorted_runs(files).len();
+        if runs_before <= stop_trigger {
+            let result = compact(files.to_vec(), prefix.to_string()).await;
+            return Ok(result.ok().flatten().unwrap_or_default());
+        }
+        let mut total = CompactionResult::default();
+        let mut current = files.to_vec();
+        for round in 0..STALL_COMPACTIONS_MAX {
+            if compaction::sorted_runs(&current).len() <= stop_trigger {
+                break;
+            }
+            let Some(result) = compact(current.clone(), format!("{prefix}-stall{round}")).await?
+            else {
+                break;
+            };
+            current.retain(|f| !result.before.iter().any(|b| b.file_name == f.file_name));
+            current.extend(result.after.iter().cloned());
+            absorb(&mut total, result);
+        }
+        self.last_stall = Some(WriteStall {
+            bucket,
+            runs_before,
+            runs_after: compaction::sorted_runs(&current).len(),
+            io_bytes: total.io_bytes,
+        });
+        Ok(total)
+    }
+
+    /// The stall of the last `prepare_commit`, when it reached the stop trigger.
+    pub fn last_stall(&self) -> Option<&WriteStall> {
+        self.last_stall.as_ref()
+    }
+
+    /// Replaces this writer's view of the bucket's files with `live` (the bucket's files in the
+    /// latest snapshot, as a dedicated compactor left them), keeping files this writer flushed
+    /// that `live` does not cover yet (sequence numbers past every live file's). Write-only
+    /// writers call it so their sorted-run count reflects the compactor's work.
+    pub fn sync_files(&mut self, live: Vec<DataFileMeta>) {
+        let live_max = live
+            .iter()
+            .map(|f| f.max_sequence_number)
+            .max()
+            .unwrap_or(-1);
+        let unpublished = self
+            .files
+            .iter()
+            .filter(|f| f.level == 0 && f.min_sequence_number > live_max)
+            .cloned();
+        let mut files = live;
+        files.extend(unpublished);
+        self.files = files;
+    }
+
+    /// Sorted runs the bucket would have after flushing the pending writes.
+    pub fn sorted_runs_after_flush(&self) -> usize {
+        self.sorted_run_count() + usize::from(!self.pending.is_empty())
     }
 
     /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).

@@ -12,6 +12,8 @@ mod store;
 mod writer;
 
 #[cfg(test)]
+mod compaction_tests;
+#[cfg(test)]
 mod tests;
 
 pub use compaction::{CompactionResult, compact_bucket};

@@ -193,3 +193,296 @@ impl<E: Env> DedicatedCompactor<E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::env::{FreeCost, ManualClock, MemJournal, MemStore, NoBuggify, StoreError, TestEnv};
+    use crate::jobs::sink::{WRITE_STALL_WAIT_MAX_MS, prepare_all};
+    use crate::row::{Field, Row, RowKind};
+    use crate::table::{BucketWriter, Key, TableOptions, TableSchema};
+
+    /// A store that yields before every operation, so joined jobs interleave.
+    #[derive(Clone, Default)]
+    struct YieldingStore(MemStore);
+
+    impl ObjectStore for YieldingStore {
+        async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+            tokio::task::yield_now().await;
+            self.0.put(path, bytes).await
+        }
+        async fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.put_if_absent(path, bytes).await
+        }
+        async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.get(path).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.list(prefix).await
+        }
+        async fn delete(&self, path: &str) -> Result<(), StoreError> {
+            tokio::task::yield_now().await;
+            self.0.delete(path).await
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct YieldingEnv {
+        store: YieldingStore,
+        clock: ManualClock,
+        journal: MemJournal,
+    }
+
+    impl Env for YieldingEnv {
+        type Store = YieldingStore;
+        type Clock = ManualClock;
+        type Cost = FreeCost;
+        type Buggify = NoBuggify;
+        type Journal = MemJournal;
+        fn store(&self) -> &YieldingStore {
+            &self.store
+        }
+        fn clock(&self) -> &ManualClock {
+            &self.clock
+        }
+        fn cost(&self) -> &FreeCost {
+            &FreeCost
+        }
+        fn buggify(&self) -> &NoBuggify {
+            &NoBuggify
+        }
+        fn journal(&self) -> &MemJournal {
+            &self.journal
+        }
+    }
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            fields: vec![Field::bigint("k"), Field::bigint("v")],
+            primary_keys: vec!["k".into()],
+            options: TableOptions {
+                bucket: 2,
+                compaction_trigger: 2,
+                write_only: true,
+                ..TableOptions::default()
+            },
+        }
+    }
+
+    async fn open<S: ObjectStore>(store: S) -> FileStoreTable<S> {
+        FileStoreTable::create_or_open(store, "warehouse/t.db/w", schema(), 0)
+            .await
+            .unwrap()
+    }
+
+    async fn writers<S: ObjectStore>(table: &FileStoreTable<S>) -> Vec<BucketWriter> {
+        let latest = table.latest_snapshot().await.unwrap();
+        let mut writers = Vec::new();
+        for bucket in 0..2 {
+            let state = table.read_bucket(latest.as_ref(), bucket).await.unwrap();
+            writers.push(BucketWriter::new(table.schema(), bucket, state));
+        }
+        writers
+    }
+
+    /// One write-only checkpoint of keys `keys` with value `value`, through the jobs' sink.
+    async fn checkpoint<E: Env>(
+        env: &E,
+        table: &FileStoreTable<E::Store>,
+        writers: &mut [BucketWriter],
+        model: &mut BTreeMap<Key, Row>,
+        keys: std::ops::Range<i64>,
+        value: i64,
+    ) -> Result<(), JobError> {
+        for k in keys {
+            let bucket = table.bucket_of_key(&[k]) as usize;
+            let row = vec![k, value];
+            writers[bucket].write(RowKind::Insert, row.clone());
+            model.insert(vec![k], row);
+        }
+        let prefix = format!("w{value}");
+        let (messages, _) = prepare_all(env, table, writers, &prefix, value).await?;
+        table
+            .commit("writer", value, messages, None, value, &prefix)
+            .await?;
+        Ok(())
+    }
+
+    fn compactor<E: Env>(
+        env: &E,
+        name: &str,
+        table: FileStoreTable<E::Store>,
+    ) -> DedicatedCompactor<E> {
+        let config = CompactorConfig {
+            job_name: name.into(),
+            commit_user: format!("{name}-user"),
+            poll_interval_ms: 10,
+        };
+        DedicatedCompactor::new(env.clone(), config, vec![table])
+    }
+
+    async fn read_latest<S: ObjectStore>(table: &FileStoreTable<S>) -> BTreeMap<Key, Row> {
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        table.read_all(&latest).await.unwrap()
+    }
+
+    /// The compactor reduces a write-only table's runs with COMPACT snapshots under its own
+    /// commitUser, changes no row, and is idle until a new snapshot appears.
+    #[tokio::test(flavor = "current_thread")]
+    async fn compactor_compacts_write_only_tables_without_changing_rows() {
+        let env = TestEnv::default();
+        let table = open(env.store.clone()).await;
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        for i in 1..=3 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..40 * i, i)
+                .await
+                .unwrap();
+        }
+        let mut job = compactor(&env, "compactor", table.clone());
+        let RoundOutcome::Committed { snapshot_id } = job.compact_round(0).await.unwrap() else {
+            panic!("three runs per bucket reach the trigger of 2");
+        };
+        let snapshot = table.snapshot(snapshot_id).await.unwrap().unwrap();
+        assert_eq!(snapshot.commit_kind, crate::table::CommitKind::Compact);
+        assert_eq!(snapshot.commit_user, "compactor-user");
+        assert_eq!(read_latest(&table).await, model);
+        assert_eq!(job.compact_round(0).await.unwrap(), RoundOutcome::Idle);
+        // The writer's next flush sees the compactor's work.
+        checkpoint(&env, &table, &mut ws, &mut model, 0..5, 4)
+            .await
+            .unwrap();
+        for w in &ws {
+            assert!(w.sorted_run_count() <= 2, "bucket {}", w.bucket());
+        }
+        assert_eq!(read_latest(&table).await, model);
+        let journal = env.journal.0.borrow();
+        assert!(journal.iter().any(|(kind, _)| *kind == "compaction-commit"));
+    }
+
+    /// Two compactors racing on one table: one commits, the other's commit is a conflict (its
+    /// outputs deleted) and its next round re-reads the table. Rows never change.
+    #[tokio::test(flavor = "current_thread")]
+    async fn two_compactors_race_and_the_loser_retries() {
+        let env = YieldingEnv::default();
+        let table = open(env.store.clone()).await;
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        for i in 1..=4 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..30 * i, i)
+                .await
+                .unwrap();
+        }
+        let mut a = compactor(&env, "ca", table.clone());
+        let mut b = compactor(&env, "cb", table.clone());
+        let (ra, rb) = tokio::join!(a.compact_round(0), b.compact_round(0));
+        let outcomes = [ra.unwrap(), rb.unwrap()];
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == RoundOutcome::Conflict)
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert_eq!(read_latest(&table).await, model);
+        let loser = if outcomes[0] == RoundOutcome::Conflict {
+            &mut a
+        } else {
+            &mut b
+        };
+        let again = loser.compact_round(0).await.unwrap();
+        assert_ne!(again, RoundOutcome::Conflict);
+        assert_eq!(read_latest(&table).await, model);
+        // Every data file left in storage is live: the loser deleted its outputs.
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        let live: Vec<String> = table
+            .data_files(&latest)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| table.bucket_file_path(e.bucket, &e.file.file_name))
+            .collect();
+        let loser_files: Vec<String> = env
+            .store
+            .0
+            .objects()
+            .into_keys()
+            .filter(|p| p.contains("/bucket-") && p.contains("-compact-") && !live.contains(p))
+            .filter(|p| {
+                let lost = if outcomes[0] == RoundOutcome::Conflict {
+                    "/data-ca-"
+                } else {
+                    "/data-cb-"
+                };
+                p.contains(lost) && p.contains("-r1-")
+            })
+            .collect();
+        assert_eq!(loser_files, Vec::<String>::new());
+    }
+
+    /// A write-only writer at the stop trigger waits for the compactor (traced as a stall) and
+    /// proceeds once it compacted; with no compactor the wait is bounded and fails the
+    /// checkpoint with an error naming the stop trigger.
+    #[tokio::test(flavor = "current_thread")]
+    async fn write_only_writer_waits_for_the_compactor_at_the_stop_trigger() {
+        let env = TestEnv::default();
+        let table = open(env.store.clone()).await;
+        let stop_trigger = table.schema().options.stop_trigger();
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        for i in 1..=stop_trigger as i64 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, i)
+                .await
+                .unwrap();
+        }
+        // The next flush would exceed the stop trigger: it waits until the compactor runs.
+        let mut job = compactor(&env, "compactor", table.clone());
+        let next = stop_trigger as i64 + 1;
+        let (written, compacted) = tokio::join!(
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, next),
+            job.compact_round(0)
+        );
+        written.unwrap();
+        assert!(matches!(compacted.unwrap(), RoundOutcome::Committed { .. }));
+        assert_eq!(read_latest(&table).await, model);
+        {
+            let journal = env.journal.0.borrow();
+            let kinds: Vec<&str> = journal.iter().map(|(kind, _)| *kind).collect();
+            assert!(kinds.contains(&"write-stall"), "{kinds:?}");
+            assert!(kinds.contains(&"write-stall-end"), "{kinds:?}");
+        }
+
+        // No compactor: the wait ends with a clear error once the bound has passed.
+        let env = TestEnv::default();
+        let table = open(env.store.clone()).await;
+        let mut ws = writers(&table).await;
+        for i in 1..=stop_trigger as i64 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, i)
+                .await
+                .unwrap();
+        }
+        let clock = env.clock.clone();
+        let (stalled, ()) = tokio::join!(
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, next + 100),
+            async move {
+                tokio::task::yield_now().await;
+                clock.0.set(clock.0.get() + WRITE_STALL_WAIT_MAX_MS);
+            }
+        );
+        let error = stalled.unwrap_err().to_string();
+        assert!(error.contains("num-sorted-run.stop-trigger"), "{error}");
+        assert!(
+            env.journal
+                .0
+                .borrow()
+                .iter()
+                .any(|(kind, _)| *kind == "write-stall-timeout")
+        );
+    }
+}

@@ -257,9 +257,60 @@ pub struct TableSection {
         default = "default_compaction_trigger"
     )]
     pub compaction_trigger: usize,
-    /// Writers never compact (Paimon's dedicated-compaction mode; no compactor host yet).
+    /// Writers never compact (Paimon's dedicated-compaction mode): the `compactor` host of
+    /// `[jobs.compactor]` must run, or the scenario is rejected.
     #[serde(rename = "write-only", default)]
     pub write_only: bool,
+    /// Sorted runs at which writers stall (default: the compaction trigger + 3).
+    #[serde(rename = "num-sorted-run.stop-trigger", default)]
+    pub stop_trigger: Option<usize>,
+    /// Compaction output rolls into files of about this size, written like Paimon's
+    /// "128 mb", "256 kb" or a byte count.
+    #[serde(
+        rename = "target-file-size",
+        default = "default_target_file_size",
+        deserialize_with = "deserialize_size"
+    )]
+    pub target_file_size_bytes: u64,
+}
+
+fn default_target_file_size() -> u64 {
+    warehouse::table::TARGET_FILE_SIZE_BYTES_DEFAULT
+}
+
+/// A memory size like Paimon's: "128 mb", "64kb", "512 b" or a bare byte count.
+pub fn parse_size_bytes(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+fn deserialize_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(deserializer)? {
+        Size::Bytes(bytes) => Ok(bytes),
+        Size::Text(text) => parse_size_bytes(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a size; write it like \"128 mb\", \"256 kb\" or a byte count"
+            ))
+        }),
+    }
 }
 
 fn default_compaction_trigger() -> usize {
@@ -281,6 +332,8 @@ impl TableSection {
             file_compression: default_compression(),
             compaction_trigger: default_compaction_trigger(),
             write_only: false,
+            stop_trigger: None,
+            target_file_size_bytes: default_target_file_size(),
         }
     }
     fn dws_default() -> Self {
@@ -290,6 +343,8 @@ impl TableSection {
             file_compression: default_compression(),
             compaction_trigger: default_compaction_trigger(),
             write_only: false,
+            stop_trigger: None,
+            target_file_size_bytes: default_target_file_size(),
         }
     }
 }
@@ -309,6 +364,22 @@ pub struct JobsSection {
     pub consumer_id: String,
     #[serde(default = "default_snapshots_per_poll")]
     pub max_snapshots_per_poll: usize,
+    /// The dedicated compaction job (host `compactor`) of the `write-only` tables; absent: none.
+    #[serde(default)]
+    pub compactor: Option<CompactorSection>,
+}
+
+/// `[jobs.compactor]`: Paimon's dedicated compaction job for the `write-only` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactorSection {
+    /// How often the compactor looks for new snapshots.
+    #[serde(default = "default_compactor_poll")]
+    pub poll_interval: Millis,
+}
+
+fn default_compactor_poll() -> Millis {
+    ms("1s")
 }
 
 impl Default for JobsSection {
@@ -318,6 +389,7 @@ impl Default for JobsSection {
             idle_poll: default_idle_poll(),
             consumer_id: default_consumer_id(),
             max_snapshots_per_poll: default_snapshots_per_poll(),
+            compactor: None,
         }
     }
 }
@@ -371,7 +443,8 @@ pub struct OperatorCost {
 }
 
 /// Operators that report work through the cost port, and storage I/O on `dfs`.
-pub const COST_OPERATORS: [&str; 6] = [
+pub const COST_OPERATORS: [&str; 7] = [
+    "compactor",
     "ods_to_dwd",
     "dwd_writer",
     "dwd_to_dws",
@@ -410,9 +483,17 @@ pub struct SlaSection {
 }
 
 /// Hosts a crash fault may target.
-pub const CRASHABLE_HOSTS: [&str; 5] = ["dwd-job", "dws-job", "tt", "serving", "dfs"];
-/// Every host of the world.
-pub const HOSTS: [&str; 6] = ["tt", "dwd-job", "dws-job", "dfs", "serving", "traffic"];
+pub const CRASHABLE_HOSTS: [&str; 6] = ["dwd-job", "dws-job", "tt", "serving", "dfs", "compactor"];
+/// Every host of the world (`compactor` only when `[jobs.compactor]` is set).
+pub const HOSTS: [&str; 7] = [
+    "tt",
+    "dwd-job",
+    "dws-job",
+    "dfs",
+    "serving",
+    "traffic",
+    "compactor",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -519,6 +600,25 @@ impl Scenario {
                     table.compaction_trigger
                 ));
             }
+            if let Some(stop) = table.stop_trigger
+                && !(table.compaction_trigger..=100).contains(&stop)
+            {
+                return Err(format!(
+                    "[{name}] num-sorted-run.stop-trigger = {stop} must be between num-sorted-run.compaction-trigger ({}) and 100",
+                    table.compaction_trigger
+                ));
+            }
+            if table.target_file_size_bytes < 1024 {
+                return Err(format!(
+                    "[{name}] target-file-size = {} bytes is too small; use at least \"1 kb\"",
+                    table.target_file_size_bytes
+                ));
+            }
+            if table.write_only && self.jobs.compactor.is_none() {
+                return Err(format!(
+                    "[{name}] write-only = true but no dedicated compactor runs: its sorted runs would grow until writers stall at num-sorted-run.stop-trigger and fail every checkpoint; add a [jobs.compactor] section, or set write-only = false for inline compaction"
+                ));
+            }
             if !["none", "snappy"].contains(&table.file_compression.as_str()) {
                 return Err(format!(
                     "[{name}] file.compression = \"{}\" is not supported; use \"none\" or \"snappy\"",
@@ -531,6 +631,17 @@ impl Scenario {
                 "[dwd] changelog-producer must be \"lookup\": the DWS job consumes DWD's changelog"
                     .into(),
             );
+        }
+        if self.jobs.compactor.is_some() && !self.dwd.write_only && !self.dws.write_only {
+            return Err(
+                "[jobs.compactor] is set but no table is write-only: the compactor would race the writers' inline compaction; set write-only = true on [dwd] and/or [dws], or remove [jobs.compactor]"
+                    .into(),
+            );
+        }
+        if let Some(compactor) = &self.jobs.compactor
+            && compactor.poll_interval.0 < 10
+        {
+            return Err("[jobs.compactor] poll_interval must be at least 10ms".into());
         }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
@@ -568,6 +679,11 @@ impl Scenario {
         match fault.kind {
             FaultKind::Crash => {
                 let target = fault.target.as_deref().ok_or("a crash needs `target`")?;
+                if target == "compactor" && self.jobs.compactor.is_none() {
+                    return Err(
+                        "cannot crash `compactor`: no [jobs.compactor] section runs one".into(),
+                    );
+                }
                 if !CRASHABLE_HOSTS.contains(&target) {
                     return Err(format!(
                         "cannot crash `{target}`; crashable hosts: {}",
@@ -584,6 +700,12 @@ impl Scenario {
                     .as_ref()
                     .ok_or("a partition needs `between = [\"host-a\", \"host-b\"]`")?;
                 for host in [a, b] {
+                    if host == "compactor" && self.jobs.compactor.is_none() {
+                        return Err(
+                            "cannot partition `compactor`: no [jobs.compactor] section runs one"
+                                .into(),
+                        );
+                    }
                     if !HOSTS.contains(&host.as_str()) {
                         return Err(format!(
                             "unknown host `{host}`; hosts: {}",

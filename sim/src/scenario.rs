@@ -787,6 +787,31 @@ baseline_events_per_s = 100
     }
 
     #[test]
+    fn lsm_keys_parse_and_are_checked() {
+        assert_eq!(parse_size_bytes("128 mb"), Some(128 << 20));
+        assert_eq!(parse_size_bytes("64kb"), Some(64 << 10));
+        assert_eq!(parse_size_bytes("4096"), Some(4096));
+        assert_eq!(parse_size_bytes("12 parsecs"), None);
+        let text = format!(
+            "{MINIMAL}[dws]\nbucket = 1\nchangelog-producer = \"none\"\ntarget-file-size = \"32 kb\"\n\"num-sorted-run.stop-trigger\" = 9\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.dws.target_file_size_bytes, 32 << 10);
+        assert_eq!(scenario.dws.stop_trigger, Some(9));
+        let low = text.replace("= 9", "= 2");
+        let error = Scenario::parse(&low, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("num-sorted-run.stop-trigger = 2"), "{error}");
+        let unit = text.replace("32 kb", "32 furlongs");
+        let error = Scenario::parse(&unit, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("not a size"), "{error}");
+        let crash = format!(
+            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"compactor\"\nduration = \"1s\"\n"
+        );
+        let error = Scenario::parse(&crash, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("no [jobs.compactor]"), "{error}");
+    }
+
+    #[test]
     fn bad_fault_is_explained() {
         let text = format!(
             "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"traffic\"\nduration = \"1s\"\n"

@@ -449,28 +449,30 @@ impl<S: ObjectStore> FileStoreTable<S> {
         files: impl Iterator<Item = &'a DataFileEntry>,
         rows: &mut BTreeMap<Key, Row>,
     ) -> Result<i64, TableError> {
-        let mut winners: BTreeMap<Key, (i64, RowKind, Row)> = BTreeMap::new();
+        // Gather, sort by key with the newest first, keep the first per key: several times
+        // faster than an ordered-map insert per record.
+        let mut records: Vec<(Key, i64, RowKind, Row)> = Vec::new();
         let mut max_sequence_number = -1;
         for entry in files {
             max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
-            self.read_file(entry.bucket, &entry.file, |r| match winners.entry(r.key) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert((r.sequence_number, r.kind, r.row));
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    if r.sequence_number > o.get().0 {
-                        o.insert((r.sequence_number, r.kind, r.row));
-                    }
-                }
+            records.reserve(entry.file.row_count.min(1 << 24) as usize);
+            self.read_file(entry.bucket, &entry.file, |r| {
+                records.push((r.key, r.sequence_number, r.kind, r.row))
             })
             .await?;
         }
-        rows.extend(
-            winners
-                .into_iter()
-                .filter(|(_, (_, kind, _))| kind.is_add())
-                .map(|(key, (_, _, row))| (key, row)),
-        );
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        records.dedup_by(|later, kept| later.0 == kept.0);
+        let winners = records
+            .into_iter()
+            .filter(|(_, _, kind, _)| kind.is_add())
+            .map(|(key, _, _, row)| (key, row));
+        if rows.is_empty() {
+            // Sorted and distinct: the map is bulk-built.
+            *rows = winners.collect();
+        } else {
+            rows.extend(winners);
+        }
         Ok(max_sequence_number)
     }
 

@@ -23,6 +23,18 @@ pub const RANDOM_CRASH_TARGETS: [&str; 5] = ["dwd-job", "dws-job", "tt", "servin
 /// Hosts whose wall clock a clock-skew fault may move (those that read the clock port).
 pub const SKEWABLE_HOSTS: [&str; 3] = ["dwd-job", "dws-job", "serving"];
 
+/// With a dedicated compactor: it may crash too, and lose its link to storage.
+pub const RANDOM_CRASH_TARGETS_WITH_COMPACTOR: [&str; 6] =
+    ["dwd-job", "dws-job", "tt", "serving", "dfs", "compactor"];
+pub const PARTITIONABLE_LINKS_WITH_COMPACTOR: [(&str, &str); 6] = [
+    ("dwd-job", "dfs"),
+    ("dws-job", "dfs"),
+    ("tt", "dwd-job"),
+    ("tt", "traffic"),
+    ("serving", "dfs"),
+    ("compactor", "dfs"),
+];
+
 /// Between `min_faults` and `max_faults` faults, each lasting 1–`max_duration`, all ending at
 /// least 5 s before `chaos` ends. The same seed always gives the same schedule.
 pub fn random_schedule(
@@ -31,6 +43,26 @@ pub fn random_schedule(
     min_faults: usize,
     max_faults: usize,
     max_duration: Millis,
+) -> Vec<FaultSpec> {
+    random_schedule_among(
+        seeds,
+        chaos,
+        (min_faults, max_faults),
+        max_duration,
+        &RANDOM_CRASH_TARGETS,
+        &PARTITIONABLE_LINKS,
+    )
+}
+
+/// `random_schedule` over the given crash targets and links (e.g. `*_WITH_COMPACTOR` for
+/// scenarios that run a dedicated compactor).
+pub fn random_schedule_among(
+    seeds: &SeedTree,
+    chaos: Millis,
+    (min_faults, max_faults): (usize, usize),
+    max_duration: Millis,
+    crash_targets: &[&str],
+    links: &[(&str, &str)],
 ) -> Vec<FaultSpec> {
     let mut rng = seeds.fork("faults/schedule");
     let count = rng.random_range(min_faults..=max_faults.max(min_faults));
@@ -44,7 +76,8 @@ pub fn random_schedule(
             } else {
                 FaultKind::Partition
             };
-            draw_fault(&mut rng, kind, Millis(at), Millis(duration))
+            let targets = (crash_targets, links);
+            draw_fault(&mut rng, kind, Millis(at), Millis(duration), targets)
         })
         .collect()
 }
@@ -80,7 +113,8 @@ pub fn random_catalogue_schedule(
                     false
                 })
                 .map_or(FaultKind::Crash, |(kind, _)| *kind);
-            draw_fault(&mut rng, kind, Millis(at), Millis(duration))
+            let targets = (&RANDOM_CRASH_TARGETS[..], &PARTITIONABLE_LINKS[..]);
+            draw_fault(&mut rng, kind, Millis(at), Millis(duration), targets)
         })
         .collect()
 }
@@ -90,16 +124,25 @@ pub fn whole_catalogue() -> Vec<(FaultKind, u32)> {
     FaultKind::ALL.iter().map(|&kind| (kind, 1)).collect()
 }
 
-/// One fault of `kind` with its target or link and parameters drawn from `rng`.
-fn draw_fault(rng: &mut impl Rng, kind: FaultKind, at: Millis, duration: Millis) -> FaultSpec {
+/// Hosts a crash may hit and links a partition may cut.
+type Targets<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
+/// One fault of `kind` with its target or link (from `targets`) and parameters drawn from `rng`.
+fn draw_fault(
+    rng: &mut impl Rng,
+    kind: FaultKind,
+    at: Millis,
+    duration: Millis,
+    (crash_targets, links): Targets,
+) -> FaultSpec {
     let mut fault = FaultSpec::new(at, kind, duration);
     let pick = |rng: &mut dyn rand::RngCore, hosts: &[&str]| {
         hosts[rng.random_range(0..hosts.len())].to_string()
     };
     match kind {
-        FaultKind::Crash => fault.target = Some(pick(rng, &RANDOM_CRASH_TARGETS)),
+        FaultKind::Crash => fault.target = Some(pick(rng, crash_targets)),
         FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Latency => {
-            let (a, b) = PARTITIONABLE_LINKS[rng.random_range(0..PARTITIONABLE_LINKS.len())];
+            let (a, b) = links[rng.random_range(0..links.len())];
             let (a, b) = if kind == FaultKind::PartitionOneway && rng.random_bool(0.5) {
                 (b, a)
             } else {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use rand::Rng;
 use warehouse::env::{Clock, Env};
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema};
-use warehouse::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
+use warehouse::jobs::{
+    CompactorConfig, DedicatedCompactor, DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig,
+};
 use warehouse::serving::ServingLayer;
 use warehouse::stream::{CheckpointConfig, IntervalPolicy, StreamJob, backoff_sleep, run_job};
 use warehouse::table::{
@@ -154,6 +156,8 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         // Validated when the scenario was loaded.
         lifecycle: section.lifecycle().unwrap_or_default(),
         full_compaction_delta_commits: section.full_compaction_delta_commits,
+        stop_trigger: section.stop_trigger,
+        target_file_size_bytes: section.target_file_size_bytes,
         ..TableOptions::default()
     }
 }
@@ -275,6 +279,43 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
         };
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws);
         run_until_failover(&shared, &env, &mut job).await;
+    }
+}
+
+/// The dedicated compaction job of the write-only tables (`[jobs.compactor]`). It keeps no
+/// state, so a restart (after a crash or a non-transient error) simply starts watching again.
+pub async fn compactor_host(shared: Rc<Shared>) -> turmoil::Result {
+    let env = SimEnv::new("compactor", &shared);
+    shared.record("compactor", "host-start", String::new());
+    let poll_interval_ms = shared
+        .scenario
+        .jobs
+        .compactor
+        .as_ref()
+        .map_or(1_000, |c| c.poll_interval.0);
+    loop {
+        let mut tables = Vec::new();
+        if shared.scenario.dwd.write_only {
+            let schema = dwd_schema(table_options(&shared.scenario.dwd));
+            tables.push(open_table(&env, DWD_TABLE_ROOT, schema).await);
+        }
+        if shared.scenario.dws.write_only {
+            let schema = dws_schema(table_options(&shared.scenario.dws));
+            tables.push(open_table(&env, DWS_TABLE_ROOT, schema).await);
+        }
+        let config = CompactorConfig {
+            job_name: "compactor".into(),
+            commit_user: "compactor-commit-user".into(),
+            poll_interval_ms,
+        };
+        let mut job = DedicatedCompactor::new(env.clone(), config, tables);
+        if let Err(error) = job.run().await {
+            shared.record("compactor", "job-failover", error.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(
+            shared.scenario.run.restart_delay.0 as u64,
+        ))
+        .await;
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::checkers::{CheckOutcome, check_run};
 use crate::files_checker::{self, Deletions};
-use crate::hosts::{dfs_host, dwd_job_host, dws_job_host, serving_host, tt_host};
+use crate::hosts::{compactor_host, dfs_host, dwd_job_host, dws_job_host, serving_host, tt_host};
 use crate::scenario::{FaultKind, Scenario, parse_skew};
 use crate::traffic::traffic_client;
 use crate::world::{DiskFault, Shared};
@@ -194,6 +194,11 @@ pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
         let s = host(&shared);
         sim.host("serving", move || serving_host(s.clone()));
         sim.client("traffic", traffic_client(host(&shared)));
+        // Only scenarios with a dedicated compactor get the host, so others replay unchanged.
+        if scenario.jobs.compactor.is_some() {
+            let s = host(&shared);
+            sim.host("compactor", move || compactor_host(s.clone()));
+        }
     }
     let schedule = fault_schedule(&scenario);
     let mut next_action = 0;

@@ -262,7 +262,8 @@ pub struct TableSection {
         default = "default_compaction_trigger"
     )]
     pub compaction_trigger: usize,
-    /// Writers never compact (Paimon's dedicated-compaction mode; no compactor host yet).
+    /// Writers never compact (Paimon's dedicated-compaction mode): the `compactor` host of
+    /// `[jobs.compactor]` must run, or the scenario is rejected.
     #[serde(rename = "write-only", default)]
     pub write_only: bool,
     /// Lifecycle options under Paimon's names; unset means Paimon's default.
@@ -288,6 +289,56 @@ pub struct TableSection {
     /// `changelog-producer = "full-compaction"` it sets how often that changelog appears).
     #[serde(rename = "full-compaction.delta-commits", default)]
     pub full_compaction_delta_commits: Option<u32>,
+    /// Sorted runs at which writers stall (default: the compaction trigger + 3).
+    #[serde(rename = "num-sorted-run.stop-trigger", default)]
+    pub stop_trigger: Option<usize>,
+    /// Compaction output rolls into files of about this size, written like Paimon's
+    /// "128 mb", "256 kb" or a byte count.
+    #[serde(
+        rename = "target-file-size",
+        default = "default_target_file_size",
+        deserialize_with = "deserialize_size"
+    )]
+    pub target_file_size_bytes: u64,
+}
+
+fn default_target_file_size() -> u64 {
+    warehouse::table::TARGET_FILE_SIZE_BYTES_DEFAULT
+}
+
+/// A memory size like Paimon's: "128 mb", "64kb", "512 b" or a bare byte count.
+pub fn parse_size_bytes(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+fn deserialize_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(deserializer)? {
+        Size::Bytes(bytes) => Ok(bytes),
+        Size::Text(text) => parse_size_bytes(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a size; write it like \"128 mb\", \"256 kb\" or a byte count"
+            ))
+        }),
+    }
 }
 
 impl TableSection {
@@ -359,6 +410,8 @@ impl TableSection {
             tag_creation_period: None,
             tag_num_retained_max: None,
             full_compaction_delta_commits: None,
+            stop_trigger: None,
+            target_file_size_bytes: default_target_file_size(),
         }
     }
     fn dws_default() -> Self {
@@ -377,6 +430,8 @@ impl TableSection {
             tag_creation_period: None,
             tag_num_retained_max: None,
             full_compaction_delta_commits: None,
+            stop_trigger: None,
+            target_file_size_bytes: default_target_file_size(),
         }
     }
 }
@@ -438,6 +493,22 @@ pub struct JobsSection {
         default = "default_task_slots"
     )]
     pub task_slots: u32,
+    /// The dedicated compaction job (host `compactor`) of the `write-only` tables; absent: none.
+    #[serde(default)]
+    pub compactor: Option<CompactorSection>,
+}
+
+/// `[jobs.compactor]`: Paimon's dedicated compaction job for the `write-only` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactorSection {
+    /// How often the compactor looks for new snapshots.
+    #[serde(default = "default_compactor_poll")]
+    pub poll_interval: Millis,
+}
+
+fn default_compactor_poll() -> Millis {
+    ms("1s")
 }
 
 impl Default for JobsSection {
@@ -458,6 +529,7 @@ impl Default for JobsSection {
             backlog_lag_records: default_backlog_lag_records(),
             parallelism: default_parallelism(),
             task_slots: default_task_slots(),
+            compactor: None,
         }
     }
 }
@@ -592,7 +664,8 @@ pub struct OperatorCost {
 }
 
 /// Operators that report work through the cost port, and storage I/O on `dfs`.
-pub const COST_OPERATORS: [&str; 6] = [
+pub const COST_OPERATORS: [&str; 7] = [
+    "compactor",
     "ods_to_dwd",
     "dwd_writer",
     "dwd_to_dws",
@@ -771,11 +844,19 @@ fn default_small_files_max() -> usize {
 }
 
 /// Hosts a crash fault may target.
-pub const CRASHABLE_HOSTS: [&str; 5] = ["dwd-job", "dws-job", "tt", "serving", "dfs"];
+pub const CRASHABLE_HOSTS: [&str; 6] = ["dwd-job", "dws-job", "tt", "serving", "dfs", "compactor"];
 /// Hosts with a disk that storage faults can hit.
 pub const DISK_HOSTS: [&str; 2] = ["dfs", "tt"];
-/// Every host of the world.
-pub const HOSTS: [&str; 6] = ["tt", "dwd-job", "dws-job", "dfs", "serving", "traffic"];
+/// Every host of the world (`compactor` only when `[jobs.compactor]` is set).
+pub const HOSTS: [&str; 7] = [
+    "tt",
+    "dwd-job",
+    "dws-job",
+    "dfs",
+    "serving",
+    "traffic",
+    "compactor",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -892,6 +973,25 @@ impl Scenario {
             table
                 .lifecycle()
                 .map_err(|message| format!("[{name}] {message}"))?;
+            if let Some(stop) = table.stop_trigger
+                && !(table.compaction_trigger..=100).contains(&stop)
+            {
+                return Err(format!(
+                    "[{name}] num-sorted-run.stop-trigger = {stop} must be between num-sorted-run.compaction-trigger ({}) and 100",
+                    table.compaction_trigger
+                ));
+            }
+            if table.target_file_size_bytes < 1024 {
+                return Err(format!(
+                    "[{name}] target-file-size = {} bytes is too small; use at least \"1 kb\"",
+                    table.target_file_size_bytes
+                ));
+            }
+            if table.write_only && self.jobs.compactor.is_none() {
+                return Err(format!(
+                    "[{name}] write-only = true but no dedicated compactor runs: its sorted runs would grow until writers stall at num-sorted-run.stop-trigger and fail every checkpoint; add a [jobs.compactor] section, or set write-only = false for inline compaction"
+                ));
+            }
             if !["none", "snappy"].contains(&table.file_compression.as_str()) {
                 return Err(format!(
                     "[{name}] file.compression = \"{}\" is not supported; use \"none\" or \"snappy\"",
@@ -904,6 +1004,17 @@ impl Scenario {
                 "[dwd] changelog-producer must be \"lookup\": the DWS job consumes DWD's changelog"
                     .into(),
             );
+        }
+        if self.jobs.compactor.is_some() && !self.dwd.write_only && !self.dws.write_only {
+            return Err(
+                "[jobs.compactor] is set but no table is write-only: the compactor would race the writers' inline compaction; set write-only = true on [dwd] and/or [dws], or remove [jobs.compactor]"
+                    .into(),
+            );
+        }
+        if let Some(compactor) = &self.jobs.compactor
+            && compactor.poll_interval.0 < 10
+        {
+            return Err("[jobs.compactor] poll_interval must be at least 10ms".into());
         }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
@@ -982,6 +1093,12 @@ impl Scenario {
             ));
         }
         let kind = fault.kind.name();
+        let hosts_hit = fault.target.iter().chain(fault.between.iter().flatten());
+        if hosts_hit.into_iter().any(|h| h == "compactor") && self.jobs.compactor.is_none() {
+            return Err(format!(
+                "a {kind} fault cannot hit `compactor`: no [jobs.compactor] section runs one"
+            ));
+        }
         if fault.kind.is_link_fault() {
             let [a, b] = fault.between.as_ref().ok_or_else(|| {
                 format!("a {kind} fault needs `between = [\"host-a\", \"host-b\"]`")
@@ -1133,6 +1250,31 @@ baseline_events_per_s = 100
             error.contains("bukcet") && error.contains("line 8"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn lsm_keys_parse_and_are_checked() {
+        assert_eq!(parse_size_bytes("128 mb"), Some(128 << 20));
+        assert_eq!(parse_size_bytes("64kb"), Some(64 << 10));
+        assert_eq!(parse_size_bytes("4096"), Some(4096));
+        assert_eq!(parse_size_bytes("12 parsecs"), None);
+        let text = format!(
+            "{MINIMAL}[dws]\nbucket = 1\nchangelog-producer = \"none\"\ntarget-file-size = \"32 kb\"\n\"num-sorted-run.stop-trigger\" = 9\n"
+        );
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.dws.target_file_size_bytes, 32 << 10);
+        assert_eq!(scenario.dws.stop_trigger, Some(9));
+        let low = text.replace("= 9", "= 2");
+        let error = Scenario::parse(&low, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("num-sorted-run.stop-trigger = 2"), "{error}");
+        let unit = text.replace("32 kb", "32 furlongs");
+        let error = Scenario::parse(&unit, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("not a size"), "{error}");
+        let crash = format!(
+            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"compactor\"\nduration = \"1s\"\n"
+        );
+        let error = Scenario::parse(&crash, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("no [jobs.compactor]"), "{error}");
     }
 
     #[test]

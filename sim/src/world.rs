@@ -323,6 +323,8 @@ pub fn default_cost(operator: &str) -> OperatorCost {
         "dws_writer" => (400.0, 0.5),
         "dfs_write" => (0.0, 1.0),
         "dfs_read" => (0.0, 0.5),
+        // Decode, merge and encode of compaction inputs and outputs, per byte read + written.
+        "compactor" => (0.0, 1.0),
         _ => (0.0, 0.0),
     };
     OperatorCost {

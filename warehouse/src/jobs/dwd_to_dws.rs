@@ -155,14 +155,7 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let messages = prepare_all(
-            self.env.buggify(),
-            &self.dws,
-            &mut self.writers,
-            &prefix,
-            now,
-        )
-        .await?;
+        let messages = prepare_all(&self.env, &self.dws, &mut self.writers, &prefix, now).await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env.cost().charge_subtasks("dws_writer", &lanes).await;
         let next_snapshot = self

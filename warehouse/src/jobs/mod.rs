@@ -1,6 +1,8 @@
 //! The ad warehouse's jobs: `ods_to_dwd` cleans and deduplicates TT's ODS log into the DWD table;
-//! `dwd_to_dws` aggregates DWD's changelog into the upserted DWS table. Also their table schemas.
+//! `dwd_to_dws` aggregates DWD's changelog into the upserted DWS table; `compact` is the
+//! dedicated compaction job of write-only tables. Also their table schemas.
 
+pub mod compact;
 pub mod dwd_to_dws;
 pub mod ods_to_dwd;
 pub mod schemas;
@@ -8,5 +10,6 @@ pub mod sink;
 #[cfg(test)]
 mod tests;
 
+pub use compact::{CompactorConfig, DedicatedCompactor, RoundOutcome};
 pub use dwd_to_dws::{DwdToDws, DwdToDwsConfig};
 pub use ods_to_dwd::{OdsToDwd, OdsToDwdConfig};

@@ -26,14 +26,101 @@ fn buggified(what: &str) -> JobError {
     ))))
 }
 
+/// How long write-only writers wait at `num-sorted-run.stop-trigger` for the dedicated compactor
+/// before the checkpoint fails (the job fails over and retries, so a compactor that is down
+/// stalls the pipeline but never deadlocks it).
+pub const WRITE_STALL_WAIT_MAX_MS: i64 = 60_000;
+/// How often a stalled write-only writer looks for the compactor's progress.
+const WRITE_STALL_POLL_MS: u64 = 500;
+
+/// Write-only tables: refreshes each writer's view of its bucket from the latest snapshot (the
+/// dedicated compactor's work), then waits while a flush would leave a bucket above the stop
+/// trigger. Traces `write-stall` when the wait starts and `write-stall-end` when it ends.
+async fn wait_for_compactor<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
+    writers: &mut [BucketWriter],
+) -> Result<(), JobError> {
+    let options = &table.schema().options;
+    if !options.write_only {
+        return Ok(());
+    }
+    let stop_trigger = options.stop_trigger();
+    let table_name = table
+        .root()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let started_ms = env.clock().now_millis();
+    let mut stalled = false;
+    loop {
+        let latest = retry_table(|| table.latest_snapshot()).await?;
+        let live = match &latest {
+            Some(snapshot) => retry_table(|| table.data_files(snapshot)).await?,
+            None => Vec::new(),
+        };
+        for writer in writers.iter_mut() {
+            let bucket = writer.bucket();
+            writer.sync_files(
+                live.iter()
+                    .filter(|e| e.bucket == bucket)
+                    .map(|e| e.file.clone())
+                    .collect(),
+            );
+        }
+        let worst = writers
+            .iter()
+            .map(|w| (w.sorted_runs_after_flush(), w.bucket()))
+            .max();
+        let waited_ms = env.clock().now_millis() - started_ms;
+        match worst {
+            Some((runs, bucket)) if runs > stop_trigger => {
+                if !stalled {
+                    stalled = true;
+                    env.journal().record(
+                        "write-stall",
+                        format!(
+                            "table={table_name} bucket={bucket} sorted_runs={runs} stop_trigger={stop_trigger} waiting_for=compactor"
+                        ),
+                    );
+                }
+                if waited_ms >= WRITE_STALL_WAIT_MAX_MS {
+                    env.journal().record(
+                        "write-stall-timeout",
+                        format!("table={table_name} bucket={bucket} sorted_runs={runs} waited_ms={waited_ms}"),
+                    );
+                    return Err(JobError::State(format!(
+                        "table {table_name} bucket {bucket} has {runs} sorted runs, above num-sorted-run.stop-trigger {stop_trigger}, and the dedicated compactor did not reduce them within {WRITE_STALL_WAIT_MAX_MS} ms; is the compactor running?"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(WRITE_STALL_POLL_MS)).await;
+            }
+            _ => {
+                if stalled {
+                    env.journal().record(
+                        "write-stall-end",
+                        format!("table={table_name} waited_ms={waited_ms}"),
+                    );
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Prepares every writer's files, retrying each bucket in place so no prepared work is lost.
-pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
-    buggify: &impl Buggify,
-    table: &FileStoreTable<S>,
+/// Write-only writers first wait for the dedicated compactor at the stop trigger; inline
+/// writers that stall (compact at the stop trigger) are traced as `write-stall`.
+pub(crate) async fn prepare_all<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
     writers: &mut [BucketWriter],
     file_prefix: &str,
     time_millis: i64,
 ) -> Result<Vec<CommitMessage>, JobError> {
+    wait_for_compactor(env, table, writers).await?;
+    let buggify = env.buggify();
     let mut messages = Vec::new();
     for writer in writers.iter_mut() {
         // BUGGIFY: a slow flush (a GC pause or a slow encoder) holds the barrier.
@@ -44,6 +131,19 @@ pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
         loop {
             match writer.prepare_commit(table, file_prefix, time_millis).await {
                 Ok(message) => {
+                    if let Some(stall) = writer.last_stall() {
+                        env.journal().record(
+                            "write-stall",
+                            format!(
+                                "table={} bucket={} sorted_runs={} runs_after={} io_bytes={} compacted=inline",
+                                table.root().rsplit('/').next().unwrap_or_default(),
+                                stall.bucket,
+                                stall.runs_before,
+                                stall.runs_after,
+                                stall.io_bytes
+                            ),
+                        );
+                    }
                     messages.extend(message);
                     break;
                 }

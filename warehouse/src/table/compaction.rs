@@ -1,6 +1,7 @@
 //! Universal compaction of one bucket's LSM tree, shared by writers that compact inline and by a
 //! dedicated compactor: which sorted runs to merge (Paimon's universal picking) and the merge
-//! itself, which writes one file at the output level and reports what it replaced.
+//! itself, which writes the output level's files (rolling at `target-file-size`) and reports
+//! what it replaced.
 
 use std::collections::BTreeMap;
 
@@ -95,6 +96,17 @@ fn output_level_for(runs: &[SortedRun], mut count: usize, max_level: u32) -> (us
     }
 }
 
+/// Records per compaction output file so each file is about `target_file_size_bytes`, from the
+/// inputs' encoded bytes per row (an estimate: encoding is deterministic, so is the split).
+pub(crate) fn rows_per_output_file(
+    target_file_size_bytes: u64,
+    input_bytes: u64,
+    input_rows: u64,
+) -> usize {
+    let bytes_per_row = (input_bytes / input_rows.max(1)).max(1);
+    (target_file_size_bytes / bytes_per_row).clamp(1, usize::MAX as u64) as usize
+}
+
 /// What one compaction did: the files it replaced, the files it wrote, bytes read plus written.
 #[derive(Debug, Default)]
 pub struct CompactionResult {
@@ -107,7 +119,7 @@ pub struct CompactionResult {
 }
 
 /// Picks and runs one universal compaction over `files` (one bucket's live data files), writing
-/// the merged file as `data-{file_prefix}-compact-l{level}.parquet`. `None` when the bucket needs
+/// the merged files as `data-{file_prefix}-compact-l{level}[-i].parquet`. `None` when the bucket needs
 /// none. The caller commits the result (a COMPACT snapshot) and updates its view of the bucket.
 pub async fn compact_bucket<S: ObjectStore>(
     table: &FileStoreTable<S>,
@@ -220,12 +232,25 @@ async fn merge_files<S: ObjectStore>(
             row: &m.row,
         })
         .collect();
+    let input_rows: u64 = inputs.iter().map(|f| f.row_count).sum();
+    let input_bytes: u64 = inputs.iter().map(|f| f.file_size).sum();
+    let rows_per_file = rows_per_output_file(
+        schema.options.target_file_size_bytes,
+        input_bytes,
+        input_rows,
+    );
     let mut outputs = Vec::new();
-    if !records.is_empty() {
-        let name = format!("data-{file_prefix}-compact-l{output_level}.parquet");
+    // Rolling output (Paimon's `target-file-size`): sorted by key and one record per key, so
+    // the files of the output level cover disjoint key ranges.
+    for (index, chunk) in records.chunks(rows_per_file).enumerate() {
+        let name = if index == 0 {
+            format!("data-{file_prefix}-compact-l{output_level}.parquet")
+        } else {
+            format!("data-{file_prefix}-compact-l{output_level}-{index}.parquet")
+        };
         let path = table.bucket_file_path(bucket, &name);
-        let encoded = format::encode(schema, &pk_indices, &records, &path)?;
-        let mut meta = super::writer::file_meta(name, encoded.len() as u64, &records, time_millis);
+        let encoded = format::encode(schema, &pk_indices, chunk, &path)?;
+        let mut meta = super::writer::file_meta(name, encoded.len() as u64, chunk, time_millis);
         meta.level = output_level;
         meta.file_source = "COMPACT".to_string();
         io_bytes += meta.file_size;

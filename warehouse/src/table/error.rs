@@ -34,6 +34,10 @@ pub enum TableError {
     /// Every attempt to publish a snapshot lost the race to another committer.
     #[error("commit gave up after {attempts} conflicting attempts")]
     CommitRetriesExhausted { attempts: u32 },
+    /// A compaction's commit lost to a concurrent one (Paimon's "File deletion conflicts
+    /// detected! Give up committing."): re-read the bucket and compact again.
+    #[error("compaction conflict in bucket {bucket}: {reason}; re-read the bucket and retry")]
+    CompactionConflict { bucket: u32, reason: String },
 }
 
 impl TableError {

@@ -17,6 +17,8 @@ mod tag;
 mod writer;
 
 #[cfg(test)]
+mod compaction_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod merge_tests;
@@ -32,11 +34,12 @@ pub use meta::{
 };
 pub use reader::StreamingReader;
 pub use schema::{
-    AggregateFunction, ChangelogProducer, FileCompression, MergeEngine, TableOptions, TableSchema,
+    AggregateFunction, ChangelogProducer, FileCompression, MergeEngine,
+    TARGET_FILE_SIZE_BYTES_DEFAULT, TableOptions, TableSchema,
 };
 pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use tag::{TagCreation, TagPeriod, TagReport};
-pub use writer::BucketWriter;
+pub use writer::{BucketWriter, WriteStall};
 
 /// A primary key: the primary-key column values in primary-key order.
 pub type Key = Vec<i64>;

@@ -160,12 +160,27 @@ pub struct TableOptions {
     /// Paimon `full-compaction.delta-commits`: writers force a full compaction after this many
     /// flushes (what makes the full-compaction changelog producer emit regularly).
     pub full_compaction_delta_commits: Option<u32>,
+    /// Paimon `num-sorted-run.stop-trigger`: sorted runs at which writers stall until
+    /// compaction catches up. `None`: Paimon's default, the compaction trigger + 3.
+    pub stop_trigger: Option<usize>,
+    /// Paimon `target-file-size`: compaction output rolls to a new file past this size.
+    pub target_file_size_bytes: u64,
 }
+
+/// Paimon's `target-file-size` default for primary-key tables: 128 MB.
+pub const TARGET_FILE_SIZE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
 
 impl TableOptions {
     /// Paimon's `num-levels` default: trigger + 1, so the highest level is `trigger`.
     pub fn max_level(&self) -> u32 {
         self.compaction_trigger as u32
+    }
+
+    /// Sorted runs at which writers stall: the option, else Paimon's default trigger + 3.
+    pub fn stop_trigger(&self) -> usize {
+        self.stop_trigger
+            .unwrap_or(self.compaction_trigger + 3)
+            .max(self.compaction_trigger)
     }
 }
 
@@ -188,6 +203,8 @@ impl Default for TableOptions {
             default_aggregate_function: None,
             ignore_retract_fields: BTreeSet::new(),
             full_compaction_delta_commits: None,
+            stop_trigger: None,
+            target_file_size_bytes: TARGET_FILE_SIZE_BYTES_DEFAULT,
         }
     }
 }
@@ -217,7 +234,7 @@ impl TableOptions {
             ),
             (
                 "num-sorted-run.stop-trigger",
-                (self.compaction_trigger + 3).to_string(),
+                self.stop_trigger().to_string(),
             ),
             (
                 "compaction.max-size-amplification-percent",
@@ -229,6 +246,15 @@ impl TableOptions {
             ("metadata.stats-mode", "none".to_string()),
         ]
         .into_iter()
+        // Like Paimon, the schema records options set away from their defaults.
+        .chain(
+            (self.target_file_size_bytes != TARGET_FILE_SIZE_BYTES_DEFAULT).then(|| {
+                (
+                    "target-file-size",
+                    format!("{} b", self.target_file_size_bytes),
+                )
+            }),
+        )
         .map(|(k, v)| (k.to_string(), v))
         .chain(self.lifecycle.to_paimon_options())
         .collect();

@@ -51,6 +51,40 @@ pub struct BucketWriter {
     files: Vec<DataFileMeta>,
     /// Flushes since the last full compaction (for `full-compaction.delta-commits`).
     flushes_since_full_compaction: u32,
+    /// The stall of the last `prepare_commit`, if it had to compact at the stop trigger.
+    last_stall: Option<WriteStall>,
+}
+
+/// A flush that reached `num-sorted-run.stop-trigger` and compacted before returning (Paimon's
+/// writer waiting for its compaction): what the stall did, for the job's metrics and trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteStall {
+    pub bucket: u32,
+    /// Sorted runs with the flushed file, before the stall's compactions.
+    pub runs_before: usize,
+    pub runs_after: usize,
+    /// Bytes the stall's compactions read and wrote (already in `last_written_bytes`).
+    pub io_bytes: u64,
+}
+
+/// Bound on compactions one stalled flush runs to get back under the stop trigger.
+const STALL_COMPACTIONS_MAX: usize = 8;
+
+/// Folds `next` (a compaction over the result of `total`) into `total`: files `next` replaced
+/// that `total` wrote were intermediate and appear in neither list.
+fn absorb(total: &mut CompactionResult, next: CompactionResult) {
+    let written_before = |name: &str| total.after.iter().any(|f| f.file_name == name);
+    let (intermediate, older): (Vec<DataFileMeta>, Vec<DataFileMeta>) = next
+        .before
+        .into_iter()
+        .partition(|f| written_before(&f.file_name));
+    total
+        .after
+        .retain(|f| !intermediate.iter().any(|i| i.file_name == f.file_name));
+    total.before.extend(older);
+    total.after.extend(next.after);
+    total.io_bytes += next.io_bytes;
+    total.changelog.extend(next.changelog);
 }
 
 pub(crate) fn file_meta(
@@ -104,6 +138,7 @@ impl BucketWriter {
             last_written_bytes: 0,
             files: base.files,
             flushes_since_full_compaction: 0,
+            last_stall: None,
         }
     }
 
@@ -302,6 +337,7 @@ impl BucketWriter {
         time_millis: i64,
     ) -> Result<Option<CommitMessage>, TableError> {
         self.last_written_bytes = 0;
+        self.last_stall = None;
         if self.pending.is_empty() {
             return Ok(None);
         }
@@ -330,9 +366,10 @@ impl BucketWriter {
             changelog_files.push(meta);
         }
 
-        self.pending.clear();
-        self.inputs.clear();
-        self.pending_records = 0;
+        // Nothing of this flush reaches the writer's view unless it all succeeds (a failed
+        // stall leaves the pending writes to be flushed again; its files are orphans).
+        let files_before_flush = self.files.clone();
+        let flushes_before = self.flushes_since_full_compaction;
         self.files.push(data_meta.clone());
         self.flushes_since_full_compaction += 1;
         let full_due = self
@@ -340,17 +377,20 @@ impl BucketWriter {
             .options
             .full_compaction_delta_commits
             .is_some_and(|commits| self.flushes_since_full_compaction >= commits);
-        // The flush is done and must be returned: a failed compaction (say, storage briefly
-        // unreachable) is skipped and picked again at the next flush, never lost data.
-        let compaction = if self.schema.options.write_only {
-            CompactionResult::default()
-        } else {
-            let prefix = format!("{file_prefix}-{n}");
-            self.compact(table, &prefix, time_millis, full_due)
-                .await
-                .unwrap_or_default()
-                .unwrap_or_default()
+        let compaction = match self
+            .compact_after_flush(table, &format!("{file_prefix}-{n}"), time_millis, full_due)
+            .await
+        {
+            Ok(compaction) => compaction,
+            Err(error) => {
+                self.files = files_before_flush;
+                self.flushes_since_full_compaction = flushes_before;
+                return Err(error);
+            }
         };
+        self.pending.clear();
+        self.inputs.clear();
+        self.pending_records = 0;
         self.last_written_bytes = written_bytes + compaction.io_bytes;
         Ok(Some(CommitMessage {
             bucket: self.bucket,
@@ -417,6 +457,81 @@ impl BucketWriter {
             .retain(|f| !replaced.contains(f.file_name.as_str()));
         self.files.extend(compaction.after.iter().cloned());
         Ok(Some(compaction))
+    }
+
+    /// The inline compaction after a flush. Below the stop trigger a failed compaction (say,
+    /// storage briefly unreachable) is skipped and picked again at the next flush; at the stop
+    /// trigger the flush stalls: it compacts until the runs are back under it, and a failure
+    /// fails the flush (pending writes survive; the written files are orphans).
+    async fn compact_after_flush<S: ObjectStore>(
+        &mut self,
+        table: &FileStoreTable<S>,
+        prefix: &str,
+        time_millis: i64,
+        full_due: bool,
+    ) -> Result<CompactionResult, TableError> {
+        self.last_stall = None;
+        if self.schema.options.write_only {
+            return Ok(CompactionResult::default());
+        }
+        let stop_trigger = self.schema.options.stop_trigger();
+        let runs_before = self.sorted_run_count();
+        if runs_before <= stop_trigger {
+            let result = self.compact(table, prefix, time_millis, full_due).await;
+            return Ok(result.ok().flatten().unwrap_or_default());
+        }
+        let mut total = CompactionResult::default();
+        for round in 0..STALL_COMPACTIONS_MAX {
+            if self.sorted_run_count() <= stop_trigger {
+                break;
+            }
+            let stall_prefix = format!("{prefix}-stall{round}");
+            let full = full_due && round == 0;
+            let Some(result) = self
+                .compact(table, &stall_prefix, time_millis, full)
+                .await?
+            else {
+                break;
+            };
+            absorb(&mut total, result);
+        }
+        self.last_stall = Some(WriteStall {
+            bucket: self.bucket,
+            runs_before,
+            runs_after: self.sorted_run_count(),
+            io_bytes: total.io_bytes,
+        });
+        Ok(total)
+    }
+
+    /// The stall of the last `prepare_commit`, when it reached the stop trigger.
+    pub fn last_stall(&self) -> Option<&WriteStall> {
+        self.last_stall.as_ref()
+    }
+
+    /// Replaces this writer's view of the bucket's files with `live` (the bucket's files in the
+    /// latest snapshot, as a dedicated compactor left them), keeping files this writer flushed
+    /// that `live` does not cover yet (sequence numbers past every live file's). Write-only
+    /// writers call it so their sorted-run count reflects the compactor's work.
+    pub fn sync_files(&mut self, live: Vec<DataFileMeta>) {
+        let live_max = live
+            .iter()
+            .map(|f| f.max_sequence_number)
+            .max()
+            .unwrap_or(-1);
+        let unpublished = self
+            .files
+            .iter()
+            .filter(|f| f.level == 0 && f.min_sequence_number > live_max)
+            .cloned();
+        let mut files = live;
+        files.extend(unpublished);
+        self.files = files;
+    }
+
+    /// Sorted runs the bucket would have after flushing the pending writes.
+    pub fn sorted_runs_after_flush(&self) -> usize {
+        self.sorted_run_count() + usize::from(!self.pending.is_empty())
     }
 
     /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).

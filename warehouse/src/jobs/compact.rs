@@ -1,0 +1,489 @@
+//! The dedicated compaction job (Paimon's `compact` action for `write-only` tables): watches
+//! each table's snapshots, runs universal compaction on every bucket that needs it and commits
+//! the result as one COMPACT snapshot under its own commitUser. A commit that lost to a
+//! concurrent compaction is rejected by the table (a conflict), its outputs deleted, and the
+//! bucket re-read and compacted again; writers' APPEND commits never conflict with it.
+//!
+//! Exactly-once: the job holds no state a crash could lose. Files written before a crash and
+//! never committed are orphans; a commit retried after an ambiguous failure is recognised by
+//! its (commitUser, identifier) and not applied twice; compaction never changes what a
+//! snapshot reads, so the worst a crash costs is repeated work.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::env::{Clock, Cost, Env, Journal, ObjectStore};
+use crate::jobs::sink::retry_table;
+use crate::stream::JobError;
+use crate::table::{
+    CommitMessage, CommitOutcome, DataFileMeta, FileStoreTable, TableError, compact_bucket,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactorConfig {
+    pub job_name: String,
+    /// Paimon `commitUser` of the compaction job: distinct from every writer's.
+    pub commit_user: String,
+    /// How often the job looks for new snapshots.
+    pub poll_interval_ms: i64,
+}
+
+/// What one compaction round of one table did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundOutcome {
+    /// Nothing new since the last round, or no bucket needed compaction.
+    Idle,
+    Committed {
+        snapshot_id: i64,
+    },
+    /// Lost to a concurrent compaction: outputs deleted, the next round re-reads the table.
+    Conflict,
+}
+
+struct TableState<S: ObjectStore> {
+    table: FileStoreTable<S>,
+    /// The snapshot the last round looked at (or committed); None: look again.
+    last_seen: Option<i64>,
+}
+
+pub struct DedicatedCompactor<E: Env> {
+    env: E,
+    config: CompactorConfig,
+    tables: Vec<TableState<E::Store>>,
+    /// Unique per process attempt, so an attempt's files never collide with another's.
+    attempt_prefix: String,
+    round: u64,
+    last_identifier: i64,
+}
+
+impl<E: Env> DedicatedCompactor<E> {
+    pub fn new(env: E, config: CompactorConfig, tables: Vec<FileStoreTable<E::Store>>) -> Self {
+        let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
+        Self {
+            env,
+            config,
+            tables: tables
+                .into_iter()
+                .map(|table| TableState {
+                    table,
+                    last_seen: None,
+                })
+                .collect(),
+            attempt_prefix,
+            round: 0,
+            last_identifier: 0,
+        }
+    }
+
+    /// Compacts forever, one round per table per poll interval; returns only on an error that
+    /// is not transient (the host restarts the job).
+    pub async fn run(&mut self) -> Result<(), JobError> {
+        self.env.journal().record(
+            "compactor-start",
+            format!("job={} tables={}", self.config.job_name, self.tables.len()),
+        );
+        loop {
+            for index in 0..self.tables.len() {
+                self.compact_round(index).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(
+                self.config.poll_interval_ms.max(1) as u64
+            ))
+            .await;
+        }
+    }
+
+    /// Commit identifiers grow with the clock, so they keep growing across restarts without
+    /// reading back the job's own history.
+    fn next_identifier(&mut self) -> i64 {
+        self.last_identifier = (self.last_identifier + 1).max(self.env.clock().now_millis());
+        self.last_identifier
+    }
+
+    /// One round over table `index`: if a new snapshot appeared, compact every bucket that needs
+    /// it and commit the lot as one COMPACT snapshot.
+    pub async fn compact_round(&mut self, index: usize) -> Result<RoundOutcome, JobError> {
+        let table = self.tables[index].table.clone();
+        let Some(latest) = retry_table(|| table.latest_snapshot()).await? else {
+            return Ok(RoundOutcome::Idle);
+        };
+        if self.tables[index].last_seen == Some(latest.id) {
+            return Ok(RoundOutcome::Idle);
+        }
+        let mut buckets: BTreeMap<u32, Vec<DataFileMeta>> = BTreeMap::new();
+        for entry in retry_table(|| table.data_files(&latest)).await? {
+            buckets.entry(entry.bucket).or_default().push(entry.file);
+        }
+        self.round += 1;
+        let prefix = format!("{}-r{}", self.attempt_prefix, self.round);
+        let now = self.env.clock().now_millis();
+        let mut messages = Vec::new();
+        let (mut rows, mut io_bytes) = (0, 0);
+        for (bucket, files) in &buckets {
+            let result = retry_table(|| {
+                compact_bucket(&table, table.schema(), *bucket, files, &prefix, now)
+            })
+            .await?;
+            let Some(result) = result else { continue };
+            rows += result.after.iter().map(|f| f.row_count).sum::<u64>();
+            io_bytes += result.io_bytes;
+            messages.push(CommitMessage {
+                bucket: *bucket,
+                new_files: Vec::new(),
+                changelog_files: Vec::new(),
+                compact_before: result.before,
+                compact_after: result.after,
+                compact_changelog_files: result.changelog,
+            });
+        }
+        self.env.cost().charge("compactor", rows, io_bytes).await;
+        if messages.is_empty() {
+            self.tables[index].last_seen = Some(latest.id);
+            return Ok(RoundOutcome::Idle);
+        }
+        let identifier = self.next_identifier();
+        let user = self.config.commit_user.clone();
+        let now = self.env.clock().now_millis();
+        let outcome = retry_table(|| {
+            table.commit_compaction(&user, identifier, messages.clone(), now, &prefix)
+        })
+        .await;
+        let table_name = table.root().rsplit('/').next().unwrap_or_default();
+        let summary = format!(
+            "table={table_name} base_snapshot={} buckets={} files_before={} files_after={} io_bytes={io_bytes}",
+            latest.id,
+            messages.len(),
+            messages
+                .iter()
+                .map(|m| m.compact_before.len())
+                .sum::<usize>(),
+            messages
+                .iter()
+                .map(|m| m.compact_after.len())
+                .sum::<usize>(),
+        );
+        match outcome {
+            Ok(CommitOutcome::Committed { snapshot_id, .. }) => {
+                self.env.journal().record(
+                    "compaction-commit",
+                    format!("{summary} snapshot={snapshot_id} identifier={identifier}"),
+                );
+                self.tables[index].last_seen = Some(snapshot_id);
+                Ok(RoundOutcome::Committed { snapshot_id })
+            }
+            Ok(CommitOutcome::AlreadyCommitted { snapshot_id }) => {
+                self.tables[index].last_seen = None;
+                Ok(RoundOutcome::Committed { snapshot_id })
+            }
+            Err(JobError::Table(TableError::CompactionConflict { bucket, reason })) => {
+                self.env.journal().record(
+                    "compaction-conflict",
+                    format!("{summary} bucket={bucket} reason={reason}"),
+                );
+                // The commit filter ran first, so no snapshot references these outputs.
+                for message in &messages {
+                    for file in &message.compact_after {
+                        let path = table.bucket_file_path(message.bucket, &file.file_name);
+                        let _ = table.store().delete(&path).await;
+                    }
+                }
+                self.tables[index].last_seen = None;
+                Ok(RoundOutcome::Conflict)
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::env::{FreeCost, ManualClock, MemJournal, MemStore, NoBuggify, StoreError, TestEnv};
+    use crate::jobs::sink::{WRITE_STALL_WAIT_MAX_MS, prepare_all};
+    use crate::row::{Field, Row, RowKind};
+    use crate::table::{BucketWriter, Key, TableOptions, TableSchema};
+
+    /// A store that yields before every operation, so joined jobs interleave.
+    #[derive(Clone, Default)]
+    struct YieldingStore(MemStore);
+
+    impl ObjectStore for YieldingStore {
+        async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+            tokio::task::yield_now().await;
+            self.0.put(path, bytes).await
+        }
+        async fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.put_if_absent(path, bytes).await
+        }
+        async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.get(path).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            tokio::task::yield_now().await;
+            self.0.list(prefix).await
+        }
+        async fn delete(&self, path: &str) -> Result<(), StoreError> {
+            tokio::task::yield_now().await;
+            self.0.delete(path).await
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct YieldingEnv {
+        store: YieldingStore,
+        clock: ManualClock,
+        journal: MemJournal,
+    }
+
+    impl Env for YieldingEnv {
+        type Store = YieldingStore;
+        type Clock = ManualClock;
+        type Cost = FreeCost;
+        type Buggify = NoBuggify;
+        type Journal = MemJournal;
+        fn store(&self) -> &YieldingStore {
+            &self.store
+        }
+        fn clock(&self) -> &ManualClock {
+            &self.clock
+        }
+        fn cost(&self) -> &FreeCost {
+            &FreeCost
+        }
+        fn buggify(&self) -> &NoBuggify {
+            &NoBuggify
+        }
+        fn journal(&self) -> &MemJournal {
+            &self.journal
+        }
+    }
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            fields: vec![Field::bigint("k"), Field::bigint("v")],
+            primary_keys: vec!["k".into()],
+            options: TableOptions {
+                bucket: 2,
+                compaction_trigger: 2,
+                write_only: true,
+                ..TableOptions::default()
+            },
+        }
+    }
+
+    async fn open<S: ObjectStore>(store: S) -> FileStoreTable<S> {
+        FileStoreTable::create_or_open(store, "warehouse/t.db/w", schema(), 0)
+            .await
+            .unwrap()
+    }
+
+    async fn writers<S: ObjectStore>(table: &FileStoreTable<S>) -> Vec<BucketWriter> {
+        let latest = table.latest_snapshot().await.unwrap();
+        let mut writers = Vec::new();
+        for bucket in 0..2 {
+            let state = table.read_bucket(latest.as_ref(), bucket).await.unwrap();
+            writers.push(BucketWriter::new(table.schema(), bucket, state));
+        }
+        writers
+    }
+
+    /// One write-only checkpoint of keys `keys` with value `value`, through the jobs' sink.
+    async fn checkpoint<E: Env>(
+        env: &E,
+        table: &FileStoreTable<E::Store>,
+        writers: &mut [BucketWriter],
+        model: &mut BTreeMap<Key, Row>,
+        keys: std::ops::Range<i64>,
+        value: i64,
+    ) -> Result<(), JobError> {
+        for k in keys {
+            let bucket = table.bucket_of_key(&[k]) as usize;
+            let row = vec![k, value];
+            writers[bucket].write(RowKind::Insert, row.clone()).unwrap();
+            model.insert(vec![k], row);
+        }
+        let prefix = format!("w{value}");
+        let messages = prepare_all(env, table, writers, &prefix, value).await?;
+        table
+            .commit("writer", value, messages, None, value, &prefix)
+            .await?;
+        Ok(())
+    }
+
+    fn compactor<E: Env>(
+        env: &E,
+        name: &str,
+        table: FileStoreTable<E::Store>,
+    ) -> DedicatedCompactor<E> {
+        let config = CompactorConfig {
+            job_name: name.into(),
+            commit_user: format!("{name}-user"),
+            poll_interval_ms: 10,
+        };
+        DedicatedCompactor::new(env.clone(), config, vec![table])
+    }
+
+    async fn read_latest<S: ObjectStore>(table: &FileStoreTable<S>) -> BTreeMap<Key, Row> {
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        table.read_all(&latest).await.unwrap()
+    }
+
+    /// The compactor reduces a write-only table's runs with COMPACT snapshots under its own
+    /// commitUser, changes no row, and is idle until a new snapshot appears.
+    #[tokio::test(flavor = "current_thread")]
+    async fn compactor_compacts_write_only_tables_without_changing_rows() {
+        let env = TestEnv::default();
+        let table = open(env.store.clone()).await;
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        for i in 1..=3 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..40 * i, i)
+                .await
+                .unwrap();
+        }
+        let mut job = compactor(&env, "compactor", table.clone());
+        let RoundOutcome::Committed { snapshot_id } = job.compact_round(0).await.unwrap() else {
+            panic!("three runs per bucket reach the trigger of 2");
+        };
+        let snapshot = table.snapshot(snapshot_id).await.unwrap().unwrap();
+        assert_eq!(snapshot.commit_kind, crate::table::CommitKind::Compact);
+        assert_eq!(snapshot.commit_user, "compactor-user");
+        assert_eq!(read_latest(&table).await, model);
+        assert_eq!(job.compact_round(0).await.unwrap(), RoundOutcome::Idle);
+        // The writer's next flush sees the compactor's work.
+        checkpoint(&env, &table, &mut ws, &mut model, 0..5, 4)
+            .await
+            .unwrap();
+        for w in &ws {
+            assert!(w.sorted_run_count() <= 2, "bucket {}", w.bucket());
+        }
+        assert_eq!(read_latest(&table).await, model);
+        let journal = env.journal.0.borrow();
+        assert!(journal.iter().any(|(kind, _)| *kind == "compaction-commit"));
+    }
+
+    /// Two compactors racing on one table: one commits, the other's commit is a conflict (its
+    /// outputs deleted) and its next round re-reads the table. Rows never change.
+    #[tokio::test(flavor = "current_thread")]
+    async fn two_compactors_race_and_the_loser_retries() {
+        let env = YieldingEnv::default();
+        let table = open(env.store.clone()).await;
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        for i in 1..=4 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..30 * i, i)
+                .await
+                .unwrap();
+        }
+        let mut a = compactor(&env, "ca", table.clone());
+        let mut b = compactor(&env, "cb", table.clone());
+        let (ra, rb) = tokio::join!(a.compact_round(0), b.compact_round(0));
+        let outcomes = [ra.unwrap(), rb.unwrap()];
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == RoundOutcome::Conflict)
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert_eq!(read_latest(&table).await, model);
+        let loser = if outcomes[0] == RoundOutcome::Conflict {
+            &mut a
+        } else {
+            &mut b
+        };
+        let again = loser.compact_round(0).await.unwrap();
+        assert_ne!(again, RoundOutcome::Conflict);
+        assert_eq!(read_latest(&table).await, model);
+        // Every data file left in storage is live: the loser deleted its outputs.
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        let live: Vec<String> = table
+            .data_files(&latest)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| table.bucket_file_path(e.bucket, &e.file.file_name))
+            .collect();
+        let loser_files: Vec<String> = env
+            .store
+            .0
+            .objects()
+            .into_keys()
+            .filter(|p| p.contains("/bucket-") && p.contains("-compact-") && !live.contains(p))
+            .filter(|p| {
+                let lost = if outcomes[0] == RoundOutcome::Conflict {
+                    "/data-ca-"
+                } else {
+                    "/data-cb-"
+                };
+                p.contains(lost) && p.contains("-r1-")
+            })
+            .collect();
+        assert_eq!(loser_files, Vec::<String>::new());
+    }
+
+    /// A write-only writer at the stop trigger waits for the compactor (traced as a stall) and
+    /// proceeds once it compacted; with no compactor the wait is bounded and fails the
+    /// checkpoint with an error naming the stop trigger.
+    #[tokio::test(flavor = "current_thread")]
+    async fn write_only_writer_waits_for_the_compactor_at_the_stop_trigger() {
+        let env = TestEnv::default();
+        let table = open(env.store.clone()).await;
+        let stop_trigger = table.schema().options.stop_trigger();
+        let mut ws = writers(&table).await;
+        let mut model = BTreeMap::new();
+        for i in 1..=stop_trigger as i64 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, i)
+                .await
+                .unwrap();
+        }
+        // The next flush would exceed the stop trigger: it waits until the compactor runs.
+        let mut job = compactor(&env, "compactor", table.clone());
+        let next = stop_trigger as i64 + 1;
+        let (written, compacted) = tokio::join!(
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, next),
+            job.compact_round(0)
+        );
+        written.unwrap();
+        assert!(matches!(compacted.unwrap(), RoundOutcome::Committed { .. }));
+        assert_eq!(read_latest(&table).await, model);
+        {
+            let journal = env.journal.0.borrow();
+            let kinds: Vec<&str> = journal.iter().map(|(kind, _)| *kind).collect();
+            assert!(kinds.contains(&"write-stall"), "{kinds:?}");
+            assert!(kinds.contains(&"write-stall-end"), "{kinds:?}");
+        }
+
+        // No compactor: the wait ends with a clear error once the bound has passed.
+        let env = TestEnv::default();
+        let table = open(env.store.clone()).await;
+        let mut ws = writers(&table).await;
+        for i in 1..=stop_trigger as i64 {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, i)
+                .await
+                .unwrap();
+        }
+        let clock = env.clock.clone();
+        let (stalled, ()) = tokio::join!(
+            checkpoint(&env, &table, &mut ws, &mut model, 0..20, next + 100),
+            async move {
+                tokio::task::yield_now().await;
+                clock.0.set(clock.0.get() + WRITE_STALL_WAIT_MAX_MS);
+            }
+        );
+        let error = stalled.unwrap_err().to_string();
+        assert!(error.contains("num-sorted-run.stop-trigger"), "{error}");
+        assert!(
+            env.journal
+                .0
+                .borrow()
+                .iter()
+                .any(|(kind, _)| *kind == "write-stall-timeout")
+        );
+    }
+}

@@ -27,6 +27,8 @@ pub struct SnapshotInfo {
     pub base_manifest_list: String,
     pub delta_manifest_list: String,
     pub time_millis: i64,
+    /// The watermark the committer recorded, if any.
+    pub watermark: Option<i64>,
 }
 
 /// Records of data files: value kind bytes, sequence numbers and the field values, row-major
@@ -130,6 +132,7 @@ impl<'a> TableInspector<'a> {
                 base_manifest_list: text(&value, "baseManifestList", path)?,
                 delta_manifest_list: text(&value, "deltaManifestList", path)?,
                 time_millis: int(&value, "timeMillis", path)?,
+                watermark: value.get("watermark").and_then(Value::as_i64),
             });
         }
         snapshots.sort_by_key(|s| s.id);

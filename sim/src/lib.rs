@@ -7,6 +7,7 @@ pub mod dfs;
 pub mod faults;
 pub mod hosts;
 pub mod inspect;
+pub mod late_data;
 pub mod output;
 pub mod perfetto;
 pub mod rpc;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
+use crate::late_data::LatenessReport;
 use crate::run::RunOutput;
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +41,8 @@ pub struct Summary {
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,
     pub files: FilesReport,
+    /// Event time: late events absorbed by upserts, too-late events in the side table.
+    pub lateness: LatenessReport,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -114,6 +117,7 @@ impl Summary {
             exactly_once: checks.exactly_once.clone(),
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
+            lateness: checks.lateness.clone(),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -201,9 +205,19 @@ impl Summary {
         let sla = f.sla_p99_ms.map_or("no SLA set".to_string(), |ms| {
             format!("SLA p99 <= {}", secs(ms))
         });
+        let l = &self.lateness;
         line(format!(
-            "freshness (production -> visible in a committed DWS snapshot, {} events): p50 {}, p99 {}, max {} ({sla})",
+            "event time: watermark = min over TT partitions of max event time - {}, allowed lateness {}: {} late events updated closed minutes through upserts, {} too late went to the late-data side table ({} rows)",
+            secs(l.out_of_orderness_ms),
+            secs(l.allowed_lateness_ms),
+            l.late_events_absorbed,
+            l.too_late_events,
+            l.late_table_rows
+        ));
+        line(format!(
+            "freshness (production/arrival time -> visible in a committed DWS snapshot, {} events; the {} too-late events are excluded): p50 {}, p99 {}, max {} ({sla})",
             f.events_measured,
+            l.too_late_events,
             secs(f.p50_ms),
             secs(f.p99_ms),
             secs(f.max_ms)
@@ -215,7 +229,7 @@ impl Summary {
             ));
         }
         line("checkers:".into());
-        for checker in ["exactly-once", "freshness", "liveness"] {
+        for checker in ["exactly-once", "event-time", "freshness", "liveness"] {
             let first = e
                 .violations
                 .iter()

@@ -845,7 +845,10 @@ baseline_events_per_s = 100
         assert!(error.contains("table.exec.emit.allow-lateness"), "{error}");
         let text = format!("{MINIMAL}[traffic.conversion_delay]\nmedian = \"2h\"\nmax = \"1h\"\n");
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
-        assert!(error.contains("conversion_delay") && error.contains("median"), "{error}");
+        assert!(
+            error.contains("conversion_delay") && error.contains("median"),
+            "{error}"
+        );
         let text = format!("{MINIMAL}[traffic.late_clicks]\nshare = 0.1\n");
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(error.contains("late_clicks"), "{error}");
@@ -858,7 +861,10 @@ baseline_events_per_s = 100
             max: Millis(7_200_000),
         };
         assert_eq!(spec.sample_ms(0.0), 0);
-        assert!(spec.sample_ms(0.5) < 600_000, "truncation pulls the median down a little");
+        assert!(
+            spec.sample_ms(0.5) < 600_000,
+            "truncation pulls the median down a little"
+        );
         assert!(spec.sample_ms(0.45) > 400_000);
         assert!(spec.sample_ms(0.999_999) <= 7_200_000);
         assert_eq!(DelaySpec::default().sample_ms(0.7), 0);

@@ -86,7 +86,11 @@ pub enum Lateness {
 
 /// Classifies an event of `event_time_ms` arriving when the watermark is `watermark_ms`
 /// (`None` before the first watermark).
-pub fn lateness_of(event_time_ms: i64, watermark_ms: Option<i64>, allowed_lateness_ms: i64) -> Lateness {
+pub fn lateness_of(
+    event_time_ms: i64,
+    watermark_ms: Option<i64>,
+    allowed_lateness_ms: i64,
+) -> Lateness {
     let Some(watermark) = watermark_ms else {
         return Lateness::OnTime;
     };

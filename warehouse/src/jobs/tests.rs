@@ -8,8 +8,8 @@ use std::rc::Rc;
 use crate::env::{MemDisk, NetError, TestEnv, Transport};
 use crate::event::{AdEvent, EventKind};
 use crate::jobs::schemas::{
-    DWD_TABLE_ROOT, DWS_TABLE_ROOT, LATE_TABLE_ROOT, Lateness, dwd_schema, dws_schema,
-    late_schema, lateness_of, minute_of, watermark_of,
+    DWD_TABLE_ROOT, DWS_TABLE_ROOT, LATE_TABLE_ROOT, Lateness, dwd_schema, dws_schema, late_schema,
+    lateness_of, minute_of, watermark_of,
 };
 use crate::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use crate::stream::{CheckpointStorage, CompletedCheckpoint, StreamJob};
@@ -283,7 +283,10 @@ fn lateness_follows_flink_window_rules() {
     // The window [minute, minute + 60 s) closed exactly when the watermark reached its last ms.
     assert_eq!(lateness_of(minute + 5, watermark, 0), Lateness::TooLate);
     assert_eq!(lateness_of(minute + 5, watermark, 1), Lateness::Late);
-    assert_eq!(lateness_of(minute + 5, Some(minute + 59_998), 0), Lateness::OnTime);
+    assert_eq!(
+        lateness_of(minute + 5, Some(minute + 59_998), 0),
+        Lateness::OnTime
+    );
     assert_eq!(lateness_of(minute + 60_000, watermark, 0), Lateness::OnTime);
     assert_eq!(lateness_of(minute, None, 0), Lateness::OnTime);
     assert_eq!(watermark_of(&[10_000, 20_000], 1_000), Some(8_999));
@@ -355,12 +358,23 @@ async fn too_late_event_goes_to_the_side_table_exactly_once_across_a_restore() {
     assert_eq!(snapshot.commit_identifier, 1);
     let late_rows = late.read_all(&snapshot).await.unwrap();
     let ids: Vec<i64> = late_rows.keys().map(|k| k[0]).collect();
-    assert_eq!(ids, vec![3], "only the conversion of an old minute is too late");
+    assert_eq!(
+        ids,
+        vec![3],
+        "only the conversion of an old minute is too late"
+    );
     let watermark = late_rows.values().next().unwrap()[10];
-    assert_eq!(watermark, early.event_time_ms.min(other.event_time_ms) - 5_001);
+    assert_eq!(
+        watermark,
+        early.event_time_ms.min(other.event_time_ms) - 5_001
+    );
     let dws_snapshot = dws_table.latest_snapshot().await.unwrap().unwrap();
     let rows = dws_table.read_all(&dws_snapshot).await.unwrap();
     let clicks: i64 = rows.values().map(|r| r[4]).sum();
     let conversions: i64 = rows.values().map(|r| r[5]).sum();
-    assert_eq!((clicks, conversions), (1, 0), "the late click updated its old minute");
+    assert_eq!(
+        (clicks, conversions),
+        (1, 0),
+        "the late click updated its old minute"
+    );
 }

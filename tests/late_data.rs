@@ -28,6 +28,8 @@ fn small_late_conversions(seed: u64) -> Scenario {
     scenario.traffic.late_clicks.max = Millis(180_000);
     scenario.jobs.checkpoint_interval = Millis(5_000);
     scenario.jobs.allowed_lateness = Millis(30_000);
+    // Half the conversions come later than 30 s here: the share is large by design.
+    scenario.sla.too_late_share_max = Some(0.1);
     scenario.faults = random_schedule(
         &SeedTree::new(seed),
         scenario.run.chaos,
@@ -99,6 +101,17 @@ fn checker_catches_a_late_table_that_lost_its_rows() {
             .any(|m| m.contains("too late") && m.contains("holds nothing")),
         "{messages:#?}"
     );
+}
+
+#[test]
+fn too_late_share_sla_fails_when_exceeded() {
+    let mut scenario = small_late_conversions(4);
+    scenario.sla.too_late_share_max = Some(0.0);
+    let output = sim::run::run(scenario, 4);
+    let summary = Summary::build(&output, "small", "test", 1.0);
+    assert!(summary.lateness.too_late_events > 0, "{}", summary.render());
+    assert_eq!(summary.failed_checkers, vec!["event-time".to_string()]);
+    assert!(summary.render().contains("later than the allowed lateness"));
 }
 
 #[test]

@@ -741,7 +741,10 @@ pub fn check_run(
             FilesReport::default(),
         ),
     };
-    let (lateness, late_violations) = checker.late.finish(objects);
+    let (lateness, mut late_violations) = checker.late.finish(objects);
+    if let Some(violation) = too_late_sla(shared, &lateness, final_report.distinct_valid_events) {
+        late_violations.push(violation);
+    }
     let mut violations = checker.violations;
     violations.extend(live_violations);
     violations.extend(late_violations);
@@ -756,6 +759,27 @@ pub fn check_run(
         files,
         lateness,
     }
+}
+
+/// The scenario's `[sla] too_late_share_max`: too-late events over all valid events.
+fn too_late_sla(
+    shared: &Shared,
+    lateness: &LatenessReport,
+    valid_events: u64,
+) -> Option<Violation> {
+    let max_share = shared.scenario.sla.too_late_share_max?;
+    let share = lateness.too_late_events as f64 / valid_events.max(1) as f64;
+    (share > max_share).then(|| Violation {
+        checker: "event-time".into(),
+        at: "whole run".into(),
+        t_ms: None,
+        message: format!(
+            "{} of {valid_events} valid events ({:.3}%) were later than the allowed lateness; the SLA allows {:.3}%",
+            lateness.too_late_events,
+            share * 100.0,
+            max_share * 100.0
+        ),
+    })
 }
 
 /// Largest number of live files in one bucket, and the total.

@@ -512,6 +512,10 @@ pub struct SlaSection {
     /// Production → visible in a committed DWS snapshot, 99th percentile.
     #[serde(default)]
     pub freshness_p99: Option<Millis>,
+    /// Largest share of valid events that may arrive later than the allowed lateness (and so go
+    /// to the late-data side table instead of DWS).
+    #[serde(default)]
+    pub too_late_share_max: Option<f64>,
 }
 
 /// Hosts a crash fault may target.
@@ -673,6 +677,13 @@ impl Scenario {
         }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
+        }
+        if let Some(share) = self.sla.too_late_share_max
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(format!(
+                "[sla] too_late_share_max = {share} must be between 0 and 1"
+            ));
         }
         if self.serving.window_minutes < 1 {
             return Err("[serving] window_minutes must be at least 1".into());

@@ -57,6 +57,10 @@ pub struct FreshnessReport {
     /// Simulated ms after the chaos phase ended when the last event became visible.
     pub converged_after_heal_ms: Option<i64>,
     pub violations: Vec<Violation>,
+    /// For each simulated second, when the last valid event produced in it became visible in
+    /// DWS (`i64::MAX` if one never did, 0 if none was produced): for recovery times.
+    #[serde(skip)]
+    pub visible_by_produced_s: Vec<i64>,
 }
 
 /// The checker's own reading of the DWD cleaning rule, written from the spec, not imported.
@@ -1177,6 +1181,14 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
     let mut latencies = Vec::with_capacity(truth.events.len());
     let mut never_visible = 0;
     let mut last_visible = None;
+    let mut visible_by_produced_s: Vec<i64> = Vec::new();
+    let mut note_second = |produced_ms: i64, visible_ms: i64| {
+        let second = produced_ms.max(0) as usize / 1000;
+        if visible_by_produced_s.len() <= second {
+            visible_by_produced_s.resize(second + 1, 0);
+        }
+        visible_by_produced_s[second] = visible_by_produced_s[second].max(visible_ms);
+    };
     // The event at index i - 1 is valid when `flags[i]` says so; its visibility is its id's.
     for (i, &flags) in dwd.flags.iter().enumerate().skip(1) {
         if flags & VALID == 0 {
@@ -1196,8 +1208,12 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
                 let visible = dwd.visible_at[ix];
                 latencies.push(visible - truth.produced_ms[i - 1]);
                 last_visible = Some(last_visible.map_or(visible, |t: i64| t.max(visible)));
+                note_second(truth.produced_ms[i - 1], visible);
             }
-            None => never_visible += 1,
+            None => {
+                never_visible += 1;
+                note_second(truth.produced_ms[i - 1], i64::MAX);
+            }
         }
     }
     let sla_p99_ms = shared.scenario.sla.freshness_p99.map(|m| m.0);
@@ -1238,6 +1254,7 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
         sla_p99_ms,
         converged_after_heal_ms: last_visible.map(|t| (t - chaos_end_ms).max(0)),
         violations,
+        visible_by_produced_s,
     }
 }
 

@@ -128,7 +128,7 @@ impl DfsServer {
             .into_keys()
             .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
             .collect();
-        let cost = SimCost::new(&shared.scenario);
+        let cost = SimCost::metered("dfs", &shared);
         Ok(Rc::new(Self {
             shared,
             index: RefCell::new(index),

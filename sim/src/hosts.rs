@@ -12,7 +12,7 @@ use warehouse::jobs::schemas::{
 };
 use warehouse::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use warehouse::serving::ServingLayer;
-use warehouse::stream::{CheckpointConfig, StreamJob, backoff_sleep, run_job};
+use warehouse::stream::{CheckpointConfig, IntervalPolicy, StreamJob, backoff_sleep, run_job};
 use warehouse::table::{
     ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema,
 };
@@ -169,9 +169,32 @@ async fn open_table(
 }
 
 fn checkpoint_config(shared: &Shared) -> CheckpointConfig {
+    let jobs = &shared.scenario.jobs;
+    let policy = match (
+        jobs.interval_quiet,
+        jobs.interval_peak,
+        jobs.rate_quiet,
+        jobs.rate_peak,
+    ) {
+        (Some(quiet), Some(peak), Some(rate_quiet), Some(rate_peak))
+            if jobs.checkpoint_policy == "traffic-driven" =>
+        {
+            IntervalPolicy::TrafficDriven {
+                quiet_interval_ms: quiet.0,
+                peak_interval_ms: peak.0,
+                quiet_records_per_s: rate_quiet,
+                peak_records_per_s: rate_peak,
+            }
+        }
+        _ => IntervalPolicy::Fixed,
+    };
     CheckpointConfig {
-        interval_ms: shared.scenario.jobs.checkpoint_interval.0,
-        idle_poll_ms: shared.scenario.jobs.idle_poll.0,
+        interval_ms: jobs.checkpoint_interval.0,
+        policy,
+        interval_during_backlog_ms: jobs.interval_during_backlog.map(|m| m.0),
+        timeout_ms: jobs.checkpoint_timeout.0,
+        tolerable_failed_checkpoints: jobs.tolerable_failed_checkpoints,
+        idle_poll_ms: jobs.idle_poll.0,
     }
 }
 
@@ -192,6 +215,8 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
             fetch_max_records: shared.scenario.tt.fetch_max_records,
             consumer_group: "dwd-job".into(),
             out_of_orderness_ms: shared.scenario.jobs.watermark_out_of_orderness.0,
+            backlog_lag_records: shared.scenario.jobs.backlog_lag_records,
+            parallelism: shared.scenario.jobs.parallelism,
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
         run_until_failover(&shared, &env, &mut job).await;
@@ -233,6 +258,7 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             consumer_id: (!consumer.is_empty()).then(|| consumer.clone()),
             max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
             allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
+            parallelism: shared.scenario.jobs.parallelism,
         };
         let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);
@@ -287,10 +313,14 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     )
     .await;
     let mut serving = ServingLayer::new(env.clone(), dws);
-    let interval = Duration::from_millis(shared.scenario.serving.query_interval.0 as u64);
+    let interval_ms = shared.scenario.serving.query_interval.0;
     let window = shared.scenario.serving.window_minutes;
     loop {
-        tokio::time::sleep(interval).await;
+        // Queries arrive on a fixed grid of slots (as clients would send them), so a slow
+        // answer or a crash shows as missed slots in the availability report.
+        let now_ms = sim_now_ms();
+        let slot_ms = (now_ms / interval_ms + 1) * interval_ms;
+        tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
         let advertiser = 1 + rng.random_range(0..i64::from(shared.scenario.traffic.advertisers));
         match serving.report(advertiser, window).await {
             Ok(Some(answer)) => {
@@ -299,9 +329,10 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
                     .answers
                     .borrow_mut()
                     .push(crate::world::ServedAnswer {
-                        t_ms: sim_now_ms(),
+                        t_ms: slot_ms,
                         snapshot_id: answer.snapshot_id,
                         staleness_ms,
+                        latency_ms: sim_now_ms() - slot_ms,
                     });
                 shared.record(
                     "serving",

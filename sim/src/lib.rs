@@ -2,6 +2,7 @@
 //! serving; seeded traffic and faults; the checkers that recompute correctness from ground truth;
 //! the trace and the run summary. One seed reproduces one run bit for bit.
 
+pub mod capacity;
 pub mod checkers;
 pub mod dfs;
 pub mod faults;
@@ -15,6 +16,7 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod sla;
 pub mod summary;
 pub mod swarm;
 pub mod sweep;

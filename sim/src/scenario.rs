@@ -406,6 +406,48 @@ pub struct JobsSection {
         default = "default_allowed_lateness"
     )]
     pub allowed_lateness: Millis,
+    /// "fixed" (Flink's interval) or "traffic-driven" (the `checkpoint.*` keys below).
+    #[serde(rename = "checkpoint-policy", default = "default_checkpoint_policy")]
+    pub checkpoint_policy: String,
+    /// Traffic-driven policy: interval when the input rate is at or below `checkpoint.rate-quiet`.
+    #[serde(rename = "checkpoint.interval-quiet", default)]
+    pub interval_quiet: Option<Millis>,
+    /// Traffic-driven policy: interval when the input rate is at or above `checkpoint.rate-peak`.
+    #[serde(rename = "checkpoint.interval-peak", default)]
+    pub interval_peak: Option<Millis>,
+    /// Traffic-driven policy: input records per second counted as quiet.
+    #[serde(rename = "checkpoint.rate-quiet", default)]
+    pub rate_quiet: Option<u64>,
+    /// Traffic-driven policy: input records per second counted as peak.
+    #[serde(rename = "checkpoint.rate-peak", default)]
+    pub rate_peak: Option<u64>,
+    #[serde(rename = "execution.checkpointing.interval-during-backlog", default)]
+    pub interval_during_backlog: Option<Millis>,
+    #[serde(
+        rename = "execution.checkpointing.timeout",
+        default = "default_checkpoint_timeout"
+    )]
+    pub checkpoint_timeout: Millis,
+    #[serde(
+        rename = "execution.checkpointing.tolerable-failed-checkpoints",
+        default
+    )]
+    pub tolerable_failed_checkpoints: u32,
+    /// The DWD job's TT source reports backlog when its lag exceeds this many records.
+    #[serde(
+        rename = "backlog.lag-records",
+        default = "default_backlog_lag_records"
+    )]
+    pub backlog_lag_records: u64,
+    /// Flink `parallelism.default` of both jobs: subtasks per operator, each on its own slot.
+    #[serde(rename = "parallelism.default", default = "default_parallelism")]
+    pub parallelism: u32,
+    /// Flink `taskmanager.numberOfTaskSlots` of each job host (one core per slot).
+    #[serde(
+        rename = "taskmanager.numberOfTaskSlots",
+        default = "default_task_slots"
+    )]
+    pub task_slots: u32,
 }
 
 impl Default for JobsSection {
@@ -417,8 +459,100 @@ impl Default for JobsSection {
             max_snapshots_per_poll: default_snapshots_per_poll(),
             watermark_out_of_orderness: default_out_of_orderness(),
             allowed_lateness: default_allowed_lateness(),
+            checkpoint_policy: default_checkpoint_policy(),
+            interval_quiet: None,
+            interval_peak: None,
+            rate_quiet: None,
+            rate_peak: None,
+            interval_during_backlog: None,
+            checkpoint_timeout: default_checkpoint_timeout(),
+            tolerable_failed_checkpoints: 0,
+            backlog_lag_records: default_backlog_lag_records(),
+            parallelism: default_parallelism(),
+            task_slots: default_task_slots(),
         }
     }
+}
+
+impl JobsSection {
+    /// The keys of the traffic-driven policy, present only when that policy is chosen.
+    fn validate_checkpointing(&self) -> Result<(), String> {
+        let traffic_keys = [
+            self.interval_quiet.is_some(),
+            self.interval_peak.is_some(),
+            self.rate_quiet.is_some(),
+            self.rate_peak.is_some(),
+        ];
+        match self.checkpoint_policy.as_str() {
+            "fixed" => {
+                if traffic_keys.iter().any(|&set| set) {
+                    return Err(
+                        "[jobs] checkpoint.interval-quiet/-peak and checkpoint.rate-quiet/-peak \
+                         only apply with checkpoint-policy = \"traffic-driven\""
+                            .into(),
+                    );
+                }
+            }
+            "traffic-driven" => {
+                let (Some(quiet), Some(peak), Some(rate_quiet), Some(rate_peak)) = (
+                    self.interval_quiet,
+                    self.interval_peak,
+                    self.rate_quiet,
+                    self.rate_peak,
+                ) else {
+                    return Err("[jobs] checkpoint-policy = \"traffic-driven\" needs \
+                         checkpoint.interval-quiet, checkpoint.interval-peak, checkpoint.rate-quiet \
+                         and checkpoint.rate-peak"
+                        .into());
+                };
+                if quiet.0 < 100 || peak.0 < quiet.0 {
+                    return Err(format!(
+                        "[jobs] checkpoint.interval-quiet = {quiet} must be at least 100ms and \
+                         no longer than checkpoint.interval-peak = {peak}"
+                    ));
+                }
+                if rate_quiet >= rate_peak {
+                    return Err(format!(
+                        "[jobs] checkpoint.rate-quiet = {rate_quiet} must be below \
+                         checkpoint.rate-peak = {rate_peak}"
+                    ));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "[jobs] checkpoint-policy = \"{other}\" is unknown; use \"fixed\" or \"traffic-driven\""
+                ));
+            }
+        }
+        if let Some(backlog) = self.interval_during_backlog
+            && backlog.0 < 100
+        {
+            return Err(
+                "[jobs] execution.checkpointing.interval-during-backlog must be at least 100ms"
+                    .into(),
+            );
+        }
+        if self.checkpoint_timeout.0 < 1_000 {
+            return Err("[jobs] execution.checkpointing.timeout must be at least 1s".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_parallelism() -> u32 {
+    1
+}
+fn default_task_slots() -> u32 {
+    4
+}
+fn default_checkpoint_policy() -> String {
+    "fixed".into()
+}
+fn default_checkpoint_timeout() -> Millis {
+    ms("10min")
+}
+fn default_backlog_lag_records() -> u64 {
+    100_000
 }
 
 fn default_interval() -> Millis {
@@ -506,7 +640,7 @@ pub struct FaultSpec {
     pub duration: Millis,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSection {
     /// Production → visible in a committed DWS snapshot, 99th percentile.
@@ -516,6 +650,38 @@ pub struct SlaSection {
     /// to the late-data side table instead of DWS).
     #[serde(default)]
     pub too_late_share_max: Option<f64>,
+    /// Minimum share (percent) of report-query slots answered within `query_latency_max` from
+    /// a snapshot no staler than `staleness_max`; unchecked when absent.
+    #[serde(default)]
+    pub availability_pct: Option<f64>,
+    #[serde(default = "default_query_latency_max")]
+    pub query_latency_max: Millis,
+    #[serde(default = "default_staleness_max")]
+    pub staleness_max: Millis,
+    /// After a crash heals: the longest time until every event produced before the restart is
+    /// visible in DWS; unchecked when absent.
+    #[serde(default)]
+    pub recovery_max: Option<Millis>,
+}
+
+impl Default for SlaSection {
+    fn default() -> Self {
+        Self {
+            freshness_p99: None,
+            too_late_share_max: None,
+            availability_pct: None,
+            query_latency_max: default_query_latency_max(),
+            staleness_max: default_staleness_max(),
+            recovery_max: None,
+        }
+    }
+}
+
+fn default_query_latency_max() -> Millis {
+    ms("1s")
+}
+fn default_staleness_max() -> Millis {
+    ms("2min")
 }
 
 /// Hosts a crash fault may target.
@@ -678,6 +844,15 @@ impl Scenario {
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
         }
+        self.jobs.validate_checkpointing()?;
+        self.validate_parallelism()?;
+        if let Some(pct) = self.sla.availability_pct
+            && !(pct > 0.0 && pct <= 100.0)
+        {
+            return Err(format!(
+                "[sla] availability_pct = {pct} must be a percentage in (0, 100], like 99.9"
+            ));
+        }
         if let Some(share) = self.sla.too_late_share_max
             && !(0.0..=1.0).contains(&share)
         {
@@ -700,6 +875,40 @@ impl Scenario {
             self.validate_fault(fault).map_err(|message| {
                 format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at)
             })?;
+        }
+        Ok(())
+    }
+
+    /// Paimon assigns each bucket to exactly one writer subtask, so a sink with more subtasks
+    /// than buckets leaves some idle; Flink cannot schedule more subtasks than task slots.
+    fn validate_parallelism(&self) -> Result<(), String> {
+        let jobs = &self.jobs;
+        if jobs.parallelism == 0 || jobs.task_slots == 0 {
+            return Err(
+                "[jobs] parallelism.default and taskmanager.numberOfTaskSlots must be at least 1"
+                    .into(),
+            );
+        }
+        if jobs.parallelism > jobs.task_slots {
+            return Err(format!(
+                "[jobs] parallelism.default = {} needs {} task slots but \
+                 taskmanager.numberOfTaskSlots = {} (Flink would fail with \
+                 NoResourceAvailableException); raise the slots or lower the parallelism",
+                jobs.parallelism, jobs.parallelism, jobs.task_slots
+            ));
+        }
+        for (name, table) in [("dwd", &self.dwd), ("dws", &self.dws)] {
+            if jobs.parallelism > table.bucket {
+                return Err(format!(
+                    "[jobs] parallelism.default = {} exceeds [{name}] bucket = {}: each bucket is \
+                     written by exactly one sink subtask, so {} subtasks would sit idle. Match the \
+                     sink parallelism to the bucket count (Paimon advises parallelism <= bucket): \
+                     raise bucket or lower parallelism.default",
+                    jobs.parallelism,
+                    table.bucket,
+                    jobs.parallelism - table.bucket
+                ));
+            }
         }
         Ok(())
     }
@@ -814,6 +1023,27 @@ baseline_events_per_s = 100
         assert_eq!(Millis::parse("2min"), Some(Millis(120_000)));
         assert_eq!(Millis::parse("ten s"), None);
         assert_eq!(Millis::parse("10 fortnights"), None);
+    }
+
+    #[test]
+    fn checkpoint_policy_keys_are_checked() {
+        let traffic_driven = format!(
+            "{MINIMAL}[jobs]\ncheckpoint-policy = \"traffic-driven\"\n\
+             \"checkpoint.interval-quiet\" = \"2s\"\n\"checkpoint.interval-peak\" = \"30s\"\n\
+             \"checkpoint.rate-quiet\" = 100\n\"checkpoint.rate-peak\" = 5000\n\
+             \"execution.checkpointing.interval-during-backlog\" = \"1min\"\n"
+        );
+        let scenario = Scenario::parse(&traffic_driven, "x.toml").expect("valid policy");
+        assert_eq!(scenario.jobs.interval_during_backlog, Some(Millis(60_000)));
+        let missing = format!("{MINIMAL}[jobs]\ncheckpoint-policy = \"traffic-driven\"\n");
+        let error = Scenario::parse(&missing, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("checkpoint.rate-peak"), "{error}");
+        let unknown = format!("{MINIMAL}[jobs]\ncheckpoint-policy = \"adaptive\"\n");
+        let error = Scenario::parse(&unknown, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("\"fixed\" or \"traffic-driven\""), "{error}");
+        let stray = format!("{MINIMAL}[jobs]\n\"checkpoint.rate-peak\" = 5000\n");
+        let error = Scenario::parse(&stray, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("only apply with"), "{error}");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 use serde::Serialize;
 
+use crate::capacity::CapacityReport;
 use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
 use crate::late_data::LatenessReport;
 use crate::run::RunOutput;
+use crate::sla::{AvailabilityReport, RecoveryReport, check_slas};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServingFigures {
@@ -43,6 +45,11 @@ pub struct Summary {
     pub files: FilesReport,
     /// Event time: late events absorbed by upserts, too-late events in the side table.
     pub lateness: LatenessReport,
+    pub capacity: CapacityReport,
+    pub availability: AvailabilityReport,
+    pub recovery: RecoveryReport,
+    /// Violations of the SLA checkers (availability, recovery).
+    pub sla_violations: Vec<Violation>,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -68,8 +75,10 @@ impl Summary {
             .map(|a| a.staleness_ms)
             .collect();
         let checks = &output.checks;
+        let slas = check_slas(shared, &checks.freshness, output.simulated_ms);
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
+        violations.extend(&slas.violations);
         let mut failed_checkers: Vec<String> =
             violations.iter().map(|v| v.checker.clone()).collect();
         if output.world_error.is_some() {
@@ -118,6 +127,10 @@ impl Summary {
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
             lateness: checks.lateness.clone(),
+            capacity: CapacityReport::build(&shared.busy.borrow(), &truth.produced_ms),
+            availability: slas.availability.clone(),
+            recovery: slas.recovery.clone(),
+            sla_violations: slas.violations.clone(),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -183,6 +196,9 @@ impl Summary {
             files.dws_live_files,
             files.dws_max_files_per_bucket
         ));
+        for capacity_line in self.capacity.render() {
+            line(capacity_line);
+        }
         if self.faults_injected.is_empty() {
             line("faults: none".into());
         } else {
@@ -222,6 +238,10 @@ impl Summary {
             secs(f.p99_ms),
             secs(f.max_ms)
         ));
+        line(self.availability.render());
+        if let Some(recovery) = self.recovery.render() {
+            line(recovery);
+        }
         if let Some(ms) = f.converged_after_heal_ms {
             line(format!(
                 "liveness: last event visible {} after the chaos phase ended",
@@ -229,11 +249,19 @@ impl Summary {
             ));
         }
         line("checkers:".into());
-        for checker in ["exactly-once", "event-time", "freshness", "liveness"] {
+        for checker in [
+            "exactly-once",
+            "event-time",
+            "freshness",
+            "liveness",
+            "availability",
+            "recovery",
+        ] {
             let first = e
                 .violations
                 .iter()
                 .chain(&f.violations)
+                .chain(&self.sla_violations)
                 .find(|v| v.checker == checker);
             match first {
                 None => line(format!("  {checker:<13} PASS")),

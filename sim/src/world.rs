@@ -51,9 +51,12 @@ pub struct Ledger {
 /// One answered report query.
 #[derive(Debug, Clone)]
 pub struct ServedAnswer {
+    /// The query's slot: simulated ms it was issued at (a multiple of the query interval).
     pub t_ms: i64,
     pub snapshot_id: i64,
     pub staleness_ms: i64,
+    /// Simulated ms from issue to answer.
+    pub latency_ms: i64,
 }
 
 pub struct Shared {
@@ -68,6 +71,63 @@ pub struct Shared {
     pub traffic_stopped: Cell<bool>,
     pub dump_requested: Cell<bool>,
     pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+    /// Simulated work charged through the cost port, per host and operator, in windows.
+    pub busy: RefCell<BusyMeter>,
+    /// (simulated ms, host) of every completed checkpoint, kept whole even when the trace
+    /// keeps only its first events: the recovery checker reads it.
+    pub checkpoints_completed: RefCell<Vec<(i64, String)>>,
+}
+
+/// Length of a busy-meter window.
+pub const BUSY_WINDOW_MS: i64 = 10_000;
+
+/// Work one operator of one host was charged in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BusyWindow {
+    /// Simulated ns the charges took (the slowest subtask's share, as the host ran them).
+    pub busy_ns: f64,
+    /// Records charged, summed over subtasks.
+    pub records: u64,
+}
+
+/// (host, operator) -> window index -> work, for capacity reports and bottleneck naming.
+#[derive(Debug, Default)]
+pub struct BusyMeter {
+    pub windows: BTreeMap<(String, String), BTreeMap<i64, BusyWindow>>,
+}
+
+impl BusyMeter {
+    /// Adds work that starts at `at_ms` and runs for `busy_ns`, spread over the windows it
+    /// spans (records in proportion), so a long flush does not overfill one window.
+    fn add(&mut self, host: &str, operator: &str, at_ms: i64, busy_ns: f64, records: u64) {
+        let windows = self
+            .windows
+            .entry((host.to_string(), operator.to_string()))
+            .or_default();
+        let window_ns = BUSY_WINDOW_MS as f64 * 1e6;
+        let mut start_ns = at_ms as f64 * 1e6;
+        let end_ns = start_ns + busy_ns;
+        let mut records_left = records;
+        loop {
+            let index = (start_ns / window_ns).floor() as i64;
+            let window_end_ns = (index + 1) as f64 * window_ns;
+            let part_ns = end_ns.min(window_end_ns) - start_ns;
+            let last = end_ns <= window_end_ns;
+            let part_records = if last || busy_ns <= 0.0 {
+                records_left
+            } else {
+                ((records as f64 * part_ns / busy_ns) as u64).min(records_left)
+            };
+            records_left -= part_records;
+            let window = windows.entry(index).or_default();
+            window.busy_ns += part_ns.max(0.0);
+            window.records += part_records;
+            if last || busy_ns <= 0.0 {
+                return;
+            }
+            start_ns = window_end_ns;
+        }
+    }
 }
 
 impl Shared {
@@ -86,13 +146,19 @@ impl Shared {
             traffic_stopped: Cell::new(false),
             dump_requested: Cell::new(false),
             dump: RefCell::new(None),
+            busy: RefCell::new(BusyMeter::default()),
+            checkpoints_completed: RefCell::new(Vec::new()),
         })
     }
 
     pub fn record(&self, host: &str, kind: &str, detail: String) {
-        self.trace
-            .borrow_mut()
-            .record(sim_now_ms(), host, kind, detail);
+        let now_ms = sim_now_ms();
+        if kind == "checkpoint-complete" {
+            self.checkpoints_completed
+                .borrow_mut()
+                .push((now_ms, host.to_string()));
+        }
+        self.trace.borrow_mut().record(now_ms, host, kind, detail);
     }
 }
 
@@ -114,6 +180,8 @@ pub struct SimCost {
     table: Rc<BTreeMap<String, OperatorCost>>,
     tick_ns: f64,
     debt_ns: Rc<Cell<f64>>,
+    /// Where charges are metered: the host's name and the world.
+    meter: Option<(&'static str, Rc<Shared>)>,
 }
 
 /// Default simulated costs per operator (ns per record, ns per byte).
@@ -150,18 +218,33 @@ impl SimCost {
             table: Rc::new(table),
             tick_ns: scenario.run.tick.0 as f64 * 1e6,
             debt_ns: Rc::new(Cell::new(0.0)),
+            meter: None,
         }
     }
-}
 
-impl Cost for SimCost {
-    async fn charge(&self, operator: &'static str, records: u64, bytes: u64) {
-        let Some(cost) = self.table.get(operator) else {
-            return;
-        };
-        let debt = self.debt_ns.get()
-            + records as f64 * cost.per_record_ns
-            + bytes as f64 * cost.per_byte_ns;
+    /// A cost model whose charges are also metered as `host`'s work in `shared.busy`.
+    pub fn metered(host: &'static str, shared: &Rc<Shared>) -> Self {
+        Self {
+            meter: Some((host, shared.clone())),
+            ..Self::new(&shared.scenario)
+        }
+    }
+
+    fn cost_ns(&self, operator: &str, records: u64, bytes: u64) -> Option<f64> {
+        let cost = self.table.get(operator)?;
+        Some(records as f64 * cost.per_record_ns + bytes as f64 * cost.per_byte_ns)
+    }
+
+    /// Sleeps for `ns` of simulated work; debt below one tick is carried over, so many small
+    /// charges add up instead of each costing a whole tick.
+    async fn spend(&self, operator: &str, records: u64, ns: f64) {
+        if let Some((host, shared)) = &self.meter {
+            shared
+                .busy
+                .borrow_mut()
+                .add(host, operator, sim_now_ms(), ns, records);
+        }
+        let debt = self.debt_ns.get() + ns;
         if debt < self.tick_ns {
             self.debt_ns.set(debt);
             return;
@@ -169,6 +252,27 @@ impl Cost for SimCost {
         let ticks = (debt / self.tick_ns).floor();
         self.debt_ns.set(debt - ticks * self.tick_ns);
         tokio::time::sleep(Duration::from_nanos((ticks * self.tick_ns) as u64)).await;
+    }
+}
+
+impl Cost for SimCost {
+    async fn charge(&self, operator: &'static str, records: u64, bytes: u64) {
+        if let Some(ns) = self.cost_ns(operator, records, bytes) {
+            self.spend(operator, records, ns).await;
+        }
+    }
+
+    async fn charge_subtasks(&self, operator: &'static str, work: &[(u64, u64)]) {
+        let mut slowest_ns: f64 = 0.0;
+        let mut records = 0;
+        for &(lane_records, lane_bytes) in work {
+            let Some(ns) = self.cost_ns(operator, lane_records, lane_bytes) else {
+                return;
+            };
+            slowest_ns = slowest_ns.max(ns);
+            records += lane_records;
+        }
+        self.spend(operator, records, slowest_ns).await;
     }
 }
 
@@ -202,7 +306,7 @@ impl SimEnv {
             clock: SimClock {
                 epoch_ms: scenario.run.epoch_ms,
             },
-            cost: SimCost::new(scenario),
+            cost: SimCost::metered(host, shared),
             journal: SimJournal {
                 host,
                 shared: shared.clone(),

@@ -42,6 +42,29 @@ pub trait Clock: Clone + 'static {
 /// turns it into time (a sleep) from its cost model.
 pub trait Cost: Clone + 'static {
     fn charge(&self, operator: &'static str, records: u64, bytes: u64) -> impl Future<Output = ()>;
+    /// Work of one operator split across the job's parallel subtasks (`work[i]` = records and
+    /// bytes of subtask `i`), which run side by side: the slowest subtask sets the time.
+    fn charge_subtasks(
+        &self,
+        operator: &'static str,
+        work: &[(u64, u64)],
+    ) -> impl Future<Output = ()> {
+        let (records, bytes) = work
+            .iter()
+            .fold((0, 0), |(r, b), &(records, bytes)| (r + records, b + bytes));
+        self.charge(operator, records, bytes)
+    }
+}
+
+/// Splits `records` and `bytes` evenly over `parallelism` subtasks (hash-partitioned input).
+pub fn even_split(records: u64, bytes: u64, parallelism: u32) -> Vec<(u64, u64)> {
+    let lanes = u64::from(parallelism.max(1));
+    (0..lanes)
+        .map(|lane| {
+            let share = |total: u64| total / lanes + u64::from(lane < total % lanes);
+            (share(records), share(bytes))
+        })
+        .collect()
 }
 
 /// FoundationDB-style BUGGIFY: a named site inside the warehouse that the world may switch on.

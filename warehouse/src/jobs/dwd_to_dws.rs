@@ -12,10 +12,12 @@
 
 use serde_json::json;
 
-use crate::env::{Clock, Cost, Env};
+use crate::env::{Clock, Cost, Env, even_split};
 use crate::event::AdEvent;
 use crate::jobs::schemas::{Lateness, dws_contribution, lateness_of};
-use crate::jobs::sink::{commit_checkpoint, commit_messages, prepare_all, retry_table};
+use crate::jobs::sink::{
+    commit_checkpoint, commit_messages, prepare_all, retry_table, writer_work,
+};
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::{BucketWriter, CommitMessage, FileStoreTable, StreamingReader};
@@ -32,6 +34,9 @@ pub struct DwdToDwsConfig {
     /// How long after its minute window closed an event still updates it (Flink's allowed
     /// lateness); later events go to the late-data side table.
     pub allowed_lateness_ms: i64,
+    /// Flink parallelism: the aggregation is hash-partitioned by DWS key over this many
+    /// subtasks, and writer subtask `i` writes DWS buckets `b % parallelism == i`.
+    pub parallelism: u32,
 }
 
 pub struct DwdToDws<E: Env> {
@@ -44,9 +49,13 @@ pub struct DwdToDws<E: Env> {
     /// The late-data side table and its writer.
     late: FileStoreTable<E::Store>,
     late_writers: Vec<BucketWriter>,
+    /// Side-table files prepared at checkpoints not yet committed (declined ones included).
+    late_uncommitted: Vec<CommitMessage>,
     /// The largest DWD snapshot watermark read so far.
     watermark_ms: Option<i64>,
     attempt_prefix: String,
+    /// The last round consumed as many snapshots as it may: more are likely waiting.
+    backlogged: bool,
 }
 
 impl<E: Env> DwdToDws<E> {
@@ -67,8 +76,10 @@ impl<E: Env> DwdToDws<E> {
             writers: Vec::new(),
             late,
             late_writers: Vec::new(),
+            late_uncommitted: Vec::new(),
             watermark_ms: None,
             attempt_prefix,
+            backlogged: false,
         }
     }
 
@@ -157,6 +168,7 @@ impl<E: Env> StreamJob for DwdToDws<E> {
 
     async fn restore(&mut self, checkpoint: Option<&CompletedCheckpoint>) -> Result<(), JobError> {
         self.watermark_ms = None;
+        self.late_uncommitted.clear();
         let next_snapshot = match checkpoint {
             Some(checkpoint) => {
                 let prefix = format!("{}-restore", self.attempt_prefix);
@@ -201,10 +213,12 @@ impl<E: Env> StreamJob for DwdToDws<E> {
 
     async fn process(&mut self) -> Result<usize, JobError> {
         let mut processed = 0;
+        self.backlogged = true;
         for _ in 0..self.config.max_snapshots_per_poll {
             let reader = self.reader.as_mut().expect("restored before processing");
             let polled = retry_table(|| reader.poll()).await?;
             let Some((snapshot, records)) = polled else {
+                self.backlogged = false;
                 break;
             };
             for (kind, row) in &records {
@@ -213,10 +227,8 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             // The snapshot's watermark follows its records.
             self.watermark_ms = self.watermark_ms.max(snapshot.watermark);
             let bytes = (records.len() * row_bytes()) as u64;
-            self.env
-                .cost()
-                .charge("dwd_to_dws", records.len() as u64, bytes)
-                .await;
+            let lanes = even_split(records.len() as u64, bytes, self.config.parallelism);
+            self.env.cost().charge_subtasks("dwd_to_dws", &lanes).await;
             // A consumed snapshot counts as progress even when it carried no changelog.
             processed += records.len().max(1);
         }
@@ -229,15 +241,14 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let (messages, bytes) = prepare_all(&self.dws, &mut self.writers, &prefix, now).await?;
-        let rows: u64 = messages
-            .iter()
-            .flat_map(|m| &m.new_files)
-            .map(|f| f.row_count)
-            .sum();
-        self.env.cost().charge("dws_writer", rows, bytes).await;
-        let (late_messages, _) =
-            prepare_all(&self.late, &mut self.late_writers, &prefix, now).await?;
+        let messages = prepare_all(&self.dws, &mut self.writers, &prefix, now).await?;
+        let lanes = writer_work(&messages, self.config.parallelism);
+        self.env.cost().charge_subtasks("dws_writer", &lanes).await;
+        // Side-table files of a declined checkpoint ride along with the next one, as the
+        // runtime does for the DWS files.
+        let late_messages = prepare_all(&self.late, &mut self.late_writers, &prefix, now).await?;
+        self.late_uncommitted.extend(late_messages);
+        let late_messages = self.late_uncommitted.clone();
         let next_snapshot = self
             .reader
             .as_ref()
@@ -261,6 +272,7 @@ impl<E: Env> StreamJob for DwdToDws<E> {
         )
         .await?;
         self.commit_late(checkpoint, &prefix).await?;
+        self.late_uncommitted.clear();
         if let (Some(id), Some(next)) = (
             &self.config.consumer_id,
             checkpoint.source_state["next_snapshot"].as_i64(),
@@ -268,6 +280,10 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             retry_table(|| self.dwd.write_consumer(id, next)).await?;
         }
         Ok(())
+    }
+
+    fn is_processing_backlog(&self) -> bool {
+        self.backlogged
     }
 }
 

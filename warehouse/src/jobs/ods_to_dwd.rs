@@ -11,7 +11,7 @@ use crate::env::{Clock, Cost, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
 use crate::jobs::schemas::watermark_of;
-use crate::jobs::sink::{commit_messages, prepare_all, retry_table};
+use crate::jobs::sink::{commit_messages, prepare_all, retry_table, writer_work};
 use crate::row::RowKind;
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -30,6 +30,11 @@ pub struct OdsToDwdConfig {
     /// Flink's `WatermarkStrategy.forBoundedOutOfOrderness`: how far event time may run backwards
     /// within a partition before an event counts as late.
     pub out_of_orderness_ms: i64,
+    /// The source reports backlog (Flink's `isProcessingBacklog`) above this many unread records.
+    pub backlog_lag_records: u64,
+    /// Flink parallelism: source subtask `i` reads partitions `p % parallelism == i`, writer
+    /// subtask `i` writes buckets `b % parallelism == i` (never more subtasks than buckets).
+    pub parallelism: u32,
 }
 
 pub struct OdsToDwd<E: Env, T: Transport> {
@@ -41,6 +46,8 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     offsets: Vec<u64>,
     /// Per TT partition, the largest event time read so far (`i64::MIN` before the first).
     max_event_time_ms: Vec<i64>,
+    /// Unread records per partition as of the last fetch (high watermark minus offset).
+    lag_records: Vec<u64>,
     /// Unique per process attempt, so files of a failed attempt never collide with a retry's.
     attempt_prefix: String,
 }
@@ -56,6 +63,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         Self {
             offsets: vec![0; config.partitions as usize],
             max_event_time_ms: vec![i64::MIN; config.partitions as usize],
+            lag_records: vec![0; config.partitions as usize],
             env,
             tt: TtClient::new(transport),
             table,
@@ -145,6 +153,7 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
 
     async fn process(&mut self) -> Result<usize, JobError> {
         let mut processed = 0;
+        let mut lanes = vec![(0u64, 0u64); self.config.parallelism.max(1) as usize];
         for partition in 0..self.config.partitions {
             let offset = self.offsets[partition as usize];
             let max = self.config.fetch_max_records;
@@ -160,17 +169,17 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 self.route(event);
             }
             self.offsets[partition as usize] += count as u64;
+            self.lag_records[partition as usize] = fetched
+                .high_watermark
+                .saturating_sub(self.offsets[partition as usize]);
             processed += count;
-            if count > 0 {
-                self.env
-                    .cost()
-                    .charge(
-                        "ods_to_dwd",
-                        count as u64,
-                        (count * EVENT_WIRE_SIZE_BYTES) as u64,
-                    )
-                    .await;
-            }
+            let lane_count = lanes.len();
+            let lane = &mut lanes[partition as usize % lane_count];
+            lane.0 += count as u64;
+            lane.1 += (count * EVENT_WIRE_SIZE_BYTES) as u64;
+        }
+        if processed > 0 {
+            self.env.cost().charge_subtasks("ods_to_dwd", &lanes).await;
         }
         Ok(processed)
     }
@@ -181,13 +190,9 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let (messages, bytes) = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
-        let rows: u64 = messages
-            .iter()
-            .flat_map(|m| &m.new_files)
-            .map(|f| f.row_count)
-            .sum();
-        self.env.cost().charge("dwd_writer", rows, bytes).await;
+        let messages = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
+        let lanes = writer_work(&messages, self.config.parallelism);
+        self.env.cost().charge_subtasks("dwd_writer", &lanes).await;
         let watermark = watermark_of(&self.max_event_time_ms, self.config.out_of_orderness_ms);
         let state = json!({
             "offsets": self.offsets,
@@ -210,5 +215,9 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 .await;
         }
         Ok(())
+    }
+
+    fn is_processing_backlog(&self) -> bool {
+        self.lag_records.iter().sum::<u64>() > self.config.backlog_lag_records
     }
 }

@@ -25,15 +25,13 @@ pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
     writers: &mut [BucketWriter],
     file_prefix: &str,
     time_millis: i64,
-) -> Result<(Vec<CommitMessage>, u64), JobError> {
+) -> Result<Vec<CommitMessage>, JobError> {
     let mut messages = Vec::new();
-    let mut bytes = 0;
     for writer in writers.iter_mut() {
         let mut attempt = 0;
         loop {
             match writer.prepare_commit(table, file_prefix, time_millis).await {
                 Ok(message) => {
-                    bytes += writer.last_written_bytes();
                     messages.extend(message);
                     break;
                 }
@@ -48,7 +46,28 @@ pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
             }
         }
     }
-    Ok((messages, bytes))
+    Ok(messages)
+}
+
+/// Work of each writer subtask for a checkpoint's flush: bucket `b` belongs to subtask
+/// `b % parallelism`; records written, and bytes written plus bytes compaction read.
+pub(crate) fn writer_work(messages: &[CommitMessage], parallelism: u32) -> Vec<(u64, u64)> {
+    let mut lanes = vec![(0u64, 0u64); parallelism.max(1) as usize];
+    for message in messages {
+        let lane_count = lanes.len();
+        let lane = &mut lanes[message.bucket as usize % lane_count];
+        let written = message
+            .new_files
+            .iter()
+            .chain(&message.changelog_files)
+            .chain(&message.compact_after);
+        lane.0 += message.new_files.iter().map(|f| f.row_count).sum::<u64>();
+        lane.1 += written
+            .chain(&message.compact_before)
+            .map(|f| f.file_size)
+            .sum::<u64>();
+    }
+    lanes
 }
 
 /// Commits a checkpoint's committables as one snapshot (filterAndCommit), retrying transients.

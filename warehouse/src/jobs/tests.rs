@@ -96,6 +96,8 @@ impl World {
             fetch_max_records: 1000,
             consumer_group: "dwd".into(),
             out_of_orderness_ms: 5_000,
+            backlog_lag_records: 100_000,
+            parallelism: 1,
         };
         // Each instance is a new process attempt: move the clock so file prefixes differ.
         self.env.clock.0.set(self.env.clock.0.get() + 1);
@@ -239,6 +241,7 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
         consumer_id: Some("dws".into()),
         max_snapshots_per_poll: 4,
         allowed_lateness_ms: 0,
+        parallelism: 1,
     };
     let late_table = world.late_table().await;
     let mut dws = DwdToDws::new(
@@ -333,6 +336,7 @@ async fn too_late_event_goes_to_the_side_table_exactly_once_across_a_restore() {
         consumer_id: None,
         max_snapshots_per_poll: 8,
         allowed_lateness_ms: 120_000,
+        parallelism: 1,
     };
     let late_table = world.late_table().await;
     let new_job = || {

@@ -5,5 +5,8 @@
 pub mod checkpoint;
 pub mod runtime;
 
+#[cfg(test)]
+mod tests;
+
 pub use checkpoint::{CheckpointError, CheckpointStorage, CompletedCheckpoint};
-pub use runtime::{CheckpointConfig, JobError, StreamJob, backoff_sleep, run_job};
+pub use runtime::{CheckpointConfig, IntervalPolicy, JobError, StreamJob, backoff_sleep, run_job};

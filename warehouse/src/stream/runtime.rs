@@ -10,10 +10,34 @@ use crate::stream::checkpoint::{CheckpointError, CheckpointStorage, CompletedChe
 use crate::table::{CommitMessage, TableError};
 use crate::tt::client::TtClientError;
 
+/// How the checkpoint interval is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntervalPolicy {
+    /// Flink's `execution.checkpointing.interval`, always.
+    Fixed,
+    /// Traffic-driven: short when the input is quiet (freshness), long at peak load (throughput
+    /// and fewer small files), interpolated linearly on the input rate in between.
+    TrafficDriven {
+        quiet_interval_ms: i64,
+        peak_interval_ms: i64,
+        quiet_records_per_s: u64,
+        peak_records_per_s: u64,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointConfig {
-    /// Flink's `execution.checkpointing.interval`.
+    /// Flink's `execution.checkpointing.interval` (the `Fixed` policy's interval).
     pub interval_ms: i64,
+    pub policy: IntervalPolicy,
+    /// Flink's `execution.checkpointing.interval-during-backlog`: used while a source reports
+    /// that it is processing backlog. `None` keeps the policy's interval.
+    pub interval_during_backlog_ms: Option<i64>,
+    /// Flink's `execution.checkpointing.timeout`: a checkpoint not complete by then is declined.
+    pub timeout_ms: i64,
+    /// Flink's `execution.checkpointing.tolerable-failed-checkpoints`: consecutive declined
+    /// checkpoints beyond this fail the job over.
+    pub tolerable_failed_checkpoints: u32,
     /// How long a job sleeps when its source had nothing new.
     pub idle_poll_ms: i64,
 }
@@ -22,7 +46,41 @@ impl Default for CheckpointConfig {
     fn default() -> Self {
         Self {
             interval_ms: 10_000,
+            policy: IntervalPolicy::Fixed,
+            interval_during_backlog_ms: None,
+            timeout_ms: 600_000,
+            tolerable_failed_checkpoints: 0,
             idle_poll_ms: 200,
+        }
+    }
+}
+
+impl CheckpointConfig {
+    /// The interval before the next checkpoint, given the input rate since the last one and
+    /// whether a source is processing backlog.
+    pub fn next_interval_ms(&self, records_per_s: u64, processing_backlog: bool) -> i64 {
+        if processing_backlog && let Some(backlog_ms) = self.interval_during_backlog_ms {
+            return backlog_ms;
+        }
+        match self.policy {
+            IntervalPolicy::Fixed => self.interval_ms,
+            IntervalPolicy::TrafficDriven {
+                quiet_interval_ms,
+                peak_interval_ms,
+                quiet_records_per_s,
+                peak_records_per_s,
+            } => {
+                if records_per_s <= quiet_records_per_s {
+                    return quiet_interval_ms;
+                }
+                if records_per_s >= peak_records_per_s {
+                    return peak_interval_ms;
+                }
+                let span = (peak_records_per_s - quiet_records_per_s) as i128;
+                let above = (records_per_s - quiet_records_per_s) as i128;
+                let delta = (peak_interval_ms - quiet_interval_ms) as i128;
+                (quiet_interval_ms as i128 + delta * above / span) as i64
+            }
         }
     }
 }
@@ -37,6 +95,15 @@ pub enum JobError {
     Checkpoint(#[from] CheckpointError),
     #[error("{0}")]
     State(String),
+    #[error(
+        "{failed} consecutive checkpoints failed (the last: {reason}); \
+         execution.checkpointing.tolerable-failed-checkpoints is {tolerable}"
+    )]
+    TooManyFailedCheckpoints {
+        failed: u32,
+        tolerable: u32,
+        reason: String,
+    },
 }
 
 impl JobError {
@@ -97,6 +164,11 @@ pub trait StreamJob {
         &mut self,
         checkpoint: &CompletedCheckpoint,
     ) -> impl Future<Output = Result<(), JobError>>;
+    /// Flink's `isProcessingBacklog`: the source is far behind its input, so checkpoints may
+    /// space out (`execution.checkpointing.interval-during-backlog`).
+    fn is_processing_backlog(&self) -> bool {
+        false
+    }
 }
 
 /// Drives `job` forever (until its host is stopped) or until a non-transient error.
@@ -117,35 +189,90 @@ pub async fn run_job<E: Env, J: StreamJob>(
     );
     job.restore(restored.as_ref()).await?;
     let mut next_checkpoint_id = restored.as_ref().map_or(1, |c| c.checkpoint_id + 1);
-    let mut next_trigger_ms = env.clock().now_millis() + config.interval_ms;
+    let mut interval_ms = config.next_interval_ms(0, false);
+    let mut last_trigger_ms = env.clock().now_millis();
+    let mut records_since_trigger: u64 = 0;
+    // Committables of declined checkpoints: their files are written, so they ride along with
+    // the next checkpoint that completes (as Paimon's committer keeps them).
+    let mut carried: Vec<CommitMessage> = Vec::new();
+    let mut failed_in_a_row: u32 = 0;
     loop {
         let now_ms = env.clock().now_millis();
-        if now_ms >= next_trigger_ms {
-            checkpoint(env, job, &storage, next_checkpoint_id, now_ms).await?;
+        if now_ms >= last_trigger_ms + interval_ms {
+            let elapsed_ms = (now_ms - last_trigger_ms).max(1) as u64;
+            let records_per_s = records_since_trigger * 1000 / elapsed_ms;
+            let outcome = checkpoint(
+                env,
+                job,
+                &storage,
+                config,
+                next_checkpoint_id,
+                now_ms,
+                &mut carried,
+            )
+            .await?;
             next_checkpoint_id += 1;
-            next_trigger_ms = env.clock().now_millis() + config.interval_ms;
+            match outcome {
+                Ok(()) => failed_in_a_row = 0,
+                Err(reason) => {
+                    failed_in_a_row += 1;
+                    if failed_in_a_row > config.tolerable_failed_checkpoints {
+                        return Err(JobError::TooManyFailedCheckpoints {
+                            failed: failed_in_a_row,
+                            tolerable: config.tolerable_failed_checkpoints,
+                            reason,
+                        });
+                    }
+                }
+            }
+            let next_interval_ms =
+                config.next_interval_ms(records_per_s, job.is_processing_backlog());
+            if next_interval_ms != interval_ms {
+                env.journal().record(
+                    "checkpoint-interval",
+                    format!(
+                        "job={} interval_ms={next_interval_ms} records_per_s={records_per_s} backlog={}",
+                        job.name(),
+                        job.is_processing_backlog()
+                    ),
+                );
+                interval_ms = next_interval_ms;
+            }
+            last_trigger_ms = env.clock().now_millis();
+            records_since_trigger = 0;
             continue;
         }
-        if job.process().await? == 0 {
-            let wait_ms = config.idle_poll_ms.min(next_trigger_ms - now_ms).max(1);
+        let processed = job.process().await?;
+        records_since_trigger += processed as u64;
+        if processed == 0 {
+            let wait_ms = config
+                .idle_poll_ms
+                .min(last_trigger_ms + interval_ms - now_ms)
+                .max(1);
             tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
         }
     }
 }
 
+/// One checkpoint: barrier, completion within the timeout, commit. `Ok(Err(reason))` when the
+/// checkpoint was declined (timed out); its committables then stay in `carried`.
 async fn checkpoint<E: Env, J: StreamJob>(
     env: &E,
     job: &mut J,
     storage: &CheckpointStorage<E::Store>,
+    config: &CheckpointConfig,
     checkpoint_id: i64,
     triggered_at_ms: i64,
-) -> Result<(), JobError> {
+    carried: &mut Vec<CommitMessage>,
+) -> Result<Result<(), String>, JobError> {
     env.journal().record(
         "checkpoint-start",
         format!("job={} checkpoint={checkpoint_id}", job.name()),
     );
+    // The barrier is never cut short: it flushes writers, whose files must not be half-known.
     let (source_state, committables) = job.snapshot_state(checkpoint_id).await?;
-    let files: usize = committables
+    carried.extend(committables);
+    let files: usize = carried
         .iter()
         .map(|m| m.new_files.len() + m.changelog_files.len())
         .sum();
@@ -155,10 +282,36 @@ async fn checkpoint<E: Env, J: StreamJob>(
         triggered_at_ms,
         completed_at_ms: 0,
         source_state,
-        committables,
+        committables: carried.clone(),
     };
+    let deadline_ms = triggered_at_ms + config.timeout_ms;
+    let remaining_ms = deadline_ms - env.clock().now_millis();
     completed.completed_at_ms = env.clock().now_millis();
-    retry_transient(|| async { Ok(storage.complete(&completed).await?) }).await?;
+    let completion =
+        async { retry_transient(|| async { Ok(storage.complete(&completed).await?) }).await };
+    let declined = if remaining_ms <= 0 {
+        Some("the barrier took longer than the timeout".to_string())
+    } else {
+        match tokio::time::timeout(Duration::from_millis(remaining_ms as u64), completion).await {
+            Ok(result) => {
+                result?;
+                None
+            }
+            Err(_) => Some("checkpoint storage did not acknowledge before the timeout".to_string()),
+        }
+    };
+    if let Some(reason) = declined {
+        env.journal().record(
+            "checkpoint-declined",
+            format!(
+                "job={} checkpoint={checkpoint_id} timeout_ms={} reason={reason}",
+                job.name(),
+                config.timeout_ms
+            ),
+        );
+        return Ok(Err(format!("checkpoint {checkpoint_id}: {reason}")));
+    }
+    carried.clear();
     env.journal().record(
         "checkpoint-complete",
         format!(
@@ -167,5 +320,5 @@ async fn checkpoint<E: Env, J: StreamJob>(
             completed.completed_at_ms - triggered_at_ms
         ),
     );
-    job.commit(&completed).await
+    job.commit(&completed).await.map(Ok)
 }

@@ -44,7 +44,7 @@ pub struct Snapshot {
 }
 
 /// Paimon `DataFileMeta`: one data or changelog file of a bucket.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DataFileMeta {
     pub file_name: String,
@@ -117,7 +117,7 @@ pub struct ManifestFileMeta {
 }
 
 /// What a writer prepares at a checkpoint barrier; lives in checkpoint state until committed.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct CommitMessage {
     pub bucket: u32,
     pub new_files: Vec<DataFileMeta>,

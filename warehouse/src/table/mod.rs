@@ -2,6 +2,7 @@
 //! snapshots, manifests, per-bucket LSM data files in Paimon's key-value Parquet layout, lookup
 //! changelog, exactly-once commits (`filterAndCommit`) and a streaming changelog reader.
 
+mod compaction;
 mod error;
 mod format;
 mod meta;
@@ -13,6 +14,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use compaction::{CompactionResult, compact_bucket};
 pub use error::TableError;
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,

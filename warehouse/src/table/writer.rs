@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
+use super::compaction;
 use super::format::{self, RecordRef};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
-use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableOptions, TableSchema};
+use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
 
@@ -38,91 +39,7 @@ pub struct BucketWriter {
     files: Vec<DataFileMeta>,
 }
 
-/// A sorted run: one level-0 file, or all files of one higher level.
-struct SortedRun {
-    level: u32,
-    files: Vec<DataFileMeta>,
-    size_bytes: u64,
-}
-
-/// The bucket's sorted runs, newest first: level-0 files by sequence number, then levels up.
-fn sorted_runs(files: &[DataFileMeta]) -> Vec<SortedRun> {
-    let mut level0: Vec<&DataFileMeta> = files.iter().filter(|f| f.level == 0).collect();
-    level0.sort_by_key(|f| std::cmp::Reverse(f.max_sequence_number));
-    let mut runs: Vec<SortedRun> = level0
-        .into_iter()
-        .map(|f| SortedRun {
-            level: 0,
-            files: vec![f.clone()],
-            size_bytes: f.file_size,
-        })
-        .collect();
-    let mut by_level: BTreeMap<u32, Vec<DataFileMeta>> = BTreeMap::new();
-    for file in files.iter().filter(|f| f.level > 0) {
-        by_level.entry(file.level).or_default().push(file.clone());
-    }
-    for (level, files) in by_level {
-        let size_bytes = files.iter().map(|f| f.file_size).sum();
-        runs.push(SortedRun {
-            level,
-            files,
-            size_bytes,
-        });
-    }
-    runs
-}
-
-/// Paimon's universal compaction: which newest runs to merge, and into which level.
-/// Returns (number of newest runs, output level), or None when the bucket needs no compaction.
-fn pick_compaction(runs: &[SortedRun], options: &TableOptions) -> Option<(usize, u32)> {
-    if runs.len() < options.compaction_trigger.max(2) {
-        return None;
-    }
-    let max_level = options.max_level();
-    // Size amplification: everything newer than the oldest run, relative to it.
-    let (oldest, newer) = runs.split_last()?;
-    let newer_bytes: u64 = newer.iter().map(|r| r.size_bytes).sum();
-    if newer_bytes * 100 > options.max_size_amplification_percent * oldest.size_bytes.max(1) {
-        return Some((runs.len(), max_level));
-    }
-    // Size ratio: grow the candidate while the next run is not much larger than it.
-    let mut candidate_bytes = runs[0].size_bytes;
-    let mut count = 1;
-    while count < runs.len()
-        && candidate_bytes * (100 + options.size_ratio_percent) / 100 >= runs[count].size_bytes
-    {
-        candidate_bytes += runs[count].size_bytes;
-        count += 1;
-    }
-    if count > 1 {
-        return Some(output_level_for(runs, count, max_level));
-    }
-    // Too many runs: merge the newest ones down to the trigger.
-    if runs.len() > options.compaction_trigger {
-        return Some(output_level_for(
-            runs,
-            runs.len() - options.compaction_trigger + 1,
-            max_level,
-        ));
-    }
-    None
-}
-
-/// Output level for merging the `count` newest runs: just below the next run's level, never 0.
-fn output_level_for(runs: &[SortedRun], mut count: usize, max_level: u32) -> (usize, u32) {
-    loop {
-        let level = match runs.get(count) {
-            None => max_level,
-            Some(next) => next.level.saturating_sub(1),
-        };
-        if level >= 1 {
-            return (count, level);
-        }
-        count += 1;
-    }
-}
-
-fn file_meta(
+pub(crate) fn file_meta(
     file_name: String,
     file_size: u64,
     records: &[RecordRef<'_>],
@@ -310,91 +227,47 @@ impl BucketWriter {
         self.files.push(data_meta.clone());
         // The flush is done and must be returned: a failed compaction (say, storage briefly
         // unreachable) is skipped and picked again at the next flush, never lost data.
-        let (compact_before, compact_after, compaction_bytes) = self
-            .compact(table, file_prefix, n, time_millis)
+        let compaction = if self.schema.options.write_only {
+            None
+        } else {
+            let prefix = format!("{file_prefix}-{n}");
+            compaction::compact_bucket(
+                table,
+                &self.schema,
+                self.bucket,
+                &self.files,
+                &prefix,
+                time_millis,
+            )
             .await
-            .unwrap_or_default();
-        self.last_written_bytes = written_bytes + compaction_bytes;
+            .unwrap_or_default()
+        };
+        let compaction = compaction.unwrap_or_default();
+        let replaced: std::collections::BTreeSet<&str> = compaction
+            .before
+            .iter()
+            .map(|f| f.file_name.as_str())
+            .collect();
+        self.files
+            .retain(|f| !replaced.contains(f.file_name.as_str()));
+        self.files.extend(compaction.after.iter().cloned());
+        self.last_written_bytes = written_bytes + compaction.io_bytes;
         Ok(Some(CommitMessage {
             bucket: self.bucket,
             new_files: vec![data_meta],
             changelog_files,
-            compact_before,
-            compact_after,
+            compact_before: compaction.before,
+            compact_after: compaction.after,
         }))
     }
 
     /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).
     pub fn sorted_run_count(&self) -> usize {
-        sorted_runs(&self.files).len()
+        compaction::sorted_runs(&self.files).len()
     }
 
     /// The bucket's live data files as this writer knows them.
     pub fn files(&self) -> &[DataFileMeta] {
         &self.files
-    }
-
-    /// Inline universal compaction after a flush. Merges the picked runs by sequence number
-    /// (dropping deletes when every run takes part) into one file. Returns the replaced files,
-    /// the written file and the bytes read plus written. Nothing for `write-only` tables.
-    async fn compact<S: ObjectStore>(
-        &mut self,
-        table: &FileStoreTable<S>,
-        file_prefix: &str,
-        n: u64,
-        time_millis: i64,
-    ) -> Result<(Vec<DataFileMeta>, Vec<DataFileMeta>, u64), TableError> {
-        let options = &self.schema.options;
-        if options.write_only {
-            return Ok((Vec::new(), Vec::new(), 0));
-        }
-        let runs = sorted_runs(&self.files);
-        let Some((count, output_level)) = pick_compaction(&runs, options) else {
-            return Ok((Vec::new(), Vec::new(), 0));
-        };
-        let drop_deletes = count == runs.len();
-        let inputs: Vec<DataFileMeta> =
-            runs[..count].iter().flat_map(|r| r.files.clone()).collect();
-        // Gather every input record, then sort by key with the newest first and keep the first
-        // per key: far cheaper than inserting into an ordered map record by record.
-        let mut merged: Vec<(Key, i64, RowKind, Row)> = Vec::new();
-        let mut bytes = 0;
-        for file in &inputs {
-            bytes += file.file_size;
-            for (kind, sequence_number, row) in table.read_data_file(self.bucket, file).await? {
-                let key: Key = self.pk_indices.iter().map(|&i| row[i]).collect();
-                merged.push((key, sequence_number, kind, row));
-            }
-        }
-        merged.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        merged.dedup_by(|later, kept| later.0 == kept.0);
-        let records: Vec<RecordRef<'_>> = merged
-            .iter()
-            .filter(|(_, _, kind, _)| !drop_deletes || kind.is_add())
-            .map(|(key, sequence_number, kind, row)| RecordRef {
-                key,
-                sequence_number: *sequence_number,
-                kind: *kind,
-                row,
-            })
-            .collect();
-        let mut outputs = Vec::new();
-        if !records.is_empty() {
-            let name = format!("data-{file_prefix}-{n}-compact-l{output_level}.parquet");
-            let path = table.bucket_file_path(self.bucket, &name);
-            let encoded = format::encode(&self.schema, &self.pk_indices, &records, &path)?;
-            let mut meta = file_meta(name, encoded.len() as u64, &records, time_millis);
-            meta.level = output_level;
-            meta.file_source = "COMPACT".to_string();
-            bytes += meta.file_size;
-            table.store().put(&path, encoded).await?;
-            outputs.push(meta);
-        }
-        let replaced: std::collections::BTreeSet<&str> =
-            inputs.iter().map(|f| f.file_name.as_str()).collect();
-        self.files
-            .retain(|f| !replaced.contains(f.file_name.as_str()));
-        self.files.extend(outputs.iter().cloned());
-        Ok((inputs, outputs, bytes))
     }
 }

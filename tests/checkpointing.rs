@@ -19,13 +19,9 @@ fn policy_scenario() -> sim::scenario::Scenario {
     scenario.jobs.backlog_lag_records = 5_000;
     scenario.jobs.checkpoint_timeout = Millis(3_000);
     scenario.jobs.tolerable_failed_checkpoints = 0;
-    scenario.faults.push(FaultSpec {
-        at: Millis(75_000),
-        kind: FaultKind::Partition,
-        target: None,
-        between: Some(["dwd-job".into(), "dfs".into()]),
-        duration: Millis(7_000),
-    });
+    let mut partition = FaultSpec::new(Millis(75_000), FaultKind::Partition, Millis(7_000));
+    partition.between = Some(["dwd-job".into(), "dfs".into()]);
+    scenario.faults.push(partition);
     scenario
 }
 

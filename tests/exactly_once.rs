@@ -42,3 +42,39 @@ fn twenty_seeds_of_smoke_with_random_crash_schedules_pass() {
         failures.join("\n")
     );
 }
+
+/// The whole fault catalogue (one-way partitions, latency spikes, clock skew, disk errors, slow
+/// and full disks, crashes, partitions) drawn per seed, with BUGGIFY sites on.
+#[test]
+fn twenty_seeds_of_smoke_with_the_fault_catalogue_and_buggify_pass() {
+    let mut failures = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 101..=120u64 {
+        let mut scenario = common::scenario("smoke");
+        scenario.run.buggify = true;
+        scenario.faults = sim::faults::random_catalogue_schedule(
+            &SeedTree::new(seed),
+            scenario.run.chaos,
+            3,
+            6,
+            Millis(8_000),
+            &sim::faults::whole_catalogue(),
+        );
+        kinds.extend(scenario.faults.iter().map(|f| f.kind.name()));
+        let output = sim::run::run(scenario, seed);
+        let summary = Summary::build(&output, "scenarios/smoke.toml (catalogue)", "test", 1.0);
+        if !summary.passed() {
+            failures.push(format!("seed {seed}:\n{}", summary.render()));
+        }
+    }
+    assert!(
+        kinds.len() >= 6,
+        "the seeds drew too few fault kinds: {kinds:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

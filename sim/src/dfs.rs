@@ -160,6 +160,15 @@ impl DfsServer {
             if !(Self::valid_path(&path) || (tag == 4 && !path.starts_with('/'))) {
                 return Err(format!("invalid object path `{path}`"));
             }
+            // Injected storage faults: a slow disk delays every request; errors and a full
+            // disk fail the request before it touches the disk, as the OS would report them.
+            let slow_ms = self.shared.disk_fault("dfs").slow_ms;
+            if slow_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(slow_ms as u64)).await;
+            }
+            if let Some(reason) = self.shared.disk_fault_hits("dfs", matches!(tag, 1 | 2 | 5)) {
+                return Err(format!("{path}: {reason}"));
+            }
             match tag {
                 1 | 2 => {
                     let bytes = decoder.bytes()?;

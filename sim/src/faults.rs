@@ -1,5 +1,8 @@
-//! Fault schedules drawn from the seed: a few crashes and partitions of the kinds the warehouse
-//! claims to tolerate, placed inside the chaos phase so the liveness phase starts healed.
+//! Fault schedules drawn from the seed: faults of the kinds the warehouse claims to tolerate,
+//! placed inside the chaos phase so the liveness phase starts healed. `random_schedule` draws
+//! crashes and partitions only; `random_catalogue_schedule` draws from the whole catalogue
+//! (one-way partitions, latency spikes, clock skew, disk errors, slow and full disks) by weight,
+//! swarm-style, so different seeds explore different fault mixes.
 
 use rand::Rng;
 
@@ -17,6 +20,9 @@ pub const PARTITIONABLE_LINKS: [(&str, &str); 5] = [
 
 pub const RANDOM_CRASH_TARGETS: [&str; 5] = ["dwd-job", "dws-job", "tt", "serving", "dfs"];
 
+/// Hosts whose wall clock a clock-skew fault may move (those that read the clock port).
+pub const SKEWABLE_HOSTS: [&str; 3] = ["dwd-job", "dws-job", "serving"];
+
 /// Between `min_faults` and `max_faults` faults, each lasting 1–`max_duration`, all ending at
 /// least 5 s before `chaos` ends. The same seed always gives the same schedule.
 pub fn random_schedule(
@@ -33,25 +39,138 @@ pub fn random_schedule(
         .map(|_| {
             let duration = rng.random_range(1_000..=max_duration.0.max(1_000));
             let at = rng.random_range(1_000..=(latest_end - duration).max(1_000));
-            if rng.random_bool(0.5) {
-                let target = RANDOM_CRASH_TARGETS[rng.random_range(0..RANDOM_CRASH_TARGETS.len())];
-                FaultSpec {
-                    at: Millis(at),
-                    kind: FaultKind::Crash,
-                    target: Some(target.to_string()),
-                    between: None,
-                    duration: Millis(duration),
-                }
+            let kind = if rng.random_bool(0.5) {
+                FaultKind::Crash
             } else {
-                let (a, b) = PARTITIONABLE_LINKS[rng.random_range(0..PARTITIONABLE_LINKS.len())];
-                FaultSpec {
-                    at: Millis(at),
-                    kind: FaultKind::Partition,
-                    target: None,
-                    between: Some([a.to_string(), b.to_string()]),
-                    duration: Millis(duration),
-                }
-            }
+                FaultKind::Partition
+            };
+            draw_fault(&mut rng, kind, Millis(at), Millis(duration))
         })
         .collect()
+}
+
+/// Like `random_schedule`, with each fault's kind drawn from `weights` (kind, weight).
+pub fn random_catalogue_schedule(
+    seeds: &SeedTree,
+    chaos: Millis,
+    min_faults: usize,
+    max_faults: usize,
+    max_duration: Millis,
+    weights: &[(FaultKind, u32)],
+) -> Vec<FaultSpec> {
+    let mut rng = seeds.fork("faults/catalogue");
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let count = rng.random_range(min_faults..=max_faults.max(min_faults));
+    let latest_end = (chaos.0 - 5_000).max(2_000);
+    (0..count)
+        .map(|_| {
+            let duration = rng.random_range(1_000..=max_duration.0.max(1_000));
+            let at = rng.random_range(1_000..=(latest_end - duration).max(1_000));
+            let mut pick = rng.random_range(0..total);
+            let kind = weights
+                .iter()
+                .find(|(_, w)| {
+                    if pick < *w {
+                        return true;
+                    }
+                    pick -= w;
+                    false
+                })
+                .map_or(FaultKind::Crash, |(kind, _)| *kind);
+            draw_fault(&mut rng, kind, Millis(at), Millis(duration))
+        })
+        .collect()
+}
+
+/// Every kind of the catalogue with equal weight.
+pub fn whole_catalogue() -> Vec<(FaultKind, u32)> {
+    FaultKind::ALL.iter().map(|&kind| (kind, 1)).collect()
+}
+
+/// One fault of `kind` with its target or link and parameters drawn from `rng`.
+fn draw_fault(rng: &mut impl Rng, kind: FaultKind, at: Millis, duration: Millis) -> FaultSpec {
+    let mut fault = FaultSpec::new(at, kind, duration);
+    let pick = |rng: &mut dyn rand::RngCore, hosts: &[&str]| {
+        hosts[rng.random_range(0..hosts.len())].to_string()
+    };
+    match kind {
+        FaultKind::Crash => fault.target = Some(pick(rng, &RANDOM_CRASH_TARGETS)),
+        FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Latency => {
+            let (a, b) = PARTITIONABLE_LINKS[rng.random_range(0..PARTITIONABLE_LINKS.len())];
+            let (a, b) = if kind == FaultKind::PartitionOneway && rng.random_bool(0.5) {
+                (b, a)
+            } else {
+                (a, b)
+            };
+            fault.between = Some([a.to_string(), b.to_string()]);
+            if kind == FaultKind::Latency {
+                fault.latency = Some(Millis(rng.random_range(100..=3_000)));
+            }
+        }
+        FaultKind::ClockSkew => {
+            fault.target = Some(pick(rng, &SKEWABLE_HOSTS));
+            let skew_s = rng.random_range(-120..=120i64);
+            fault.skew = Some(format!(
+                "{}{}s",
+                if skew_s < 0 { "-" } else { "+" },
+                skew_s.abs()
+            ));
+        }
+        FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
+            fault.target = Some(pick(rng, &crate::scenario::DISK_HOSTS));
+            match kind {
+                FaultKind::DiskErrors => fault.rate = Some(rng.random_range(0.01..=0.3)),
+                FaultKind::DiskSlow => fault.latency = Some(Millis(rng.random_range(5..=500))),
+                _ => {}
+            }
+        }
+    }
+    fault
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn catalogue_schedules_are_valid_reproducible_and_varied() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for seed in 1..=40u64 {
+            let draw = || {
+                random_catalogue_schedule(
+                    &SeedTree::new(seed),
+                    Millis(90_000),
+                    3,
+                    6,
+                    Millis(8_000),
+                    &whole_catalogue(),
+                )
+            };
+            let faults = draw();
+            assert_eq!(
+                format!("{faults:?}"),
+                format!("{:?}", draw()),
+                "seed {seed}"
+            );
+            let mut scenario = Scenario::parse(
+                "name = \"t\"\n[run]\nchaos = \"90s\"\nliveness = \"30s\"\n[traffic]\nbaseline_events_per_s = 10\n",
+                "t.toml",
+            )
+            .unwrap();
+            scenario.faults = faults.clone();
+            scenario
+                .validate()
+                .unwrap_or_else(|e| panic!("seed {seed} drew an invalid fault: {e}"));
+            kinds.extend(faults.iter().map(|f| f.kind.name()));
+        }
+        assert_eq!(
+            kinds.len(),
+            FaultKind::ALL.len(),
+            "40 seeds cover every kind: {kinds:?}"
+        );
+    }
 }

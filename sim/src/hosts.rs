@@ -72,8 +72,24 @@ pub async fn tt_host(shared: Rc<Shared>) -> turmoil::Result {
         });
     }
     let handler = Rc::new(move |request: Vec<u8>| {
-        let response = handle_tt(&shared, &broker, &request);
-        async move { response.encode() }
+        let (shared, broker) = (shared.clone(), broker.clone());
+        async move {
+            // Injected storage faults on TT's disk: a slow disk delays every request; errors
+            // and a full disk fail a request whole, before the broker touches the log.
+            let slow_ms = shared.disk_fault("tt").slow_ms;
+            if slow_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(slow_ms as u64)).await;
+            }
+            let is_write = matches!(
+                request.first(),
+                Some(&TtRequest::APPEND_TAG | &TtRequest::COMMIT_OFFSET_TAG)
+            );
+            let response = match shared.disk_fault_hits("tt", is_write) {
+                Some(reason) => TtResponse::Error(reason),
+                None => handle_tt(&shared, &broker, &request),
+            };
+            response.encode()
+        }
     });
     serve(TT_PORT, handler).await?;
     Ok(())

@@ -8,16 +8,40 @@ use std::time::{Duration, SystemTime};
 
 use crate::checkers::{CheckOutcome, check_run};
 use crate::hosts::{dfs_host, dwd_job_host, dws_job_host, serving_host, tt_host};
-use crate::scenario::{FaultKind, Scenario};
+use crate::scenario::{FaultKind, Scenario, parse_skew};
 use crate::traffic::traffic_client;
-use crate::world::Shared;
+use crate::world::{DiskFault, Shared};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {
     Crash(String),
     Restart(String),
     Partition(String, String),
     Heal(String, String),
+    PartitionOneway(String, String),
+    HealOneway(String, String),
+    /// Link latency up to this many ms; `LatencyEnd` restores the scenario's.
+    Latency(String, String, i64),
+    LatencyEnd(String, String),
+    ClockSkew(String, i64),
+    ClockSkewEnd(String),
+    Disk(String, DiskFault),
+    DiskHeal(String),
+}
+
+impl FaultAction {
+    /// Whether this action starts a fault (rather than healing one).
+    fn starts_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Crash(_)
+                | Self::Partition(..)
+                | Self::PartitionOneway(..)
+                | Self::Latency(..)
+                | Self::ClockSkew(..)
+                | Self::Disk(..)
+        )
+    }
 }
 
 /// The scenario's faults as timed actions, sorted by time (ties keep scenario order).
@@ -25,18 +49,50 @@ pub fn fault_schedule(scenario: &Scenario) -> Vec<(i64, FaultAction)> {
     let mut actions = Vec::new();
     for fault in &scenario.faults {
         let (start, end) = (fault.at.0, fault.at.0 + fault.duration.0);
-        match fault.kind {
-            FaultKind::Crash => {
-                let host = fault.target.clone().unwrap_or_default();
-                actions.push((start, FaultAction::Crash(host.clone())));
-                actions.push((end, FaultAction::Restart(host)));
+        let target = fault.target.clone().unwrap_or_default();
+        let [a, b] = fault.between.clone().unwrap_or_default();
+        let (begin, heal) = match fault.kind {
+            FaultKind::Crash => (
+                FaultAction::Crash(target.clone()),
+                FaultAction::Restart(target),
+            ),
+            FaultKind::Partition => (
+                FaultAction::Partition(a.clone(), b.clone()),
+                FaultAction::Heal(a, b),
+            ),
+            FaultKind::PartitionOneway => (
+                FaultAction::PartitionOneway(a.clone(), b.clone()),
+                FaultAction::HealOneway(a, b),
+            ),
+            FaultKind::Latency => (
+                FaultAction::Latency(a.clone(), b.clone(), fault.latency.map_or(0, |m| m.0)),
+                FaultAction::LatencyEnd(a, b),
+            ),
+            FaultKind::ClockSkew => (
+                FaultAction::ClockSkew(
+                    target.clone(),
+                    fault.skew.as_deref().and_then(parse_skew).unwrap_or(0),
+                ),
+                FaultAction::ClockSkewEnd(target),
+            ),
+            FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
+                let disk = DiskFault {
+                    error_rate: fault.rate.unwrap_or(0.0),
+                    full: fault.kind == FaultKind::DiskFull,
+                    slow_ms: if fault.kind == FaultKind::DiskSlow {
+                        fault.latency.map_or(0, |m| m.0)
+                    } else {
+                        0
+                    },
+                };
+                (
+                    FaultAction::Disk(target.clone(), disk),
+                    FaultAction::DiskHeal(target),
+                )
             }
-            FaultKind::Partition => {
-                let [a, b] = fault.between.clone().unwrap_or_default();
-                actions.push((start, FaultAction::Partition(a.clone(), b.clone())));
-                actions.push((end, FaultAction::Heal(a, b)));
-            }
-        }
+        };
+        actions.push((start, begin));
+        actions.push((end, heal));
     }
     actions.sort_by_key(|(t, _)| *t);
     actions
@@ -120,10 +176,10 @@ pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
         let now_ms = sim.elapsed().as_millis() as i64;
         while next_action < schedule.len() && schedule[next_action].0 <= now_ms {
             let (_, action) = &schedule[next_action];
-            apply(&mut sim, action);
+            apply(&mut sim, &shared, action);
             let detail = format!("{action:?}");
             record(&shared, now_ms, fault_kind_name(action), detail.clone());
-            if matches!(action, FaultAction::Crash(_) | FaultAction::Partition(..)) {
+            if action.starts_fault() {
                 faults_injected.push(format!("{detail} at {:.1}s", now_ms as f64 / 1e3));
             }
             next_action += 1;
@@ -176,14 +232,46 @@ fn fault_kind_name(action: &FaultAction) -> &'static str {
         FaultAction::Restart(_) => "restart",
         FaultAction::Partition(..) => "partition",
         FaultAction::Heal(..) => "heal",
+        FaultAction::PartitionOneway(..) => "partition-oneway",
+        FaultAction::HealOneway(..) => "heal-oneway",
+        FaultAction::Latency(..) => "latency",
+        FaultAction::LatencyEnd(..) => "latency-end",
+        FaultAction::ClockSkew(..) => "clock-skew",
+        FaultAction::ClockSkewEnd(..) => "clock-skew-end",
+        FaultAction::Disk(..) => "disk-fault",
+        FaultAction::DiskHeal(..) => "disk-heal",
     }
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, action: &FaultAction) {
+fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, action: &FaultAction) {
+    let default_max_latency =
+        Duration::from_millis(shared.scenario.run.network_latency_max.0 as u64);
     match action {
         FaultAction::Crash(host) => sim.crash(host.as_str()),
         FaultAction::Restart(host) => sim.bounce(host.as_str()),
         FaultAction::Partition(a, b) => sim.partition(a.as_str(), b.as_str()),
         FaultAction::Heal(a, b) => sim.repair(a.as_str(), b.as_str()),
+        FaultAction::PartitionOneway(from, to) => sim.partition_oneway(from.as_str(), to.as_str()),
+        FaultAction::HealOneway(from, to) => sim.repair_oneway(from.as_str(), to.as_str()),
+        FaultAction::Latency(a, b, ms) => sim.set_link_max_message_latency(
+            a.as_str(),
+            b.as_str(),
+            Duration::from_millis(*ms as u64).max(default_max_latency),
+        ),
+        FaultAction::LatencyEnd(a, b) => {
+            sim.set_link_max_message_latency(a.as_str(), b.as_str(), default_max_latency)
+        }
+        FaultAction::ClockSkew(host, ms) => {
+            shared.clock_skews.borrow_mut().insert(host.clone(), *ms);
+        }
+        FaultAction::ClockSkewEnd(host) => {
+            shared.clock_skews.borrow_mut().remove(host);
+        }
+        FaultAction::Disk(host, fault) => {
+            shared.disk_faults.borrow_mut().insert(host.clone(), *fault);
+        }
+        FaultAction::DiskHeal(host) => {
+            shared.disk_faults.borrow_mut().remove(host);
+        }
     }
 }

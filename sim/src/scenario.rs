@@ -107,6 +107,10 @@ pub struct RunSection {
     /// Flink's fixed-delay restart strategy delay after a job fails over.
     #[serde(default = "default_restart_delay")]
     pub restart_delay: Millis,
+    /// FoundationDB's BUGGIFY: each site inside the warehouse is switched on for the run with
+    /// probability 1/4 (from the seed), then fires with probability 1/20, in the chaos phase only.
+    #[serde(default)]
+    pub buggify: bool,
 }
 
 fn default_seed() -> u64 {
@@ -626,6 +630,69 @@ pub enum FaultKind {
     Crash,
     /// Cut the link between the two hosts of `between` at `at`, heal after `duration`.
     Partition,
+    /// Drop messages from `between[0]` to `between[1]` only (replies the other way still flow).
+    #[serde(rename = "partition-oneway")]
+    PartitionOneway,
+    /// Raise the link's message latency up to `latency` (a latency spike).
+    Latency,
+    /// Move `target`'s wall clock by `skew` ("+30s", "-2min"): snapshot times, file names and
+    /// time-based retention read it.
+    #[serde(rename = "clock-skew")]
+    ClockSkew,
+    /// `target`'s disk (`dfs` or `tt`) fails each write and read with probability `rate`.
+    #[serde(rename = "disk-errors")]
+    DiskErrors,
+    /// `target`'s disk takes `latency` longer for every request.
+    #[serde(rename = "disk-slow")]
+    DiskSlow,
+    /// `target`'s disk is full: every write fails with "no space left on device".
+    #[serde(rename = "disk-full")]
+    DiskFull,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::Crash,
+        FaultKind::Partition,
+        FaultKind::PartitionOneway,
+        FaultKind::Latency,
+        FaultKind::ClockSkew,
+        FaultKind::DiskErrors,
+        FaultKind::DiskSlow,
+        FaultKind::DiskFull,
+    ];
+
+    /// The name scenarios use.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Partition => "partition",
+            FaultKind::PartitionOneway => "partition-oneway",
+            FaultKind::Latency => "latency",
+            FaultKind::ClockSkew => "clock-skew",
+            FaultKind::DiskErrors => "disk-errors",
+            FaultKind::DiskSlow => "disk-slow",
+            FaultKind::DiskFull => "disk-full",
+        }
+    }
+
+    /// Whether the fault takes `between` (a link) rather than `target` (a host).
+    pub fn is_link_fault(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Latency
+        )
+    }
+}
+
+/// A signed duration for clock skew: "+30s", "-2min", "500ms".
+pub fn parse_skew(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    Millis::parse(rest).map(|m| sign * m.0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -638,6 +705,31 @@ pub struct FaultSpec {
     #[serde(default)]
     pub between: Option<[String; 2]>,
     pub duration: Millis,
+    /// `latency` and `disk-slow`: the added latency.
+    #[serde(default)]
+    pub latency: Option<Millis>,
+    /// `clock-skew`: the signed offset, like "+30s" or "-2min".
+    #[serde(default)]
+    pub skew: Option<String>,
+    /// `disk-errors`: the probability that one disk request fails.
+    #[serde(default)]
+    pub rate: Option<f64>,
+}
+
+impl FaultSpec {
+    /// A fault of `kind` with no parameters set; callers fill in what the kind needs.
+    pub fn new(at: Millis, kind: FaultKind, duration: Millis) -> Self {
+        Self {
+            at,
+            kind,
+            target: None,
+            between: None,
+            duration,
+            latency: None,
+            skew: None,
+            rate: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -686,6 +778,8 @@ fn default_staleness_max() -> Millis {
 
 /// Hosts a crash fault may target.
 pub const CRASHABLE_HOSTS: [&str; 5] = ["dwd-job", "dws-job", "tt", "serving", "dfs"];
+/// Hosts with a disk that storage faults can hit.
+pub const DISK_HOSTS: [&str; 2] = ["dfs", "tt"];
 /// Every host of the world.
 pub const HOSTS: [&str; 6] = ["tt", "dwd-job", "dws-job", "dfs", "serving", "traffic"];
 
@@ -720,7 +814,7 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), String> {
         let run = &self.run;
         if run.tick.0 < 1 || run.tick.0 > 1000 {
             return Err(format!(
@@ -924,39 +1018,73 @@ impl Scenario {
                 self.run.chaos
             ));
         }
-        match fault.kind {
-            FaultKind::Crash => {
-                let target = fault.target.as_deref().ok_or("a crash needs `target`")?;
-                if !CRASHABLE_HOSTS.contains(&target) {
+        let kind = fault.kind.name();
+        if fault.kind.is_link_fault() {
+            let [a, b] = fault.between.as_ref().ok_or_else(|| {
+                format!("a {kind} fault needs `between = [\"host-a\", \"host-b\"]`")
+            })?;
+            for host in [a, b] {
+                if !HOSTS.contains(&host.as_str()) {
                     return Err(format!(
-                        "cannot crash `{target}`; crashable hosts: {}",
-                        CRASHABLE_HOSTS.join(", ")
+                        "unknown host `{host}`; hosts: {}",
+                        HOSTS.join(", ")
                     ));
                 }
-                if fault.between.is_some() {
-                    return Err("a crash takes `target`, not `between`".into());
-                }
             }
-            FaultKind::Partition => {
-                let [a, b] = fault
-                    .between
-                    .as_ref()
-                    .ok_or("a partition needs `between = [\"host-a\", \"host-b\"]`")?;
-                for host in [a, b] {
-                    if !HOSTS.contains(&host.as_str()) {
-                        return Err(format!(
-                            "unknown host `{host}`; hosts: {}",
-                            HOSTS.join(", ")
-                        ));
-                    }
-                }
-                if a == b {
-                    return Err("a partition needs two different hosts".into());
-                }
-                if fault.target.is_some() {
-                    return Err("a partition takes `between`, not `target`".into());
-                }
+            if a == b {
+                return Err(format!("a {kind} fault needs two different hosts"));
             }
+            if fault.target.is_some() {
+                return Err(format!("a {kind} fault takes `between`, not `target`"));
+            }
+        } else {
+            let target = fault
+                .target
+                .as_deref()
+                .ok_or_else(|| format!("a {kind} fault needs `target`"))?;
+            if fault.between.is_some() {
+                return Err(format!("a {kind} fault takes `target`, not `between`"));
+            }
+            let allowed: &[&str] = match fault.kind {
+                FaultKind::Crash => &CRASHABLE_HOSTS,
+                FaultKind::ClockSkew => &crate::faults::SKEWABLE_HOSTS,
+                _ => &DISK_HOSTS,
+            };
+            if !allowed.contains(&target) {
+                return Err(format!(
+                    "a {kind} fault cannot hit `{target}`; it can hit: {}",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        let needs_latency = matches!(fault.kind, FaultKind::Latency | FaultKind::DiskSlow);
+        match (needs_latency, fault.latency) {
+            (true, None) => return Err(format!("a {kind} fault needs `latency`, like \"500ms\"")),
+            (true, Some(latency)) if latency.0 <= 0 => {
+                return Err("`latency` must be positive".into());
+            }
+            (false, Some(_)) => return Err(format!("a {kind} fault takes no `latency`")),
+            _ => {}
+        }
+        match (fault.kind == FaultKind::ClockSkew, fault.skew.as_deref()) {
+            (true, None) => {
+                return Err("a clock-skew fault needs `skew`, like \"+30s\" or \"-2min\"".into());
+            }
+            (true, Some(text)) if parse_skew(text).is_none() => {
+                return Err(format!(
+                    "`skew = \"{text}\"` is not a signed duration; write \"+30s\" or \"-2min\""
+                ));
+            }
+            (false, Some(_)) => return Err(format!("a {kind} fault takes no `skew`")),
+            _ => {}
+        }
+        match (fault.kind == FaultKind::DiskErrors, fault.rate) {
+            (true, None) => return Err("a disk-errors fault needs `rate`, like 0.05".into()),
+            (true, Some(rate)) if !(rate > 0.0 && rate <= 1.0) => {
+                return Err(format!("`rate = {rate}` must be in (0, 1]"));
+            }
+            (false, Some(_)) => return Err(format!("a {kind} fault takes no `rate`")),
+            _ => {}
         }
         Ok(())
     }
@@ -1063,7 +1191,26 @@ baseline_events_per_s = 100
             "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"traffic\"\nduration = \"1s\"\n"
         );
         let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
-        assert!(error.contains("cannot crash `traffic`"), "{error}");
+        assert!(
+            error.contains("a crash fault cannot hit `traffic`"),
+            "{error}"
+        );
+        let slow_without_latency = format!(
+            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"disk-slow\"\ntarget = \"dfs\"\nduration = \"1s\"\n"
+        );
+        let error = Scenario::parse(&slow_without_latency, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs `latency`"), "{error}");
+        let bad_skew = format!(
+            "{MINIMAL}[[faults]]\nat = \"2s\"\nkind = \"clock-skew\"\ntarget = \"dwd-job\"\nskew = \"soon\"\nduration = \"1s\"\n"
+        );
+        let error = Scenario::parse(&bad_skew, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a signed duration"), "{error}");
+        assert_eq!(parse_skew("-2min"), Some(-120_000));
+        assert_eq!(parse_skew("+30s"), Some(30_000));
     }
 
     #[test]

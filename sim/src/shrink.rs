@@ -2,7 +2,7 @@
 //! shorter chaos phase, keeping only changes under which the same seed still fails the same
 //! checker. The result is written as a scenario file an engineer can run and read.
 
-use crate::scenario::{FaultKind, FaultSpec, Millis, Scenario};
+use crate::scenario::{FaultSpec, Millis, Scenario};
 use crate::summary::Summary;
 
 #[derive(Debug, thiserror::Error)]
@@ -154,11 +154,7 @@ fn render(text: &str, faults: &[FaultSpec], chaos: Millis) -> Result<String, Shr
         .map(|fault| {
             let mut entry = toml::Table::new();
             entry.insert("at".into(), toml::Value::String(fault.at.to_string()));
-            let kind = match fault.kind {
-                FaultKind::Crash => "crash",
-                FaultKind::Partition => "partition",
-            };
-            entry.insert("kind".into(), toml::Value::String(kind.into()));
+            entry.insert("kind".into(), toml::Value::String(fault.kind.name().into()));
             if let Some(target) = &fault.target {
                 entry.insert("target".into(), toml::Value::String(target.clone()));
             }
@@ -173,6 +169,15 @@ fn render(text: &str, faults: &[FaultSpec], chaos: Millis) -> Result<String, Shr
                 "duration".into(),
                 toml::Value::String(fault.duration.to_string()),
             );
+            if let Some(latency) = fault.latency {
+                entry.insert("latency".into(), toml::Value::String(latency.to_string()));
+            }
+            if let Some(skew) = &fault.skew {
+                entry.insert("skew".into(), toml::Value::String(skew.clone()));
+            }
+            if let Some(rate) = fault.rate {
+                entry.insert("rate".into(), toml::Value::Float(rate));
+            }
             toml::Value::Table(entry)
         })
         .collect();

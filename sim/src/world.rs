@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use warehouse::env::{Clock, Cost, Env, Journal, LocalDisk, NetError, NoBuggify, Transport};
+use warehouse::env::{Buggify, Clock, Cost, Env, Journal, LocalDisk, NetError, Transport};
 use warehouse::event::AdEvent;
 
 use crate::dfs::DfsStore;
@@ -76,6 +76,23 @@ pub struct Shared {
     /// (simulated ms, host) of every completed checkpoint, kept whole even when the trace
     /// keeps only its first events: the recovery checker reads it.
     pub checkpoints_completed: RefCell<Vec<(i64, String)>>,
+    /// Storage faults in force, per disk host (`dfs`, `tt`).
+    pub disk_faults: RefCell<BTreeMap<String, DiskFault>>,
+    /// Draws whether an injected disk error hits a request.
+    pub disk_fault_rng: RefCell<rand_chacha::ChaCha8Rng>,
+    /// Wall-clock skew in force, per host (ms, signed).
+    pub clock_skews: RefCell<BTreeMap<String, i64>>,
+}
+
+/// A storage fault in force on one host's disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DiskFault {
+    /// Probability that one request fails with an I/O error.
+    pub error_rate: f64,
+    /// Every write fails with "no space left on device".
+    pub full: bool,
+    /// Added latency per request.
+    pub slow_ms: i64,
 }
 
 /// Length of a busy-meter window.
@@ -148,7 +165,44 @@ impl Shared {
             dump: RefCell::new(None),
             busy: RefCell::new(BusyMeter::default()),
             checkpoints_completed: RefCell::new(Vec::new()),
+            disk_faults: RefCell::new(BTreeMap::new()),
+            disk_fault_rng: RefCell::new(SeedTree::new(seed).fork("faults/disk")),
+            clock_skews: RefCell::new(BTreeMap::new()),
         })
+    }
+
+    /// The storage fault in force on `host`'s disk (none by default).
+    pub fn disk_fault(&self, host: &str) -> DiskFault {
+        self.disk_faults
+            .borrow()
+            .get(host)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether an injected storage fault fails this request to `host`'s disk, and why.
+    pub fn disk_fault_hits(&self, host: &str, is_write: bool) -> Option<String> {
+        let fault = self.disk_fault(host);
+        if fault.full && is_write {
+            return Some(format!(
+                "no space left on device (injected disk-full on {host})"
+            ));
+        }
+        if fault.error_rate > 0.0 {
+            use rand::Rng;
+            if self
+                .disk_fault_rng
+                .borrow_mut()
+                .random_bool(fault.error_rate)
+            {
+                return Some(format!("I/O error (injected disk-errors on {host})"));
+            }
+        }
+        None
+    }
+
+    pub fn clock_skew_ms(&self, host: &str) -> i64 {
+        self.clock_skews.borrow().get(host).copied().unwrap_or(0)
     }
 
     pub fn record(&self, host: &str, kind: &str, detail: String) {
@@ -162,14 +216,65 @@ impl Shared {
     }
 }
 
+/// Share of BUGGIFY sites switched on for a run, and how often an enabled site fires.
+pub const BUGGIFY_SITE_ENABLED: f64 = 0.25;
+pub const BUGGIFY_FIRE_PROBABILITY: f64 = 0.05;
+
+/// FoundationDB-style BUGGIFY: whether a site is on is decided once per run from the seed and
+/// the site's name (so every host agrees); an enabled site fires with a per-host seeded draw,
+/// only while the chaos phase lasts and only when the scenario turns BUGGIFY on.
+#[derive(Clone)]
+pub struct SimBuggify {
+    host: &'static str,
+    shared: Rc<Shared>,
+    rng: Rc<RefCell<rand_chacha::ChaCha8Rng>>,
+}
+
+impl SimBuggify {
+    pub fn new(host: &'static str, shared: &Rc<Shared>) -> Self {
+        Self {
+            host,
+            shared: shared.clone(),
+            rng: Rc::new(RefCell::new(shared.seeds.fork(&format!("buggify/{host}")))),
+        }
+    }
+
+    /// Whether `site` is switched on in this run (independent of the host asking).
+    pub fn site_enabled(seeds: &SeedTree, site: &str) -> bool {
+        let draw = seeds.derive_u64(&format!("buggify-site/{site}"));
+        (draw as f64 / u64::MAX as f64) < BUGGIFY_SITE_ENABLED
+    }
+}
+
+impl Buggify for SimBuggify {
+    fn fire(&self, site: &'static str) -> bool {
+        use rand::Rng;
+        if !self.shared.scenario.run.buggify
+            || self.shared.traffic_stopped.get()
+            || !Self::site_enabled(&self.shared.seeds, site)
+        {
+            return false;
+        }
+        let fired = self.rng.borrow_mut().random_bool(BUGGIFY_FIRE_PROBABILITY);
+        if fired {
+            self.shared
+                .record(self.host, "buggify", format!("site={site}"));
+        }
+        fired
+    }
+}
+
 #[derive(Clone)]
 pub struct SimClock {
     epoch_ms: i64,
+    host: &'static str,
+    shared: Rc<Shared>,
 }
 
 impl Clock for SimClock {
+    /// The fixed epoch plus simulated time, plus any clock skew injected on this host.
     fn now_millis(&self) -> i64 {
-        self.epoch_ms + sim_now_ms()
+        self.epoch_ms + sim_now_ms() + self.shared.clock_skew_ms(self.host)
     }
 }
 
@@ -291,6 +396,7 @@ impl Journal for SimJournal {
 /// The warehouse's view of the world from one host.
 #[derive(Clone)]
 pub struct SimEnv {
+    buggify: SimBuggify,
     store: DfsStore,
     clock: SimClock,
     cost: SimCost,
@@ -302,9 +408,12 @@ impl SimEnv {
         let scenario = &shared.scenario;
         let timeout = Duration::from_millis(scenario.run.rpc_timeout.0 as u64);
         Self {
+            buggify: SimBuggify::new(host, shared),
             store: DfsStore::new(RpcClient::new("dfs", DFS_PORT, timeout)),
             clock: SimClock {
                 epoch_ms: scenario.run.epoch_ms,
+                host,
+                shared: shared.clone(),
             },
             cost: SimCost::metered(host, shared),
             journal: SimJournal {
@@ -319,7 +428,7 @@ impl Env for SimEnv {
     type Store = DfsStore;
     type Clock = SimClock;
     type Cost = SimCost;
-    type Buggify = NoBuggify;
+    type Buggify = SimBuggify;
     type Journal = SimJournal;
     fn store(&self) -> &DfsStore {
         &self.store
@@ -330,8 +439,8 @@ impl Env for SimEnv {
     fn cost(&self) -> &SimCost {
         &self.cost
     }
-    fn buggify(&self) -> &NoBuggify {
-        &NoBuggify
+    fn buggify(&self) -> &SimBuggify {
+        &self.buggify
     }
     fn journal(&self) -> &SimJournal {
         &self.journal

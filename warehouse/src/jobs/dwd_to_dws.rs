@@ -241,12 +241,26 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let messages = prepare_all(&self.dws, &mut self.writers, &prefix, now).await?;
+        let messages = prepare_all(
+            self.env.buggify(),
+            &self.dws,
+            &mut self.writers,
+            &prefix,
+            now,
+        )
+        .await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env.cost().charge_subtasks("dws_writer", &lanes).await;
         // Side-table files of a declined checkpoint ride along with the next one, as the
         // runtime does for the DWS files.
-        let late_messages = prepare_all(&self.late, &mut self.late_writers, &prefix, now).await?;
+        let late_messages = prepare_all(
+            self.env.buggify(),
+            &self.late,
+            &mut self.late_writers,
+            &prefix,
+            now,
+        )
+        .await?;
         self.late_uncommitted.extend(late_messages);
         let late_messages = self.late_uncommitted.clone();
         let next_snapshot = self

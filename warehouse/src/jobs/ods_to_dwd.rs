@@ -190,7 +190,14 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let messages = prepare_all(&self.table, &mut self.writers, &prefix, now).await?;
+        let messages = prepare_all(
+            self.env.buggify(),
+            &self.table,
+            &mut self.writers,
+            &prefix,
+            now,
+        )
+        .await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env.cost().charge_subtasks("dwd_writer", &lanes).await;
         let watermark = watermark_of(&self.max_event_time_ms, self.config.out_of_orderness_ms);

@@ -1,7 +1,7 @@
 //! The Paimon sink both ad jobs share: table calls retried through transient failures, every
 //! bucket's files prepared at the barrier, and a checkpoint's committables committed once.
 
-use crate::env::{Clock, Env, Journal};
+use crate::env::{Buggify, Clock, Env, Journal, StoreError};
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
 use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
@@ -19,8 +19,16 @@ where
     .await
 }
 
+/// A transient failure injected at a BUGGIFY site.
+fn buggified(what: &str) -> JobError {
+    JobError::Table(TableError::Store(StoreError::Unavailable(format!(
+        "buggify: {what}"
+    ))))
+}
+
 /// Prepares every writer's files, retrying each bucket in place so no prepared work is lost.
 pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
+    buggify: &impl Buggify,
     table: &FileStoreTable<S>,
     writers: &mut [BucketWriter],
     file_prefix: &str,
@@ -28,6 +36,10 @@ pub(crate) async fn prepare_all<S: crate::env::ObjectStore>(
 ) -> Result<Vec<CommitMessage>, JobError> {
     let mut messages = Vec::new();
     for writer in writers.iter_mut() {
+        // BUGGIFY: a slow flush (a GC pause or a slow encoder) holds the barrier.
+        if buggify.fire("sink.slow-flush") {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        }
         let mut attempt = 0;
         loop {
             match writer.prepare_commit(table, file_prefix, time_millis).await {
@@ -101,15 +113,26 @@ pub(crate) async fn commit_messages<E: Env>(
     watermark: Option<i64>,
     file_prefix: &str,
 ) -> Result<CommitOutcome, JobError> {
-    let outcome = retry_table(|| {
-        table.commit(
-            commit_user,
-            identifier,
-            messages.clone(),
-            watermark,
-            env.clock().now_millis(),
-            file_prefix,
-        )
+    let outcome = retry_transient(|| async {
+        // BUGGIFY: the snapshot rename fails before publishing, or succeeds but its reply is
+        // lost; either way the retry must commit exactly once (filterAndCommit).
+        if env.buggify().fire("sink.commit-rename-fails") {
+            return Err(buggified("commit rename failed"));
+        }
+        let outcome = table
+            .commit(
+                commit_user,
+                identifier,
+                messages.clone(),
+                watermark,
+                env.clock().now_millis(),
+                file_prefix,
+            )
+            .await?;
+        if env.buggify().fire("sink.commit-reply-lost") {
+            return Err(buggified("commit succeeded but its reply was lost"));
+        }
+        Ok(outcome)
     })
     .await?;
     let (verb, snapshot_id) = match outcome {

@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::env::{Clock, Env, Journal};
+use tokio::time::Instant;
+
+use crate::env::{Buggify, Clock, Env, Journal};
 use crate::stream::checkpoint::{CheckpointError, CheckpointStorage, CompletedCheckpoint};
 use crate::table::{CommitMessage, TableError};
 use crate::tt::client::TtClientError;
@@ -190,24 +192,31 @@ pub async fn run_job<E: Env, J: StreamJob>(
     job.restore(restored.as_ref()).await?;
     let mut next_checkpoint_id = restored.as_ref().map_or(1, |c| c.checkpoint_id + 1);
     let mut interval_ms = config.next_interval_ms(0, false);
-    let mut last_trigger_ms = env.clock().now_millis();
+    // Scheduling runs on monotonic time, as Flink's coordinator does: a wall clock that is
+    // skewed (or jumps back) must never stall or rush checkpoints.
+    let mut last_trigger = Instant::now();
     let mut records_since_trigger: u64 = 0;
     // Committables of declined checkpoints: their files are written, so they ride along with
     // the next checkpoint that completes (as Paimon's committer keeps them).
     let mut carried: Vec<CommitMessage> = Vec::new();
     let mut failed_in_a_row: u32 = 0;
     loop {
-        let now_ms = env.clock().now_millis();
-        if now_ms >= last_trigger_ms + interval_ms {
-            let elapsed_ms = (now_ms - last_trigger_ms).max(1) as u64;
+        let now = Instant::now();
+        let next_trigger = last_trigger + Duration::from_millis(interval_ms.max(1) as u64);
+        if now >= next_trigger {
+            let elapsed_ms = (now - last_trigger).as_millis().max(1) as u64;
+            let now_ms = env.clock().now_millis();
             let records_per_s = records_since_trigger * 1000 / elapsed_ms;
             let outcome = checkpoint(
                 env,
                 job,
                 &storage,
                 config,
-                next_checkpoint_id,
-                now_ms,
+                Trigger {
+                    checkpoint_id: next_checkpoint_id,
+                    wall_ms: now_ms,
+                    at: now,
+                },
                 &mut carried,
             )
             .await?;
@@ -238,20 +247,27 @@ pub async fn run_job<E: Env, J: StreamJob>(
                 );
                 interval_ms = next_interval_ms;
             }
-            last_trigger_ms = env.clock().now_millis();
+            last_trigger = Instant::now();
             records_since_trigger = 0;
             continue;
         }
         let processed = job.process().await?;
         records_since_trigger += processed as u64;
         if processed == 0 {
-            let wait_ms = config
-                .idle_poll_ms
-                .min(last_trigger_ms + interval_ms - now_ms)
+            let wait_ms = (config.idle_poll_ms.max(1) as u64)
+                .min((next_trigger - now).as_millis() as u64)
                 .max(1);
-            tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         }
     }
+}
+
+/// When a checkpoint was triggered: its id, the wall clock (for its metadata) and monotonic
+/// time (for its timeout).
+struct Trigger {
+    checkpoint_id: i64,
+    wall_ms: i64,
+    at: Instant,
 }
 
 /// One checkpoint: barrier, completion within the timeout, commit. `Ok(Err(reason))` when the
@@ -261,14 +277,22 @@ async fn checkpoint<E: Env, J: StreamJob>(
     job: &mut J,
     storage: &CheckpointStorage<E::Store>,
     config: &CheckpointConfig,
-    checkpoint_id: i64,
-    triggered_at_ms: i64,
+    trigger: Trigger,
     carried: &mut Vec<CommitMessage>,
 ) -> Result<Result<(), String>, JobError> {
+    let Trigger {
+        checkpoint_id,
+        wall_ms: triggered_at_ms,
+        at: triggered_at,
+    } = trigger;
     env.journal().record(
         "checkpoint-start",
         format!("job={} checkpoint={checkpoint_id}", job.name()),
     );
+    // BUGGIFY: the barrier is delayed (slow alignment behind a busy operator).
+    if env.buggify().fire("checkpoint.delayed-barrier") {
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+    }
     // The barrier is never cut short: it flushes writers, whose files must not be half-known.
     let (source_state, committables) = job.snapshot_state(checkpoint_id).await?;
     carried.extend(committables);
@@ -284,8 +308,10 @@ async fn checkpoint<E: Env, J: StreamJob>(
         source_state,
         committables: carried.clone(),
     };
-    let deadline_ms = triggered_at_ms + config.timeout_ms;
-    let remaining_ms = deadline_ms - env.clock().now_millis();
+    let deadline = triggered_at + Duration::from_millis(config.timeout_ms.max(0) as u64);
+    let remaining_ms = deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis() as i64;
     completed.completed_at_ms = env.clock().now_millis();
     let completion =
         async { retry_transient(|| async { Ok(storage.complete(&completed).await?) }).await };

@@ -112,6 +112,11 @@ fn put_events(out: &mut Vec<u8>, events: &[AdEvent]) {
 }
 
 impl TtRequest {
+    /// First byte of an encoded `Append` request.
+    pub const APPEND_TAG: u8 = 1;
+    /// First byte of an encoded `CommitOffset` request.
+    pub const COMMIT_OFFSET_TAG: u8 = 3;
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {

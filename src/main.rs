@@ -24,9 +24,13 @@ mod table_scan;
 static GLOBAL: MiMalloc = MiMalloc;
 
 /// Scenarios built into the binary, so `dwsim run smoke` works from any directory.
-const BUILTIN_SCENARIOS: [(&str, &str); 2] = [
+const BUILTIN_SCENARIOS: [(&str, &str); 3] = [
     ("smoke", include_str!("../scenarios/smoke.toml")),
     ("double11", include_str!("../scenarios/double11.toml")),
+    (
+        "late-conversions",
+        include_str!("../scenarios/late-conversions.toml"),
+    ),
 ];
 
 #[derive(Parser)]
@@ -44,7 +48,7 @@ struct Cli {
 enum Command {
     /// Run one scenario with one seed and check it.
     Run {
-        /// A scenario file, or the name of a built-in scenario (smoke, double11).
+        /// A scenario file, or the name of a built-in scenario (smoke, double11, late-conversions).
         scenario: String,
         /// The run's seed (default: the scenario's `[run] seed`).
         #[arg(long)]
@@ -116,7 +120,7 @@ enum TableCommand {
 struct SweepArgs {
     #[command(subcommand)]
     command: Option<SweepCommand>,
-    /// A scenario file, or the name of a built-in scenario (smoke, double11).
+    /// A scenario file, or the name of a built-in scenario (smoke, double11, late-conversions).
     #[arg(required = true)]
     scenario: Option<String>,
     /// The seeds, both ends included: `1..400`.

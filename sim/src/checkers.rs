@@ -16,9 +16,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warehouse::event::{AdEvent, EVENT_FIELD_NAMES, EVENT_KIND_SYMBOLS, EventKind};
-use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT};
+use warehouse::jobs::schemas::{
+    DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT, LATE_FIELD_NAMES, LATE_TABLE_ROOT,
+};
 
 use crate::inspect::{Records, SnapshotInfo, TableInspector};
+use crate::late_data::{LateState, LatenessReport};
 use crate::world::{GroundTruth, Shared};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -183,6 +186,8 @@ const VISIBLE: u8 = 16;
 const VALID: u8 = 32;
 /// TT appended this id at least once (end of run).
 const IN_TT: u8 = 64;
+/// Too late when the DWS job met it: it belongs in the late-data side table, not in DWS.
+const TOO_LATE: u8 = 128;
 
 fn mismatch_of(flags: u8) -> bool {
     if flags & EXPECTED != 0 {
@@ -390,6 +395,8 @@ struct Checker<'a> {
     violations: Vec<Violation>,
     dwd_violated: bool,
     dws_violated: bool,
+    /// Event time: the recomputed watermark, late and too-late events, the late table.
+    late: LateState,
 }
 
 impl<'a> Checker<'a> {
@@ -431,6 +438,7 @@ impl<'a> Checker<'a> {
                 snapshot.commit_identifier
             )),
         }
+        self.late.before_dwd_records(snapshot, t_ms);
         let mut records = std::mem::take(&mut self.dwd_records);
         let mut order = std::mem::take(&mut self.order);
         let result = inspector
@@ -438,6 +446,7 @@ impl<'a> Checker<'a> {
             .map(|()| self.apply_dwd_records(&records, &mut order));
         self.dwd_records = records;
         self.order = order;
+        self.late.after_dwd_records();
         self.dwd_new_ids.push((snapshot.id, result?));
         if !self.dwd_violated
             && let Some(id) = self.dwd.first_mismatched()
@@ -485,7 +494,13 @@ impl<'a> Checker<'a> {
             let flags = self.dwd.flags[ix];
             let truth = truth_row(&self.truth.events[ix - 1]);
             let truth_slot = self.dwd.truth_slot[ix] as usize;
-            if flags & LIVE != 0 {
+            // An event the DWS job meets for the first time: on time, late or too late.
+            let too_late = if live && flags & LIVE == 0 {
+                self.late.classify(&row)
+            } else {
+                flags & TOO_LATE != 0
+            };
+            if flags & LIVE != 0 && flags & TOO_LATE == 0 {
                 if flags & DIFFERS != 0 {
                     if let Some(old) = self.dwd.odd_rows.remove(&id) {
                         self.dws.add(&old, -1);
@@ -494,15 +509,22 @@ impl<'a> Checker<'a> {
                     self.dws.add_at(truth_slot, spec_contribution(&truth).1, -1);
                 }
             }
-            let mut next = flags & !(LIVE | DIFFERS);
+            let mut next = flags & !(LIVE | DIFFERS | TOO_LATE);
+            if too_late {
+                next |= TOO_LATE;
+            }
             if live {
                 next |= LIVE;
                 if same(&row, &truth) {
-                    self.dws.add_at(truth_slot, spec_contribution(&row).1, 1);
+                    if !too_late {
+                        self.dws.add_at(truth_slot, spec_contribution(&row).1, 1);
+                    }
                 } else {
                     next |= DIFFERS;
                     self.dwd.odd_rows.insert(id, row);
-                    self.dws.add(&row, 1);
+                    if !too_late {
+                        self.dws.add(&row, 1);
+                    }
                 }
                 if flags & LIVE == 0 {
                     new_ids.push(ix);
@@ -544,6 +566,9 @@ impl<'a> Checker<'a> {
             let end = (*offset as usize).min(log.len());
             let start = self.ledger_cursors[partition];
             for (id, _) in log.get(start..end).unwrap_or_default() {
+                if let Some(event) = self.truth.event(*id) {
+                    self.late.observe_consumed(partition, event.event_time_ms);
+                }
                 if let Some(ix) = self.dwd.dense(*id) {
                     let flags = self.dwd.flags[ix];
                     if flags & (EXPECTED | VALID) == VALID {
@@ -662,6 +687,7 @@ pub struct CheckOutcome {
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,
     pub files: FilesReport,
+    pub lateness: LatenessReport,
 }
 
 /// Live data files of each table at its latest snapshot (what compaction keeps bounded).
@@ -702,6 +728,7 @@ pub fn check_run(
         violations: Vec::new(),
         dwd_violated: false,
         dws_violated: false,
+        late: LateState::new(&shared.scenario),
     };
     let mut counts = (0usize, 0usize);
     if let Err(error) = walk_tables(&mut checker, objects, &mut counts) {
@@ -713,7 +740,8 @@ pub fn check_run(
     }
     let final_report = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
-    let (live_violations, files) = match live_files_check(&checker.truth, objects) {
+    let too_late: BTreeSet<u64> = checker.late.too_late_ids().collect();
+    let (live_violations, files) = match live_files_check(&checker.truth, objects, &too_late) {
         Ok(result) => result,
         Err(error) => (
             vec![Violation {
@@ -725,8 +753,13 @@ pub fn check_run(
             FilesReport::default(),
         ),
     };
+    let (lateness, mut late_violations) = checker.late.finish(objects);
+    if let Some(violation) = too_late_sla(shared, &lateness, final_report.distinct_valid_events) {
+        late_violations.push(violation);
+    }
     let mut violations = checker.violations;
     violations.extend(live_violations);
+    violations.extend(late_violations);
     CheckOutcome {
         exactly_once: ExactlyOnceReport {
             dwd_snapshots_checked: counts.0,
@@ -736,7 +769,29 @@ pub fn check_run(
         },
         freshness,
         files,
+        lateness,
     }
+}
+
+/// The scenario's `[sla] too_late_share_max`: too-late events over all valid events.
+fn too_late_sla(
+    shared: &Shared,
+    lateness: &LatenessReport,
+    valid_events: u64,
+) -> Option<Violation> {
+    let max_share = shared.scenario.sla.too_late_share_max?;
+    let share = lateness.too_late_events as f64 / valid_events.max(1) as f64;
+    (share > max_share).then(|| Violation {
+        checker: "event-time".into(),
+        at: "whole run".into(),
+        t_ms: None,
+        message: format!(
+            "{} of {valid_events} valid events ({:.3}%) were later than the allowed lateness; the SLA allows {:.3}%",
+            lateness.too_late_events,
+            share * 100.0,
+            max_share * 100.0
+        ),
+    })
 }
 
 /// Largest number of live files in one bucket, and the total.
@@ -754,6 +809,7 @@ fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
 fn live_files_check(
     truth: &GroundTruth,
     objects: &BTreeMap<String, Vec<u8>>,
+    too_late: &BTreeSet<u64>,
 ) -> Result<(Vec<Violation>, FilesReport), String> {
     let mut violations = Vec::new();
     let mut files = FilesReport::default();
@@ -855,7 +911,11 @@ fn live_files_check(
             }
         }
         let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
-        for event in truth.events.iter().filter(|e| spec_valid(e)) {
+        for event in truth
+            .events
+            .iter()
+            .filter(|e| spec_valid(e) && !too_late.contains(&e.event_id))
+        {
             let (key, sums) = spec_contribution(&truth_row(event));
             let entry = expected.entry(key).or_insert([0; 5]);
             for (slot, value) in entry.iter_mut().zip(sums) {
@@ -919,6 +979,18 @@ fn walk_tables(
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
     let dwd_snapshots = dwd.snapshots()?;
     let dws_snapshots = dws.snapshots()?;
+    let late = TableInspector::new(
+        objects,
+        LATE_TABLE_ROOT,
+        &LATE_FIELD_NAMES,
+        BTreeMap::from([(
+            "kind".to_string(),
+            EVENT_KIND_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+        )]),
+    );
+    let late_snapshots = late.snapshots()?;
+    let mut next_late = 0;
+    let mut late_records = Records::default();
     let mut next_dwd = 0;
     let mut visible_through = 0;
     for snapshot in &dws_snapshots {
@@ -946,6 +1018,20 @@ fn walk_tables(
         }
         checker.apply_dws_snapshot(&dws, snapshot)?;
         counts.1 += 1;
+        // The late table commits right after DWS, with the same checkpoint id.
+        checker.late.dws_checkpoint(snapshot.commit_identifier);
+        while next_late < late_snapshots.len()
+            && late_snapshots[next_late].commit_identifier <= snapshot.commit_identifier
+        {
+            let t_ms = checker.commit_time(&late_snapshots[next_late]);
+            checker.late.apply_late_snapshot(
+                &late,
+                &late_snapshots[next_late],
+                &mut late_records,
+                t_ms,
+            )?;
+            next_late += 1;
+        }
         let visible_ms = checker.commit_time(snapshot);
         while visible_through < checker.dwd_new_ids.len()
             && checker.dwd_new_ids[visible_through].0 < consumed_next
@@ -965,6 +1051,12 @@ fn walk_tables(
         checker.apply_dwd_snapshot(&dwd, &dwd_snapshots[next_dwd])?;
         counts.0 += 1;
         next_dwd += 1;
+    }
+    for snapshot in &late_snapshots[next_late..] {
+        let t_ms = checker.commit_time(snapshot);
+        checker
+            .late
+            .apply_late_snapshot(&late, snapshot, &mut late_records, t_ms)?;
     }
     Ok(())
 }
@@ -1051,6 +1143,18 @@ fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
             "DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"
         ));
     }
+    // Too-late events belong in the late-data side table, not in DWS.
+    for id in checker.late.too_late_ids() {
+        if let Some(ix) = checker.dwd.dense(id)
+            && checker.dwd.flags[ix] & VALID != 0
+        {
+            let sums = spec_contribution(&truth_row(&truth.events[ix - 1])).1;
+            let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
+            for (total, value) in slot.truth.iter_mut().zip(sums) {
+                *total -= value;
+            }
+        }
+    }
     let wrong: Vec<(&DwsSlot, Option<[i64; 5]>)> = checker
         .dws
         .slots
@@ -1108,6 +1212,10 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
         } else {
             dwd.dense(truth.events[i - 1].event_id)
         };
+        // Too-late events never reach DWS: they are excluded here and checked in the late table.
+        if ix.is_some_and(|ix| dwd.flags[ix] & TOO_LATE != 0) {
+            continue;
+        }
         match ix.filter(|ix| dwd.flags[*ix] & VISIBLE != 0) {
             Some(ix) => {
                 let visible = dwd.visible_at[ix];

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use rand::Rng;
 use warehouse::env::{Clock, Env};
-use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema};
+use warehouse::jobs::schemas::{
+    DWD_TABLE_ROOT, DWS_TABLE_ROOT, LATE_TABLE_ROOT, dwd_schema, dws_schema, late_schema,
+};
 use warehouse::jobs::{
     CompactorConfig, DedicatedCompactor, DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig,
 };
@@ -233,6 +235,7 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
             partitions: shared.scenario.traffic.partitions,
             fetch_max_records: shared.scenario.tt.fetch_max_records,
             consumer_group: "dwd-job".into(),
+            out_of_orderness_ms: shared.scenario.jobs.watermark_out_of_orderness.0,
             backlog_lag_records: shared.scenario.jobs.backlog_lag_records,
             parallelism: shared.scenario.jobs.parallelism,
         };
@@ -275,9 +278,11 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             commit_user: "dws-job-commit-user".into(),
             consumer_id: (!consumer.is_empty()).then(|| consumer.clone()),
             max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
+            allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
             parallelism: shared.scenario.jobs.parallelism,
         };
-        let mut job = DwdToDws::new(env.clone(), config, dwd, dws);
+        let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
+        let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);
         run_until_failover(&shared, &env, &mut job).await;
     }
 }

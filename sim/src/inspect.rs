@@ -29,6 +29,8 @@ pub struct SnapshotInfo {
     pub delta_manifest_list: String,
     pub changelog_manifest_list: Option<String>,
     pub time_millis: i64,
+    /// The watermark the committer recorded, if any.
+    pub watermark: Option<i64>,
 }
 
 /// One entry of a manifest: an ADD (0) or DELETE (1) of a file of a bucket.
@@ -214,6 +216,7 @@ impl<'a> TableInspector<'a> {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             time_millis: int(&value, "timeMillis", path)?,
+            watermark: value.get("watermark").and_then(Value::as_i64),
         })
     }
 

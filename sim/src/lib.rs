@@ -9,6 +9,7 @@ pub mod faults;
 pub mod files_checker;
 pub mod hosts;
 pub mod inspect;
+pub mod late_data;
 pub mod output;
 pub mod perfetto;
 pub mod rpc;

@@ -1,6 +1,7 @@
 //! Writes a run's artefacts under `--out DIR`: `summary.json`, `trace.jsonl`, `ods/*.parquet`
 //! (every record TT appended, duplicates included), `warehouse/` (the tables as stored) and
-//! `export/dws.parquet` (DWS merged at its latest snapshot), readable by DuckDB or pyarrow.
+//! `export/dws.parquet` (DWS merged at its latest snapshot) and `export/late.parquet` (the
+//! late-data side table: events later than the allowed lateness), readable by DuckDB or pyarrow.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use warehouse::env::MemStore;
 use warehouse::event::EVENT_KIND_SYMBOLS;
-use warehouse::jobs::schemas::{DWS_FIELD_NAMES, DWS_TABLE_ROOT, dws_schema};
+use warehouse::jobs::schemas::{
+    DWS_FIELD_NAMES, DWS_TABLE_ROOT, LATE_FIELD_NAMES, LATE_TABLE_ROOT, dws_schema, late_schema,
+};
 use warehouse::table::FileStoreTable;
 
 use crate::hosts::table_options;
@@ -87,7 +90,8 @@ pub fn write_all(dir: &Path, output: &RunOutput, summary: &Summary) -> Result<()
         write_file(&dir.join(path), bytes)?;
     }
     write_ods(dir, output)?;
-    write_dws_export(dir, output)
+    write_dws_export(dir, output)?;
+    write_late_export(dir, output)
 }
 
 fn write_trace(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
@@ -240,4 +244,55 @@ fn write_dws_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
         .map_err(|e| export_error(e.to_string()))?;
     let bytes = parquet_bytes(&batch).map_err(export_error)?;
     write_file(&PathBuf::from(dir).join("export/dws.parquet"), &bytes)
+}
+
+/// The late-data side table merged at its latest snapshot (empty when nothing was too late), with
+/// `kind` as its name, read with the warehouse's own table reader.
+fn write_late_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+    let export_error = |reason: String| OutputError::Export {
+        what: "late-data side table".into(),
+        reason,
+    };
+    let store = MemStore::from_objects(output.objects.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| export_error(e.to_string()))?;
+    let rows = runtime.block_on(async {
+        let table =
+            FileStoreTable::create_or_open(store, LATE_TABLE_ROOT, late_schema(), 0).await?;
+        match table.latest_snapshot().await? {
+            Some(snapshot) => table.read_all(&snapshot).await,
+            None => Ok(Default::default()),
+        }
+    });
+    let rows = rows.map_err(|e| export_error(e.to_string()))?;
+    let kind_index = LATE_FIELD_NAMES
+        .iter()
+        .position(|n| *n == "kind")
+        .expect("the late table has a kind");
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, name) in LATE_FIELD_NAMES.iter().enumerate() {
+        if i == kind_index {
+            fields.push(Field::new(*name, DataType::Utf8, false));
+            let kinds: Vec<&str> = rows
+                .values()
+                .map(|row| {
+                    usize::try_from(row[i])
+                        .ok()
+                        .and_then(|k| EVENT_KIND_SYMBOLS.get(k))
+                        .copied()
+                        .unwrap_or("unknown")
+                })
+                .collect();
+            columns.push(Arc::new(StringArray::from(kinds)));
+        } else {
+            fields.push(Field::new(*name, DataType::Int64, false));
+            columns.push(int_column(rows.values().map(|row| row[i]).collect()));
+        }
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| export_error(e.to_string()))?;
+    let bytes = parquet_bytes(&batch).map_err(export_error)?;
+    write_file(&PathBuf::from(dir).join("export/late.parquet"), &bytes)
 }

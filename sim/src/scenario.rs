@@ -169,6 +169,82 @@ pub struct TrafficSection {
     /// Events the producer buffers while TT is unreachable; beyond it the producer blocks.
     #[serde(default = "default_producer_buffer")]
     pub producer_buffer_events: usize,
+    /// Diurnal baseline: the rate swings by this share around the baseline over a day (0: flat).
+    #[serde(default)]
+    pub diurnal_amplitude: f64,
+    /// Local hour (0..24) of the diurnal peak.
+    #[serde(default = "default_diurnal_peak_hour")]
+    pub diurnal_peak_hour: f64,
+    /// Offset of local time from UTC, hours (China: 8).
+    #[serde(default = "default_utc_offset_hours")]
+    pub utc_offset_hours: f64,
+    /// Clicks whose log arrives late (SDK batching, offline devices).
+    #[serde(default)]
+    pub late_clicks: LateClicks,
+    /// How long after its click a conversion is logged; it keeps its click's event time, so it
+    /// is attributed to the click's minute.
+    #[serde(default)]
+    pub conversion_delay: DelaySpec,
+}
+
+/// A delay distribution: exponential with this `median`, truncated at `max`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DelaySpec {
+    #[serde(default)]
+    pub median: Millis,
+    #[serde(default)]
+    pub max: Millis,
+}
+
+impl DelaySpec {
+    /// The delay for a uniform draw in [0, 1): inverse CDF of the truncated exponential.
+    pub fn sample_ms(&self, uniform: f64) -> i64 {
+        if self.median.0 <= 0 || self.max.0 <= 0 {
+            return 0;
+        }
+        let mean = self.median.0 as f64 / std::f64::consts::LN_2;
+        let covered = 1.0 - (-(self.max.0 as f64) / mean).exp();
+        let delay = -mean * (1.0 - uniform * covered).ln();
+        (delay.round() as i64).clamp(0, self.max.0)
+    }
+
+    fn validate(&self, name: &str) -> Result<(), String> {
+        if self.median > self.max {
+            return Err(format!(
+                "[traffic.{name}] median = \"{}\" must not exceed max = \"{}\"",
+                self.median, self.max
+            ));
+        }
+        if self.max.0 > 48 * 3_600_000 {
+            return Err(format!(
+                "[traffic.{name}] max = \"{}\" must be at most 48h",
+                self.max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A share of clicks logged late, with their delay.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LateClicks {
+    #[serde(default)]
+    pub share: f64,
+    #[serde(default)]
+    pub median: Millis,
+    #[serde(default)]
+    pub max: Millis,
+}
+
+impl LateClicks {
+    pub fn delay(&self) -> DelaySpec {
+        DelaySpec {
+            median: self.median,
+            max: self.max,
+        }
+    }
 }
 
 fn default_partitions() -> u32 {
@@ -203,6 +279,12 @@ fn default_event_delay() -> Millis {
 }
 fn default_producer_buffer() -> usize {
     2_000_000
+}
+fn default_diurnal_peak_hour() -> f64 {
+    21.0
+}
+fn default_utc_offset_hours() -> f64 {
+    8.0
 }
 
 /// A traffic spike: ramp up to `multiple` × baseline, hold for `peak`, decay back.
@@ -451,6 +533,21 @@ pub struct JobsSection {
     pub consumer_id: String,
     #[serde(default = "default_snapshots_per_poll")]
     pub max_snapshots_per_poll: usize,
+    /// Flink's `WatermarkStrategy.forBoundedOutOfOrderness` at the TT source of the DWD job: the
+    /// watermark trails the largest event time read (the minimum across partitions) by this much.
+    #[serde(
+        rename = "watermark.bounded-out-of-orderness",
+        default = "default_out_of_orderness"
+    )]
+    pub watermark_out_of_orderness: Millis,
+    /// Flink's allowed lateness of the DWS job's one-minute windows
+    /// (`table.exec.emit.allow-lateness`): events for a closed minute still update it this long;
+    /// later ones go to the late-data side table `dws_late_events`.
+    #[serde(
+        rename = "table.exec.emit.allow-lateness",
+        default = "default_allowed_lateness"
+    )]
+    pub allowed_lateness: Millis,
     /// "fixed" (Flink's interval) or "traffic-driven" (the `checkpoint.*` keys below).
     #[serde(rename = "checkpoint-policy", default = "default_checkpoint_policy")]
     pub checkpoint_policy: String,
@@ -518,6 +615,8 @@ impl Default for JobsSection {
             idle_poll: default_idle_poll(),
             consumer_id: default_consumer_id(),
             max_snapshots_per_poll: default_snapshots_per_poll(),
+            watermark_out_of_orderness: default_out_of_orderness(),
+            allowed_lateness: default_allowed_lateness(),
             checkpoint_policy: default_checkpoint_policy(),
             interval_quiet: None,
             interval_peak: None,
@@ -626,6 +725,12 @@ fn default_consumer_id() -> String {
 }
 fn default_snapshots_per_poll() -> usize {
     4
+}
+fn default_out_of_orderness() -> Millis {
+    ms("5s")
+}
+fn default_allowed_lateness() -> Millis {
+    ms("0s")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -789,6 +894,10 @@ pub struct SlaSection {
     /// Production → visible in a committed DWS snapshot, 99th percentile.
     #[serde(default)]
     pub freshness_p99: Option<Millis>,
+    /// Largest share of valid events that may arrive later than the allowed lateness (and so go
+    /// to the late-data side table instead of DWS).
+    #[serde(default)]
+    pub too_late_share_max: Option<f64>,
     /// Minimum share (percent) of report-query slots answered within `query_latency_max` from
     /// a snapshot no staler than `staleness_max`; unchecked when absent.
     #[serde(default)]
@@ -816,6 +925,7 @@ impl Default for SlaSection {
     fn default() -> Self {
         Self {
             freshness_p99: None,
+            too_late_share_max: None,
             availability_pct: None,
             query_latency_max: default_query_latency_max(),
             staleness_max: default_staleness_max(),
@@ -918,6 +1028,8 @@ impl Scenario {
             ),
             ("invalid_share", traffic.invalid_share),
             ("duplicate_batch_share", traffic.duplicate_batch_share),
+            ("late_clicks.share", traffic.late_clicks.share),
+            ("diurnal_amplitude", traffic.diurnal_amplitude),
         ] {
             if !(0.0..=1.0).contains(&share) {
                 return Err(format!(
@@ -930,6 +1042,26 @@ impl Scenario {
                 "[traffic] advertiser_skew = {} must be between 0 (uniform) and 4",
                 traffic.advertiser_skew
             ));
+        }
+        if !(0.0..24.0).contains(&traffic.diurnal_peak_hour) {
+            return Err(format!(
+                "[traffic] diurnal_peak_hour = {} must be a local hour in [0, 24)",
+                traffic.diurnal_peak_hour
+            ));
+        }
+        if !(-12.0..=14.0).contains(&traffic.utc_offset_hours) {
+            return Err(format!(
+                "[traffic] utc_offset_hours = {} must be between -12 and 14",
+                traffic.utc_offset_hours
+            ));
+        }
+        traffic.conversion_delay.validate("conversion_delay")?;
+        traffic.late_clicks.delay().validate("late_clicks")?;
+        if traffic.late_clicks.share > 0.0 && traffic.late_clicks.max.0 == 0 {
+            return Err(
+                "[traffic.late_clicks] share > 0 needs a `max` delay (and a `median`), like max = \"30min\""
+                    .into(),
+            );
         }
         if traffic.advertisers == 0 || traffic.campaigns_per_advertiser == 0 {
             return Err(
@@ -1016,6 +1148,18 @@ impl Scenario {
         {
             return Err("[jobs.compactor] poll_interval must be at least 10ms".into());
         }
+        if !(0..=24 * 3_600_000).contains(&self.jobs.watermark_out_of_orderness.0) {
+            return Err(format!(
+                "[jobs] watermark.bounded-out-of-orderness = \"{}\" must be between 0s and 24h",
+                self.jobs.watermark_out_of_orderness
+            ));
+        }
+        if !(0..=7 * 24 * 3_600_000).contains(&self.jobs.allowed_lateness.0) {
+            return Err(format!(
+                "[jobs] table.exec.emit.allow-lateness = \"{}\" must be between 0s and 168h (a week)",
+                self.jobs.allowed_lateness
+            ));
+        }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
         }
@@ -1026,6 +1170,13 @@ impl Scenario {
         {
             return Err(format!(
                 "[sla] availability_pct = {pct} must be a percentage in (0, 100], like 99.9"
+            ));
+        }
+        if let Some(share) = self.sla.too_late_share_max
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(format!(
+                "[sla] too_late_share_max = {share} must be between 0 and 1"
             ));
         }
         if self.serving.window_minutes < 1 {
@@ -1169,9 +1320,22 @@ impl Scenario {
         Ok(())
     }
 
-    /// Traffic rate (events/s) at `t_ms` into the run: baseline times the largest active spike.
+    /// The diurnal factor at `t_ms` into the run: 1 + amplitude × cos(hours from the local peak).
+    pub fn diurnal_factor(&self, t_ms: i64) -> f64 {
+        let traffic = &self.traffic;
+        if traffic.diurnal_amplitude == 0.0 {
+            return 1.0;
+        }
+        let utc_hours = (self.run.epoch_ms + t_ms) as f64 / 3_600_000.0;
+        let local_hour = (utc_hours + traffic.utc_offset_hours).rem_euclid(24.0);
+        let phase = (local_hour - traffic.diurnal_peak_hour) / 24.0 * std::f64::consts::TAU;
+        1.0 + traffic.diurnal_amplitude * phase.cos()
+    }
+
+    /// Traffic rate (events/s) at `t_ms` into the run: the diurnal baseline times the largest
+    /// active spike.
     pub fn rate_at(&self, t_ms: i64) -> f64 {
-        let base = self.traffic.baseline_events_per_s;
+        let base = self.traffic.baseline_events_per_s * self.diurnal_factor(t_ms);
         let mut factor: f64 = 1.0;
         for spike in &self.traffic.spikes {
             let since = (t_ms - spike.start.0) as f64;
@@ -1303,6 +1467,51 @@ baseline_events_per_s = 100
         assert!(error.contains("not a signed duration"), "{error}");
         assert_eq!(parse_skew("-2min"), Some(-120_000));
         assert_eq!(parse_skew("+30s"), Some(30_000));
+    }
+
+    #[test]
+    fn diurnal_baseline_peaks_at_the_local_hour() {
+        // Epoch 0 is 08:00 in UTC+8; a peak at 20:00 local is 12 h later, the trough at 08:00.
+        let text = MINIMAL.replace(
+            "baseline_events_per_s = 100",
+            "baseline_events_per_s = 100\ndiurnal_amplitude = 0.5\ndiurnal_peak_hour = 20",
+        ) + "";
+        let mut scenario = Scenario::parse(&text, "x.toml").unwrap();
+        scenario.run.epoch_ms = 0;
+        assert!((scenario.rate_at(0) - 50.0).abs() < 1e-9);
+        assert!((scenario.rate_at(12 * 3_600_000) - 150.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn event_time_options_are_validated() {
+        let text = format!("{MINIMAL}[jobs]\n\"table.exec.emit.allow-lateness\" = \"200h\"\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("table.exec.emit.allow-lateness"), "{error}");
+        let text = format!("{MINIMAL}[traffic.conversion_delay]\nmedian = \"2h\"\nmax = \"1h\"\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("conversion_delay") && error.contains("median"),
+            "{error}"
+        );
+        let text = format!("{MINIMAL}[traffic.late_clicks]\nshare = 0.1\n");
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains("late_clicks"), "{error}");
+    }
+
+    #[test]
+    fn delays_are_exponential_up_to_the_max() {
+        let spec = DelaySpec {
+            median: Millis(600_000),
+            max: Millis(7_200_000),
+        };
+        assert_eq!(spec.sample_ms(0.0), 0);
+        assert!(
+            spec.sample_ms(0.5) < 600_000,
+            "truncation pulls the median down a little"
+        );
+        assert!(spec.sample_ms(0.45) > 400_000);
+        assert!(spec.sample_ms(0.999_999) <= 7_200_000);
+        assert_eq!(DelaySpec::default().sample_ms(0.7), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::capacity::CapacityReport;
 use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
+use crate::late_data::LatenessReport;
 use crate::run::RunOutput;
 use crate::sla::{AvailabilityReport, RecoveryReport, check_slas};
 
@@ -42,6 +43,8 @@ pub struct Summary {
     pub exactly_once: ExactlyOnceReport,
     pub freshness: FreshnessReport,
     pub files: FilesReport,
+    /// Event time: late events absorbed by upserts, too-late events in the side table.
+    pub lateness: LatenessReport,
     pub capacity: CapacityReport,
     pub availability: AvailabilityReport,
     pub recovery: RecoveryReport,
@@ -124,6 +127,7 @@ impl Summary {
             exactly_once: checks.exactly_once.clone(),
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
+            lateness: checks.lateness.clone(),
             capacity: CapacityReport::build(&shared.busy.borrow(), &truth.produced_ms),
             availability: slas.availability.clone(),
             recovery: slas.recovery.clone(),
@@ -230,9 +234,19 @@ impl Summary {
         let sla = f.sla_p99_ms.map_or("no SLA set".to_string(), |ms| {
             format!("SLA p99 <= {}", secs(ms))
         });
+        let l = &self.lateness;
         line(format!(
-            "freshness (production -> visible in a committed DWS snapshot, {} events): p50 {}, p99 {}, max {} ({sla})",
+            "event time: watermark = min over TT partitions of max event time - {}, allowed lateness {}: {} late events updated closed minutes through upserts, {} too late went to the late-data side table ({} rows)",
+            secs(l.out_of_orderness_ms),
+            secs(l.allowed_lateness_ms),
+            l.late_events_absorbed,
+            l.too_late_events,
+            l.late_table_rows
+        ));
+        line(format!(
+            "freshness (production/arrival time -> visible in a committed DWS snapshot, {} events; the {} too-late events are excluded): p50 {}, p99 {}, max {} ({sla})",
             f.events_measured,
+            l.too_late_events,
             secs(f.p50_ms),
             secs(f.p99_ms),
             secs(f.max_ms)
@@ -250,6 +264,7 @@ impl Summary {
         line("checkers:".into());
         for checker in [
             "exactly-once",
+            "event-time",
             "freshness",
             "liveness",
             "availability",

@@ -1,8 +1,11 @@
 //! The `traffic` client: ad servers producing ODS events at the scenario's rate shape into TT,
 //! retrying until acknowledged (so lost acks append duplicates, as real producers do), and
-//! recording every event it produces as the ground truth.
+//! recording every event it produces as the ground truth. Clicks and impressions are logged
+//! a little after they happen (out of order within a partition); some clicks are logged minutes
+//! late, and a click's conversion is logged later still, with the click's event time (attributed
+//! to the click's minute). Late events wait in a bounded queue until their production time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -17,6 +20,8 @@ use crate::world::{Shared, SimTransport, sim_now_ms};
 
 /// Largest batch one append carries.
 const MAX_BATCH_EVENTS: usize = 20_000;
+/// Events waiting for their (late) production time, at most; beyond it they are dropped at source.
+const MAX_PENDING_LATE_EVENTS: usize = 2_000_000;
 
 pub fn partition_of(event_id: u64, partitions: u32) -> u32 {
     (stable_hash(&[event_id as i64]) % u64::from(partitions)) as u32
@@ -30,6 +35,10 @@ struct Generator {
     advertiser_cdf: Vec<f64>,
     /// Zipf cumulative weights of an advertiser's campaign ranks.
     campaign_cdf: Vec<f64>,
+    /// Late clicks and conversions by (production ms, order of scheduling); ids are given at
+    /// production, so the ground truth stays in production order.
+    pending: BTreeMap<(i64, u64), AdEvent>,
+    scheduled: u64,
 }
 
 /// Cumulative Zipf weights `1/k^exponent` for ranks 1..=n, normalised to end at 1.
@@ -54,47 +63,71 @@ fn draw_rank(cdf: &[f64], uniform: f64) -> usize {
 }
 
 impl Generator {
-    fn event(&mut self, shared: &Shared, event_id: u64, produced_ms: i64) -> AdEvent {
+    /// An event happening at `happened_ms` (simulated), logged after a short delay: an impression,
+    /// or a click that may be logged late and may lead to a conversion logged later still.
+    /// Returns the event if it is logged now; late ones go to `pending`.
+    fn event(&mut self, shared: &Shared, event_id: u64, happened_ms: i64) -> Option<AdEvent> {
         let traffic = &shared.scenario.traffic;
         let rng = &mut self.rng;
         let advertiser_id = 1 + draw_rank(&self.advertiser_cdf, rng.random::<f64>()) as i64;
         let campaign_id =
             advertiser_id * 1000 + 1 + draw_rank(&self.campaign_cdf, rng.random::<f64>()) as i64;
-        let kind = if rng.random_bool(traffic.click_share) {
-            if rng.random_bool(traffic.conversion_share_of_clicks) {
-                EventKind::Conversion
-            } else {
-                EventKind::Click
-            }
+        let clicked = rng.random_bool(traffic.click_share);
+        let converts = clicked && rng.random_bool(traffic.conversion_share_of_clicks);
+        let kind = if clicked {
+            EventKind::Click
         } else {
             EventKind::Impression
         };
-        let delay_ms = rng.random_range(0..=shared.scenario.traffic.max_event_delay.0);
+        let delay_ms = rng.random_range(0..=traffic.max_event_delay.0);
         let mut event = AdEvent {
             event_id,
-            event_time_ms: shared.scenario.run.epoch_ms + produced_ms - delay_ms,
+            event_time_ms: shared.scenario.run.epoch_ms + happened_ms - delay_ms,
             advertiser_id,
             campaign_id,
             creative_id: campaign_id * 100 + rng.random_range(0..8),
             slot_id: rng.random_range(1..=40),
             region_id: rng.random_range(1..=34),
             kind,
-            cost_micros: if kind == EventKind::Click {
+            cost_micros: if clicked {
                 rng.random_range(100_000..3_000_000)
             } else {
                 0
             },
-            gmv_micros: if kind == EventKind::Conversion {
-                rng.random_range(5_000_000..500_000_000)
-            } else {
-                0
-            },
+            gmv_micros: 0,
         };
         if rng.random_bool(traffic.invalid_share) {
             // A malformed log line: negative money. The DWD job must drop it.
             event.cost_micros = -1;
         }
-        event
+        if converts {
+            let conversion = AdEvent {
+                kind: EventKind::Conversion,
+                cost_micros: 0,
+                gmv_micros: rng.random_range(5_000_000..500_000_000),
+                ..event
+            };
+            let delay_ms = traffic.conversion_delay.sample_ms(rng.random::<f64>());
+            self.schedule(shared, happened_ms + delay_ms, conversion);
+        }
+        let rng = &mut self.rng;
+        if clicked && traffic.late_clicks.share > 0.0 && rng.random_bool(traffic.late_clicks.share)
+        {
+            let delay_ms = traffic.late_clicks.delay().sample_ms(rng.random::<f64>());
+            self.schedule(shared, happened_ms + delay_ms, event);
+            return None;
+        }
+        Some(event)
+    }
+
+    /// Queues an event to be produced at `produced_ms`, or drops it when the queue is full.
+    fn schedule(&mut self, shared: &Shared, produced_ms: i64, event: AdEvent) {
+        if self.pending.len() >= MAX_PENDING_LATE_EVENTS {
+            shared.truth.borrow_mut().dropped_at_source += 1;
+            return;
+        }
+        self.pending.insert((produced_ms, self.scheduled), event);
+        self.scheduled += 1;
     }
 
     /// Generates the events due between the last call and `now_ms`, spread evenly over it.
@@ -108,22 +141,51 @@ impl Generator {
         self.carry = due - count as f64;
         let partitions = shared.scenario.traffic.partitions;
         let capacity = shared.scenario.traffic.producer_buffer_events;
-        let buffered: usize = buffers.iter().map(VecDeque::len).sum();
-        let mut truth = shared.truth.borrow_mut();
+        let mut buffered: usize = buffers.iter().map(VecDeque::len).sum();
         for index in 0..count {
             let produced_ms = from_ms + (now_ms - from_ms) * (index + 1) / count;
-            if buffered + index as usize >= capacity {
-                truth.dropped_at_source += 1;
+            if buffered >= capacity {
+                shared.truth.borrow_mut().dropped_at_source += 1;
                 continue;
             }
-            let event_id = truth.events.len() as u64 + 1;
-            let event = self.event(shared, event_id, produced_ms);
-            truth.events.push(event);
-            truth.produced_ms.push(produced_ms);
-            buffers[partition_of(event_id, partitions) as usize].push_back(event);
+            let event_id = shared.truth.borrow().events.len() as u64 + 1;
+            if let Some(event) = self.event(shared, event_id, produced_ms) {
+                produce(shared, event, produced_ms, partitions, buffers);
+                buffered += 1;
+            }
+        }
+        // Late events whose time has come, in production order.
+        while let Some(entry) = self.pending.first_entry() {
+            let produced_ms = entry.key().0;
+            if produced_ms > now_ms {
+                break;
+            }
+            let mut event = entry.remove();
+            if buffered >= capacity {
+                shared.truth.borrow_mut().dropped_at_source += 1;
+                continue;
+            }
+            event.event_id = shared.truth.borrow().events.len() as u64 + 1;
+            produce(shared, event, produced_ms, partitions, buffers);
+            buffered += 1;
         }
         self.generated_until_ms = now_ms;
     }
+}
+
+/// Records `event` (its id the next in the ground truth) and buffers it for its partition.
+fn produce(
+    shared: &Shared,
+    event: AdEvent,
+    produced_ms: i64,
+    partitions: u32,
+    buffers: &mut [VecDeque<AdEvent>],
+) {
+    let mut truth = shared.truth.borrow_mut();
+    debug_assert_eq!(event.event_id, truth.events.len() as u64 + 1);
+    truth.events.push(event);
+    truth.produced_ms.push(produced_ms);
+    buffers[partition_of(event.event_id, partitions) as usize].push_back(event);
 }
 
 /// The traffic client's body. Runs until the run ends.
@@ -136,6 +198,8 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
         generated_until_ms: 0,
         advertiser_cdf: zipf_cdf(traffic.advertisers, traffic.advertiser_skew),
         campaign_cdf: zipf_cdf(traffic.campaigns_per_advertiser, traffic.advertiser_skew),
+        pending: BTreeMap::new(),
+        scheduled: 0,
     };
     let mut ack_rng = shared.seeds.fork("traffic/acks");
     let mut buffers: Vec<VecDeque<AdEvent>> = vec![VecDeque::new(); traffic.partitions as usize];

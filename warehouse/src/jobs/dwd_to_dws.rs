@@ -1,13 +1,23 @@
 //! DWD → DWS: follows the DWD table's changelog snapshot by snapshot from a checkpointed (and
 //! consumer-id-retained) position, folds each +I/+U/-U/-D into the (advertiser, campaign, minute)
 //! sums held by the DWS table itself, and upserts the changed rows once per checkpoint.
+//!
+//! Event time: the job's watermark is the largest watermark of the DWD snapshots it has read
+//! (the DWD job derives it per TT partition, min across them). A snapshot's records meet the
+//! watermark as it stood before the snapshot, as in Flink, where a source emits a split's
+//! watermark after its records. A record whose minute window has closed still updates it within
+//! `allowed_lateness_ms` (an ordinary -U/+U upsert of an old minute); a later one goes to the
+//! late-data side table, keyed by `event_id` and committed with the same checkpoint, so nothing
+//! is silently lost. The watermark is checkpoint state: a restore replays the same decisions.
 
 use serde_json::json;
 
 use crate::env::{Clock, Cost, Env, even_split};
 use crate::event::AdEvent;
-use crate::jobs::schemas::dws_contribution;
-use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table, writer_work};
+use crate::jobs::schemas::{Lateness, dws_contribution, lateness_of};
+use crate::jobs::sink::{
+    commit_checkpoint, commit_messages, prepare_all, retry_table, writer_work,
+};
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::{BucketWriter, CommitMessage, FileStoreTable, StreamingReader};
@@ -21,6 +31,9 @@ pub struct DwdToDwsConfig {
     pub consumer_id: Option<String>,
     /// DWD snapshots consumed per processing round, at most.
     pub max_snapshots_per_poll: usize,
+    /// How long after its minute window closed an event still updates it (Flink's allowed
+    /// lateness); later events go to the late-data side table.
+    pub allowed_lateness_ms: i64,
     /// Flink parallelism: the aggregation is hash-partitioned by DWS key over this many
     /// subtasks, and writer subtask `i` writes DWS buckets `b % parallelism == i`.
     pub parallelism: u32,
@@ -33,6 +46,13 @@ pub struct DwdToDws<E: Env> {
     dws: FileStoreTable<E::Store>,
     reader: Option<StreamingReader<E::Store>>,
     writers: Vec<BucketWriter>,
+    /// The late-data side table and its writer.
+    late: FileStoreTable<E::Store>,
+    late_writers: Vec<BucketWriter>,
+    /// Side-table files prepared at checkpoints not yet committed (declined ones included).
+    late_uncommitted: Vec<CommitMessage>,
+    /// The largest DWD snapshot watermark read so far.
+    watermark_ms: Option<i64>,
     attempt_prefix: String,
     /// The last round consumed as many snapshots as it may: more are likely waiting.
     backlogged: bool,
@@ -44,6 +64,7 @@ impl<E: Env> DwdToDws<E> {
         config: DwdToDwsConfig,
         dwd: FileStoreTable<E::Store>,
         dws: FileStoreTable<E::Store>,
+        late: FileStoreTable<E::Store>,
     ) -> Self {
         let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
         Self {
@@ -53,9 +74,52 @@ impl<E: Env> DwdToDws<E> {
             dws,
             reader: None,
             writers: Vec::new(),
+            late,
+            late_writers: Vec::new(),
+            late_uncommitted: Vec::new(),
+            watermark_ms: None,
             attempt_prefix,
             backlogged: false,
         }
+    }
+
+    /// Commits the late-data side table's part of a checkpoint (nothing when it has none).
+    async fn commit_late(
+        &self,
+        checkpoint: &CompletedCheckpoint,
+        file_prefix: &str,
+    ) -> Result<(), JobError> {
+        let messages: Vec<CommitMessage> =
+            serde_json::from_value(checkpoint.source_state["late_committables"].clone())
+                .unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        commit_messages(
+            &self.env,
+            &self.late,
+            &self.config.commit_user,
+            checkpoint.checkpoint_id,
+            messages,
+            checkpoint.source_state["watermark"].as_i64(),
+            file_prefix,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sends a record too late for its window to the side table, with the watermark it met.
+    fn send_to_late_table(&mut self, kind: RowKind, row: &Row) -> Result<(), JobError> {
+        let mut late_row = row.clone();
+        late_row.push(self.watermark_ms.unwrap_or(i64::MIN));
+        let bucket = self.late.bucket_of_key(&[row[0]]) as usize;
+        let kind = if kind.is_add() {
+            RowKind::Insert
+        } else {
+            RowKind::Delete
+        };
+        self.late_writers[bucket].write(kind, late_row)?;
+        Ok(())
     }
 
     /// Folds one DWD changelog record into the DWS rows.
@@ -63,6 +127,15 @@ impl<E: Env> DwdToDws<E> {
         let event = AdEvent::from_row(row).ok_or_else(|| {
             JobError::State(format!("DWD changelog row is not an event: {row:?}"))
         })?;
+        let lateness = lateness_of(
+            event.event_time_ms,
+            self.watermark_ms,
+            self.config.allowed_lateness_ms,
+        );
+        if lateness == Lateness::TooLate {
+            self.send_to_late_table(kind, row)?;
+            return Ok(());
+        }
         let (key, sums) = dws_contribution(&event);
         let sign = if kind.is_add() { 1 } else { -1 };
         let bucket = self.dws.bucket_of_key(&key) as usize;
@@ -95,16 +168,21 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     }
 
     async fn restore(&mut self, checkpoint: Option<&CompletedCheckpoint>) -> Result<(), JobError> {
+        self.watermark_ms = None;
+        self.late_uncommitted.clear();
         let next_snapshot = match checkpoint {
             Some(checkpoint) => {
+                let prefix = format!("{}-restore", self.attempt_prefix);
                 commit_checkpoint(
                     &self.env,
                     &self.dws,
                     &self.config.commit_user,
                     checkpoint,
-                    &format!("{}-restore", self.attempt_prefix),
+                    &prefix,
                 )
                 .await?;
+                self.commit_late(checkpoint, &prefix).await?;
+                self.watermark_ms = checkpoint.source_state["watermark"].as_i64();
                 checkpoint.source_state["next_snapshot"]
                     .as_i64()
                     .ok_or_else(|| JobError::State("checkpoint lacks next_snapshot".into()))?
@@ -124,6 +202,13 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             self.writers
                 .push(BucketWriter::new(self.dws.schema(), bucket, state));
         }
+        let latest_late = retry_table(|| self.late.latest_snapshot()).await?;
+        self.late_writers.clear();
+        for bucket in 0..self.late.schema().options.bucket {
+            let state = retry_table(|| self.late.read_bucket(latest_late.as_ref(), bucket)).await?;
+            self.late_writers
+                .push(BucketWriter::new(self.late.schema(), bucket, state));
+        }
         Ok(())
     }
 
@@ -133,13 +218,15 @@ impl<E: Env> StreamJob for DwdToDws<E> {
         for _ in 0..self.config.max_snapshots_per_poll {
             let reader = self.reader.as_mut().expect("restored before processing");
             let polled = retry_table(|| reader.poll()).await?;
-            let Some((_snapshot, records)) = polled else {
+            let Some((snapshot, records)) = polled else {
                 self.backlogged = false;
                 break;
             };
             for (kind, row) in &records {
                 self.apply(*kind, row)?;
             }
+            // The snapshot's watermark follows its records.
+            self.watermark_ms = self.watermark_ms.max(snapshot.watermark);
             let bytes = (records.len() * row_bytes()) as u64;
             let lanes = even_split(records.len() as u64, bytes, self.config.parallelism);
             self.env.cost().charge_subtasks("dwd_to_dws", &lanes).await;
@@ -158,11 +245,22 @@ impl<E: Env> StreamJob for DwdToDws<E> {
         let messages = prepare_all(&self.env, &self.dws, &mut self.writers, &prefix, now).await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env.cost().charge_subtasks("dws_writer", &lanes).await;
+        // Side-table files of a declined checkpoint ride along with the next one, as the
+        // runtime does for the DWS files.
+        let late_messages =
+            prepare_all(&self.env, &self.late, &mut self.late_writers, &prefix, now).await?;
+        self.late_uncommitted.extend(late_messages);
+        let late_messages = self.late_uncommitted.clone();
         let next_snapshot = self
             .reader
             .as_ref()
             .map_or(1, StreamingReader::next_snapshot);
-        Ok((json!({ "next_snapshot": next_snapshot }), messages))
+        let state = json!({
+            "next_snapshot": next_snapshot,
+            "watermark": self.watermark_ms,
+            "late_committables": late_messages,
+        });
+        Ok((state, messages))
     }
 
     async fn commit(&mut self, checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
@@ -175,6 +273,8 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             &prefix,
         )
         .await?;
+        self.commit_late(checkpoint, &prefix).await?;
+        self.late_uncommitted.clear();
         if let (Some(id), Some(next)) = (
             &self.config.consumer_id,
             checkpoint.source_state["next_snapshot"].as_i64(),

@@ -1,13 +1,17 @@
 //! ODS → DWD: reads TT from checkpointed offsets, drops invalid events, deduplicates producer
 //! retries by `event_id` against the DWD table's current state, and commits one DWD snapshot per
-//! checkpoint whose lookup changelog carries each distinct event once.
+//! checkpoint whose lookup changelog carries each distinct event once. Event time starts here, at
+//! the TT source as in Flink: the largest event time read from each partition (checkpointed with
+//! the offsets) gives a bounded-out-of-orderness watermark, the minimum across partitions, which
+//! each DWD snapshot records (Paimon's snapshot `watermark`) for the jobs downstream.
 
 use serde_json::json;
 
 use crate::env::{Clock, Cost, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
-use crate::jobs::sink::{commit_checkpoint, prepare_all, retry_table, writer_work};
+use crate::jobs::schemas::watermark_of;
+use crate::jobs::sink::{commit_messages, prepare_all, retry_table, writer_work};
 use crate::row::RowKind;
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -23,6 +27,9 @@ pub struct OdsToDwdConfig {
     pub fetch_max_records: u32,
     /// TT consumer group the job reports its committed offsets under (monitoring only).
     pub consumer_group: String,
+    /// Flink's `WatermarkStrategy.forBoundedOutOfOrderness`: how far event time may run backwards
+    /// within a partition before an event counts as late.
+    pub out_of_orderness_ms: i64,
     /// The source reports backlog (Flink's `isProcessingBacklog`) above this many unread records.
     pub backlog_lag_records: u64,
     /// Flink parallelism: source subtask `i` reads partitions `p % parallelism == i`, writer
@@ -37,6 +44,8 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     table: FileStoreTable<E::Store>,
     writers: Vec<BucketWriter>,
     offsets: Vec<u64>,
+    /// Per TT partition, the largest event time read so far (`i64::MIN` before the first).
+    max_event_time_ms: Vec<i64>,
     /// Unread records per partition as of the last fetch (high watermark minus offset).
     lag_records: Vec<u64>,
     /// Unique per process attempt, so files of a failed attempt never collide with a retry's.
@@ -53,6 +62,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
         Self {
             offsets: vec![0; config.partitions as usize],
+            max_event_time_ms: vec![i64::MIN; config.partitions as usize],
             lag_records: vec![0; config.partitions as usize],
             env,
             tt: TtClient::new(transport),
@@ -71,6 +81,25 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             self.writers
                 .push(BucketWriter::new(self.table.schema(), bucket, state));
         }
+        Ok(())
+    }
+
+    /// Commits the checkpoint's files as one DWD snapshot carrying the checkpoint's watermark.
+    async fn commit_with_watermark(
+        &self,
+        checkpoint: &CompletedCheckpoint,
+        file_prefix: &str,
+    ) -> Result<(), JobError> {
+        commit_messages(
+            &self.env,
+            &self.table,
+            &self.config.commit_user,
+            checkpoint.checkpoint_id,
+            checkpoint.committables.clone(),
+            checkpoint.source_state["watermark"].as_i64(),
+            file_prefix,
+        )
+        .await?;
         Ok(())
     }
 
@@ -96,15 +125,10 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
 
     async fn restore(&mut self, checkpoint: Option<&CompletedCheckpoint>) -> Result<(), JobError> {
         self.offsets = vec![0; self.config.partitions as usize];
+        self.max_event_time_ms = vec![i64::MIN; self.config.partitions as usize];
         if let Some(checkpoint) = checkpoint {
-            commit_checkpoint(
-                &self.env,
-                &self.table,
-                &self.config.commit_user,
-                checkpoint,
-                &format!("{}-restore", self.attempt_prefix),
-            )
-            .await?;
+            self.commit_with_watermark(checkpoint, &format!("{}-restore", self.attempt_prefix))
+                .await?;
             let offsets: Vec<u64> =
                 serde_json::from_value(checkpoint.source_state["offsets"].clone())
                     .map_err(|e| JobError::State(format!("checkpoint offsets unreadable: {e}")))?;
@@ -116,6 +140,13 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
                 )));
             }
             self.offsets = offsets;
+            // Checkpoints written before event time existed carry no maxima: start afresh.
+            if let Ok(maxima) = serde_json::from_value::<Vec<i64>>(
+                checkpoint.source_state["max_event_time_ms"].clone(),
+            ) && maxima.len() == self.offsets.len()
+            {
+                self.max_event_time_ms = maxima;
+            }
         }
         self.load_writers().await
     }
@@ -130,6 +161,10 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
             let fetched =
                 retry_transient(|| async { Ok(tt.fetch(partition, offset, max).await?) }).await?;
             let count = fetched.events.len();
+            let max_event_time = &mut self.max_event_time_ms[partition as usize];
+            for event in &fetched.events {
+                *max_event_time = (*max_event_time).max(event.event_time_ms);
+            }
             for event in &fetched.events {
                 self.route(event)?;
             }
@@ -158,19 +193,18 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
         let messages = prepare_all(&self.env, &self.table, &mut self.writers, &prefix, now).await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env.cost().charge_subtasks("dwd_writer", &lanes).await;
-        Ok((json!({ "offsets": self.offsets }), messages))
+        let watermark = watermark_of(&self.max_event_time_ms, self.config.out_of_orderness_ms);
+        let state = json!({
+            "offsets": self.offsets,
+            "max_event_time_ms": self.max_event_time_ms,
+            "watermark": watermark,
+        });
+        Ok((state, messages))
     }
 
     async fn commit(&mut self, checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
         let prefix = format!("{}-c{}", self.attempt_prefix, checkpoint.checkpoint_id);
-        commit_checkpoint(
-            &self.env,
-            &self.table,
-            &self.config.commit_user,
-            checkpoint,
-            &prefix,
-        )
-        .await?;
+        self.commit_with_watermark(checkpoint, &prefix).await?;
         // Like Flink's Kafka source: offsets go back to the queue for lag monitoring only.
         let offsets: Vec<u64> =
             serde_json::from_value(checkpoint.source_state["offsets"].clone()).unwrap_or_default();

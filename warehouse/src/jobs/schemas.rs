@@ -8,6 +8,23 @@ use crate::table::{TableOptions, TableSchema};
 pub const DATABASE_DIR: &str = "warehouse/ads.db";
 pub const DWD_TABLE_ROOT: &str = "warehouse/ads.db/dwd_ad_events";
 pub const DWS_TABLE_ROOT: &str = "warehouse/ads.db/dws_ad_minute";
+/// The late-data side table: events that arrived after their minute's allowed lateness.
+pub const LATE_TABLE_ROOT: &str = "warehouse/ads.db/dws_late_events";
+
+/// Late-table field order: the event's fields, then the DWS job's watermark when it arrived.
+pub const LATE_FIELD_NAMES: [&str; 11] = [
+    "event_id",
+    "event_time",
+    "advertiser_id",
+    "campaign_id",
+    "creative_id",
+    "slot_id",
+    "region_id",
+    "kind",
+    "cost",
+    "gmv",
+    "watermark",
+];
 
 /// DWS field order: the key (advertiser, campaign, minute) then the additive sums.
 pub const DWS_FIELD_NAMES: [&str; 8] = [
@@ -41,6 +58,57 @@ pub fn dws_schema(options: TableOptions) -> TableSchema {
         ],
         options,
     }
+}
+
+/// The late-data side table: keyed by `event_id`, so a replay after a restore rewrites the same
+/// row (exactly-once), one bucket (late events are few).
+pub fn late_schema() -> TableSchema {
+    let mut fields = AdEvent::fields();
+    fields.push(Field::bigint("watermark"));
+    TableSchema {
+        fields,
+        primary_keys: vec!["event_id".to_string()],
+        options: TableOptions::default(),
+    }
+}
+
+/// How an event's arrival relates to its one-minute DWS window, Flink's event-time rule: the
+/// window closes when the watermark reaches its last millisecond; an event for a closed window
+/// still updates it within `allowed_lateness_ms`, and is too late after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lateness {
+    OnTime,
+    /// Its window had closed: it updates an old DWS minute through an upsert.
+    Late,
+    /// Later than the allowed lateness: it goes to the late-data side table.
+    TooLate,
+}
+
+/// Classifies an event of `event_time_ms` arriving when the watermark is `watermark_ms`
+/// (`None` before the first watermark).
+pub fn lateness_of(
+    event_time_ms: i64,
+    watermark_ms: Option<i64>,
+    allowed_lateness_ms: i64,
+) -> Lateness {
+    let Some(watermark) = watermark_ms else {
+        return Lateness::OnTime;
+    };
+    let window_max_timestamp = minute_of(event_time_ms) + MINUTE_MS - 1;
+    if window_max_timestamp.saturating_add(allowed_lateness_ms) <= watermark {
+        Lateness::TooLate
+    } else if window_max_timestamp <= watermark {
+        Lateness::Late
+    } else {
+        Lateness::OnTime
+    }
+}
+
+/// Flink's bounded-out-of-orderness watermark over several sources: the smallest per-source
+/// maximum event time, minus the bound, minus 1 ms; `None` until every source has seen an event.
+pub fn watermark_of(max_event_time_ms: &[i64], out_of_orderness_ms: i64) -> Option<i64> {
+    let slowest = *max_event_time_ms.iter().min()?;
+    (slowest != i64::MIN).then(|| slowest - out_of_orderness_ms - 1)
 }
 
 /// The DWD cleaning rule: ids positive, time positive, money non-negative, and money only where

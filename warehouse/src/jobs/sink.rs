@@ -190,6 +190,29 @@ pub(crate) async fn commit_checkpoint<E: Env>(
     checkpoint: &CompletedCheckpoint,
     file_prefix: &str,
 ) -> Result<CommitOutcome, JobError> {
+    commit_messages(
+        env,
+        table,
+        commit_user,
+        checkpoint.checkpoint_id,
+        checkpoint.committables.clone(),
+        None,
+        file_prefix,
+    )
+    .await
+}
+
+/// Commits `messages` as the snapshot of checkpoint `identifier` (filterAndCommit) with the
+/// job's `watermark`, retrying transients.
+pub(crate) async fn commit_messages<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
+    commit_user: &str,
+    identifier: i64,
+    messages: Vec<CommitMessage>,
+    watermark: Option<i64>,
+    file_prefix: &str,
+) -> Result<CommitOutcome, JobError> {
     let outcome = retry_transient(|| async {
         // BUGGIFY: the snapshot rename fails before publishing, or succeeds but its reply is
         // lost; either way the retry must commit exactly once (filterAndCommit).
@@ -199,9 +222,9 @@ pub(crate) async fn commit_checkpoint<E: Env>(
         let outcome = table
             .commit(
                 commit_user,
-                checkpoint.checkpoint_id,
-                checkpoint.committables.clone(),
-                None,
+                identifier,
+                messages.clone(),
+                watermark,
                 env.clock().now_millis(),
                 file_prefix,
             )
@@ -230,7 +253,7 @@ pub(crate) async fn commit_checkpoint<E: Env>(
         format!(
             "table={} user={commit_user} identifier={} snapshot={snapshot_id} outcome={verb}",
             table.root().rsplit('/').next().unwrap_or_default(),
-            checkpoint.checkpoint_id
+            identifier
         ),
     );
     Ok(outcome)

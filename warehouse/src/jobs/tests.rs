@@ -7,7 +7,10 @@ use std::rc::Rc;
 
 use crate::env::{MemDisk, NetError, TestEnv, Transport};
 use crate::event::{AdEvent, EventKind};
-use crate::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema, minute_of};
+use crate::jobs::schemas::{
+    DWD_TABLE_ROOT, DWS_TABLE_ROOT, LATE_TABLE_ROOT, Lateness, dwd_schema, dws_schema, late_schema,
+    lateness_of, minute_of, watermark_of,
+};
 use crate::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use crate::stream::{CheckpointStorage, CompletedCheckpoint, StreamJob};
 use crate::table::{ChangelogProducer, FileStoreTable, TableOptions};
@@ -78,6 +81,12 @@ impl World {
         self.tt.0.borrow_mut().append(partition, events, 0).unwrap();
     }
 
+    async fn late_table(&self) -> FileStoreTable<crate::env::MemStore> {
+        FileStoreTable::create_or_open(self.env.store.clone(), LATE_TABLE_ROOT, late_schema(), 0)
+            .await
+            .unwrap()
+    }
+
     async fn dwd_job(&self) -> OdsToDwd<TestEnv, InProcessTt> {
         let table = self.dwd_table().await;
         let config = OdsToDwdConfig {
@@ -86,6 +95,7 @@ impl World {
             partitions: 2,
             fetch_max_records: 1000,
             consumer_group: "dwd".into(),
+            out_of_orderness_ms: 5_000,
             backlog_lag_records: 100_000,
             parallelism: 1,
         };
@@ -230,19 +240,28 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
         commit_user: "dws-user".into(),
         consumer_id: Some("dws".into()),
         max_snapshots_per_poll: 4,
+        allowed_lateness_ms: 0,
         parallelism: 1,
     };
+    let late_table = world.late_table().await;
     let mut dws = DwdToDws::new(
         world.env.clone(),
         config.clone(),
         dwd_table.clone(),
         dws_table.clone(),
+        late_table.clone(),
     );
     dws.restore(None).await.unwrap();
     dws.process().await.unwrap();
     let checkpoint = world.checkpoint(&mut dws, 1).await;
     drop(dws); // crash before commit
-    let mut dws = DwdToDws::new(world.env.clone(), config, dwd_table, dws_table.clone());
+    let mut dws = DwdToDws::new(
+        world.env.clone(),
+        config,
+        dwd_table,
+        dws_table.clone(),
+        late_table,
+    );
     dws.restore(Some(&checkpoint)).await.unwrap();
 
     let snapshot = dws_table.latest_snapshot().await.unwrap().unwrap();
@@ -258,4 +277,118 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
     );
     assert!(rows.keys().all(|k| k[0] == 2 && k[1] == 1001));
     assert!(rows.keys().any(|k| k[2] == minute(1)));
+}
+
+#[test]
+fn lateness_follows_flink_window_rules() {
+    let minute = 1_762_790_400_000;
+    let watermark = Some(minute + 60_000 - 1);
+    // The window [minute, minute + 60 s) closed exactly when the watermark reached its last ms.
+    assert_eq!(lateness_of(minute + 5, watermark, 0), Lateness::TooLate);
+    assert_eq!(lateness_of(minute + 5, watermark, 1), Lateness::Late);
+    assert_eq!(
+        lateness_of(minute + 5, Some(minute + 59_998), 0),
+        Lateness::OnTime
+    );
+    assert_eq!(lateness_of(minute + 60_000, watermark, 0), Lateness::OnTime);
+    assert_eq!(lateness_of(minute, None, 0), Lateness::OnTime);
+    assert_eq!(watermark_of(&[10_000, 20_000], 1_000), Some(8_999));
+    assert_eq!(watermark_of(&[10_000, i64::MIN], 1_000), None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn too_late_event_goes_to_the_side_table_exactly_once_across_a_restore() {
+    let world = World::new();
+    // A first DWD snapshot whose watermark is minutes past event 1's minute.
+    let mut early = event(1, EventKind::Impression);
+    early.event_time_ms += 600_000;
+    let mut other = event(2, EventKind::Impression);
+    other.event_time_ms += 600_000;
+    world.produce(0, &[early]);
+    world.produce(1, &[other]);
+    let mut dwd = world.dwd_job().await;
+    dwd.restore(None).await.unwrap();
+    dwd.process().await.unwrap();
+    let checkpoint = world.checkpoint(&mut dwd, 1).await;
+    dwd.commit(&checkpoint).await.unwrap();
+    // Then a conversion for an old minute, and one for a minute still within the lateness.
+    let mut conversion = event(3, EventKind::Conversion);
+    conversion.gmv_micros = 9_000_000;
+    let mut late_click = event(4, EventKind::Click);
+    late_click.event_time_ms += 600_000 - 61_000;
+    world.produce(0, &[conversion, late_click]);
+    dwd.process().await.unwrap();
+    let checkpoint = world.checkpoint(&mut dwd, 2).await;
+    dwd.commit(&checkpoint).await.unwrap();
+
+    let dwd_table = world.dwd_table().await;
+    let dws_table = FileStoreTable::create_or_open(
+        world.env.store.clone(),
+        DWS_TABLE_ROOT,
+        dws_schema(TableOptions::default()),
+        0,
+    )
+    .await
+    .unwrap();
+    let config = DwdToDwsConfig {
+        job_name: "dws-job".into(),
+        commit_user: "dws-user".into(),
+        consumer_id: None,
+        max_snapshots_per_poll: 8,
+        allowed_lateness_ms: 120_000,
+        parallelism: 1,
+    };
+    let late_table = world.late_table().await;
+    let new_job = || {
+        DwdToDws::new(
+            world.env.clone(),
+            config.clone(),
+            dwd_table.clone(),
+            dws_table.clone(),
+            late_table.clone(),
+        )
+    };
+    let mut dws = new_job();
+    dws.restore(None).await.unwrap();
+    dws.process().await.unwrap();
+    // Checkpoint 1 is declined after its barrier (it timed out): its files ride along with
+    // checkpoint 2, the DWS files through the runtime, the side-table files through the job.
+    let (declined, declined_committables) = dws.snapshot_state(1).await.unwrap();
+    assert_eq!(declined["late_committables"].as_array().unwrap().len(), 1);
+    let mut checkpoint = world.checkpoint(&mut dws, 2).await;
+    assert_eq!(
+        checkpoint.source_state["late_committables"], declined["late_committables"],
+        "the declined checkpoint's side-table files are carried"
+    );
+    checkpoint.committables.splice(0..0, declined_committables);
+    dws.commit(&checkpoint).await.unwrap();
+    // A crash after the commit: the restore re-commits nothing twice.
+    let mut dws = new_job();
+    dws.restore(Some(&checkpoint)).await.unwrap();
+
+    let late = world.late_table().await;
+    let snapshot = late.latest_snapshot().await.unwrap().unwrap();
+    assert_eq!(snapshot.commit_identifier, 2);
+    assert_eq!(snapshot.id, 1, "one side-table snapshot, committed once");
+    let late_rows = late.read_all(&snapshot).await.unwrap();
+    let ids: Vec<i64> = late_rows.keys().map(|k| k[0]).collect();
+    assert_eq!(
+        ids,
+        vec![3],
+        "only the conversion of an old minute is too late"
+    );
+    let watermark = late_rows.values().next().unwrap()[10];
+    assert_eq!(
+        watermark,
+        early.event_time_ms.min(other.event_time_ms) - 5_001
+    );
+    let dws_snapshot = dws_table.latest_snapshot().await.unwrap().unwrap();
+    let rows = dws_table.read_all(&dws_snapshot).await.unwrap();
+    let clicks: i64 = rows.values().map(|r| r[4]).sum();
+    let conversions: i64 = rows.values().map(|r| r[5]).sum();
+    assert_eq!(
+        (clicks, conversions),
+        (1, 0),
+        "the late click updated its old minute"
+    );
 }

@@ -820,7 +820,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
                     + delta_record_count,
                 delta_record_count,
                 changelog_record_count,
-                watermark,
+                // As Paimon's commit does: a snapshot's watermark never falls below its
+                // predecessor's, so a commit without one (a dedicated compactor's) keeps it.
+                watermark: watermark.max(latest.as_ref().and_then(|s| s.watermark)),
             };
             let path = self.snapshot_path(id);
             let bytes = to_json(&path, &snapshot, true)?;

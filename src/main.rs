@@ -53,9 +53,13 @@ enum Command {
         /// The run's seed (default: the scenario's `[run] seed`).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write summary.json, trace.jsonl, ods/, warehouse/ and export/ here.
+        /// Write summary.json, trace.jsonl, trace.perfetto.json, ods/, warehouse/ and export/ here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// How much trace to keep and write with --out: `off` (no trace files), `head` (the
+        /// first 2,000,000 events) or `full` (every event; memory grows with the run).
+        #[arg(long, default_value = "head", value_parser = sim::trace::TraceMode::parse)]
+        trace: sim::trace::TraceMode,
         /// Run the seed twice and fail (exit 1) unless both runs have the same trace hash.
         #[arg(long)]
         check_determinism: bool,
@@ -190,9 +194,17 @@ fn main() -> ExitCode {
             scenario,
             seed,
             out,
+            trace,
             check_determinism,
             swarm,
-        } => run(&scenario, seed, out.as_deref(), check_determinism, swarm),
+        } => run(
+            &scenario,
+            seed,
+            out.as_deref(),
+            trace,
+            check_determinism,
+            swarm,
+        ),
         Command::Sweep(args) => match args.command {
             Some(SweepCommand::Merge { files, out }) => merge(&files, out.as_deref()),
             None => sweep(&args),
@@ -336,6 +348,7 @@ fn run(
     scenario_arg: &str,
     seed: Option<u64>,
     out: Option<&Path>,
+    trace_mode: sim::trace::TraceMode,
     check_determinism: bool,
     swarm: bool,
 ) -> ExitCode {
@@ -368,13 +381,13 @@ fn run(
     };
     // The first of two runs, when asked: only its trace is kept, so two worlds never coexist.
     let first_trace = check_determinism.then(|| {
-        let mut output = sim::run::simulate(scenario.clone(), seed);
+        let mut output = sim::run::simulate_traced(scenario.clone(), seed, trace_mode.trace());
         sim::run::check(&mut output);
         let trace = output.shared.trace.borrow();
         (trace.hash_hex(), trace.events().to_vec())
     });
     let started = wall_clock();
-    let mut output = sim::run::simulate(scenario, seed);
+    let mut output = sim::run::simulate_traced(scenario, seed, trace_mode.trace());
     let simulate_s = started.elapsed().as_secs_f64();
     sim::run::check(&mut output);
     let wall_s = started.elapsed().as_secs_f64();
@@ -385,11 +398,19 @@ fn run(
         wall_s - simulate_s
     );
     if let Some(dir) = out {
-        if let Err(error) = sim::output::write_all(dir, &output, &summary) {
+        if let Err(error) = sim::output::write_all(dir, &output, &summary, trace_mode) {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
         println!("artefacts written to {}", dir.display());
+        let trace = output.shared.trace.borrow();
+        if trace_mode.writes_files() && trace.dropped() > 0 {
+            println!(
+                "trace: the first {} of {} events written; rerun with --trace full for every event",
+                trace.events().len(),
+                trace.len()
+            );
+        }
     }
     if let Some((first_hash, first_events)) = first_trace {
         let trace = output.shared.trace.borrow();

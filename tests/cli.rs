@@ -178,3 +178,33 @@ fn swarm_draws_knobs_from_the_seed_and_reproduces_with_the_flag() {
     let (_, again, _) = dwsim(&["run", &scenario, "--seed", "4", "--swarm"]);
     assert!(again.contains(knobs), "the same seed draws the same knobs");
 }
+
+#[test]
+fn trace_off_writes_no_trace_files_and_full_writes_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), "");
+    let run = |mode: &str| {
+        let out = dir.path().join(format!("out-{mode}"));
+        let args = ["run", &scenario, "--seed", "6", "--trace", mode];
+        let (code, stdout, stderr) =
+            dwsim(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        out
+    };
+    let off = run("off");
+    assert!(off.join("summary.json").exists());
+    assert!(!off.join("trace.jsonl").exists());
+    assert!(!off.join("trace.perfetto.json").exists());
+    let full = run("full");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(full.join("summary.json")).unwrap()).unwrap();
+    let trace = std::fs::read_to_string(full.join("trace.jsonl")).unwrap();
+    assert_eq!(
+        trace.lines().count() as u64,
+        summary["trace_events"].as_u64().unwrap()
+    );
+    assert!(full.join("trace.perfetto.json").exists());
+    let (code, _, stderr) = dwsim(&["run", "smoke", "--trace", "everything"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("use off, head"), "{stderr}");
+}

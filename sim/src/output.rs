@@ -80,12 +80,19 @@ fn int_column(values: Vec<i64>) -> ArrayRef {
     Arc::new(Int64Array::from(values))
 }
 
-pub fn write_all(dir: &Path, output: &RunOutput, summary: &Summary) -> Result<(), OutputError> {
+pub fn write_all(
+    dir: &Path,
+    output: &RunOutput,
+    summary: &Summary,
+    trace_mode: crate::trace::TraceMode,
+) -> Result<(), OutputError> {
     check_out_dir(dir)?;
     let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
     write_file(&dir.join("summary.json"), &json)?;
-    write_trace(dir, output)?;
-    write_perfetto(dir, output)?;
+    if trace_mode.writes_files() {
+        write_trace(dir, output)?;
+        write_perfetto(dir, output)?;
+    }
     for (path, bytes) in &output.objects {
         write_file(&dir.join(path), bytes)?;
     }

@@ -164,7 +164,13 @@ pub fn check(output: &mut RunOutput) {
 
 /// The simulation alone, without the checkers (`checks` left empty).
 pub fn simulate(scenario: Scenario, seed: u64) -> RunOutput {
+    simulate_traced(scenario, seed, crate::trace::Trace::default())
+}
+
+/// [`simulate`] recording into `trace` (say, one that keeps every event: `--trace full`).
+pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace) -> RunOutput {
     let shared = Shared::new(scenario, seed);
+    *shared.trace.borrow_mut() = trace;
     let scenario = shared.scenario.clone();
     let chaos_end_ms = scenario.run.chaos.0;
     let end_ms = chaos_end_ms + scenario.run.liveness.0;

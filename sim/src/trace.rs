@@ -35,9 +35,50 @@ pub struct Trace {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
+/// Events a run keeps in memory by default (`--trace head`); `--trace full` keeps every one.
+pub const DEFAULT_EVENTS_KEPT: usize = 2_000_000;
+
 impl Default for Trace {
     fn default() -> Self {
-        Self::new(2_000_000)
+        Self::new(DEFAULT_EVENTS_KEPT)
+    }
+}
+
+/// How much of a run's trace `dwsim run` keeps and writes (`--trace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TraceMode {
+    /// No trace files; the trace hash still covers every event.
+    Off,
+    /// The first [`DEFAULT_EVENTS_KEPT`] events kept and, with `--out`, written.
+    #[default]
+    Head,
+    /// Every event kept and, with `--out`, written.
+    Full,
+}
+
+impl TraceMode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "off" => Ok(Self::Off),
+            "head" => Ok(Self::Head),
+            "full" => Ok(Self::Full),
+            other => Err(format!(
+                "--trace {other}: unknown mode; use off, head (the first {DEFAULT_EVENTS_KEPT} events) or full (every event)"
+            )),
+        }
+    }
+
+    /// An empty trace that keeps what this mode asks for.
+    pub fn trace(self) -> Trace {
+        match self {
+            Self::Full => Trace::new(usize::MAX),
+            Self::Off | Self::Head => Trace::default(),
+        }
+    }
+
+    /// Whether `--out` gets `trace.jsonl` and `trace.perfetto.json`.
+    pub fn writes_files(self) -> bool {
+        self != Self::Off
     }
 }
 
@@ -84,6 +125,11 @@ impl Trace {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Events recorded but not kept (beyond the keep limit).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     pub fn count(&self, kind: &str) -> usize {
@@ -202,6 +248,27 @@ pub fn render_line(event: &TraceEvent, is_focus: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_trace_drops_past_its_limit_but_hashes_every_event() {
+        let record_all = |trace: &mut Trace, last_detail: &str| {
+            for i in 0..5 {
+                trace.record(i, "dfs", "put", format!("n={i}"));
+            }
+            trace.record(9, "dfs", "put", last_detail.to_string());
+        };
+        let (mut capped, mut full) = (Trace::new(3), TraceMode::Full.trace());
+        record_all(&mut capped, "last");
+        record_all(&mut full, "last");
+        assert_eq!((capped.events().len(), capped.dropped()), (3, 3));
+        assert_eq!((full.events().len(), full.dropped()), (6, 0));
+        assert_eq!(capped.len(), full.len());
+        assert_eq!(capped.hash_hex(), full.hash_hex());
+        // A difference past the kept events still changes the hash.
+        let mut other = Trace::new(3);
+        record_all(&mut other, "changed");
+        assert_ne!(other.hash_hex(), capped.hash_hex());
+    }
 
     fn trace() -> Vec<TraceEvent> {
         let mut trace = Trace::default();

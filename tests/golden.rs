@@ -28,3 +28,30 @@ fn smoke_seed_1() {
 fn double11_seed_1() {
     insta::assert_json_snapshot!(golden_summary("double11", 1));
 }
+
+#[test]
+fn late_conversions_seed_1() {
+    insta::assert_json_snapshot!(golden_summary("late-conversions", 1));
+}
+
+/// Under-provisioned on purpose: the freshness failure and the named bottleneck are the story.
+#[test]
+fn backpressure_seed_1() {
+    insta::assert_json_snapshot!(golden_summary("backpressure", 1));
+}
+
+#[test]
+fn consumer_recovery_seed_1() {
+    insta::assert_json_snapshot!(golden_summary("consumer-recovery", 1));
+}
+
+/// Fails on purpose: without a consumer id the DWS job's next snapshot is expired.
+#[test]
+fn consumer_recovery_no_consumer_id_seed_1() {
+    insta::assert_json_snapshot!(golden_summary("consumer-recovery-no-consumer-id", 1));
+}
+
+#[test]
+fn dedicated_compaction_seed_1() {
+    insta::assert_json_snapshot!(golden_summary("dedicated-compaction", 1));
+}

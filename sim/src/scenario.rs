@@ -287,6 +287,29 @@ fn default_utc_offset_hours() -> f64 {
     8.0
 }
 
+/// Where in the traffic's story a moment falls (see [`Scenario::phase_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrafficPhase {
+    Baseline,
+    Ramp,
+    Peak,
+    Decay,
+    Liveness,
+}
+
+impl TrafficPhase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::Ramp => "ramp",
+            Self::Peak => "peak",
+            Self::Decay => "decay",
+            Self::Liveness => "liveness",
+        }
+    }
+}
+
 /// A traffic spike: ramp up to `multiple` × baseline, hold for `peak`, decay back.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1332,6 +1355,30 @@ impl Scenario {
         1.0 + traffic.diurnal_amplitude * phase.cos()
     }
 
+    /// The traffic phase an event produced at `t_ms` belongs to, for freshness per phase:
+    /// inside a spike its ramp, peak or decay; after the chaos phase `liveness`; else `baseline`.
+    pub fn phase_at(&self, t_ms: i64) -> TrafficPhase {
+        if t_ms >= self.run.chaos.0 {
+            return TrafficPhase::Liveness;
+        }
+        for spike in &self.traffic.spikes {
+            let since = t_ms - spike.start.0;
+            if since < 0 {
+                continue;
+            }
+            if since < spike.ramp.0 {
+                return TrafficPhase::Ramp;
+            }
+            if since < spike.ramp.0 + spike.peak.0 {
+                return TrafficPhase::Peak;
+            }
+            if since < spike.ramp.0 + spike.peak.0 + spike.decay.0 {
+                return TrafficPhase::Decay;
+            }
+        }
+        TrafficPhase::Baseline
+    }
+
     /// Traffic rate (events/s) at `t_ms` into the run: the diurnal baseline times the largest
     /// active spike.
     pub fn rate_at(&self, t_ms: i64) -> f64 {
@@ -1524,6 +1571,14 @@ baseline_events_per_s = 100
         assert_eq!(scenario.rate_at(3_000), 550.0);
         assert_eq!(scenario.rate_at(5_000), 1000.0);
         assert_eq!(scenario.rate_at(20_000), 100.0);
+        let phases = [1_000, 2_000, 3_999, 4_000, 6_500, 8_000]
+            .map(|t| scenario.phase_at(t).name())
+            .to_vec();
+        assert_eq!(
+            phases,
+            ["baseline", "ramp", "ramp", "peak", "decay", "baseline"]
+        );
+        assert_eq!(scenario.phase_at(scenario.run.chaos.0).name(), "liveness");
     }
 
     #[test]

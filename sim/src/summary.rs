@@ -251,6 +251,23 @@ impl Summary {
             secs(f.p99_ms),
             secs(f.max_ms)
         ));
+        if f.phases.len() > 1 {
+            let phases: Vec<String> = f
+                .phases
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} p50 {}, p99 {}, max {} ({} events)",
+                        p.phase.name(),
+                        secs(p.p50_ms),
+                        secs(p.p99_ms),
+                        secs(p.max_ms),
+                        p.events_measured
+                    )
+                })
+                .collect();
+            line(format!("freshness per phase: {}", phases.join("; ")));
+        }
         line(self.availability.render());
         if let Some(recovery) = self.recovery.render() {
             line(recovery);

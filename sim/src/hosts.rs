@@ -13,7 +13,7 @@ use warehouse::jobs::schemas::{
 use warehouse::jobs::{
     CompactorConfig, DedicatedCompactor, DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig,
 };
-use warehouse::serving::ServingLayer;
+use warehouse::serving::{BudgetController, ServingLayer};
 use warehouse::stream::{CheckpointConfig, IntervalPolicy, StreamJob, backoff_sleep, run_job};
 use warehouse::table::{
     ChangelogProducer, FileCompression, FileStoreTable, MergeEngine, TableOptions, TableSchema,
@@ -373,11 +373,27 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     let mut serving = ServingLayer::new(env.clone(), dws);
     let interval_ms = shared.scenario.serving.query_interval.0;
     let window = shared.scenario.serving.window_minutes;
+    let budget_check_ms = shared.scenario.serving.budget_check_interval.0;
+    let mut budget = shared.scenario.serving.daily_budget_micros.map(|micros| {
+        let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
+        BudgetController::new(micros, utc_offset_ms)
+    });
+    let mut next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
     loop {
         // Queries arrive on a fixed grid of slots (as clients would send them), so a slow
-        // answer or a crash shows as missed slots in the availability report.
+        // answer or a crash shows as missed slots in the availability report. Budget checks
+        // run on their own grid; a query slot goes first when both fall due together.
         let now_ms = sim_now_ms();
         let slot_ms = (now_ms / interval_ms + 1) * interval_ms;
+        if let Some(controller) = budget.as_mut()
+            && next_check_ms < slot_ms
+        {
+            let wait_ms = (next_check_ms - now_ms).max(0);
+            tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
+            check_budgets(&shared, controller, &mut serving).await;
+            next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
+            continue;
+        }
         tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
         let advertiser = 1 + rng.random_range(0..i64::from(shared.scenario.traffic.advertisers));
         match serving.report(advertiser, window).await {
@@ -404,5 +420,37 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
             Ok(None) => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
             Err(error) => shared.record("serving", "query-failed", error.to_string()),
         }
+    }
+}
+
+/// One budget check: pauses found now take effect after the scenario's reaction delay.
+async fn check_budgets(
+    shared: &Shared,
+    controller: &mut BudgetController,
+    serving: &mut ServingLayer<SimEnv>,
+) {
+    match controller.check(serving).await {
+        Ok(pauses) => {
+            let effective_ms = sim_now_ms() + shared.scenario.serving.budget_reaction_delay.0;
+            for pause in pauses {
+                let key = (pause.advertiser_id, pause.day_start_ms);
+                if shared.budget_pauses.borrow().contains_key(&key) {
+                    continue;
+                }
+                shared.record(
+                    "serving",
+                    "budget-pause",
+                    format!(
+                        "advertiser={} dws_spend_micros={} snapshot={} effective_ms={effective_ms}",
+                        pause.advertiser_id, pause.dws_spend_micros, pause.snapshot_id
+                    ),
+                );
+                shared
+                    .budget_pauses
+                    .borrow_mut()
+                    .insert(key, (pause, effective_ms));
+            }
+        }
+        Err(error) => shared.record("serving", "budget-check-failed", error.to_string()),
     }
 }

@@ -2,6 +2,7 @@
 //! serving; seeded traffic and faults; the checkers that recompute correctness from ground truth;
 //! the trace and the run summary. One seed reproduces one run bit for bit.
 
+pub mod budget;
 pub mod capacity;
 pub mod checkers;
 pub mod dfs;

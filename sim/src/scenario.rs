@@ -763,6 +763,16 @@ pub struct ServingSection {
     pub query_interval: Millis,
     #[serde(default = "default_window")]
     pub window_minutes: i64,
+    /// Every advertiser's daily budget (spend, micros); the serving host's budget controller
+    /// pauses an advertiser once DWS says it spent that today. Absent: no budget control.
+    #[serde(default)]
+    pub daily_budget_micros: Option<i64>,
+    /// How often the budget controller reads DWS.
+    #[serde(default = "default_budget_check_interval")]
+    pub budget_check_interval: Millis,
+    /// From a pause decision until the ad servers stop serving the advertiser.
+    #[serde(default = "default_budget_reaction_delay")]
+    pub budget_reaction_delay: Millis,
 }
 
 impl Default for ServingSection {
@@ -770,8 +780,18 @@ impl Default for ServingSection {
         Self {
             query_interval: default_query_interval(),
             window_minutes: default_window(),
+            daily_budget_micros: None,
+            budget_check_interval: default_budget_check_interval(),
+            budget_reaction_delay: default_budget_reaction_delay(),
         }
     }
+}
+
+fn default_budget_check_interval() -> Millis {
+    ms("5s")
+}
+fn default_budget_reaction_delay() -> Millis {
+    ms("2s")
 }
 
 fn default_query_interval() -> Millis {
@@ -933,6 +953,10 @@ pub struct SlaSection {
     /// visible in DWS; unchecked when absent.
     #[serde(default)]
     pub recovery_max: Option<Millis>,
+    /// Budget checker: total overspend (ground-truth spend beyond the daily budget, summed over
+    /// advertisers and days) as a percentage of the budgets that ran out; unchecked when absent.
+    #[serde(default)]
+    pub overspend_max_pct: Option<f64>,
     /// Files checker: live data files in one bucket of a table, at any committed snapshot.
     #[serde(default = "default_files_per_bucket_max")]
     pub files_per_bucket_max: usize,
@@ -953,6 +977,7 @@ impl Default for SlaSection {
             query_latency_max: default_query_latency_max(),
             staleness_max: default_staleness_max(),
             recovery_max: None,
+            overspend_max_pct: None,
             files_per_bucket_max: default_files_per_bucket_max(),
             small_file_bytes: default_small_file_bytes(),
             small_files_max: default_small_files_max(),
@@ -1188,6 +1213,29 @@ impl Scenario {
         }
         self.jobs.validate_checkpointing()?;
         self.validate_parallelism()?;
+        if let Some(budget) = self.serving.daily_budget_micros
+            && budget <= 0
+        {
+            return Err(format!(
+                "[serving] daily_budget_micros = {budget} must be positive (spend in micros, e.g. 50000000000 for 50,000)"
+            ));
+        }
+        if self.serving.budget_check_interval.0 < 100 {
+            return Err("[serving] budget_check_interval must be at least 100ms".into());
+        }
+        if self.serving.budget_reaction_delay.0 < 0 {
+            return Err("[serving] budget_reaction_delay must not be negative".into());
+        }
+        if let Some(pct) = self.sla.overspend_max_pct {
+            if !(pct >= 0.0 && pct.is_finite()) {
+                return Err(format!(
+                    "[sla] overspend_max_pct = {pct} must be a percentage of at least 0, like 1.0"
+                ));
+            }
+            if self.serving.daily_budget_micros.is_none() {
+                return Err("[sla] overspend_max_pct needs budgets: set [serving] daily_budget_micros, or remove the SLA".into());
+            }
+        }
         if let Some(pct) = self.sla.availability_pct
             && !(pct > 0.0 && pct <= 100.0)
         {

@@ -50,6 +50,9 @@ pub struct Summary {
     pub recovery: RecoveryReport,
     /// Violations of the SLA checkers (availability, recovery).
     pub sla_violations: Vec<Violation>,
+    /// Budget control: exhausted budgets, pauses and overspend (absent without budgets).
+    #[serde(skip_serializing_if = "crate::budget::BudgetReport::is_off")]
+    pub budget: crate::budget::BudgetReport,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -79,6 +82,8 @@ impl Summary {
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
         violations.extend(&slas.violations);
+        let budget = crate::budget::check_budgets(shared);
+        violations.extend(&budget.violations);
         violations.extend(&checks.files.violations);
         let mut failed_checkers: Vec<String> =
             violations.iter().map(|v| v.checker.clone()).collect();
@@ -132,6 +137,7 @@ impl Summary {
             availability: slas.availability.clone(),
             recovery: slas.recovery.clone(),
             sla_violations: slas.violations.clone(),
+            budget: budget.clone(),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -269,6 +275,9 @@ impl Summary {
             line(format!("freshness per phase: {}", phases.join("; ")));
         }
         line(self.availability.render());
+        if let Some(budget) = self.budget.render() {
+            line(budget);
+        }
         if let Some(recovery) = self.recovery.render() {
             line(recovery);
         }

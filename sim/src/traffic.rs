@@ -72,6 +72,12 @@ impl Generator {
         let advertiser_id = 1 + draw_rank(&self.advertiser_cdf, rng.random::<f64>()) as i64;
         let campaign_id =
             advertiser_id * 1000 + 1 + draw_rank(&self.campaign_cdf, rng.random::<f64>()) as i64;
+        if shared.scenario.serving.daily_budget_micros.is_some()
+            && shared.budget_paused(advertiser_id, happened_ms)
+        {
+            // Paused for budget: the ad servers no longer show this advertiser's ads.
+            return None;
+        }
         let clicked = rng.random_bool(traffic.click_share);
         let converts = clicked && rng.random_bool(traffic.conversion_share_of_clicks);
         let kind = if clicked {

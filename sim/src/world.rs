@@ -86,6 +86,9 @@ pub struct Shared {
     /// Snapshot file path → simulated ms when `dfs` made it durable (commit visibility).
     pub snapshot_commits: RefCell<BTreeMap<String, i64>>,
     pub answers: RefCell<Vec<ServedAnswer>>,
+    /// The budget controller's pauses by (advertiser, local day start), the first decision kept,
+    /// with the simulated ms from which the ad servers stop serving the advertiser.
+    pub budget_pauses: RefCell<BTreeMap<(i64, i64), (warehouse::serving::BudgetPause, i64)>>,
     pub traffic_stopped: Cell<bool>,
     pub dump_requested: Cell<bool>,
     pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
@@ -171,6 +174,19 @@ impl BusyMeter {
 }
 
 impl Shared {
+    /// Whether the ad servers stopped serving `advertiser_id` by `t_ms` (simulated) because the
+    /// budget controller paused it for the local day holding that moment.
+    pub fn budget_paused(&self, advertiser_id: i64, t_ms: i64) -> bool {
+        const DAY_MS: i64 = 86_400_000;
+        let epoch_ms = self.scenario.run.epoch_ms + t_ms;
+        self.budget_pauses
+            .borrow()
+            .range((advertiser_id, i64::MIN)..=(advertiser_id, i64::MAX))
+            .any(|((_, day_start_ms), (_, effective_ms))| {
+                (*day_start_ms..day_start_ms + DAY_MS).contains(&epoch_ms) && *effective_ms <= t_ms
+            })
+    }
+
     pub fn new(scenario: Scenario, seed: u64) -> Rc<Self> {
         let partitions = scenario.traffic.partitions as usize;
         Rc::new(Self {
@@ -183,6 +199,7 @@ impl Shared {
             }),
             snapshot_commits: RefCell::new(BTreeMap::new()),
             answers: RefCell::new(Vec::new()),
+            budget_pauses: RefCell::new(BTreeMap::new()),
             traffic_stopped: Cell::new(false),
             dump_requested: Cell::new(false),
             dump: RefCell::new(None),

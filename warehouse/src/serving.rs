@@ -1,6 +1,7 @@
 //! The application layer: answers report queries ("spend, clicks and CTR of advertiser X over the
 //! last N minutes") from the latest committed DWS snapshot, keeping an incrementally refreshed
-//! in-memory view so each query costs only the files committed since the previous one.
+//! in-memory view so each query costs only the files committed since the previous one; and the
+//! budget controller that pauses an advertiser once DWS says its spend today reached its budget.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +27,8 @@ pub struct ServingLayer<E: Env> {
     env: E,
     dws: FileStoreTable<E::Store>,
     view: BTreeMap<Key, (i64, Row)>,
-    files_seen: BTreeSet<String>,
+    /// (bucket, file name) of every data file folded into `view`: names repeat across buckets.
+    files_seen: BTreeSet<(u32, String)>,
     snapshot: Option<(i64, i64)>,
 }
 
@@ -50,14 +52,18 @@ impl<E: Env> ServingLayer<E> {
             return Ok(self.snapshot);
         }
         let files = self.dws.data_files(&latest).await?;
-        let live: BTreeSet<String> = files.iter().map(|f| f.file.file_name.clone()).collect();
+        let live: BTreeSet<(u32, String)> = files
+            .iter()
+            .map(|f| (f.bucket, f.file.file_name.clone()))
+            .collect();
         if !self.files_seen.is_subset(&live) {
             // Files were compacted away: rebuild from scratch.
             self.view.clear();
             self.files_seen.clear();
         }
         for entry in &files {
-            if self.files_seen.contains(&entry.file.file_name) {
+            let seen_key = (entry.bucket, entry.file.file_name.clone());
+            if self.files_seen.contains(&seen_key) {
                 continue;
             }
             for (kind, sequence, row) in self.dws.read_data_file(entry.bucket, &entry.file).await? {
@@ -71,10 +77,29 @@ impl<E: Env> ServingLayer<E> {
                     }
                 }
             }
-            self.files_seen.insert(entry.file.file_name.clone());
+            self.files_seen.insert(seen_key);
         }
         self.snapshot = Some((latest.id, latest.time_millis));
         Ok(self.snapshot)
+    }
+
+    /// Spend (micros) of every advertiser in the DWS minutes at or after `from_ms`, at the latest
+    /// snapshot: (snapshot id, spend by advertiser). `None` before the first snapshot.
+    pub async fn spend_since(
+        &mut self,
+        from_ms: i64,
+    ) -> Result<Option<(i64, BTreeMap<i64, i64>)>, TableError> {
+        let Some((snapshot_id, _)) = self.refresh().await? else {
+            return Ok(None);
+        };
+        let from_minute = minute_of(from_ms);
+        let mut spend: BTreeMap<i64, i64> = BTreeMap::new();
+        for (key, (_, row)) in &self.view {
+            if key[2] >= from_minute && !row.is_empty() {
+                *spend.entry(key[0]).or_default() += row[6];
+            }
+        }
+        Ok(Some((snapshot_id, spend)))
     }
 
     /// Spend, clicks and CTR of `advertiser_id` over the last `window_minutes` minutes.
@@ -114,5 +139,171 @@ impl<E: Env> ServingLayer<E> {
             spend_micros,
             ctr_ppm,
         }))
+    }
+}
+
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+
+/// An advertiser the controller paused: when, and what DWS said it had spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetPause {
+    pub advertiser_id: i64,
+    /// Start (epoch ms) of the local day whose budget ran out.
+    pub day_start_ms: i64,
+    pub decided_at_ms: i64,
+    pub snapshot_id: i64,
+    pub dws_spend_micros: i64,
+}
+
+/// Pauses an advertiser's campaigns for the rest of its local day once DWS's spend of that day
+/// reaches its daily budget. It sees only committed DWS snapshots, so stale DWS means overspend.
+pub struct BudgetController {
+    daily_budget_micros: i64,
+    /// Local time zone of the budget day (Double 11 runs on China time, UTC+8).
+    utc_offset_ms: i64,
+    paused: BTreeMap<(i64, i64), BudgetPause>,
+}
+
+impl BudgetController {
+    pub fn new(daily_budget_micros: i64, utc_offset_ms: i64) -> Self {
+        Self {
+            daily_budget_micros,
+            utc_offset_ms,
+            paused: BTreeMap::new(),
+        }
+    }
+
+    /// Start (epoch ms) of the local day holding `time_ms`.
+    pub fn day_start_ms(&self, time_ms: i64) -> i64 {
+        (time_ms + self.utc_offset_ms).div_euclid(DAY_MS) * DAY_MS - self.utc_offset_ms
+    }
+
+    /// One check against the latest DWS snapshot: the advertisers newly over budget today.
+    pub async fn check<E: Env>(
+        &mut self,
+        serving: &mut ServingLayer<E>,
+    ) -> Result<Vec<BudgetPause>, TableError> {
+        let now_ms = serving.env.clock().now_millis();
+        let day_start_ms = self.day_start_ms(now_ms);
+        let Some((snapshot_id, spend)) = serving.spend_since(day_start_ms).await? else {
+            return Ok(Vec::new());
+        };
+        let mut paused_now = Vec::new();
+        for (advertiser_id, dws_spend_micros) in spend {
+            if dws_spend_micros < self.daily_budget_micros
+                || self.paused.contains_key(&(advertiser_id, day_start_ms))
+            {
+                continue;
+            }
+            let pause = BudgetPause {
+                advertiser_id,
+                day_start_ms,
+                decided_at_ms: now_ms,
+                snapshot_id,
+                dws_spend_micros,
+            };
+            self.paused
+                .insert((advertiser_id, day_start_ms), pause.clone());
+            paused_now.push(pause);
+        }
+        Ok(paused_now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::TestEnv;
+    use crate::jobs::schemas::{DWS_TABLE_ROOT, dws_schema};
+    use crate::row::RowKind;
+    use crate::table::{BucketWriter, TableOptions};
+
+    const EPOCH_MS: i64 = 1_762_788_600_000;
+
+    /// Every bucket's writer names its first file `data-cp1-0.parquet`: the view must still
+    /// fold each bucket's file, so spend covers every advertiser (a view keyed by file name
+    /// alone once dropped half of them).
+    #[test]
+    fn spend_covers_every_bucket_although_file_names_repeat_across_buckets() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let env = TestEnv::default();
+            env.clock.0.set(EPOCH_MS);
+            let options = TableOptions {
+                bucket: 2,
+                ..TableOptions::default()
+            };
+            let schema = dws_schema(options);
+            let dws =
+                FileStoreTable::create_or_open(env.store.clone(), DWS_TABLE_ROOT, schema, EPOCH_MS)
+                    .await
+                    .unwrap();
+            let mut writers = Vec::new();
+            for bucket in 0..2 {
+                let base = dws.read_bucket(None, bucket).await.unwrap();
+                writers.push(BucketWriter::new(dws.schema(), bucket, base));
+            }
+            let minute = minute_of(EPOCH_MS);
+            let mut expected = BTreeMap::new();
+            for advertiser in 1..=8i64 {
+                let row = vec![
+                    advertiser,
+                    advertiser * 1000 + 1,
+                    minute,
+                    10,
+                    1,
+                    0,
+                    100 * advertiser,
+                    0,
+                ];
+                let bucket = dws.bucket_of_key(&row[..3]) as usize;
+                writers[bucket].write(RowKind::Insert, row).unwrap();
+                expected.insert(advertiser, 100 * advertiser);
+            }
+            let mut messages = Vec::new();
+            for writer in &mut writers {
+                messages.extend(writer.prepare_commit(&dws, "cp1", EPOCH_MS).await.unwrap());
+            }
+            assert_eq!(messages.len(), 2, "both buckets hold advertisers");
+            assert_eq!(
+                messages[0].new_files[0].file_name,
+                messages[1].new_files[0].file_name
+            );
+            dws.commit("u", 1, messages, None, EPOCH_MS, "c1")
+                .await
+                .unwrap();
+
+            let mut serving = ServingLayer::new(env.clone(), dws);
+            let (_, spend) = serving.spend_since(EPOCH_MS).await.unwrap().unwrap();
+            assert_eq!(spend, expected);
+            // Budget 500: advertisers 5..=8 are paused, once.
+            let mut controller = BudgetController::new(500, 8 * 3_600_000);
+            let paused: Vec<i64> = controller
+                .check(&mut serving)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| p.advertiser_id)
+                .collect();
+            assert_eq!(paused, [5, 6, 7, 8]);
+            assert!(controller.check(&mut serving).await.unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn the_budget_day_starts_at_local_midnight() {
+        let controller = BudgetController::new(1, 8 * 3_600_000);
+        // 2025-11-10T15:30Z is 23:30 in China: the day began at 2025-11-09T16:00Z.
+        assert_eq!(
+            controller.day_start_ms(EPOCH_MS),
+            EPOCH_MS - 23 * 3_600_000 - 1_800_000
+        );
+        // Half an hour later it is Double 11.
+        assert_eq!(
+            controller.day_start_ms(EPOCH_MS + 1_800_000),
+            EPOCH_MS + 1_800_000
+        );
     }
 }

@@ -382,6 +382,10 @@ pub struct TableSection {
         deserialize_with = "deserialize_size"
     )]
     pub target_file_size_bytes: u64,
+    /// UNSAFE (apache/paimon#6978): expiration deletes data and changelog files before the
+    /// snapshot files that reference them. Off by default; only the incident library sets it.
+    #[serde(rename = "unsafe.expire.delete-data-before-snapshot", default)]
+    pub unsafe_expire_delete_data_before_snapshot: bool,
 }
 
 fn default_target_file_size() -> u64 {
@@ -456,6 +460,8 @@ impl TableSection {
             }
             options.tag_num_retained_max = Some(max);
         }
+        options.unsafe_expire_delete_data_before_snapshot =
+            self.unsafe_expire_delete_data_before_snapshot;
         if self.consumer_expiration_time.is_some_and(|m| m.0 <= 0) {
             return Err("consumer.expiration-time must be a positive duration".into());
         }
@@ -494,6 +500,7 @@ impl TableSection {
             full_compaction_delta_commits: None,
             stop_trigger: None,
             target_file_size_bytes: default_target_file_size(),
+            unsafe_expire_delete_data_before_snapshot: false,
         }
     }
     fn dws_default() -> Self {
@@ -514,6 +521,7 @@ impl TableSection {
             full_compaction_delta_commits: None,
             stop_trigger: None,
             target_file_size_bytes: default_target_file_size(),
+            unsafe_expire_delete_data_before_snapshot: false,
         }
     }
 }
@@ -1561,6 +1569,34 @@ baseline_events_per_s = 100
         let typo = format!("{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.time-retain\" = \"1h\"\n");
         let error = Scenario::parse(&typo, "x.toml").unwrap_err().to_string();
         assert!(error.contains("snapshot.time-retain"), "{error}");
+    }
+
+    #[test]
+    fn unsafe_expire_order_defaults_off_and_is_checked() {
+        let key = "\"unsafe.expire.delete-data-before-snapshot\"";
+        let text = format!("{MINIMAL}[dwd]\nbucket = 2\n{key} = true\n");
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert!(
+            scenario
+                .dwd
+                .lifecycle()
+                .unwrap()
+                .unsafe_expire_delete_data_before_snapshot
+        );
+        assert!(
+            !scenario
+                .dws
+                .lifecycle()
+                .unwrap()
+                .unsafe_expire_delete_data_before_snapshot
+        );
+        let bad = format!("{MINIMAL}[dwd]\nbucket = 2\n{key} = \"yes\"\n");
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("unsafe.expire.delete-data-before-snapshot")
+                && error.contains("expected a boolean"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -601,7 +601,15 @@ pub struct JobsSection {
     /// The dedicated compaction job (host `compactor`) of the `write-only` tables; absent: none.
     #[serde(default)]
     pub compactor: Option<CompactorSection>,
+    /// UNSAFE (apache/paimon#9666): the jobs named here (`dwd-job`, `dws-job`) commit under a
+    /// new commitUser after every restart, so a restored checkpoint is committed again. Empty
+    /// by default; only the incident library sets it.
+    #[serde(rename = "unsafe.new-commit-user-on-restart", default)]
+    pub unsafe_new_commit_user_on_restart: Vec<String>,
 }
+
+/// Jobs `[jobs] unsafe.new-commit-user-on-restart` may name.
+pub const COMMITTING_JOBS: [&str; 2] = ["dwd-job", "dws-job"];
 
 /// `[jobs.compactor]`: Paimon's dedicated compaction job for the `write-only` tables.
 #[derive(Debug, Clone, Deserialize)]
@@ -637,6 +645,7 @@ impl Default for JobsSection {
             parallelism: default_parallelism(),
             task_slots: default_task_slots(),
             compactor: None,
+            unsafe_new_commit_user_on_restart: Vec::new(),
         }
     }
 }
@@ -1168,6 +1177,14 @@ impl Scenario {
                 self.jobs.allowed_lateness
             ));
         }
+        for job in &self.jobs.unsafe_new_commit_user_on_restart {
+            if !COMMITTING_JOBS.contains(&job.as_str()) {
+                return Err(format!(
+                    "[jobs] unsafe.new-commit-user-on-restart names `{job}`; it takes the jobs that commit: {}",
+                    COMMITTING_JOBS.join(", ")
+                ));
+            }
+        }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
         }
@@ -1569,6 +1586,27 @@ baseline_events_per_s = 100
         let typo = format!("{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.time-retain\" = \"1h\"\n");
         let error = Scenario::parse(&typo, "x.toml").unwrap_err().to_string();
         assert!(error.contains("snapshot.time-retain"), "{error}");
+    }
+
+    #[test]
+    fn unsafe_new_commit_user_names_committing_jobs() {
+        assert!(
+            Scenario::parse(MINIMAL, "x.toml")
+                .unwrap()
+                .jobs
+                .unsafe_new_commit_user_on_restart
+                .is_empty()
+        );
+        let text =
+            format!("{MINIMAL}[jobs]\n\"unsafe.new-commit-user-on-restart\" = [\"dwd-job\"]\n");
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.jobs.unsafe_new_commit_user_on_restart, ["dwd-job"]);
+        let bad = text.replace("dwd-job", "serving");
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("unsafe.new-commit-user-on-restart names `serving`"),
+            "{error}"
+        );
     }
 
     #[test]

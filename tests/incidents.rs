@@ -23,7 +23,7 @@ fn every_incident_replays_to_its_recorded_verdict() {
             .map(|incident| {
                 scope.spawn(move || {
                     let output = sim::run::run(incident.scenario.clone(), incident.expected.seed);
-                    let summary = Summary::build(&output, &incident.replay_command(), "test", 1.0);
+                    let summary = Summary::build(&output, &incident.scenario_path(), "test", 1.0);
                     let differences = incident.differences(&summary);
                     (!differences.is_empty()).then(|| {
                         format!(

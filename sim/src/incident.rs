@@ -136,11 +136,17 @@ impl Incident {
         dirs.iter().map(|dir| Self::load(dir)).collect()
     }
 
+    /// Its scenario's path from the project root.
+    pub fn scenario_path(&self) -> String {
+        format!("fixtures/incidents/{}/{SCENARIO_FILE}", self.name)
+    }
+
     /// The command that replays it, from the project root.
     pub fn replay_command(&self) -> String {
         format!(
-            "dwsim run fixtures/incidents/{}/{SCENARIO_FILE} --seed {}",
-            self.name, self.expected.seed
+            "dwsim run {} --seed {}",
+            self.scenario_path(),
+            self.expected.seed
         )
     }
 

@@ -183,3 +183,64 @@ impl Incident {
         differences
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch incident directory under the system's temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str, verdict: &str, story: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("dwsim-incident-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let scenario = "name = \"t\"\n[run]\nchaos = \"10s\"\nliveness = \"10s\"\n[traffic]\nbaseline_events_per_s = 10\n";
+            std::fs::write(dir.join(SCENARIO_FILE), scenario).unwrap();
+            std::fs::write(dir.join(VERDICT_FILE), verdict).unwrap();
+            std::fs::write(dir.join(STORY_FILE), story).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const VERDICT: &str = "seed = 3\nreport = \"apache/paimon#1\"\ncause = \"x\"\nchecker = \"files\"\nfirst_violation_contains = \"above\"\nfailed_checkers = [\"files\"]\n";
+
+    #[test]
+    fn an_incident_loads_with_its_replay_command() {
+        let scratch = Scratch::new("ok", VERDICT, "reproduces apache/paimon#1");
+        let incident = Incident::load(&scratch.0).unwrap();
+        assert_eq!(incident.expected.seed, 3);
+        assert!(
+            incident
+                .replay_command()
+                .ends_with("/scenario.toml --seed 3"),
+            "{}",
+            incident.replay_command()
+        );
+    }
+
+    #[test]
+    fn inconsistent_or_unnamed_incidents_are_rejected() {
+        let lacks = VERDICT.replace("[\"files\"]", "[\"exactly-once\"]");
+        let scratch = Scratch::new("lacks", &lacks, "apache/paimon#1");
+        let error = Incident::load(&scratch.0).unwrap_err().to_string();
+        assert!(
+            error.contains("must include checker = \"files\""),
+            "{error}"
+        );
+        let scratch = Scratch::new("story", VERDICT, "no report named");
+        let error = Incident::load(&scratch.0).unwrap_err().to_string();
+        assert!(error.contains("apache/paimon#1"), "{error}");
+        let typo = VERDICT.replace("seed", "sede");
+        let scratch = Scratch::new("typo", &typo, "apache/paimon#1");
+        let error = Incident::load(&scratch.0).unwrap_err().to_string();
+        assert!(error.contains("sede"), "{error}");
+    }
+}

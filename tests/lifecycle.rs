@@ -57,7 +57,12 @@ fn consumer_id_lets_the_dws_job_resume_after_its_snapshots_would_have_expired() 
 
 #[test]
 fn without_a_consumer_id_the_run_fails_with_an_expired_snapshot_verdict() {
-    let output = sim::run::run(common::scenario("consumer-recovery-no-consumer-id"), 1);
+    let path = format!(
+        "{}/fixtures/incidents/a-expired-snapshot-without-consumer-id/scenario.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let scenario = sim::scenario::Scenario::load(std::path::Path::new(&path)).unwrap();
+    let output = sim::run::run(scenario, 1);
     let checks = &output.checks;
     let expired = checks
         .files
@@ -84,7 +89,7 @@ fn without_a_consumer_id_the_run_fails_with_an_expired_snapshot_verdict() {
     // The CLI says so and exits 1.
     let (code, stdout, stderr) = dwsim(&[
         "run",
-        "scenarios/consumer-recovery-no-consumer-id.toml",
+        "fixtures/incidents/a-expired-snapshot-without-consumer-id/scenario.toml",
         "--seed",
         "1",
     ]);

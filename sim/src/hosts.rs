@@ -238,10 +238,21 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
             out_of_orderness_ms: shared.scenario.jobs.watermark_out_of_orderness.0,
             backlog_lag_records: shared.scenario.jobs.backlog_lag_records,
             parallelism: shared.scenario.jobs.parallelism,
+            unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, "dwd-job"),
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
         run_until_failover(&shared, &env, &mut job).await;
     }
+}
+
+/// Whether the scenario's unsafe `unsafe.new-commit-user-on-restart` names `job`.
+fn new_commit_user_on_restart(shared: &Shared, job: &str) -> bool {
+    shared
+        .scenario
+        .jobs
+        .unsafe_new_commit_user_on_restart
+        .iter()
+        .any(|name| name == job)
 }
 
 /// Runs a job until it fails over, traces why, and waits out Flink's fixed restart delay.
@@ -280,6 +291,7 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
             allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
             parallelism: shared.scenario.jobs.parallelism,
+            unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, "dws-job"),
         };
         let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);

@@ -9,6 +9,7 @@ pub mod dfs;
 pub mod faults;
 pub mod files_checker;
 pub mod hosts;
+pub mod incident;
 pub mod inspect;
 pub mod late_data;
 pub mod output;

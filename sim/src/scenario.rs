@@ -405,6 +405,10 @@ pub struct TableSection {
         deserialize_with = "deserialize_size"
     )]
     pub target_file_size_bytes: u64,
+    /// UNSAFE (apache/paimon#6978): expiration deletes data and changelog files before the
+    /// snapshot files that reference them. Off by default; only the incident library sets it.
+    #[serde(rename = "unsafe.expire.delete-data-before-snapshot", default)]
+    pub unsafe_expire_delete_data_before_snapshot: bool,
 }
 
 fn default_target_file_size() -> u64 {
@@ -479,6 +483,8 @@ impl TableSection {
             }
             options.tag_num_retained_max = Some(max);
         }
+        options.unsafe_expire_delete_data_before_snapshot =
+            self.unsafe_expire_delete_data_before_snapshot;
         if self.consumer_expiration_time.is_some_and(|m| m.0 <= 0) {
             return Err("consumer.expiration-time must be a positive duration".into());
         }
@@ -517,6 +523,7 @@ impl TableSection {
             full_compaction_delta_commits: None,
             stop_trigger: None,
             target_file_size_bytes: default_target_file_size(),
+            unsafe_expire_delete_data_before_snapshot: false,
         }
     }
     fn dws_default() -> Self {
@@ -537,6 +544,7 @@ impl TableSection {
             full_compaction_delta_commits: None,
             stop_trigger: None,
             target_file_size_bytes: default_target_file_size(),
+            unsafe_expire_delete_data_before_snapshot: false,
         }
     }
 }
@@ -616,7 +624,15 @@ pub struct JobsSection {
     /// The dedicated compaction job (host `compactor`) of the `write-only` tables; absent: none.
     #[serde(default)]
     pub compactor: Option<CompactorSection>,
+    /// UNSAFE (apache/paimon#9666): the jobs named here (`dwd-job`, `dws-job`) commit under a
+    /// new commitUser after every restart, so a restored checkpoint is committed again. Empty
+    /// by default; only the incident library sets it.
+    #[serde(rename = "unsafe.new-commit-user-on-restart", default)]
+    pub unsafe_new_commit_user_on_restart: Vec<String>,
 }
+
+/// Jobs `[jobs] unsafe.new-commit-user-on-restart` may name.
+pub const COMMITTING_JOBS: [&str; 2] = ["dwd-job", "dws-job"];
 
 /// `[jobs.compactor]`: Paimon's dedicated compaction job for the `write-only` tables.
 #[derive(Debug, Clone, Deserialize)]
@@ -652,6 +668,7 @@ impl Default for JobsSection {
             parallelism: default_parallelism(),
             task_slots: default_task_slots(),
             compactor: None,
+            unsafe_new_commit_user_on_restart: Vec::new(),
         }
     }
 }
@@ -1208,6 +1225,14 @@ impl Scenario {
                 self.jobs.allowed_lateness
             ));
         }
+        for job in &self.jobs.unsafe_new_commit_user_on_restart {
+            if !COMMITTING_JOBS.contains(&job.as_str()) {
+                return Err(format!(
+                    "[jobs] unsafe.new-commit-user-on-restart names `{job}`; it takes the jobs that commit: {}",
+                    COMMITTING_JOBS.join(", ")
+                ));
+            }
+        }
         if self.jobs.checkpoint_interval.0 < 100 {
             return Err("[jobs] execution.checkpointing.interval must be at least 100ms".into());
         }
@@ -1664,6 +1689,55 @@ baseline_events_per_s = 100
         let typo = format!("{MINIMAL}[dwd]\nbucket = 2\n\"snapshot.time-retain\" = \"1h\"\n");
         let error = Scenario::parse(&typo, "x.toml").unwrap_err().to_string();
         assert!(error.contains("snapshot.time-retain"), "{error}");
+    }
+
+    #[test]
+    fn unsafe_new_commit_user_names_committing_jobs() {
+        assert!(
+            Scenario::parse(MINIMAL, "x.toml")
+                .unwrap()
+                .jobs
+                .unsafe_new_commit_user_on_restart
+                .is_empty()
+        );
+        let text =
+            format!("{MINIMAL}[jobs]\n\"unsafe.new-commit-user-on-restart\" = [\"dwd-job\"]\n");
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert_eq!(scenario.jobs.unsafe_new_commit_user_on_restart, ["dwd-job"]);
+        let bad = text.replace("dwd-job", "serving");
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("unsafe.new-commit-user-on-restart names `serving`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unsafe_expire_order_defaults_off_and_is_checked() {
+        let key = "\"unsafe.expire.delete-data-before-snapshot\"";
+        let text = format!("{MINIMAL}[dwd]\nbucket = 2\n{key} = true\n");
+        let scenario = Scenario::parse(&text, "x.toml").unwrap();
+        assert!(
+            scenario
+                .dwd
+                .lifecycle()
+                .unwrap()
+                .unsafe_expire_delete_data_before_snapshot
+        );
+        assert!(
+            !scenario
+                .dws
+                .lifecycle()
+                .unwrap()
+                .unsafe_expire_delete_data_before_snapshot
+        );
+        let bad = format!("{MINIMAL}[dwd]\nbucket = 2\n{key} = \"yes\"\n");
+        let error = Scenario::parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("unsafe.expire.delete-data-before-snapshot")
+                && error.contains("expected a boolean"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -152,6 +152,17 @@ impl Summary {
         self.verdict == "PASS"
     }
 
+    /// The first violation `checker` reported, as the summary prints it.
+    pub fn first_violation(&self, checker: &str) -> Option<&Violation> {
+        self.exactly_once
+            .violations
+            .iter()
+            .chain(&self.freshness.violations)
+            .chain(&self.sla_violations)
+            .chain(&self.files.violations)
+            .find(|v| v.checker == checker)
+    }
+
     pub fn reproduce_command(&self) -> String {
         format!("dwsim run {} --seed {}", self.scenario_path, self.seed)
     }
@@ -298,14 +309,7 @@ impl Summary {
             crate::files_checker::FILES,
             crate::files_checker::EXPIRED_SNAPSHOT,
         ] {
-            let first = e
-                .violations
-                .iter()
-                .chain(&f.violations)
-                .chain(&self.sla_violations)
-                .chain(&self.files.violations)
-                .find(|v| v.checker == checker);
-            match first {
+            match self.first_violation(checker) {
                 None => line(format!("  {checker:<13} PASS")),
                 Some(v) => {
                     let when = v

@@ -37,6 +37,11 @@ pub struct DwdToDwsConfig {
     /// Flink parallelism: the aggregation is hash-partitioned by DWS key over this many
     /// subtasks, and writer subtask `i` writes DWS buckets `b % parallelism == i`.
     pub parallelism: u32,
+    /// UNSAFE (apache/paimon#9666): each process attempt commits under a new commitUser (this
+    /// one plus the attempt's start time), as a job started without its state would. A restore
+    /// then re-commits its last checkpoint under a user that never committed it, so Paimon's
+    /// filterAndCommit cannot skip it and the checkpoint is committed twice. Off in production.
+    pub unsafe_new_commit_user_on_restart: bool,
 }
 
 pub struct DwdToDws<E: Env> {
@@ -67,6 +72,10 @@ impl<E: Env> DwdToDws<E> {
         late: FileStoreTable<E::Store>,
     ) -> Self {
         let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
+        let mut config = config;
+        if config.unsafe_new_commit_user_on_restart {
+            config.commit_user = format!("{}-{}", config.commit_user, env.clock().now_millis());
+        }
         Self {
             env,
             config,

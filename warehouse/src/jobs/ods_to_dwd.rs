@@ -35,6 +35,11 @@ pub struct OdsToDwdConfig {
     /// Flink parallelism: source subtask `i` reads partitions `p % parallelism == i`, writer
     /// subtask `i` writes buckets `b % parallelism == i` (never more subtasks than buckets).
     pub parallelism: u32,
+    /// UNSAFE (apache/paimon#9666): each process attempt commits under a new commitUser (this
+    /// one plus the attempt's start time), as a job started without its state would. A restore
+    /// then re-commits its last checkpoint under a user that never committed it, so Paimon's
+    /// filterAndCommit cannot skip it and the checkpoint is committed twice. Off in production.
+    pub unsafe_new_commit_user_on_restart: bool,
 }
 
 pub struct OdsToDwd<E: Env, T: Transport> {
@@ -60,6 +65,10 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         table: FileStoreTable<E::Store>,
     ) -> Self {
         let attempt_prefix = format!("{}-{}", config.job_name, env.clock().now_millis());
+        let mut config = config;
+        if config.unsafe_new_commit_user_on_restart {
+            config.commit_user = format!("{}-{}", config.commit_user, env.clock().now_millis());
+        }
         Self {
             offsets: vec![0; config.partitions as usize],
             max_event_time_ms: vec![i64::MIN; config.partitions as usize],

@@ -90,6 +90,7 @@ impl World {
     async fn dwd_job(&self) -> OdsToDwd<TestEnv, InProcessTt> {
         let table = self.dwd_table().await;
         let config = OdsToDwdConfig {
+            unsafe_new_commit_user_on_restart: false,
             job_name: "dwd-job".into(),
             commit_user: "dwd-user".into(),
             partitions: 2,
@@ -236,6 +237,7 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
     .await
     .unwrap();
     let config = DwdToDwsConfig {
+        unsafe_new_commit_user_on_restart: false,
         job_name: "dws-job".into(),
         commit_user: "dws-user".into(),
         consumer_id: Some("dws".into()),
@@ -331,6 +333,7 @@ async fn too_late_event_goes_to_the_side_table_exactly_once_across_a_restore() {
     .await
     .unwrap();
     let config = DwdToDwsConfig {
+        unsafe_new_commit_user_on_restart: false,
         job_name: "dws-job".into(),
         commit_user: "dws-user".into(),
         consumer_id: None,

@@ -153,6 +153,13 @@ fn options_from_paimon(
                 lifecycle.tag_creation_period =
                     TagPeriod::parse(value).ok_or_else(|| bad(key, value))?;
             }
+            super::lifecycle::UNSAFE_EXPIRE_DELETE_DATA_BEFORE_SNAPSHOT => {
+                lifecycle.unsafe_expire_delete_data_before_snapshot = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad(key, value)),
+                };
+            }
             "tag.num-retained-max" => {
                 lifecycle.tag_num_retained_max = Some(number(key, value)? as _);
             }

@@ -9,6 +9,11 @@
 //! at a deleted file; a crash between the steps leaks files, which orphan cleaning removes.
 //! Changelog files live and die with their snapshot (Paimon's behaviour while the `changelog.*`
 //! retention options are unset, i.e. the changelog is not decoupled).
+//!
+//! `unsafe.expire.delete-data-before-snapshot` (off by default, for the incident library)
+//! reverses the order, as apache/paimon#6978 describes Paimon's: data, changelog and manifest
+//! files go first, the snapshot files last, so between the steps a reader (or a checker) finds
+//! snapshots still listed whose files are gone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +42,15 @@ pub struct LifecycleOptions {
     pub tag_creation_period: TagPeriod,
     /// `tag.num-retained-max` (unset: automatic tags are kept forever).
     pub tag_num_retained_max: Option<u32>,
+    /// `unsafe.expire.delete-data-before-snapshot` (false). UNSAFE: expiration deletes the
+    /// expired snapshots' data, changelog and manifest files before their snapshot files (and
+    /// the `EARLIEST` hint), so until it finishes a snapshot still listed points at deleted files.
+    pub unsafe_expire_delete_data_before_snapshot: bool,
 }
+
+/// The schema option of [`LifecycleOptions::unsafe_expire_delete_data_before_snapshot`].
+pub const UNSAFE_EXPIRE_DELETE_DATA_BEFORE_SNAPSHOT: &str =
+    "unsafe.expire.delete-data-before-snapshot";
 
 impl Default for LifecycleOptions {
     fn default() -> Self {
@@ -50,6 +63,7 @@ impl Default for LifecycleOptions {
             tag_automatic_creation: TagCreation::None,
             tag_creation_period: TagPeriod::Daily,
             tag_num_retained_max: None,
+            unsafe_expire_delete_data_before_snapshot: false,
         }
     }
 }
@@ -130,6 +144,10 @@ impl LifecycleOptions {
         }
         if let Some(max) = self.tag_num_retained_max {
             options.push(("tag.num-retained-max", max.to_string()));
+        }
+        // Recorded only when set, so the schema of a safe table is unchanged.
+        if self.unsafe_expire_delete_data_before_snapshot {
+            options.push((UNSAFE_EXPIRE_DELETE_DATA_BEFORE_SNAPSHOT, "true".into()));
         }
         options
             .into_iter()
@@ -337,11 +355,14 @@ impl<S: ObjectStore> FileStoreTable<S> {
         changelog_files.retain(|file| !keep.changelog_files.contains(file));
         manifests.retain(|name| !keep.manifests.contains(name));
 
-        for id in expired.keys() {
-            self.store().delete(&self.snapshot_path(*id)).await?;
+        let unsafe_order = self
+            .schema()
+            .options
+            .lifecycle
+            .unsafe_expire_delete_data_before_snapshot;
+        if !unsafe_order {
+            self.delete_snapshot_files(&expired, end).await?;
         }
-        self.write_hint("EARLIEST", end).await?;
-
         let mut report = ExpireReport {
             expired: Some((earliest, end)),
             ..ExpireReport::default()
@@ -372,7 +393,25 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 Err(_) => report.delete_failures += 1,
             }
         }
+        if unsafe_order {
+            // The unsafe order (Paimon's ExpireSnapshotsImpl, apache/paimon#6978): data,
+            // changelog and manifest files are gone while the snapshots pointing at them are
+            // still listed. Every delete above awaited the store, so readers ran in between.
+            self.delete_snapshot_files(&expired, end).await?;
+        }
         Ok(report)
+    }
+
+    /// Deletes the expired snapshot files, then moves the `EARLIEST` hint to `end`.
+    async fn delete_snapshot_files(
+        &self,
+        expired: &BTreeMap<i64, Snapshot>,
+        end: i64,
+    ) -> Result<(), TableError> {
+        for id in expired.keys() {
+            self.store().delete(&self.snapshot_path(*id)).await?;
+        }
+        self.write_hint("EARLIEST", end).await
     }
 
     /// Every file any present snapshot or tag references, as full paths.

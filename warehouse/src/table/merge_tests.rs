@@ -824,6 +824,9 @@ fn every_engine_reopens_from_its_schema_file_alone() {
         sequenced.lifecycle.tag_automatic_creation = TagCreation::ProcessTime;
         sequenced.lifecycle.tag_creation_period = TagPeriod::Every(90_000);
         sequenced.lifecycle.tag_num_retained_max = Some(3);
+        sequenced
+            .lifecycle
+            .unsafe_expire_delete_data_before_snapshot = true;
         let mut partial = options(
             MergeEngine::PartialUpdate,
             ChangelogProducer::FullCompaction,

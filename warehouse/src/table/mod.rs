@@ -28,7 +28,10 @@ mod tests;
 pub use catalog::{open_existing, table_root};
 pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
 pub use error::TableError;
-pub use lifecycle::{ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport};
+pub use lifecycle::{
+    ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport,
+    UNSAFE_EXPIRE_DELETE_DATA_BEFORE_SNAPSHOT,
+};
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };

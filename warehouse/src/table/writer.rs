@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use super::compaction::{self, CompactionResult};
-use super::format::{self, RecordRef};
+use super::format::{self, RecordRef, Records};
 use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
@@ -87,26 +87,32 @@ fn absorb(total: &mut CompactionResult, next: CompactionResult) {
     total.changelog.extend(next.changelog);
 }
 
-pub(crate) fn file_meta(
+pub(crate) fn file_meta<R: Records + ?Sized>(
     file_name: String,
     file_size: u64,
-    records: &[RecordRef<'_>],
+    records: &R,
     time_millis: i64,
 ) -> DataFileMeta {
-    let seqs = records.iter().map(|r| r.sequence_number);
+    let n = records.len();
+    let key = |i: usize| -> Key {
+        (0..records.key_width())
+            .map(|k| records.key(i, k))
+            .collect()
+    };
+    let seqs = (0..n).map(|i| records.sequence_number(i));
     DataFileMeta {
         file_name,
         file_size,
-        row_count: records.len() as u64,
-        min_key: records.first().map(|r| r.key.to_vec()).unwrap_or_default(),
-        max_key: records.last().map(|r| r.key.to_vec()).unwrap_or_default(),
+        row_count: n as u64,
+        min_key: if n == 0 { Vec::new() } else { key(0) },
+        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
         min_sequence_number: seqs.clone().min().unwrap_or(-1),
         max_sequence_number: seqs.max().unwrap_or(-1),
         schema_id: 0,
         level: 0,
         extra_files: Vec::new(),
         creation_time: time_millis,
-        delete_row_count: records.iter().filter(|r| !r.kind.is_add()).count() as u64,
+        delete_row_count: (0..n).filter(|&i| !records.kind(i).is_add()).count() as u64,
         file_source: "APPEND".to_string(),
     }
 }
@@ -128,7 +134,7 @@ impl BucketWriter {
             bucket,
             merge,
             producer: schema.options.changelog_producer,
-            state: std::mem::take(&mut base.rows).into_iter().collect(),
+            state: base.rows.iter().collect(),
             tombstones: std::mem::take(&mut base.tombstones).into_iter().collect(),
             pending: BTreeMap::new(),
             inputs: Vec::new(),
@@ -347,8 +353,8 @@ impl BucketWriter {
         let data = self.batch_records();
         let data_name = format!("data-{file_prefix}-{n}.parquet");
         let data_path = table.bucket_file_path(self.bucket, &data_name);
-        let bytes = format::encode(&self.schema, &self.pk_indices, &data, &data_path)?;
-        let data_meta = file_meta(data_name, bytes.len() as u64, &data, time_millis);
+        let bytes = format::encode(&self.schema, &self.pk_indices, &data[..], &data_path)?;
+        let data_meta = file_meta(data_name, bytes.len() as u64, &data[..], time_millis);
         table.store().put(&data_path, bytes).await?;
         let mut written_bytes = data_meta.file_size;
 
@@ -359,8 +365,8 @@ impl BucketWriter {
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
             let path = table.bucket_file_path(bucket, &name);
-            let bytes = format::encode(&schema, &pk_indices, &changes, &path)?;
-            let meta = file_meta(name, bytes.len() as u64, &changes, time_millis);
+            let bytes = format::encode(&schema, &pk_indices, &changes[..], &path)?;
+            let meta = file_meta(name, bytes.len() as u64, &changes[..], time_millis);
             table.store().put(&path, bytes).await?;
             written_bytes += meta.file_size;
             changelog_files.push(meta);

@@ -4,8 +4,10 @@
 //! input records (`input`), or the exact changelog of the batch against the state before it
 //! (`lookup`). Full-compaction changelog comes from `compaction`.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 
 use super::compaction::{self, CompactionResult};
 use super::format::{self, RecordRef, Records};
@@ -15,6 +17,81 @@ use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
+
+/// Primary keys of at most this many columns are held inline (every table of the warehouse).
+const INLINE_KEY_COLUMNS_MAX: usize = 3;
+
+/// A primary key as the writer holds it: inline for the usual narrow keys, so a write needs
+/// no heap allocation for its key. Compares, hashes and borrows as the `[i64]` slice it holds.
+#[derive(Clone, Debug)]
+enum PackedKey {
+    Inline {
+        len: u8,
+        values: [i64; INLINE_KEY_COLUMNS_MAX],
+    },
+    Heap(Box<[i64]>),
+}
+
+impl PackedKey {
+    /// The primary-key columns `pk_indices` of `row`.
+    fn of_row(row: &[i64], pk_indices: &[usize]) -> Self {
+        if pk_indices.len() > INLINE_KEY_COLUMNS_MAX {
+            return Self::Heap(pk_indices.iter().map(|&i| row[i]).collect());
+        }
+        let mut values = [0; INLINE_KEY_COLUMNS_MAX];
+        for (slot, &i) in values.iter_mut().zip(pk_indices) {
+            *slot = row[i];
+        }
+        Self::Inline {
+            len: pk_indices.len() as u8,
+            values,
+        }
+    }
+
+    fn of_key(key: &[i64]) -> Self {
+        let all: Vec<usize> = (0..key.len()).collect();
+        Self::of_row(key, &all)
+    }
+
+    fn as_slice(&self) -> &[i64] {
+        match self {
+            Self::Inline { len, values } => &values[..usize::from(*len)],
+            Self::Heap(values) => values,
+        }
+    }
+}
+
+impl PartialEq for PackedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for PackedKey {}
+
+impl PartialOrd for PackedKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PackedKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl Hash for PackedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl Borrow<[i64]> for PackedKey {
+    fn borrow(&self) -> &[i64] {
+        self.as_slice()
+    }
+}
 
 /// A key touched since the last `prepare_commit`.
 struct Pending {
@@ -36,13 +113,23 @@ pub struct BucketWriter {
     merge: MergeFunction,
     producer: ChangelogProducer,
     /// Live rows. Looked up, never iterated: a hash map is enough and much faster than a B-tree.
-    state: StableHashMap<Key, Row>,
+    state: StableHashMap<PackedKey, Row>,
     /// Deletes the merge engine must remember (see `BucketState::tombstones`).
-    tombstones: StableHashMap<Key, Row>,
-    pending: BTreeMap<Key, Pending>,
+    tombstones: StableHashMap<PackedKey, Row>,
+    /// Keys touched since the last flush, looked up by key; never iterated (see
+    /// `pending_keys`).
+    pending: StableHashMap<PackedKey, Pending>,
+    /// The keys of `pending`, in first-touch order until a flush sorts them.
+    pending_keys: Vec<PackedKey>,
+    /// Plain deduplicate without the lookup changelog (instead of `pending`): each write's key
+    /// and sequence number, in write order until a flush sorts them and keeps each key's last.
+    touched: Vec<(PackedKey, i64)>,
+    /// With `touched`: the row of the last write of each key whose last write deleted it (the
+    /// live rows are in `state`).
+    deleted: StableHashMap<PackedKey, Row>,
     /// The batch's accepted input records (key, sequence number, kind, row), for the input
     /// changelog producer.
-    inputs: Vec<(Key, i64, RowKind, Row)>,
+    inputs: Vec<(PackedKey, i64, RowKind, Row)>,
     pending_records: usize,
     next_sequence_number: i64,
     file_counter: u64,
@@ -134,9 +221,19 @@ impl BucketWriter {
             bucket,
             merge,
             producer: schema.options.changelog_producer,
-            state: base.rows.iter().collect(),
-            tombstones: std::mem::take(&mut base.tombstones).into_iter().collect(),
-            pending: BTreeMap::new(),
+            state: base
+                .rows
+                .iter()
+                .map(|(key, row)| (PackedKey::of_key(&key), row))
+                .collect(),
+            tombstones: std::mem::take(&mut base.tombstones)
+                .into_iter()
+                .map(|(key, row)| (PackedKey::of_key(&key), row))
+                .collect(),
+            pending: StableHashMap::default(),
+            pending_keys: Vec::new(),
+            touched: Vec::new(),
+            deleted: StableHashMap::default(),
             inputs: Vec::new(),
             pending_records: 0,
             next_sequence_number: base.max_sequence_number + 1,
@@ -178,7 +275,7 @@ impl BucketWriter {
             self.schema.fields.len(),
             "row width must match the table schema"
         );
-        let key: Key = self.pk_indices.iter().map(|&i| row[i]).collect();
+        let key = PackedKey::of_row(&row, &self.pk_indices);
         let input = (self.producer == ChangelogProducer::Input).then(|| row.clone());
         let Some(lifted) = self.merge.lift(kind, row)? else {
             return Ok(()); // ignore-delete
@@ -190,6 +287,21 @@ impl BucketWriter {
             self.inputs.push((key.clone(), sequence_number, kind, row));
         }
         let lookup = self.producer == ChangelogProducer::Lookup;
+        if self.merge.is_last_wins() && !lookup {
+            // Plain deduplicate without the lookup changelog: the key's state is the whole
+            // story, so the batch only logs which keys it touched (sorted at the flush).
+            if lifted.is_live() {
+                if !self.deleted.is_empty() {
+                    self.deleted.remove(&key);
+                }
+                self.state.insert(key.clone(), lifted.row);
+            } else {
+                self.state.remove(&key);
+                self.deleted.insert(key.clone(), lifted.row);
+            }
+            self.touched.push((key, sequence_number));
+            return Ok(());
+        }
         if self.merge.is_last_wins() {
             let (old, deleted_row) = if lifted.is_live() {
                 (self.state.insert(key.clone(), lifted.row), None)
@@ -198,6 +310,7 @@ impl BucketWriter {
             };
             match self.pending.entry(key) {
                 Entry::Vacant(v) => {
+                    self.pending_keys.push(v.key().clone());
                     v.insert(Pending {
                         before: if lookup { old } else { None },
                         sequence_number,
@@ -242,6 +355,7 @@ impl BucketWriter {
         }
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
+                self.pending_keys.push(v.key().clone());
                 v.insert(Pending {
                     before: before_live,
                     sequence_number,
@@ -261,6 +375,27 @@ impl BucketWriter {
         Ok(())
     }
 
+    /// Sorts `touched` by key, keeping each key's last write (write order within a key
+    /// survives the stable sort). A failed flush leaves it sorted, which later writes extend.
+    fn sort_touched(&mut self) {
+        self.touched.sort_by(|a, b| a.0.cmp(&b.0));
+        let len = self.touched.len();
+        let mut kept = 0;
+        for i in 0..len {
+            if i + 1 < len && self.touched[i + 1].0 == self.touched[i].0 {
+                continue;
+            }
+            self.touched.swap(kept, i);
+            kept += 1;
+        }
+        self.touched.truncate(kept);
+    }
+
+    /// Whether writes wait for the next flush.
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.touched.is_empty()
+    }
+
     /// Writes since the last `prepare_commit`.
     pub fn pending_records(&self) -> usize {
         self.pending_records
@@ -271,18 +406,37 @@ impl BucketWriter {
         self.last_written_bytes
     }
 
-    /// The batch as data records: one record per key, sorted by key.
+    /// The batch as data records: one record per key, sorted by key (`pending_keys` sorted).
     fn batch_records(&self) -> Vec<RecordRef<'_>> {
-        self.pending
+        if !self.touched.is_empty() {
+            return self
+                .touched
+                .iter()
+                .map(|(key, sequence_number)| {
+                    let (kind, row) = match self.state.get(key) {
+                        Some(row) => (RowKind::Insert, row),
+                        None => (RowKind::Delete, &self.deleted[key]),
+                    };
+                    RecordRef {
+                        key: key.as_slice(),
+                        sequence_number: *sequence_number,
+                        kind,
+                        row,
+                    }
+                })
+                .collect();
+        }
+        self.pending_keys
             .iter()
-            .map(|(key, p)| {
+            .map(|key| {
+                let p = &self.pending[key];
                 let (kind, row) = match (&p.batch, &p.deleted_row) {
                     (Some(batch), _) => (batch.kind, &batch.row),
                     (None, Some(row)) => (RowKind::Delete, row),
                     (None, None) => (RowKind::Insert, &self.state[key]),
                 };
                 RecordRef {
-                    key,
+                    key: key.as_slice(),
                     sequence_number: p.sequence_number,
                     kind,
                     row,
@@ -301,7 +455,7 @@ impl BucketWriter {
                 self.inputs
                     .iter()
                     .map(|(key, sequence_number, kind, row)| RecordRef {
-                        key,
+                        key: key.as_slice(),
                         sequence_number: *sequence_number,
                         kind: *kind,
                         row,
@@ -310,10 +464,11 @@ impl BucketWriter {
             }
             ChangelogProducer::Lookup => {
                 let mut changes: Vec<RecordRef<'_>> = Vec::new();
-                for (key, p) in &self.pending {
+                for key in &self.pending_keys {
+                    let p = &self.pending[key];
                     let after = self.state.get(key);
                     let record = |kind, row| RecordRef {
-                        key,
+                        key: key.as_slice(),
                         sequence_number: p.sequence_number,
                         kind,
                         row,
@@ -344,11 +499,15 @@ impl BucketWriter {
     ) -> Result<Option<CommitMessage>, TableError> {
         self.last_written_bytes = 0;
         self.last_stall = None;
-        if self.pending.is_empty() {
+        if !self.has_pending() {
             return Ok(None);
         }
         let n = self.file_counter;
         self.file_counter += 1;
+
+        // Keys are distinct: an unstable sort gives the one order.
+        self.pending_keys.sort_unstable();
+        self.sort_touched();
 
         let data = self.batch_records();
         let data_name = format!("data-{file_prefix}-{n}.parquet");
@@ -395,6 +554,9 @@ impl BucketWriter {
             }
         };
         self.pending.clear();
+        self.pending_keys.clear();
+        self.touched.clear();
+        self.deleted.clear();
         self.inputs.clear();
         self.pending_records = 0;
         self.last_written_bytes = written_bytes + compaction.io_bytes;
@@ -537,7 +699,7 @@ impl BucketWriter {
 
     /// Sorted runs the bucket would have after flushing the pending writes.
     pub fn sorted_runs_after_flush(&self) -> usize {
-        self.sorted_run_count() + usize::from(!self.pending.is_empty())
+        self.sorted_run_count() + usize::from(self.has_pending())
     }
 
     /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).

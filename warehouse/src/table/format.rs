@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow_array::builder::StringBuilder;
 use arrow_array::{Array, ArrayRef, Int8Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -429,60 +429,60 @@ pub(crate) fn decode_run(
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| corrupt(&e))?;
     let file_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let expected = arrow_schema(schema, pk_indices);
+    let actual = builder.schema();
+    if actual.fields().len() != expected.fields().len()
+        || actual
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .any(|(a, e)| a.name() != e.name())
+    {
+        let list = |s: &ArrowSchema| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        return Err(TableError::corrupt(
+            path,
+            format!("columns [{}], expected [{}]", list(actual), list(&expected)),
+        ));
+    }
+    // The `_KEY_` columns copy the key fields, which are value columns too: skip decoding them.
+    let npk = pk_indices.len();
+    let projection = ProjectionMask::roots(builder.parquet_schema(), npk..expected.fields().len());
     let reader = builder
+        .with_projection(projection)
         .with_batch_size(file_rows.clamp(1, DECODE_BATCH_ROWS_MAX))
         .build()
         .map_err(|e| corrupt(&e))?;
-    let expected = arrow_schema(schema, pk_indices);
-    let columns: Vec<(String, &FieldType, bool)> = file_columns(schema, pk_indices).collect();
-    let npk = pk_indices.len();
-    let mut parts: Vec<Vec<Int64Array>> = vec![Vec::new(); columns.len() + 1];
+    let nfields = schema.fields.len();
+    let mut parts: Vec<Vec<Int64Array>> = vec![Vec::new(); nfields + 1];
     let mut kinds: Vec<RowKind> = Vec::with_capacity(file_rows.min(DECODE_BATCH_ROWS_MAX * 16));
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(&e))?;
-        let actual = batch.schema();
-        if actual.fields().len() != expected.fields().len()
-            || actual
-                .fields()
-                .iter()
-                .zip(expected.fields())
-                .any(|(a, e)| a.name() != e.name())
-        {
-            let list = |s: &ArrowSchema| {
-                s.fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            return Err(TableError::corrupt(
-                path,
-                format!(
-                    "columns [{}], expected [{}]",
-                    list(&actual),
-                    list(&expected)
-                ),
-            ));
+        if batch.num_columns() != nfields + 2 {
+            return Err(TableError::corrupt(path, "projected columns missing"));
         }
-        // Batch column index of file column c (skipping the two system columns).
-        let batch_index = |c: usize| if c < npk { c } else { c + 2 };
-        for (c, (name, field_type, nullable)) in columns.iter().enumerate() {
-            parts[c].push(decode_column(
-                batch.column(batch_index(c)),
-                (field_type, *nullable),
+        for (f, field) in schema.fields.iter().enumerate() {
+            parts[f].push(decode_column(
+                batch.column(f + 2),
+                (&field.field_type, schema.is_nullable(f)),
                 path,
-                name,
+                &field.name,
             )?);
         }
         let seqs = batch
-            .column(npk)
+            .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
             .filter(|a| a.null_count() == 0)
             .ok_or_else(|| TableError::corrupt(path, format!("bad {SEQUENCE_NUMBER} column")))?;
-        parts[columns.len()].push(Int64Array::new(seqs.values().clone(), None));
+        parts[nfields].push(Int64Array::new(seqs.values().clone(), None));
         let kind_array = batch
-            .column(npk + 1)
+            .column(1)
             .as_any()
             .downcast_ref::<Int8Array>()
             .filter(|a| a.null_count() == 0)
@@ -494,9 +494,9 @@ pub(crate) fn decode_run(
         }
     }
     let mut columns_out = parts.into_iter().map(concat);
-    let keys: Vec<Int64Array> = columns_out.by_ref().take(npk).collect();
-    let values: Vec<Int64Array> = columns_out.by_ref().take(schema.fields.len()).collect();
+    let values: Vec<Int64Array> = columns_out.by_ref().take(nfields).collect();
     let sequence_numbers = columns_out.next().expect("the sequence column");
+    let keys: Vec<Int64Array> = pk_indices.iter().map(|&i| values[i].clone()).collect();
     Ok(Run {
         keys,
         sequence_numbers,

@@ -5,9 +5,13 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{Array, ArrayRef, Int8Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, Int8Array, Int32DictionaryArray, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -370,36 +374,90 @@ fn decode_column(
             }
         }
         FieldType::Enum(symbols) => {
+            if let Some(dictionary) = array.as_any().downcast_ref::<Int32DictionaryArray>() {
+                return decode_enum_dictionary(dictionary, symbols, path, name);
+            }
             let strings = array
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .ok_or_else(wrong)?;
             let mut out = Vec::with_capacity(strings.len());
-            // Runs of one symbol are common: remember the last match.
-            let mut last: Option<(&str, i64)> = None;
             for value in strings.iter() {
-                let Some(value) = value else {
-                    out.push(NULL);
-                    continue;
-                };
-                let index = match last {
-                    Some((symbol, index)) if symbol == value => index,
-                    _ => {
-                        let index = symbols.iter().position(|s| s == value).ok_or_else(|| {
-                            TableError::corrupt(
-                                path,
-                                format!("column {name}: unknown symbol {value:?}"),
-                            )
-                        })? as i64;
-                        last = Some((value, index));
-                        index
-                    }
-                };
-                out.push(index);
+                out.push(match value {
+                    None => NULL,
+                    Some(value) => symbol_index(symbols, value, path, name)?,
+                });
             }
             Ok(Int64Array::from(out))
         }
     }
+}
+
+fn symbol_index(
+    symbols: &[String],
+    value: &str,
+    path: &str,
+    name: &str,
+) -> Result<i64, TableError> {
+    symbols
+        .iter()
+        .position(|s| s == value)
+        .map(|index| index as i64)
+        .ok_or_else(|| {
+            TableError::corrupt(path, format!("column {name}: unknown symbol {value:?}"))
+        })
+}
+
+/// An enum column read as a dictionary: each dictionary entry is mapped to its symbol index
+/// once, then every row through its dictionary key.
+fn decode_enum_dictionary(
+    array: &Int32DictionaryArray,
+    symbols: &[String],
+    path: &str,
+    name: &str,
+) -> Result<Int64Array, TableError> {
+    let wrong = || {
+        TableError::corrupt(
+            path,
+            format!("column {name} has type {}", array.data_type()),
+        )
+    };
+    let entries = array
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(wrong)?;
+    // Entries no row uses may be anything; an unknown symbol is an error only where used.
+    let indices: Vec<Option<i64>> = entries
+        .iter()
+        .map(|entry| entry.and_then(|value| symbols.iter().position(|s| s == value)))
+        .map(|index| index.map(|i| i as i64))
+        .collect();
+    let keys = array.keys();
+    let mut out = Vec::with_capacity(keys.len());
+    for (row, key) in keys.iter().enumerate() {
+        let Some(key) = key else {
+            out.push(NULL);
+            continue;
+        };
+        match usize::try_from(key).ok().and_then(|k| indices.get(k)) {
+            Some(Some(index)) => out.push(*index),
+            _ => {
+                let value = array.is_valid(row).then(|| {
+                    usize::try_from(key)
+                        .ok()
+                        .filter(|&k| k < entries.len() && entries.is_valid(k))
+                        .map(|k| entries.value(k))
+                });
+                let value = value.flatten().unwrap_or_default();
+                return Err(TableError::corrupt(
+                    path,
+                    format!("column {name}: unknown symbol {value:?}"),
+                ));
+            }
+        }
+    }
+    Ok(Int64Array::from(out))
 }
 
 /// One column over every batch: the only batch's array as is, or the batches concatenated.
@@ -426,8 +484,39 @@ pub(crate) fn decode_run(
     path: &str,
 ) -> Result<Run, TableError> {
     let corrupt = |e: &dyn std::fmt::Display| TableError::corrupt(path, e);
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .map_err(|e| corrupt(&e))?;
+    let bytes = bytes::Bytes::from(bytes);
+    let metadata =
+        ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(|e| corrupt(&e))?;
+    // Enum columns are dictionary-encoded strings: read them as dictionaries, so each symbol
+    // is mapped to its index once per batch rather than once per row.
+    let file_schema = metadata.schema().clone();
+    let is_enum_name = |name: &str| {
+        schema
+            .fields
+            .iter()
+            .any(|f| f.name == name && matches!(f.field_type, FieldType::Enum(_)))
+    };
+    let hinted: Vec<ArrowField> = file_schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let field = field.as_ref().clone();
+            if *field.data_type() == DataType::Utf8 && is_enum_name(field.name()) {
+                let dictionary =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                field.with_data_type(dictionary)
+            } else {
+                field
+            }
+        })
+        .collect();
+    let hinted = ArrowSchema::new_with_metadata(hinted, file_schema.metadata().clone());
+    let metadata = ArrowReaderMetadata::try_new(
+        metadata.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
+    )
+    .map_err(|e| corrupt(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
     let file_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let expected = arrow_schema(schema, pk_indices);
     let actual = builder.schema();

@@ -63,7 +63,17 @@ impl PackedKey {
 
 impl PartialEq for PackedKey {
     fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
+        match (self, other) {
+            // Unused inline slots are zero: whole arrays compare without a call to memcmp.
+            (
+                Self::Inline { len, values },
+                Self::Inline {
+                    len: other_len,
+                    values: other_values,
+                },
+            ) => len == other_len && values == other_values,
+            _ => self.as_slice() == other.as_slice(),
+        }
     }
 }
 
@@ -77,7 +87,14 @@ impl PartialOrd for PackedKey {
 
 impl Ord for PackedKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_slice().cmp(other.as_slice())
+        let (mine, theirs) = (self.as_slice(), other.as_slice());
+        for (a, b) in mine.iter().zip(theirs) {
+            match a.cmp(b) {
+                Ordering::Equal => {}
+                unequal => return unequal,
+            }
+        }
+        mine.len().cmp(&theirs.len())
     }
 }
 

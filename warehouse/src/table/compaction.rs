@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::format::{self, RecordRef};
+use super::format::{self, RecordRef, Records, Run};
 use super::merge::{MergeFunction, Merged};
 use super::meta::DataFileMeta;
+use super::runs;
 use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableOptions, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind};
@@ -201,37 +202,40 @@ async fn merge_files<S: ObjectStore>(
     let max_level = schema.options.max_level();
     let changelog_wanted =
         full && schema.options.changelog_producer == ChangelogProducer::FullCompaction;
-    // Gather every input record, sort by key then sequence number and fold each key with the
-    // merge engine: far cheaper than inserting into an ordered map record by record.
-    let mut gathered: Vec<(Key, i64, RowKind, Row)> = Vec::new();
-    let mut top_level: Vec<(Key, i64, RowKind, Row)> = Vec::new();
+    // Walk the input runs' key order together (each file is sorted by key) and fold each key
+    // with the merge engine; a key with one record, or plain deduplicate's newest record,
+    // passes through without being copied out of its decoded columns.
     let mut io_bytes = 0;
+    let mut runs = Vec::with_capacity(inputs.len());
     for file in &inputs {
         io_bytes += file.file_size;
-        for (kind, sequence_number, row) in table.read_data_file(bucket, file).await? {
-            let key: Key = pk_indices.iter().map(|&i| row[i]).collect();
-            if changelog_wanted && file.level == max_level {
-                top_level.push((key.clone(), sequence_number, kind, row.clone()));
-            }
-            gathered.push((key, sequence_number, kind, row));
-        }
+        runs.push(table.read_run(bucket, file).await?);
     }
-    gathered.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     let drop_deletes = full && !merge.keeps_tombstones();
-    let merged: Vec<(Key, i64, Merged)> = merge
-        .merge_sorted(gathered)
-        .into_iter()
-        .filter(|(_, _, m)| !drop_deletes || m.is_live())
-        .collect();
-    let records: Vec<RecordRef<'_>> = merged
-        .iter()
-        .map(|(key, sequence_number, m)| RecordRef {
-            key,
-            sequence_number: *sequence_number,
-            kind: m.kind,
-            row: &m.row,
-        })
-        .collect();
+    let last_wins = merge.is_last_wins();
+    let mut outputs_in_order: Vec<Output> = Vec::new();
+    let mut folded: Vec<(Key, i64, Merged)> = Vec::new();
+    runs::for_each_key(&runs, |group| {
+        let &(r, i) = group.last().expect("a key has records");
+        if last_wins || group.len() == 1 {
+            if !drop_deletes || runs[r].kinds[i].is_add() {
+                outputs_in_order.push(Output::Run(r, i));
+            }
+            return;
+        }
+        let mut records = group.iter().map(|&(r, i)| Merged {
+            kind: runs[r].kinds[i],
+            row: runs[r].row(i),
+        });
+        let mut merged = records.next().expect("a key has records");
+        for newer in records {
+            merge.combine(&mut merged, newer);
+        }
+        if !drop_deletes || merged.is_live() {
+            outputs_in_order.push(Output::Folded(folded.len()));
+            folded.push((runs[r].key(i), runs[r].sequence_number(i), merged));
+        }
+    });
     let input_rows: u64 = inputs.iter().map(|f| f.row_count).sum();
     let input_bytes: u64 = inputs.iter().map(|f| f.file_size).sum();
     let rows_per_file = rows_per_output_file(
@@ -242,15 +246,20 @@ async fn merge_files<S: ObjectStore>(
     let mut outputs = Vec::new();
     // Rolling output (Paimon's `target-file-size`): sorted by key and one record per key, so
     // the files of the output level cover disjoint key ranges.
-    for (index, chunk) in records.chunks(rows_per_file).enumerate() {
+    for (index, chunk) in outputs_in_order.chunks(rows_per_file).enumerate() {
+        let chunk = MergedRecords {
+            runs: &runs,
+            folded: &folded,
+            outputs: chunk,
+        };
         let name = if index == 0 {
             format!("data-{file_prefix}-compact-l{output_level}.parquet")
         } else {
             format!("data-{file_prefix}-compact-l{output_level}-{index}.parquet")
         };
         let path = table.bucket_file_path(bucket, &name);
-        let encoded = format::encode(schema, &pk_indices, chunk, &path)?;
-        let mut meta = super::writer::file_meta(name, encoded.len() as u64, chunk, time_millis);
+        let encoded = format::encode(schema, &pk_indices, &chunk, &path)?;
+        let mut meta = super::writer::file_meta(name, encoded.len() as u64, &chunk, time_millis);
         meta.level = output_level;
         meta.file_source = "COMPACT".to_string();
         io_bytes += meta.file_size;
@@ -259,14 +268,39 @@ async fn merge_files<S: ObjectStore>(
     }
     let mut changelog = Vec::new();
     if changelog_wanted {
+        // The top level before this compaction, merged on its own: one sorted run, one record
+        // per key, already merged.
+        let mut top_level: Vec<(Key, i64, RowKind, Row)> = Vec::new();
+        for (run, file) in runs.iter().zip(&inputs) {
+            if file.level == max_level {
+                top_level.extend(
+                    (0..run.len())
+                        .map(|i| (run.key(i), run.sequence_number(i), run.kinds[i], run.row(i))),
+                );
+            }
+        }
         top_level.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         let before = merge.merge_sorted(top_level);
+        let all = MergedRecords {
+            runs: &runs,
+            folded: &folded,
+            outputs: &outputs_in_order,
+        };
+        let merged: Vec<(Key, i64, Merged)> = (0..all.len())
+            .map(|i| {
+                let key = (0..pk_indices.len()).map(|k| all.key(i, k)).collect();
+                let row = (0..schema.fields.len()).map(|f| all.value(i, f)).collect();
+                let kind = all.kind(i);
+                (key, all.sequence_number(i), Merged { kind, row })
+            })
+            .collect();
         let changes = diff_states(&before, &merged);
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-compact-l{output_level}.parquet");
             let path = table.bucket_file_path(bucket, &name);
-            let encoded = format::encode(schema, &pk_indices, &changes, &path)?;
-            let meta = super::writer::file_meta(name, encoded.len() as u64, &changes, time_millis);
+            let encoded = format::encode(schema, &pk_indices, &changes[..], &path)?;
+            let meta =
+                super::writer::file_meta(name, encoded.len() as u64, &changes[..], time_millis);
             io_bytes += meta.file_size;
             table.store().put(&path, encoded).await?;
             changelog.push(meta);
@@ -278,6 +312,54 @@ async fn merge_files<S: ObjectStore>(
         io_bytes,
         changelog,
     })
+}
+
+/// One record of a compaction's output: a decoded input record passed through as it is, or a
+/// key's records folded by the merge engine (an index into the folded records).
+#[derive(Clone, Copy)]
+enum Output {
+    Run(usize, usize),
+    Folded(usize),
+}
+
+/// Compaction output records, read straight from the decoded runs where they pass through.
+struct MergedRecords<'a> {
+    runs: &'a [Run],
+    folded: &'a [(Key, i64, Merged)],
+    outputs: &'a [Output],
+}
+
+impl Records for MergedRecords<'_> {
+    fn len(&self) -> usize {
+        self.outputs.len()
+    }
+    fn key_width(&self) -> usize {
+        self.runs.first().map_or(0, |run| run.keys.len())
+    }
+    fn key(&self, i: usize, k: usize) -> i64 {
+        match self.outputs[i] {
+            Output::Run(r, j) => self.runs[r].keys[k].values()[j],
+            Output::Folded(f) => self.folded[f].0[k],
+        }
+    }
+    fn sequence_number(&self, i: usize) -> i64 {
+        match self.outputs[i] {
+            Output::Run(r, j) => self.runs[r].sequence_number(j),
+            Output::Folded(f) => self.folded[f].1,
+        }
+    }
+    fn kind(&self, i: usize) -> RowKind {
+        match self.outputs[i] {
+            Output::Run(r, j) => self.runs[r].kinds[j],
+            Output::Folded(f) => self.folded[f].2.kind,
+        }
+    }
+    fn value(&self, i: usize, f: usize) -> i64 {
+        match self.outputs[i] {
+            Output::Run(r, j) => self.runs[r].values[f].values()[j],
+            Output::Folded(x) => self.folded[x].2.row[f],
+        }
+    }
 }
 
 /// The changelog from one merged state of a bucket to another (both sorted by key): +I for new

@@ -5,10 +5,14 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{Array, ArrayRef, Int8Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, Int8Array, Int32DictionaryArray, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -25,14 +29,6 @@ pub(crate) struct RecordRef<'a> {
     pub sequence_number: i64,
     pub kind: RowKind,
     pub row: &'a [i64],
-}
-
-/// One decoded record.
-pub(crate) struct KvRecord {
-    pub key: Key,
-    pub sequence_number: i64,
-    pub kind: RowKind,
-    pub row: Row,
 }
 
 fn arrow_type(field_type: &FieldType) -> DataType {
@@ -111,23 +107,90 @@ fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
     ArrowSchema::new(fields)
 }
 
+/// What `encode` writes: records in file order, read field by field, so the writer's rows and
+/// compaction's decoded columns both encode without being copied into records first.
+pub(crate) trait Records {
+    fn len(&self) -> usize;
+    /// Key columns per record.
+    fn key_width(&self) -> usize;
+    /// Key column `k` of record `i`.
+    fn key(&self, i: usize, k: usize) -> i64;
+    fn sequence_number(&self, i: usize) -> i64;
+    fn kind(&self, i: usize) -> RowKind;
+    /// Field `f` of record `i`.
+    fn value(&self, i: usize, f: usize) -> i64;
+}
+
+impl Records for [RecordRef<'_>] {
+    fn len(&self) -> usize {
+        <[RecordRef<'_>]>::len(self)
+    }
+    fn key_width(&self) -> usize {
+        self.first().map_or(0, |r| r.key.len())
+    }
+    fn key(&self, i: usize, k: usize) -> i64 {
+        self[i].key[k]
+    }
+    fn sequence_number(&self, i: usize) -> i64 {
+        self[i].sequence_number
+    }
+    fn kind(&self, i: usize) -> RowKind {
+        self[i].kind
+    }
+    fn value(&self, i: usize, f: usize) -> i64 {
+        self[i].row[f]
+    }
+}
+
+/// Owned lists of records (a `Vec` or an array) encode as their slice does.
+macro_rules! records_as_slice {
+    ($($owner:ty),* $(,)?) => {$(
+        impl Records for $owner {
+            fn len(&self) -> usize {
+                self[..].len()
+            }
+            fn key_width(&self) -> usize {
+                self[..].key_width()
+            }
+            fn key(&self, i: usize, k: usize) -> i64 {
+                self[..].key(i, k)
+            }
+            fn sequence_number(&self, i: usize) -> i64 {
+                self[..].sequence_number(i)
+            }
+            fn kind(&self, i: usize) -> RowKind {
+                self[..].kind(i)
+            }
+            fn value(&self, i: usize, f: usize) -> i64 {
+                self[..].value(i, f)
+            }
+        }
+    )*};
+}
+
+records_as_slice!(
+    Vec<RecordRef<'_>>,
+    [RecordRef<'_>; 1],
+    [RecordRef<'_>; 2],
+    [RecordRef<'_>; 3]
+);
+
+/// One column's Arrow array from its values (enum fields as symbol indices).
 fn encode_column(
     field_type: &FieldType,
     nullable: bool,
-    len: usize,
-    value: impl Fn(usize) -> i64,
+    values: Vec<i64>,
     path: &str,
     name: &str,
 ) -> Result<ArrayRef, TableError> {
     match field_type {
-        FieldType::BigInt if nullable => Ok(Arc::new(Int64Array::from_iter(
-            (0..len).map(|i| Some(value(i)).filter(|&v| v != NULL)),
-        ))),
-        FieldType::BigInt => Ok(Arc::new(Int64Array::from_iter_values((0..len).map(value)))),
+        FieldType::BigInt if nullable && values.contains(&NULL) => Ok(Arc::new(
+            Int64Array::from_iter(values.into_iter().map(|v| Some(v).filter(|&v| v != NULL))),
+        )),
+        FieldType::BigInt => Ok(Arc::new(Int64Array::from(values))),
         FieldType::Enum(symbols) => {
-            let mut builder = StringBuilder::with_capacity(len, len * 8);
-            for i in 0..len {
-                let index = value(i);
+            let mut builder = StringBuilder::with_capacity(values.len(), values.len() * 8);
+            for index in values {
                 if nullable && index == NULL {
                     builder.append_null();
                     continue;
@@ -147,38 +210,52 @@ fn encode_column(
 }
 
 /// Encodes records into one Parquet file's bytes. `path` only names errors.
-pub(crate) fn encode(
+pub(crate) fn encode<R: Records + ?Sized>(
     schema: &TableSchema,
     pk_indices: &[usize],
-    records: &[RecordRef<'_>],
+    records: &R,
     path: &str,
 ) -> Result<Vec<u8>, TableError> {
     let arrow_schema = Arc::new(arrow_schema(schema, pk_indices));
     let n = records.len();
+    let (npk, nfields) = (pk_indices.len(), schema.fields.len());
+    assert!(
+        n == 0 || records.key_width() == npk,
+        "records keyed by the primary key"
+    );
+    // One pass over the records fills every column.
+    let mut keys: Vec<Vec<i64>> = (0..npk).map(|_| Vec::with_capacity(n)).collect();
+    let mut values: Vec<Vec<i64>> = (0..nfields).map(|_| Vec::with_capacity(n)).collect();
+    let mut sequence_numbers = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    for i in 0..n {
+        for (k, column) in keys.iter_mut().enumerate() {
+            column.push(records.key(i, k));
+        }
+        sequence_numbers.push(records.sequence_number(i));
+        kinds.push(records.kind(i).as_byte());
+        for (f, column) in values.iter_mut().enumerate() {
+            column.push(records.value(i, f));
+        }
+    }
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
-    for (k, &field_index) in pk_indices.iter().enumerate() {
+    for (column, &field_index) in keys.into_iter().zip(pk_indices) {
         let field = &schema.fields[field_index];
         columns.push(encode_column(
             &field.field_type,
             false,
-            n,
-            |i| records[i].key[k],
+            column,
             path,
             &field.name,
         )?);
     }
-    columns.push(Arc::new(Int64Array::from_iter_values(
-        records.iter().map(|r| r.sequence_number),
-    )));
-    columns.push(Arc::new(Int8Array::from_iter_values(
-        records.iter().map(|r| r.kind.as_byte()),
-    )));
-    for (f, field) in schema.fields.iter().enumerate() {
+    columns.push(Arc::new(Int64Array::from(sequence_numbers)));
+    columns.push(Arc::new(Int8Array::from(kinds)));
+    for (f, (column, field)) in values.into_iter().zip(&schema.fields).enumerate() {
         columns.push(encode_column(
             &field.field_type,
             schema.is_nullable(f),
-            n,
-            |i| records[i].row[f],
+            column,
             path,
             &field.name,
         )?);
@@ -209,56 +286,66 @@ pub(crate) fn encode(
     writer.into_inner().map_err(|e| encode_err(&e))
 }
 
-/// A decoded column: integers, or enum symbols mapped back to their indices; `has_nulls` when
-/// the (nullable) column holds nulls, which read as `row::NULL`.
-struct Column<'a> {
-    values: Values<'a>,
-    has_nulls: bool,
+/// One decoded data or changelog file, column by column: what merge-on-read and compaction
+/// work on without a heap allocation per record. Record `i` has key columns `keys[k][i]`, value
+/// columns `values[f][i]` (enum fields as symbol indices, nulls as `row::NULL`). Integer columns
+/// without nulls are Parquet's decoded buffers themselves, not copies.
+pub(crate) struct Run {
+    pub keys: Vec<Int64Array>,
+    pub sequence_numbers: Int64Array,
+    pub kinds: Vec<RowKind>,
+    pub values: Vec<Int64Array>,
 }
 
-enum Values<'a> {
-    Int(&'a Int64Array),
-    Enum(&'a StringArray, &'a [String]),
-}
+impl Run {
+    pub fn len(&self) -> usize {
+        self.sequence_numbers.len()
+    }
 
-impl Column<'_> {
-    fn get(&self, i: usize, path: &str, name: &str) -> Result<i64, TableError> {
-        if self.has_nulls {
-            let is_null = match &self.values {
-                Values::Int(array) => array.is_null(i),
-                Values::Enum(array, _) => array.is_null(i),
-            };
-            if is_null {
-                return Ok(NULL);
+    pub fn sequence_number(&self, i: usize) -> i64 {
+        self.sequence_numbers.values()[i]
+    }
+
+    /// Compares record `i`'s key with record `j`'s of `other`.
+    pub fn cmp_key(&self, i: usize, other: &Run, j: usize) -> std::cmp::Ordering {
+        for (mine, theirs) in self.keys.iter().zip(&other.keys) {
+            match mine.values()[i].cmp(&theirs.values()[j]) {
+                std::cmp::Ordering::Equal => {}
+                unequal => return unequal,
             }
         }
-        match &self.values {
-            Values::Int(array) => Ok(array.value(i)),
-            Values::Enum(array, symbols) => {
-                let value = array.value(i);
-                symbols
-                    .iter()
-                    .position(|s| s == value)
-                    .map(|p| p as i64)
-                    .ok_or_else(|| {
-                        TableError::corrupt(
-                            path,
-                            format!("column {name}: unknown symbol {value:?}"),
-                        )
-                    })
-            }
+        std::cmp::Ordering::Equal
+    }
+
+    /// Whether the keys strictly ascend (one record per key, sorted): true of every data file
+    /// this store writes, which lets readers merge runs instead of sorting them.
+    pub fn is_sorted_by_key(&self) -> bool {
+        if let [column] = self.keys.as_slice() {
+            return column.values().windows(2).all(|w| w[0] < w[1]);
         }
+        (1..self.len()).all(|i| self.cmp_key(i - 1, self, i).is_lt())
+    }
+
+    pub fn key(&self, i: usize) -> Key {
+        self.keys.iter().map(|column| column.values()[i]).collect()
+    }
+
+    pub fn row(&self, i: usize) -> Row {
+        self.values
+            .iter()
+            .map(|column| column.values()[i])
+            .collect()
     }
 }
 
-fn column<'a>(
-    batch: &'a RecordBatch,
-    index: usize,
-    (field_type, nullable): (&'a FieldType, bool),
+/// One decoded column: integers as they are (Parquet's buffer when there are no nulls), enum
+/// symbols as their indices, nulls (only where `nullable`) as `row::NULL`.
+fn decode_column(
+    array: &ArrayRef,
+    (field_type, nullable): (&FieldType, bool),
     path: &str,
     name: &str,
-) -> Result<Column<'a>, TableError> {
-    let array = batch.column(index);
+) -> Result<Int64Array, TableError> {
     let has_nulls = array.null_count() > 0;
     if has_nulls && !nullable {
         return Err(TableError::corrupt(
@@ -272,108 +359,237 @@ fn column<'a>(
             format!("column {name} has type {}", array.data_type()),
         )
     };
-    let values = match field_type {
-        FieldType::BigInt => array
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .map(Values::Int)
-            .ok_or_else(wrong),
-        FieldType::Enum(symbols) => array
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .map(|a| Values::Enum(a, symbols))
-            .ok_or_else(wrong),
-    }?;
-    Ok(Column { values, has_nulls })
+    match field_type {
+        FieldType::BigInt => {
+            let ints = array
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(wrong)?;
+            if has_nulls {
+                Ok(Int64Array::from_iter_values(
+                    ints.iter().map(|value| value.unwrap_or(NULL)),
+                ))
+            } else {
+                Ok(Int64Array::new(ints.values().clone(), None))
+            }
+        }
+        FieldType::Enum(symbols) => {
+            if let Some(dictionary) = array.as_any().downcast_ref::<Int32DictionaryArray>() {
+                return decode_enum_dictionary(dictionary, symbols, path, name);
+            }
+            let strings = array
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(wrong)?;
+            let mut out = Vec::with_capacity(strings.len());
+            for value in strings.iter() {
+                out.push(match value {
+                    None => NULL,
+                    Some(value) => symbol_index(symbols, value, path, name)?,
+                });
+            }
+            Ok(Int64Array::from(out))
+        }
+    }
 }
 
-/// Decodes a data or changelog file. Calls `sink` per record in file order.
-pub(crate) fn decode(
+fn symbol_index(
+    symbols: &[String],
+    value: &str,
+    path: &str,
+    name: &str,
+) -> Result<i64, TableError> {
+    symbols
+        .iter()
+        .position(|s| s == value)
+        .map(|index| index as i64)
+        .ok_or_else(|| {
+            TableError::corrupt(path, format!("column {name}: unknown symbol {value:?}"))
+        })
+}
+
+/// An enum column read as a dictionary: each dictionary entry is mapped to its symbol index
+/// once, then every row through its dictionary key.
+fn decode_enum_dictionary(
+    array: &Int32DictionaryArray,
+    symbols: &[String],
+    path: &str,
+    name: &str,
+) -> Result<Int64Array, TableError> {
+    let wrong = || {
+        TableError::corrupt(
+            path,
+            format!("column {name} has type {}", array.data_type()),
+        )
+    };
+    let entries = array
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(wrong)?;
+    // Entries no row uses may be anything; an unknown symbol is an error only where used.
+    let indices: Vec<Option<i64>> = entries
+        .iter()
+        .map(|entry| entry.and_then(|value| symbols.iter().position(|s| s == value)))
+        .map(|index| index.map(|i| i as i64))
+        .collect();
+    let keys = array.keys();
+    let mut out = Vec::with_capacity(keys.len());
+    for (row, key) in keys.iter().enumerate() {
+        let Some(key) = key else {
+            out.push(NULL);
+            continue;
+        };
+        match usize::try_from(key).ok().and_then(|k| indices.get(k)) {
+            Some(Some(index)) => out.push(*index),
+            _ => {
+                let value = array.is_valid(row).then(|| {
+                    usize::try_from(key)
+                        .ok()
+                        .filter(|&k| k < entries.len() && entries.is_valid(k))
+                        .map(|k| entries.value(k))
+                });
+                let value = value.flatten().unwrap_or_default();
+                return Err(TableError::corrupt(
+                    path,
+                    format!("column {name}: unknown symbol {value:?}"),
+                ));
+            }
+        }
+    }
+    Ok(Int64Array::from(out))
+}
+
+/// One column over every batch: the only batch's array as is, or the batches concatenated.
+fn concat(mut parts: Vec<Int64Array>) -> Int64Array {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    let mut values = Vec::with_capacity(parts.iter().map(Array::len).sum());
+    for part in &parts {
+        values.extend_from_slice(part.values());
+    }
+    Int64Array::from(values)
+}
+
+/// Largest record batch the decoder asks Parquet for: whole files of the usual sizes decode in
+/// one batch, and memory stays bounded for large ones.
+const DECODE_BATCH_ROWS_MAX: usize = 1 << 16;
+
+/// Decodes a data or changelog file into a [`Run`], records in file order.
+pub(crate) fn decode_run(
     schema: &TableSchema,
     pk_indices: &[usize],
     bytes: Vec<u8>,
     path: &str,
-    mut sink: impl FnMut(KvRecord),
-) -> Result<(), TableError> {
+) -> Result<Run, TableError> {
     let corrupt = |e: &dyn std::fmt::Display| TableError::corrupt(path, e);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .map_err(|e| corrupt(&e))?
+    let bytes = bytes::Bytes::from(bytes);
+    let metadata =
+        ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(|e| corrupt(&e))?;
+    // Enum columns are dictionary-encoded strings: read them as dictionaries, so each symbol
+    // is mapped to its index once per batch rather than once per row.
+    let file_schema = metadata.schema().clone();
+    let is_enum_name = |name: &str| {
+        schema
+            .fields
+            .iter()
+            .any(|f| f.name == name && matches!(f.field_type, FieldType::Enum(_)))
+    };
+    let hinted: Vec<ArrowField> = file_schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let field = field.as_ref().clone();
+            if *field.data_type() == DataType::Utf8 && is_enum_name(field.name()) {
+                let dictionary =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                field.with_data_type(dictionary)
+            } else {
+                field
+            }
+        })
+        .collect();
+    let hinted = ArrowSchema::new_with_metadata(hinted, file_schema.metadata().clone());
+    let metadata = ArrowReaderMetadata::try_new(
+        metadata.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
+    )
+    .map_err(|e| corrupt(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
+    let file_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let expected = arrow_schema(schema, pk_indices);
+    let actual = builder.schema();
+    if actual.fields().len() != expected.fields().len()
+        || actual
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .any(|(a, e)| a.name() != e.name())
+    {
+        let list = |s: &ArrowSchema| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        return Err(TableError::corrupt(
+            path,
+            format!("columns [{}], expected [{}]", list(actual), list(&expected)),
+        ));
+    }
+    // The `_KEY_` columns copy the key fields, which are value columns too: skip decoding them.
+    let npk = pk_indices.len();
+    let projection = ProjectionMask::roots(builder.parquet_schema(), npk..expected.fields().len());
+    let reader = builder
+        .with_projection(projection)
+        .with_batch_size(file_rows.clamp(1, DECODE_BATCH_ROWS_MAX))
         .build()
         .map_err(|e| corrupt(&e))?;
-    let expected = arrow_schema(schema, pk_indices);
-    let names: Vec<String> = file_columns(schema, pk_indices)
-        .map(|(n, _, _)| n)
-        .collect();
-    let types: Vec<(&FieldType, bool)> = file_columns(schema, pk_indices)
-        .map(|(_, t, nullable)| (t, nullable))
-        .collect();
-    let npk = pk_indices.len();
+    let nfields = schema.fields.len();
+    let mut parts: Vec<Vec<Int64Array>> = vec![Vec::new(); nfields + 1];
+    let mut kinds: Vec<RowKind> = Vec::with_capacity(file_rows.min(DECODE_BATCH_ROWS_MAX * 16));
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(&e))?;
-        let actual = batch.schema();
-        if actual.fields().len() != expected.fields().len()
-            || actual
-                .fields()
-                .iter()
-                .zip(expected.fields())
-                .any(|(a, e)| a.name() != e.name())
-        {
-            let list = |s: &ArrowSchema| {
-                s.fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            return Err(TableError::corrupt(
-                path,
-                format!(
-                    "columns [{}], expected [{}]",
-                    list(&actual),
-                    list(&expected)
-                ),
-            ));
+        if batch.num_columns() != nfields + 2 {
+            return Err(TableError::corrupt(path, "projected columns missing"));
         }
-        // Batch column index of file column c (skipping the two system columns).
-        let batch_index = |c: usize| if c < npk { c } else { c + 2 };
-        let cols = names
-            .iter()
-            .zip(&types)
-            .enumerate()
-            .map(|(c, (name, t))| column(&batch, batch_index(c), *t, path, name))
-            .collect::<Result<Vec<_>, _>>()?;
+        for (f, field) in schema.fields.iter().enumerate() {
+            parts[f].push(decode_column(
+                batch.column(f + 2),
+                (&field.field_type, schema.is_nullable(f)),
+                path,
+                &field.name,
+            )?);
+        }
         let seqs = batch
-            .column(npk)
+            .column(0)
             .as_any()
             .downcast_ref::<Int64Array>()
             .filter(|a| a.null_count() == 0)
             .ok_or_else(|| TableError::corrupt(path, format!("bad {SEQUENCE_NUMBER} column")))?;
-        let kind_array = batch.column(npk + 1);
-        let kinds = kind_array
+        parts[nfields].push(Int64Array::new(seqs.values().clone(), None));
+        let kind_array = batch
+            .column(1)
             .as_any()
             .downcast_ref::<Int8Array>()
             .filter(|a| a.null_count() == 0)
             .ok_or_else(|| TableError::corrupt(path, format!("bad {VALUE_KIND} column")))?;
-        let nfields = schema.fields.len();
-        for i in 0..batch.num_rows() {
-            let mut key = Vec::with_capacity(npk);
-            for (c, col) in cols[..npk].iter().enumerate() {
-                key.push(col.get(i, path, &names[c])?);
-            }
-            let mut row = Vec::with_capacity(nfields);
-            for (c, col) in cols[npk..].iter().enumerate() {
-                row.push(col.get(i, path, &names[npk + c])?);
-            }
-            let kind = RowKind::from_byte(kinds.value(i)).ok_or_else(|| {
-                TableError::corrupt(path, format!("unknown value kind {}", kinds.value(i)))
-            })?;
-            sink(KvRecord {
-                key,
-                sequence_number: seqs.value(i),
-                kind,
-                row,
-            });
+        for &byte in kind_array.values() {
+            let kind = RowKind::from_byte(byte)
+                .ok_or_else(|| TableError::corrupt(path, format!("unknown value kind {byte}")))?;
+            kinds.push(kind);
         }
     }
-    Ok(())
+    let mut columns_out = parts.into_iter().map(concat);
+    let values: Vec<Int64Array> = columns_out.by_ref().take(nfields).collect();
+    let sequence_numbers = columns_out.next().expect("the sequence column");
+    let keys: Vec<Int64Array> = pk_indices.iter().map(|&i| values[i].clone()).collect();
+    Ok(Run {
+        keys,
+        sequence_numbers,
+        kinds,
+        values,
+    })
 }

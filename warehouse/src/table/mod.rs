@@ -11,6 +11,7 @@ mod lifecycle;
 mod merge;
 mod meta;
 mod reader;
+mod runs;
 mod schema;
 mod store;
 mod tag;
@@ -40,7 +41,7 @@ pub use schema::{
     AggregateFunction, ChangelogProducer, FileCompression, MergeEngine,
     TARGET_FILE_SIZE_BYTES_DEFAULT, TableOptions, TableSchema,
 };
-pub use store::{BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
+pub use store::{BucketRows, BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use tag::{TagCreation, TagPeriod, TagReport};
 pub use writer::{BucketWriter, WriteStall};
 

@@ -10,11 +10,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::avro;
-use super::format::{self, KvRecord};
-use super::merge::MergeFunction;
+use super::format::{self, Run};
+use super::merge::{MergeFunction, Merged};
 use super::meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
+use super::runs;
 use super::schema::SchemaFile;
 use super::{Key, TableError, TableSchema};
 use crate::env::ObjectStore;
@@ -40,10 +41,117 @@ struct Publication<'a> {
     check_conflicts: bool,
 }
 
+/// A bucket's live rows sorted by key, stored column by column: one buffer per column however
+/// many rows there are, so merge-on-read allocates per bucket rather than per row, and copies
+/// stretches of a file's columns whole.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BucketRows {
+    /// Primary-key columns, in primary-key order.
+    keys: Vec<Vec<i64>>,
+    /// Value columns, one per schema field.
+    values: Vec<Vec<i64>>,
+}
+
+impl BucketRows {
+    /// Empty rows of `key_width` key columns and `row_width` fields.
+    ///
+    /// # Panics
+    /// If either width is zero (a primary-key table has both).
+    pub fn new(key_width: usize, row_width: usize) -> Self {
+        assert!(
+            key_width > 0 && row_width > 0,
+            "a primary-key table has keys and fields"
+        );
+        Self {
+            keys: vec![Vec::new(); key_width],
+            values: vec![Vec::new(); row_width],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.first().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a row whose key is greater than every key present.
+    ///
+    /// # Panics
+    /// If the key or row width is wrong.
+    pub fn push(&mut self, key: &[i64], row: &[i64]) {
+        assert!(
+            key.len() == self.keys.len() && row.len() == self.values.len(),
+            "key and row widths must match the table"
+        );
+        debug_assert!(self.is_empty() || self.key(self.len() - 1).as_slice() < key);
+        for (column, &value) in self.keys.iter_mut().zip(key) {
+            column.push(value);
+        }
+        for (column, &value) in self.values.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+
+    /// Appends `records` (ascending keys) of `runs`, copying each stretch of consecutive
+    /// records of one run column by column.
+    fn extend_from_runs(&mut self, runs: &[Run], records: &[runs::RecordId]) {
+        for column in self.keys.iter_mut().chain(&mut self.values) {
+            column.reserve(records.len());
+        }
+        let mut start = 0;
+        while start < records.len() {
+            let (r, first) = records[start];
+            let mut end = start + 1;
+            while end < records.len() && records[end] == (r, first + (end - start)) {
+                end += 1;
+            }
+            let stretch = first..first + (end - start);
+            let sources = runs[r].keys.iter().chain(&runs[r].values);
+            for (column, source) in self.keys.iter_mut().chain(&mut self.values).zip(sources) {
+                column.extend_from_slice(&source.values()[stretch.clone()]);
+            }
+            start = end;
+        }
+    }
+
+    /// The key of row `i` (ascending with `i`).
+    pub fn key(&self, i: usize) -> Key {
+        self.keys.iter().map(|column| column[i]).collect()
+    }
+
+    /// Row `i`, one value per schema field.
+    pub fn row(&self, i: usize) -> Row {
+        self.values.iter().map(|column| column[i]).collect()
+    }
+
+    /// (key, row) pairs in ascending key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (Key, Row)> + '_ {
+        (0..self.len()).map(|i| (self.key(i), self.row(i)))
+    }
+
+    /// The row of `key`, if live.
+    pub fn get(&self, key: &[i64]) -> Option<Row> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let mid_key = self.keys.iter().map(|column| column[mid]);
+            match mid_key.cmp(key.iter().copied()) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return Some(self.row(mid)),
+            }
+        }
+        None
+    }
+}
+
 /// A bucket's merged state at a snapshot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketState {
-    pub rows: BTreeMap<Key, Row>,
+    /// Live rows, sorted by key.
+    pub rows: BucketRows,
     /// The bucket's live data files (its sorted runs), for the writer's compaction.
     pub files: Vec<DataFileMeta>,
     /// Highest `_SEQUENCE_NUMBER` in the bucket's files, -1 when it has none.
@@ -56,7 +164,7 @@ pub struct BucketState {
 impl Default for BucketState {
     fn default() -> Self {
         Self {
-            rows: BTreeMap::new(),
+            rows: BucketRows::default(),
             files: Vec::new(),
             max_sequence_number: -1,
             tombstones: BTreeMap::new(),
@@ -399,12 +507,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
     }
 
     /// Decodes one file of `bucket`, checking its records against its metadata.
-    async fn read_file(
-        &self,
-        bucket: u32,
-        file: &DataFileMeta,
-        mut sink: impl FnMut(KvRecord),
-    ) -> Result<(), TableError> {
+    async fn read_file(&self, bucket: u32, file: &DataFileMeta) -> Result<Run, TableError> {
         let path = self.bucket_file_path(bucket, &file.file_name);
         let bytes = self
             .inner
@@ -412,29 +515,22 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
-        let mut rows = 0u64;
-        let mut bad_sequence = None;
-        format::decode(
-            &self.inner.schema,
-            &self.inner.pk_indices,
-            bytes,
-            &path,
-            |record| {
-                rows += 1;
-                let seq = record.sequence_number;
-                if seq < file.min_sequence_number || seq > file.max_sequence_number {
-                    bad_sequence = Some(seq);
-                }
-                sink(record);
-            },
-        )?;
+        let run = format::decode_run(&self.inner.schema, &self.inner.pk_indices, bytes, &path)?;
+        let rows = run.len() as u64;
         if rows != file.row_count {
             return Err(TableError::corrupt(
                 &path,
                 format!("{rows} rows, manifest says {}", file.row_count),
             ));
         }
-        if let Some(seq) = bad_sequence {
+        let range = file.min_sequence_number..=file.max_sequence_number;
+        if let Some(seq) = run
+            .sequence_numbers
+            .values()
+            .iter()
+            .rev()
+            .find(|seq| !range.contains(seq))
+        {
             return Err(TableError::corrupt(
                 &path,
                 format!(
@@ -443,7 +539,16 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 ),
             ));
         }
-        Ok(())
+        Ok(run)
+    }
+
+    /// Decodes one data file of `bucket` column by column (for compaction).
+    pub(crate) async fn read_run(
+        &self,
+        bucket: u32,
+        file: &DataFileMeta,
+    ) -> Result<Run, TableError> {
+        self.read_file(bucket, file).await
     }
 
     /// Records of one data or changelog file as (kind, sequence number, row), in file order.
@@ -452,59 +557,68 @@ impl<S: ObjectStore> FileStoreTable<S> {
         bucket: u32,
         file: &DataFileMeta,
     ) -> Result<Vec<(RowKind, i64, Row)>, TableError> {
-        let mut records = Vec::with_capacity(file.row_count.min(1 << 20) as usize);
-        self.read_file(bucket, file, |r| {
-            records.push((r.kind, r.sequence_number, r.row))
-        })
-        .await?;
-        Ok(records)
+        let run = self.read_file(bucket, file).await?;
+        Ok((0..run.len())
+            .map(|i| (run.kinds[i], run.sequence_number(i), run.row(i)))
+            .collect())
     }
 
     /// Merge-on-read of files (all of one bucket) with the table's merge engine: live rows go to
-    /// `rows`, remembered deletes (see `BucketState::tombstones`) to `tombstones`.
+    /// `rows` (sorted by key), remembered deletes (see `BucketState::tombstones`) to
+    /// `tombstones`. Returns the highest sequence number of the files.
     async fn merge_files<'a>(
         &self,
         files: impl Iterator<Item = &'a DataFileEntry>,
-        rows: &mut BTreeMap<Key, Row>,
+        rows: &mut BucketRows,
         tombstones: &mut BTreeMap<Key, Row>,
     ) -> Result<i64, TableError> {
         let merge = MergeFunction::new(&self.inner.schema, &self.inner.pk_indices)?;
         let mut max_sequence_number = -1;
-        let mut records: Vec<(Key, i64, RowKind, Row)> = Vec::new();
+        let mut runs = Vec::new();
         for entry in files {
             max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
-            records.reserve(entry.file.row_count.min(1 << 24) as usize);
-            self.read_file(entry.bucket, &entry.file, |r| {
-                records.push((r.key, r.sequence_number, r.kind, r.row))
-            })
-            .await?;
+            runs.push(self.read_file(entry.bucket, &entry.file).await?);
         }
+        *rows = BucketRows::new(self.inner.pk_indices.len(), self.inner.schema.fields.len());
         if merge.is_last_wins() {
-            // Plain deduplicate: per key the highest sequence number wins. Gather, sort by key
-            // with the newest first and keep the first per key: several times faster than an
-            // ordered-map insert per record.
-            records.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            records.dedup_by(|later, kept| later.0 == kept.0);
-            let winners = records
-                .into_iter()
-                .filter(|(_, _, kind, _)| kind.is_add())
-                .map(|(key, _, _, row)| (key, row));
-            if rows.is_empty() {
-                // Sorted and distinct: the map is bulk-built.
-                *rows = winners.collect();
-            } else {
-                rows.extend(winners);
-            }
+            // Plain deduplicate: the newest record of each key is its state. Winners come in
+            // long stretches of one run, copied a stretch at a time.
+            let mut winners: Vec<runs::RecordId> = Vec::new();
+            runs::for_each_key(&runs, |group| {
+                let &(r, i) = group.last().expect("a key has records");
+                if runs[r].kinds[i].is_add() {
+                    winners.push((r, i));
+                }
+            });
+            rows.extend_from_runs(&runs, &winners);
             return Ok(max_sequence_number);
         }
-        records.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (key, _, merged) in merge.merge_sorted(records) {
-            if merged.is_live() {
-                rows.insert(key, merged.row);
-            } else if merge.keeps_tombstones() {
-                tombstones.insert(key, merged.row);
+        runs::for_each_key(&runs, |group| {
+            // A key with one record (already a merged partial) needs no fold.
+            if let &[(r, i)] = group {
+                let run = &runs[r];
+                if run.kinds[i].is_add() {
+                    rows.push(&run.key(i), &run.row(i));
+                } else if merge.keeps_tombstones() {
+                    tombstones.insert(run.key(i), run.row(i));
+                }
+                return;
             }
-        }
+            let mut records = group.iter().map(|&(r, i)| Merged {
+                kind: runs[r].kinds[i],
+                row: runs[r].row(i),
+            });
+            let mut merged = records.next().expect("a key has records");
+            for newer in records {
+                merge.combine(&mut merged, newer);
+            }
+            let &(r, i) = group.first().expect("a key has records");
+            if merged.is_live() {
+                rows.push(&runs[r].key(i), &merged.row);
+            } else if merge.keeps_tombstones() {
+                tombstones.insert(runs[r].key(i), merged.row);
+            }
+        });
         Ok(max_sequence_number)
     }
 
@@ -537,12 +651,18 @@ impl<S: ObjectStore> FileStoreTable<S> {
     pub async fn read_all(&self, snapshot: &Snapshot) -> Result<BTreeMap<Key, Row>, TableError> {
         let files = self.data_files(snapshot).await?;
         let mut rows = BTreeMap::new();
+        let mut bucket_rows = BucketRows::default();
         let mut start = 0;
         while start < files.len() {
             let bucket = files[start].bucket;
             let end = start + files[start..].partition_point(|e| e.bucket == bucket);
-            self.merge_files(files[start..end].iter(), &mut rows, &mut BTreeMap::new())
-                .await?;
+            self.merge_files(
+                files[start..end].iter(),
+                &mut bucket_rows,
+                &mut BTreeMap::new(),
+            )
+            .await?;
+            rows.extend(bucket_rows.iter());
             start = end;
         }
         Ok(rows)
@@ -560,8 +680,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
         for meta in self.read_manifest_list(list).await? {
             for entry in self.read_manifest(&meta.file_name).await? {
                 if entry.kind == FileKind::Add {
-                    self.read_file(entry.bucket, &entry.file, |r| records.push((r.kind, r.row)))
-                        .await?;
+                    let run = self.read_file(entry.bucket, &entry.file).await?;
+                    records.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
                 }
             }
         }

@@ -4,17 +4,111 @@
 //! input records (`input`), or the exact changelog of the batch against the state before it
 //! (`lookup`). Full-compaction changelog comes from `compaction`.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 
 use super::compaction::{self, CompactionResult};
-use super::format::{self, RecordRef};
+use super::format::{self, RecordRef, Records};
 use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
+
+/// Primary keys of at most this many columns are held inline (every table of the warehouse).
+const INLINE_KEY_COLUMNS_MAX: usize = 3;
+
+/// A primary key as the writer holds it: inline for the usual narrow keys, so a write needs
+/// no heap allocation for its key. Compares, hashes and borrows as the `[i64]` slice it holds.
+#[derive(Clone, Debug)]
+enum PackedKey {
+    Inline {
+        len: u8,
+        values: [i64; INLINE_KEY_COLUMNS_MAX],
+    },
+    Heap(Box<[i64]>),
+}
+
+impl PackedKey {
+    /// The primary-key columns `pk_indices` of `row`.
+    fn of_row(row: &[i64], pk_indices: &[usize]) -> Self {
+        if pk_indices.len() > INLINE_KEY_COLUMNS_MAX {
+            return Self::Heap(pk_indices.iter().map(|&i| row[i]).collect());
+        }
+        let mut values = [0; INLINE_KEY_COLUMNS_MAX];
+        for (slot, &i) in values.iter_mut().zip(pk_indices) {
+            *slot = row[i];
+        }
+        Self::Inline {
+            len: pk_indices.len() as u8,
+            values,
+        }
+    }
+
+    fn of_key(key: &[i64]) -> Self {
+        let all: Vec<usize> = (0..key.len()).collect();
+        Self::of_row(key, &all)
+    }
+
+    fn as_slice(&self) -> &[i64] {
+        match self {
+            Self::Inline { len, values } => &values[..usize::from(*len)],
+            Self::Heap(values) => values,
+        }
+    }
+}
+
+impl PartialEq for PackedKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Unused inline slots are zero: whole arrays compare without a call to memcmp.
+            (
+                Self::Inline { len, values },
+                Self::Inline {
+                    len: other_len,
+                    values: other_values,
+                },
+            ) => len == other_len && values == other_values,
+            _ => self.as_slice() == other.as_slice(),
+        }
+    }
+}
+
+impl Eq for PackedKey {}
+
+impl PartialOrd for PackedKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PackedKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (mine, theirs) = (self.as_slice(), other.as_slice());
+        for (a, b) in mine.iter().zip(theirs) {
+            match a.cmp(b) {
+                Ordering::Equal => {}
+                unequal => return unequal,
+            }
+        }
+        mine.len().cmp(&theirs.len())
+    }
+}
+
+impl Hash for PackedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl Borrow<[i64]> for PackedKey {
+    fn borrow(&self) -> &[i64] {
+        self.as_slice()
+    }
+}
 
 /// A key touched since the last `prepare_commit`.
 struct Pending {
@@ -36,13 +130,23 @@ pub struct BucketWriter {
     merge: MergeFunction,
     producer: ChangelogProducer,
     /// Live rows. Looked up, never iterated: a hash map is enough and much faster than a B-tree.
-    state: StableHashMap<Key, Row>,
+    state: StableHashMap<PackedKey, Row>,
     /// Deletes the merge engine must remember (see `BucketState::tombstones`).
-    tombstones: StableHashMap<Key, Row>,
-    pending: BTreeMap<Key, Pending>,
+    tombstones: StableHashMap<PackedKey, Row>,
+    /// Keys touched since the last flush, looked up by key; never iterated (see
+    /// `pending_keys`).
+    pending: StableHashMap<PackedKey, Pending>,
+    /// The keys of `pending`, in first-touch order until a flush sorts them.
+    pending_keys: Vec<PackedKey>,
+    /// Plain deduplicate without the lookup changelog (instead of `pending`): each write's key
+    /// and sequence number, in write order until a flush sorts them and keeps each key's last.
+    touched: Vec<(PackedKey, i64)>,
+    /// With `touched`: the row of the last write of each key whose last write deleted it (the
+    /// live rows are in `state`).
+    deleted: StableHashMap<PackedKey, Row>,
     /// The batch's accepted input records (key, sequence number, kind, row), for the input
     /// changelog producer.
-    inputs: Vec<(Key, i64, RowKind, Row)>,
+    inputs: Vec<(PackedKey, i64, RowKind, Row)>,
     pending_records: usize,
     next_sequence_number: i64,
     file_counter: u64,
@@ -87,26 +191,32 @@ fn absorb(total: &mut CompactionResult, next: CompactionResult) {
     total.changelog.extend(next.changelog);
 }
 
-pub(crate) fn file_meta(
+pub(crate) fn file_meta<R: Records + ?Sized>(
     file_name: String,
     file_size: u64,
-    records: &[RecordRef<'_>],
+    records: &R,
     time_millis: i64,
 ) -> DataFileMeta {
-    let seqs = records.iter().map(|r| r.sequence_number);
+    let n = records.len();
+    let key = |i: usize| -> Key {
+        (0..records.key_width())
+            .map(|k| records.key(i, k))
+            .collect()
+    };
+    let seqs = (0..n).map(|i| records.sequence_number(i));
     DataFileMeta {
         file_name,
         file_size,
-        row_count: records.len() as u64,
-        min_key: records.first().map(|r| r.key.to_vec()).unwrap_or_default(),
-        max_key: records.last().map(|r| r.key.to_vec()).unwrap_or_default(),
+        row_count: n as u64,
+        min_key: if n == 0 { Vec::new() } else { key(0) },
+        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
         min_sequence_number: seqs.clone().min().unwrap_or(-1),
         max_sequence_number: seqs.max().unwrap_or(-1),
         schema_id: 0,
         level: 0,
         extra_files: Vec::new(),
         creation_time: time_millis,
-        delete_row_count: records.iter().filter(|r| !r.kind.is_add()).count() as u64,
+        delete_row_count: (0..n).filter(|&i| !records.kind(i).is_add()).count() as u64,
         file_source: "APPEND".to_string(),
     }
 }
@@ -128,9 +238,19 @@ impl BucketWriter {
             bucket,
             merge,
             producer: schema.options.changelog_producer,
-            state: std::mem::take(&mut base.rows).into_iter().collect(),
-            tombstones: std::mem::take(&mut base.tombstones).into_iter().collect(),
-            pending: BTreeMap::new(),
+            state: base
+                .rows
+                .iter()
+                .map(|(key, row)| (PackedKey::of_key(&key), row))
+                .collect(),
+            tombstones: std::mem::take(&mut base.tombstones)
+                .into_iter()
+                .map(|(key, row)| (PackedKey::of_key(&key), row))
+                .collect(),
+            pending: StableHashMap::default(),
+            pending_keys: Vec::new(),
+            touched: Vec::new(),
+            deleted: StableHashMap::default(),
             inputs: Vec::new(),
             pending_records: 0,
             next_sequence_number: base.max_sequence_number + 1,
@@ -172,7 +292,7 @@ impl BucketWriter {
             self.schema.fields.len(),
             "row width must match the table schema"
         );
-        let key: Key = self.pk_indices.iter().map(|&i| row[i]).collect();
+        let key = PackedKey::of_row(&row, &self.pk_indices);
         let input = (self.producer == ChangelogProducer::Input).then(|| row.clone());
         let Some(lifted) = self.merge.lift(kind, row)? else {
             return Ok(()); // ignore-delete
@@ -184,6 +304,21 @@ impl BucketWriter {
             self.inputs.push((key.clone(), sequence_number, kind, row));
         }
         let lookup = self.producer == ChangelogProducer::Lookup;
+        if self.merge.is_last_wins() && !lookup {
+            // Plain deduplicate without the lookup changelog: the key's state is the whole
+            // story, so the batch only logs which keys it touched (sorted at the flush).
+            if lifted.is_live() {
+                if !self.deleted.is_empty() {
+                    self.deleted.remove(&key);
+                }
+                self.state.insert(key.clone(), lifted.row);
+            } else {
+                self.state.remove(&key);
+                self.deleted.insert(key.clone(), lifted.row);
+            }
+            self.touched.push((key, sequence_number));
+            return Ok(());
+        }
         if self.merge.is_last_wins() {
             let (old, deleted_row) = if lifted.is_live() {
                 (self.state.insert(key.clone(), lifted.row), None)
@@ -192,6 +327,7 @@ impl BucketWriter {
             };
             match self.pending.entry(key) {
                 Entry::Vacant(v) => {
+                    self.pending_keys.push(v.key().clone());
                     v.insert(Pending {
                         before: if lookup { old } else { None },
                         sequence_number,
@@ -236,6 +372,7 @@ impl BucketWriter {
         }
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
+                self.pending_keys.push(v.key().clone());
                 v.insert(Pending {
                     before: before_live,
                     sequence_number,
@@ -255,6 +392,27 @@ impl BucketWriter {
         Ok(())
     }
 
+    /// Sorts `touched` by key, keeping each key's last write (write order within a key
+    /// survives the stable sort). A failed flush leaves it sorted, which later writes extend.
+    fn sort_touched(&mut self) {
+        self.touched.sort_by(|a, b| a.0.cmp(&b.0));
+        let len = self.touched.len();
+        let mut kept = 0;
+        for i in 0..len {
+            if i + 1 < len && self.touched[i + 1].0 == self.touched[i].0 {
+                continue;
+            }
+            self.touched.swap(kept, i);
+            kept += 1;
+        }
+        self.touched.truncate(kept);
+    }
+
+    /// Whether writes wait for the next flush.
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.touched.is_empty()
+    }
+
     /// Writes since the last `prepare_commit`.
     pub fn pending_records(&self) -> usize {
         self.pending_records
@@ -265,18 +423,37 @@ impl BucketWriter {
         self.last_written_bytes
     }
 
-    /// The batch as data records: one record per key, sorted by key.
+    /// The batch as data records: one record per key, sorted by key (`pending_keys` sorted).
     fn batch_records(&self) -> Vec<RecordRef<'_>> {
-        self.pending
+        if !self.touched.is_empty() {
+            return self
+                .touched
+                .iter()
+                .map(|(key, sequence_number)| {
+                    let (kind, row) = match self.state.get(key) {
+                        Some(row) => (RowKind::Insert, row),
+                        None => (RowKind::Delete, &self.deleted[key]),
+                    };
+                    RecordRef {
+                        key: key.as_slice(),
+                        sequence_number: *sequence_number,
+                        kind,
+                        row,
+                    }
+                })
+                .collect();
+        }
+        self.pending_keys
             .iter()
-            .map(|(key, p)| {
+            .map(|key| {
+                let p = &self.pending[key];
                 let (kind, row) = match (&p.batch, &p.deleted_row) {
                     (Some(batch), _) => (batch.kind, &batch.row),
                     (None, Some(row)) => (RowKind::Delete, row),
                     (None, None) => (RowKind::Insert, &self.state[key]),
                 };
                 RecordRef {
-                    key,
+                    key: key.as_slice(),
                     sequence_number: p.sequence_number,
                     kind,
                     row,
@@ -295,7 +472,7 @@ impl BucketWriter {
                 self.inputs
                     .iter()
                     .map(|(key, sequence_number, kind, row)| RecordRef {
-                        key,
+                        key: key.as_slice(),
                         sequence_number: *sequence_number,
                         kind: *kind,
                         row,
@@ -304,10 +481,11 @@ impl BucketWriter {
             }
             ChangelogProducer::Lookup => {
                 let mut changes: Vec<RecordRef<'_>> = Vec::new();
-                for (key, p) in &self.pending {
+                for key in &self.pending_keys {
+                    let p = &self.pending[key];
                     let after = self.state.get(key);
                     let record = |kind, row| RecordRef {
-                        key,
+                        key: key.as_slice(),
                         sequence_number: p.sequence_number,
                         kind,
                         row,
@@ -338,17 +516,21 @@ impl BucketWriter {
     ) -> Result<Option<CommitMessage>, TableError> {
         self.last_written_bytes = 0;
         self.last_stall = None;
-        if self.pending.is_empty() {
+        if !self.has_pending() {
             return Ok(None);
         }
         let n = self.file_counter;
         self.file_counter += 1;
 
+        // Keys are distinct: an unstable sort gives the one order.
+        self.pending_keys.sort_unstable();
+        self.sort_touched();
+
         let data = self.batch_records();
         let data_name = format!("data-{file_prefix}-{n}.parquet");
         let data_path = table.bucket_file_path(self.bucket, &data_name);
-        let bytes = format::encode(&self.schema, &self.pk_indices, &data, &data_path)?;
-        let data_meta = file_meta(data_name, bytes.len() as u64, &data, time_millis);
+        let bytes = format::encode(&self.schema, &self.pk_indices, &data[..], &data_path)?;
+        let data_meta = file_meta(data_name, bytes.len() as u64, &data[..], time_millis);
         table.store().put(&data_path, bytes).await?;
         let mut written_bytes = data_meta.file_size;
 
@@ -359,8 +541,8 @@ impl BucketWriter {
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
             let path = table.bucket_file_path(bucket, &name);
-            let bytes = format::encode(&schema, &pk_indices, &changes, &path)?;
-            let meta = file_meta(name, bytes.len() as u64, &changes, time_millis);
+            let bytes = format::encode(&schema, &pk_indices, &changes[..], &path)?;
+            let meta = file_meta(name, bytes.len() as u64, &changes[..], time_millis);
             table.store().put(&path, bytes).await?;
             written_bytes += meta.file_size;
             changelog_files.push(meta);
@@ -389,6 +571,9 @@ impl BucketWriter {
             }
         };
         self.pending.clear();
+        self.pending_keys.clear();
+        self.touched.clear();
+        self.deleted.clear();
         self.inputs.clear();
         self.pending_records = 0;
         self.last_written_bytes = written_bytes + compaction.io_bytes;
@@ -531,7 +716,7 @@ impl BucketWriter {
 
     /// Sorted runs the bucket would have after flushing the pending writes.
     pub fn sorted_runs_after_flush(&self) -> usize {
-        self.sorted_run_count() + usize::from(!self.pending.is_empty())
+        self.sorted_run_count() + usize::from(self.has_pending())
     }
 
     /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).

@@ -1,4 +1,4 @@
-//! Exactly-once under crash schedules: 20 seeds of the smoke scenario, each with its own random
+//! Exactly-once under crash schedules: 50 seeds of the smoke scenario, each with its own random
 //! crashes (jobs, TT, storage, serving) and partitions drawn from the seed, must pass every checker.
 
 mod common;
@@ -9,9 +9,9 @@ use sim::seed::SeedTree;
 use sim::summary::Summary;
 
 #[test]
-fn twenty_seeds_of_smoke_with_random_crash_schedules_pass() {
+fn fifty_seeds_of_smoke_with_random_crash_schedules_pass() {
     let mut failures = Vec::new();
-    for seed in 1..=20u64 {
+    for seed in 1..=50u64 {
         let mut scenario = common::scenario("smoke");
         scenario.faults = random_schedule(
             &SeedTree::new(seed),

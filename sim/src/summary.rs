@@ -152,15 +152,20 @@ impl Summary {
         self.verdict == "PASS"
     }
 
-    /// The first violation `checker` reported, as the summary prints it.
-    pub fn first_violation(&self, checker: &str) -> Option<&Violation> {
+    /// Every checker's violations, in the order the summary reports the checkers.
+    pub fn violations(&self) -> impl Iterator<Item = &Violation> {
         self.exactly_once
             .violations
             .iter()
             .chain(&self.freshness.violations)
             .chain(&self.sla_violations)
+            .chain(&self.budget.violations)
             .chain(&self.files.violations)
-            .find(|v| v.checker == checker)
+    }
+
+    /// The first violation `checker` reported, as the summary prints it.
+    pub fn first_violation(&self, checker: &str) -> Option<&Violation> {
+        self.violations().find(|v| v.checker == checker)
     }
 
     pub fn reproduce_command(&self) -> String {
@@ -306,9 +311,13 @@ impl Summary {
             "liveness",
             "availability",
             "recovery",
+            "budget",
             crate::files_checker::FILES,
             crate::files_checker::EXPIRED_SNAPSHOT,
         ] {
+            if checker == "budget" && self.budget.is_off() {
+                continue;
+            }
             match self.first_violation(checker) {
                 None => line(format!("  {checker:<13} PASS")),
                 Some(v) => {

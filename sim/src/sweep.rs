@@ -144,10 +144,7 @@ impl SeedResult {
 
     fn from_summary(summary: &Summary, scenario_digest: &str) -> Self {
         let first_violation = summary
-            .exactly_once
-            .violations
-            .iter()
-            .chain(&summary.freshness.violations)
+            .violations()
             .next()
             .map(|v| FirstViolation {
                 checker: v.checker.clone(),

@@ -1,0 +1,124 @@
+//! Every shipped scenario across 50 seeds at a small size: double11 (shrunk ten times in time
+//! and rate, its midnight spike, late data, budgets and scripted faults kept), consumer-recovery
+//! and dedicated-compaction as shipped, each seed also drawing its own random faults, must pass
+//! every checker. (smoke: tests/exactly_once.rs; late-conversions: tests/late_data.rs;
+//! backpressure, which must fail: tests/backpressure.rs; the full sizes: tests/golden.rs.)
+
+mod common;
+
+use sim::faults::{
+    PARTITIONABLE_LINKS, PARTITIONABLE_LINKS_WITH_COMPACTOR, RANDOM_CRASH_TARGETS,
+    RANDOM_CRASH_TARGETS_WITH_COMPACTOR, random_schedule_among,
+};
+use sim::scenario::{Millis, Scenario};
+use sim::seed::SeedTree;
+use sim::summary::Summary;
+
+const SEEDS: u64 = 50;
+
+/// Runs `scenario_for(seed)` for 50 seeds; the failing seeds' summaries, if any, in one panic.
+fn fifty_seeds_pass(label: &str, scenario_for: impl Fn(u64) -> Scenario) -> Vec<Summary> {
+    let mut failures = Vec::new();
+    let mut summaries = Vec::new();
+    for seed in 1..=SEEDS {
+        let output = sim::run::run(scenario_for(seed), seed);
+        let summary = Summary::build(&output, label, "test", 1.0);
+        if !summary.passed() {
+            failures.push(format!("seed {seed}:\n{}", summary.render()));
+        }
+        summaries.push(summary);
+    }
+    assert!(
+        failures.is_empty(),
+        "{label}: {} of {SEEDS} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    summaries
+}
+
+/// double11 at a tenth of its time scale and rate: six minutes of chaos with the midnight spike
+/// (still 10x) three minutes in, late clicks and conversions, daily budgets scaled with the spend,
+/// the scripted crashes and partitions at the same points of the spike, and 0-2 random faults.
+fn small_double11(seed: u64) -> Scenario {
+    let mut scenario = common::scenario("double11");
+    let tenth = |m: Millis| Millis(m.0 / 10);
+    scenario.run.chaos = tenth(scenario.run.chaos);
+    scenario.run.liveness = Millis(90_000);
+    // Midnight (UTC+8) falls where the spike starts, as in the full scenario.
+    let spike_start_ms = scenario.traffic.spikes[0].start.0 / 10;
+    scenario.run.epoch_ms = 1_762_790_400_000 - spike_start_ms;
+    scenario.traffic.baseline_events_per_s /= 10.0;
+    for spike in &mut scenario.traffic.spikes {
+        spike.start = tenth(spike.start);
+        spike.ramp = tenth(spike.ramp);
+        spike.peak = tenth(spike.peak);
+        spike.decay = tenth(spike.decay);
+    }
+    scenario.traffic.late_clicks.median = tenth(scenario.traffic.late_clicks.median);
+    scenario.traffic.late_clicks.max = tenth(scenario.traffic.late_clicks.max);
+    scenario.traffic.conversion_delay.median = tenth(scenario.traffic.conversion_delay.median);
+    scenario.traffic.conversion_delay.max = tenth(scenario.traffic.conversion_delay.max);
+    scenario.jobs.checkpoint_interval = Millis(5_000);
+    scenario.jobs.allowed_lateness = tenth(scenario.jobs.allowed_lateness);
+    // A tenth of the rate over a tenth of the time: a hundredth of the spend. The controller's
+    // delays (DWS freshness, check interval, reaction) do not shrink with the time scale, so the
+    // same delays let through ten times the spend relative to the budget: the overspend SLA
+    // scales with them (seeds 1-50 measured at most 186%).
+    scenario.serving.daily_budget_micros = scenario.serving.daily_budget_micros.map(|b| b / 100);
+    scenario.sla.overspend_max_pct = scenario.sla.overspend_max_pct.map(|pct| pct * 10.0);
+    for fault in &mut scenario.faults {
+        fault.at = tenth(fault.at);
+    }
+    scenario.faults.extend(random_schedule_among(
+        &SeedTree::new(seed),
+        scenario.run.chaos,
+        (0, 2),
+        Millis(20_000),
+        &RANDOM_CRASH_TARGETS,
+        &PARTITIONABLE_LINKS,
+    ));
+    scenario.faults.sort_by_key(|f| f.at.0);
+    scenario
+}
+
+#[test]
+fn fifty_seeds_of_small_double11_pass() {
+    let summaries = fifty_seeds_pass("scenarios/double11.toml (small)", small_double11);
+    let paused: u64 = summaries.iter().map(|s| s.budget.advertisers_paused).sum();
+    let late: u64 = summaries
+        .iter()
+        .map(|s| s.lateness.late_events_absorbed)
+        .sum();
+    assert!(
+        paused > 0,
+        "the budgets stop hot advertisers in the small runs too"
+    );
+    assert!(late > 0, "late events update closed minutes");
+}
+
+#[test]
+fn fifty_seeds_of_consumer_recovery_pass() {
+    fifty_seeds_pass("scenarios/consumer-recovery.toml", |_| {
+        common::scenario("consumer-recovery")
+    });
+}
+
+#[test]
+fn fifty_seeds_of_dedicated_compaction_with_random_faults_pass() {
+    fifty_seeds_pass(
+        "scenarios/dedicated-compaction.toml (random faults)",
+        |seed| {
+            let mut scenario = common::scenario("dedicated-compaction");
+            scenario.faults = random_schedule_among(
+                &SeedTree::new(seed),
+                scenario.run.chaos,
+                (1, 3),
+                Millis(12_000),
+                &RANDOM_CRASH_TARGETS_WITH_COMPACTOR,
+                &PARTITIONABLE_LINKS_WITH_COMPACTOR,
+            );
+            scenario
+        },
+    );
+}

@@ -331,17 +331,25 @@ pub struct SimCost {
     meter: Option<(&'static str, Rc<Shared>)>,
 }
 
-/// Default simulated costs per operator (ns per record, ns per byte).
+/// Default simulated costs per operator (ns per record, ns per byte): the medians
+/// `cargo bench -p warehouse --bench costs` measured for the functions each operator runs
+/// (README, "Cost model"), rounded. A writer's bytes are its flushed files plus the inputs and
+/// outputs of its inline compactions, charged at the compactor's rate.
 pub fn default_cost(operator: &str) -> OperatorCost {
     let (per_record_ns, per_byte_ns) = match operator {
-        "ods_to_dwd" => (150.0, 0.0),
-        "dwd_writer" => (400.0, 0.5),
-        "dwd_to_dws" => (150.0, 0.0),
-        "dws_writer" => (400.0, 0.5),
+        // An event inserted into its DWD bucket's writer (duplicate lookup, lookup changelog).
+        "ods_to_dwd" => (600.0, 0.0),
+        // A DWD row flushed (sort, Parquet encode of data and changelog files).
+        "dwd_writer" => (600.0, 5.6),
+        // An event folded into its DWS minute row.
+        "dwd_to_dws" => (100.0, 0.0),
+        // A DWS row flushed; a checkpoint's DWS flush is small, so per-file overhead dominates.
+        "dws_writer" => (4_400.0, 5.6),
+        // The storage system's bandwidth: a modelling choice (1 GB/s write, 2 GB/s read).
         "dfs_write" => (0.0, 1.0),
         "dfs_read" => (0.0, 0.5),
         // Decode, merge and encode of compaction inputs and outputs, per byte read + written.
-        "compactor" => (0.0, 1.0),
+        "compactor" => (0.0, 5.6),
         _ => (0.0, 0.0),
     };
     OperatorCost {

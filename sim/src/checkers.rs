@@ -753,7 +753,7 @@ pub fn check_run(
     let final_report = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
     let too_late: BTreeSet<u64> = checker.late.too_late_ids().collect();
-    let (live_violations, files) = match live_files_check(&checker.truth, objects, &too_late) {
+    let (live_violations, files) = match live_files_check(shared, &checker.truth, objects, &too_late) {
         Ok(result) => result,
         Err(error) => (
             vec![Violation {
@@ -819,6 +819,7 @@ fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
 /// files (after every compaction), compared with the ground truth. This is what verifies that
 /// compaction kept every row: the snapshot walk skips compacted files.
 fn live_files_check(
+    shared: &Shared,
     truth: &GroundTruth,
     objects: &BTreeMap<String, Vec<u8>>,
     too_late: &BTreeSet<u64>,
@@ -836,7 +837,7 @@ fn live_files_check(
         message,
     };
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
-    if let Some(latest) = dwd.snapshots()?.last() {
+    if let Some(latest) = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last() {
         (files.dwd_live_files, files.dwd_max_files_per_bucket) =
             file_counts(&dwd.live_files(latest)?);
         let mut records = Records::default();
@@ -898,7 +899,7 @@ fn live_files_check(
         }
     }
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    if let Some(latest) = dws.snapshots()?.last() {
+    if let Some(latest) = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last() {
         (files.dws_live_files, files.dws_max_files_per_bucket) =
             file_counts(&dws.live_files(latest)?);
         let mut records = Records::default();
@@ -989,8 +990,9 @@ fn walk_tables(
     )]);
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    let dwd_snapshots = dwd.snapshots()?;
-    let dws_snapshots = dws.snapshots()?;
+    let shared = checker.shared;
+    let dwd_snapshots = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?;
+    let dws_snapshots = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?;
     let late = TableInspector::new(
         objects,
         LATE_TABLE_ROOT,

@@ -123,7 +123,8 @@ fn check_table(
 ) -> Result<TableFiles, String> {
     let sla = &shared.scenario.sla;
     let inspector = TableInspector::new(objects, root, &[], BTreeMap::new());
-    let snapshots = inspector.snapshots()?;
+    // Snapshots a rollback discarded are no longer history: their files may go.
+    let snapshots = crate::operations::surviving_history(shared, &inspector, root)?;
     let history = walk(&inspector, &snapshots, sla.small_file_bytes)?;
     let mut figures = history.figures;
     if figures.max_files_per_bucket > sla.files_per_bucket_max {

@@ -292,7 +292,9 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
             parallelism: shared.scenario.jobs.parallelism,
             unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, "dws-job"),
+            version: crate::operations::version_of(&shared, "dws-job"),
         };
+        crate::operations::run_pending_rollbacks(&shared, &env, "dws-job", &dws).await;
         let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);
         run_until_failover(&shared, &env, &mut job).await;

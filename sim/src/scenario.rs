@@ -80,6 +80,9 @@ pub struct Scenario {
     pub cost: BTreeMap<String, OperatorCost>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Scripted operator actions: deploys and rollbacks (`crate::operations`).
+    #[serde(default)]
+    pub operations: Vec<crate::operations::OperationSpec>,
     #[serde(default)]
     pub sla: SlaSection,
 }
@@ -1289,6 +1292,15 @@ impl Scenario {
         for (index, fault) in self.faults.iter().enumerate() {
             self.validate_fault(fault).map_err(|message| {
                 format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at)
+            })?;
+        }
+        for (index, operation) in self.operations.iter().enumerate() {
+            operation.validate(self).map_err(|message| {
+                format!(
+                    "[[operations]] #{} (at {}): {message}",
+                    index + 1,
+                    operation.at
+                )
             })?;
         }
         Ok(())

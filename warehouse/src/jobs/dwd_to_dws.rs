@@ -42,6 +42,40 @@ pub struct DwdToDwsConfig {
     /// then re-commits its last checkpoint under a user that never committed it, so Paimon's
     /// filterAndCommit cannot skip it and the checkpoint is committed twice. Off in production.
     pub unsafe_new_commit_user_on_restart: bool,
+    /// Which build of the job runs: `Current`, or a deliberately wrong build of the incident
+    /// library (a bad deploy, repaired by rolling DWS back to a tag).
+    pub version: DwsJobVersion,
+}
+
+/// A build of the DWS job. Only `Current` is right; the others exist so the incident library
+/// can deploy a bad version mid-run and show the repair (rollback to a tag, replay).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DwsJobVersion {
+    #[default]
+    Current,
+    /// UNSAFE, a bad build: the aggregation adds every click's cost twice (a unit bug shipped
+    /// in a release). Its DWS rows disagree with DWD from its first checkpoint on.
+    BadDoubleCountsClickCost,
+}
+
+impl DwsJobVersion {
+    /// Every version, as scenarios name them.
+    pub const NAMES: [&'static str; 2] = ["current", "bad-double-counts-click-cost"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Current => Self::NAMES[0],
+            Self::BadDoubleCountsClickCost => Self::NAMES[1],
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "current" => Some(Self::Current),
+            "bad-double-counts-click-cost" => Some(Self::BadDoubleCountsClickCost),
+            _ => None,
+        }
+    }
 }
 
 pub struct DwdToDws<E: Env> {
@@ -145,7 +179,10 @@ impl<E: Env> DwdToDws<E> {
             self.send_to_late_table(kind, row)?;
             return Ok(());
         }
-        let (key, sums) = dws_contribution(&event);
+        let (key, mut sums) = dws_contribution(&event);
+        if self.config.version == DwsJobVersion::BadDoubleCountsClickCost {
+            sums[3] *= 2;
+        }
         let sign = if kind.is_add() { 1 } else { -1 };
         let bucket = self.dws.bucket_of_key(&key) as usize;
         let writer = &mut self.writers[bucket];

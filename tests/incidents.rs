@@ -69,3 +69,36 @@ fn a_fixed_incident_is_reported_as_a_changed_verdict() {
         "{differences}"
     );
 }
+
+#[test]
+fn the_bad_deploy_rolled_back_to_a_tag_and_replayed_passes() {
+    // Incident f's repair: the fixed build, DWS rolled back to the tag taken before the bad
+    // deploy, the dws-job restored from the checkpoint that committed the tagged snapshot.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/f-bad-dws-job-version");
+    let incident = Incident::load(&dir).unwrap();
+    let repaired = sim::scenario::Scenario::load(&dir.join("repaired.toml")).unwrap();
+    let output = sim::run::run(repaired, incident.expected.seed);
+    let rollbacks: Vec<String> = output
+        .shared
+        .trace
+        .borrow()
+        .events()
+        .iter()
+        .filter(|e| e.kind == "rollback-to-tag" || e.kind == "rollback-failed")
+        .map(|e| format!("{} {}: {}", e.host, e.kind, e.detail))
+        .collect();
+    assert!(
+        rollbacks
+            .iter()
+            .any(|r| r.starts_with("dws-job rollback-to-tag") && r.contains("checkpoint=11")),
+        "the dws-job's host must roll DWS back to the tag's checkpoint: {rollbacks:?}"
+    );
+    let summary = Summary::build(&output, "repaired", "test", 1.0);
+    assert!(summary.passed(), "{}", summary.render());
+    let differences = incident.differences(&summary).join("\n");
+    assert!(
+        differences.contains("`exactly-once` stayed silent"),
+        "{differences}"
+    );
+}

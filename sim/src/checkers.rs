@@ -753,18 +753,19 @@ pub fn check_run(
     let final_report = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
     let too_late: BTreeSet<u64> = checker.late.too_late_ids().collect();
-    let (live_violations, files) = match live_files_check(shared, &checker.truth, objects, &too_late) {
-        Ok(result) => result,
-        Err(error) => (
-            vec![Violation {
-                checker: "exactly-once".into(),
-                at: "end of run (live files)".into(),
-                t_ms: None,
-                message: format!("cannot read the live files: {error}"),
-            }],
-            FilesReport::default(),
-        ),
-    };
+    let (live_violations, files) =
+        match live_files_check(shared, &checker.truth, objects, &too_late) {
+            Ok(result) => result,
+            Err(error) => (
+                vec![Violation {
+                    checker: "exactly-once".into(),
+                    at: "end of run (live files)".into(),
+                    t_ms: None,
+                    message: format!("cannot read the live files: {error}"),
+                }],
+                FilesReport::default(),
+            ),
+        };
     let (lateness, mut late_violations) = checker.late.finish(objects);
     if let Some(violation) = too_late_sla(shared, &lateness, final_report.distinct_valid_events) {
         late_violations.push(violation);
@@ -837,7 +838,8 @@ fn live_files_check(
         message,
     };
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
-    if let Some(latest) = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last() {
+    if let Some(latest) = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last()
+    {
         (files.dwd_live_files, files.dwd_max_files_per_bucket) =
             file_counts(&dwd.live_files(latest)?);
         let mut records = Records::default();
@@ -899,7 +901,8 @@ fn live_files_check(
         }
     }
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    if let Some(latest) = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last() {
+    if let Some(latest) = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last()
+    {
         (files.dws_live_files, files.dws_max_files_per_bucket) =
             file_counts(&dws.live_files(latest)?);
         let mut records = Records::default();

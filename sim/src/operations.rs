@@ -118,7 +118,12 @@ impl OperationSpec {
                         "rollback-to-tag needs tags on [{table}]: set \"tag.automatic-creation\" = \"process-time\" and \"tag.creation-period\" there"
                     ));
                 }
-                if scenario.jobs.unsafe_new_commit_user_on_restart.iter().any(|j| j == job) {
+                if scenario
+                    .jobs
+                    .unsafe_new_commit_user_on_restart
+                    .iter()
+                    .any(|j| j == job)
+                {
                     return Err(format!(
                         "rollback-to-tag restores {job} from a checkpoint, which needs its stable commit user: drop \"{job}\" from [jobs] \"unsafe.new-commit-user-on-restart\""
                     ));
@@ -196,12 +201,16 @@ pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, op: &OperationSpec) ->
                 .copied()
                 .unwrap_or(ROLLBACK_TABLES[0]);
             let tag = op.tag.clone().unwrap_or_default();
-            shared.operations.borrow_mut().pending.push(PendingRollback {
-                table_root: root.to_string(),
-                tag: tag.clone(),
-                job: job.to_string(),
-                requested_ms: sim_now_ms(),
-            });
+            shared
+                .operations
+                .borrow_mut()
+                .pending
+                .push(PendingRollback {
+                    table_root: root.to_string(),
+                    tag: tag.clone(),
+                    job: job.to_string(),
+                    requested_ms: sim_now_ms(),
+                });
             sim.bounce(job);
             format!("table={table} tag={tag} job={job} (stopped; its host rolls back on restart)")
         }
@@ -303,9 +312,10 @@ async fn rollback(
     table: &FileStoreTable<<SimEnv as Env>::Store>,
     tag: &str,
 ) -> Result<String, RollbackError> {
-    let tagged = table.tag(tag).await?.ok_or_else(|| {
-        RollbackError::Refused(format!("{} has no tag `{tag}`", table.root()))
-    })?;
+    let tagged = table
+        .tag(tag)
+        .await?
+        .ok_or_else(|| RollbackError::Refused(format!("{} has no tag `{tag}`", table.root())))?;
     let checkpoint_id = tagged.commit_identifier;
     let storage = CheckpointStorage::new(env.store().clone(), job);
     let prefix = storage.path_of(0);
@@ -386,4 +396,56 @@ pub fn surviving_history(
                 .any(|&(tag_id, t_ms)| s.id > tag_id && committed_ms < t_ms)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::Scenario;
+
+    const MINIMAL: &str = "name = \"t\"\n[run]\nchaos = \"10s\"\nliveness = \"10s\"\n[traffic]\nbaseline_events_per_s = 100\n";
+    const TAGGED: &str = "[dws]\nbucket = 1\n\"tag.automatic-creation\" = \"process-time\"\n\"tag.creation-period\" = \"1min\"\n";
+
+    fn error_of(extra: &str) -> String {
+        Scenario::parse(&format!("{MINIMAL}{extra}"), "t.toml")
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn operations_parse_and_are_checked() {
+        let deploy = "[[operations]]\nat = \"2s\"\nkind = \"deploy\"\ntarget = \"dws-job\"\nversion = \"bad-double-counts-click-cost\"\n";
+        let rollback = "[[operations]]\nat = \"5s\"\nkind = \"rollback-to-tag\"\ntable = \"dws\"\ntag = \"x\"\n";
+        let ok = Scenario::parse(&format!("{MINIMAL}{TAGGED}{deploy}{rollback}"), "t.toml")
+            .expect("valid operations");
+        assert_eq!(ok.operations.len(), 2);
+        for (extra, expected) in [
+            (deploy.replace("dws-job", "dwd-job"), "deploy needs target"),
+            (
+                deploy.replace("bad-double", "worse-double"),
+                "deploy needs version",
+            ),
+            (deploy.replace("2s", "30s"), "must fall within the run"),
+            (
+                deploy.replace("deploy", "redeploy"),
+                "unknown variant `redeploy`",
+            ),
+            (format!("{deploy}tag = \"x\"\n"), "`tag` does not apply"),
+            (rollback.to_string(), "needs tags on [dws]"),
+            (
+                format!("{TAGGED}{}", rollback.replace("\"dws\"", "\"dwd\"")),
+                "not supported",
+            ),
+            (
+                format!("{TAGGED}{}", rollback.replace("\"x\"", "\"a/b\"")),
+                "no '/'",
+            ),
+        ] {
+            let error = error_of(&extra);
+            assert!(error.contains(expected), "{extra}: {error}");
+            assert!(
+                error.contains("[[operations]] #1") || expected.contains("variant"),
+                "{error}"
+            );
+        }
+    }
 }

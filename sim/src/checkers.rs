@@ -229,6 +229,10 @@ struct DwdState {
     outside_live: usize,
     /// Ids whose row differs from what DWD must hold.
     mismatched: usize,
+    /// DWD's `sequence.field` (`[dwd]` of the scenario) as an index into the row: an id's
+    /// record with a smaller value loses to the one the table holds, whatever its sequence
+    /// number (Paimon's rule, read from the spec).
+    sequence_field: Option<usize>,
 }
 
 impl DwdState {
@@ -263,6 +267,7 @@ impl DwdState {
             outside: BTreeMap::new(),
             outside_live: 0,
             mismatched: 0,
+            sequence_field: None,
         }
     }
 
@@ -503,6 +508,12 @@ impl<'a> Checker<'a> {
                 continue;
             }
             self.dwd.seq[ix] = seq;
+            if let Some(field) = self.dwd.sequence_field
+                && let Some(held) = self.dwd.actual_row(&self.truth, id)
+                && row[field] < held[field]
+            {
+                continue; // an older version arriving late: the held row stays
+            }
             let flags = self.dwd.flags[ix];
             let truth = truth_row(&self.truth.events[ix - 1]);
             let truth_slot = self.dwd.truth_slot[ix] as usize;
@@ -724,7 +735,8 @@ pub fn check_run(
 ) -> CheckOutcome {
     let truth = shared.truth.borrow();
     let mut dws = DwsState::default();
-    let dwd = DwdState::new(&truth.events, &mut dws);
+    let mut dwd = DwdState::new(&truth.events, &mut dws);
+    dwd.sequence_field = dwd_sequence_field(shared);
     let mut checker = Checker {
         shared,
         truth,
@@ -784,6 +796,12 @@ pub fn check_run(
         files,
         lateness,
     }
+}
+
+/// The index of DWD's `sequence.field` in an event row, if the scenario sets one.
+fn dwd_sequence_field(shared: &Shared) -> Option<usize> {
+    let name = shared.scenario.dwd.sequence_field.as_deref()?;
+    EVENT_FIELD_NAMES.iter().position(|field| *field == name)
 }
 
 /// The scenario's `[sla] too_late_share_max`: too-late events over all valid events.
@@ -846,7 +864,9 @@ fn live_files_check(
         dwd.live_records(latest, &mut records)?;
         // Per event id: the newest sequence number seen, and whether that record is live and
         // equal to the produced event.
-        let mut newest = vec![i64::MIN; truth.events.len() + 1];
+        // Ordered by (sequence.field value, sequence number) when DWD has a sequence field.
+        let sequence_field = dwd_sequence_field(shared);
+        let mut newest = vec![(i64::MIN, i64::MIN); truth.events.len() + 1];
         let mut state = vec![0u8; truth.events.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
         for r in 0..records.len() {
@@ -856,8 +876,12 @@ fn live_files_check(
                 continue;
             };
             let id = row[0] as usize;
-            if records.sequence_numbers[r] > newest[id] {
-                newest[id] = records.sequence_numbers[r];
+            let rank = (
+                sequence_field.map_or(0, |field| row[field]),
+                records.sequence_numbers[r],
+            );
+            if rank > newest[id] {
+                newest[id] = rank;
                 let live = records.kinds[r] == 0 || records.kinds[r] == 2;
                 state[id] = match (live, row == truth_row(event)) {
                     (false, _) => 3,

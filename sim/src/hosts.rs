@@ -160,6 +160,8 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         full_compaction_delta_commits: section.full_compaction_delta_commits,
         stop_trigger: section.stop_trigger,
         target_file_size_bytes: section.target_file_size_bytes,
+        sequence_field: section.sequence_field.clone(),
+        unsafe_lookup_ignore_sequence_field: section.unsafe_lookup_ignore_sequence_field,
         ..TableOptions::default()
     }
 }

@@ -120,7 +120,10 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         let key = [row[0]];
         let bucket = self.table.bucket_of_key(&key) as usize;
         let writer = &mut self.writers[bucket];
-        if writer.get(&key).is_some() {
+        // With a `sequence.field` the table's merge engine decides between two records of an
+        // event id (a late stale copy must lose to the newer record), so every record goes to
+        // it; without one, a second record of an id is a producer retry, dropped here.
+        if writer.get(&key).is_some() && self.table.schema().options.sequence_field.is_none() {
             return Ok(()); // a producer retry: this event_id is already in the table
         }
         Ok(writer.write(RowKind::Insert, row)?)

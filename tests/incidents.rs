@@ -102,3 +102,23 @@ fn the_bad_deploy_rolled_back_to_a_tag_and_replayed_passes() {
         "{differences}"
     );
 }
+
+#[test]
+fn late_stale_records_pass_when_the_lookup_respects_the_sequence_field() {
+    // Incident e without its unsafe option: the same stale copies, DWD ordered by
+    // sequence.field, and a lookup changelog that describes the merged rows.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents");
+    let incident =
+        Incident::load(&root.join("e-late-stale-record-wrong-lookup-changelog")).unwrap();
+    let mut scenario = incident.scenario.clone();
+    assert!(scenario.dwd.unsafe_lookup_ignore_sequence_field);
+    scenario.dwd.unsafe_lookup_ignore_sequence_field = false;
+    let output = sim::run::run(scenario, incident.expected.seed);
+    let summary = Summary::build(&output, "safe", "test", 1.0);
+    assert!(summary.passed(), "{}", summary.render());
+    assert!(
+        output.checks.exactly_once.duplicate_appends > 100,
+        "the stale copies must reach TT: {:?}",
+        output.checks.exactly_once.duplicate_appends
+    );
+}

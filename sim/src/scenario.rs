@@ -1794,6 +1794,36 @@ baseline_events_per_s = 100
     }
 
     #[test]
+    fn sequence_field_stale_resends_and_the_unsafe_lookup_are_checked() {
+        let error = |extra: &str| {
+            Scenario::parse(&format!("{MINIMAL}{extra}"), "t.toml")
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let ok = "[dwd]\nbucket = 1\n\"sequence.field\" = \"event_time\"\n\"unsafe.lookup.ignore-sequence-field\" = true\n";
+        assert_eq!(error(ok), "");
+        assert!(
+            error("[dwd]\nbucket = 1\n\"sequence.field\" = \"kind\"\n")
+                .contains("must be a BIGINT value field")
+        );
+        assert!(
+            error("[dwd]\nbucket = 1\n\"unsafe.lookup.ignore-sequence-field\" = true\n")
+                .contains("needs a sequence.field")
+        );
+        assert!(
+            error("[dws]\nbucket = 1\n\"sequence.field\" = \"cost\"\n")
+                .contains("apply to [dwd] only")
+        );
+        assert!(
+            error("[traffic.stale_resends]\nshare = 0.1\n").contains("needs a positive `delay`")
+        );
+        assert!(
+            error("[traffic.stale_resends]\nshare = 2.0\ndelay = \"1s\"\nclock_behind = \"1s\"\n")
+                .contains("stale_resends.share = 2")
+        );
+    }
+
+    #[test]
     fn unsafe_expire_order_defaults_off_and_is_checked() {
         let key = "\"unsafe.expire.delete-data-before-snapshot\"";
         let text = format!("{MINIMAL}[dwd]\nbucket = 2\n{key} = true\n");

@@ -221,7 +221,10 @@ fn a_late_older_record_changes_the_lookup_changelog_only_when_sequence_is_ignore
     opts.unsafe_lookup_ignore_sequence_field = true;
     let pk = [0];
     let error = super::merge::MergeFunction::new(&schema(opts), &pk).unwrap_err();
-    assert!(error.to_string().contains("changelog-producer lookup"), "{error}");
+    assert!(
+        error.to_string().contains("changelog-producer lookup"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -362,10 +362,9 @@ impl BucketWriter {
             .as_ref()
             .filter(|m| lookup && m.is_live() && !self.pending.contains_key(&key))
             .map(|m| m.row.clone());
-        let written_last = (lookup
-            && self.schema.options.unsafe_lookup_ignore_sequence_field
-            && lifted.is_live())
-        .then(|| lifted.row.clone());
+        let written_last =
+            (lookup && self.schema.options.unsafe_lookup_ignore_sequence_field && lifted.is_live())
+                .then(|| lifted.row.clone());
         let after = match before {
             None => lifted.clone(),
             Some(mut current) => {

@@ -122,3 +122,37 @@ fn late_stale_records_pass_when_the_lookup_respects_the_sequence_field() {
         output.checks.exactly_once.duplicate_appends
     );
 }
+
+#[test]
+fn a_recorded_rollback_that_removed_nothing_is_reported() {
+    // The checkers take only the fact of a rollback from the world; if the table still holds
+    // the snapshots the rollback should have discarded, the files checker says so.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/f-bad-dws-job-version");
+    let incident = Incident::load(&dir).unwrap();
+    let mut output = sim::run::simulate(incident.scenario.clone(), incident.expected.seed);
+    output
+        .shared
+        .operations
+        .borrow_mut()
+        .done
+        .push(sim::operations::RollbackRecord {
+            table_root: warehouse::jobs::schemas::DWS_TABLE_ROOT.into(),
+            tag: "2025-11-10 15:30".into(),
+            t_ms: 110_000,
+        });
+    sim::run::check(&mut output);
+    let messages: Vec<&str> = output
+        .checks
+        .files
+        .violations
+        .iter()
+        .map(|v| v.message.as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the rollback did not remove it")),
+        "{messages:?}"
+    );
+}

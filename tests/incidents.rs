@@ -69,3 +69,90 @@ fn a_fixed_incident_is_reported_as_a_changed_verdict() {
         "{differences}"
     );
 }
+
+#[test]
+fn the_bad_deploy_rolled_back_to_a_tag_and_replayed_passes() {
+    // Incident f's repair: the fixed build, DWS rolled back to the tag taken before the bad
+    // deploy, the dws-job restored from the checkpoint that committed the tagged snapshot.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/f-bad-dws-job-version");
+    let incident = Incident::load(&dir).unwrap();
+    let repaired = sim::scenario::Scenario::load(&dir.join("repaired.toml")).unwrap();
+    let output = sim::run::run(repaired, incident.expected.seed);
+    let rollbacks: Vec<String> = output
+        .shared
+        .trace
+        .borrow()
+        .events()
+        .iter()
+        .filter(|e| e.kind == "rollback-to-tag" || e.kind == "rollback-failed")
+        .map(|e| format!("{} {}: {}", e.host, e.kind, e.detail))
+        .collect();
+    assert!(
+        rollbacks
+            .iter()
+            .any(|r| r.starts_with("dws-job rollback-to-tag") && r.contains("checkpoint=11")),
+        "the dws-job's host must roll DWS back to the tag's checkpoint: {rollbacks:?}"
+    );
+    let summary = Summary::build(&output, "repaired", "test", 1.0);
+    assert!(summary.passed(), "{}", summary.render());
+    let differences = incident.differences(&summary).join("\n");
+    assert!(
+        differences.contains("`exactly-once` stayed silent"),
+        "{differences}"
+    );
+}
+
+#[test]
+fn late_stale_records_pass_when_the_lookup_respects_the_sequence_field() {
+    // Incident e without its unsafe option: the same stale copies, DWD ordered by
+    // sequence.field, and a lookup changelog that describes the merged rows.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents");
+    let incident =
+        Incident::load(&root.join("e-late-stale-record-wrong-lookup-changelog")).unwrap();
+    let mut scenario = incident.scenario.clone();
+    assert!(scenario.dwd.unsafe_lookup_ignore_sequence_field);
+    scenario.dwd.unsafe_lookup_ignore_sequence_field = false;
+    let output = sim::run::run(scenario, incident.expected.seed);
+    let summary = Summary::build(&output, "safe", "test", 1.0);
+    assert!(summary.passed(), "{}", summary.render());
+    assert!(
+        output.checks.exactly_once.duplicate_appends > 100,
+        "the stale copies must reach TT: {:?}",
+        output.checks.exactly_once.duplicate_appends
+    );
+}
+
+#[test]
+fn a_recorded_rollback_that_removed_nothing_is_reported() {
+    // The checkers take only the fact of a rollback from the world; if the table still holds
+    // the snapshots the rollback should have discarded, the files checker says so.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/f-bad-dws-job-version");
+    let incident = Incident::load(&dir).unwrap();
+    let mut output = sim::run::simulate(incident.scenario.clone(), incident.expected.seed);
+    output
+        .shared
+        .operations
+        .borrow_mut()
+        .done
+        .push(sim::operations::RollbackRecord {
+            table_root: warehouse::jobs::schemas::DWS_TABLE_ROOT.into(),
+            tag: "2025-11-10 15:30".into(),
+            t_ms: 110_000,
+        });
+    sim::run::check(&mut output);
+    let messages: Vec<&str> = output
+        .checks
+        .files
+        .violations
+        .iter()
+        .map(|v| v.message.as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the rollback did not remove it")),
+        "{messages:?}"
+    );
+}

@@ -229,6 +229,10 @@ struct DwdState {
     outside_live: usize,
     /// Ids whose row differs from what DWD must hold.
     mismatched: usize,
+    /// DWD's `sequence.field` (`[dwd]` of the scenario) as an index into the row: an id's
+    /// record with a smaller value loses to the one the table holds, whatever its sequence
+    /// number (Paimon's rule, read from the spec).
+    sequence_field: Option<usize>,
 }
 
 impl DwdState {
@@ -263,6 +267,7 @@ impl DwdState {
             outside: BTreeMap::new(),
             outside_live: 0,
             mismatched: 0,
+            sequence_field: None,
         }
     }
 
@@ -503,6 +508,12 @@ impl<'a> Checker<'a> {
                 continue;
             }
             self.dwd.seq[ix] = seq;
+            if let Some(field) = self.dwd.sequence_field
+                && let Some(held) = self.dwd.actual_row(&self.truth, id)
+                && row[field] < held[field]
+            {
+                continue; // an older version arriving late: the held row stays
+            }
             let flags = self.dwd.flags[ix];
             let truth = truth_row(&self.truth.events[ix - 1]);
             let truth_slot = self.dwd.truth_slot[ix] as usize;
@@ -724,7 +735,8 @@ pub fn check_run(
 ) -> CheckOutcome {
     let truth = shared.truth.borrow();
     let mut dws = DwsState::default();
-    let dwd = DwdState::new(&truth.events, &mut dws);
+    let mut dwd = DwdState::new(&truth.events, &mut dws);
+    dwd.sequence_field = dwd_sequence_field(shared);
     let mut checker = Checker {
         shared,
         truth,
@@ -753,18 +765,19 @@ pub fn check_run(
     let final_report = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
     let too_late: BTreeSet<u64> = checker.late.too_late_ids().collect();
-    let (live_violations, files) = match live_files_check(&checker.truth, objects, &too_late) {
-        Ok(result) => result,
-        Err(error) => (
-            vec![Violation {
-                checker: "exactly-once".into(),
-                at: "end of run (live files)".into(),
-                t_ms: None,
-                message: format!("cannot read the live files: {error}"),
-            }],
-            FilesReport::default(),
-        ),
-    };
+    let (live_violations, files) =
+        match live_files_check(shared, &checker.truth, objects, &too_late) {
+            Ok(result) => result,
+            Err(error) => (
+                vec![Violation {
+                    checker: "exactly-once".into(),
+                    at: "end of run (live files)".into(),
+                    t_ms: None,
+                    message: format!("cannot read the live files: {error}"),
+                }],
+                FilesReport::default(),
+            ),
+        };
     let (lateness, mut late_violations) = checker.late.finish(objects);
     if let Some(violation) = too_late_sla(shared, &lateness, final_report.distinct_valid_events) {
         late_violations.push(violation);
@@ -783,6 +796,12 @@ pub fn check_run(
         files,
         lateness,
     }
+}
+
+/// The index of DWD's `sequence.field` in an event row, if the scenario sets one.
+fn dwd_sequence_field(shared: &Shared) -> Option<usize> {
+    let name = shared.scenario.dwd.sequence_field.as_deref()?;
+    EVENT_FIELD_NAMES.iter().position(|field| *field == name)
 }
 
 /// The scenario's `[sla] too_late_share_max`: too-late events over all valid events.
@@ -819,6 +838,7 @@ fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
 /// files (after every compaction), compared with the ground truth. This is what verifies that
 /// compaction kept every row: the snapshot walk skips compacted files.
 fn live_files_check(
+    shared: &Shared,
     truth: &GroundTruth,
     objects: &BTreeMap<String, Vec<u8>>,
     too_late: &BTreeSet<u64>,
@@ -836,14 +856,17 @@ fn live_files_check(
         message,
     };
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
-    if let Some(latest) = dwd.snapshots()?.last() {
+    if let Some(latest) = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last()
+    {
         (files.dwd_live_files, files.dwd_max_files_per_bucket) =
             file_counts(&dwd.live_files(latest)?);
         let mut records = Records::default();
         dwd.live_records(latest, &mut records)?;
         // Per event id: the newest sequence number seen, and whether that record is live and
         // equal to the produced event.
-        let mut newest = vec![i64::MIN; truth.events.len() + 1];
+        // Ordered by (sequence.field value, sequence number) when DWD has a sequence field.
+        let sequence_field = dwd_sequence_field(shared);
+        let mut newest = vec![(i64::MIN, i64::MIN); truth.events.len() + 1];
         let mut state = vec![0u8; truth.events.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
         for r in 0..records.len() {
@@ -853,8 +876,12 @@ fn live_files_check(
                 continue;
             };
             let id = row[0] as usize;
-            if records.sequence_numbers[r] > newest[id] {
-                newest[id] = records.sequence_numbers[r];
+            let rank = (
+                sequence_field.map_or(0, |field| row[field]),
+                records.sequence_numbers[r],
+            );
+            if rank > newest[id] {
+                newest[id] = rank;
                 let live = records.kinds[r] == 0 || records.kinds[r] == 2;
                 state[id] = match (live, row == truth_row(event)) {
                     (false, _) => 3,
@@ -898,7 +925,8 @@ fn live_files_check(
         }
     }
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    if let Some(latest) = dws.snapshots()?.last() {
+    if let Some(latest) = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last()
+    {
         (files.dws_live_files, files.dws_max_files_per_bucket) =
             file_counts(&dws.live_files(latest)?);
         let mut records = Records::default();
@@ -989,8 +1017,9 @@ fn walk_tables(
     )]);
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    let dwd_snapshots = dwd.snapshots()?;
-    let dws_snapshots = dws.snapshots()?;
+    let shared = checker.shared;
+    let dwd_snapshots = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?;
+    let dws_snapshots = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?;
     let late = TableInspector::new(
         objects,
         LATE_TABLE_ROOT,

@@ -123,7 +123,24 @@ fn check_table(
 ) -> Result<TableFiles, String> {
     let sla = &shared.scenario.sla;
     let inspector = TableInspector::new(objects, root, &[], BTreeMap::new());
-    let snapshots = inspector.snapshots()?;
+    // Snapshots a rollback discarded are no longer history: their files may go. The rollback
+    // must really have removed them: one still stored at the end is a violation.
+    let snapshots = crate::operations::surviving_history(shared, &inspector, root)?;
+    if snapshots.len() != inspector.snapshots()?.len()
+        && let Some(kept) = inspector
+            .snapshots()?
+            .into_iter()
+            .find(|s| !deleted.contains_key(&s.path) && !snapshots.iter().any(|k| k.id == s.id))
+    {
+        violations.push(violation(
+            format!("{label} snapshot {}", kept.id),
+            None,
+            format!(
+                "{} was committed before a rollback to an older tag and is still stored at the end: the rollback did not remove it",
+                kept.path
+            ),
+        ));
+    }
     let history = walk(&inspector, &snapshots, sla.small_file_bytes)?;
     let mut figures = history.figures;
     if figures.max_files_per_bucket > sla.files_per_bucket_max {

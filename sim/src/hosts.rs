@@ -160,6 +160,8 @@ pub fn table_options(section: &TableSection) -> TableOptions {
         full_compaction_delta_commits: section.full_compaction_delta_commits,
         stop_trigger: section.stop_trigger,
         target_file_size_bytes: section.target_file_size_bytes,
+        sequence_field: section.sequence_field.clone(),
+        unsafe_lookup_ignore_sequence_field: section.unsafe_lookup_ignore_sequence_field,
         ..TableOptions::default()
     }
 }
@@ -292,7 +294,9 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
             allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
             parallelism: shared.scenario.jobs.parallelism,
             unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, "dws-job"),
+            version: crate::operations::version_of(&shared, "dws-job"),
         };
+        crate::operations::run_pending_rollbacks(&shared, &env, "dws-job", &dws).await;
         let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);
         run_until_failover(&shared, &env, &mut job).await;

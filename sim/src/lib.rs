@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod incident;
 pub mod inspect;
 pub mod late_data;
+pub mod operations;
 pub mod output;
 pub mod perfetto;
 pub mod rpc;

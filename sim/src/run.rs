@@ -208,6 +208,8 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
     }
     let schedule = fault_schedule(&scenario);
     let mut next_action = 0;
+    let operations = crate::operations::schedule(&scenario);
+    let mut next_operation = 0;
     let mut faults_injected = Vec::new();
     let mut world_error = None;
     let record = |shared: &Shared, t_ms: i64, kind: &str, detail: String| {
@@ -234,6 +236,12 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
                 faults_injected.push(format!("{detail} at {:.1}s", now_ms as f64 / 1e3));
             }
             next_action += 1;
+        }
+        while next_operation < operations.len() && operations[next_operation].at.0 <= now_ms {
+            let operation = &operations[next_operation];
+            let detail = crate::operations::apply(&mut sim, &shared, operation);
+            record(&shared, now_ms, operation.kind_name(), detail);
+            next_operation += 1;
         }
         if !liveness_started && now_ms >= chaos_end_ms {
             liveness_started = true;

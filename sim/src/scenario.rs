@@ -80,6 +80,9 @@ pub struct Scenario {
     pub cost: BTreeMap<String, OperatorCost>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Scripted operator actions: deploys and rollbacks (`crate::operations`).
+    #[serde(default)]
+    pub operations: Vec<crate::operations::OperationSpec>,
     #[serde(default)]
     pub sla: SlaSection,
 }
@@ -185,6 +188,23 @@ pub struct TrafficSection {
     /// is attributed to the click's minute.
     #[serde(default)]
     pub conversion_delay: DelaySpec,
+    /// Stale copies of events a lagging log shipper sends again (off by default).
+    #[serde(default)]
+    pub stale_resends: StaleResends,
+}
+
+/// A share of events sent to TT a second time, `delay` after the original, by a log shipper
+/// whose clock runs `clock_behind` slow: same `event_id` and fields, an earlier `event_time`.
+/// With `[dwd] sequence.field = "event_time"` the DWD table keeps the original.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaleResends {
+    #[serde(default)]
+    pub share: f64,
+    #[serde(default)]
+    pub delay: Millis,
+    #[serde(default)]
+    pub clock_behind: Millis,
 }
 
 /// A delay distribution: exponential with this `median`, truncated at `max`.
@@ -409,7 +429,28 @@ pub struct TableSection {
     /// snapshot files that reference them. Off by default; only the incident library sets it.
     #[serde(rename = "unsafe.expire.delete-data-before-snapshot", default)]
     pub unsafe_expire_delete_data_before_snapshot: bool,
+    /// Paimon `sequence.field` ([dwd] only): a BIGINT event field ordering the records of an
+    /// event id, so a late stale copy loses to the newer record whatever the arrival order.
+    #[serde(rename = "sequence.field", default)]
+    pub sequence_field: Option<String>,
+    /// UNSAFE (apache/paimon#7220): the lookup changelog ignores `sequence.field` and reports
+    /// a key's newest write as its new value. Off by default; only the incident library sets it.
+    #[serde(rename = "unsafe.lookup.ignore-sequence-field", default)]
+    pub unsafe_lookup_ignore_sequence_field: bool,
 }
+
+/// Event fields `[dwd] sequence.field` may name: BIGINT value fields (not the key `event_id`,
+/// not the enumeration `kind`).
+pub const SEQUENCE_FIELDS: [&str; 8] = [
+    "event_time",
+    "advertiser_id",
+    "campaign_id",
+    "creative_id",
+    "slot_id",
+    "region_id",
+    "cost",
+    "gmv",
+];
 
 fn default_target_file_size() -> u64 {
     warehouse::table::TARGET_FILE_SIZE_BYTES_DEFAULT
@@ -524,6 +565,8 @@ impl TableSection {
             stop_trigger: None,
             target_file_size_bytes: default_target_file_size(),
             unsafe_expire_delete_data_before_snapshot: false,
+            sequence_field: None,
+            unsafe_lookup_ignore_sequence_field: false,
         }
     }
     fn dws_default() -> Self {
@@ -545,6 +588,8 @@ impl TableSection {
             stop_trigger: None,
             target_file_size_bytes: default_target_file_size(),
             unsafe_expire_delete_data_before_snapshot: false,
+            sequence_field: None,
+            unsafe_lookup_ignore_sequence_field: false,
         }
     }
 }
@@ -1094,6 +1139,7 @@ impl Scenario {
             ("invalid_share", traffic.invalid_share),
             ("duplicate_batch_share", traffic.duplicate_batch_share),
             ("late_clicks.share", traffic.late_clicks.share),
+            ("stale_resends.share", traffic.stale_resends.share),
             ("diurnal_amplitude", traffic.diurnal_amplitude),
         ] {
             if !(0.0..=1.0).contains(&share) {
@@ -1101,6 +1147,13 @@ impl Scenario {
                     "[traffic] {name} = {share} must be between 0 and 1"
                 ));
             }
+        }
+        let resends = &traffic.stale_resends;
+        if resends.share > 0.0 && (resends.delay.0 <= 0 || resends.clock_behind.0 <= 0) {
+            return Err(
+                "[traffic.stale_resends] share > 0 needs a positive `delay` (when the copy is sent) and `clock_behind` (how much earlier its event_time is), like delay = \"20s\", clock_behind = \"2min\""
+                    .into(),
+            );
         }
         if !(0.0..=4.0).contains(&traffic.advertiser_skew) {
             return Err(format!(
@@ -1196,6 +1249,25 @@ impl Scenario {
                 ));
             }
         }
+        if self.dws.sequence_field.is_some() || self.dws.unsafe_lookup_ignore_sequence_field {
+            return Err(
+                "[dws] sequence.field and unsafe.lookup.ignore-sequence-field apply to [dwd] only: DWS rows carry no version field"
+                    .into(),
+            );
+        }
+        if let Some(field) = &self.dwd.sequence_field
+            && !SEQUENCE_FIELDS.contains(&field.as_str())
+        {
+            return Err(format!(
+                "[dwd] sequence.field = \"{field}\" must be a BIGINT value field of the event: one of {SEQUENCE_FIELDS:?}"
+            ));
+        }
+        if self.dwd.unsafe_lookup_ignore_sequence_field && self.dwd.sequence_field.is_none() {
+            return Err(
+                "[dwd] unsafe.lookup.ignore-sequence-field = true needs a sequence.field to ignore"
+                    .into(),
+            );
+        }
         if self.dwd.changelog_producer != "lookup" {
             return Err(
                 "[dwd] changelog-producer must be \"lookup\": the DWS job consumes DWD's changelog"
@@ -1289,6 +1361,15 @@ impl Scenario {
         for (index, fault) in self.faults.iter().enumerate() {
             self.validate_fault(fault).map_err(|message| {
                 format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at)
+            })?;
+        }
+        for (index, operation) in self.operations.iter().enumerate() {
+            operation.validate(self).map_err(|message| {
+                format!(
+                    "[[operations]] #{} (at {}): {message}",
+                    index + 1,
+                    operation.at
+                )
             })?;
         }
         Ok(())
@@ -1709,6 +1790,36 @@ baseline_events_per_s = 100
         assert!(
             error.contains("unsafe.new-commit-user-on-restart names `serving`"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn sequence_field_stale_resends_and_the_unsafe_lookup_are_checked() {
+        let error = |extra: &str| {
+            Scenario::parse(&format!("{MINIMAL}{extra}"), "t.toml")
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let ok = "[dwd]\nbucket = 1\n\"sequence.field\" = \"event_time\"\n\"unsafe.lookup.ignore-sequence-field\" = true\n";
+        assert_eq!(error(ok), "");
+        assert!(
+            error("[dwd]\nbucket = 1\n\"sequence.field\" = \"kind\"\n")
+                .contains("must be a BIGINT value field")
+        );
+        assert!(
+            error("[dwd]\nbucket = 1\n\"unsafe.lookup.ignore-sequence-field\" = true\n")
+                .contains("needs a sequence.field")
+        );
+        assert!(
+            error("[dws]\nbucket = 1\n\"sequence.field\" = \"cost\"\n")
+                .contains("apply to [dwd] only")
+        );
+        assert!(
+            error("[traffic.stale_resends]\nshare = 0.1\n").contains("needs a positive `delay`")
+        );
+        assert!(
+            error("[traffic.stale_resends]\nshare = 2.0\ndelay = \"1s\"\nclock_behind = \"1s\"\n")
+                .contains("stale_resends.share = 2")
         );
     }
 

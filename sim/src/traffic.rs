@@ -39,6 +39,8 @@ struct Generator {
     /// production, so the ground truth stays in production order.
     pending: BTreeMap<(i64, u64), AdEvent>,
     scheduled: u64,
+    /// Stale copies (`[traffic.stale_resends]`) by (send ms, order): ids kept, not ground truth.
+    resends: BTreeMap<(i64, u64), AdEvent>,
 }
 
 /// Cumulative Zipf weights `1/k^exponent` for ranks 1..=n, normalised to end at 1.
@@ -158,6 +160,7 @@ impl Generator {
             if let Some(event) = self.event(shared, event_id, produced_ms) {
                 produce(shared, event, produced_ms, partitions, buffers);
                 buffered += 1;
+                self.maybe_resend(shared, event, produced_ms);
             }
         }
         // Late events whose time has come, in production order.
@@ -175,7 +178,38 @@ impl Generator {
             produce(shared, event, produced_ms, partitions, buffers);
             buffered += 1;
         }
+        // Stale copies whose time has come: the same event again, not new ground truth.
+        while let Some(entry) = self.resends.first_entry() {
+            if entry.key().0 > now_ms {
+                break;
+            }
+            let copy = entry.remove();
+            if buffered < capacity {
+                buffers[partition_of(copy.event_id, partitions) as usize].push_back(copy);
+                buffered += 1;
+            }
+        }
         self.generated_until_ms = now_ms;
+    }
+
+    /// With `[traffic.stale_resends]`: sometimes queues a stale copy of `event`, produced at
+    /// `produced_ms`, to be sent again later with an event time from a slow clock. Draws
+    /// nothing when the share is 0, so other scenarios replay unchanged.
+    fn maybe_resend(&mut self, shared: &Shared, event: AdEvent, produced_ms: i64) {
+        let resends = shared.scenario.traffic.stale_resends;
+        if resends.share <= 0.0 || !self.rng.random_bool(resends.share) {
+            return;
+        }
+        if self.resends.len() >= MAX_PENDING_LATE_EVENTS {
+            return;
+        }
+        let copy = AdEvent {
+            event_time_ms: event.event_time_ms - resends.clock_behind.0,
+            ..event
+        };
+        self.resends
+            .insert((produced_ms + resends.delay.0, self.scheduled), copy);
+        self.scheduled += 1;
     }
 }
 
@@ -206,6 +240,7 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
         campaign_cdf: zipf_cdf(traffic.campaigns_per_advertiser, traffic.advertiser_skew),
         pending: BTreeMap::new(),
         scheduled: 0,
+        resends: BTreeMap::new(),
     };
     let mut ack_rng = shared.seeds.fork("traffic/acks");
     let mut buffers: Vec<VecDeque<AdEvent>> = vec![VecDeque::new(); traffic.partitions as usize];

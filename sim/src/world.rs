@@ -108,6 +108,8 @@ pub struct Shared {
     pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
     /// Snapshot deletions a consumer file forbade, observed by `dfs` when they happened.
     pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
+    /// Scripted operator actions: builds deployed, rollbacks pending and done.
+    pub operations: RefCell<crate::operations::OperationsState>,
 }
 
 /// A storage fault in force on one host's disk.
@@ -210,6 +212,7 @@ impl Shared {
             clock_skews: RefCell::new(BTreeMap::new()),
             graveyard: RefCell::new(BTreeMap::new()),
             protected_deletions: RefCell::new(Vec::new()),
+            operations: RefCell::new(Default::default()),
         })
     }
 

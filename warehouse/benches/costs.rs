@@ -20,7 +20,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion};
 use warehouse::env::MemStore;
 use warehouse::event::{AdEvent, EventKind};
-use warehouse::jobs::dwd_to_dws::fold_event;
+use warehouse::jobs::dwd_to_dws::{fold_event, DwsJobVersion};
 use warehouse::jobs::ods_to_dwd::insert_event_once;
 use warehouse::jobs::schemas::{dwd_schema, dws_schema};
 use warehouse::row::RowKind;
@@ -99,7 +99,7 @@ fn table(rt: &tokio::runtime::Runtime, schema: TableSchema) -> FileStoreTable<Me
 fn dwd_writer_with(table: &FileStoreTable<MemStore>, input: &[AdEvent]) -> BucketWriter {
     let mut writer = BucketWriter::new(table.schema(), 0, BucketState::default());
     for event in input {
-        insert_event_once(&mut writer, event).expect("inserted");
+        insert_event_once(&mut writer, event, true).expect("inserted");
     }
     writer
 }
@@ -107,7 +107,7 @@ fn dwd_writer_with(table: &FileStoreTable<MemStore>, input: &[AdEvent]) -> Bucke
 fn dws_writer_with(table: &FileStoreTable<MemStore>, input: &[AdEvent]) -> BucketWriter {
     let mut writer = BucketWriter::new(table.schema(), 0, BucketState::default());
     for event in input {
-        fold_event(&mut writer, RowKind::Insert, event).expect("folded");
+        fold_event(&mut writer, RowKind::Insert, event, DwsJobVersion::Current).expect("folded");
     }
     writer
 }
@@ -167,7 +167,7 @@ fn main() {
             || BucketWriter::new(dwd_table.schema(), 0, BucketState::default()),
             |mut writer| {
                 for event in &input {
-                    insert_event_once(&mut writer, black_box(event)).expect("inserted");
+                    insert_event_once(&mut writer, black_box(event), true).expect("inserted");
                 }
                 writer
             },
@@ -187,7 +187,7 @@ fn main() {
             || BucketWriter::new(dws_table.schema(), 0, BucketState::default()),
             |mut writer| {
                 for event in &input {
-                    fold_event(&mut writer, RowKind::Insert, black_box(event)).expect("folded");
+                    fold_event(&mut writer, RowKind::Insert, black_box(event), DwsJobVersion::Current).expect("folded");
                 }
                 writer
             },

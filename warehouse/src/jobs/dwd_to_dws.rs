@@ -42,6 +42,40 @@ pub struct DwdToDwsConfig {
     /// then re-commits its last checkpoint under a user that never committed it, so Paimon's
     /// filterAndCommit cannot skip it and the checkpoint is committed twice. Off in production.
     pub unsafe_new_commit_user_on_restart: bool,
+    /// Which build of the job runs: `Current`, or a deliberately wrong build of the incident
+    /// library (a bad deploy, repaired by rolling DWS back to a tag).
+    pub version: DwsJobVersion,
+}
+
+/// A build of the DWS job. Only `Current` is right; the others exist so the incident library
+/// can deploy a bad version mid-run and show the repair (rollback to a tag, replay).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DwsJobVersion {
+    #[default]
+    Current,
+    /// UNSAFE, a bad build: the aggregation adds every click's cost twice (a unit bug shipped
+    /// in a release). Its DWS rows disagree with DWD from its first checkpoint on.
+    BadDoubleCountsClickCost,
+}
+
+impl DwsJobVersion {
+    /// Every version, as scenarios name them.
+    pub const NAMES: [&'static str; 2] = ["current", "bad-double-counts-click-cost"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Current => Self::NAMES[0],
+            Self::BadDoubleCountsClickCost => Self::NAMES[1],
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "current" => Some(Self::Current),
+            "bad-double-counts-click-cost" => Some(Self::BadDoubleCountsClickCost),
+            _ => None,
+        }
+    }
 }
 
 pub struct DwdToDws<E: Env> {
@@ -146,20 +180,25 @@ impl<E: Env> DwdToDws<E> {
             return Ok(());
         }
         let bucket = self.dws.bucket_of_key(&dws_contribution(&event).0) as usize;
-        Ok(fold_event(&mut self.writers[bucket], kind, &event)?)
+        Ok(fold_event(&mut self.writers[bucket], kind, &event, self.config.version)?)
     }
 }
 
 /// Folds one DWD changelog record (an event added or retracted) into its DWS minute row in the
 /// bucket's writer: the row's sums move by the event's contribution, and a row whose sums all
 /// return to zero is deleted. The `dwd_to_dws` operator's work per record (the cost benchmark
-/// times this function).
+/// times this function). `version` is the deployed job build: the bad build double-counts click
+/// cost (incident f).
 pub fn fold_event(
     writer: &mut BucketWriter,
     kind: RowKind,
     event: &AdEvent,
+    version: DwsJobVersion,
 ) -> Result<(), TableError> {
-    let (key, sums) = dws_contribution(event);
+    let (key, mut sums) = dws_contribution(event);
+    if version == DwsJobVersion::BadDoubleCountsClickCost {
+        sums[3] *= 2;
+    }
     let sign = if kind.is_add() { 1 } else { -1 };
     let mut updated: Row = match writer.get(&key) {
         Some(current) => current.clone(),

@@ -11,5 +11,5 @@ pub mod sink;
 mod tests;
 
 pub use compact::{CompactorConfig, DedicatedCompactor, RoundOutcome};
-pub use dwd_to_dws::{DwdToDws, DwdToDwsConfig};
+pub use dwd_to_dws::{DwdToDws, DwdToDwsConfig, DwsJobVersion};
 pub use ods_to_dwd::{OdsToDwd, OdsToDwdConfig};

@@ -117,17 +117,24 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             return Ok(());
         }
         let bucket = self.table.bucket_of_key(&[event.event_id as i64]) as usize;
-        Ok(insert_event_once(&mut self.writers[bucket], event)?)
+        let retries_dropped = self.table.schema().options.sequence_field.is_none();
+        Ok(insert_event_once(&mut self.writers[bucket], event, retries_dropped)?)
     }
 }
 
-/// Inserts a valid event into its DWD bucket's writer unless its `event_id` is already there (a
-/// producer retry). The `ods_to_dwd` operator's work per record (the cost benchmark times this
-/// function).
-pub fn insert_event_once(writer: &mut BucketWriter, event: &AdEvent) -> Result<(), TableError> {
+/// Inserts a valid event into its DWD bucket's writer. With `retries_dropped` (the table has no
+/// `sequence.field`) a second record of an `event_id` is a producer retry and is dropped here;
+/// with a `sequence.field` the table's merge engine decides between two records of an id (a late
+/// stale copy must lose to the newer record), so every record goes to it. The `ods_to_dwd`
+/// operator's work per record (the cost benchmark times this function).
+pub fn insert_event_once(
+    writer: &mut BucketWriter,
+    event: &AdEvent,
+    retries_dropped: bool,
+) -> Result<(), TableError> {
     let row = event.to_row();
     let key = [row[0]];
-    if writer.get(&key).is_some() {
+    if retries_dropped && writer.get(&key).is_some() {
         return Ok(()); // a producer retry: this event_id is already in the table
     }
     writer.write(RowKind::Insert, row)

@@ -238,6 +238,7 @@ async fn dws_aggregates_dwd_changelog_across_a_restore() {
     .unwrap();
     let config = DwdToDwsConfig {
         unsafe_new_commit_user_on_restart: false,
+        version: Default::default(),
         job_name: "dws-job".into(),
         commit_user: "dws-user".into(),
         consumer_id: Some("dws".into()),
@@ -334,6 +335,7 @@ async fn too_late_event_goes_to_the_side_table_exactly_once_across_a_restore() {
     .unwrap();
     let config = DwdToDwsConfig {
         unsafe_new_commit_user_on_restart: false,
+        version: Default::default(),
         job_name: "dws-job".into(),
         commit_user: "dws-user".into(),
         consumer_id: None,

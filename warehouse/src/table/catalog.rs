@@ -167,6 +167,13 @@ fn options_from_paimon(
                 result.full_compaction_delta_commits = Some(number(key, value)? as u32);
             }
             "sequence.field" => result.sequence_field = Some(value.clone()),
+            super::schema::UNSAFE_LOOKUP_IGNORE_SEQUENCE_FIELD => {
+                result.unsafe_lookup_ignore_sequence_field = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad(key, value)),
+                };
+            }
             "ignore-delete" => result.ignore_delete = value == "true",
             "fields.default-aggregate-function" => {
                 result.default_aggregate_function = Some(

@@ -83,6 +83,15 @@ impl MergeFunction {
             }
         };
 
+        if options.unsafe_lookup_ignore_sequence_field
+            && (sequence_field.is_none() || options.changelog_producer != ChangelogProducer::Lookup)
+        {
+            return Err(invalid(
+                "unsafe.lookup.ignore-sequence-field needs a sequence.field and changelog-producer lookup"
+                    .into(),
+            ));
+        }
+
         let mut aggregates = vec![None; schema.fields.len()];
         if engine == MergeEngine::Aggregation {
             let default = options

@@ -189,6 +189,44 @@ fn deduplicate_with_sequence_field_orders_out_of_order_input_and_remembers_delet
     });
 }
 
+/// apache/paimon#7220: a late record with an older sequence value. The safe lookup changelog
+/// stays silent (the merged row did not change); `unsafe.lookup.ignore-sequence-field` reports
+/// the late record as the new value, a changelog that contradicts the table it describes.
+#[test]
+fn a_late_older_record_changes_the_lookup_changelog_only_when_sequence_is_ignored() {
+    for ignore_sequence in [false, true] {
+        run(async move {
+            let mut opts = options(MergeEngine::Deduplicate, ChangelogProducer::Lookup);
+            opts.sequence_field = Some("s".into());
+            opts.unsafe_lookup_ignore_sequence_field = ignore_sequence;
+            let mut h = Harness::open(schema(opts)).await;
+            h.write(RowKind::Insert, vec![1, 8, 80, 0, 0]).unwrap();
+            h.commit(false).await;
+            h.write(RowKind::Insert, vec![1, 6, 60, 0, 0]).unwrap(); // late, older
+            h.commit(false).await;
+            assert_eq!(h.read_latest().await, rows(&[vec![1, 8, 80, 0, 0]]));
+            let expected = if ignore_sequence {
+                vec![
+                    (RowKind::UpdateBefore, vec![1, 8, 80, 0, 0]),
+                    (RowKind::UpdateAfter, vec![1, 6, 60, 0, 0]),
+                ]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(h.changelog(2).await, expected, "ignore: {ignore_sequence}");
+        });
+    }
+    let mut opts = options(MergeEngine::Deduplicate, ChangelogProducer::Input);
+    opts.sequence_field = Some("s".into());
+    opts.unsafe_lookup_ignore_sequence_field = true;
+    let pk = [0];
+    let error = super::merge::MergeFunction::new(&schema(opts), &pk).unwrap_err();
+    assert!(
+        error.to_string().contains("changelog-producer lookup"),
+        "{error}"
+    );
+}
+
 #[test]
 fn partial_update_keeps_older_values_for_nulls_and_writes_real_parquet_nulls() {
     run(async {

@@ -39,7 +39,7 @@ pub use meta::{
 pub use reader::StreamingReader;
 pub use schema::{
     AggregateFunction, ChangelogProducer, FileCompression, MergeEngine,
-    TARGET_FILE_SIZE_BYTES_DEFAULT, TableOptions, TableSchema,
+    TARGET_FILE_SIZE_BYTES_DEFAULT, TableOptions, TableSchema, UNSAFE_LOOKUP_IGNORE_SEQUENCE_FIELD,
 };
 pub use store::{BucketRows, BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use tag::{TagCreation, TagPeriod, TagReport};

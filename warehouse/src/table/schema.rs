@@ -149,6 +149,11 @@ pub struct TableOptions {
     /// Paimon `sequence.field`: a BIGINT field ordering records of a key before write order
     /// (deduplicate only here).
     pub sequence_field: Option<String>,
+    /// `unsafe.lookup.ignore-sequence-field` (false). UNSAFE, for the incident library: the
+    /// lookup changelog producer takes a key's newest *write* as its new value, ignoring
+    /// `sequence.field`, as Paimon's lookup did before apache/paimon#7221 (#7220). A late record
+    /// with an older sequence value then yields -U/+U although the merged row did not change.
+    pub unsafe_lookup_ignore_sequence_field: bool,
     /// Paimon `ignore-delete`: drop -U/-D records instead of applying (or refusing) them.
     pub ignore_delete: bool,
     /// Paimon `fields.<name>.aggregate-function` (aggregation engine).
@@ -169,6 +174,9 @@ pub struct TableOptions {
 
 /// Paimon's `target-file-size` default for primary-key tables: 128 MB.
 pub const TARGET_FILE_SIZE_BYTES_DEFAULT: u64 = 128 * 1024 * 1024;
+
+/// The schema option of [`TableOptions::unsafe_lookup_ignore_sequence_field`].
+pub const UNSAFE_LOOKUP_IGNORE_SEQUENCE_FIELD: &str = "unsafe.lookup.ignore-sequence-field";
 
 impl TableOptions {
     /// Paimon's `num-levels` default: trigger + 1, so the highest level is `trigger`.
@@ -198,6 +206,7 @@ impl Default for TableOptions {
             write_only: false,
             lifecycle: LifecycleOptions::default(),
             sequence_field: None,
+            unsafe_lookup_ignore_sequence_field: false,
             ignore_delete: false,
             field_aggregate_functions: BTreeMap::new(),
             default_aggregate_function: None,
@@ -261,6 +270,9 @@ impl TableOptions {
         // Options beyond the defaults are written only when set, as Paimon does.
         if let Some(field) = &self.sequence_field {
             options.insert("sequence.field".into(), field.clone());
+        }
+        if self.unsafe_lookup_ignore_sequence_field {
+            options.insert(UNSAFE_LOOKUP_IGNORE_SEQUENCE_FIELD.into(), "true".into());
         }
         if self.ignore_delete {
             options.insert("ignore-delete".into(), "true".into());

@@ -121,6 +121,9 @@ struct Pending {
     deleted_row: Option<Row>,
     /// Other engines: the batch's writes folded into one partial record.
     batch: Option<Merged>,
+    /// With `unsafe.lookup.ignore-sequence-field` only: the row of the key's last write (when
+    /// live), which that unsafe lookup reports as the new value whatever the merge kept.
+    written_last: Option<Row>,
 }
 
 pub struct BucketWriter {
@@ -333,6 +336,7 @@ impl BucketWriter {
                         sequence_number,
                         deleted_row,
                         batch: None,
+                        written_last: None,
                     });
                 }
                 Entry::Occupied(mut o) => {
@@ -358,6 +362,9 @@ impl BucketWriter {
             .as_ref()
             .filter(|m| lookup && m.is_live() && !self.pending.contains_key(&key))
             .map(|m| m.row.clone());
+        let written_last =
+            (lookup && self.schema.options.unsafe_lookup_ignore_sequence_field && lifted.is_live())
+                .then(|| lifted.row.clone());
         let after = match before {
             None => lifted.clone(),
             Some(mut current) => {
@@ -378,11 +385,13 @@ impl BucketWriter {
                     sequence_number,
                     deleted_row: None,
                     batch: Some(lifted),
+                    written_last,
                 });
             }
             Entry::Occupied(mut o) => {
                 let p = o.get_mut();
                 p.sequence_number = sequence_number;
+                p.written_last = written_last;
                 match &mut p.batch {
                     Some(batch) => self.merge.combine(batch, lifted),
                     None => p.batch = Some(lifted),
@@ -480,10 +489,16 @@ impl BucketWriter {
                     .collect()
             }
             ChangelogProducer::Lookup => {
+                let ignore_sequence = self.schema.options.unsafe_lookup_ignore_sequence_field;
                 let mut changes: Vec<RecordRef<'_>> = Vec::new();
                 for key in &self.pending_keys {
                     let p = &self.pending[key];
-                    let after = self.state.get(key);
+                    let merged = self.state.get(key);
+                    // UNSAFE (apache/paimon#7220): the newest write, not the merged row.
+                    let after = match &p.written_last {
+                        Some(row) if ignore_sequence => Some(row),
+                        _ => merged,
+                    };
                     let record = |kind, row| RecordRef {
                         key: key.as_slice(),
                         sequence_number: p.sequence_number,

@@ -1,0 +1,360 @@
+//! Dual storage HA at the serving layer: with `[storage] dual = true` the serving host keeps a
+//! view of the DWS table on each storage system (`dfs-a` primary, `dfs-b` secondary), answers
+//! report queries from the one it currently uses, fails over when that one is unreachable (an
+//! error, or no answer within `failover.attempt-timeout`) or staler than the staleness SLA while
+//! the other holds a newer snapshot, and fails back once the primary has answered background
+//! probes, fresh and caught up, for `failback.hold` (hysteresis, so it does not flap). The
+//! budget controller reads from whichever system serving uses.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use rand::Rng;
+use warehouse::env::{Clock, Env};
+use warehouse::jobs::schemas::{DWS_TABLE_ROOT, dws_schema};
+use warehouse::serving::{BudgetController, ReportAnswer, ServingLayer};
+use warehouse::table::FileStoreTable;
+
+use crate::dfs::DfsStore;
+use crate::hosts::{check_budgets, open_table, table_options};
+use crate::storage::{Chain, PRIMARY, SECONDARY};
+use crate::world::{ServedAnswer, Shared, SimEnv, sim_now_ms};
+
+/// What serving last learnt about one storage system.
+#[derive(Debug, Clone, Copy, Default)]
+struct Health {
+    /// Simulated ms since which every probe or query of it succeeded with a fresh snapshot;
+    /// `None` after a failure or a stale answer.
+    healthy_since_ms: Option<i64>,
+    /// Wall-clock ms of its latest DWS snapshot seen, and that snapshot's watermark.
+    snapshot_time_ms: Option<i64>,
+    watermark_ms: Option<i64>,
+}
+
+/// Serving's handle on one storage system.
+struct Replica {
+    chain: Chain,
+    env: SimEnv,
+    /// The incrementally refreshed view; `None` until the table is open.
+    layer: tokio::sync::Mutex<Option<ServingLayer<SimEnv>>>,
+    /// A handle on the DWS table for probes (latest snapshot and its watermark).
+    table: std::cell::RefCell<Option<FileStoreTable<DfsStore>>>,
+    health: Cell<Health>,
+}
+
+impl Replica {
+    fn new(shared: &Rc<Shared>, chain: Chain) -> Rc<Self> {
+        Rc::new(Self {
+            chain,
+            env: SimEnv::on_storage("serving", chain.storage, shared),
+            layer: tokio::sync::Mutex::new(None),
+            table: std::cell::RefCell::new(None),
+            health: Cell::new(Health::default()),
+        })
+    }
+
+    fn mark_failed(&self) {
+        let mut health = self.health.get();
+        health.healthy_since_ms = None;
+        self.health.set(health);
+    }
+
+    /// Notes a snapshot seen at simulated `now_ms`: fresh within `staleness_max_ms` or not.
+    fn mark_snapshot(&self, now_ms: i64, time_ms: i64, watermark_ms: Option<i64>, fresh: bool) {
+        let mut health = self.health.get();
+        health.healthy_since_ms = if fresh {
+            health.healthy_since_ms.or(Some(now_ms))
+        } else {
+            None
+        };
+        health.snapshot_time_ms = health.snapshot_time_ms.max(Some(time_ms));
+        if watermark_ms.is_some() {
+            health.watermark_ms = health.watermark_ms.max(watermark_ms);
+        }
+        self.health.set(health);
+    }
+
+    /// One report from this system's view; `Ok(None)` while it has no table or no snapshot.
+    async fn report(&self, advertiser: i64, window: i64) -> Result<Option<ReportAnswer>, String> {
+        let mut guard = self.layer.lock().await;
+        let Some(layer) = guard.as_mut() else {
+            return Ok(None);
+        };
+        layer
+            .report(advertiser, window)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A background probe: refreshes the view (keeping it warm for a switch) and reads the
+    /// latest snapshot's time and watermark.
+    async fn probe(&self, staleness_max_ms: i64) -> Result<(), String> {
+        {
+            let mut guard = self.layer.lock().await;
+            let Some(layer) = guard.as_mut() else {
+                return Ok(());
+            };
+            layer.refresh().await.map_err(|e| e.to_string())?;
+        }
+        let table = self.table.borrow().clone();
+        let Some(table) = table else {
+            return Ok(());
+        };
+        if let Some(snapshot) = table.latest_snapshot().await.map_err(|e| e.to_string())? {
+            let staleness_ms = self.env.clock().now_millis() - snapshot.time_millis;
+            self.mark_snapshot(
+                sim_now_ms(),
+                snapshot.time_millis,
+                snapshot.watermark,
+                staleness_ms <= staleness_max_ms,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Which system serving reads, shared by the query loop and the probes.
+struct Failover {
+    shared: Rc<Shared>,
+    replicas: [Rc<Replica>; 2],
+    active: Cell<usize>,
+    attempt_timeout: Duration,
+    staleness_max_ms: i64,
+}
+
+impl Failover {
+    fn switch_to(&self, index: usize, reason: String) {
+        if self.active.get() == index {
+            return;
+        }
+        self.active.set(index);
+        let storage = self.replicas[index].chain.storage;
+        let kind = if index == 0 {
+            "storage-failback"
+        } else {
+            "storage-failover"
+        };
+        self.shared
+            .record("serving", kind, format!("to={storage} reason={reason}"));
+        self.shared
+            .failover
+            .borrow_mut()
+            .switches
+            .push((sim_now_ms(), storage.to_string(), reason));
+    }
+
+    /// Fails back to the primary once probes found it healthy and fresh for `failback.hold`,
+    /// and caught up with the secondary in event time.
+    fn maybe_fail_back(&self) {
+        if self.active.get() != 1 || !self.shared.scenario.storage.failover {
+            return;
+        }
+        let hold_ms = self.shared.scenario.storage.failback_hold.0;
+        let primary = self.replicas[0].health.get();
+        let secondary = self.replicas[1].health.get();
+        let held = primary
+            .healthy_since_ms
+            .is_some_and(|since| sim_now_ms() - since >= hold_ms);
+        let caught_up = match (primary.watermark_ms, secondary.watermark_ms) {
+            (Some(a), Some(b)) => a >= b,
+            (None, Some(_)) => false,
+            _ => true,
+        };
+        if held && caught_up {
+            self.switch_to(
+                0,
+                format!(
+                    "{} healthy, fresh and caught up for {} ms",
+                    PRIMARY.storage, hold_ms
+                ),
+            );
+        }
+    }
+
+    /// Answers one query: the system in use first, then (with failover) the other.
+    async fn answer(
+        &self,
+        advertiser: i64,
+        window: i64,
+    ) -> Result<Option<(usize, ReportAnswer)>, String> {
+        let active = self.active.get();
+        let order: Vec<usize> = if self.shared.scenario.storage.failover {
+            vec![active, 1 - active]
+        } else {
+            vec![0]
+        };
+        let mut reasons = Vec::new();
+        let mut fallback: Option<(usize, ReportAnswer)> = None;
+        for (n, &index) in order.iter().enumerate() {
+            let replica = &self.replicas[index];
+            let storage = replica.chain.storage;
+            let attempt = if order.len() > 1 {
+                tokio::time::timeout(self.attempt_timeout, replica.report(advertiser, window))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no answer within {} ms",
+                            self.attempt_timeout.as_millis()
+                        ))
+                    })
+            } else {
+                replica.report(advertiser, window).await
+            };
+            match attempt {
+                Ok(Some(answer)) => {
+                    let now_wall_ms = replica.env.clock().now_millis();
+                    let staleness_ms = now_wall_ms - answer.snapshot_time_ms;
+                    let fresh = staleness_ms <= self.staleness_max_ms;
+                    replica.mark_snapshot(sim_now_ms(), answer.snapshot_time_ms, None, fresh);
+                    let other_newer = order.get(n + 1).is_some_and(|&other| {
+                        self.replicas[other].health.get().snapshot_time_ms
+                            > Some(answer.snapshot_time_ms)
+                    });
+                    let newer_than_fallback = fallback
+                        .as_ref()
+                        .is_none_or(|(_, f)| f.snapshot_time_ms < answer.snapshot_time_ms);
+                    if newer_than_fallback {
+                        fallback = Some((index, answer));
+                    }
+                    if fresh || !other_newer {
+                        break;
+                    }
+                    reasons.push(format!("{storage} stale by {staleness_ms} ms"));
+                }
+                Ok(None) => reasons.push(format!("{storage} has no snapshot yet")),
+                Err(error) => {
+                    replica.mark_failed();
+                    reasons.push(format!("{storage}: {error}"));
+                }
+            }
+        }
+        match fallback {
+            Some((index, answer)) => {
+                if index != active {
+                    self.switch_to(index, reasons.join("; "));
+                }
+                Ok(Some((index, answer)))
+            }
+            None if reasons.iter().all(|r| r.ends_with("no snapshot yet")) => Ok(None),
+            None => Err(reasons.join("; ")),
+        }
+    }
+}
+
+/// Opens `replica`'s DWS table (retrying), then probes it in the background whenever serving
+/// reads the other system.
+async fn keep_replica(failover: Rc<Failover>, index: usize) {
+    let replica = failover.replicas[index].clone();
+    let shared = &failover.shared;
+    let dws = open_table(
+        &replica.env,
+        DWS_TABLE_ROOT,
+        dws_schema(table_options(&shared.scenario.dws)),
+    )
+    .await;
+    *replica.table.borrow_mut() = Some(dws.clone());
+    *replica.layer.lock().await = Some(ServingLayer::new(replica.env.clone(), dws));
+    let interval = Duration::from_millis(shared.scenario.storage.probe_interval.0 as u64);
+    loop {
+        tokio::time::sleep(interval).await;
+        if failover.active.get() == index || !shared.scenario.storage.failover {
+            continue;
+        }
+        let probe = replica.probe(failover.staleness_max_ms);
+        let outcome = tokio::time::timeout(failover.attempt_timeout, probe).await;
+        if !matches!(outcome, Ok(Ok(()))) {
+            replica.mark_failed();
+        }
+    }
+}
+
+/// The serving host with dual storage (see the module header).
+pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
+    let storage = &shared.scenario.storage;
+    let failover = Rc::new(Failover {
+        shared: shared.clone(),
+        replicas: [Replica::new(&shared, PRIMARY), Replica::new(&shared, SECONDARY)],
+        active: Cell::new(0),
+        attempt_timeout: Duration::from_millis(storage.attempt_timeout.0 as u64),
+        staleness_max_ms: shared.scenario.sla.staleness_max.0,
+    });
+    for index in 0..2 {
+        tokio::task::spawn_local(keep_replica(failover.clone(), index));
+    }
+    let mut rng = shared.seeds.fork("host/serving");
+    let interval_ms = shared.scenario.serving.query_interval.0;
+    let window = shared.scenario.serving.window_minutes;
+    let budget_check_ms = shared.scenario.serving.budget_check_interval.0;
+    let mut budget = shared.scenario.serving.daily_budget_micros.map(|micros| {
+        let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
+        BudgetController::new(micros, utc_offset_ms)
+    });
+    let mut next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
+    loop {
+        // The same grid of query slots and budget checks as with one storage system.
+        let now_ms = sim_now_ms();
+        let slot_ms = (now_ms / interval_ms + 1) * interval_ms;
+        if let Some(controller) = budget.as_mut()
+            && next_check_ms < slot_ms
+        {
+            let wait_ms = (next_check_ms - now_ms).max(0);
+            tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
+            budget_check(&failover, controller).await;
+            next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
+        failover.maybe_fail_back();
+        let advertiser = 1 + rng.random_range(0..i64::from(shared.scenario.traffic.advertisers));
+        match failover.answer(advertiser, window).await {
+            Ok(Some((index, answer))) => {
+                let replica = &failover.replicas[index];
+                let staleness_ms = replica.env.clock().now_millis() - answer.snapshot_time_ms;
+                shared.answers.borrow_mut().push(ServedAnswer {
+                    t_ms: slot_ms,
+                    snapshot_id: answer.snapshot_id,
+                    staleness_ms,
+                    latency_ms: sim_now_ms() - slot_ms,
+                });
+                if index == 1 {
+                    shared.failover.borrow_mut().answers_from_secondary += 1;
+                }
+                shared.record(
+                    "serving",
+                    "query",
+                    format!(
+                        "advertiser={advertiser} window_min={window} storage={} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms}",
+                        replica.chain.storage,
+                        answer.snapshot_id,
+                        answer.spend_micros,
+                        answer.clicks,
+                        answer.ctr_ppm
+                    ),
+                );
+            }
+            Ok(None) => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
+            Err(error) => shared.record("serving", "query-failed", error),
+        }
+    }
+}
+
+/// One budget check against the system serving uses now.
+async fn budget_check(failover: &Failover, controller: &mut BudgetController) {
+    let shared = &failover.shared;
+    let replica = &failover.replicas[failover.active.get()];
+    let timeout = Duration::from_millis(shared.scenario.run.rpc_timeout.0 as u64);
+    let check = async {
+        let mut guard = replica.layer.lock().await;
+        if let Some(layer) = guard.as_mut() {
+            check_budgets(shared, controller, layer).await;
+        }
+    };
+    if tokio::time::timeout(timeout, check).await.is_err() {
+        shared.record(
+            "serving",
+            "budget-check-failed",
+            format!("{} gave no answer in time", replica.chain.storage),
+        );
+    }
+}

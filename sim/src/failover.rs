@@ -27,6 +27,8 @@ struct Health {
     /// Simulated ms since which every probe or query of it succeeded with a fresh snapshot;
     /// `None` after a failure or a stale answer.
     healthy_since_ms: Option<i64>,
+    /// The last attempt on it failed (an error, or no answer in time).
+    failed: bool,
     /// Wall-clock ms of its latest DWS snapshot seen, and that snapshot's watermark.
     snapshot_time_ms: Option<i64>,
     watermark_ms: Option<i64>,
@@ -41,6 +43,8 @@ struct Replica {
     /// A handle on the DWS table for probes (latest snapshot and its watermark).
     table: std::cell::RefCell<Option<FileStoreTable<DfsStore>>>,
     health: Cell<Health>,
+    /// Why the last failed attempt failed.
+    last_error: std::cell::RefCell<String>,
 }
 
 impl Replica {
@@ -51,18 +55,22 @@ impl Replica {
             layer: tokio::sync::Mutex::new(None),
             table: std::cell::RefCell::new(None),
             health: Cell::new(Health::default()),
+            last_error: std::cell::RefCell::new(String::new()),
         })
     }
 
-    fn mark_failed(&self) {
+    fn mark_failed(&self, error: &str) {
         let mut health = self.health.get();
         health.healthy_since_ms = None;
+        health.failed = true;
         self.health.set(health);
+        *self.last_error.borrow_mut() = error.to_string();
     }
 
     /// Notes a snapshot seen at simulated `now_ms`: fresh within `staleness_max_ms` or not.
     fn mark_snapshot(&self, now_ms: i64, time_ms: i64, watermark_ms: Option<i64>, fresh: bool) {
         let mut health = self.health.get();
+        health.failed = false;
         health.healthy_since_ms = if fresh {
             health.healthy_since_ms.or(Some(now_ms))
         } else {
@@ -172,66 +180,165 @@ impl Failover {
         }
     }
 
-    /// Answers one query: the system in use first, then (with failover) the other.
+    /// One report attempt on replica `index`, its health noted.
+    async fn attempt(self: Rc<Self>, index: usize, advertiser: i64, window: i64) -> Attempt {
+        let replica = &self.replicas[index];
+        match replica.report(advertiser, window).await {
+            Ok(Some(answer)) => {
+                let staleness_ms = replica.env.clock().now_millis() - answer.snapshot_time_ms;
+                let fresh = staleness_ms <= self.staleness_max_ms;
+                replica.mark_snapshot(sim_now_ms(), answer.snapshot_time_ms, None, fresh);
+                Attempt::Answer(answer, staleness_ms)
+            }
+            Ok(None) => Attempt::Empty,
+            Err(error) => {
+                replica.mark_failed(&error);
+                Attempt::Failed(error)
+            }
+        }
+    }
+
+    /// Answers one query from the system in use. With failover: when it has not answered
+    /// within `failover.attempt-timeout`, the other system is asked too and the first answer
+    /// wins; when it fails, or answers staler than the SLA while the other holds a newer
+    /// snapshot, the other answers. Answering from the other system switches to it.
     async fn answer(
-        &self,
+        self: &Rc<Self>,
         advertiser: i64,
         window: i64,
     ) -> Result<Option<(usize, ReportAnswer)>, String> {
-        let active = self.active.get();
-        let order: Vec<usize> = if self.shared.scenario.storage.failover {
-            vec![active, 1 - active]
-        } else {
-            vec![0]
-        };
-        let mut reasons = Vec::new();
-        let mut fallback: Option<(usize, ReportAnswer)> = None;
-        for (n, &index) in order.iter().enumerate() {
-            let replica = &self.replicas[index];
-            let storage = replica.chain.storage;
-            let attempt = if order.len() > 1 {
-                tokio::time::timeout(self.attempt_timeout, replica.report(advertiser, window))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(format!(
-                            "no answer within {} ms",
-                            self.attempt_timeout.as_millis()
-                        ))
-                    })
-            } else {
-                replica.report(advertiser, window).await
+        if !self.shared.scenario.storage.failover {
+            return match self.clone().attempt(0, advertiser, window).await {
+                Attempt::Answer(answer, _) => Ok(Some((0, answer))),
+                Attempt::Empty => Ok(None),
+                Attempt::Failed(error) => Err(format!("{}: {error}", PRIMARY.storage)),
             };
-            match attempt {
-                Ok(Some(answer)) => {
-                    let now_wall_ms = replica.env.clock().now_millis();
-                    let staleness_ms = now_wall_ms - answer.snapshot_time_ms;
-                    let fresh = staleness_ms <= self.staleness_max_ms;
-                    replica.mark_snapshot(sim_now_ms(), answer.snapshot_time_ms, None, fresh);
-                    let other_newer = order.get(n + 1).is_some_and(|&other| {
-                        self.replicas[other].health.get().snapshot_time_ms
-                            > Some(answer.snapshot_time_ms)
-                    });
-                    let newer_than_fallback = fallback
-                        .as_ref()
-                        .is_none_or(|(_, f)| f.snapshot_time_ms < answer.snapshot_time_ms);
-                    if newer_than_fallback {
-                        fallback = Some((index, answer));
-                    }
-                    if fresh || !other_newer {
-                        break;
-                    }
-                    reasons.push(format!("{storage} stale by {staleness_ms} ms"));
+        }
+        // A system whose last attempt failed (say, in the background) is left at once.
+        let active = self.active.get();
+        let (mine, theirs) = (
+            self.replicas[active].health.get(),
+            self.replicas[1 - active].health.get(),
+        );
+        if mine.failed && !theirs.failed && theirs.snapshot_time_ms.is_some() {
+            let error = self.replicas[active].last_error.borrow().clone();
+            let storage = self.replicas[active].chain.storage;
+            self.switch_to(1 - active, format!("{storage}: {error}"));
+        }
+        let active = self.active.get();
+        let other = 1 - active;
+        let patience = self.patience();
+        let mut first = Box::pin(self.clone().attempt(active, advertiser, window));
+        let mut outcomes: Vec<(usize, Attempt)> = Vec::new();
+        let early = tokio::select! {
+            biased;
+            outcome = &mut first => Some(outcome),
+            _ = tokio::time::sleep(self.attempt_timeout) => None,
+        };
+        match early {
+            Some(outcome) => {
+                let settled = self.settles(&outcome, other);
+                outcomes.push((active, outcome));
+                if !settled {
+                    let attempt = self.clone().attempt(other, advertiser, window);
+                    let second = tokio::time::timeout(patience, attempt)
+                        .await
+                        .unwrap_or_else(|_| self.no_answer(other, patience));
+                    outcomes.push((other, second));
                 }
-                Ok(None) => reasons.push(format!("{storage} has no snapshot yet")),
-                Err(error) => {
-                    replica.mark_failed();
-                    reasons.push(format!("{storage}: {error}"));
+            }
+            None => {
+                // The system in use is slow or gone: race it against the other.
+                let mut second = Box::pin(self.clone().attempt(other, advertiser, window));
+                let (winner, outcome) = tokio::select! {
+                    biased;
+                    outcome = &mut first => (active, outcome),
+                    outcome = &mut second => (other, outcome),
+                };
+                let settled = self.settles(&outcome, 1 - winner);
+                outcomes.push((winner, outcome));
+                let rest = if winner == active { second } else { first };
+                if settled {
+                    // The slower attempt runs on in the background: it keeps that view warm
+                    // and, should it fail, marks its system failed for the next query.
+                    let failover = self.clone();
+                    tokio::task::spawn_local(async move {
+                        if tokio::time::timeout(patience, rest).await.is_err() {
+                            failover.no_answer(1 - winner, patience);
+                        }
+                    });
+                } else {
+                    let outcome = tokio::time::timeout(patience, rest)
+                        .await
+                        .unwrap_or_else(|_| self.no_answer(1 - winner, patience));
+                    outcomes.push((1 - winner, outcome));
                 }
             }
         }
-        match fallback {
+        self.choose(active, outcomes)
+    }
+
+    /// How long an attempt or probe may take before its system counts as failed.
+    fn patience(&self) -> Duration {
+        Duration::from_millis(self.shared.scenario.run.rpc_timeout.0 as u64)
+    }
+
+    /// Marks system `index` failed for not answering within `waited`.
+    fn no_answer(&self, index: usize, waited: Duration) -> Attempt {
+        let error = format!("no answer within {} ms", waited.as_millis());
+        self.replicas[index].mark_failed(&error);
+        Attempt::Failed(error)
+    }
+
+    /// Whether `outcome` answers the query without asking system `other`: a fresh answer, or
+    /// a stale one when `other` holds nothing newer.
+    fn settles(&self, outcome: &Attempt, other: usize) -> bool {
+        match outcome {
+            Attempt::Answer(answer, staleness_ms) => {
+                *staleness_ms <= self.staleness_max_ms
+                    || self.replicas[other].health.get().snapshot_time_ms
+                        <= Some(answer.snapshot_time_ms)
+            }
+            Attempt::Empty | Attempt::Failed(_) => false,
+        }
+    }
+
+    /// The newest answer among the attempts; switches to the system that gave it.
+    fn choose(
+        &self,
+        active: usize,
+        outcomes: Vec<(usize, Attempt)>,
+    ) -> Result<Option<(usize, ReportAnswer)>, String> {
+        // Only a failed, empty or stale system in use is left; one that was merely slower
+        // than the other this time keeps serving.
+        let active_bad = outcomes.iter().any(|(index, outcome)| {
+            *index == active
+                && !matches!(outcome, Attempt::Answer(_, staleness_ms)
+                    if *staleness_ms <= self.staleness_max_ms)
+        });
+        let mut reasons = Vec::new();
+        let mut best: Option<(usize, ReportAnswer)> = None;
+        for (index, outcome) in outcomes {
+            let storage = self.replicas[index].chain.storage;
+            match outcome {
+                Attempt::Answer(answer, staleness_ms) => {
+                    if staleness_ms > self.staleness_max_ms {
+                        reasons.push(format!("{storage} stale by {staleness_ms} ms"));
+                    }
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, b)| b.snapshot_time_ms < answer.snapshot_time_ms)
+                    {
+                        best = Some((index, answer));
+                    }
+                }
+                Attempt::Empty => reasons.push(format!("{storage} has no snapshot yet")),
+                Attempt::Failed(error) => reasons.push(format!("{storage}: {error}")),
+            }
+        }
+        match best {
             Some((index, answer)) => {
-                if index != active {
+                if index != active && active_bad {
                     self.switch_to(index, reasons.join("; "));
                 }
                 Ok(Some((index, answer)))
@@ -240,6 +347,15 @@ impl Failover {
             None => Err(reasons.join("; ")),
         }
     }
+}
+
+/// What one report attempt on one system gave.
+enum Attempt {
+    /// An answer and its staleness (ms).
+    Answer(ReportAnswer, i64),
+    /// No table or no snapshot yet.
+    Empty,
+    Failed(String),
 }
 
 /// Opens `replica`'s DWS table (retrying), then probes it in the background whenever serving
@@ -262,9 +378,12 @@ async fn keep_replica(failover: Rc<Failover>, index: usize) {
             continue;
         }
         let probe = replica.probe(failover.staleness_max_ms);
-        let outcome = tokio::time::timeout(failover.attempt_timeout, probe).await;
-        if !matches!(outcome, Ok(Ok(()))) {
-            replica.mark_failed();
+        match tokio::time::timeout(failover.patience(), probe).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => replica.mark_failed(&error),
+            Err(_) => {
+                failover.no_answer(index, failover.patience());
+            }
         }
     }
 }
@@ -311,11 +430,12 @@ pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
             Ok(Some((index, answer))) => {
                 let replica = &failover.replicas[index];
                 let staleness_ms = replica.env.clock().now_millis() - answer.snapshot_time_ms;
+                let latency_ms = sim_now_ms() - slot_ms;
                 shared.answers.borrow_mut().push(ServedAnswer {
                     t_ms: slot_ms,
                     snapshot_id: answer.snapshot_id,
                     staleness_ms,
-                    latency_ms: sim_now_ms() - slot_ms,
+                    latency_ms,
                 });
                 if index == 1 {
                     shared.failover.borrow_mut().answers_from_secondary += 1;
@@ -324,7 +444,7 @@ pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
                     "serving",
                     "query",
                     format!(
-                        "advertiser={advertiser} window_min={window} storage={} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms}",
+                        "advertiser={advertiser} window_min={window} storage={} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms} latency_ms={latency_ms}",
                         replica.chain.storage,
                         answer.snapshot_id,
                         answer.spend_micros,

@@ -1278,11 +1278,16 @@ impl Scenario {
                 self.jobs.allowed_lateness
             ));
         }
+        // With dual storage the secondary's jobs (`dwd-job-b`, `dws-job-b`) commit too.
+        let committing: Vec<&str> = crate::storage::chains(self)
+            .iter()
+            .flat_map(|c| [c.dwd_job, c.dws_job])
+            .collect();
         for job in &self.jobs.unsafe_new_commit_user_on_restart {
-            if !COMMITTING_JOBS.contains(&job.as_str()) {
+            if !committing.contains(&job.as_str()) {
                 return Err(format!(
                     "[jobs] unsafe.new-commit-user-on-restart names `{job}`; it takes the jobs that commit: {}",
-                    COMMITTING_JOBS.join(", ")
+                    committing.join(", ")
                 ));
             }
         }
@@ -1355,9 +1360,6 @@ impl Scenario {
         }
         if self.jobs.compactor.is_some() {
             return Err("[storage] dual = true does not support [jobs.compactor] yet (each storage system would need its own compactor); use inline compaction (write-only = false) with dual storage".into());
-        }
-        if !self.jobs.unsafe_new_commit_user_on_restart.is_empty() {
-            return Err("[storage] dual = true does not support [jobs] unsafe.new-commit-user-on-restart".into());
         }
         let timeout = storage.attempt_timeout.0;
         if timeout < 10 || timeout >= self.sla.query_latency_max.0 {
@@ -1464,10 +1466,10 @@ impl Scenario {
                 FaultKind::ClockSkew => &targets.skewable,
                 _ => &targets.disks,
             };
-            if self.storage.dual && target == "dfs" {
-                return Err(crate::storage::FaultTargets::explain_unknown(
-                    self, target, allowed,
-                ));
+            let unknown = crate::storage::FaultTargets::explain_unknown(self, target, allowed);
+            if !allowed.contains(&target) && !unknown.starts_with("unknown host") {
+                // `dfs` with dual storage, or a dual-storage host without it.
+                return Err(unknown);
             }
             if !allowed.contains(&target) {
                 return Err(format!(

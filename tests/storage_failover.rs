@@ -29,7 +29,10 @@ fn failover_keeps_availability_and_every_checker_passes_over_seeds() {
             availability.availability_pct >= 99.9,
             "seed {seed}: {availability:?}"
         );
-        let ha = summary.storage_ha.as_ref().expect("dual storage reports HA");
+        let ha = summary
+            .storage_ha
+            .as_ref()
+            .expect("dual storage reports HA");
         assert!(ha.failovers >= 1, "seed {seed}: no failover: {ha:?}");
         assert!(ha.failbacks >= 1, "seed {seed}: no failback: {ha:?}");
         // dfs-a is down from 180 s to 300 s: serving reads dfs-b at least that long, and
@@ -48,7 +51,11 @@ fn failover_keeps_availability_and_every_checker_passes_over_seeds() {
         // Chain A alone missed the freshness SLA while its storage was down; as served, the
         // freshness holds because dfs-b showed those events.
         assert!(ha.chains[0].freshness_p99_ms > 60_000, "{ha:?}");
-        assert!(summary.freshness.p99_ms <= 60_000, "{:?}", summary.freshness);
+        assert!(
+            summary.freshness.p99_ms <= 60_000,
+            "{:?}",
+            summary.freshness
+        );
     }
 }
 
@@ -59,7 +66,9 @@ fn without_failover_the_same_run_misses_the_availability_sla() {
     let summary = summary_of(scenario, 1);
     assert!(!summary.passed());
     assert!(
-        summary.failed_checkers.contains(&"availability".to_string()),
+        summary
+            .failed_checkers
+            .contains(&"availability".to_string()),
         "{:?}",
         summary.failed_checkers
     );
@@ -69,7 +78,10 @@ fn without_failover_the_same_run_misses_the_availability_sla() {
         summary.availability
     );
     let ha = summary.storage_ha.as_ref().expect("still dual storage");
-    assert_eq!((ha.failovers, ha.failbacks, ha.answers_from_secondary), (0, 0, 0));
+    assert_eq!(
+        (ha.failovers, ha.failbacks, ha.answers_from_secondary),
+        (0, 0, 0)
+    );
     // The chains themselves stay exactly right: only serving suffered.
     assert!(
         summary.exactly_once.violations.is_empty(),
@@ -165,6 +177,8 @@ fn dual_storage_rejects_the_host_dfs_naming_dfs_a_and_dfs_b() {
         .to_string();
     assert!(error.contains("failover.attempt-timeout"), "{error}");
     let unknown = base.replace("dual = true", "dual = true\nfailover-mode = \"fast\"");
-    let error = Scenario::parse(&unknown, "bad.toml").unwrap_err().to_string();
+    let error = Scenario::parse(&unknown, "bad.toml")
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("failover-mode"), "{error}");
 }

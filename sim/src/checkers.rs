@@ -449,11 +449,14 @@ impl<'a> Checker<'a> {
             // A dedicated compactor's COMPACT snapshot belongs to no dwd-job checkpoint and
             // adds no data; its output is verified at the end from the live files.
             None if snapshot.commit_kind == "COMPACT" => {}
-            None => self.violation(at.clone(), Some(t_ms), format!(
-                "no completed {} checkpoint {} records the TT offsets this snapshot claims",
-                self.chain.dwd_job,
-                snapshot.commit_identifier
-            )),
+            None => self.violation(
+                at.clone(),
+                Some(t_ms),
+                format!(
+                    "no completed {} checkpoint {} records the TT offsets this snapshot claims",
+                    self.chain.dwd_job, snapshot.commit_identifier
+                ),
+            ),
         }
         self.late.before_dwd_records(snapshot, t_ms);
         let mut records = std::mem::take(&mut self.dwd_records);
@@ -808,7 +811,10 @@ pub fn check_chain(
     let served_freshness = other_visible_at.map(|other| {
         let dwd = &mut checker.dwd;
         for (ix, &at) in other.iter().enumerate().skip(1) {
-            if ix < dwd.flags.len() && at != i64::MAX && (dwd.flags[ix] & VISIBLE == 0 || at < dwd.visible_at[ix]) {
+            if ix < dwd.flags.len()
+                && at != i64::MAX
+                && (dwd.flags[ix] & VISIBLE == 0 || at < dwd.visible_at[ix])
+            {
                 dwd.flags[ix] |= VISIBLE;
                 dwd.visible_at[ix] = at;
             }

@@ -234,13 +234,17 @@ impl DfsServer {
                 }
             }
         }
-        self.shared.storage(self.host).graveyard.borrow_mut().insert(
-            path.to_string(),
-            Tombstone {
-                deleted_ms: now,
-                bytes,
-            },
-        );
+        self.shared
+            .storage(self.host)
+            .graveyard
+            .borrow_mut()
+            .insert(
+                path.to_string(),
+                Tombstone {
+                    deleted_ms: now,
+                    bytes,
+                },
+            );
     }
 
     pub async fn handle(&self, request: Vec<u8>) -> Vec<u8> {

@@ -145,11 +145,11 @@ impl Failover {
         };
         self.shared
             .record("serving", kind, format!("to={storage} reason={reason}"));
-        self.shared
-            .failover
-            .borrow_mut()
-            .switches
-            .push((sim_now_ms(), storage.to_string(), reason));
+        self.shared.failover.borrow_mut().switches.push((
+            sim_now_ms(),
+            storage.to_string(),
+            reason,
+        ));
     }
 
     /// Fails back to the primary once probes found it healthy and fresh for `failback.hold`,
@@ -393,7 +393,10 @@ pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
     let storage = &shared.scenario.storage;
     let failover = Rc::new(Failover {
         shared: shared.clone(),
-        replicas: [Replica::new(&shared, PRIMARY), Replica::new(&shared, SECONDARY)],
+        replicas: [
+            Replica::new(&shared, PRIMARY),
+            Replica::new(&shared, SECONDARY),
+        ],
         active: Cell::new(0),
         attempt_timeout: Duration::from_millis(storage.attempt_timeout.0 as u64),
         staleness_max_ms: shared.scenario.sla.staleness_max.0,

@@ -7,8 +7,8 @@
 use rand::Rng;
 
 use crate::scenario::{FaultKind, FaultSpec, Millis, Scenario};
-use crate::storage::FaultTargets;
 use crate::seed::SeedTree;
+use crate::storage::FaultTargets;
 
 /// Links a partition may cut: job ↔ storage, TT ↔ job, serving ↔ storage.
 pub const PARTITIONABLE_LINKS: [(&str, &str); 5] = [
@@ -275,7 +275,12 @@ mod tests {
                 Millis(8_000),
                 &whole_catalogue(),
             );
-            faults.extend(random_schedule_for(&scenario, &seeds, (2, 4), Millis(8_000)));
+            faults.extend(random_schedule_for(
+                &scenario,
+                &seeds,
+                (2, 4),
+                Millis(8_000),
+            ));
             for fault in &faults {
                 hosts.extend(fault.target.clone());
                 hosts.extend(fault.between.clone().into_iter().flatten());

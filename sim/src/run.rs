@@ -391,10 +391,14 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         }
     }
     let objects = shared.dump.borrow_mut().take().unwrap_or_default();
-    let secondary_objects = scenario
-        .storage
-        .dual
-        .then(|| shared.secondary.dump.borrow_mut().take().unwrap_or_default());
+    let secondary_objects = scenario.storage.dual.then(|| {
+        shared
+            .secondary
+            .dump
+            .borrow_mut()
+            .take()
+            .unwrap_or_default()
+    });
     RunOutput {
         world: sim,
         shared,

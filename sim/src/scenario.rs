@@ -102,7 +102,10 @@ pub struct StorageSection {
     #[serde(default = "default_true")]
     pub failover: bool,
     /// A query attempt on one system that takes longer than this fails over to the other.
-    #[serde(rename = "failover.attempt-timeout", default = "default_attempt_timeout")]
+    #[serde(
+        rename = "failover.attempt-timeout",
+        default = "default_attempt_timeout"
+    )]
     pub attempt_timeout: Millis,
     /// How often serving probes the system it is not reading (keeps its view warm).
     #[serde(rename = "failover.probe-interval", default = "default_probe_interval")]

@@ -113,7 +113,9 @@ impl StorageHaReport {
         if let Some(since) = on_secondary_since {
             time_on_secondary_ms += output.simulated_ms - since;
         }
-        let figures = |storage: &str, checks: &crate::checkers::CheckOutcome, freshness: &FreshnessReport| ChainFigures {
+        let figures = |storage: &str,
+                       checks: &crate::checkers::CheckOutcome,
+                       freshness: &FreshnessReport| ChainFigures {
             storage: storage.to_string(),
             dwd_snapshots: checks.exactly_once.dwd_snapshots_checked,
             dws_snapshots: checks.exactly_once.dws_snapshots_checked,

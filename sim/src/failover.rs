@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use warehouse::env::{Clock, Env};
-use warehouse::jobs::schemas::{DWS_TABLE_ROOT, dws_schema};
+use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_schema};
 use warehouse::serving::{BudgetController, ReportAnswer, ServingLayer};
 use warehouse::table::FileStoreTable;
 
@@ -29,8 +29,10 @@ struct Health {
     healthy_since_ms: Option<i64>,
     /// The last attempt on it failed (an error, or no answer in time).
     failed: bool,
-    /// Wall-clock ms of its latest DWS snapshot seen, and that snapshot's watermark.
+    /// Wall-clock ms of its latest DWS snapshot seen.
     snapshot_time_ms: Option<i64>,
+    /// Event-time progress of its chain: the watermark of its latest DWD snapshot (DWS
+    /// snapshots carry none; the DWS job trails DWD by about a checkpoint).
     watermark_ms: Option<i64>,
 }
 
@@ -40,8 +42,9 @@ struct Replica {
     env: SimEnv,
     /// The incrementally refreshed view; `None` until the table is open.
     layer: tokio::sync::Mutex<Option<ServingLayer<SimEnv>>>,
-    /// A handle on the DWS table for probes (latest snapshot and its watermark).
+    /// Handles on the DWS table (latest snapshot) and the DWD table (its watermark) for probes.
     table: std::cell::RefCell<Option<FileStoreTable<DfsStore>>>,
+    dwd: std::cell::RefCell<Option<FileStoreTable<DfsStore>>>,
     health: Cell<Health>,
     /// Why the last failed attempt failed.
     last_error: std::cell::RefCell<String>,
@@ -54,6 +57,7 @@ impl Replica {
             env: SimEnv::on_storage("serving", chain.storage, shared),
             layer: tokio::sync::Mutex::new(None),
             table: std::cell::RefCell::new(None),
+            dwd: std::cell::RefCell::new(None),
             health: Cell::new(Health::default()),
             last_error: std::cell::RefCell::new(String::new()),
         })
@@ -68,7 +72,7 @@ impl Replica {
     }
 
     /// Notes a snapshot seen at simulated `now_ms`: fresh within `staleness_max_ms` or not.
-    fn mark_snapshot(&self, now_ms: i64, time_ms: i64, watermark_ms: Option<i64>, fresh: bool) {
+    fn mark_snapshot(&self, now_ms: i64, time_ms: i64, fresh: bool) {
         let mut health = self.health.get();
         health.failed = false;
         health.healthy_since_ms = if fresh {
@@ -77,9 +81,6 @@ impl Replica {
             None
         };
         health.snapshot_time_ms = health.snapshot_time_ms.max(Some(time_ms));
-        if watermark_ms.is_some() {
-            health.watermark_ms = health.watermark_ms.max(watermark_ms);
-        }
         self.health.set(health);
     }
 
@@ -114,9 +115,23 @@ impl Replica {
             self.mark_snapshot(
                 sim_now_ms(),
                 snapshot.time_millis,
-                snapshot.watermark,
                 staleness_ms <= staleness_max_ms,
             );
+        }
+        Ok(())
+    }
+
+    /// Reads the watermark of the chain's latest DWD snapshot (no view lock, a few calls).
+    async fn read_watermark(&self) -> Result<(), String> {
+        let dwd = self.dwd.borrow().clone();
+        let Some(dwd) = dwd else {
+            return Ok(());
+        };
+        let latest = dwd.latest_snapshot().await.map_err(|e| e.to_string())?;
+        if let Some(watermark) = latest.and_then(|s| s.watermark) {
+            let mut health = self.health.get();
+            health.watermark_ms = health.watermark_ms.max(Some(watermark));
+            self.health.set(health);
         }
         Ok(())
     }
@@ -164,8 +179,11 @@ impl Failover {
         let held = primary
             .healthy_since_ms
             .is_some_and(|since| sim_now_ms() - since >= hold_ms);
+        // Caught up: the primary's chain is within a checkpoint interval of the secondary's
+        // in event time (the two chains checkpoint out of phase).
+        let slack_ms = self.shared.scenario.jobs.checkpoint_interval.0;
         let caught_up = match (primary.watermark_ms, secondary.watermark_ms) {
-            (Some(a), Some(b)) => a >= b,
+            (Some(a), Some(b)) => a + slack_ms >= b,
             (None, Some(_)) => false,
             _ => true,
         };
@@ -173,8 +191,14 @@ impl Failover {
             self.switch_to(
                 0,
                 format!(
-                    "{} healthy, fresh and caught up for {} ms",
-                    PRIMARY.storage, hold_ms
+                    "{} healthy and fresh for {} ms, its DWD watermark {} ms behind {}'s",
+                    PRIMARY.storage,
+                    hold_ms,
+                    secondary
+                        .watermark_ms
+                        .zip(primary.watermark_ms)
+                        .map_or(0, |(b, a)| (b - a).max(0)),
+                    SECONDARY.storage
                 ),
             );
         }
@@ -187,7 +211,7 @@ impl Failover {
             Ok(Some(answer)) => {
                 let staleness_ms = replica.env.clock().now_millis() - answer.snapshot_time_ms;
                 let fresh = staleness_ms <= self.staleness_max_ms;
-                replica.mark_snapshot(sim_now_ms(), answer.snapshot_time_ms, None, fresh);
+                replica.mark_snapshot(sim_now_ms(), answer.snapshot_time_ms, fresh);
                 Attempt::Answer(answer, staleness_ms)
             }
             Ok(None) => Attempt::Empty,
@@ -371,10 +395,23 @@ async fn keep_replica(failover: Rc<Failover>, index: usize) {
     .await;
     *replica.table.borrow_mut() = Some(dws.clone());
     *replica.layer.lock().await = Some(ServingLayer::new(replica.env.clone(), dws));
+    let dwd = open_table(
+        &replica.env,
+        DWD_TABLE_ROOT,
+        dwd_schema(table_options(&shared.scenario.dwd)),
+    )
+    .await;
+    *replica.dwd.borrow_mut() = Some(dwd);
     let interval = Duration::from_millis(shared.scenario.storage.probe_interval.0 as u64);
     loop {
         tokio::time::sleep(interval).await;
-        if failover.active.get() == index || !shared.scenario.storage.failover {
+        if !shared.scenario.storage.failover {
+            continue;
+        }
+        // Both chains' event-time progress, for the failback's caught-up test; a failure
+        // here says nothing the queries and probes do not.
+        let _ = tokio::time::timeout(failover.patience(), replica.read_watermark()).await;
+        if failover.active.get() == index {
             continue;
         }
         let probe = replica.probe(failover.staleness_max_ms);

@@ -1,6 +1,7 @@
 //! Dual storage HA (`[storage] dual = true`): `scenarios/storage-failover.toml` crashes the
 //! primary `dfs-a` for two minutes at the Double-11 peak. With failover, serving moves to `dfs-b`
 //! and back and every checker passes over several seeds; without it the availability SLA fails.
+//! A primary that is reachable but staler than the SLA is left for the fresher secondary too.
 //! Both chains are checked on their own: a double-commit bug in chain B alone is caught and
 //! named `dfs-b`. A dual-storage scenario naming the host `dfs` gets an error naming `dfs-a`/`dfs-b`.
 
@@ -87,6 +88,31 @@ fn without_failover_the_same_run_misses_the_availability_sla() {
         summary.exactly_once.violations.is_empty(),
         "{:?}",
         summary.exactly_once.violations
+    );
+}
+
+/// dfs-a stays reachable but its DWS job is cut off from it for four minutes: its DWS goes
+/// staler than the 2 min staleness SLA, serving moves to the fresher dfs-b, and back later.
+#[test]
+fn a_stale_primary_fails_over_to_the_fresher_secondary() {
+    use sim::scenario::{FaultKind, FaultSpec, Millis};
+    let mut scenario = common::scenario("storage-failover");
+    let mut cut = FaultSpec::new(Millis(60_000), FaultKind::Partition, Millis(240_000));
+    cut.between = Some(["dws-job".into(), "dfs-a".into()]);
+    scenario.faults = vec![cut];
+    scenario.validate().expect("valid");
+    let summary = summary_of(scenario, 1);
+    assert!(summary.passed(), "{}", summary.render());
+    let ha = summary.storage_ha.as_ref().expect("dual storage");
+    let (t_ms, to, reason) = &ha.switches[0];
+    assert_eq!(to, "dfs-b");
+    assert!(reason.starts_with("dfs-a stale by"), "{reason}");
+    // Stale only once its last snapshot is older than the SLA: 60 s + 120 s, give or take a
+    // checkpoint.
+    assert!((165_000..=185_000).contains(t_ms), "{ha:?}");
+    assert!(
+        ha.failbacks >= 1 && summary.availability.stale == 0,
+        "{ha:?}"
     );
 }
 

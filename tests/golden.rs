@@ -49,3 +49,9 @@ fn consumer_recovery_seed_1() {
 fn dedicated_compaction_seed_1() {
     insta::assert_json_snapshot!(golden_summary("dedicated-compaction", 1));
 }
+
+/// Dual storage HA: dfs-a down at the peak, serving on dfs-b and back.
+#[test]
+fn storage_failover_seed_1() {
+    insta::assert_json_snapshot!(golden_summary("storage-failover", 1));
+}

@@ -9,7 +9,7 @@
 //! differs; mismatches are counted and flagged, and the smallest is searched for only when one is
 //! reported. Ids outside 1..=n (a buggy writer's) fall back to an ordered map.
 
-use std::cell::Ref;
+use std::cell::{Ref, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -22,6 +22,7 @@ use warehouse::jobs::schemas::{
 
 use crate::inspect::{Records, SnapshotInfo, TableInspector};
 use crate::late_data::{LateState, LatenessReport};
+use crate::storage::Chain;
 use crate::world::{GroundTruth, Shared};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -397,6 +398,10 @@ impl DwsState {
 
 struct Checker<'a> {
     shared: &'a Shared,
+    /// The chain checked: its storage system and the jobs writing it.
+    chain: Chain,
+    /// Commit times of that storage system's snapshots.
+    commits: &'a RefCell<BTreeMap<String, i64>>,
     truth: Ref<'a, GroundTruth>,
     dwd_offsets: BTreeMap<i64, Vec<u64>>,
     dws_positions: BTreeMap<i64, i64>,
@@ -418,8 +423,7 @@ struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     fn commit_time(&self, snapshot: &SnapshotInfo) -> i64 {
-        self.shared
-            .snapshot_commits
+        self.commits
             .borrow()
             .get(&snapshot.path)
             .copied()
@@ -450,10 +454,14 @@ impl<'a> Checker<'a> {
             // A dedicated compactor's COMPACT snapshot belongs to no dwd-job checkpoint and
             // adds no data; its output is verified at the end from the live files.
             None if snapshot.commit_kind == "COMPACT" => {}
-            None => self.violation(at.clone(), Some(t_ms), format!(
-                "no completed dwd-job checkpoint {} records the TT offsets this snapshot claims",
-                snapshot.commit_identifier
-            )),
+            None => self.violation(
+                at.clone(),
+                Some(t_ms),
+                format!(
+                    "no completed {} checkpoint {} records the TT offsets this snapshot claims",
+                    self.chain.dwd_job, snapshot.commit_identifier
+                ),
+            ),
         }
         self.late.before_dwd_records(snapshot, t_ms);
         let mut records = std::mem::take(&mut self.dwd_records);
@@ -708,9 +716,22 @@ fn read_checkpoints(
 #[derive(Default)]
 pub struct CheckOutcome {
     pub exactly_once: ExactlyOnceReport,
+    /// With dual storage: freshness as served (an event counts from the first storage system
+    /// whose DWS showed it).
     pub freshness: FreshnessReport,
     pub files: FilesReport,
     pub lateness: LatenessReport,
+    /// With dual storage: the secondary chain's own checks (its violations are also in the
+    /// reports above, named by storage system), and the primary's own freshness.
+    pub secondary: Option<Box<SecondaryChecks>>,
+}
+
+/// The secondary chain's checks, kept apart for the summary.
+pub struct SecondaryChecks {
+    pub storage: String,
+    pub outcome: CheckOutcome,
+    /// The primary chain's own freshness (the outcome's `freshness` is the served one).
+    pub primary_freshness: FreshnessReport,
 }
 
 /// Live data files of each table at its latest snapshot (what compaction keeps bounded).
@@ -727,18 +748,46 @@ pub struct FilesReport {
     pub violations: Vec<Violation>,
 }
 
-/// Runs every checker over a finished run. `objects` is the storage dump.
+/// Runs every checker over a finished run. `objects` is the storage dump (of the one storage
+/// system, or of the primary with dual storage: see [`check_chain`] for the secondary).
 pub fn check_run(
     shared: &Shared,
     objects: &BTreeMap<String, Vec<u8>>,
     chaos_end_ms: i64,
 ) -> CheckOutcome {
+    let chain = crate::storage::chains(&shared.scenario)[0];
+    check_chain(shared, chain, objects, chaos_end_ms, None).outcome
+}
+
+/// One chain's checks, and when each ground-truth event became visible in its DWS.
+pub struct ChainChecks {
+    pub outcome: CheckOutcome,
+    /// Per dense event index (as the checkers number the ground truth), the simulated ms it
+    /// became visible in this chain's DWS, `i64::MAX` if never.
+    pub visible_at: Vec<i64>,
+    /// With `other_visible_at`: freshness as served, each event counted from the first chain
+    /// whose DWS showed it (serving fails over to whichever is fresher).
+    pub served_freshness: Option<FreshnessReport>,
+}
+
+/// Every checker over one chain: `chain`'s tables in `objects` (its storage system's dump),
+/// recomputed from the ground truth. `other_visible_at` (another chain's `visible_at`) adds
+/// the served freshness of both chains together.
+pub fn check_chain(
+    shared: &Shared,
+    chain: Chain,
+    objects: &BTreeMap<String, Vec<u8>>,
+    chaos_end_ms: i64,
+    other_visible_at: Option<&[i64]>,
+) -> ChainChecks {
     let truth = shared.truth.borrow();
     let mut dws = DwsState::default();
     let mut dwd = DwdState::new(&truth.events, &mut dws);
     dwd.sequence_field = dwd_sequence_field(shared);
     let mut checker = Checker {
         shared,
+        chain,
+        commits: shared.storage(chain.storage).snapshot_commits,
         truth,
         dwd_offsets: BTreeMap::new(),
         dws_positions: BTreeMap::new(),
@@ -764,6 +813,26 @@ pub fn check_run(
     }
     let final_report = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
+    let visible_at: Vec<i64> = checker
+        .dwd
+        .flags
+        .iter()
+        .zip(&checker.dwd.visible_at)
+        .map(|(flags, at)| if flags & VISIBLE != 0 { *at } else { i64::MAX })
+        .collect();
+    let served_freshness = other_visible_at.map(|other| {
+        let dwd = &mut checker.dwd;
+        for (ix, &at) in other.iter().enumerate().skip(1) {
+            if ix < dwd.flags.len()
+                && at != i64::MAX
+                && (dwd.flags[ix] & VISIBLE == 0 || at < dwd.visible_at[ix])
+            {
+                dwd.flags[ix] |= VISIBLE;
+                dwd.visible_at[ix] = at;
+            }
+        }
+        freshness_report(&checker, chaos_end_ms)
+    });
     let too_late: BTreeSet<u64> = checker.late.too_late_ids().collect();
     let (live_violations, files) =
         match live_files_check(shared, &checker.truth, objects, &too_late) {
@@ -785,16 +854,21 @@ pub fn check_run(
     let mut violations = checker.violations;
     violations.extend(live_violations);
     violations.extend(late_violations);
-    CheckOutcome {
-        exactly_once: ExactlyOnceReport {
-            dwd_snapshots_checked: counts.0,
-            dws_snapshots_checked: counts.1,
-            violations,
-            ..final_report
+    ChainChecks {
+        outcome: CheckOutcome {
+            exactly_once: ExactlyOnceReport {
+                dwd_snapshots_checked: counts.0,
+                dws_snapshots_checked: counts.1,
+                violations,
+                ..final_report
+            },
+            freshness,
+            files,
+            lateness,
+            secondary: None,
         },
-        freshness,
-        files,
-        lateness,
+        visible_at,
+        served_freshness,
     }
 }
 
@@ -998,13 +1072,13 @@ fn walk_tables(
     objects: &BTreeMap<String, Vec<u8>>,
     counts: &mut (usize, usize),
 ) -> Result<(), String> {
-    for (id, source_state) in read_checkpoints(objects, "dwd-job")? {
+    for (id, source_state) in read_checkpoints(objects, checker.chain.dwd_job)? {
         let id = id.as_i64().ok_or("dwd checkpoint without id")?;
         let offsets: Vec<u64> = serde_json::from_value(source_state["offsets"].clone())
             .map_err(|e| format!("dwd checkpoint {id} offsets: {e}"))?;
         checker.dwd_offsets.insert(id, offsets);
     }
-    for (id, source_state) in read_checkpoints(objects, "dws-job")? {
+    for (id, source_state) in read_checkpoints(objects, checker.chain.dws_job)? {
         let id = id.as_i64().ok_or("dws checkpoint without id")?;
         let next = source_state["next_snapshot"]
             .as_i64()
@@ -1046,8 +1120,8 @@ fn walk_tables(
                 format!("DWS snapshot {}", snapshot.id),
                 Some(t_ms),
                 format!(
-                    "no completed dws-job checkpoint {} records which DWD snapshot it consumed",
-                    snapshot.commit_identifier
+                    "no completed {} checkpoint {} records which DWD snapshot it consumed",
+                    checker.chain.dws_job, snapshot.commit_identifier
                 ),
             );
             continue;

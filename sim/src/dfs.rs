@@ -32,9 +32,11 @@ impl DfsStore {
             .call(&request.0)
             .await
             .map_err(|error| match error {
-                CallError::Timeout => StoreError::Unavailable("dfs call timed out".into()),
+                CallError::Timeout => {
+                    StoreError::Unavailable(format!("{} call timed out", self.rpc.host()))
+                }
                 CallError::Io(reason) => {
-                    StoreError::Unavailable(format!("dfs unreachable: {reason}"))
+                    StoreError::Unavailable(format!("{} unreachable: {reason}", self.rpc.host()))
                 }
             })?;
         if response.first() == Some(&9) {
@@ -130,6 +132,8 @@ impl ObjectStore for DfsStore {
 /// (rebuilt from disk at start), storage time charged from the cost model.
 pub struct DfsServer {
     shared: Rc<Shared>,
+    /// The storage host this server runs on (`dfs`, `dfs-a` or `dfs-b`).
+    host: &'static str,
     index: RefCell<BTreeSet<String>>,
     /// Wall-clock ms of each object's last write; objects found on disk at start get the start
     /// time (the disk keeps no times), which only makes them look younger.
@@ -147,11 +151,16 @@ fn error_response(reason: String) -> Vec<u8> {
 
 impl DfsServer {
     pub fn start(shared: Rc<Shared>) -> std::io::Result<Rc<Self>> {
+        Self::start_on(shared, "dfs")
+    }
+
+    /// The server of storage host `host`, recording into that system's observations.
+    pub fn start_on(shared: Rc<Shared>, host: &'static str) -> std::io::Result<Rc<Self>> {
         let index: BTreeSet<String> = read_tree(DFS_ROOT)?
             .into_keys()
             .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
             .collect();
-        let cost = SimCost::metered("dfs", &shared);
+        let cost = SimCost::metered(host, &shared);
         let now = shared.scenario.run.epoch_ms + sim_now_ms();
         let modified = index
             .iter()
@@ -159,6 +168,7 @@ impl DfsServer {
             .collect();
         Ok(Rc::new(Self {
             shared,
+            host,
             index: RefCell::new(index),
             modified: RefCell::new(modified),
             cost,
@@ -180,7 +190,11 @@ impl DfsServer {
         self.index.borrow_mut().insert(path.to_string());
         let now = self.shared.scenario.run.epoch_ms + sim_now_ms();
         self.modified.borrow_mut().insert(path.to_string(), now);
-        self.shared.graveyard.borrow_mut().remove(path);
+        self.shared
+            .storage(self.host)
+            .graveyard
+            .borrow_mut()
+            .remove(path);
         Ok(())
     }
 
@@ -208,6 +222,7 @@ impl DfsServer {
                     && id >= next
                 {
                     self.shared
+                        .storage(self.host)
                         .protected_deletions
                         .borrow_mut()
                         .push(ProtectedDeletion {
@@ -219,13 +234,17 @@ impl DfsServer {
                 }
             }
         }
-        self.shared.graveyard.borrow_mut().insert(
-            path.to_string(),
-            Tombstone {
-                deleted_ms: now,
-                bytes,
-            },
-        );
+        self.shared
+            .storage(self.host)
+            .graveyard
+            .borrow_mut()
+            .insert(
+                path.to_string(),
+                Tombstone {
+                    deleted_ms: now,
+                    bytes,
+                },
+            );
     }
 
     pub async fn handle(&self, request: Vec<u8>) -> Vec<u8> {
@@ -238,11 +257,14 @@ impl DfsServer {
             }
             // Injected storage faults: a slow disk delays every request; errors and a full
             // disk fail the request before it touches the disk, as the OS would report them.
-            let slow_ms = self.shared.disk_fault("dfs").slow_ms;
+            let slow_ms = self.shared.disk_fault(self.host).slow_ms;
             if slow_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(slow_ms as u64)).await;
             }
-            if let Some(reason) = self.shared.disk_fault_hits("dfs", matches!(tag, 1 | 2 | 5)) {
+            if let Some(reason) = self
+                .shared
+                .disk_fault_hits(self.host, matches!(tag, 1 | 2 | 5))
+            {
                 return Err(format!("{path}: {reason}"));
             }
             match tag {
@@ -256,6 +278,7 @@ impl DfsServer {
                         self.write(&path, bytes)?;
                         if path.contains("/snapshot/snapshot-") {
                             self.shared
+                                .storage(self.host)
                                 .snapshot_commits
                                 .borrow_mut()
                                 .insert(path, sim_now_ms());
@@ -330,7 +353,7 @@ impl DfsServer {
                     .map(|p| (p.to_string(), bytes))
             })
             .collect();
-        *self.shared.dump.borrow_mut() = Some(objects);
+        *self.shared.storage(self.host).dump.borrow_mut() = Some(objects);
         Ok(())
     }
 }

@@ -6,8 +6,9 @@
 
 use rand::Rng;
 
-use crate::scenario::{FaultKind, FaultSpec, Millis};
+use crate::scenario::{FaultKind, FaultSpec, Millis, Scenario};
 use crate::seed::SeedTree;
+use crate::storage::FaultTargets;
 
 /// Links a partition may cut: job ↔ storage, TT ↔ job, serving ↔ storage.
 pub const PARTITIONABLE_LINKS: [(&str, &str); 5] = [
@@ -76,8 +77,13 @@ pub fn random_schedule_among(
             } else {
                 FaultKind::Partition
             };
-            let targets = (crash_targets, links);
-            draw_fault(&mut rng, kind, Millis(at), Millis(duration), targets)
+            let targets = Targets {
+                crash: crash_targets,
+                links,
+                skewable: &SKEWABLE_HOSTS,
+                disks: &crate::scenario::DISK_HOSTS,
+            };
+            draw_fault(&mut rng, kind, Millis(at), Millis(duration), &targets)
         })
         .collect()
 }
@@ -90,6 +96,74 @@ pub fn random_catalogue_schedule(
     max_faults: usize,
     max_duration: Millis,
     weights: &[(FaultKind, u32)],
+) -> Vec<FaultSpec> {
+    let targets = Targets {
+        crash: &RANDOM_CRASH_TARGETS,
+        links: &PARTITIONABLE_LINKS,
+        skewable: &SKEWABLE_HOSTS,
+        disks: &crate::scenario::DISK_HOSTS,
+    };
+    catalogue_schedule_among(
+        seeds,
+        chaos,
+        (min_faults, max_faults),
+        max_duration,
+        weights,
+        &targets,
+    )
+}
+
+/// `random_schedule` over the hosts of `scenario`'s world: with `[storage] dual = true` its
+/// faults hit `dfs-a`, `dfs-b` and both chains' jobs (and never `dfs`).
+pub fn random_schedule_for(
+    scenario: &Scenario,
+    seeds: &SeedTree,
+    (min_faults, max_faults): (usize, usize),
+    max_duration: Millis,
+) -> Vec<FaultSpec> {
+    let world = FaultTargets::of(scenario);
+    random_schedule_among(
+        seeds,
+        scenario.run.chaos,
+        (min_faults, max_faults),
+        max_duration,
+        &world.crashable,
+        &world.links,
+    )
+}
+
+/// `random_catalogue_schedule` over the hosts of `scenario`'s world (see `random_schedule_for`).
+pub fn random_catalogue_schedule_for(
+    scenario: &Scenario,
+    seeds: &SeedTree,
+    (min_faults, max_faults): (usize, usize),
+    max_duration: Millis,
+    weights: &[(FaultKind, u32)],
+) -> Vec<FaultSpec> {
+    let world = FaultTargets::of(scenario);
+    let targets = Targets {
+        crash: &world.crashable,
+        links: &world.links,
+        skewable: &world.skewable,
+        disks: &world.disks,
+    };
+    catalogue_schedule_among(
+        seeds,
+        scenario.run.chaos,
+        (min_faults, max_faults),
+        max_duration,
+        weights,
+        &targets,
+    )
+}
+
+fn catalogue_schedule_among(
+    seeds: &SeedTree,
+    chaos: Millis,
+    (min_faults, max_faults): (usize, usize),
+    max_duration: Millis,
+    weights: &[(FaultKind, u32)],
+    targets: &Targets,
 ) -> Vec<FaultSpec> {
     let mut rng = seeds.fork("faults/catalogue");
     let total: u32 = weights.iter().map(|(_, w)| w).sum();
@@ -113,7 +187,6 @@ pub fn random_catalogue_schedule(
                     false
                 })
                 .map_or(FaultKind::Crash, |(kind, _)| *kind);
-            let targets = (&RANDOM_CRASH_TARGETS[..], &PARTITIONABLE_LINKS[..]);
             draw_fault(&mut rng, kind, Millis(at), Millis(duration), targets)
         })
         .collect()
@@ -124,8 +197,13 @@ pub fn whole_catalogue() -> Vec<(FaultKind, u32)> {
     FaultKind::ALL.iter().map(|&kind| (kind, 1)).collect()
 }
 
-/// Hosts a crash may hit and links a partition may cut.
-type Targets<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+/// Hosts a crash may hit, links a partition may cut, clocks to skew and disks to fail.
+struct Targets<'a> {
+    crash: &'a [&'a str],
+    links: &'a [(&'a str, &'a str)],
+    skewable: &'a [&'a str],
+    disks: &'a [&'a str],
+}
 
 /// One fault of `kind` with its target or link (from `targets`) and parameters drawn from `rng`.
 fn draw_fault(
@@ -133,8 +211,9 @@ fn draw_fault(
     kind: FaultKind,
     at: Millis,
     duration: Millis,
-    (crash_targets, links): Targets,
+    targets: &Targets,
 ) -> FaultSpec {
+    let (crash_targets, links) = (targets.crash, targets.links);
     let mut fault = FaultSpec::new(at, kind, duration);
     let pick = |rng: &mut dyn rand::RngCore, hosts: &[&str]| {
         hosts[rng.random_range(0..hosts.len())].to_string()
@@ -154,7 +233,7 @@ fn draw_fault(
             }
         }
         FaultKind::ClockSkew => {
-            fault.target = Some(pick(rng, &SKEWABLE_HOSTS));
+            fault.target = Some(pick(rng, targets.skewable));
             let skew_s = rng.random_range(-120..=120i64);
             fault.skew = Some(format!(
                 "{}{}s",
@@ -163,7 +242,7 @@ fn draw_fault(
             ));
         }
         FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
-            fault.target = Some(pick(rng, &crate::scenario::DISK_HOSTS));
+            fault.target = Some(pick(rng, targets.disks));
             match kind {
                 FaultKind::DiskErrors => fault.rate = Some(rng.random_range(0.01..=0.3)),
                 FaultKind::DiskSlow => fault.latency = Some(Millis(rng.random_range(5..=500))),
@@ -178,6 +257,44 @@ fn draw_fault(
 mod tests {
     use super::*;
     use crate::scenario::Scenario;
+
+    #[test]
+    fn dual_storage_schedules_hit_the_dual_hosts_and_validate() {
+        let mut scenario = Scenario::parse(
+            "name = \"t\"\n[run]\nchaos = \"90s\"\nliveness = \"30s\"\n[traffic]\nbaseline_events_per_s = 10\n[storage]\ndual = true\n",
+            "t.toml",
+        )
+        .unwrap();
+        let mut hosts = std::collections::BTreeSet::new();
+        for seed in 1..=40u64 {
+            let seeds = SeedTree::new(seed);
+            let mut faults = random_catalogue_schedule_for(
+                &scenario,
+                &seeds,
+                (3, 6),
+                Millis(8_000),
+                &whole_catalogue(),
+            );
+            faults.extend(random_schedule_for(
+                &scenario,
+                &seeds,
+                (2, 4),
+                Millis(8_000),
+            ));
+            for fault in &faults {
+                hosts.extend(fault.target.clone());
+                hosts.extend(fault.between.clone().into_iter().flatten());
+            }
+            scenario.faults = faults;
+            scenario
+                .validate()
+                .unwrap_or_else(|e| panic!("seed {seed} drew an invalid fault: {e}"));
+        }
+        assert!(!hosts.contains("dfs"), "{hosts:?}");
+        for host in ["dfs-a", "dfs-b", "dwd-job-b", "dws-job-b"] {
+            assert!(hosts.contains(host), "{host} never drawn: {hosts:?}");
+        }
+    }
 
     #[test]
     fn catalogue_schedules_are_valid_reproducible_and_varied() {

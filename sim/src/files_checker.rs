@@ -315,6 +315,16 @@ pub fn files_check(
     history: &BTreeMap<String, Vec<u8>>,
     deleted: &Deletions,
 ) -> (TableFiles, TableFiles, Vec<Violation>) {
+    files_check_on(shared, "dfs", history, deleted)
+}
+
+/// [`files_check`] of the tables on storage system `storage` (its history and deletions).
+pub fn files_check_on(
+    shared: &Shared,
+    storage: &str,
+    history: &BTreeMap<String, Vec<u8>>,
+    deleted: &Deletions,
+) -> (TableFiles, TableFiles, Vec<Violation>) {
     let mut violations = Vec::new();
     let mut tables = Vec::new();
     for (root, label) in [(DWD_TABLE_ROOT, "DWD"), (DWS_TABLE_ROOT, "DWS")] {
@@ -330,7 +340,7 @@ pub fn files_check(
             }
         }
     }
-    if let Some(first) = shared.protected_deletions.borrow().first() {
+    if let Some(first) = shared.storage(storage).protected_deletions.borrow().first() {
         violations.push(violation(
             first.snapshot_path.clone(),
             Some(first.t_ms),

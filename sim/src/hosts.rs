@@ -23,6 +23,7 @@ use warehouse::tt::{Broker, TtConfig, TtRequest, TtResponse};
 use crate::dfs::DfsServer;
 use crate::rpc::serve;
 use crate::scenario::TableSection;
+use crate::storage::Chain;
 use crate::world::{DFS_PORT, Shared, SimEnv, SimTransport, TT_PORT, TurmoilDisk, sim_now_ms};
 
 const TT_ROOT: &str = "/tt";
@@ -166,7 +167,7 @@ pub fn table_options(section: &TableSection) -> TableOptions {
     }
 }
 
-async fn open_table(
+pub(crate) async fn open_table(
     env: &SimEnv,
     root: &str,
     schema: TableSchema,
@@ -222,8 +223,15 @@ fn checkpoint_config(shared: &Shared) -> CheckpointConfig {
 }
 
 pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
-    let env = SimEnv::new("dwd-job", &shared);
-    shared.record("dwd-job", "host-start", String::new());
+    let chain = crate::storage::chains(&shared.scenario)[0];
+    dwd_job_host_on(shared, chain).await
+}
+
+/// The ODS→DWD job of `chain`, writing that chain's storage system.
+pub async fn dwd_job_host_on(shared: Rc<Shared>, chain: Chain) -> turmoil::Result {
+    let host = chain.dwd_job;
+    let env = SimEnv::on_storage(host, chain.storage, &shared);
+    shared.record(host, "host-start", String::new());
     loop {
         let table = open_table(
             &env,
@@ -232,15 +240,15 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
         )
         .await;
         let config = OdsToDwdConfig {
-            job_name: "dwd-job".into(),
-            commit_user: "dwd-job-commit-user".into(),
+            job_name: host.into(),
+            commit_user: format!("{host}-commit-user"),
             partitions: shared.scenario.traffic.partitions,
             fetch_max_records: shared.scenario.tt.fetch_max_records,
-            consumer_group: "dwd-job".into(),
+            consumer_group: host.into(),
             out_of_orderness_ms: shared.scenario.jobs.watermark_out_of_orderness.0,
             backlog_lag_records: shared.scenario.jobs.backlog_lag_records,
             parallelism: shared.scenario.jobs.parallelism,
-            unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, "dwd-job"),
+            unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, host),
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&shared), table);
         run_until_failover(&shared, &env, &mut job).await;
@@ -270,8 +278,15 @@ async fn run_until_failover<J: StreamJob>(shared: &Shared, env: &SimEnv, job: &m
 }
 
 pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
-    let env = SimEnv::new("dws-job", &shared);
-    shared.record("dws-job", "host-start", String::new());
+    let chain = crate::storage::chains(&shared.scenario)[0];
+    dws_job_host_on(shared, chain).await
+}
+
+/// The DWD→DWS job of `chain`, reading and writing that chain's storage system.
+pub async fn dws_job_host_on(shared: Rc<Shared>, chain: Chain) -> turmoil::Result {
+    let host = chain.dws_job;
+    let env = SimEnv::on_storage(host, chain.storage, &shared);
+    shared.record(host, "host-start", String::new());
     loop {
         let dwd = open_table(
             &env,
@@ -287,16 +302,16 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
         .await;
         let consumer = &shared.scenario.jobs.consumer_id;
         let config = DwdToDwsConfig {
-            job_name: "dws-job".into(),
-            commit_user: "dws-job-commit-user".into(),
+            job_name: host.into(),
+            commit_user: format!("{host}-commit-user"),
             consumer_id: (!consumer.is_empty()).then(|| consumer.clone()),
             max_snapshots_per_poll: shared.scenario.jobs.max_snapshots_per_poll,
             allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
             parallelism: shared.scenario.jobs.parallelism,
-            unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, "dws-job"),
-            version: crate::operations::version_of(&shared, "dws-job"),
+            unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, host),
+            version: crate::operations::version_of(&shared, host),
         };
-        crate::operations::run_pending_rollbacks(&shared, &env, "dws-job", &dws).await;
+        crate::operations::run_pending_rollbacks(&shared, &env, host, &dws).await;
         let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);
         run_until_failover(&shared, &env, &mut job).await;
@@ -341,17 +356,22 @@ pub async fn compactor_host(shared: Rc<Shared>) -> turmoil::Result {
 }
 
 pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
-    let server = match DfsServer::start(shared.clone()) {
+    dfs_host_on(shared, "dfs").await
+}
+
+/// The storage server of host `host` (`dfs`, or `dfs-a`/`dfs-b` with dual storage).
+pub async fn dfs_host_on(shared: Rc<Shared>, host: &'static str) -> turmoil::Result {
+    let server = match DfsServer::start_on(shared.clone(), host) {
         Ok(server) => {
             shared.record(
-                "dfs",
+                host,
                 "host-start",
                 format!("objects={}", server.object_count()),
             );
             server
         }
         Err(error) => {
-            shared.record("dfs", "dfs-open-failed", error.to_string());
+            shared.record(host, "dfs-open-failed", error.to_string());
             return idle_forever().await;
         }
     };
@@ -361,10 +381,10 @@ pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 if shared.dump_requested.get()
-                    && shared.dump.borrow().is_none()
+                    && shared.storage(host).dump.borrow().is_none()
                     && let Err(error) = server.dump()
                 {
-                    shared.record("dfs", "dump-failed", error.to_string());
+                    shared.record(host, "dump-failed", error.to_string());
                 }
             }
         });
@@ -378,6 +398,9 @@ pub async fn dfs_host(shared: Rc<Shared>) -> turmoil::Result {
 }
 
 pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
+    if shared.scenario.storage.dual {
+        return crate::failover::serving_host_dual(shared).await;
+    }
     let env = SimEnv::new("serving", &shared);
     let mut rng = shared.seeds.fork("host/serving");
     let dws = open_table(
@@ -440,7 +463,7 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
 }
 
 /// One budget check: pauses found now take effect after the scenario's reaction delay.
-async fn check_budgets(
+pub(crate) async fn check_budgets(
     shared: &Shared,
     controller: &mut BudgetController,
     serving: &mut ServingLayer<SimEnv>,

@@ -96,9 +96,23 @@ pub fn write_all(
     for (path, bytes) in &output.objects {
         write_file(&dir.join(path), bytes)?;
     }
+    // Dual storage: the secondary's catalog under `warehouse-b/`; its jobs' checkpoints
+    // (`checkpoints/dwd-job-b/`, ...) sit beside the primary's.
+    for (path, bytes) in output.secondary_objects.iter().flatten() {
+        write_file(&dir.join(secondary_path(path)), bytes)?;
+    }
     write_ods(dir, output)?;
     write_dws_export(dir, output)?;
     write_late_export(dir, output)
+}
+
+/// Where an object of the secondary storage system goes under `--out`: its catalog root
+/// `warehouse/` becomes `warehouse-b/`.
+pub fn secondary_path(path: &str) -> String {
+    match path.strip_prefix("warehouse/") {
+        Some(rest) => format!("warehouse-b/{rest}"),
+        None => path.to_string(),
+    }
 }
 
 fn write_trace(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {

@@ -39,6 +39,8 @@ pub fn chrome_trace(
 ) -> Value {
     let mut tracks: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
     tracks.push("world".into());
+    // Dual storage hosts (after the others, so single-storage tracks keep their ids).
+    tracks.extend(["dfs-a", "dfs-b", "dwd-job-b", "dws-job-b"].map(String::from));
     let tid = |host: &str| {
         tracks
             .iter()

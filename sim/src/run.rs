@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::checkers::{CheckOutcome, check_run};
+use crate::checkers::{ChainChecks, CheckOutcome, SecondaryChecks, Violation, check_chain};
 use crate::files_checker::{self, Deletions};
-use crate::hosts::{compactor_host, dfs_host, dwd_job_host, dws_job_host, serving_host, tt_host};
+use crate::hosts::{
+    compactor_host, dfs_host, dfs_host_on, dwd_job_host, dwd_job_host_on, dws_job_host,
+    dws_job_host_on, serving_host, tt_host,
+};
 use crate::scenario::{FaultKind, Scenario, parse_skew};
 use crate::traffic::traffic_client;
 use crate::world::{DiskFault, Shared};
@@ -104,6 +107,8 @@ pub struct RunOutput {
     pub world: turmoil::Sim<'static>,
     pub shared: Rc<Shared>,
     pub objects: BTreeMap<String, Vec<u8>>,
+    /// With dual storage: the final objects of the secondary `dfs-b` (`objects` holds `dfs-a`'s).
+    pub secondary_objects: Option<BTreeMap<String, Vec<u8>>>,
     pub checks: CheckOutcome,
     pub simulated_ms: i64,
     pub chaos_end_ms: i64,
@@ -118,39 +123,64 @@ pub fn run(scenario: Scenario, seed: u64) -> RunOutput {
     output
 }
 
-/// Runs the checkers over a simulated run (fills `output.checks`). The objects `dfs` deleted
-/// are lent from the world's graveyard to the storage dump while the checkers walk the history,
-/// then given back, so `output.objects` stays the final state.
+/// Runs the checkers over a simulated run (fills `output.checks`). With dual storage both
+/// chains are checked, each against the ground truth, and every violation names its storage
+/// system; freshness is measured as served (from whichever system showed an event first).
 pub fn check(output: &mut RunOutput) {
     let shared = output.shared.clone();
-    let mut graveyard = shared.graveyard.borrow_mut();
+    let chaos_end_ms = output.chaos_end_ms;
+    let chains = crate::storage::chains(&shared.scenario);
+    let primary = check_storage(&shared, chains[0], &mut output.objects, chaos_end_ms, None);
+    let Some(secondary_objects) = output.secondary_objects.as_mut() else {
+        output.checks = primary.outcome;
+        return;
+    };
+    let secondary = check_storage(
+        &shared,
+        chains[1],
+        secondary_objects,
+        chaos_end_ms,
+        Some(&primary.visible_at),
+    );
+    output.checks = merge_chains(chains, primary, secondary);
+}
+
+/// The checks of one storage system's chain. The objects its `dfs` deleted are lent from the
+/// world's graveyard to the storage dump while the checkers walk the history, then given
+/// back, so `objects` stays the final state.
+fn check_storage(
+    shared: &Shared,
+    chain: crate::storage::Chain,
+    objects: &mut BTreeMap<String, Vec<u8>>,
+    chaos_end_ms: i64,
+    other_visible_at: Option<&[i64]>,
+) -> ChainChecks {
+    let mut graveyard = shared.storage(chain.storage).graveyard.borrow_mut();
     let deleted: Deletions = graveyard
         .iter()
-        .filter(|(path, _)| !output.objects.contains_key(*path))
+        .filter(|(path, _)| !objects.contains_key(*path))
         .map(|(path, tombstone)| (path.clone(), tombstone.deleted_ms))
         .collect();
-    let (retained, unreferenced) =
-        files_checker::retained_metadata_check(&output.objects, &deleted);
+    let (retained, unreferenced) = files_checker::retained_metadata_check(objects, &deleted);
     for path in deleted.keys() {
         if let Some(tombstone) = graveyard.get_mut(path) {
-            output
-                .objects
-                .insert(path.clone(), std::mem::take(&mut tombstone.bytes));
+            objects.insert(path.clone(), std::mem::take(&mut tombstone.bytes));
         }
     }
-    output.checks = check_run(&shared, &output.objects, output.chaos_end_ms);
-    let (dwd, dws, mut violations) = files_checker::files_check(&shared, &output.objects, &deleted);
+    let mut checks = check_chain(shared, chain, objects, chaos_end_ms, other_visible_at);
+    let (dwd, dws, mut violations) =
+        files_checker::files_check_on(shared, chain.storage, objects, &deleted);
     for path in deleted.keys() {
-        if let (Some(tombstone), Some(bytes)) =
-            (graveyard.get_mut(path), output.objects.remove(path))
-        {
+        if let (Some(tombstone), Some(bytes)) = (graveyard.get_mut(path), objects.remove(path)) {
             tombstone.bytes = bytes;
         }
     }
     drop(graveyard);
     violations.splice(0..0, retained);
-    violations.extend(files_checker::expired_snapshot_check(&shared));
-    let files = &mut output.checks.files;
+    if chain.storage != crate::storage::SECONDARY.storage {
+        violations.extend(files_checker::expired_snapshot_check(shared));
+    }
+    let files = &mut checks.outcome.files;
     files.dwd_over_run = files_checker::TableFiles {
         unreferenced_files_at_end: unreferenced[0],
         ..dwd
@@ -160,6 +190,78 @@ pub fn check(output: &mut RunOutput) {
         ..dws
     };
     files.violations = violations;
+    checks
+}
+
+/// Names the storage system in a violation's place.
+fn on_storage(storage: &str, mut violation: Violation) -> Violation {
+    violation.at = format!("{storage}: {}", violation.at);
+    violation
+}
+
+/// One outcome of both chains: the primary's figures, the served freshness, the secondary's
+/// figures in `secondary`, and every violation of either, each naming its storage system.
+fn merge_chains(
+    chains: &[crate::storage::Chain],
+    primary: ChainChecks,
+    secondary: ChainChecks,
+) -> CheckOutcome {
+    let (a, b) = (chains[0].storage, chains[1].storage);
+    let mut outcome = primary.outcome;
+    let second = secondary.outcome;
+    let mut served = secondary
+        .served_freshness
+        .unwrap_or_else(|| outcome.freshness.clone());
+    // Served freshness judges the SLA; each chain's own liveness still has to hold.
+    served.violations.retain(|v| v.checker != "liveness");
+    for (storage, own) in [(a, &outcome.freshness), (b, &second.freshness)] {
+        served.violations.extend(
+            own.violations
+                .iter()
+                .filter(|v| v.checker == "liveness")
+                .cloned()
+                .map(|v| on_storage(storage, v)),
+        );
+    }
+    let mut exactly_once: Vec<Violation> = std::mem::take(&mut outcome.exactly_once.violations)
+        .into_iter()
+        .map(|v| on_storage(a, v))
+        .collect();
+    exactly_once.extend(
+        second
+            .exactly_once
+            .violations
+            .iter()
+            .cloned()
+            .map(|v| on_storage(b, v)),
+    );
+    outcome.exactly_once.violations = exactly_once;
+    let mut files: Vec<Violation> = std::mem::take(&mut outcome.files.violations)
+        .into_iter()
+        .map(|v| {
+            if v.checker == files_checker::EXPIRED_SNAPSHOT {
+                v
+            } else {
+                on_storage(a, v)
+            }
+        })
+        .collect();
+    files.extend(
+        second
+            .files
+            .violations
+            .iter()
+            .cloned()
+            .map(|v| on_storage(b, v)),
+    );
+    outcome.files.violations = files;
+    outcome.secondary = Some(Box::new(SecondaryChecks {
+        storage: b.to_string(),
+        primary_freshness: outcome.freshness.clone(),
+        outcome: second,
+    }));
+    outcome.freshness = served;
+    outcome
 }
 
 /// The simulation alone, without the checkers (`checks` left empty).
@@ -188,7 +290,25 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         ));
     let mut sim = builder.build();
     let host = |shared: &Rc<Shared>| shared.clone();
-    {
+    if scenario.storage.dual {
+        // Two storage systems, each with its own chain (see `storage`); the compactor is
+        // rejected with dual storage by scenario validation.
+        for chain in crate::storage::chains(&scenario).iter().copied() {
+            let s = host(&shared);
+            sim.host(chain.storage, move || dfs_host_on(s.clone(), chain.storage));
+        }
+        let s = host(&shared);
+        sim.host("tt", move || tt_host(s.clone()));
+        for chain in crate::storage::chains(&scenario).iter().copied() {
+            let s = host(&shared);
+            sim.host(chain.dwd_job, move || dwd_job_host_on(s.clone(), chain));
+            let s = host(&shared);
+            sim.host(chain.dws_job, move || dws_job_host_on(s.clone(), chain));
+        }
+        let s = host(&shared);
+        sim.host("serving", move || serving_host(s.clone()));
+        sim.client("traffic", traffic_client(host(&shared)));
+    } else {
         let s = host(&shared);
         sim.host("dfs", move || dfs_host(s.clone()));
         let s = host(&shared);
@@ -264,8 +384,14 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
     let simulated_ms = sim.elapsed().as_millis() as i64;
     record(&shared, simulated_ms, "run-end", String::new());
     shared.dump_requested.set(true);
+    let chains = crate::storage::chains(&scenario);
+    let all_dumped = || {
+        chains
+            .iter()
+            .all(|c| shared.storage(c.storage).dump.borrow().is_some())
+    };
     for _ in 0..10_000 {
-        if shared.dump.borrow().is_some() || world_error.is_some() {
+        if all_dumped() || world_error.is_some() {
             break;
         }
         if let Err(error) = sim.step() {
@@ -273,10 +399,19 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         }
     }
     let objects = shared.dump.borrow_mut().take().unwrap_or_default();
+    let secondary_objects = scenario.storage.dual.then(|| {
+        shared
+            .secondary
+            .dump
+            .borrow_mut()
+            .take()
+            .unwrap_or_default()
+    });
     RunOutput {
         world: sim,
         shared,
         objects,
+        secondary_objects,
         checks: CheckOutcome::default(),
         simulated_ms,
         chaos_end_ms,

@@ -85,6 +85,62 @@ pub struct Scenario {
     pub operations: Vec<crate::operations::OperationSpec>,
     #[serde(default)]
     pub sla: SlaSection,
+    /// `[storage]`: one storage system (`dfs`) or two (`dfs-a`, `dfs-b`) with serving failover.
+    #[serde(default)]
+    pub storage: StorageSection,
+}
+
+/// `[storage]`: dual storage HA. With `dual = true` the world runs two storage systems, `dfs-a`
+/// (primary) and `dfs-b` (secondary), each holding a full DWD/DWS chain fed from the same TT by
+/// its own jobs (`dwd-job`/`dws-job` write `dfs-a`, `dwd-job-b`/`dws-job-b` write `dfs-b`), and
+/// serving fails over between them. Absent or `dual = false`: the single `dfs` of old.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    #[serde(default)]
+    pub dual: bool,
+    /// Serving fails over to `dfs-b` when `dfs-a` is unreachable or staler than the staleness
+    /// SLA while `dfs-b` is fresher, and fails back. `false` keeps both chains but serves from
+    /// `dfs-a` only (the counterfactual).
+    #[serde(default = "default_true")]
+    pub failover: bool,
+    /// A query attempt on one system that takes longer than this fails over to the other.
+    #[serde(
+        rename = "failover.attempt-timeout",
+        default = "default_attempt_timeout"
+    )]
+    pub attempt_timeout: Millis,
+    /// How often serving probes the system it is not reading (keeps its view warm).
+    #[serde(rename = "failover.probe-interval", default = "default_probe_interval")]
+    pub probe_interval: Millis,
+    /// Hysteresis: the primary must answer probes, fresh, for this long before serving fails back.
+    #[serde(rename = "failback.hold", default = "default_failback_hold")]
+    pub failback_hold: Millis,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            dual: false,
+            failover: true,
+            attempt_timeout: default_attempt_timeout(),
+            probe_interval: default_probe_interval(),
+            failback_hold: default_failback_hold(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_attempt_timeout() -> Millis {
+    ms("300ms")
+}
+fn default_probe_interval() -> Millis {
+    ms("1s")
+}
+fn default_failback_hold() -> Millis {
+    ms("20s")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1297,11 +1353,16 @@ impl Scenario {
                 self.jobs.allowed_lateness
             ));
         }
+        // With dual storage the secondary's jobs (`dwd-job-b`, `dws-job-b`) commit too.
+        let committing: Vec<&str> = crate::storage::chains(self)
+            .iter()
+            .flat_map(|c| [c.dwd_job, c.dws_job])
+            .collect();
         for job in &self.jobs.unsafe_new_commit_user_on_restart {
-            if !COMMITTING_JOBS.contains(&job.as_str()) {
+            if !committing.contains(&job.as_str()) {
                 return Err(format!(
                     "[jobs] unsafe.new-commit-user-on-restart names `{job}`; it takes the jobs that commit: {}",
-                    COMMITTING_JOBS.join(", ")
+                    committing.join(", ")
                 ));
             }
         }
@@ -1358,6 +1419,7 @@ impl Scenario {
                 ));
             }
         }
+        self.validate_storage()?;
         for (index, fault) in self.faults.iter().enumerate() {
             self.validate_fault(fault).map_err(|message| {
                 format!("[[faults]] #{} (at {}): {message}", index + 1, fault.at)
@@ -1371,6 +1433,36 @@ impl Scenario {
                     operation.at
                 )
             })?;
+        }
+        Ok(())
+    }
+
+    fn validate_storage(&self) -> Result<(), String> {
+        let storage = &self.storage;
+        if !storage.dual {
+            return Ok(());
+        }
+        if !self.operations.is_empty() {
+            return Err("[storage] dual = true does not support [[operations]] yet (a deploy or rollback would act on one storage system's chain only); run the operations with a single storage system".into());
+        }
+        if self.jobs.compactor.is_some() {
+            return Err("[storage] dual = true does not support [jobs.compactor] yet (each storage system would need its own compactor); use inline compaction (write-only = false) with dual storage".into());
+        }
+        let timeout = storage.attempt_timeout.0;
+        if timeout < 10 || timeout >= self.sla.query_latency_max.0 {
+            return Err(format!(
+                "[storage] failover.attempt-timeout = {} must be at least 10ms and below [sla] query_latency_max ({}), so a failed attempt still leaves time to answer from the other system",
+                storage.attempt_timeout, self.sla.query_latency_max
+            ));
+        }
+        if storage.probe_interval.0 < 100 {
+            return Err("[storage] failover.probe-interval must be at least 100ms".into());
+        }
+        if storage.failback_hold.0 < storage.probe_interval.0 {
+            return Err(format!(
+                "[storage] failback.hold = {} must be at least failover.probe-interval ({}): serving fails back only after probes found the primary healthy and fresh for that long",
+                storage.failback_hold, storage.probe_interval
+            ));
         }
         Ok(())
     }
@@ -1431,11 +1523,13 @@ impl Scenario {
             let [a, b] = fault.between.as_ref().ok_or_else(|| {
                 format!("a {kind} fault needs `between = [\"host-a\", \"host-b\"]`")
             })?;
+            let targets = crate::storage::FaultTargets::of(self);
             for host in [a, b] {
-                if !HOSTS.contains(&host.as_str()) {
-                    return Err(format!(
-                        "unknown host `{host}`; hosts: {}",
-                        HOSTS.join(", ")
+                if !targets.hosts.contains(&host.as_str()) {
+                    return Err(crate::storage::FaultTargets::explain_unknown(
+                        self,
+                        host,
+                        &targets.hosts,
                     ));
                 }
             }
@@ -1453,11 +1547,17 @@ impl Scenario {
             if fault.between.is_some() {
                 return Err(format!("a {kind} fault takes `target`, not `between`"));
             }
+            let targets = crate::storage::FaultTargets::of(self);
             let allowed: &[&str] = match fault.kind {
-                FaultKind::Crash => &CRASHABLE_HOSTS,
-                FaultKind::ClockSkew => &crate::faults::SKEWABLE_HOSTS,
-                _ => &DISK_HOSTS,
+                FaultKind::Crash => &targets.crashable,
+                FaultKind::ClockSkew => &targets.skewable,
+                _ => &targets.disks,
             };
+            let unknown = crate::storage::FaultTargets::explain_unknown(self, target, allowed);
+            if !allowed.contains(&target) && !unknown.starts_with("unknown host") {
+                // `dfs` with dual storage, or a dual-storage host without it.
+                return Err(unknown);
+            }
             if !allowed.contains(&target) {
                 return Err(format!(
                     "a {kind} fault cannot hit `{target}`; it can hit: {}",

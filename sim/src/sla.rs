@@ -199,8 +199,12 @@ fn recovery(shared: &Shared, freshness: &FreshnessReport) -> RecoveryReport {
                     .map(|a| a.t_ms + a.latency_ms)
                     .find(|&t| t >= restarted_at_ms),
                 _ => {
-                    let job = if host.ends_with("-job") {
+                    // A job's own checkpoints; a storage system's or TT's: the DWS job of
+                    // the chain that storage holds (the primary's for TT).
+                    let job = if host.ends_with("-job") || host.ends_with("-job-b") {
                         host.as_str()
+                    } else if host == crate::storage::SECONDARY.storage {
+                        crate::storage::SECONDARY.dws_job
                     } else {
                         "dws-job"
                     };

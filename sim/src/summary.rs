@@ -53,10 +53,122 @@ pub struct Summary {
     /// Budget control: exhausted budgets, pauses and overspend (absent without budgets).
     #[serde(skip_serializing_if = "crate::budget::BudgetReport::is_off")]
     pub budget: crate::budget::BudgetReport,
+    /// Dual storage HA: serving's failovers and each chain's own figures (absent with one
+    /// storage system).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_ha: Option<StorageHaReport>,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
     pub wall: WallFigures,
+}
+
+/// Dual storage HA: how serving moved between the storage systems, and each chain's figures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StorageHaReport {
+    pub primary: String,
+    pub secondary: String,
+    pub failover_enabled: bool,
+    pub failovers: u64,
+    pub failbacks: u64,
+    /// Simulated ms serving read from the secondary.
+    pub time_on_secondary_ms: i64,
+    pub answers_from_secondary: u64,
+    /// (simulated ms, system switched to, reason), in order.
+    pub switches: Vec<(i64, String, String)>,
+    pub chains: Vec<ChainFigures>,
+}
+
+/// One storage system's chain, checked on its own.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChainFigures {
+    pub storage: String,
+    pub dwd_snapshots: usize,
+    pub dws_snapshots: usize,
+    /// Freshness of this chain's DWS alone (the summary's `freshness` is as served).
+    pub freshness_p99_ms: i64,
+    pub freshness_max_ms: i64,
+    pub events_never_visible: u64,
+}
+
+impl StorageHaReport {
+    fn build(output: &RunOutput) -> Option<Self> {
+        let secondary_checks = output.checks.secondary.as_ref()?;
+        let shared = &output.shared;
+        let log = shared.failover.borrow();
+        let chains = crate::storage::chains(&shared.scenario);
+        let (primary, secondary) = (chains[0].storage, chains[1].storage);
+        let mut on_secondary_since: Option<i64> = None;
+        let mut time_on_secondary_ms = 0;
+        for (t_ms, to, _) in &log.switches {
+            match (to == secondary, on_secondary_since) {
+                (true, None) => on_secondary_since = Some(*t_ms),
+                (false, Some(since)) => {
+                    time_on_secondary_ms += t_ms - since;
+                    on_secondary_since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(since) = on_secondary_since {
+            time_on_secondary_ms += output.simulated_ms - since;
+        }
+        let figures = |storage: &str,
+                       checks: &crate::checkers::CheckOutcome,
+                       freshness: &FreshnessReport| ChainFigures {
+            storage: storage.to_string(),
+            dwd_snapshots: checks.exactly_once.dwd_snapshots_checked,
+            dws_snapshots: checks.exactly_once.dws_snapshots_checked,
+            freshness_p99_ms: freshness.p99_ms,
+            freshness_max_ms: freshness.max_ms,
+            events_never_visible: freshness.events_never_visible,
+        };
+        let second = &secondary_checks.outcome;
+        Some(Self {
+            primary: primary.to_string(),
+            secondary: secondary.to_string(),
+            failover_enabled: shared.scenario.storage.failover,
+            failovers: log.switches.iter().filter(|s| s.1 == secondary).count() as u64,
+            failbacks: log.switches.iter().filter(|s| s.1 == primary).count() as u64,
+            time_on_secondary_ms,
+            answers_from_secondary: log.answers_from_secondary,
+            switches: log.switches.clone(),
+            chains: vec![
+                figures(primary, &output.checks, &secondary_checks.primary_freshness),
+                figures(secondary, second, &second.freshness),
+            ],
+        })
+    }
+
+    fn render(&self) -> Vec<String> {
+        let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1e3);
+        let mut lines = vec![format!(
+            "storage HA: {} primary, {} secondary, failover {}: {} failovers, {} failbacks, {} served from {} ({} answers)",
+            self.primary,
+            self.secondary,
+            if self.failover_enabled { "on" } else { "off" },
+            self.failovers,
+            self.failbacks,
+            secs(self.time_on_secondary_ms),
+            self.secondary,
+            self.answers_from_secondary
+        )];
+        for (t_ms, to, reason) in &self.switches {
+            lines.push(format!("  at {}: to {to} ({reason})", secs(*t_ms)));
+        }
+        for chain in &self.chains {
+            lines.push(format!(
+                "  chain on {}: DWD {} snapshots, DWS {}; its own freshness p99 {}, max {}, {} events never visible",
+                chain.storage,
+                chain.dwd_snapshots,
+                chain.dws_snapshots,
+                secs(chain.freshness_p99_ms),
+                secs(chain.freshness_max_ms),
+                chain.events_never_visible
+            ));
+        }
+        lines
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +250,7 @@ impl Summary {
             recovery: slas.recovery.clone(),
             sla_violations: slas.violations.clone(),
             budget: budget.clone(),
+            storage_ha: StorageHaReport::build(output),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -291,6 +404,11 @@ impl Summary {
             line(format!("freshness per phase: {}", phases.join("; ")));
         }
         line(self.availability.render());
+        if let Some(storage_ha) = &self.storage_ha {
+            for text in storage_ha.render() {
+                line(text);
+            }
+        }
         if let Some(budget) = self.budget.render() {
             line(budget);
         }

@@ -27,7 +27,11 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
     scenario.tt.fetch_max_records = *[500, 5_000, 20_000].choose(&mut rng).expect("non-empty");
     scenario.tt.segment_records = *[1_000, 10_000, 50_000].choose(&mut rng).expect("non-empty");
     scenario.run.tick = Millis(*[5, 10, 20].choose(&mut rng).expect("non-empty"));
-    scenario.faults = random_schedule(&seeds, scenario.run.chaos, 2, 8, Millis(10_000));
+    scenario.faults = if scenario.storage.dual {
+        crate::faults::random_schedule_for(&scenario, &seeds, (2, 8), Millis(10_000))
+    } else {
+        random_schedule(&seeds, scenario.run.chaos, 2, 8, Millis(10_000))
+    };
     let knobs = vec![
         format!(
             "dwd bucket={} compaction-trigger={}",

@@ -110,6 +110,39 @@ pub struct Shared {
     pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
     /// Scripted operator actions: builds deployed, rollbacks pending and done.
     pub operations: RefCell<crate::operations::OperationsState>,
+    /// With dual storage: what the world observed at the secondary `dfs-b` (the fields above
+    /// hold the primary's, `dfs` or `dfs-a`).
+    pub secondary: StorageObservations,
+    /// With dual storage: serving's failovers between the storage systems.
+    pub failover: RefCell<FailoverLog>,
+}
+
+/// What the world observed at one storage system's boundary: commit times of snapshots,
+/// deleted objects, forbidden deletions and the final dump.
+#[derive(Default)]
+pub struct StorageObservations {
+    pub snapshot_commits: RefCell<BTreeMap<String, i64>>,
+    pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
+    pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
+    pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+}
+
+/// Borrowed observations of one storage system (the primary's live in `Shared` itself).
+#[derive(Clone, Copy)]
+pub struct StorageView<'a> {
+    pub snapshot_commits: &'a RefCell<BTreeMap<String, i64>>,
+    pub graveyard: &'a RefCell<BTreeMap<String, Tombstone>>,
+    pub protected_deletions: &'a RefCell<Vec<ProtectedDeletion>>,
+    pub dump: &'a RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+}
+
+/// Serving's switches between storage systems (dual storage only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailoverLog {
+    /// (simulated ms, storage system switched to, reason).
+    pub switches: Vec<(i64, String, String)>,
+    /// Query slots answered from the secondary.
+    pub answers_from_secondary: u64,
 }
 
 /// A storage fault in force on one host's disk.
@@ -213,7 +246,30 @@ impl Shared {
             graveyard: RefCell::new(BTreeMap::new()),
             protected_deletions: RefCell::new(Vec::new()),
             operations: RefCell::new(Default::default()),
+            secondary: StorageObservations::default(),
+            failover: RefCell::new(FailoverLog::default()),
         })
+    }
+
+    /// The observations of storage system `storage` (`dfs-b` is the secondary; any other
+    /// name is the primary).
+    pub fn storage(&self, storage: &str) -> StorageView<'_> {
+        if storage == crate::storage::SECONDARY.storage {
+            let s = &self.secondary;
+            StorageView {
+                snapshot_commits: &s.snapshot_commits,
+                graveyard: &s.graveyard,
+                protected_deletions: &s.protected_deletions,
+                dump: &s.dump,
+            }
+        } else {
+            StorageView {
+                snapshot_commits: &self.snapshot_commits,
+                graveyard: &self.graveyard,
+                protected_deletions: &self.protected_deletions,
+                dump: &self.dump,
+            }
+        }
     }
 
     /// The storage fault in force on `host`'s disk (none by default).
@@ -460,11 +516,16 @@ pub struct SimEnv {
 
 impl SimEnv {
     pub fn new(host: &'static str, shared: &Rc<Shared>) -> Self {
+        Self::on_storage(host, "dfs", shared)
+    }
+
+    /// `host`'s view with its object store on storage host `storage` (`dfs`, `dfs-a`, `dfs-b`).
+    pub fn on_storage(host: &'static str, storage: &'static str, shared: &Rc<Shared>) -> Self {
         let scenario = &shared.scenario;
         let timeout = Duration::from_millis(scenario.run.rpc_timeout.0 as u64);
         Self {
             buggify: SimBuggify::new(host, shared),
-            store: DfsStore::new(RpcClient::new("dfs", DFS_PORT, timeout)),
+            store: DfsStore::new(RpcClient::new(storage, DFS_PORT, timeout)),
             clock: SimClock {
                 epoch_ms: scenario.run.epoch_ms,
                 host,

@@ -1,6 +1,7 @@
 //! Every shipped scenario across 50 seeds at a small size: double11 (shrunk ten times in time
 //! and rate, its midnight spike, late data, budgets and scripted faults kept), consumer-recovery
-//! and dedicated-compaction as shipped, each seed also drawing its own random faults, must pass
+//! and dedicated-compaction as shipped, each seed also drawing its own random faults, and
+//! storage-failover at a tenth of its rate (dfs-a down at the peak, failover and back), must pass
 //! every checker. (smoke: tests/exactly_once.rs; late-conversions: tests/late_data.rs;
 //! backpressure, which must fail: tests/backpressure.rs; the full sizes: tests/golden.rs.)
 
@@ -121,4 +122,26 @@ fn fifty_seeds_of_dedicated_compaction_with_random_faults_pass() {
             scenario
         },
     );
+}
+
+/// storage-failover at a tenth of its rate (its timeline kept: dfs-a is down for two minutes at
+/// the top of the spike): every seed fails over to dfs-b and back, keeps availability at or
+/// above the SLA and passes every checker on both chains.
+#[test]
+fn fifty_seeds_of_small_storage_failover_pass() {
+    let summaries = fifty_seeds_pass("scenarios/storage-failover.toml (small)", |_| {
+        let mut scenario = common::scenario("storage-failover");
+        scenario.traffic.baseline_events_per_s /= 10.0;
+        scenario
+    });
+    for (seed, summary) in (1..).zip(&summaries) {
+        let ha = summary
+            .storage_ha
+            .as_ref()
+            .expect("dual storage reports HA");
+        assert!(
+            ha.failovers >= 1 && ha.failbacks >= 1,
+            "seed {seed}: {ha:?}"
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //! and back and every checker passes over several seeds; without it the availability SLA fails.
 //! A primary that is reachable but staler than the SLA is left for the fresher secondary too.
 //! Both chains are checked on their own: a double-commit bug in chain B alone is caught and
-//! named `dfs-b`. A dual-storage scenario naming the host `dfs` gets an error naming `dfs-a`/`dfs-b`.
+//! named `dfs-b`. A dual-storage scenario naming the host `dfs` gets an error naming `dfs-a`/`dfs-b`; one
+//! with `[[operations]]` (which act on one chain) is refused with the reason.
 
 mod common;
 
@@ -202,6 +203,13 @@ fn dual_storage_rejects_the_host_dfs_naming_dfs_a_and_dfs_b() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("failover.attempt-timeout"), "{error}");
+    let with_operation = format!(
+        "{base}\n[[operations]]\nat = \"100s\"\nkind = \"deploy\"\ntarget = \"dws-job\"\nversion = \"current\"\n"
+    );
+    let error = Scenario::parse(&with_operation, "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("[[operations]]"), "{error}");
     let unknown = base.replace("dual = true", "dual = true\nfailover-mode = \"fast\"");
     let error = Scenario::parse(&unknown, "bad.toml")
         .unwrap_err()

@@ -20,7 +20,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion};
 use warehouse::env::MemStore;
 use warehouse::event::{AdEvent, EventKind};
-use warehouse::jobs::dwd_to_dws::{fold_event, DwsJobVersion};
+use warehouse::jobs::dwd_to_dws::{DwsJobVersion, fold_event};
 use warehouse::jobs::ods_to_dwd::insert_event_once;
 use warehouse::jobs::schemas::{dwd_schema, dws_schema};
 use warehouse::row::RowKind;
@@ -187,7 +187,13 @@ fn main() {
             || BucketWriter::new(dws_table.schema(), 0, BucketState::default()),
             |mut writer| {
                 for event in &input {
-                    fold_event(&mut writer, RowKind::Insert, black_box(event), DwsJobVersion::Current).expect("folded");
+                    fold_event(
+                        &mut writer,
+                        RowKind::Insert,
+                        black_box(event),
+                        DwsJobVersion::Current,
+                    )
+                    .expect("folded");
                 }
                 writer
             },

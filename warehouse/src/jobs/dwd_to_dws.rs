@@ -180,7 +180,12 @@ impl<E: Env> DwdToDws<E> {
             return Ok(());
         }
         let bucket = self.dws.bucket_of_key(&dws_contribution(&event).0) as usize;
-        Ok(fold_event(&mut self.writers[bucket], kind, &event, self.config.version)?)
+        Ok(fold_event(
+            &mut self.writers[bucket],
+            kind,
+            &event,
+            self.config.version,
+        )?)
     }
 }
 

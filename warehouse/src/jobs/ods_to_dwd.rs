@@ -118,7 +118,11 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         }
         let bucket = self.table.bucket_of_key(&[event.event_id as i64]) as usize;
         let retries_dropped = self.table.schema().options.sequence_field.is_none();
-        Ok(insert_event_once(&mut self.writers[bucket], event, retries_dropped)?)
+        Ok(insert_event_once(
+            &mut self.writers[bucket],
+            event,
+            retries_dropped,
+        )?)
     }
 }
 

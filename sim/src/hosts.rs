@@ -413,6 +413,8 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     let interval_ms = shared.scenario.serving.query_interval.0;
     let window = shared.scenario.serving.window_minutes;
     let budget_check_ms = shared.scenario.serving.budget_check_interval.0;
+    let refresh_timeout = Duration::from_millis(shared.scenario.serving.refresh_timeout.0 as u64);
+    let refresh_interval_ms = shared.scenario.serving.refresh_interval.0.max(1);
     let mut budget = shared.scenario.serving.daily_budget_micros.map(|micros| {
         let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
         BudgetController::new(micros, utc_offset_ms)
@@ -433,10 +435,41 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
             next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
             continue;
         }
-        tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
+        // Idle time: the view follows DWS in the background (a refresh every `refresh_interval`),
+        // stopping in time for the slot (or the budget check) so a slow refresh never delays a
+        // query.
+        let idle_until_ms = match budget {
+            Some(_) => slot_ms.min(next_check_ms),
+            None => slot_ms,
+        };
+        loop {
+            let now_ms = sim_now_ms();
+            if now_ms >= idle_until_ms {
+                break;
+            }
+            let idle = Duration::from_millis((idle_until_ms - now_ms) as u64);
+            let _ = tokio::time::timeout(idle, serving.refresh()).await;
+            let now_ms = sim_now_ms();
+            let next_poll_ms = (now_ms + refresh_interval_ms).min(idle_until_ms);
+            tokio::time::sleep(Duration::from_millis((next_poll_ms - now_ms).max(0) as u64)).await;
+        }
+        let now_ms = sim_now_ms();
+        if slot_ms > now_ms {
+            tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
+        }
+        // At the slot: the latest snapshot if the view reaches it within `refresh_timeout`,
+        // else the view as it stands (refresh is cancel-safe).
         let advertiser = 1 + rng.random_range(0..i64::from(shared.scenario.traffic.advertisers));
-        match serving.report(advertiser, window).await {
-            Ok(Some(answer)) => {
+        let refresh_outcome = match tokio::time::timeout(refresh_timeout, serving.refresh()).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(error)) => Some(format!("refresh failed: {error}")),
+            Err(_) => Some(format!(
+                "refresh still running after {} ms",
+                refresh_timeout.as_millis()
+            )),
+        };
+        match serving.answer_from_view(advertiser, window) {
+            Some(answer) => {
                 let staleness_ms = env.clock().now_millis() - answer.snapshot_time_ms;
                 shared
                     .answers
@@ -447,17 +480,22 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
                         staleness_ms,
                         latency_ms: sim_now_ms() - slot_ms,
                     });
+                let from_view = refresh_outcome
+                    .map(|why| format!(" from_view=\"{why}\""))
+                    .unwrap_or_default();
                 shared.record(
                     "serving",
                     "query",
                     format!(
-                        "advertiser={advertiser} window_min={window} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms}",
+                        "advertiser={advertiser} window_min={window} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms}{from_view}",
                         answer.snapshot_id, answer.spend_micros, answer.clicks, answer.ctr_ppm
                     ),
                 );
             }
-            Ok(None) => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
-            Err(error) => shared.record("serving", "query-failed", error.to_string()),
+            None => match refresh_outcome {
+                Some(why) => shared.record("serving", "query-failed", why),
+                None => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
+            },
         }
     }
 }

@@ -891,6 +891,14 @@ pub struct ServingSection {
     /// From a pause decision until the ad servers stop serving the advertiser.
     #[serde(default = "default_budget_reaction_delay")]
     pub budget_reaction_delay: Millis,
+    /// How long a query waits for the view to reach the latest DWS snapshot; past it (or when
+    /// storage fails) the query is answered from the view as it stands, and its staleness says
+    /// how old that is. Between query slots the view refreshes in the background.
+    #[serde(default = "default_refresh_timeout")]
+    pub refresh_timeout: Millis,
+    /// Between query slots the view looks for a new DWS snapshot this often.
+    #[serde(default = "default_refresh_interval")]
+    pub refresh_interval: Millis,
 }
 
 impl Default for ServingSection {
@@ -901,12 +909,20 @@ impl Default for ServingSection {
             daily_budget_micros: None,
             budget_check_interval: default_budget_check_interval(),
             budget_reaction_delay: default_budget_reaction_delay(),
+            refresh_timeout: default_refresh_timeout(),
+            refresh_interval: default_refresh_interval(),
         }
     }
 }
 
 fn default_budget_check_interval() -> Millis {
     ms("5s")
+}
+fn default_refresh_interval() -> Millis {
+    ms("1s")
+}
+fn default_refresh_timeout() -> Millis {
+    ms("300ms")
 }
 fn default_budget_reaction_delay() -> Millis {
     ms("2s")

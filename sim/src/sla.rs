@@ -132,7 +132,9 @@ fn availability(shared: &Shared, end_ms: i64) -> AvailabilityReport {
     let mut outage: Option<(i64, i64)> = None;
     let mut longest: Option<(i64, i64)> = None;
     let mut slot_ms = first_slot_ms;
-    while slot_ms <= end_ms {
+    // A slot is judged only when its answer deadline falls within the run: a query sent in the
+    // run's last `query_latency_max` could still be answered in time after the run stops.
+    while slot_ms + latency_max_ms <= end_ms {
         slots += 1;
         let ok = match by_slot.get(&slot_ms) {
             None => {
@@ -331,12 +333,16 @@ duration = "2s"
             }
         }
         let freshness = FreshnessReport::default();
-        let outcome = check_slas(&shared, &freshness, 30_000);
+        // The run ends 1 s (the latency bound) after the last slot: every slot is judged.
+        let outcome = check_slas(&shared, &freshness, 31_000);
         let a = &outcome.availability;
         assert_eq!(
             (a.slots, a.good, a.slow, a.stale, a.missed),
             (14, 10, 1, 1, 2)
         );
+        // Ending 0.5 s after the 30 s slot leaves its deadline beyond the run: it is not judged.
+        let cut_short = check_slas(&shared, &freshness, 30_500).availability;
+        assert_eq!((cut_short.slots, cut_short.good), (13, 9));
         assert_eq!(a.longest_outage_ms, Some((10_000, 16_000)));
         let violation = outcome
             .violations

@@ -1,6 +1,7 @@
 //! The application layer: answers report queries ("spend, clicks and CTR of advertiser X over the
 //! last N minutes") from the latest committed DWS snapshot, keeping an incrementally refreshed
-//! in-memory view so each query costs only the files committed since the previous one; and the
+//! in-memory view so each refresh costs only the files committed since the previous one (and a
+//! query can be answered from the view alone when storage is slow); and the
 //! budget controller that pauses an advertiser once DWS says its spend today reached its budget.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +45,10 @@ impl<E: Env> ServingLayer<E> {
     }
 
     /// Brings the view to the latest DWS snapshot. Returns (snapshot id, its timeMillis).
+    ///
+    /// Cancel-safe: every new file of the snapshot is read before the view changes, so a refresh
+    /// dropped part-way (a query that stops waiting for it) leaves the view at the previous
+    /// snapshot, never between two.
     pub async fn refresh(&mut self) -> Result<Option<(i64, i64)>, TableError> {
         let Some(latest) = self.dws.latest_snapshot().await? else {
             return Ok(None);
@@ -56,17 +61,23 @@ impl<E: Env> ServingLayer<E> {
             .iter()
             .map(|f| (f.bucket, f.file.file_name.clone()))
             .collect();
-        if !self.files_seen.is_subset(&live) {
-            // Files were compacted away: rebuild from scratch.
+        // Files compacted away since the view was built: rebuild it from scratch.
+        let rebuild = !self.files_seen.is_subset(&live);
+        let mut new_files = Vec::new();
+        for entry in &files {
+            let seen_key = (entry.bucket, entry.file.file_name.clone());
+            if !rebuild && self.files_seen.contains(&seen_key) {
+                continue;
+            }
+            let records = self.dws.read_data_file(entry.bucket, &entry.file).await?;
+            new_files.push((seen_key, records));
+        }
+        if rebuild {
             self.view.clear();
             self.files_seen.clear();
         }
-        for entry in &files {
-            let seen_key = (entry.bucket, entry.file.file_name.clone());
-            if self.files_seen.contains(&seen_key) {
-                continue;
-            }
-            for (kind, sequence, row) in self.dws.read_data_file(entry.bucket, &entry.file).await? {
+        for (seen_key, records) in new_files {
+            for (kind, sequence, row) in records {
                 let key = self.dws.key_of(&row);
                 let newer = self.view.get(&key).is_none_or(|(seen, _)| *seen < sequence);
                 if newer {
@@ -81,6 +92,11 @@ impl<E: Env> ServingLayer<E> {
         }
         self.snapshot = Some((latest.id, latest.time_millis));
         Ok(self.snapshot)
+    }
+
+    /// The snapshot (id, timeMillis) the view holds; `None` before the first refresh found one.
+    pub fn snapshot(&self) -> Option<(i64, i64)> {
+        self.snapshot
     }
 
     /// Spend (micros) of every advertiser in the DWS minutes at or after `from_ms`, at the latest
@@ -102,15 +118,28 @@ impl<E: Env> ServingLayer<E> {
         Ok(Some((snapshot_id, spend)))
     }
 
-    /// Spend, clicks and CTR of `advertiser_id` over the last `window_minutes` minutes.
+    /// Spend, clicks and CTR of `advertiser_id` over the last `window_minutes` minutes, from
+    /// the latest DWS snapshot (the view is refreshed first).
     pub async fn report(
         &mut self,
         advertiser_id: i64,
         window_minutes: i64,
     ) -> Result<Option<ReportAnswer>, TableError> {
-        let Some((snapshot_id, snapshot_time_ms)) = self.refresh().await? else {
+        if self.refresh().await?.is_none() {
             return Ok(None);
-        };
+        }
+        Ok(self.answer_from_view(advertiser_id, window_minutes))
+    }
+
+    /// The same report from the view as it stands, without reading storage: what a serving
+    /// layer answers when storage is slow or down (the answer's snapshot says how old it is).
+    /// `None` while the view holds no snapshot.
+    pub fn answer_from_view(
+        &self,
+        advertiser_id: i64,
+        window_minutes: i64,
+    ) -> Option<ReportAnswer> {
+        let (snapshot_id, snapshot_time_ms) = self.snapshot?;
         let from_minute =
             minute_of(self.env.clock().now_millis()) - (window_minutes - 1) * MINUTE_MS;
         let (mut impressions, mut clicks, mut spend_micros) = (0, 0, 0);
@@ -129,7 +158,7 @@ impl<E: Env> ServingLayer<E> {
         } else {
             0
         };
-        Ok(Some(ReportAnswer {
+        Some(ReportAnswer {
             advertiser_id,
             window_minutes,
             snapshot_id,
@@ -138,7 +167,7 @@ impl<E: Env> ServingLayer<E> {
             clicks,
             spend_micros,
             ctr_ppm,
-        }))
+        })
     }
 }
 

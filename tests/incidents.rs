@@ -124,6 +124,31 @@ fn late_stale_records_pass_when_the_lookup_respects_the_sequence_field() {
 }
 
 #[test]
+fn orphan_cleaning_with_an_age_bound_keeps_the_files_in_flight_and_passes() {
+    // Incident g with Paimon's advice followed: the same procedure at the same moment, but only
+    // files older than a minute may go. The files the DWD job is about to commit are kept.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents");
+    let incident = Incident::load(&root.join("g-orphan-clean-deletes-files-in-flight")).unwrap();
+    let mut scenario = incident.scenario.clone();
+    assert_eq!(scenario.operations.len(), 1);
+    scenario.operations[0].older_than = Some(sim::scenario::Millis(60_000));
+    let output = sim::run::run(scenario, incident.expected.seed);
+    let summary = Summary::build(&output, "safe", "test", 1.0);
+    assert!(summary.passed(), "{}", summary.render());
+    let trace = output.shared.trace.borrow();
+    let cleaned = trace
+        .events()
+        .iter()
+        .find(|e| e.host == "ops" && e.kind == "remove-orphan-files")
+        .expect("the procedure ran");
+    assert!(
+        cleaned.detail.contains("deleted=0") && !cleaned.detail.contains("young_kept=0"),
+        "the files in flight are unreferenced but young, so kept: {}",
+        cleaned.detail
+    );
+}
+
+#[test]
 fn a_recorded_rollback_that_removed_nothing_is_reported() {
     // The checkers take only the fact of a rollback from the world; if the table still holds
     // the snapshots the rollback should have discarded, the files checker says so.

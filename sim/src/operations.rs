@@ -5,16 +5,19 @@
 //! the job from the retained checkpoint that committed the tagged snapshot, so the job replays
 //! its source from the position that checkpoint recorded. The world records each rollback, so
 //! the checkers (which never trust the warehouse's code) know which committed snapshots it
-//! discarded.
+//! discarded. `remove-orphan-files` runs Paimon's procedure of that name on a table from an
+//! `ops` host (a maintenance client): files no snapshot or tag references, last written before
+//! `older-than` ago, are deleted; the files checker sees every deletion in the graveyard.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde::Deserialize;
-use warehouse::env::{Env, ObjectStore, StoreError};
+use warehouse::env::{Clock, Env, ObjectStore, StoreError};
 use warehouse::jobs::DwsJobVersion;
-use warehouse::jobs::schemas::DWS_TABLE_ROOT;
+use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
 use warehouse::stream::{CheckpointStorage, backoff_sleep};
-use warehouse::table::{FileStoreTable, TableError};
+use warehouse::table::{FileStoreTable, TableError, open_existing};
 
 use crate::inspect::{SnapshotInfo, TableInspector};
 use crate::scenario::{Millis, Scenario};
@@ -31,6 +34,9 @@ pub enum OperationKind {
     /// Roll `table` back to `tag` and restore its job from the checkpoint that committed the
     /// tagged snapshot.
     RollbackToTag,
+    /// Delete `table`'s files that no snapshot or tag references and that were last written
+    /// more than `older-than` ago.
+    RemoveOrphanFiles,
 }
 
 /// One `[[operations]]` entry.
@@ -51,10 +57,19 @@ pub struct OperationSpec {
     /// `rollback-to-tag`: the tag's name, as `tag/tag-<name>` spells it.
     #[serde(default)]
     pub tag: Option<String>,
+    /// `remove-orphan-files`: only unreferenced files last written longer ago than this go.
+    #[serde(default, rename = "older-than")]
+    pub older_than: Option<Millis>,
 }
 
 /// Jobs `deploy` can restart on another build.
 pub const DEPLOYABLE_JOBS: [&str; 1] = ["dws-job"];
+/// Tables `remove-orphan-files` can clean: (name in scenarios, root).
+pub const CLEANABLE_TABLES: [(&str, &str); 2] = [("dwd", DWD_TABLE_ROOT), ("dws", DWS_TABLE_ROOT)];
+
+/// The host that runs maintenance procedures (`remove-orphan-files`).
+pub const OPS_HOST: &str = "ops";
+
 /// Tables `rollback-to-tag` can roll back, with the job that writes each.
 pub const ROLLBACK_TABLES: [(&str, &str, &str); 1] = [("dws", DWS_TABLE_ROOT, "dws-job")];
 
@@ -79,7 +94,24 @@ impl OperationSpec {
                 Ok(())
             }
         };
+        if self.kind != OperationKind::RemoveOrphanFiles {
+            unexpected("older-than", self.older_than.is_some())?;
+        }
         match self.kind {
+            OperationKind::RemoveOrphanFiles => {
+                unexpected("target", self.target.is_some())?;
+                unexpected("version", self.version.is_some())?;
+                unexpected("tag", self.tag.is_some())?;
+                let table = self.table.as_deref().unwrap_or_default();
+                if !CLEANABLE_TABLES.iter().any(|(name, _)| *name == table) {
+                    return Err(format!(
+                        "remove-orphan-files needs table = \"dwd\" or \"dws\", not \"{table}\""
+                    ));
+                }
+                if self.older_than.is_none() {
+                    return Err("remove-orphan-files needs older-than = \"<duration>\": files of a commit still in flight are unreferenced too, so choose it longer than a job can hold prepared files (a checkpoint interval plus a restart; Paimon's default is 24h)".into());
+                }
+            }
             OperationKind::Deploy => {
                 unexpected("table", self.table.is_some())?;
                 unexpected("tag", self.tag.is_some())?;
@@ -137,6 +169,7 @@ impl OperationSpec {
         match self.kind {
             OperationKind::Deploy => "deploy",
             OperationKind::RollbackToTag => "rollback-to-tag",
+            OperationKind::RemoveOrphanFiles => "remove-orphan-files",
         }
     }
 }
@@ -214,7 +247,83 @@ pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, op: &OperationSpec) ->
             sim.bounce(job);
             format!("table={table} tag={tag} job={job} (stopped; its host rolls back on restart)")
         }
+        OperationKind::RemoveOrphanFiles => format!(
+            "table={} older-than={} (the {OPS_HOST} host runs it)",
+            op.table.as_deref().unwrap_or_default(),
+            op.older_than.unwrap_or(Millis(0))
+        ),
     }
+}
+
+/// Attempts of one maintenance procedure against transient storage errors.
+const MAINTENANCE_ATTEMPTS_MAX: u32 = 10;
+
+/// The `ops` client: runs the scenario's maintenance procedures (`remove-orphan-files`) at their
+/// times, each against the storage the jobs use, and records what each did.
+pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
+    let env = SimEnv::new(OPS_HOST, &shared);
+    let procedures: Vec<OperationSpec> = schedule(&shared.scenario)
+        .into_iter()
+        .filter(|op| op.kind == OperationKind::RemoveOrphanFiles)
+        .collect();
+    for op in procedures {
+        let wait_ms = (op.at.0 - sim_now_ms()).max(0);
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
+        let table_name = op.table.as_deref().unwrap_or_default();
+        let Some(&(_, root)) = CLEANABLE_TABLES
+            .iter()
+            .find(|(name, _)| *name == table_name)
+        else {
+            continue; // validation admits only the tables above
+        };
+        let older_than_ms = op.older_than.unwrap_or(Millis(0)).0;
+        let mut attempt = 0;
+        let outcome = loop {
+            let result = async {
+                let table = open_existing(env.store().clone(), root).await?;
+                let bound_ms = env.clock().now_millis() - older_than_ms;
+                table.remove_orphan_files(bound_ms).await
+            }
+            .await;
+            match result {
+                Err(error) if is_transient(&error) && attempt + 1 < MAINTENANCE_ATTEMPTS_MAX => {
+                    backoff_sleep(attempt).await;
+                    attempt += 1;
+                }
+                outcome => break outcome,
+            }
+        };
+        match outcome {
+            Ok(report) => {
+                let shown: Vec<&str> = report
+                    .files_deleted
+                    .iter()
+                    .take(3)
+                    .map(String::as_str)
+                    .collect();
+                shared.record(
+                    OPS_HOST,
+                    "remove-orphan-files",
+                    format!(
+                        "table={table_name} older_than={} deleted={} young_kept={} first={shown:?}",
+                        Millis(older_than_ms),
+                        report.files_deleted.len(),
+                        report.young_files_kept
+                    ),
+                );
+            }
+            Err(error) => shared.record(
+                OPS_HOST,
+                "remove-orphan-files-failed",
+                format!("table={table_name}: {error}"),
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn is_transient(error: &TableError) -> bool {
+    matches!(error, TableError::Store(StoreError::Unavailable(_)))
 }
 
 /// The build `job` runs now.
@@ -415,9 +524,13 @@ mod tests {
     fn operations_parse_and_are_checked() {
         let deploy = "[[operations]]\nat = \"2s\"\nkind = \"deploy\"\ntarget = \"dws-job\"\nversion = \"bad-double-counts-click-cost\"\n";
         let rollback = "[[operations]]\nat = \"5s\"\nkind = \"rollback-to-tag\"\ntable = \"dws\"\ntag = \"x\"\n";
-        let ok = Scenario::parse(&format!("{MINIMAL}{TAGGED}{deploy}{rollback}"), "t.toml")
-            .expect("valid operations");
-        assert_eq!(ok.operations.len(), 2);
+        let clean = "[[operations]]\nat = \"6s\"\nkind = \"remove-orphan-files\"\ntable = \"dwd\"\nolder-than = \"1min\"\n";
+        let ok = Scenario::parse(
+            &format!("{MINIMAL}{TAGGED}{deploy}{rollback}{clean}"),
+            "t.toml",
+        )
+        .expect("valid operations");
+        assert_eq!(ok.operations.len(), 3);
         for (extra, expected) in [
             (deploy.replace("dws-job", "dwd-job"), "deploy needs target"),
             (
@@ -438,6 +551,22 @@ mod tests {
             (
                 format!("{TAGGED}{}", rollback.replace("\"x\"", "\"a/b\"")),
                 "no '/'",
+            ),
+            (
+                clean.replace("older-than = \"1min\"\n", ""),
+                "needs older-than",
+            ),
+            (
+                clean.replace("\"dwd\"", "\"late\""),
+                "needs table = \"dwd\" or \"dws\"",
+            ),
+            (
+                format!("{clean}target = \"dwd-job\"\n"),
+                "`target` does not apply",
+            ),
+            (
+                format!("{deploy}older-than = \"1min\"\n"),
+                "`older-than` does not apply",
             ),
         ] {
             let error = error_of(&extra);

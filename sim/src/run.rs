@@ -326,6 +326,16 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
             sim.host("compactor", move || compactor_host(s.clone()));
         }
     }
+    if scenario
+        .operations
+        .iter()
+        .any(|op| op.kind == crate::operations::OperationKind::RemoveOrphanFiles)
+    {
+        sim.client(
+            crate::operations::OPS_HOST,
+            crate::operations::ops_client(host(&shared)),
+        );
+    }
     let schedule = fault_schedule(&scenario);
     let mut next_action = 0;
     let operations = crate::operations::schedule(&scenario);

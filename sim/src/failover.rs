@@ -445,10 +445,7 @@ pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
     let interval_ms = shared.scenario.serving.query_interval.0;
     let window = shared.scenario.serving.window_minutes;
     let budget_check_ms = shared.scenario.serving.budget_check_interval.0;
-    let mut budget = shared.scenario.serving.daily_budget_micros.map(|micros| {
-        let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
-        BudgetController::new(micros, utc_offset_ms)
-    });
+    let mut budget = crate::hosts::budget_controller(&shared);
     let mut next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
     loop {
         // The same grid of query slots and budget checks as with one storage system.

@@ -415,10 +415,7 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     let budget_check_ms = shared.scenario.serving.budget_check_interval.0;
     let refresh_timeout = Duration::from_millis(shared.scenario.serving.refresh_timeout.0 as u64);
     let refresh_interval_ms = shared.scenario.serving.refresh_interval.0.max(1);
-    let mut budget = shared.scenario.serving.daily_budget_micros.map(|micros| {
-        let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
-        BudgetController::new(micros, utc_offset_ms)
-    });
+    let mut budget = budget_controller(&shared);
     let mut next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
     loop {
         // Queries arrive on a fixed grid of slots (as clients would send them), so a slow
@@ -435,27 +432,19 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
             next_check_ms = (sim_now_ms() / budget_check_ms + 1) * budget_check_ms;
             continue;
         }
-        // Idle time: the view follows DWS in the background (a refresh every `refresh_interval`),
-        // stopping in time for the slot (or the budget check) so a slow refresh never delays a
-        // query.
-        let idle_until_ms = match budget {
-            Some(_) => slot_ms.min(next_check_ms),
-            None => slot_ms,
-        };
+        // Idle time until the slot (a budget check due earlier went first, above): the view
+        // follows DWS in the background, a refresh every `refresh_interval`, each stopped at the
+        // slot so a slow refresh never delays a query.
         loop {
             let now_ms = sim_now_ms();
-            if now_ms >= idle_until_ms {
+            if now_ms >= slot_ms {
                 break;
             }
-            let idle = Duration::from_millis((idle_until_ms - now_ms) as u64);
+            let idle = Duration::from_millis((slot_ms - now_ms) as u64);
             let _ = tokio::time::timeout(idle, serving.refresh()).await;
             let now_ms = sim_now_ms();
-            let next_poll_ms = (now_ms + refresh_interval_ms).min(idle_until_ms);
+            let next_poll_ms = (now_ms + refresh_interval_ms).min(slot_ms);
             tokio::time::sleep(Duration::from_millis((next_poll_ms - now_ms).max(0) as u64)).await;
-        }
-        let now_ms = sim_now_ms();
-        if slot_ms > now_ms {
-            tokio::time::sleep(Duration::from_millis((slot_ms - now_ms) as u64)).await;
         }
         // At the slot: the latest snapshot if the view reaches it within `refresh_timeout`,
         // else the view as it stands (refresh is cancel-safe).
@@ -498,6 +487,14 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
             },
         }
     }
+}
+
+/// The serving host's budget controller, when the scenario sets daily budgets.
+pub(crate) fn budget_controller(shared: &Shared) -> Option<BudgetController> {
+    shared.scenario.serving.daily_budget_micros.map(|micros| {
+        let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
+        BudgetController::new(micros, utc_offset_ms)
+    })
 }
 
 /// One budget check: pauses found now take effect after the scenario's reaction delay.

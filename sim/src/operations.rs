@@ -322,6 +322,7 @@ pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
     Ok(())
 }
 
+/// A storage system that did not answer: worth another attempt.
 fn is_transient(error: &TableError) -> bool {
     matches!(error, TableError::Store(StoreError::Unavailable(_)))
 }
@@ -349,11 +350,11 @@ enum RollbackError {
 
 impl RollbackError {
     fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Store(StoreError::Unavailable(_))
-                | Self::Table(TableError::Store(StoreError::Unavailable(_)))
-        )
+        match self {
+            Self::Store(error) => matches!(error, StoreError::Unavailable(_)),
+            Self::Table(error) => is_transient(error),
+            Self::Refused(_) => false,
+        }
     }
 }
 

@@ -495,18 +495,14 @@ pub struct TableSection {
     pub unsafe_lookup_ignore_sequence_field: bool,
 }
 
-/// Event fields `[dwd] sequence.field` may name: BIGINT value fields (not the key `event_id`,
-/// not the enumeration `kind`).
-pub const SEQUENCE_FIELDS: [&str; 8] = [
-    "event_time",
-    "advertiser_id",
-    "campaign_id",
-    "creative_id",
-    "slot_id",
-    "region_id",
-    "cost",
-    "gmv",
-];
+/// Event fields `[dwd] sequence.field` may name: the BIGINT value fields of the event's row
+/// (not the key `event_id`, not the enumeration `kind`).
+pub fn sequence_fields() -> Vec<&'static str> {
+    warehouse::event::EVENT_FIELD_NAMES
+        .into_iter()
+        .filter(|field| !matches!(*field, "event_id" | "kind"))
+        .collect()
+}
 
 fn default_target_file_size() -> u64 {
     warehouse::table::TARGET_FILE_SIZE_BYTES_DEFAULT
@@ -1328,10 +1324,11 @@ impl Scenario {
             );
         }
         if let Some(field) = &self.dwd.sequence_field
-            && !SEQUENCE_FIELDS.contains(&field.as_str())
+            && !sequence_fields().contains(&field.as_str())
         {
             return Err(format!(
-                "[dwd] sequence.field = \"{field}\" must be a BIGINT value field of the event: one of {SEQUENCE_FIELDS:?}"
+                "[dwd] sequence.field = \"{field}\" must be a BIGINT value field of the event: one of {:?}",
+                sequence_fields()
             ));
         }
         if self.dwd.unsafe_lookup_ignore_sequence_field && self.dwd.sequence_field.is_none() {

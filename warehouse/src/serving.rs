@@ -94,11 +94,6 @@ impl<E: Env> ServingLayer<E> {
         Ok(self.snapshot)
     }
 
-    /// The snapshot (id, timeMillis) the view holds; `None` before the first refresh found one.
-    pub fn snapshot(&self) -> Option<(i64, i64)> {
-        self.snapshot
-    }
-
     /// Spend (micros) of every advertiser in the DWS minutes at or after `from_ms`, at the latest
     /// snapshot: (snapshot id, spend by advertiser). `None` before the first snapshot.
     pub async fn spend_since(

@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+// tokio's clock, not the OS's: under turmoil it is the simulated clock, so checkpoint timing
+// stays deterministic (std's `Instant::now` is a disallowed method, see clippy.toml).
 use tokio::time::Instant;
 
 use crate::env::{Buggify, Clock, Env, Journal};

@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mimalloc::MiMalloc;
 use sim::scenario::Scenario;
-use sim::summary::Summary;
-use sim::sweep::{
+use sim::report::summary::Summary;
+use sim::campaign::sweep::{
     ResultsWriter, SeedRange, SeedResult, Shard, SweepSpec, Tally, read_results, scenario_digest,
     wall_clock,
 };
@@ -256,7 +256,7 @@ fn shrink(scenario_arg: &str, seed: u64, out: Option<PathBuf>, max_runs: usize) 
             return ExitCode::from(2);
         }
     };
-    let shrunk = match sim::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
+    let shrunk = match sim::campaign::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
         eprintln!("{line}")
     }) {
         Ok(shrunk) => shrunk,
@@ -360,7 +360,7 @@ fn run(
         }
     };
     if let Some(dir) = out
-        && let Err(error) = sim::output::check_out_dir(dir)
+        && let Err(error) = sim::report::artefacts::check_out_dir(dir)
     {
         eprintln!("error: {error}");
         return ExitCode::from(2);
@@ -373,7 +373,7 @@ fn run(
     };
     let scenario_arg = reproduce_as.as_str();
     let scenario = if swarm {
-        let (drawn, knobs) = sim::swarm::swarm(&scenario, seed);
+        let (drawn, knobs) = sim::faults::swarm::swarm(&scenario, seed);
         println!("swarm (seed {seed}): {}", knobs.join("; "));
         drawn
     } else {
@@ -381,15 +381,18 @@ fn run(
     };
     // The first of two runs, when asked: only its trace is kept, so two worlds never coexist.
     let first_trace = check_determinism.then(|| {
-        let mut output = sim::run::simulate_traced(scenario.clone(), seed, trace_mode.trace());
-        sim::run::check(&mut output);
-        let trace = output.shared.trace.borrow();
+        let output = sim::check::check(sim::run::simulate_traced(
+            scenario.clone(),
+            seed,
+            trace_mode.trace(),
+        ));
+        let trace = output.simulation.shared.trace.borrow();
         (trace.hash_hex(), trace.events().to_vec())
     });
     let started = wall_clock();
-    let mut output = sim::run::simulate_traced(scenario, seed, trace_mode.trace());
+    let simulation = sim::run::simulate_traced(scenario, seed, trace_mode.trace());
     let simulate_s = started.elapsed().as_secs_f64();
-    sim::run::check(&mut output);
+    let output = sim::check::check(simulation);
     let wall_s = started.elapsed().as_secs_f64();
     let summary = Summary::build(&output, scenario_arg, env!("DWSIM_GIT_COMMIT"), wall_s);
     print!("{}", summary.render());
@@ -398,12 +401,12 @@ fn run(
         wall_s - simulate_s
     );
     if let Some(dir) = out {
-        if let Err(error) = sim::output::write_all(dir, &output, &summary, trace_mode) {
+        if let Err(error) = sim::report::artefacts::write_all(dir, &output.simulation, &summary, trace_mode) {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
         println!("artefacts written to {}", dir.display());
-        let trace = output.shared.trace.borrow();
+        let trace = output.simulation.shared.trace.borrow();
         if trace_mode.writes_files() && trace.dropped() > 0 {
             println!(
                 "trace: the first {} of {} events written; rerun with --trace full for every event",
@@ -413,7 +416,7 @@ fn run(
         }
     }
     if let Some((first_hash, first_events)) = first_trace {
-        let trace = output.shared.trace.borrow();
+        let trace = output.simulation.shared.trace.borrow();
         if first_hash != trace.hash_hex() {
             println!(
                 "determinism: FAIL (trace-hash {first_hash}, then {})",
@@ -536,7 +539,7 @@ fn sweep(args: &SweepArgs) -> ExitCode {
     let progress = progress_bar(to_run.len() as u64);
     let started = wall_clock();
     let mut write_error = None;
-    let outcome = sim::sweep::run_seeds(&spec, &to_run, jobs, |result: SeedResult| {
+    let outcome = sim::campaign::sweep::run_seeds(&spec, &to_run, jobs, |result: SeedResult| {
         if !result.passed() {
             progress.suspend(|| {
                 eprintln!(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sim::inspect::TableInspector;
+use sim::check::inspect::TableInspector;
 use warehouse::env::MemStore;
 use warehouse::row::{Field, RowKind};
 use warehouse::table::{BucketWriter, FileStoreTable, TableOptions, TableSchema};
@@ -125,7 +125,7 @@ fn store_and_inspector_agree_on_avro_manifests() {
 
         // Both readers see the same merged table.
         let rows = runtime.block_on(table.read_all(&snapshot)).unwrap();
-        let mut records = sim::inspect::Records::default();
+        let mut records = sim::check::inspect::Records::default();
         inspector.live_records(info, &mut records).unwrap();
         let mut merged: BTreeMap<i64, (i64, i8, Vec<i64>)> = BTreeMap::new();
         for r in 0..records.len() {

@@ -5,7 +5,7 @@
 mod common;
 
 use sim::scenario::{Millis, Scenario, Spike};
-use sim::summary::Summary;
+use sim::report::summary::Summary;
 
 /// backpressure.toml at a third of its traffic and half its length, with the writer slowed to
 /// match, so the same overload ratio fits in a test.
@@ -33,7 +33,7 @@ fn small_backpressure() -> Scenario {
 fn fifty_seeds_of_backpressure_fail_freshness_and_name_the_dwd_writer() {
     let mut unexpected = Vec::new();
     for seed in 1..=50u64 {
-        let output = sim::run::run(small_backpressure(), seed);
+        let output = sim::check::run(small_backpressure(), seed);
         let summary = Summary::build(&output, "scenarios/backpressure.toml (small)", "test", 1.0);
         let bottleneck = summary.capacity.bottleneck.as_ref();
         let named = bottleneck.is_some_and(|b| {
@@ -90,7 +90,7 @@ fn a_second_writer_subtask_per_bucket_removes_the_bottleneck() {
     let mut scenario = small_backpressure();
     scenario.jobs.parallelism = 2;
     scenario.jobs.task_slots = 2;
-    let output = sim::run::run(scenario, 1);
+    let output = sim::check::run(scenario, 1);
     let summary = Summary::build(
         &output,
         "scenarios/backpressure.toml (small, p=2)",

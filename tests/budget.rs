@@ -11,11 +11,11 @@ use warehouse::event::EventKind;
 fn paused_advertisers_stop_and_overspend_above_the_sla_fails() {
     let mut scenario = common::scenario("smoke");
     scenario.serving.daily_budget_micros = Some(300_000_000);
-    let output = sim::run::run(scenario.clone(), 1);
-    let pauses = output.shared.budget_pauses.borrow().clone();
+    let output = sim::check::run(scenario.clone(), 1);
+    let pauses = output.simulation.shared.budget_pauses.borrow().clone();
     assert!(pauses.len() >= 2, "{pauses:?}");
     let max_delay_ms = scenario.traffic.max_event_delay.0;
-    let truth = output.shared.truth.borrow();
+    let truth = output.simulation.shared.truth.borrow();
     for ((advertiser, _), (pause, effective_ms)) in &pauses {
         assert!(pause.dws_spend_micros >= 300_000_000);
         // Impressions are logged at most `max_event_delay` after they happen: none may
@@ -33,15 +33,15 @@ fn paused_advertisers_stop_and_overspend_above_the_sla_fails() {
         assert_eq!(shown_after, 0, "advertiser {advertiser} was still shown");
     }
     drop(truth);
-    let summary = sim::summary::Summary::build(&output, "smoke", "test", 1.0);
+    let summary = sim::report::summary::Summary::build(&output, "smoke", "test", 1.0);
     assert!(summary.budget.budgets_exhausted >= 2);
     assert!(summary.budget.overspend_total_micros > 0);
     assert!(!summary.failed_checkers.contains(&"budget".to_string()));
 
     scenario.sla.overspend_max_pct = Some(1.0);
     scenario.serving.budget_reaction_delay = Millis(2_000);
-    let output = sim::run::run(scenario, 1);
-    let summary = sim::summary::Summary::build(&output, "smoke", "test", 1.0);
+    let output = sim::check::run(scenario, 1);
+    let summary = sim::report::summary::Summary::build(&output, "smoke", "test", 1.0);
     let violation = summary
         .sla_violations
         .iter()

@@ -150,11 +150,11 @@ fn tamper(bytes: &[u8]) -> (Vec<u8>, [i64; 3], [i64; 3]) {
 fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
     let mut scenario = common::scenario("smoke");
     scenario.faults.clear();
-    let output = sim::run::run(scenario, 2);
+    let output = sim::check::run(scenario, 2);
     let clean: Vec<_> = output.checks.exactly_once.violations.clone();
     assert!(clean.is_empty(), "the untampered run passes: {clean:?}");
 
-    let mut objects = output.objects.clone();
+    let mut objects = output.simulation.objects.clone();
     let path = latest_delta_files(&objects)
         .into_iter()
         .find(|p| p.contains("/data-"))
@@ -162,7 +162,7 @@ fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
     let (bytes, doubled, missing) = tamper(&objects[&path]);
     objects.insert(path, bytes);
 
-    let outcome = sim::checkers::check_run(&output.shared, &objects, output.chaos_end_ms);
+    let outcome = sim::check::exactly_once::check_run(&output.simulation.shared, &objects, output.simulation.chaos_end_ms);
     let violations = &outcome.exactly_once.violations;
     let text: Vec<String> = violations
         .iter()

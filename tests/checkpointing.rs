@@ -6,7 +6,7 @@
 mod common;
 
 use sim::scenario::{FaultKind, FaultSpec, Millis};
-use sim::summary::Summary;
+use sim::report::summary::Summary;
 
 fn policy_scenario() -> sim::scenario::Scenario {
     let mut scenario = common::scenario("smoke");
@@ -31,10 +31,10 @@ fn traffic_driven_checkpoints_with_timeouts_stay_exactly_once() {
     let mut interval_changes = 0;
     let mut failovers = 0;
     for seed in 1..=4u64 {
-        let output = sim::run::run(policy_scenario(), seed);
+        let output = sim::check::run(policy_scenario(), seed);
         let summary = Summary::build(&output, "smoke + traffic-driven checkpoints", "test", 1.0);
         assert!(summary.passed(), "seed {seed}:\n{}", summary.render());
-        let trace = output.shared.trace.borrow();
+        let trace = output.simulation.shared.trace.borrow();
         declined += trace.count("checkpoint-declined");
         interval_changes += trace.count("checkpoint-interval");
         failovers += trace

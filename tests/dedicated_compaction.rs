@@ -5,29 +5,26 @@
 
 mod common;
 
-use sim::faults::{
-    PARTITIONABLE_LINKS_WITH_COMPACTOR, RANDOM_CRASH_TARGETS_WITH_COMPACTOR, random_schedule_among,
-};
+use sim::faults::random::random_schedule;
 use sim::scenario::Millis;
-use sim::seed::SeedTree;
-use sim::summary::Summary;
+use sim::world::seed::SeedTree;
+use sim::report::summary::Summary;
 
 #[test]
 fn dedicated_compaction_with_random_faults_is_exactly_once() {
     let mut failures = Vec::new();
     for seed in 1..=4u64 {
         let mut scenario = common::scenario("dedicated-compaction");
-        scenario.faults = random_schedule_among(
+        scenario.faults = random_schedule(
+            scenario.topology(),
             &SeedTree::new(seed),
             scenario.run.chaos,
             (3, 6),
             Millis(12_000),
-            &RANDOM_CRASH_TARGETS_WITH_COMPACTOR,
-            &PARTITIONABLE_LINKS_WITH_COMPACTOR,
         );
-        let output = sim::run::run(scenario, seed);
+        let output = sim::check::run(scenario, seed);
         let compactions = output
-            .shared
+            .simulation.shared
             .trace
             .borrow()
             .events()

@@ -7,9 +7,9 @@ use sim::trace::first_difference;
 
 #[test]
 fn same_seed_same_trace_and_another_seed_another() {
-    let first = sim::run::run(common::scenario("smoke"), 11);
-    let second = sim::run::run(common::scenario("smoke"), 11);
-    let (a, b) = (first.shared.trace.borrow(), second.shared.trace.borrow());
+    let first = sim::check::run(common::scenario("smoke"), 11);
+    let second = sim::check::run(common::scenario("smoke"), 11);
+    let (a, b) = (first.simulation.shared.trace.borrow(), second.simulation.shared.trace.borrow());
     if let Some(difference) = first_difference(a.events(), b.events()) {
         panic!("seed 11 is not reproducible: {difference}");
     }
@@ -20,9 +20,9 @@ fn same_seed_same_trace_and_another_seed_another() {
         a.len()
     );
 
-    let other = sim::run::run(common::scenario("smoke"), 12);
+    let other = sim::check::run(common::scenario("smoke"), 12);
     assert_ne!(
-        other.shared.trace.borrow().hash_hex(),
+        other.simulation.shared.trace.borrow().hash_hex(),
         a.hash_hex(),
         "seed 12 differs from seed 11"
     );

@@ -3,10 +3,10 @@
 
 mod common;
 
-use sim::faults::random_schedule;
+use sim::faults::random::random_schedule;
 use sim::scenario::Millis;
-use sim::seed::SeedTree;
-use sim::summary::Summary;
+use sim::world::seed::SeedTree;
+use sim::report::summary::Summary;
 
 #[test]
 fn fifty_seeds_of_smoke_with_random_crash_schedules_pass() {
@@ -14,21 +14,21 @@ fn fifty_seeds_of_smoke_with_random_crash_schedules_pass() {
     for seed in 1..=50u64 {
         let mut scenario = common::scenario("smoke");
         scenario.faults = random_schedule(
+            scenario.topology(),
             &SeedTree::new(seed),
             scenario.run.chaos,
-            3,
-            6,
+            (3, 6),
             Millis(8_000),
         );
         let faults = scenario.faults.len();
-        let output = sim::run::run(scenario, seed);
+        let output = sim::check::run(scenario, seed);
         let summary = Summary::build(&output, "scenarios/smoke.toml (random faults)", "test", 1.0);
         assert!(
             summary.exactly_once.distinct_valid_events > 10_000,
             "seed {seed} produced traffic"
         );
         assert!(
-            output.faults_injected.len() == faults,
+            output.simulation.faults_injected.len() == faults,
             "seed {seed} injected its {faults} faults"
         );
         if !summary.passed() {
@@ -52,16 +52,16 @@ fn twenty_seeds_of_smoke_with_the_fault_catalogue_and_buggify_pass() {
     for seed in 101..=120u64 {
         let mut scenario = common::scenario("smoke");
         scenario.run.buggify = true;
-        scenario.faults = sim::faults::random_catalogue_schedule(
+        scenario.faults = sim::faults::random::random_catalogue_schedule(
+            scenario.topology(),
             &SeedTree::new(seed),
             scenario.run.chaos,
-            3,
-            6,
+            (3, 6),
             Millis(8_000),
-            &sim::faults::whole_catalogue(),
+            &sim::faults::random::whole_catalogue(),
         );
         kinds.extend(scenario.faults.iter().map(|f| f.kind.name()));
-        let output = sim::run::run(scenario, seed);
+        let output = sim::check::run(scenario, seed);
         let summary = Summary::build(&output, "scenarios/smoke.toml (catalogue)", "test", 1.0);
         if !summary.passed() {
             failures.push(format!("seed {seed}:\n{}", summary.render()));

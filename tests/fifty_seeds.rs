@@ -7,13 +7,10 @@
 
 mod common;
 
-use sim::faults::{
-    PARTITIONABLE_LINKS, PARTITIONABLE_LINKS_WITH_COMPACTOR, RANDOM_CRASH_TARGETS,
-    RANDOM_CRASH_TARGETS_WITH_COMPACTOR, random_schedule_among,
-};
+use sim::faults::random::random_schedule;
 use sim::scenario::{Millis, Scenario};
-use sim::seed::SeedTree;
-use sim::summary::Summary;
+use sim::world::seed::SeedTree;
+use sim::report::summary::Summary;
 
 const SEEDS: u64 = 50;
 
@@ -22,7 +19,7 @@ fn fifty_seeds_pass(label: &str, scenario_for: impl Fn(u64) -> Scenario) -> Vec<
     let mut failures = Vec::new();
     let mut summaries = Vec::new();
     for seed in 1..=SEEDS {
-        let output = sim::run::run(scenario_for(seed), seed);
+        let output = sim::check::run(scenario_for(seed), seed);
         let summary = Summary::build(&output, label, "test", 1.0);
         if !summary.passed() {
             failures.push(format!("seed {seed}:\n{}", summary.render()));
@@ -71,13 +68,12 @@ fn small_double11(seed: u64) -> Scenario {
     for fault in &mut scenario.faults {
         fault.at = tenth(fault.at);
     }
-    scenario.faults.extend(random_schedule_among(
+    scenario.faults.extend(random_schedule(
+        scenario.topology(),
         &SeedTree::new(seed),
         scenario.run.chaos,
         (0, 2),
         Millis(20_000),
-        &RANDOM_CRASH_TARGETS,
-        &PARTITIONABLE_LINKS,
     ));
     scenario.faults.sort_by_key(|f| f.at.0);
     // A random crash of serving or of the one storage system, or a partition between them, takes
@@ -124,13 +120,12 @@ fn fifty_seeds_of_dedicated_compaction_with_random_faults_pass() {
         "scenarios/dedicated-compaction.toml (random faults)",
         |seed| {
             let mut scenario = common::scenario("dedicated-compaction");
-            scenario.faults = random_schedule_among(
+            scenario.faults = random_schedule(
+                scenario.topology(),
                 &SeedTree::new(seed),
                 scenario.run.chaos,
                 (1, 3),
                 Millis(12_000),
-                &RANDOM_CRASH_TARGETS_WITH_COMPACTOR,
-                &PARTITIONABLE_LINKS_WITH_COMPACTOR,
             );
             scenario
         },

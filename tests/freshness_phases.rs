@@ -11,14 +11,14 @@ fn a_phase_above_the_sla_fails_even_when_the_whole_run_meets_it() {
     let mut scenario = common::scenario("smoke");
     scenario.traffic.spikes[0].peak = Millis(2_000);
     scenario.traffic.spikes[0].multiple = 30.0;
-    let measured = sim::run::run(scenario.clone(), 1).checks.freshness;
+    let measured = sim::check::run(scenario.clone(), 1).checks.freshness;
     let worst = measured.phases.iter().max_by_key(|p| p.p99_ms).unwrap();
     assert!(
         worst.p99_ms > measured.p99_ms + 100,
         "the test needs a phase well above the whole run: {measured:?}"
     );
     scenario.sla.freshness_p99 = Some(Millis((worst.p99_ms + measured.p99_ms) / 2));
-    let checked = sim::run::run(scenario, 1).checks.freshness;
+    let checked = sim::check::run(scenario, 1).checks.freshness;
     let messages: Vec<&str> = checked
         .violations
         .iter()

@@ -4,10 +4,10 @@
 
 mod common;
 
-use sim::summary::Summary;
+use sim::report::summary::Summary;
 
 fn golden_summary(scenario: &str, seed: u64) -> serde_json::Value {
-    let output = sim::run::run(common::scenario(scenario), seed);
+    let output = sim::check::run(common::scenario(scenario), seed);
     let summary = Summary::build(
         &output,
         &format!("scenarios/{scenario}.toml"),

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use sim::incident::Incident;
-use sim::summary::Summary;
+use sim::campaign::incident::Incident;
+use sim::report::summary::Summary;
 
 #[test]
 fn every_incident_replays_to_its_recorded_verdict() {
@@ -22,7 +22,7 @@ fn every_incident_replays_to_its_recorded_verdict() {
             .iter()
             .map(|incident| {
                 scope.spawn(move || {
-                    let output = sim::run::run(incident.scenario.clone(), incident.expected.seed);
+                    let output = sim::check::run(incident.scenario.clone(), incident.expected.seed);
                     let summary = Summary::build(&output, &incident.scenario_path(), "test", 1.0);
                     let differences = incident.differences(&summary);
                     (!differences.is_empty()).then(|| {
@@ -59,7 +59,7 @@ fn a_fixed_incident_is_reported_as_a_changed_verdict() {
     let incident = Incident::load(&root.join("a-expired-snapshot-without-consumer-id")).unwrap();
     let mut scenario = incident.scenario.clone();
     scenario.jobs.consumer_id = "dws-job".into();
-    let output = sim::run::run(scenario, incident.expected.seed);
+    let output = sim::check::run(scenario, incident.expected.seed);
     let summary = Summary::build(&output, "fixed", "test", 1.0);
     assert!(summary.passed(), "{}", summary.render());
     let differences = incident.differences(&summary).join("\n");
@@ -78,8 +78,9 @@ fn the_bad_deploy_rolled_back_to_a_tag_and_replayed_passes() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/f-bad-dws-job-version");
     let incident = Incident::load(&dir).unwrap();
     let repaired = sim::scenario::Scenario::load(&dir.join("repaired.toml")).unwrap();
-    let output = sim::run::run(repaired, incident.expected.seed);
+    let output = sim::check::run(repaired, incident.expected.seed);
     let rollbacks: Vec<String> = output
+        .simulation
         .shared
         .trace
         .borrow()
@@ -113,7 +114,7 @@ fn late_stale_records_pass_when_the_lookup_respects_the_sequence_field() {
     let mut scenario = incident.scenario.clone();
     assert!(scenario.dwd.unsafe_lookup_ignore_sequence_field);
     scenario.dwd.unsafe_lookup_ignore_sequence_field = false;
-    let output = sim::run::run(scenario, incident.expected.seed);
+    let output = sim::check::run(scenario, incident.expected.seed);
     let summary = Summary::build(&output, "safe", "test", 1.0);
     assert!(summary.passed(), "{}", summary.render());
     assert!(
@@ -132,10 +133,10 @@ fn orphan_cleaning_with_an_age_bound_keeps_the_files_in_flight_and_passes() {
     let mut scenario = incident.scenario.clone();
     assert_eq!(scenario.operations.len(), 1);
     scenario.operations[0].older_than = Some(sim::scenario::Millis(60_000));
-    let output = sim::run::run(scenario, incident.expected.seed);
+    let output = sim::check::run(scenario, incident.expected.seed);
     let summary = Summary::build(&output, "safe", "test", 1.0);
     assert!(summary.passed(), "{}", summary.render());
-    let trace = output.shared.trace.borrow();
+    let trace = output.simulation.shared.trace.borrow();
     let cleaned = trace
         .events()
         .iter()
@@ -155,18 +156,18 @@ fn a_recorded_rollback_that_removed_nothing_is_reported() {
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/incidents/f-bad-dws-job-version");
     let incident = Incident::load(&dir).unwrap();
-    let mut output = sim::run::simulate(incident.scenario.clone(), incident.expected.seed);
-    output
+    let simulation = sim::run::simulate(incident.scenario.clone(), incident.expected.seed);
+    simulation
         .shared
         .operations
         .borrow_mut()
         .done
-        .push(sim::operations::RollbackRecord {
+        .push(sim::world::control::RollbackRecord {
             table_root: warehouse::jobs::schemas::DWS_TABLE_ROOT.into(),
             tag: "2025-11-10 15:30".into(),
             t_ms: 110_000,
         });
-    sim::run::check(&mut output);
+    let output = sim::check::check(simulation);
     let messages: Vec<&str> = output
         .checks
         .files

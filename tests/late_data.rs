@@ -5,10 +5,10 @@
 
 mod common;
 
-use sim::faults::random_schedule;
+use sim::faults::random::random_schedule;
 use sim::scenario::{Millis, Scenario};
-use sim::seed::SeedTree;
-use sim::summary::Summary;
+use sim::world::seed::SeedTree;
+use sim::report::summary::Summary;
 use sim::world::Shared;
 
 const LATE_ROOT: &str = "warehouse/ads.db/dws_late_events";
@@ -31,10 +31,10 @@ fn small_late_conversions(seed: u64) -> Scenario {
     // Half the conversions come later than 30 s here: the share is large by design.
     scenario.sla.too_late_share_max = Some(0.1);
     scenario.faults = random_schedule(
+        scenario.topology(),
         &SeedTree::new(seed),
         scenario.run.chaos,
-        1,
-        3,
+        (1, 3),
         Millis(8_000),
     );
     scenario
@@ -45,7 +45,7 @@ fn fifty_seeds_of_small_late_conversions_pass() {
     let mut failures = Vec::new();
     let (mut absorbed, mut too_late) = (0, 0);
     for seed in 1..=50u64 {
-        let output = sim::run::run(small_late_conversions(seed), seed);
+        let output = sim::check::run(small_late_conversions(seed), seed);
         let summary = Summary::build(
             &output,
             "scenarios/late-conversions.toml (small)",
@@ -80,14 +80,14 @@ fn fifty_seeds_of_small_late_conversions_pass() {
 
 #[test]
 fn checker_catches_a_late_table_that_lost_its_rows() {
-    let mut output = sim::run::run(small_late_conversions(3), 3);
+    let mut output = sim::check::run(small_late_conversions(3), 3);
     let summary = Summary::build(&output, "small", "test", 1.0);
     assert!(summary.passed(), "{}", summary.render());
     assert!(summary.lateness.too_late_events > 0, "{}", summary.render());
     output
-        .objects
+        .simulation.objects
         .retain(|path, _| !path.starts_with(LATE_ROOT));
-    sim::run::check(&mut output);
+    sim::check::recheck(&mut output);
     let messages: Vec<&str> = output
         .checks
         .exactly_once
@@ -107,7 +107,7 @@ fn checker_catches_a_late_table_that_lost_its_rows() {
 fn too_late_share_sla_fails_when_exceeded() {
     let mut scenario = small_late_conversions(4);
     scenario.sla.too_late_share_max = Some(0.0);
-    let output = sim::run::run(scenario, 4);
+    let output = sim::check::run(scenario, 4);
     let summary = Summary::build(&output, "small", "test", 1.0);
     assert!(summary.lateness.too_late_events > 0, "{}", summary.render());
     assert_eq!(summary.failed_checkers, vec!["event-time".to_string()]);
@@ -117,7 +117,7 @@ fn too_late_share_sla_fails_when_exceeded() {
 #[test]
 fn checker_recomputes_lateness_rather_than_trusting_the_job() {
     let scenario = small_late_conversions(5);
-    let output = sim::run::run(scenario.clone(), 5);
+    let output = sim::check::run(scenario.clone(), 5);
     let summary = Summary::build(&output, "small", "test", 1.0);
     assert!(summary.passed(), "{}", summary.render());
     assert!(summary.lateness.too_late_events > 0, "{}", summary.render());
@@ -126,11 +126,11 @@ fn checker_recomputes_lateness_rather_than_trusting_the_job() {
     let mut lenient = scenario;
     lenient.jobs.allowed_lateness = Millis(600_000);
     let judge = Shared::new(lenient, 5);
-    *judge.truth.borrow_mut() = std::mem::take(&mut *output.shared.truth.borrow_mut());
-    *judge.ledger.borrow_mut() = std::mem::take(&mut *output.shared.ledger.borrow_mut());
+    *judge.truth.borrow_mut() = std::mem::take(&mut *output.simulation.shared.truth.borrow_mut());
+    *judge.ledger.borrow_mut() = std::mem::take(&mut *output.simulation.shared.ledger.borrow_mut());
     *judge.snapshot_commits.borrow_mut() =
-        std::mem::take(&mut *output.shared.snapshot_commits.borrow_mut());
-    let checks = sim::checkers::check_run(&judge, &output.objects, output.chaos_end_ms);
+        std::mem::take(&mut *output.simulation.shared.snapshot_commits.borrow_mut());
+    let checks = sim::check::exactly_once::check_run(&judge, &output.simulation.objects, output.simulation.chaos_end_ms);
     let at: Vec<&str> = checks
         .exactly_once
         .violations
@@ -148,7 +148,7 @@ fn checker_recomputes_lateness_rather_than_trusting_the_job() {
 #[ignore = "full size: about 10 s of wall time per seed; run with --ignored"]
 fn late_conversions_full_size_passes_on_five_seeds() {
     for seed in 1..=5u64 {
-        let output = sim::run::run(common::scenario("late-conversions"), seed);
+        let output = sim::check::run(common::scenario("late-conversions"), seed);
         let summary = Summary::build(&output, "scenarios/late-conversions.toml", "test", 1.0);
         assert!(summary.passed(), "seed {seed}:\n{}", summary.render());
         assert!(summary.lateness.too_late_events > 0 && summary.lateness.late_events_absorbed > 0);

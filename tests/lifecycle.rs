@@ -6,13 +6,13 @@
 mod common;
 
 use common::dwsim;
-use sim::files_checker::{EXPIRED_SNAPSHOT, FILES};
+use sim::check::files::{EXPIRED_SNAPSHOT, FILES};
 use sim::world::Tombstone;
 use warehouse::jobs::schemas::DWD_TABLE_ROOT;
 
 #[test]
 fn consumer_id_lets_the_dws_job_resume_after_its_snapshots_would_have_expired() {
-    let output = sim::run::run(common::scenario("consumer-recovery"), 1);
+    let output = sim::check::run(common::scenario("consumer-recovery"), 1);
     let checks = &output.checks;
     let violations: Vec<_> = checks
         .exactly_once
@@ -30,13 +30,13 @@ fn consumer_id_lets_the_dws_job_resume_after_its_snapshots_would_have_expired() 
     assert_eq!(dwd.tags_at_end, 3, "tag.num-retained-max = 3");
     // Every committed snapshot was still checked, expired ones included.
     assert!(checks.exactly_once.dwd_snapshots_checked > dwd.snapshots_expired);
-    let trace = output.shared.trace.borrow();
+    let trace = output.simulation.shared.trace.borrow();
     assert!(trace.count("expire") > 0 && trace.count("tag-create") >= 3);
     assert_eq!(trace.count("job-failover"), 0);
     // The final dump is the final state: expired snapshots are not in it.
     let first = format!("{DWD_TABLE_ROOT}/snapshot/snapshot-1");
-    assert!(!output.objects.contains_key(&first));
-    assert!(output.shared.graveyard.borrow().contains_key(&first));
+    assert!(!output.simulation.objects.contains_key(&first));
+    assert!(output.simulation.shared.graveyard.borrow().contains_key(&first));
     drop(trace);
     // Expiration leaked nothing; a stray file of a failed attempt is counted for orphan cleaning.
     let mut output = output;
@@ -44,11 +44,11 @@ fn consumer_id_lets_the_dws_job_resume_after_its_snapshots_would_have_expired() 
         output.checks.files.dwd_over_run.unreferenced_files_at_end,
         0
     );
-    output.objects.insert(
+    output.simulation.objects.insert(
         format!("{DWD_TABLE_ROOT}/bucket-1/data-failed-attempt-0.parquet"),
         b"PAR1".to_vec(),
     );
-    sim::run::check(&mut output);
+    sim::check::recheck(&mut output);
     assert_eq!(
         output.checks.files.dwd_over_run.unreferenced_files_at_end,
         1
@@ -62,7 +62,7 @@ fn without_a_consumer_id_the_run_fails_with_an_expired_snapshot_verdict() {
         env!("CARGO_MANIFEST_DIR")
     );
     let scenario = sim::scenario::Scenario::load(std::path::Path::new(&path)).unwrap();
-    let output = sim::run::run(scenario, 1);
+    let output = sim::check::run(scenario, 1);
     let checks = &output.checks;
     let expired = checks
         .files
@@ -99,23 +99,23 @@ fn without_a_consumer_id_the_run_fails_with_an_expired_snapshot_verdict() {
 
 #[test]
 fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
-    let mut output = sim::run::run(common::scenario("consumer-recovery"), 1);
+    let mut output = sim::check::run(common::scenario("consumer-recovery"), 1);
     // Pretend dfs deleted a data file the latest DWD snapshot still reads, at t = 100 s.
     let path = output
-        .objects
+        .simulation.objects
         .keys()
         .rfind(|p| p.starts_with(&format!("{DWD_TABLE_ROOT}/bucket-0/data-")))
         .cloned()
         .expect("a DWD data file");
-    let bytes = output.objects.remove(&path).unwrap();
-    output.shared.graveyard.borrow_mut().insert(
+    let bytes = output.simulation.objects.remove(&path).unwrap();
+    output.simulation.shared.graveyard.borrow_mut().insert(
         path.clone(),
         Tombstone {
             deleted_ms: 100_000,
             bytes,
         },
     );
-    sim::run::check(&mut output);
+    sim::check::recheck(&mut output);
     let files: Vec<_> = output
         .checks
         .files
@@ -135,7 +135,7 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
     );
     // A snapshot deletion `dfs` saw while a consumer still needed it is a violation too.
     output
-        .shared
+        .simulation.shared
         .protected_deletions
         .borrow_mut()
         .push(sim::world::ProtectedDeletion {
@@ -144,7 +144,7 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
             consumer_path: format!("{DWD_TABLE_ROOT}/consumer/consumer-dws-job"),
             next_snapshot: 7,
         });
-    sim::run::check(&mut output);
+    sim::check::recheck(&mut output);
     assert!(
         output
             .checks
@@ -164,7 +164,7 @@ fn files_checker_bounds_files_per_bucket_and_small_files() {
     let mut scenario = common::scenario("consumer-recovery");
     scenario.sla.files_per_bucket_max = 2;
     scenario.sla.small_files_max = 3;
-    let output = sim::run::run(scenario, 1);
+    let output = sim::check::run(scenario, 1);
     let messages: Vec<&str> = output
         .checks
         .files
@@ -202,7 +202,7 @@ fn smoke_chaos_with_aggressive_expiration_and_tags_stays_exactly_once() {
     scenario.dwd.tag_creation_period = Some("20s".into());
     scenario.dwd.tag_num_retained_max = Some(2);
     for seed in [1, 7] {
-        let output = sim::run::run(scenario.clone(), seed);
+        let output = sim::check::run(scenario.clone(), seed);
         let checks = &output.checks;
         let violations: Vec<_> = checks
             .exactly_once
@@ -221,7 +221,7 @@ fn smoke_chaos_with_aggressive_expiration_and_tags_stays_exactly_once() {
         );
         let prefix = format!("{DWD_TABLE_ROOT}/snapshot/snapshot-");
         let retained = output
-            .objects
+            .simulation.objects
             .keys()
             .filter(|p| p.starts_with(&prefix))
             .count();

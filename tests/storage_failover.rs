@@ -9,10 +9,10 @@
 mod common;
 
 use sim::scenario::Scenario;
-use sim::summary::Summary;
+use sim::report::summary::Summary;
 
 fn summary_of(scenario: Scenario, seed: u64) -> Summary {
-    let output = sim::run::run(scenario, seed);
+    let output = sim::check::run(scenario, seed);
     Summary::build(&output, "scenarios/storage-failover.toml", "test", 1.0)
 }
 

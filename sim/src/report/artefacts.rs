@@ -18,8 +18,8 @@ use warehouse::jobs::schemas::{
 use warehouse::table::FileStoreTable;
 
 use crate::hosts::table_options;
-use crate::run::RunOutput;
-use crate::summary::Summary;
+use crate::run::Simulation;
+use crate::report::summary::Summary;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -82,7 +82,7 @@ fn int_column(values: Vec<i64>) -> ArrayRef {
 
 pub fn write_all(
     dir: &Path,
-    output: &RunOutput,
+    output: &Simulation,
     summary: &Summary,
     trace_mode: crate::trace::TraceMode,
 ) -> Result<(), OutputError> {
@@ -115,7 +115,7 @@ pub fn secondary_path(path: &str) -> String {
     }
 }
 
-fn write_trace(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+fn write_trace(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let path = dir.join("trace.jsonl");
     let mut text = Vec::new();
     for event in output.shared.trace.borrow().events() {
@@ -128,7 +128,7 @@ fn write_trace(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
 /// `trace.perfetto.json`: the timeline for ui.perfetto.dev, with TT lag sampled at each completed
 /// dwd-job checkpoint (records appended by then minus the checkpoint's offsets) and the staleness
 /// of each served answer.
-fn write_perfetto(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let epoch_ms = output.shared.scenario.run.epoch_ms;
     let ledger = output.shared.ledger.borrow();
     let mut append_times: Vec<i64> = ledger
@@ -166,14 +166,14 @@ fn write_perfetto(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
         .map(|a| (a.t_ms, a.staleness_ms))
         .collect();
     let trace =
-        crate::perfetto::chrome_trace(output.shared.trace.borrow().events(), &tt_lag, &staleness);
+        crate::report::perfetto::chrome_trace(output.shared.trace.borrow().events(), &tt_lag, &staleness);
     write_file(
         &dir.join("trace.perfetto.json"),
         &serde_json::to_vec(&trace).expect("trace serialises"),
     )
 }
 
-fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+fn write_ods(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let truth = output.shared.truth.borrow();
     let ledger = output.shared.ledger.borrow();
     for (partition, log) in ledger.partitions.iter().enumerate() {
@@ -236,7 +236,7 @@ fn write_ods(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
 }
 
 /// DWS merged at its latest snapshot, read with the warehouse's own table reader.
-fn write_dws_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+fn write_dws_export(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let export_error = |reason: String| OutputError::Export {
         what: "DWS".into(),
         reason,
@@ -269,7 +269,7 @@ fn write_dws_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
 
 /// The late-data side table merged at its latest snapshot (empty when nothing was too late), with
 /// `kind` as its name, read with the warehouse's own table reader.
-fn write_late_export(dir: &Path, output: &RunOutput) -> Result<(), OutputError> {
+fn write_late_export(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let export_error = |reason: String| OutputError::Export {
         what: "late-data side table".into(),
         reason,

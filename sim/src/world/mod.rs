@@ -2,6 +2,12 @@
 //! adapters that implement the warehouse's ports inside turmoil: clock, cost, journal, the TT
 //! transport and the local disk.
 
+pub mod control;
+pub mod dfs_client;
+pub mod rpc;
+pub mod seed;
+
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -10,10 +16,10 @@ use std::time::Duration;
 use warehouse::env::{Buggify, Clock, Cost, Env, Journal, LocalDisk, NetError, Transport};
 use warehouse::event::AdEvent;
 
-use crate::dfs::DfsStore;
-use crate::rpc::{CallError, RpcClient};
+use crate::world::dfs_client::DfsStore;
+use crate::world::rpc::{CallError, RpcClient};
 use crate::scenario::{OperatorCost, Scenario};
-use crate::seed::SeedTree;
+use crate::world::seed::SeedTree;
 use crate::trace::Trace;
 
 pub const TT_PORT: u16 = 9092;
@@ -109,7 +115,7 @@ pub struct Shared {
     /// Snapshot deletions a consumer file forbade, observed by `dfs` when they happened.
     pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
     /// Scripted operator actions: builds deployed, rollbacks pending and done.
-    pub operations: RefCell<crate::operations::OperationsState>,
+    pub operations: RefCell<crate::world::control::OperationsState>,
     /// With dual storage: what the world observed at the secondary `dfs-b` (the fields above
     /// hold the primary's, `dfs` or `dfs-a`).
     pub secondary: StorageObservations,
@@ -254,7 +260,7 @@ impl Shared {
     /// The observations of storage system `storage` (`dfs-b` is the secondary; any other
     /// name is the primary).
     pub fn storage(&self, storage: &str) -> StorageView<'_> {
-        if storage == crate::storage::SECONDARY.storage {
+        if storage == crate::topology::SECONDARY.storage {
             let s = &self.secondary;
             StorageView {
                 snapshot_commits: &s.snapshot_commits,

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
 
-use crate::checkers::Violation;
-use crate::inspect::{SnapshotInfo, TableInspector};
+use crate::check::exactly_once::Violation;
+use crate::check::inspect::{SnapshotInfo, TableInspector};
 use crate::world::Shared;
 
 pub const FILES: &str = "files";
@@ -125,7 +125,7 @@ fn check_table(
     let inspector = TableInspector::new(objects, root, &[], BTreeMap::new());
     // Snapshots a rollback discarded are no longer history: their files may go. The rollback
     // must really have removed them: one still stored at the end is a violation.
-    let snapshots = crate::operations::surviving_history(shared, &inspector, root)?;
+    let snapshots = crate::check::history::surviving_history(shared, &inspector, root)?;
     if snapshots.len() != inspector.snapshots()?.len()
         && let Some(kept) = inspector
             .snapshots()?

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::scenario::Scenario;
-use crate::summary::Summary;
+use crate::report::summary::Summary;
 
 /// The files of an incident directory.
 pub const SCENARIO_FILE: &str = "scenario.toml";

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
-use crate::summary::Summary;
+use crate::report::summary::Summary;
 
 /// How many characters of a violation's message the final table shows.
 const MESSAGE_CHARS_MAX: usize = 100;
@@ -212,12 +212,11 @@ pub fn run_seed(spec: &SweepSpec, digest: &str, seed: u64) -> SeedResult {
     let started = wall_clock();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let scenario = if spec.swarm {
-            crate::swarm::swarm(&spec.scenario, seed).0
+            crate::faults::swarm::swarm(&spec.scenario, seed).0
         } else {
             spec.scenario.clone()
         };
-        let mut output = crate::run::simulate(scenario, seed);
-        crate::run::check(&mut output);
+        let output = crate::check::run(scenario, seed);
         let wall_s = started.elapsed().as_secs_f64();
         Summary::build(&output, &spec.scenario_path, &spec.git_commit, wall_s)
     }));

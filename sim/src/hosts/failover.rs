@@ -16,9 +16,9 @@ use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_s
 use warehouse::serving::{BudgetController, ReportAnswer, ServingLayer};
 use warehouse::table::FileStoreTable;
 
-use crate::dfs::DfsStore;
+use crate::world::dfs_client::DfsStore;
 use crate::hosts::{check_budgets, open_table, table_options};
-use crate::storage::{Chain, PRIMARY, SECONDARY};
+use crate::topology::{Chain, PRIMARY, SECONDARY};
 use crate::world::{ServedAnswer, Shared, SimEnv, sim_now_ms};
 
 /// What serving last learnt about one storage system.

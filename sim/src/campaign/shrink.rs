@@ -3,7 +3,7 @@
 //! checker. The result is written as a scenario file an engineer can run and read.
 
 use crate::scenario::{FaultSpec, Millis, Scenario};
-use crate::summary::Summary;
+use crate::report::summary::Summary;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShrinkError {
@@ -35,7 +35,7 @@ fn failed_checkers(base: &Scenario, faults: &[FaultSpec], chaos: Millis, seed: u
     let mut scenario = base.clone();
     scenario.faults = faults.to_vec();
     scenario.run.chaos = chaos;
-    let output = crate::run::run(scenario, seed);
+    let output = crate::check::run(scenario, seed);
     Summary::build(&output, "shrink", "shrink", 1.0).failed_checkers
 }
 

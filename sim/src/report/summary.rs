@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use crate::capacity::CapacityReport;
-use crate::checkers::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
-use crate::late_data::LatenessReport;
-use crate::run::RunOutput;
-use crate::sla::{AvailabilityReport, RecoveryReport, check_slas};
+use crate::report::capacity::CapacityReport;
+use crate::check::exactly_once::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
+use crate::check::event_time::LatenessReport;
+use crate::check::Run;
+use crate::check::sla::{AvailabilityReport, RecoveryReport, check_slas};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServingFigures {
@@ -51,8 +51,8 @@ pub struct Summary {
     /// Violations of the SLA checkers (availability, recovery).
     pub sla_violations: Vec<Violation>,
     /// Budget control: exhausted budgets, pauses and overspend (absent without budgets).
-    #[serde(skip_serializing_if = "crate::budget::BudgetReport::is_off")]
-    pub budget: crate::budget::BudgetReport,
+    #[serde(skip_serializing_if = "crate::check::budget::BudgetReport::is_off")]
+    pub budget: crate::check::budget::BudgetReport,
     /// Dual storage HA: serving's failovers and each chain's own figures (absent with one
     /// storage system).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,11 +92,12 @@ pub struct ChainFigures {
 }
 
 impl StorageHaReport {
-    fn build(output: &RunOutput) -> Option<Self> {
-        let secondary_checks = output.checks.secondary.as_ref()?;
+    fn build(run: &Run) -> Option<Self> {
+        let (output, checks) = (&run.simulation, &run.checks);
+        let secondary_checks = checks.secondary.as_ref()?;
         let shared = &output.shared;
         let log = shared.failover.borrow();
-        let chains = crate::storage::chains(&shared.scenario);
+        let chains = shared.scenario.topology().chains();
         let (primary, secondary) = (chains[0].storage, chains[1].storage);
         let mut on_secondary_since: Option<i64> = None;
         let mut time_on_secondary_ms = 0;
@@ -114,7 +115,7 @@ impl StorageHaReport {
             time_on_secondary_ms += output.simulated_ms - since;
         }
         let figures = |storage: &str,
-                       checks: &crate::checkers::CheckOutcome,
+                       checks: &crate::check::exactly_once::CheckOutcome,
                        freshness: &FreshnessReport| ChainFigures {
             storage: storage.to_string(),
             dwd_snapshots: checks.exactly_once.dwd_snapshots_checked,
@@ -134,7 +135,7 @@ impl StorageHaReport {
             answers_from_secondary: log.answers_from_secondary,
             switches: log.switches.clone(),
             chains: vec![
-                figures(primary, &output.checks, &secondary_checks.primary_freshness),
+                figures(primary, checks, &secondary_checks.primary_freshness),
                 figures(secondary, second, &second.freshness),
             ],
         })
@@ -179,7 +180,8 @@ pub struct WallFigures {
 }
 
 impl Summary {
-    pub fn build(output: &RunOutput, scenario_path: &str, git_commit: &str, wall_s: f64) -> Self {
+    pub fn build(run: &Run, scenario_path: &str, git_commit: &str, wall_s: f64) -> Self {
+        let output = &run.simulation;
         let shared = &output.shared;
         let trace = shared.trace.borrow();
         let truth = shared.truth.borrow();
@@ -189,12 +191,12 @@ impl Summary {
             .iter()
             .map(|a| a.staleness_ms)
             .collect();
-        let checks = &output.checks;
+        let checks = &run.checks;
         let slas = check_slas(shared, &checks.freshness, output.simulated_ms);
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
         violations.extend(&slas.violations);
-        let budget = crate::budget::check_budgets(shared);
+        let budget = crate::check::budget::check_budgets(shared);
         violations.extend(&budget.violations);
         violations.extend(&checks.files.violations);
         let mut failed_checkers: Vec<String> =
@@ -250,7 +252,7 @@ impl Summary {
             recovery: slas.recovery.clone(),
             sla_violations: slas.violations.clone(),
             budget: budget.clone(),
-            storage_ha: StorageHaReport::build(output),
+            storage_ha: StorageHaReport::build(run),
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -430,8 +432,8 @@ impl Summary {
             "availability",
             "recovery",
             "budget",
-            crate::files_checker::FILES,
-            crate::files_checker::EXPIRED_SNAPSHOT,
+            crate::check::files::FILES,
+            crate::check::files::EXPIRED_SNAPSHOT,
         ] {
             if checker == "budget" && self.budget.is_off() {
                 continue;

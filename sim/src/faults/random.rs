@@ -6,65 +6,21 @@
 
 use rand::Rng;
 
-use crate::scenario::{FaultKind, FaultSpec, Millis, Scenario};
-use crate::seed::SeedTree;
-use crate::storage::FaultTargets;
+use crate::scenario::{FaultKind, FaultSpec, Millis};
+use crate::topology::Topology;
+use crate::world::seed::SeedTree;
 
-/// Links a partition may cut: job ↔ storage, TT ↔ job, serving ↔ storage.
-pub const PARTITIONABLE_LINKS: [(&str, &str); 5] = [
-    ("dwd-job", "dfs"),
-    ("dws-job", "dfs"),
-    ("tt", "dwd-job"),
-    ("tt", "traffic"),
-    ("serving", "dfs"),
-];
-
-pub const RANDOM_CRASH_TARGETS: [&str; 5] = ["dwd-job", "dws-job", "tt", "serving", "dfs"];
-
-/// Hosts whose wall clock a clock-skew fault may move (those that read the clock port).
-pub const SKEWABLE_HOSTS: [&str; 3] = ["dwd-job", "dws-job", "serving"];
-
-/// With a dedicated compactor: it may crash too, and lose its link to storage.
-pub const RANDOM_CRASH_TARGETS_WITH_COMPACTOR: [&str; 6] =
-    ["dwd-job", "dws-job", "tt", "serving", "dfs", "compactor"];
-pub const PARTITIONABLE_LINKS_WITH_COMPACTOR: [(&str, &str); 6] = [
-    ("dwd-job", "dfs"),
-    ("dws-job", "dfs"),
-    ("tt", "dwd-job"),
-    ("tt", "traffic"),
-    ("serving", "dfs"),
-    ("compactor", "dfs"),
-];
-
-/// Between `min_faults` and `max_faults` faults, each lasting 1–`max_duration`, all ending at
-/// least 5 s before `chaos` ends. The same seed always gives the same schedule.
+/// Between `min_faults` and `max_faults` crashes and partitions over `world`'s hosts and links,
+/// each lasting 1–`max_duration`, all ending at least 5 s before `chaos` ends. The same seed
+/// always gives the same schedule.
 pub fn random_schedule(
-    seeds: &SeedTree,
-    chaos: Millis,
-    min_faults: usize,
-    max_faults: usize,
-    max_duration: Millis,
-) -> Vec<FaultSpec> {
-    random_schedule_among(
-        seeds,
-        chaos,
-        (min_faults, max_faults),
-        max_duration,
-        &RANDOM_CRASH_TARGETS,
-        &PARTITIONABLE_LINKS,
-    )
-}
-
-/// `random_schedule` over the given crash targets and links (e.g. `*_WITH_COMPACTOR` for
-/// scenarios that run a dedicated compactor).
-pub fn random_schedule_among(
+    world: Topology,
     seeds: &SeedTree,
     chaos: Millis,
     (min_faults, max_faults): (usize, usize),
     max_duration: Millis,
-    crash_targets: &[&str],
-    links: &[(&str, &str)],
 ) -> Vec<FaultSpec> {
+    let targets = Targets::of(world);
     let mut rng = seeds.fork("faults/schedule");
     let count = rng.random_range(min_faults..=max_faults.max(min_faults));
     let latest_end = (chaos.0 - 5_000).max(2_000);
@@ -77,83 +33,28 @@ pub fn random_schedule_among(
             } else {
                 FaultKind::Partition
             };
-            let targets = Targets {
-                crash: crash_targets,
-                links,
-                skewable: &SKEWABLE_HOSTS,
-                disks: &crate::scenario::DISK_HOSTS,
-            };
             draw_fault(&mut rng, kind, Millis(at), Millis(duration), &targets)
         })
         .collect()
 }
 
-/// Like `random_schedule`, with each fault's kind drawn from `weights` (kind, weight).
+/// Like [`random_schedule`], with each fault's kind drawn from `weights` (kind, weight), so
+/// different seeds explore different fault mixes.
 pub fn random_catalogue_schedule(
+    world: Topology,
     seeds: &SeedTree,
     chaos: Millis,
-    min_faults: usize,
-    max_faults: usize,
+    (min_faults, max_faults): (usize, usize),
     max_duration: Millis,
     weights: &[(FaultKind, u32)],
 ) -> Vec<FaultSpec> {
-    let targets = Targets {
-        crash: &RANDOM_CRASH_TARGETS,
-        links: &PARTITIONABLE_LINKS,
-        skewable: &SKEWABLE_HOSTS,
-        disks: &crate::scenario::DISK_HOSTS,
-    };
     catalogue_schedule_among(
         seeds,
         chaos,
         (min_faults, max_faults),
         max_duration,
         weights,
-        &targets,
-    )
-}
-
-/// `random_schedule` over the hosts of `scenario`'s world: with `[storage] dual = true` its
-/// faults hit `dfs-a`, `dfs-b` and both chains' jobs (and never `dfs`).
-pub fn random_schedule_for(
-    scenario: &Scenario,
-    seeds: &SeedTree,
-    (min_faults, max_faults): (usize, usize),
-    max_duration: Millis,
-) -> Vec<FaultSpec> {
-    let world = FaultTargets::of(scenario);
-    random_schedule_among(
-        seeds,
-        scenario.run.chaos,
-        (min_faults, max_faults),
-        max_duration,
-        &world.crashable,
-        &world.links,
-    )
-}
-
-/// `random_catalogue_schedule` over the hosts of `scenario`'s world (see `random_schedule_for`).
-pub fn random_catalogue_schedule_for(
-    scenario: &Scenario,
-    seeds: &SeedTree,
-    (min_faults, max_faults): (usize, usize),
-    max_duration: Millis,
-    weights: &[(FaultKind, u32)],
-) -> Vec<FaultSpec> {
-    let world = FaultTargets::of(scenario);
-    let targets = Targets {
-        crash: &world.crashable,
-        links: &world.links,
-        skewable: &world.skewable,
-        disks: &world.disks,
-    };
-    catalogue_schedule_among(
-        seeds,
-        scenario.run.chaos,
-        (min_faults, max_faults),
-        max_duration,
-        weights,
-        &targets,
+        &Targets::of(world),
     )
 }
 
@@ -197,12 +98,24 @@ pub fn whole_catalogue() -> Vec<(FaultKind, u32)> {
     FaultKind::ALL.iter().map(|&kind| (kind, 1)).collect()
 }
 
-/// Hosts a crash may hit, links a partition may cut, clocks to skew and disks to fail.
-struct Targets<'a> {
-    crash: &'a [&'a str],
-    links: &'a [(&'a str, &'a str)],
-    skewable: &'a [&'a str],
-    disks: &'a [&'a str],
+/// Hosts a crash may hit, links a partition may cut, clocks to skew and disks to fail, in the
+/// topology's draw order.
+struct Targets {
+    crash: Vec<&'static str>,
+    links: Vec<(&'static str, &'static str)>,
+    skewable: Vec<&'static str>,
+    disks: Vec<&'static str>,
+}
+
+impl Targets {
+    fn of(world: Topology) -> Self {
+        Self {
+            crash: world.crashable(),
+            links: world.links(),
+            skewable: world.skewable(),
+            disks: world.disks(),
+        }
+    }
 }
 
 /// One fault of `kind` with its target or link (from `targets`) and parameters drawn from `rng`.
@@ -213,7 +126,7 @@ fn draw_fault(
     duration: Millis,
     targets: &Targets,
 ) -> FaultSpec {
-    let (crash_targets, links) = (targets.crash, targets.links);
+    let (crash_targets, links) = (&targets.crash, &targets.links);
     let mut fault = FaultSpec::new(at, kind, duration);
     let pick = |rng: &mut dyn rand::RngCore, hosts: &[&str]| {
         hosts[rng.random_range(0..hosts.len())].to_string()
@@ -233,7 +146,7 @@ fn draw_fault(
             }
         }
         FaultKind::ClockSkew => {
-            fault.target = Some(pick(rng, targets.skewable));
+            fault.target = Some(pick(rng, &targets.skewable));
             let skew_s = rng.random_range(-120..=120i64);
             fault.skew = Some(format!(
                 "{}{}s",
@@ -242,7 +155,7 @@ fn draw_fault(
             ));
         }
         FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
-            fault.target = Some(pick(rng, targets.disks));
+            fault.target = Some(pick(rng, &targets.disks));
             match kind {
                 FaultKind::DiskErrors => fault.rate = Some(rng.random_range(0.01..=0.3)),
                 FaultKind::DiskSlow => fault.latency = Some(Millis(rng.random_range(5..=500))),
@@ -268,19 +181,17 @@ mod tests {
         let mut hosts = std::collections::BTreeSet::new();
         for seed in 1..=40u64 {
             let seeds = SeedTree::new(seed);
-            let mut faults = random_catalogue_schedule_for(
-                &scenario,
+            let world = scenario.topology();
+            let chaos = scenario.run.chaos;
+            let mut faults = random_catalogue_schedule(
+                world,
                 &seeds,
+                chaos,
                 (3, 6),
                 Millis(8_000),
                 &whole_catalogue(),
             );
-            faults.extend(random_schedule_for(
-                &scenario,
-                &seeds,
-                (2, 4),
-                Millis(8_000),
-            ));
+            faults.extend(random_schedule(world, &seeds, chaos, (2, 4), Millis(8_000)));
             for fault in &faults {
                 hosts.extend(fault.target.clone());
                 hosts.extend(fault.between.clone().into_iter().flatten());
@@ -302,10 +213,13 @@ mod tests {
         for seed in 1..=40u64 {
             let draw = || {
                 random_catalogue_schedule(
+                    Topology {
+                        dual: false,
+                        compactor: false,
+                    },
                     &SeedTree::new(seed),
                     Millis(90_000),
-                    3,
-                    6,
+                    (3, 6),
                     Millis(8_000),
                     &whole_catalogue(),
                 )

@@ -2,6 +2,9 @@
 //! and bad values are rejected with the file, the line and a hint, never a panic. Option names
 //! follow Paimon's and Flink's (`bucket`, `changelog-producer`, `execution.checkpointing.interval`).
 
+pub mod operations;
+
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -80,9 +83,9 @@ pub struct Scenario {
     pub cost: BTreeMap<String, OperatorCost>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
-    /// Scripted operator actions: deploys and rollbacks (`crate::operations`).
+    /// Scripted operator actions: deploys and rollbacks (`scenario::operations`).
     #[serde(default)]
-    pub operations: Vec<crate::operations::OperationSpec>,
+    pub operations: Vec<crate::scenario::operations::OperationSpec>,
     #[serde(default)]
     pub sla: SlaSection,
     /// `[storage]`: one storage system (`dfs`) or two (`dfs-a`, `dfs-b`) with serving failover.
@@ -1131,21 +1134,6 @@ fn default_small_files_max() -> usize {
     200
 }
 
-/// Hosts a crash fault may target.
-pub const CRASHABLE_HOSTS: [&str; 6] = ["dwd-job", "dws-job", "tt", "serving", "dfs", "compactor"];
-/// Hosts with a disk that storage faults can hit.
-pub const DISK_HOSTS: [&str; 2] = ["dfs", "tt"];
-/// Every host of the world (`compactor` only when `[jobs.compactor]` is set).
-pub const HOSTS: [&str; 7] = [
-    "tt",
-    "dwd-job",
-    "dws-job",
-    "dfs",
-    "serving",
-    "traffic",
-    "compactor",
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("cannot read scenario {path}: {source}")]
@@ -1158,6 +1146,14 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
+    /// The hosts this scenario's world runs.
+    pub fn topology(&self) -> crate::topology::Topology {
+        crate::topology::Topology {
+            dual: self.storage.dual,
+            compactor: self.jobs.compactor.is_some(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.display().to_string(),
@@ -1367,10 +1363,7 @@ impl Scenario {
             ));
         }
         // With dual storage the secondary's jobs (`dwd-job-b`, `dws-job-b`) commit too.
-        let committing: Vec<&str> = crate::storage::chains(self)
-            .iter()
-            .flat_map(|c| [c.dwd_job, c.dws_job])
-            .collect();
+        let committing = self.topology().committing_jobs();
         for job in &self.jobs.unsafe_new_commit_user_on_restart {
             if !committing.contains(&job.as_str()) {
                 return Err(format!(
@@ -1536,14 +1529,11 @@ impl Scenario {
             let [a, b] = fault.between.as_ref().ok_or_else(|| {
                 format!("a {kind} fault needs `between = [\"host-a\", \"host-b\"]`")
             })?;
-            let targets = crate::storage::FaultTargets::of(self);
+            let topology = self.topology();
+            let hosts = topology.hosts();
             for host in [a, b] {
-                if !targets.hosts.contains(&host.as_str()) {
-                    return Err(crate::storage::FaultTargets::explain_unknown(
-                        self,
-                        host,
-                        &targets.hosts,
-                    ));
+                if !hosts.contains(&host.as_str()) {
+                    return Err(topology.explain_unknown(host, &hosts));
                 }
             }
             if a == b {
@@ -1560,16 +1550,14 @@ impl Scenario {
             if fault.between.is_some() {
                 return Err(format!("a {kind} fault takes `target`, not `between`"));
             }
-            let targets = crate::storage::FaultTargets::of(self);
-            let allowed: &[&str] = match fault.kind {
-                FaultKind::Crash => &targets.crashable,
-                FaultKind::ClockSkew => &targets.skewable,
-                _ => &targets.disks,
+            let topology = self.topology();
+            let allowed = match fault.kind {
+                FaultKind::Crash => topology.crashable(),
+                FaultKind::ClockSkew => topology.skewable(),
+                _ => topology.disks(),
             };
-            let unknown = crate::storage::FaultTargets::explain_unknown(self, target, allowed);
-            if !allowed.contains(&target) && !unknown.starts_with("unknown host") {
-                // `dfs` with dual storage, or a dual-storage host without it.
-                return Err(unknown);
+            if !allowed.contains(&target) && topology.belongs_to_other_world(target) {
+                return Err(topology.explain_unknown(target, &allowed));
             }
             if !allowed.contains(&target) {
                 return Err(format!(

@@ -12,8 +12,8 @@ use serde::Serialize;
 use warehouse::event::{EVENT_FIELD_NAMES, EVENT_KIND_SYMBOLS};
 use warehouse::jobs::schemas::{LATE_FIELD_NAMES, LATE_TABLE_ROOT};
 
-use crate::checkers::Violation;
-use crate::inspect::{Records, SnapshotInfo, TableInspector};
+use crate::check::exactly_once::Violation;
+use crate::check::inspect::{Records, SnapshotInfo, TableInspector};
 use crate::scenario::Scenario;
 
 /// A late-table row: the event's fields, then the watermark it met.

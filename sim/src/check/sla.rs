@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::checkers::{FreshnessReport, Violation};
+use crate::check::exactly_once::{FreshnessReport, Violation};
 use crate::scenario::FaultKind;
 use crate::world::Shared;
 
@@ -205,8 +205,8 @@ fn recovery(shared: &Shared, freshness: &FreshnessReport) -> RecoveryReport {
                     // the chain that storage holds (the primary's for TT).
                     let job = if host.ends_with("-job") || host.ends_with("-job-b") {
                         host.as_str()
-                    } else if host == crate::storage::SECONDARY.storage {
-                        crate::storage::SECONDARY.dws_job
+                    } else if host == crate::topology::SECONDARY.storage {
+                        crate::topology::SECONDARY.dws_job
                     } else {
                         "dws-job"
                     };

@@ -1,6 +1,12 @@
 //! The software each turmoil host runs: the TT broker, the two Flink jobs, the storage server and
 //! the serving layer. A restarted host runs its function again from the top, with empty memory.
 
+pub mod dfs;
+pub mod failover;
+pub mod ops;
+pub mod traffic;
+
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -20,10 +26,10 @@ use warehouse::table::{
 };
 use warehouse::tt::{Broker, TtConfig, TtRequest, TtResponse};
 
-use crate::dfs::DfsServer;
-use crate::rpc::serve;
+use crate::hosts::dfs::DfsServer;
+use crate::world::rpc::serve;
 use crate::scenario::TableSection;
-use crate::storage::Chain;
+use crate::topology::Chain;
 use crate::world::{DFS_PORT, Shared, SimEnv, SimTransport, TT_PORT, TurmoilDisk, sim_now_ms};
 
 const TT_ROOT: &str = "/tt";
@@ -223,7 +229,7 @@ fn checkpoint_config(shared: &Shared) -> CheckpointConfig {
 }
 
 pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
-    let chain = crate::storage::chains(&shared.scenario)[0];
+    let chain = shared.scenario.topology().chains()[0];
     dwd_job_host_on(shared, chain).await
 }
 
@@ -278,7 +284,7 @@ async fn run_until_failover<J: StreamJob>(shared: &Shared, env: &SimEnv, job: &m
 }
 
 pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
-    let chain = crate::storage::chains(&shared.scenario)[0];
+    let chain = shared.scenario.topology().chains()[0];
     dws_job_host_on(shared, chain).await
 }
 
@@ -309,9 +315,9 @@ pub async fn dws_job_host_on(shared: Rc<Shared>, chain: Chain) -> turmoil::Resul
             allowed_lateness_ms: shared.scenario.jobs.allowed_lateness.0,
             parallelism: shared.scenario.jobs.parallelism,
             unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&shared, host),
-            version: crate::operations::version_of(&shared, host),
+            version: crate::hosts::ops::version_of(&shared, host),
         };
-        crate::operations::run_pending_rollbacks(&shared, &env, host, &dws).await;
+        crate::hosts::ops::run_pending_rollbacks(&shared, &env, host, &dws).await;
         let late = open_table(&env, LATE_TABLE_ROOT, late_schema()).await;
         let mut job = DwdToDws::new(env.clone(), config, dwd, dws, late);
         run_until_failover(&shared, &env, &mut job).await;
@@ -399,7 +405,7 @@ pub async fn dfs_host_on(shared: Rc<Shared>, host: &'static str) -> turmoil::Res
 
 pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
     if shared.scenario.storage.dual {
-        return crate::failover::serving_host_dual(shared).await;
+        return crate::hosts::failover::serving_host_dual(shared).await;
     }
     let env = SimEnv::new("serving", &shared);
     let mut rng = shared.seeds.fork("host/serving");

@@ -20,9 +20,9 @@ use warehouse::jobs::schemas::{
     DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT, LATE_FIELD_NAMES, LATE_TABLE_ROOT,
 };
 
-use crate::inspect::{Records, SnapshotInfo, TableInspector};
-use crate::late_data::{LateState, LatenessReport};
-use crate::storage::Chain;
+use crate::check::inspect::{Records, SnapshotInfo, TableInspector};
+use crate::check::event_time::{LateState, LatenessReport};
+use crate::topology::Chain;
 use crate::world::{GroundTruth, Shared};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -742,8 +742,8 @@ pub struct FilesReport {
     pub dws_live_files: usize,
     pub dws_max_files_per_bucket: usize,
     /// The files checker over every committed snapshot (see `files_checker`).
-    pub dwd_over_run: crate::files_checker::TableFiles,
-    pub dws_over_run: crate::files_checker::TableFiles,
+    pub dwd_over_run: crate::check::files::TableFiles,
+    pub dws_over_run: crate::check::files::TableFiles,
     /// Files checker and expired-snapshot violations.
     pub violations: Vec<Violation>,
 }
@@ -755,7 +755,7 @@ pub fn check_run(
     objects: &BTreeMap<String, Vec<u8>>,
     chaos_end_ms: i64,
 ) -> CheckOutcome {
-    let chain = crate::storage::chains(&shared.scenario)[0];
+    let chain = shared.scenario.topology().chains()[0];
     check_chain(shared, chain, objects, chaos_end_ms, None).outcome
 }
 
@@ -930,7 +930,7 @@ fn live_files_check(
         message,
     };
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
-    if let Some(latest) = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last()
+    if let Some(latest) = crate::check::history::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last()
     {
         (files.dwd_live_files, files.dwd_max_files_per_bucket) =
             file_counts(&dwd.live_files(latest)?);
@@ -999,7 +999,7 @@ fn live_files_check(
         }
     }
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    if let Some(latest) = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last()
+    if let Some(latest) = crate::check::history::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last()
     {
         (files.dws_live_files, files.dws_max_files_per_bucket) =
             file_counts(&dws.live_files(latest)?);
@@ -1092,8 +1092,8 @@ fn walk_tables(
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
     let shared = checker.shared;
-    let dwd_snapshots = crate::operations::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?;
-    let dws_snapshots = crate::operations::surviving_history(shared, &dws, DWS_TABLE_ROOT)?;
+    let dwd_snapshots = crate::check::history::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?;
+    let dws_snapshots = crate::check::history::surviving_history(shared, &dws, DWS_TABLE_ROOT)?;
     let late = TableInspector::new(
         objects,
         LATE_TABLE_ROOT,

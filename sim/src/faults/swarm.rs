@@ -5,9 +5,10 @@
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
-use crate::faults::random_schedule;
+use crate::faults::random::random_schedule;
 use crate::scenario::{Millis, Scenario};
-use crate::seed::SeedTree;
+use crate::topology::Topology;
+use crate::world::seed::SeedTree;
 
 /// `base` with knobs and faults drawn from `seed`, and a line per drawn knob.
 pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
@@ -27,11 +28,12 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
     scenario.tt.fetch_max_records = *[500, 5_000, 20_000].choose(&mut rng).expect("non-empty");
     scenario.tt.segment_records = *[1_000, 10_000, 50_000].choose(&mut rng).expect("non-empty");
     scenario.run.tick = Millis(*[5, 10, 20].choose(&mut rng).expect("non-empty"));
-    scenario.faults = if scenario.storage.dual {
-        crate::faults::random_schedule_for(&scenario, &seeds, (2, 8), Millis(10_000))
-    } else {
-        random_schedule(&seeds, scenario.run.chaos, 2, 8, Millis(10_000))
+    // With one storage system the draw never hits a dedicated compactor (as it always drew).
+    let world = Topology {
+        compactor: false,
+        ..scenario.topology()
     };
+    scenario.faults = random_schedule(world, &seeds, scenario.run.chaos, (2, 8), Millis(10_000));
     let knobs = vec![
         format!(
             "dwd bucket={} compaction-trigger={}",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use warehouse::event::EventKind;
 
-use crate::checkers::Violation;
+use crate::check::exactly_once::Violation;
 use crate::world::Shared;
 
 const DAY_MS: i64 = 86_400_000;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::scenario::HOSTS;
+use crate::topology::TRACK_ORDER;
 use crate::trace::TraceEvent;
 
 /// Simulated milliseconds to the trace's microseconds.
@@ -37,7 +37,7 @@ pub fn chrome_trace(
     tt_lag: &[(i64, i64)],
     staleness: &[(i64, i64)],
 ) -> Value {
-    let mut tracks: Vec<String> = HOSTS.iter().map(|h| h.to_string()).collect();
+    let mut tracks: Vec<String> = TRACK_ORDER.iter().map(|h| h.to_string()).collect();
     tracks.push("world".into());
     // Dual storage hosts (after the others, so single-storage tracks keep their ids).
     tracks.extend(["dfs-a", "dfs-b", "dwd-job-b", "dws-job-b"].map(String::from));

@@ -1,0 +1,187 @@
+//! Where verdicts are made: the checkers recompute what the tables must hold from the world's
+//! ground truth and compare it with what their own reader finds on storage. They never import
+//! the hosts (the code they check).
+
+pub mod budget;
+pub mod event_time;
+pub mod exactly_once;
+pub mod files;
+pub mod history;
+pub mod inspect;
+pub mod sla;
+
+use std::collections::BTreeMap;
+
+use crate::check::exactly_once::{
+    ChainChecks, CheckOutcome, SecondaryChecks, Violation, check_chain,
+};
+use crate::check::files::{self as files_checker, Deletions};
+use crate::run::Simulation;
+use crate::scenario::Scenario;
+use crate::world::Shared;
+
+/// A simulated run and the checkers' verdicts on it.
+pub struct Run {
+    pub simulation: Simulation,
+    pub checks: CheckOutcome,
+}
+
+/// Runs `scenario` with `seed` to completion and checks it. Deterministic: same inputs, same trace.
+pub fn run(scenario: Scenario, seed: u64) -> Run {
+    check(crate::run::simulate(scenario, seed))
+}
+
+/// Runs the checkers over a simulated run. With dual storage both chains are checked, each
+/// against the ground truth, and every violation names its storage system; freshness is
+/// measured as served (from whichever system showed an event first).
+pub fn check(mut simulation: Simulation) -> Run {
+    let checks = check_simulation(&mut simulation);
+    Run {
+        simulation,
+        checks,
+    }
+}
+
+/// The checkers again, over a run whose simulation was changed since (a counterfactual: say, a
+/// test that deletes a file the tables need and expects a checker to notice).
+pub fn recheck(run: &mut Run) {
+    run.checks = check_simulation(&mut run.simulation);
+}
+
+fn check_simulation(output: &mut Simulation) -> CheckOutcome {
+    let shared = output.shared.clone();
+    let chaos_end_ms = output.chaos_end_ms;
+    let chains = shared.scenario.topology().chains();
+    let primary = check_storage(&shared, chains[0], &mut output.objects, chaos_end_ms, None);
+    let Some(secondary_objects) = output.secondary_objects.as_mut() else {
+        return primary.outcome;
+    };
+    let secondary = check_storage(
+        &shared,
+        chains[1],
+        secondary_objects,
+        chaos_end_ms,
+        Some(&primary.visible_at),
+    );
+    merge_chains(chains, primary, secondary)
+}
+
+/// The checks of one storage system's chain. The objects its `dfs` deleted are lent from the
+/// world's graveyard to the storage dump while the checkers walk the history, then given
+/// back, so `objects` stays the final state.
+fn check_storage(
+    shared: &Shared,
+    chain: crate::topology::Chain,
+    objects: &mut BTreeMap<String, Vec<u8>>,
+    chaos_end_ms: i64,
+    other_visible_at: Option<&[i64]>,
+) -> ChainChecks {
+    let mut graveyard = shared.storage(chain.storage).graveyard.borrow_mut();
+    let deleted: Deletions = graveyard
+        .iter()
+        .filter(|(path, _)| !objects.contains_key(*path))
+        .map(|(path, tombstone)| (path.clone(), tombstone.deleted_ms))
+        .collect();
+    let (retained, unreferenced) = files_checker::retained_metadata_check(objects, &deleted);
+    for path in deleted.keys() {
+        if let Some(tombstone) = graveyard.get_mut(path) {
+            objects.insert(path.clone(), std::mem::take(&mut tombstone.bytes));
+        }
+    }
+    let mut checks = check_chain(shared, chain, objects, chaos_end_ms, other_visible_at);
+    let (dwd, dws, mut violations) =
+        files_checker::files_check_on(shared, chain.storage, objects, &deleted);
+    for path in deleted.keys() {
+        if let (Some(tombstone), Some(bytes)) = (graveyard.get_mut(path), objects.remove(path)) {
+            tombstone.bytes = bytes;
+        }
+    }
+    drop(graveyard);
+    violations.splice(0..0, retained);
+    if chain.storage != crate::topology::SECONDARY.storage {
+        violations.extend(files_checker::expired_snapshot_check(shared));
+    }
+    let files = &mut checks.outcome.files;
+    files.dwd_over_run = files_checker::TableFiles {
+        unreferenced_files_at_end: unreferenced[0],
+        ..dwd
+    };
+    files.dws_over_run = files_checker::TableFiles {
+        unreferenced_files_at_end: unreferenced[1],
+        ..dws
+    };
+    files.violations = violations;
+    checks
+}
+
+/// Names the storage system in a violation's place.
+fn on_storage(storage: &str, mut violation: Violation) -> Violation {
+    violation.at = format!("{storage}: {}", violation.at);
+    violation
+}
+
+/// One outcome of both chains: the primary's figures, the served freshness, the secondary's
+/// figures in `secondary`, and every violation of either, each naming its storage system.
+fn merge_chains(
+    chains: &[crate::topology::Chain],
+    primary: ChainChecks,
+    secondary: ChainChecks,
+) -> CheckOutcome {
+    let (a, b) = (chains[0].storage, chains[1].storage);
+    let mut outcome = primary.outcome;
+    let second = secondary.outcome;
+    let mut served = secondary
+        .served_freshness
+        .unwrap_or_else(|| outcome.freshness.clone());
+    // Served freshness judges the SLA; each chain's own liveness still has to hold.
+    served.violations.retain(|v| v.checker != "liveness");
+    for (storage, own) in [(a, &outcome.freshness), (b, &second.freshness)] {
+        served.violations.extend(
+            own.violations
+                .iter()
+                .filter(|v| v.checker == "liveness")
+                .cloned()
+                .map(|v| on_storage(storage, v)),
+        );
+    }
+    let mut exactly_once: Vec<Violation> = std::mem::take(&mut outcome.exactly_once.violations)
+        .into_iter()
+        .map(|v| on_storage(a, v))
+        .collect();
+    exactly_once.extend(
+        second
+            .exactly_once
+            .violations
+            .iter()
+            .cloned()
+            .map(|v| on_storage(b, v)),
+    );
+    outcome.exactly_once.violations = exactly_once;
+    let mut files: Vec<Violation> = std::mem::take(&mut outcome.files.violations)
+        .into_iter()
+        .map(|v| {
+            if v.checker == files_checker::EXPIRED_SNAPSHOT {
+                v
+            } else {
+                on_storage(a, v)
+            }
+        })
+        .collect();
+    files.extend(
+        second
+            .files
+            .violations
+            .iter()
+            .cloned()
+            .map(|v| on_storage(b, v)),
+    );
+    outcome.files.violations = files;
+    outcome.secondary = Some(Box::new(SecondaryChecks {
+        storage: b.to_string(),
+        primary_freshness: outcome.freshness.clone(),
+        outcome: second,
+    }));
+    outcome.freshness = served;
+    outcome
+}
+

@@ -1,0 +1,57 @@
+//! Injects a fault action into the running world: crashes, restarts and links through turmoil,
+//! clock skews and disk faults through the world's fault state.
+
+use std::time::Duration;
+
+use crate::faults::schedule::FaultAction;
+use crate::world::Shared;
+
+pub fn fault_kind_name(action: &FaultAction) -> &'static str {
+    match action {
+        FaultAction::Crash(_) => "crash",
+        FaultAction::Restart(_) => "restart",
+        FaultAction::Partition(..) => "partition",
+        FaultAction::Heal(..) => "heal",
+        FaultAction::PartitionOneway(..) => "partition-oneway",
+        FaultAction::HealOneway(..) => "heal-oneway",
+        FaultAction::Latency(..) => "latency",
+        FaultAction::LatencyEnd(..) => "latency-end",
+        FaultAction::ClockSkew(..) => "clock-skew",
+        FaultAction::ClockSkewEnd(..) => "clock-skew-end",
+        FaultAction::Disk(..) => "disk-fault",
+        FaultAction::DiskHeal(..) => "disk-heal",
+    }
+}
+
+pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, action: &FaultAction) {
+    let default_max_latency =
+        Duration::from_millis(shared.scenario.run.network_latency_max.0 as u64);
+    match action {
+        FaultAction::Crash(host) => sim.crash(host.as_str()),
+        FaultAction::Restart(host) => sim.bounce(host.as_str()),
+        FaultAction::Partition(a, b) => sim.partition(a.as_str(), b.as_str()),
+        FaultAction::Heal(a, b) => sim.repair(a.as_str(), b.as_str()),
+        FaultAction::PartitionOneway(from, to) => sim.partition_oneway(from.as_str(), to.as_str()),
+        FaultAction::HealOneway(from, to) => sim.repair_oneway(from.as_str(), to.as_str()),
+        FaultAction::Latency(a, b, ms) => sim.set_link_max_message_latency(
+            a.as_str(),
+            b.as_str(),
+            Duration::from_millis(*ms as u64).max(default_max_latency),
+        ),
+        FaultAction::LatencyEnd(a, b) => {
+            sim.set_link_max_message_latency(a.as_str(), b.as_str(), default_max_latency)
+        }
+        FaultAction::ClockSkew(host, ms) => {
+            shared.clock_skews.borrow_mut().insert(host.clone(), *ms);
+        }
+        FaultAction::ClockSkewEnd(host) => {
+            shared.clock_skews.borrow_mut().remove(host);
+        }
+        FaultAction::Disk(host, fault) => {
+            shared.disk_faults.borrow_mut().insert(host.clone(), *fault);
+        }
+        FaultAction::DiskHeal(host) => {
+            shared.disk_faults.borrow_mut().remove(host);
+        }
+    }
+}

@@ -9,12 +9,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mimalloc::MiMalloc;
-use sim::scenario::Scenario;
-use sim::report::summary::Summary;
 use sim::campaign::sweep::{
     ResultsWriter, SeedRange, SeedResult, Shard, SweepSpec, Tally, read_results, scenario_digest,
     wall_clock,
 };
+use sim::report::summary::Summary;
+use sim::scenario::Scenario;
 
 mod table_scan;
 
@@ -256,15 +256,16 @@ fn shrink(scenario_arg: &str, seed: u64, out: Option<PathBuf>, max_runs: usize) 
             return ExitCode::from(2);
         }
     };
-    let shrunk = match sim::campaign::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
-        eprintln!("{line}")
-    }) {
-        Ok(shrunk) => shrunk,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    let shrunk =
+        match sim::campaign::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
+            eprintln!("{line}")
+        }) {
+            Ok(shrunk) => shrunk,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        };
     let out = out.unwrap_or_else(|| {
         let stem = Path::new(scenario_arg)
             .file_stem()
@@ -313,7 +314,7 @@ fn trace_around(
     count: usize,
     host: Option<&str>,
 ) -> ExitCode {
-    use sim::trace::{Anchor, read_jsonl, render_line};
+    use sim::trace::view::{Anchor, read_jsonl, render_line};
     let anchor = match Anchor::parse(around) {
         Ok(anchor) => anchor,
         Err(error) => {
@@ -334,7 +335,7 @@ fn trace_around(
             return ExitCode::from(2);
         }
     };
-    let (near, focus) = sim::trace::around(&events, anchor, window_ms.0, count, host);
+    let (near, focus) = sim::trace::view::around(&events, anchor, window_ms.0, count, host);
     if near.is_empty() {
         println!("no events there (the trace has {} events)", events.len());
     }
@@ -401,7 +402,9 @@ fn run(
         wall_s - simulate_s
     );
     if let Some(dir) = out {
-        if let Err(error) = sim::report::artefacts::write_all(dir, &output.simulation, &summary, trace_mode) {
+        if let Err(error) =
+            sim::report::artefacts::write_all(dir, &output.simulation, &summary, trace_mode)
+        {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
@@ -424,9 +427,9 @@ fn run(
             );
             println!(
                 "{}",
-                sim::trace::first_difference(&first_events, trace.events()).unwrap_or_else(|| {
-                    "the kept trace events agree; the difference lies past them".into()
-                })
+                sim::trace::view::first_difference(&first_events, trace.events()).unwrap_or_else(
+                    || { "the kept trace events agree; the difference lies past them".into() }
+                )
             );
             return ExitCode::from(1);
         }

@@ -104,7 +104,7 @@ fn store_and_inspector_agree_on_avro_manifests() {
     let snapshots = inspector.snapshots().unwrap();
     let compactions = snapshots
         .iter()
-        .filter(|s| s.commit_kind == "COMPACT")
+        .filter(|s| s.commit_kind == sim::check::inspect::CommitKind::Compact)
         .count();
     assert!(compactions > 0, "the test should cover compaction");
     assert!(snapshots.len() >= 8);
@@ -127,7 +127,8 @@ fn store_and_inspector_agree_on_avro_manifests() {
         let rows = runtime.block_on(table.read_all(&snapshot)).unwrap();
         let mut records = sim::check::inspect::Records::default();
         inspector.live_records(info, &mut records).unwrap();
-        let mut merged: BTreeMap<i64, (i64, i8, Vec<i64>)> = BTreeMap::new();
+        let mut merged: BTreeMap<i64, (i64, sim::check::inspect::RowKind, Vec<i64>)> =
+            BTreeMap::new();
         for r in 0..records.len() {
             let row = records.row(r).to_vec();
             let seq = records.sequence_numbers[r];
@@ -138,7 +139,7 @@ fn store_and_inspector_agree_on_avro_manifests() {
         }
         let inspected: BTreeMap<Vec<i64>, Vec<i64>> = merged
             .into_iter()
-            .filter(|(_, (_, kind, _))| *kind == 0 || *kind == 2)
+            .filter(|(_, (_, kind, _))| kind.is_live())
             .map(|(k, (_, _, row))| (vec![k], row))
             .collect();
         assert_eq!(inspected, rows, "snapshot {}", info.id);

@@ -4,8 +4,8 @@
 
 mod common;
 
-use sim::scenario::{Millis, Scenario, Spike};
 use sim::report::summary::Summary;
+use sim::scenario::{Millis, Scenario, Spike};
 
 /// backpressure.toml at a third of its traffic and half its length, with the writer slowed to
 /// match, so the same overload ratio fits in a test.
@@ -21,11 +21,10 @@ fn small_backpressure() -> Scenario {
         decay: Millis(5_000),
         multiple: 10.0,
     }];
-    scenario
-        .cost
-        .get_mut("dwd_writer")
-        .expect("set in the scenario")
-        .per_record_ns = 750_000.0;
+    let writer = warehouse::env::CostOperator::DwdWriter;
+    let mut cost = scenario.cost.get(writer);
+    cost.per_record_ns = 750_000.0;
+    scenario.cost.set(writer, cost);
     scenario
 }
 

@@ -46,7 +46,7 @@ fn paused_advertisers_stop_and_overspend_above_the_sla_fails() {
         .sla_violations
         .iter()
         .chain(&summary.budget.violations)
-        .find(|v| v.checker == "budget")
+        .find(|v| v.checker == sim::check::CheckerName::Budget)
         .expect("overspend above 1% fails the budget checker");
     assert!(
         violation.message.contains("overspent most"),

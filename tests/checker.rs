@@ -162,7 +162,11 @@ fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
     let (bytes, doubled, missing) = tamper(&objects[&path]);
     objects.insert(path, bytes);
 
-    let outcome = sim::check::exactly_once::check_run(&output.simulation.shared, &objects, output.simulation.chaos_end_ms);
+    let outcome = sim::check::exactly_once::check_run(
+        &output.simulation.shared,
+        &objects,
+        output.simulation.chaos_end_ms,
+    );
     let violations = &outcome.exactly_once.violations;
     let text: Vec<String> = violations
         .iter()
@@ -173,9 +177,9 @@ fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
             "advertiser {}, campaign {}, minute {}",
             key[0], key[1], key[2]
         );
-        violations
-            .iter()
-            .any(|v| v.checker == "exactly-once" && v.message.contains(&needle))
+        violations.iter().any(|v| {
+            v.checker == sim::check::CheckerName::ExactlyOnce && v.message.contains(&needle)
+        })
     };
     assert!(
         names(doubled),

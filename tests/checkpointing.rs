@@ -5,8 +5,9 @@
 
 mod common;
 
-use sim::scenario::{FaultKind, FaultSpec, Millis};
 use sim::report::summary::Summary;
+use sim::scenario::{FaultKind, FaultSpec, Millis};
+use warehouse::env::JournalKind;
 
 fn policy_scenario() -> sim::scenario::Scenario {
     let mut scenario = common::scenario("smoke");
@@ -35,8 +36,8 @@ fn traffic_driven_checkpoints_with_timeouts_stay_exactly_once() {
         let summary = Summary::build(&output, "smoke + traffic-driven checkpoints", "test", 1.0);
         assert!(summary.passed(), "seed {seed}:\n{}", summary.render());
         let trace = output.simulation.shared.trace.borrow();
-        declined += trace.count("checkpoint-declined");
-        interval_changes += trace.count("checkpoint-interval");
+        declined += trace.count(JournalKind::CheckpointDeclined);
+        interval_changes += trace.count(JournalKind::CheckpointInterval);
         failovers += trace
             .events()
             .iter()

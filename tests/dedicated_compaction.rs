@@ -6,9 +6,9 @@
 mod common;
 
 use sim::faults::random::random_schedule;
+use sim::report::summary::Summary;
 use sim::scenario::Millis;
 use sim::world::seed::SeedTree;
-use sim::report::summary::Summary;
 
 #[test]
 fn dedicated_compaction_with_random_faults_is_exactly_once() {
@@ -24,7 +24,8 @@ fn dedicated_compaction_with_random_faults_is_exactly_once() {
         );
         let output = sim::check::run(scenario, seed);
         let compactions = output
-            .simulation.shared
+            .simulation
+            .shared
             .trace
             .borrow()
             .events()

@@ -3,13 +3,16 @@
 
 mod common;
 
-use sim::trace::first_difference;
+use sim::trace::view::first_difference;
 
 #[test]
 fn same_seed_same_trace_and_another_seed_another() {
     let first = sim::check::run(common::scenario("smoke"), 11);
     let second = sim::check::run(common::scenario("smoke"), 11);
-    let (a, b) = (first.simulation.shared.trace.borrow(), second.simulation.shared.trace.borrow());
+    let (a, b) = (
+        first.simulation.shared.trace.borrow(),
+        second.simulation.shared.trace.borrow(),
+    );
     if let Some(difference) = first_difference(a.events(), b.events()) {
         panic!("seed 11 is not reproducible: {difference}");
     }

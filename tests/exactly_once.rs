@@ -4,9 +4,9 @@
 mod common;
 
 use sim::faults::random::random_schedule;
+use sim::report::summary::Summary;
 use sim::scenario::Millis;
 use sim::world::seed::SeedTree;
-use sim::report::summary::Summary;
 
 #[test]
 fn fifty_seeds_of_smoke_with_random_crash_schedules_pass() {

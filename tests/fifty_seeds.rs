@@ -8,9 +8,9 @@
 mod common;
 
 use sim::faults::random::random_schedule;
+use sim::report::summary::Summary;
 use sim::scenario::{Millis, Scenario};
 use sim::world::seed::SeedTree;
-use sim::report::summary::Summary;
 
 const SEEDS: u64 = 50;
 

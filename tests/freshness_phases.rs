@@ -22,7 +22,7 @@ fn a_phase_above_the_sla_fails_even_when_the_whole_run_meets_it() {
     let messages: Vec<&str> = checked
         .violations
         .iter()
-        .filter(|v| v.checker == "freshness")
+        .filter(|v| v.checker == sim::check::CheckerName::Freshness)
         .map(|v| v.message.as_str())
         .collect();
     assert_eq!(messages.len(), 1, "{messages:?}");

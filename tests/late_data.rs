@@ -6,10 +6,10 @@
 mod common;
 
 use sim::faults::random::random_schedule;
-use sim::scenario::{Millis, Scenario};
-use sim::world::seed::SeedTree;
 use sim::report::summary::Summary;
+use sim::scenario::{Millis, Scenario};
 use sim::world::Shared;
+use sim::world::seed::SeedTree;
 
 const LATE_ROOT: &str = "warehouse/ads.db/dws_late_events";
 
@@ -85,7 +85,8 @@ fn checker_catches_a_late_table_that_lost_its_rows() {
     assert!(summary.passed(), "{}", summary.render());
     assert!(summary.lateness.too_late_events > 0, "{}", summary.render());
     output
-        .simulation.objects
+        .simulation
+        .objects
         .retain(|path, _| !path.starts_with(LATE_ROOT));
     sim::check::recheck(&mut output);
     let messages: Vec<&str> = output
@@ -130,7 +131,11 @@ fn checker_recomputes_lateness_rather_than_trusting_the_job() {
     *judge.ledger.borrow_mut() = std::mem::take(&mut *output.simulation.shared.ledger.borrow_mut());
     *judge.snapshot_commits.borrow_mut() =
         std::mem::take(&mut *output.simulation.shared.snapshot_commits.borrow_mut());
-    let checks = sim::check::exactly_once::check_run(&judge, &output.simulation.objects, output.simulation.chaos_end_ms);
+    let checks = sim::check::exactly_once::check_run(
+        &judge,
+        &output.simulation.objects,
+        output.simulation.chaos_end_ms,
+    );
     let at: Vec<&str> = checks
         .exactly_once
         .violations

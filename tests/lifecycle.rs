@@ -6,8 +6,9 @@
 mod common;
 
 use common::dwsim;
-use sim::check::files::{EXPIRED_SNAPSHOT, FILES};
+use sim::check::CheckerName;
 use sim::world::Tombstone;
+use warehouse::env::JournalKind;
 use warehouse::jobs::schemas::DWD_TABLE_ROOT;
 
 #[test]
@@ -31,12 +32,19 @@ fn consumer_id_lets_the_dws_job_resume_after_its_snapshots_would_have_expired() 
     // Every committed snapshot was still checked, expired ones included.
     assert!(checks.exactly_once.dwd_snapshots_checked > dwd.snapshots_expired);
     let trace = output.simulation.shared.trace.borrow();
-    assert!(trace.count("expire") > 0 && trace.count("tag-create") >= 3);
-    assert_eq!(trace.count("job-failover"), 0);
+    assert!(trace.count(JournalKind::Expire) > 0 && trace.count(JournalKind::TagCreate) >= 3);
+    assert_eq!(trace.count(sim::trace::TraceKind::JobFailover), 0);
     // The final dump is the final state: expired snapshots are not in it.
     let first = format!("{DWD_TABLE_ROOT}/snapshot/snapshot-1");
     assert!(!output.simulation.objects.contains_key(&first));
-    assert!(output.simulation.shared.graveyard.borrow().contains_key(&first));
+    assert!(
+        output
+            .simulation
+            .shared
+            .graveyard
+            .borrow()
+            .contains_key(&first)
+    );
     drop(trace);
     // Expiration leaked nothing; a stray file of a failed attempt is counted for orphan cleaning.
     let mut output = output;
@@ -68,7 +76,7 @@ fn without_a_consumer_id_the_run_fails_with_an_expired_snapshot_verdict() {
         .files
         .violations
         .iter()
-        .find(|v| v.checker == EXPIRED_SNAPSHOT)
+        .find(|v| v.checker == CheckerName::ExpiredSnapshot)
         .expect("an expired-snapshot verdict");
     assert!(
         expired.message.starts_with("The snapshot with id ")
@@ -102,7 +110,8 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
     let mut output = sim::check::run(common::scenario("consumer-recovery"), 1);
     // Pretend dfs deleted a data file the latest DWD snapshot still reads, at t = 100 s.
     let path = output
-        .simulation.objects
+        .simulation
+        .objects
         .keys()
         .rfind(|p| p.starts_with(&format!("{DWD_TABLE_ROOT}/bucket-0/data-")))
         .cloned()
@@ -121,7 +130,7 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
         .files
         .violations
         .iter()
-        .filter(|v| v.checker == FILES)
+        .filter(|v| v.checker == CheckerName::Files)
         .collect();
     assert!(
         files
@@ -135,7 +144,8 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
     );
     // A snapshot deletion `dfs` saw while a consumer still needed it is a violation too.
     output
-        .simulation.shared
+        .simulation
+        .shared
         .protected_deletions
         .borrow_mut()
         .push(sim::world::ProtectedDeletion {
@@ -221,7 +231,8 @@ fn smoke_chaos_with_aggressive_expiration_and_tags_stays_exactly_once() {
         );
         let prefix = format!("{DWD_TABLE_ROOT}/snapshot/snapshot-");
         let retained = output
-            .simulation.objects
+            .simulation
+            .objects
             .keys()
             .filter(|p| p.starts_with(&prefix))
             .count();

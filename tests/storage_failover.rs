@@ -8,8 +8,8 @@
 
 mod common;
 
-use sim::scenario::Scenario;
 use sim::report::summary::Summary;
+use sim::scenario::Scenario;
 
 fn summary_of(scenario: Scenario, seed: u64) -> Summary {
     let output = sim::check::run(scenario, seed);
@@ -163,7 +163,9 @@ fn a_bug_in_chain_b_is_caught_and_named_although_chain_a_is_right() {
             .any(|v| v.message.contains("keys differ from")),
         "{violations:?}"
     );
-    let first = summary.first_violation("exactly-once").expect("violation");
+    let first = summary
+        .first_violation(sim::check::CheckerName::ExactlyOnce)
+        .expect("violation");
     assert!(summary.render().contains(&first.at));
 }
 

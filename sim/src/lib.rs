@@ -7,13 +7,13 @@
 //! the warehouse's ports) → `hosts` (where the warehouse runs) → `faults` → `run` (where a run
 //! starts) → `check` (where verdicts are made) → `report` → `campaign` (many runs).
 
-pub mod topology;
+pub mod campaign;
+pub mod check;
+pub mod faults;
+pub mod hosts;
+pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod topology;
 pub mod trace;
 pub mod world;
-pub mod hosts;
-pub mod faults;
-pub mod run;
-pub mod check;
-pub mod report;
-pub mod campaign;

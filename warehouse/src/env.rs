@@ -68,15 +68,65 @@ pub trait Clock: Clone + 'static {
     fn now_millis(&self) -> i64;
 }
 
+/// The operators that report their work through the cost port (and the storage system's I/O,
+/// which the world charges): the writer and every reader of a cost table share this list, so an
+/// operator cannot be misspelt into a free one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CostOperator {
+    /// An event inserted into its DWD bucket's writer (duplicate lookup, lookup changelog).
+    OdsToDwd,
+    /// A DWD row flushed (sort, Parquet encode of data and changelog files).
+    DwdWriter,
+    /// An event folded into its DWS minute row.
+    DwdToDws,
+    /// A DWS row flushed.
+    DwsWriter,
+    /// Decode, merge and encode of a dedicated compaction's inputs and outputs.
+    Compactor,
+    /// A write request to the storage system.
+    DfsWrite,
+    /// A read request to the storage system.
+    DfsRead,
+}
+
+impl CostOperator {
+    pub const ALL: [CostOperator; 7] = [
+        CostOperator::Compactor,
+        CostOperator::OdsToDwd,
+        CostOperator::DwdWriter,
+        CostOperator::DwdToDws,
+        CostOperator::DwsWriter,
+        CostOperator::DfsWrite,
+        CostOperator::DfsRead,
+    ];
+
+    /// The name cost tables and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OdsToDwd => "ods_to_dwd",
+            Self::DwdWriter => "dwd_writer",
+            Self::DwdToDws => "dwd_to_dws",
+            Self::DwsWriter => "dws_writer",
+            Self::Compactor => "compactor",
+            Self::DfsWrite => "dfs_write",
+            Self::DfsRead => "dfs_read",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.name() == name)
+    }
+}
+
 /// Real CPU work takes no simulated time, so the warehouse reports its work here and the world
 /// turns it into time (a sleep) from its cost model.
 pub trait Cost: Clone + 'static {
-    fn charge(&self, operator: &'static str, records: u64, bytes: u64) -> impl Future<Output = ()>;
+    fn charge(&self, operator: CostOperator, records: u64, bytes: u64) -> impl Future<Output = ()>;
     /// Work of one operator split across the job's parallel subtasks (`work[i]` = records and
     /// bytes of subtask `i`), which run side by side: the slowest subtask sets the time.
     fn charge_subtasks(
         &self,
-        operator: &'static str,
+        operator: CostOperator,
         work: &[(u64, u64)],
     ) -> impl Future<Output = ()> {
         let (records, bytes) = work
@@ -102,10 +152,92 @@ pub trait Buggify: Clone + 'static {
     fn fire(&self, site: &'static str) -> bool;
 }
 
+/// What the warehouse reports to its journal: one kind per significant event, shared by the
+/// warehouse (the writer) and whoever reads the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JournalKind {
+    CheckpointStart,
+    CheckpointComplete,
+    CheckpointDeclined,
+    /// The checkpoint interval changed (traffic-driven or backlog policy).
+    CheckpointInterval,
+    /// A commit of a checkpoint's files: `committed` says whether it made a snapshot (a
+    /// re-commit of an identifier already committed does not).
+    Commit {
+        committed: bool,
+    },
+    JobRestore,
+    CompactorStart,
+    CompactionCommit,
+    CompactionConflict,
+    Expire,
+    ExpireFailed,
+    ConsumerExpire,
+    TagCreate,
+    TagDelete,
+    TagFailed,
+    WriteStall,
+    WriteStallEnd,
+    WriteStallTimeout,
+    /// A table could not be opened yet; the job retries.
+    TableOpenRetry,
+}
+
+impl JournalKind {
+    /// Every kind (a commit twice: one that made a snapshot, one that did not).
+    pub const ALL: [JournalKind; 20] = [
+        Self::CheckpointStart,
+        Self::CheckpointComplete,
+        Self::CheckpointDeclined,
+        Self::CheckpointInterval,
+        Self::Commit { committed: true },
+        Self::Commit { committed: false },
+        Self::JobRestore,
+        Self::CompactorStart,
+        Self::CompactionCommit,
+        Self::CompactionConflict,
+        Self::Expire,
+        Self::ExpireFailed,
+        Self::ConsumerExpire,
+        Self::TagCreate,
+        Self::TagDelete,
+        Self::TagFailed,
+        Self::WriteStall,
+        Self::WriteStallEnd,
+        Self::WriteStallTimeout,
+        Self::TableOpenRetry,
+    ];
+
+    /// The event's name in a trace or a metrics pipeline.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CheckpointStart => "checkpoint-start",
+            Self::CheckpointComplete => "checkpoint-complete",
+            Self::CheckpointDeclined => "checkpoint-declined",
+            Self::CheckpointInterval => "checkpoint-interval",
+            Self::Commit { .. } => "commit",
+            Self::JobRestore => "job-restore",
+            Self::CompactorStart => "compactor-start",
+            Self::CompactionCommit => "compaction-commit",
+            Self::CompactionConflict => "compaction-conflict",
+            Self::Expire => "expire",
+            Self::ExpireFailed => "expire-failed",
+            Self::ConsumerExpire => "consumer-expire",
+            Self::TagCreate => "tag-create",
+            Self::TagDelete => "tag-delete",
+            Self::TagFailed => "tag-failed",
+            Self::WriteStall => "write-stall",
+            Self::WriteStallEnd => "write-stall-end",
+            Self::WriteStallTimeout => "write-stall-timeout",
+            Self::TableOpenRetry => "table-open-retry",
+        }
+    }
+}
+
 /// Where the warehouse reports significant events (checkpoint, commit, failover) for whoever
 /// watches it: a metrics pipeline in production, the trace in the simulator.
 pub trait Journal: Clone + 'static {
-    fn record(&self, kind: &'static str, detail: String);
+    fn record(&self, kind: JournalKind, detail: String);
 }
 
 /// Everything a warehouse process needs from its world, bundled.
@@ -226,7 +358,7 @@ impl Clock for ManualClock {
 pub struct FreeCost;
 
 impl Cost for FreeCost {
-    async fn charge(&self, _operator: &'static str, _records: u64, _bytes: u64) {}
+    async fn charge(&self, _operator: CostOperator, _records: u64, _bytes: u64) {}
 }
 
 /// Never fires. For unit tests and production-like runs.
@@ -241,10 +373,10 @@ impl Buggify for NoBuggify {
 
 /// Keeps every journal record in memory, for unit tests.
 #[derive(Clone, Default)]
-pub struct MemJournal(pub Rc<std::cell::RefCell<Vec<(&'static str, String)>>>);
+pub struct MemJournal(pub Rc<std::cell::RefCell<Vec<(JournalKind, String)>>>);
 
 impl Journal for MemJournal {
-    fn record(&self, kind: &'static str, detail: String) {
+    fn record(&self, kind: JournalKind, detail: String) {
         self.0.borrow_mut().push((kind, detail));
     }
 }

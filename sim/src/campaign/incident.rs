@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::scenario::Scenario;
+use crate::check::CheckerName;
 use crate::report::summary::Summary;
+use crate::scenario::Scenario;
 
 /// The files of an incident directory.
 pub const SCENARIO_FILE: &str = "scenario.toml";
@@ -29,7 +30,7 @@ pub struct Expected {
     /// The misconfiguration or unsafe option that causes it, as the scenario spells it.
     pub cause: String,
     /// The checker that must FAIL.
-    pub checker: String,
+    pub checker: CheckerName,
     /// A stable fragment of that checker's first violation (its `at` or its message).
     pub first_violation_contains: String,
     /// Every checker that fails, `checker` included: any other verdict changing is a regression.
@@ -75,12 +76,17 @@ impl Incident {
         let verdict_path = dir.join(VERDICT_FILE);
         let expected: Expected = toml::from_str(&read(&verdict_path)?)
             .map_err(|e| invalid(&verdict_path, e.to_string()))?;
-        if !expected.failed_checkers.contains(&expected.checker) {
+        if !expected
+            .failed_checkers
+            .iter()
+            .any(|name| name == expected.checker.name())
+        {
             return Err(invalid(
                 &verdict_path,
                 format!(
                     "failed_checkers {:?} must include checker = \"{}\"",
-                    expected.failed_checkers, expected.checker
+                    expected.failed_checkers,
+                    expected.checker.name()
                 ),
             ));
         }
@@ -165,17 +171,19 @@ impl Incident {
                 "failed checkers changed: expected {want:?}, got {got:?}"
             ));
         }
-        match summary.first_violation(&expected.checker) {
+        match summary.first_violation(expected.checker) {
             None => differences.push(format!(
                 "checker `{}` stayed silent (verdict {})",
-                expected.checker, summary.verdict
+                expected.checker.name(),
+                summary.verdict
             )),
             Some(first) => {
                 let text = format!("{}: {}", first.at, first.message);
                 if !text.contains(&expected.first_violation_contains) {
                     differences.push(format!(
                         "the first `{}` violation no longer contains {:?}: {text}",
-                        expected.checker, expected.first_violation_contains
+                        expected.checker.name(),
+                        expected.first_violation_contains
                     ));
                 }
             }

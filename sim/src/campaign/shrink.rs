@@ -2,8 +2,8 @@
 //! shorter chaos phase, keeping only changes under which the same seed still fails the same
 //! checker. The result is written as a scenario file an engineer can run and read.
 
-use crate::scenario::{FaultSpec, Millis, Scenario};
 use crate::report::summary::Summary;
+use crate::scenario::{FaultSpec, Millis, Scenario};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShrinkError {

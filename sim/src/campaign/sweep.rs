@@ -12,8 +12,8 @@ use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Scenario;
 use crate::report::summary::Summary;
+use crate::scenario::Scenario;
 
 /// How many characters of a violation's message the final table shows.
 const MESSAGE_CHARS_MAX: usize = 100;
@@ -147,7 +147,7 @@ impl SeedResult {
             .violations()
             .next()
             .map(|v| FirstViolation {
-                checker: v.checker.clone(),
+                checker: v.checker.name().to_string(),
                 at: v.at.clone(),
                 t_ms: v.t_ms,
                 message: v.message.clone(),

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use warehouse::event::EventKind;
 
-use crate::check::exactly_once::Violation;
+use crate::check::CheckerName;
+use crate::check::Violation;
 use crate::world::Shared;
 
 const DAY_MS: i64 = 86_400_000;
@@ -141,7 +142,7 @@ pub fn check_budgets(shared: &Shared) -> BudgetReport {
             .max_by_key(|a| (a.overspend_micros, -a.advertiser_id))
             .expect("overspend implies an exhausted budget");
         violations.push(Violation {
-            checker: "budget".into(),
+            checker: CheckerName::Budget,
             at: "whole run".into(),
             t_ms: worst.paused_at_ms,
             message: format!(

@@ -12,7 +12,8 @@ use serde::Serialize;
 use warehouse::event::{EVENT_FIELD_NAMES, EVENT_KIND_SYMBOLS};
 use warehouse::jobs::schemas::{LATE_FIELD_NAMES, LATE_TABLE_ROOT};
 
-use crate::check::exactly_once::Violation;
+use crate::check::CheckerName;
+use crate::check::Violation;
 use crate::check::inspect::{Records, SnapshotInfo, TableInspector};
 use crate::scenario::Scenario;
 
@@ -119,7 +120,7 @@ impl LateState {
         if !self.watermark_violated && snapshot.watermark != expected {
             self.watermark_violated = true;
             self.violations.push(Violation {
-                checker: "event-time".into(),
+                checker: CheckerName::EventTime,
                 at: format!(
                     "DWD snapshot {} (checkpoint {})",
                     snapshot.id, snapshot.commit_identifier
@@ -183,7 +184,7 @@ impl LateState {
             if self.stored.get(&id).is_some_and(|(seen, _)| *seen >= seq) {
                 continue;
             }
-            let live = records.kinds[r] == 0 || records.kinds[r] == 2;
+            let live = records.kinds[r].is_live();
             self.stored.insert(id, (seq, live.then_some(row)));
         }
         self.snapshots_checked += 1;
@@ -197,7 +198,7 @@ impl LateState {
         let Some(&consumed) = self.consumed_at_checkpoint.get(&snapshot.commit_identifier) else {
             self.table_violated = true;
             self.violations.push(Violation {
-                checker: "exactly-once".into(),
+                checker: CheckerName::ExactlyOnce,
                 at,
                 t_ms: Some(t_ms),
                 message: format!(
@@ -210,7 +211,7 @@ impl LateState {
         if let Some(message) = self.compare(consumed, "the late table") {
             self.table_violated = true;
             self.violations.push(Violation {
-                checker: "exactly-once".into(),
+                checker: CheckerName::ExactlyOnce,
                 at,
                 t_ms: Some(t_ms),
                 message,
@@ -288,7 +289,7 @@ impl LateState {
                     if self.stored.get(&id).is_some_and(|(seen, _)| *seen >= seq) {
                         continue;
                     }
-                    let live = records.kinds[r] == 0 || records.kinds[r] == 2;
+                    let live = records.kinds[r].is_live();
                     self.stored.insert(id, (seq, live.then_some(row)));
                 }
             }
@@ -296,7 +297,7 @@ impl LateState {
         });
         match result {
             Err(error) => self.violations.push(Violation {
-                checker: "exactly-once".into(),
+                checker: CheckerName::ExactlyOnce,
                 at: "end of run (late table)".into(),
                 t_ms: None,
                 message: format!("cannot read the late-data side table: {error}"),
@@ -307,7 +308,7 @@ impl LateState {
                     self.compare(self.too_late.len(), "the late table's live files")
                 {
                     self.violations.push(Violation {
-                        checker: "exactly-once".into(),
+                        checker: CheckerName::ExactlyOnce,
                         at: "end of run (live late-table files)".into(),
                         t_ms: None,
                         message,

@@ -20,20 +20,11 @@ use warehouse::jobs::schemas::{
     DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT, LATE_FIELD_NAMES, LATE_TABLE_ROOT,
 };
 
-use crate::check::inspect::{Records, SnapshotInfo, TableInspector};
 use crate::check::event_time::{LateState, LatenessReport};
+use crate::check::inspect::{CommitKind, Records, SnapshotInfo, TableInspector};
+use crate::check::{CheckerName, Violation};
 use crate::topology::Chain;
 use crate::world::{GroundTruth, Shared};
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Violation {
-    pub checker: String,
-    /// Where it was found: a snapshot, or "end of run".
-    pub at: String,
-    /// Simulated ms of the violating commit, when there is one.
-    pub t_ms: Option<i64>,
-    pub message: String,
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExactlyOnceReport {
@@ -432,7 +423,7 @@ impl<'a> Checker<'a> {
 
     fn violation(&mut self, at: String, t_ms: Option<i64>, message: String) {
         self.violations.push(Violation {
-            checker: "exactly-once".into(),
+            checker: CheckerName::ExactlyOnce,
             at,
             t_ms,
             message,
@@ -453,7 +444,7 @@ impl<'a> Checker<'a> {
             Some(offsets) => self.advance_ledger(&offsets),
             // A dedicated compactor's COMPACT snapshot belongs to no dwd-job checkpoint and
             // adds no data; its output is verified at the end from the live files.
-            None if snapshot.commit_kind == "COMPACT" => {}
+            None if snapshot.commit_kind == CommitKind::Compact => {}
             None => self.violation(
                 at.clone(),
                 Some(t_ms),
@@ -507,7 +498,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let (kind, seq) = (records.kinds[r], records.sequence_numbers[r]);
-            let live = kind == 0 || kind == 2;
+            let live = kind.is_live();
             let Some(ix) = self.dwd.dense(id) else {
                 self.apply_outside(id, seq, live.then_some(row));
                 continue;
@@ -634,7 +625,8 @@ impl<'a> Checker<'a> {
                     continue;
                 }
                 slot.seq = seq;
-                slot.actual = (kind == 0 || kind == 2)
+                slot.actual = kind
+                    .is_live()
                     .then(|| [values[3], values[4], values[5], values[6], values[7]]);
                 self.dws.settle(ix);
             }
@@ -839,7 +831,7 @@ pub fn check_chain(
             Ok(result) => result,
             Err(error) => (
                 vec![Violation {
-                    checker: "exactly-once".into(),
+                    checker: CheckerName::ExactlyOnce,
                     at: "end of run (live files)".into(),
                     t_ms: None,
                     message: format!("cannot read the live files: {error}"),
@@ -887,7 +879,7 @@ fn too_late_sla(
     let max_share = shared.scenario.sla.too_late_share_max?;
     let share = lateness.too_late_events as f64 / valid_events.max(1) as f64;
     (share > max_share).then(|| Violation {
-        checker: "event-time".into(),
+        checker: CheckerName::EventTime,
         at: "whole run".into(),
         t_ms: None,
         message: format!(
@@ -924,13 +916,14 @@ fn live_files_check(
         EVENT_KIND_SYMBOLS.iter().map(|s| s.to_string()).collect(),
     )]);
     let violation = |at: &str, message: String| Violation {
-        checker: "exactly-once".into(),
+        checker: CheckerName::ExactlyOnce,
         at: at.into(),
         t_ms: None,
         message,
     };
     let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
-    if let Some(latest) = crate::check::history::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last()
+    if let Some(latest) =
+        crate::check::history::surviving_history(shared, &dwd, DWD_TABLE_ROOT)?.last()
     {
         (files.dwd_live_files, files.dwd_max_files_per_bucket) =
             file_counts(&dwd.live_files(latest)?);
@@ -956,7 +949,7 @@ fn live_files_check(
             );
             if rank > newest[id] {
                 newest[id] = rank;
-                let live = records.kinds[r] == 0 || records.kinds[r] == 2;
+                let live = records.kinds[r].is_live();
                 state[id] = match (live, row == truth_row(event)) {
                     (false, _) => 3,
                     (true, true) => 1,
@@ -999,7 +992,8 @@ fn live_files_check(
         }
     }
     let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
-    if let Some(latest) = crate::check::history::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last()
+    if let Some(latest) =
+        crate::check::history::surviving_history(shared, &dws, DWS_TABLE_ROOT)?.last()
     {
         (files.dws_live_files, files.dws_max_files_per_bucket) =
             file_counts(&dws.live_files(latest)?);
@@ -1014,7 +1008,7 @@ fn live_files_check(
                 .get(&key)
                 .is_none_or(|(seen, _)| *seen < sequence_number)
             {
-                let live = records.kinds[r] == 0 || records.kinds[r] == 2;
+                let live = records.kinds[r].is_live();
                 stored.insert(
                     key,
                     (
@@ -1110,7 +1104,7 @@ fn walk_tables(
     let mut visible_through = 0;
     for snapshot in &dws_snapshots {
         let Some(&consumed_next) = checker.dws_positions.get(&snapshot.commit_identifier) else {
-            if snapshot.commit_kind == "COMPACT" {
+            if snapshot.commit_kind == CommitKind::Compact {
                 // A dedicated compactor's snapshot: no data of its own (see the live files).
                 counts.1 += 1;
                 continue;
@@ -1369,7 +1363,7 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
         && p99_ms > sla
     {
         violations.push(Violation {
-            checker: "freshness".into(),
+            checker: CheckerName::Freshness,
             at: "whole run".into(),
             t_ms: None,
             message: format!(
@@ -1384,7 +1378,7 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
     if let Some(sla) = sla_p99_ms {
         for phase in phases.iter().filter(|p| p.p99_ms > sla) {
             violations.push(Violation {
-                checker: "freshness".into(),
+                checker: CheckerName::Freshness,
                 at: format!("{} phase", phase.phase.name()),
                 t_ms: None,
                 message: format!(
@@ -1399,7 +1393,7 @@ fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> FreshnessReport {
     }
     if never_visible > 0 {
         violations.push(Violation {
-            checker: "liveness".into(),
+            checker: CheckerName::Liveness,
             at: "end of run".into(),
             t_ms: None,
             message: format!(

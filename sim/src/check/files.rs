@@ -11,12 +11,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
 
-use crate::check::exactly_once::Violation;
-use crate::check::inspect::{SnapshotInfo, TableInspector};
+use crate::check::CheckerName;
+use crate::check::Violation;
+use crate::check::inspect::{FileKind, SnapshotInfo, TableInspector};
 use crate::world::Shared;
-
-pub const FILES: &str = "files";
-pub const EXPIRED_SNAPSHOT: &str = "expired-snapshot";
 
 /// File figures of one table over the run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -40,7 +38,7 @@ pub type Deletions = BTreeMap<String, i64>;
 
 fn violation(at: String, t_ms: Option<i64>, message: String) -> Violation {
     Violation {
-        checker: FILES.into(),
+        checker: CheckerName::Files,
         at,
         t_ms,
         message,
@@ -71,7 +69,7 @@ fn walk(
     for snapshot in snapshots {
         for entry in inspector.delta_entries(snapshot)? {
             let key = (entry.bucket, entry.level, entry.name.clone());
-            if entry.kind == 0 {
+            if entry.kind == FileKind::Add {
                 live.insert(key, entry.size_bytes);
             } else if live.remove(&key).is_some()
                 && let Some(previous) = previous
@@ -359,19 +357,18 @@ pub fn files_check_on(
 
 /// A job that failed over because the snapshot it had to read next was expired.
 pub fn expired_snapshot_check(shared: &Shared) -> Vec<Violation> {
-    let trace = shared.trace.borrow();
-    let failures: Vec<_> = trace
-        .events()
+    let failovers = shared.job_failovers.borrow();
+    let failures: Vec<_> = failovers
         .iter()
-        .filter(|e| e.kind == "job-failover" && e.detail.contains("has expired"))
+        .filter(|f| f.expired_snapshot.is_some())
         .collect();
     let Some(first) = failures.first() else {
         return Vec::new();
     };
     vec![Violation {
-        checker: EXPIRED_SNAPSHOT.into(),
+        checker: CheckerName::ExpiredSnapshot,
         at: format!("{} (failed over {} times)", first.host, failures.len()),
         t_ms: Some(first.t_ms),
-        message: first.detail.clone(),
+        message: first.reason.clone(),
     }]
 }

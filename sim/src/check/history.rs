@@ -52,4 +52,3 @@ pub fn surviving_history(
         })
         .collect())
 }
-

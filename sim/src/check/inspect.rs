@@ -17,6 +17,65 @@ use parquet::arrow::arrow_reader::{
 use parquet::errors::ParquetError;
 use serde_json::Value;
 
+/// What kind of commit made a snapshot (`commitKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitKind {
+    Append,
+    Compact,
+    Overwrite,
+}
+
+impl CommitKind {
+    fn parse(text: &str, path: &str) -> Result<Self, String> {
+        match text {
+            "APPEND" => Ok(Self::Append),
+            "COMPACT" => Ok(Self::Compact),
+            "OVERWRITE" => Ok(Self::Overwrite),
+            other => Err(format!(
+                "{path}: commitKind `{other}` is none of APPEND, COMPACT, OVERWRITE"
+            )),
+        }
+    }
+}
+
+/// Whether a manifest entry adds a file to its bucket or deletes it (`_KIND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Add,
+    Delete,
+}
+
+/// A record's `_VALUE_KIND`: Paimon's row kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum RowKind {
+    /// +I
+    Insert = 0,
+    /// -U
+    UpdateBefore = 1,
+    /// +U
+    UpdateAfter = 2,
+    /// -D
+    Delete = 3,
+}
+
+impl RowKind {
+    fn from_byte(byte: i8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Insert),
+            1 => Some(Self::UpdateBefore),
+            2 => Some(Self::UpdateAfter),
+            3 => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    /// Whether the record leaves its key present (+I, +U) rather than retracted (-U, -D).
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Insert | Self::UpdateAfter)
+    }
+}
+
 /// One committed snapshot, as read from `snapshot/snapshot-N`.
 #[derive(Debug, Clone)]
 pub struct SnapshotInfo {
@@ -24,7 +83,7 @@ pub struct SnapshotInfo {
     pub path: String,
     pub commit_user: String,
     pub commit_identifier: i64,
-    pub commit_kind: String,
+    pub commit_kind: CommitKind,
     pub base_manifest_list: String,
     pub delta_manifest_list: String,
     pub changelog_manifest_list: Option<String>,
@@ -33,21 +92,21 @@ pub struct SnapshotInfo {
     pub watermark: Option<i64>,
 }
 
-/// One entry of a manifest: an ADD (0) or DELETE (1) of a file of a bucket.
+/// One entry of a manifest: an ADD or DELETE of a file of a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
-    pub kind: i64,
+    pub kind: FileKind,
     pub bucket: i64,
     pub level: i64,
     pub name: String,
     pub size_bytes: u64,
 }
 
-/// Records of data files: value kind bytes, sequence numbers and the field values, row-major
+/// Records of data files: row kinds, sequence numbers and the field values, row-major
 /// (string columns as symbol indexes). Kept flat so reading a table allocates nothing per record.
 #[derive(Debug, Clone, Default)]
 pub struct Records {
-    pub kinds: Vec<i8>,
+    pub kinds: Vec<RowKind>,
     pub sequence_numbers: Vec<i64>,
     /// Record `r`'s fields, in field order, are `values[r * width..(r + 1) * width]`.
     pub values: Vec<i64>,
@@ -208,7 +267,7 @@ impl<'a> TableInspector<'a> {
             path: path.to_string(),
             commit_user: text(&value, "commitUser", path)?,
             commit_identifier: int(&value, "commitIdentifier", path)?,
-            commit_kind: text(&value, "commitKind", path)?,
+            commit_kind: CommitKind::parse(&text(&value, "commitKind", path)?, path)?,
             base_manifest_list: text(&value, "baseManifestList", path)?,
             delta_manifest_list: text(&value, "deltaManifestList", path)?,
             changelog_manifest_list: value
@@ -233,7 +292,7 @@ impl<'a> TableInspector<'a> {
         Ok(self
             .file_entries(list)?
             .into_iter()
-            .filter(|e| e.kind == 0)
+            .filter(|e| e.kind == FileKind::Add)
             .map(|e| (e.bucket, e.name))
             .collect())
     }
@@ -244,7 +303,7 @@ impl<'a> TableInspector<'a> {
     }
 
     /// (file kind, bucket, level, file name) of every entry of the manifests a list names.
-    fn list_entries(&self, list: &str) -> Result<Vec<(i64, i64, i64, String)>, String> {
+    fn list_entries(&self, list: &str) -> Result<Vec<(FileKind, i64, i64, String)>, String> {
         Ok(self
             .file_entries(list)?
             .into_iter()
@@ -264,8 +323,13 @@ impl<'a> TableInspector<'a> {
                 let AvroValue::Record(file) = file else {
                     return Err(format!("{path}: `_FILE` is not a record"));
                 };
+                let kind = match avro_int(&entry, "_KIND", &path)? {
+                    0 => FileKind::Add,
+                    1 => FileKind::Delete,
+                    other => return Err(format!("{path}: manifest entry of unknown kind {other}")),
+                };
                 entries.push(FileEntry {
-                    kind: avro_int(&entry, "_KIND", &path)?,
+                    kind,
                     bucket: avro_int(&entry, "_BUCKET", &path)?,
                     level: avro_int(file, "_LEVEL", &path)?,
                     name: avro_text(file, "_FILE_NAME", &path)?,
@@ -283,14 +347,9 @@ impl<'a> TableInspector<'a> {
         for list in [&snapshot.base_manifest_list, &snapshot.delta_manifest_list] {
             for (kind, bucket, level, name) in self.list_entries(list)? {
                 match kind {
-                    0 => {
-                        live.insert((bucket, level, name));
-                    }
-                    1 => {
-                        live.remove(&(bucket, level, name));
-                    }
-                    other => return Err(format!("manifest entry of unknown kind {other}")),
-                }
+                    FileKind::Add => live.insert((bucket, level, name)),
+                    FileKind::Delete => live.remove(&(bucket, level, name)),
+                };
             }
         }
         Ok(live
@@ -322,11 +381,11 @@ impl<'a> TableInspector<'a> {
         records.reset(self.fields.len());
         // A compaction rewrites records the checker has already applied (their sequence
         // numbers are not newer); its output is verified at the end from the live files.
-        if snapshot.commit_kind == "COMPACT" {
+        if snapshot.commit_kind == CommitKind::Compact {
             return Ok(());
         }
         for (kind, bucket, _level, name) in self.list_entries(&snapshot.delta_manifest_list)? {
-            if kind == 0 {
+            if kind == FileKind::Add {
                 let path = format!("{}/bucket-{bucket}/{name}", self.root);
                 self.read_parquet(&path, records)?;
             }
@@ -460,7 +519,11 @@ impl<'a> TableInspector<'a> {
             for i in 0..n {
                 records.values.extend(sources.iter().map(|c| c[i]));
             }
-            records.kinds.extend_from_slice(&kinds.values()[..n]);
+            for &byte in &kinds.values()[..n] {
+                let kind = RowKind::from_byte(byte)
+                    .ok_or_else(|| format!("{path}: _VALUE_KIND {byte} is none of 0..=3"))?;
+                records.kinds.push(kind);
+            }
             records
                 .sequence_numbers
                 .extend_from_slice(&sequence.values()[..n]);

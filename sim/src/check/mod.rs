@@ -12,13 +12,99 @@ pub mod sla;
 
 use std::collections::BTreeMap;
 
-use crate::check::exactly_once::{
-    ChainChecks, CheckOutcome, SecondaryChecks, Violation, check_chain,
-};
+use serde::Serialize;
+
+use crate::check::exactly_once::{ChainChecks, CheckOutcome, SecondaryChecks, check_chain};
 use crate::check::files::{self as files_checker, Deletions};
 use crate::run::Simulation;
 use crate::scenario::Scenario;
 use crate::world::Shared;
+
+/// The checkers, in the order summaries report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckerName {
+    /// Every committed snapshot, and the end state, against the ground truth.
+    ExactlyOnce,
+    /// Watermarks, late and too-late events, recomputed from what the jobs read.
+    EventTime,
+    /// Production to visibility in DWS, against the freshness SLA, per traffic phase.
+    Freshness,
+    /// Every event visible before the liveness phase ends.
+    Liveness,
+    /// Report queries answered in time from a fresh enough snapshot.
+    Availability,
+    /// Resuming and catching up after each crash.
+    Recovery,
+    /// Spend after a budget ran out.
+    Budget,
+    /// Files per bucket, small files, and no file deleted while still needed.
+    Files,
+    /// A job that failed over because the snapshot it had to read next was expired.
+    ExpiredSnapshot,
+}
+
+impl CheckerName {
+    pub const ALL: [CheckerName; 9] = [
+        Self::ExactlyOnce,
+        Self::EventTime,
+        Self::Freshness,
+        Self::Liveness,
+        Self::Availability,
+        Self::Recovery,
+        Self::Budget,
+        Self::Files,
+        Self::ExpiredSnapshot,
+    ];
+
+    /// The name summaries, result files and incident files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ExactlyOnce => "exactly-once",
+            Self::EventTime => "event-time",
+            Self::Freshness => "freshness",
+            Self::Liveness => "liveness",
+            Self::Availability => "availability",
+            Self::Recovery => "recovery",
+            Self::Budget => "budget",
+            Self::Files => "files",
+            Self::ExpiredSnapshot => "expired-snapshot",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|checker| checker.name() == name)
+    }
+}
+
+impl Serialize for CheckerName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CheckerName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|c| c.name()).collect();
+            serde::de::Error::custom(format!(
+                "unknown checker `{name}`; checkers: {}",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+/// One thing a checker found wrong, and where.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    pub checker: CheckerName,
+    /// Where it was found: a snapshot, or "end of run".
+    pub at: String,
+    /// Simulated ms of the violating commit, when there is one.
+    pub t_ms: Option<i64>,
+    pub message: String,
+}
 
 /// A simulated run and the checkers' verdicts on it.
 pub struct Run {
@@ -36,10 +122,7 @@ pub fn run(scenario: Scenario, seed: u64) -> Run {
 /// measured as served (from whichever system showed an event first).
 pub fn check(mut simulation: Simulation) -> Run {
     let checks = check_simulation(&mut simulation);
-    Run {
-        simulation,
-        checks,
-    }
+    Run { simulation, checks }
 }
 
 /// The checkers again, over a run whose simulation was changed since (a counterfactual: say, a
@@ -134,12 +217,14 @@ fn merge_chains(
         .served_freshness
         .unwrap_or_else(|| outcome.freshness.clone());
     // Served freshness judges the SLA; each chain's own liveness still has to hold.
-    served.violations.retain(|v| v.checker != "liveness");
+    served
+        .violations
+        .retain(|v| v.checker != CheckerName::Liveness);
     for (storage, own) in [(a, &outcome.freshness), (b, &second.freshness)] {
         served.violations.extend(
             own.violations
                 .iter()
-                .filter(|v| v.checker == "liveness")
+                .filter(|v| v.checker == CheckerName::Liveness)
                 .cloned()
                 .map(|v| on_storage(storage, v)),
         );
@@ -160,7 +245,7 @@ fn merge_chains(
     let mut files: Vec<Violation> = std::mem::take(&mut outcome.files.violations)
         .into_iter()
         .map(|v| {
-            if v.checker == files_checker::EXPIRED_SNAPSHOT {
+            if v.checker == CheckerName::ExpiredSnapshot {
                 v
             } else {
                 on_storage(a, v)
@@ -184,4 +269,3 @@ fn merge_chains(
     outcome.freshness = served;
     outcome
 }
-

@@ -5,7 +5,9 @@
 
 use serde::Serialize;
 
-use crate::check::exactly_once::{FreshnessReport, Violation};
+use crate::check::CheckerName;
+use crate::check::Violation;
+use crate::check::exactly_once::FreshnessReport;
 use crate::scenario::FaultKind;
 use crate::world::Shared;
 
@@ -70,7 +72,7 @@ pub fn check_slas(shared: &Shared, freshness: &FreshnessReport, end_ms: i64) -> 
                 )
             });
         violations.push(Violation {
-            checker: "availability".into(),
+            checker: CheckerName::Availability,
             at: "whole run".into(),
             t_ms: availability.longest_outage_ms.map(|(from, _)| from),
             message: format!(
@@ -96,7 +98,7 @@ pub fn check_slas(shared: &Shared, freshness: &FreshnessReport, end_ms: i64) -> 
                         format!("caught up {:.1} s after its restart", ms as f64 / 1e3)
                     });
                 violations.push(Violation {
-                    checker: "recovery".into(),
+                    checker: CheckerName::Recovery,
                     at: format!("crash of {}", crash.host),
                     t_ms: Some(crash.restarted_at_ms),
                     message: format!(
@@ -347,7 +349,7 @@ duration = "2s"
         let violation = outcome
             .violations
             .iter()
-            .find(|v| v.checker == "availability")
+            .find(|v| v.checker == CheckerName::Availability)
             .expect("71% is below 99.9%");
         assert!(
             violation.message.contains("longest outage 10.0-16.0 s"),
@@ -377,7 +379,7 @@ duration = "2s"
         let violation = outcome
             .violations
             .iter()
-            .find(|v| v.checker == "recovery")
+            .find(|v| v.checker == CheckerName::Recovery)
             .expect("7 s is beyond the 5 s bound");
         assert!(
             violation.message.contains("dws-job crashed at 8.0 s"),

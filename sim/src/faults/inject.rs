@@ -6,23 +6,6 @@ use std::time::Duration;
 use crate::faults::schedule::FaultAction;
 use crate::world::Shared;
 
-pub fn fault_kind_name(action: &FaultAction) -> &'static str {
-    match action {
-        FaultAction::Crash(_) => "crash",
-        FaultAction::Restart(_) => "restart",
-        FaultAction::Partition(..) => "partition",
-        FaultAction::Heal(..) => "heal",
-        FaultAction::PartitionOneway(..) => "partition-oneway",
-        FaultAction::HealOneway(..) => "heal-oneway",
-        FaultAction::Latency(..) => "latency",
-        FaultAction::LatencyEnd(..) => "latency-end",
-        FaultAction::ClockSkew(..) => "clock-skew",
-        FaultAction::ClockSkewEnd(..) => "clock-skew-end",
-        FaultAction::Disk(..) => "disk-fault",
-        FaultAction::DiskHeal(..) => "disk-heal",
-    }
-}
-
 pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, action: &FaultAction) {
     let default_max_latency =
         Duration::from_millis(shared.scenario.run.network_latency_max.0 as u64);

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use warehouse::env::Cost;
+use warehouse::env::{Cost, CostOperator};
 
 use crate::world::rpc::{Decoder, Encoder};
 use crate::world::{
@@ -157,7 +157,9 @@ impl DfsServer {
             match tag {
                 1 | 2 => {
                     let bytes = decoder.bytes()?;
-                    self.cost.charge("dfs_write", 1, bytes.len() as u64).await;
+                    self.cost
+                        .charge(CostOperator::DfsWrite, 1, bytes.len() as u64)
+                        .await;
                     if tag == 2 {
                         if self.index.borrow().contains(&path) {
                             return Ok(vec![1, 0]);
@@ -181,7 +183,9 @@ impl DfsServer {
                     }
                     let bytes = turmoil::fs::shim::std::fs::read(disk_path(&path))
                         .map_err(|e| format!("{path}: {e}"))?;
-                    self.cost.charge("dfs_read", 1, bytes.len() as u64).await;
+                    self.cost
+                        .charge(CostOperator::DfsRead, 1, bytes.len() as u64)
+                        .await;
                     Ok(Encoder::default().u8(2).bytes(&bytes).0)
                 }
                 4 => {

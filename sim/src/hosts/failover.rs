@@ -16,9 +16,10 @@ use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT, dwd_schema, dws_s
 use warehouse::serving::{BudgetController, ReportAnswer, ServingLayer};
 use warehouse::table::FileStoreTable;
 
-use crate::world::dfs_client::DfsStore;
 use crate::hosts::{check_budgets, open_table, table_options};
 use crate::topology::{Chain, PRIMARY, SECONDARY};
+use crate::trace::TraceKind;
+use crate::world::dfs_client::DfsStore;
 use crate::world::{ServedAnswer, Shared, SimEnv, sim_now_ms};
 
 /// What serving last learnt about one storage system.
@@ -154,9 +155,9 @@ impl Failover {
         self.active.set(index);
         let storage = self.replicas[index].chain.storage;
         let kind = if index == 0 {
-            "storage-failback"
+            TraceKind::StorageFailback
         } else {
-            "storage-failover"
+            TraceKind::StorageFailover
         };
         self.shared
             .record("serving", kind, format!("to={storage} reason={reason}"));
@@ -479,7 +480,7 @@ pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
                 }
                 shared.record(
                     "serving",
-                    "query",
+                    TraceKind::Query,
                     format!(
                         "advertiser={advertiser} window_min={window} storage={} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms} latency_ms={latency_ms}",
                         replica.chain.storage,
@@ -490,8 +491,12 @@ pub async fn serving_host_dual(shared: Rc<Shared>) -> turmoil::Result {
                     ),
                 );
             }
-            Ok(None) => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
-            Err(error) => shared.record("serving", "query-failed", error),
+            Ok(None) => shared.record(
+                "serving",
+                TraceKind::QueryEmpty,
+                format!("advertiser={advertiser}"),
+            ),
+            Err(error) => shared.record("serving", TraceKind::QueryFailed, error),
         }
     }
 }
@@ -510,7 +515,7 @@ async fn budget_check(failover: &Failover, controller: &mut BudgetController) {
     if tokio::time::timeout(timeout, check).await.is_err() {
         shared.record(
             "serving",
-            "budget-check-failed",
+            TraceKind::BudgetCheckFailed,
             format!("{} gave no answer in time", replica.chain.storage),
         );
     }

@@ -6,13 +6,12 @@ pub mod failover;
 pub mod ops;
 pub mod traffic;
 
-
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use rand::Rng;
-use warehouse::env::{Clock, Env};
+use warehouse::env::{Clock, Env, JournalKind};
 use warehouse::jobs::schemas::{
     DWD_TABLE_ROOT, DWS_TABLE_ROOT, LATE_TABLE_ROOT, dwd_schema, dws_schema, late_schema,
 };
@@ -27,9 +26,10 @@ use warehouse::table::{
 use warehouse::tt::{Broker, TtConfig, TtRequest, TtResponse};
 
 use crate::hosts::dfs::DfsServer;
-use crate::world::rpc::serve;
 use crate::scenario::TableSection;
 use crate::topology::Chain;
+use crate::trace::TraceKind;
+use crate::world::rpc::serve;
 use crate::world::{DFS_PORT, Shared, SimEnv, SimTransport, TT_PORT, TurmoilDisk, sim_now_ms};
 
 const TT_ROOT: &str = "/tt";
@@ -55,12 +55,16 @@ pub async fn tt_host(shared: Rc<Shared>) -> turmoil::Result {
     let broker = match Broker::open(TurmoilDisk, TT_ROOT, tt_config(&shared)) {
         Ok(broker) => Rc::new(RefCell::new(broker)),
         Err(error) => {
-            shared.record("tt", "tt-open-failed", error.to_string());
+            shared.record("tt", TraceKind::TtOpenFailed, error.to_string());
             return idle_forever().await;
         }
     };
     let offsets = broker.borrow().partition_offsets();
-    shared.record("tt", "host-start", format!("recovered_offsets={offsets:?}"));
+    shared.record(
+        "tt",
+        TraceKind::HostStart,
+        format!("recovered_offsets={offsets:?}"),
+    );
     let epoch_ms = shared.scenario.run.epoch_ms;
     {
         let (broker, shared) = (broker.clone(), shared.clone());
@@ -72,10 +76,14 @@ pub async fn tt_host(shared: Rc<Shared>) -> turmoil::Result {
                     .enforce_retention(epoch_ms + sim_now_ms());
                 match dropped {
                     Ok(0) => {}
-                    Ok(records) => {
-                        shared.record("tt", "retention", format!("records_deleted={records}"))
+                    Ok(records) => shared.record(
+                        "tt",
+                        TraceKind::Retention,
+                        format!("records_deleted={records}"),
+                    ),
+                    Err(error) => {
+                        shared.record("tt", TraceKind::RetentionFailed, error.to_string())
                     }
-                    Err(error) => shared.record("tt", "retention-failed", error.to_string()),
                 }
             }
         });
@@ -127,7 +135,7 @@ fn handle_tt(shared: &Shared, broker: &RefCell<Broker<TurmoilDisk>>, request: &[
         if log.len() as u64 != *base_offset {
             shared.record(
                 "tt",
-                "ledger-gap",
+                TraceKind::LedgerGap,
                 format!(
                     "partition={partition} ledger_len={} base_offset={base_offset}",
                     log.len()
@@ -138,7 +146,7 @@ fn handle_tt(shared: &Shared, broker: &RefCell<Broker<TurmoilDisk>>, request: &[
         drop(ledger);
         shared.record(
             "tt",
-            "append",
+            TraceKind::Append,
             format!(
                 "partition={partition} base_offset={base_offset} events={}",
                 ids.len()
@@ -187,7 +195,7 @@ pub(crate) async fn open_table(
                 if attempt == 0 {
                     warehouse::env::Journal::record(
                         env.journal(),
-                        "table-open-retry",
+                        JournalKind::TableOpenRetry,
                         format!("table={root} error={error}"),
                     );
                 }
@@ -237,7 +245,7 @@ pub async fn dwd_job_host(shared: Rc<Shared>) -> turmoil::Result {
 pub async fn dwd_job_host_on(shared: Rc<Shared>, chain: Chain) -> turmoil::Result {
     let host = chain.dwd_job;
     let env = SimEnv::on_storage(host, chain.storage, &shared);
-    shared.record(host, "host-start", String::new());
+    shared.record(host, TraceKind::HostStart, String::new());
     loop {
         let table = open_table(
             &env,
@@ -274,8 +282,7 @@ fn new_commit_user_on_restart(shared: &Shared, job: &str) -> bool {
 /// Runs a job until it fails over, traces why, and waits out Flink's fixed restart delay.
 async fn run_until_failover<J: StreamJob>(shared: &Shared, env: &SimEnv, job: &mut J) {
     if let Err(error) = run_job(env, job, &checkpoint_config(shared)).await {
-        let host = job.name().to_string();
-        shared.record(&host, "job-failover", error.to_string());
+        shared.job_failed_over(job.name(), &error);
     }
     tokio::time::sleep(Duration::from_millis(
         shared.scenario.run.restart_delay.0 as u64,
@@ -292,7 +299,7 @@ pub async fn dws_job_host(shared: Rc<Shared>) -> turmoil::Result {
 pub async fn dws_job_host_on(shared: Rc<Shared>, chain: Chain) -> turmoil::Result {
     let host = chain.dws_job;
     let env = SimEnv::on_storage(host, chain.storage, &shared);
-    shared.record(host, "host-start", String::new());
+    shared.record(host, TraceKind::HostStart, String::new());
     loop {
         let dwd = open_table(
             &env,
@@ -328,7 +335,7 @@ pub async fn dws_job_host_on(shared: Rc<Shared>, chain: Chain) -> turmoil::Resul
 /// state, so a restart (after a crash or a non-transient error) simply starts watching again.
 pub async fn compactor_host(shared: Rc<Shared>) -> turmoil::Result {
     let env = SimEnv::new("compactor", &shared);
-    shared.record("compactor", "host-start", String::new());
+    shared.record("compactor", TraceKind::HostStart, String::new());
     let poll_interval_ms = shared
         .scenario
         .jobs
@@ -352,7 +359,7 @@ pub async fn compactor_host(shared: Rc<Shared>) -> turmoil::Result {
         };
         let mut job = DedicatedCompactor::new(env.clone(), config, tables);
         if let Err(error) = job.run().await {
-            shared.record("compactor", "job-failover", error.to_string());
+            shared.job_failed_over("compactor", &error);
         }
         tokio::time::sleep(Duration::from_millis(
             shared.scenario.run.restart_delay.0 as u64,
@@ -371,13 +378,13 @@ pub async fn dfs_host_on(shared: Rc<Shared>, host: &'static str) -> turmoil::Res
         Ok(server) => {
             shared.record(
                 host,
-                "host-start",
+                TraceKind::HostStart,
                 format!("objects={}", server.object_count()),
             );
             server
         }
         Err(error) => {
-            shared.record(host, "dfs-open-failed", error.to_string());
+            shared.record(host, TraceKind::DfsOpenFailed, error.to_string());
             return idle_forever().await;
         }
     };
@@ -390,7 +397,7 @@ pub async fn dfs_host_on(shared: Rc<Shared>, host: &'static str) -> turmoil::Res
                     && shared.storage(host).dump.borrow().is_none()
                     && let Err(error) = server.dump()
                 {
-                    shared.record(host, "dump-failed", error.to_string());
+                    shared.record(host, TraceKind::DumpFailed, error.to_string());
                 }
             }
         });
@@ -480,7 +487,7 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
                     .unwrap_or_default();
                 shared.record(
                     "serving",
-                    "query",
+                    TraceKind::Query,
                     format!(
                         "advertiser={advertiser} window_min={window} snapshot={} spend_micros={} clicks={} ctr_ppm={} staleness_ms={staleness_ms}{from_view}",
                         answer.snapshot_id, answer.spend_micros, answer.clicks, answer.ctr_ppm
@@ -488,8 +495,12 @@ pub async fn serving_host(shared: Rc<Shared>) -> turmoil::Result {
                 );
             }
             None => match refresh_outcome {
-                Some(why) => shared.record("serving", "query-failed", why),
-                None => shared.record("serving", "query-empty", format!("advertiser={advertiser}")),
+                Some(why) => shared.record("serving", TraceKind::QueryFailed, why),
+                None => shared.record(
+                    "serving",
+                    TraceKind::QueryEmpty,
+                    format!("advertiser={advertiser}"),
+                ),
             },
         }
     }
@@ -519,7 +530,7 @@ pub(crate) async fn check_budgets(
                 }
                 shared.record(
                     "serving",
-                    "budget-pause",
+                    TraceKind::BudgetPause,
                     format!(
                         "advertiser={} dws_spend_micros={} snapshot={} effective_ms={effective_ms}",
                         pause.advertiser_id, pause.dws_spend_micros, pause.snapshot_id
@@ -531,6 +542,6 @@ pub(crate) async fn check_budgets(
                     .insert(key, (pause, effective_ms));
             }
         }
-        Err(error) => shared.record("serving", "budget-check-failed", error.to_string()),
+        Err(error) => shared.record("serving", TraceKind::BudgetCheckFailed, error.to_string()),
     }
 }

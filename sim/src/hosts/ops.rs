@@ -18,6 +18,7 @@ use warehouse::table::{FileStoreTable, TableError, open_existing};
 
 use crate::scenario::Millis;
 use crate::scenario::operations::{CLEANABLE_TABLES, OperationKind, OperationSpec, schedule};
+use crate::trace::TraceKind;
 use crate::world::control::RollbackRecord;
 use crate::world::{Shared, SimEnv, sim_now_ms};
 
@@ -75,7 +76,7 @@ pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
                     .collect();
                 shared.record(
                     OPS_HOST,
-                    "remove-orphan-files",
+                    TraceKind::RemoveOrphanFiles,
                     format!(
                         "table={table_name} older_than={} deleted={} young_kept={} first={shown:?}",
                         Millis(older_than_ms),
@@ -86,7 +87,7 @@ pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
             }
             Err(error) => shared.record(
                 OPS_HOST,
-                "remove-orphan-files-failed",
+                TraceKind::RemoveOrphanFilesFailed,
                 format!("table={table_name}: {error}"),
             ),
         }
@@ -171,13 +172,13 @@ pub async fn run_pending_rollbacks(
                     t_ms: sim_now_ms(),
                 });
                 drop(state);
-                shared.record(job, "rollback-to-tag", detail);
+                shared.record(job, TraceKind::RollbackToTag, detail);
             }
             Err(error) => {
                 drop(state);
                 shared.record(
                     job,
-                    "rollback-failed",
+                    TraceKind::RollbackFailed,
                     format!("table={} tag={}: {error}", pending.table_root, pending.tag),
                 );
             }
@@ -231,4 +232,3 @@ async fn rollback(
         newer.len()
     ))
 }
-

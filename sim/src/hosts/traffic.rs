@@ -16,6 +16,7 @@ use warehouse::row::stable_hash;
 use warehouse::stream::backoff_sleep;
 use warehouse::tt::TtClient;
 
+use crate::trace::TraceKind;
 use crate::world::{Shared, SimTransport, sim_now_ms};
 
 /// Largest batch one append carries.
@@ -281,7 +282,7 @@ async fn send_batch(
 ) {
     shared.record(
         "traffic",
-        "produce",
+        TraceKind::Produce,
         format!(
             "partition={partition} events={} first_event_id={}",
             batch.len(),
@@ -297,7 +298,7 @@ async fn send_batch(
                     ack_lost_once = true;
                     shared.record(
                         "traffic",
-                        "produce-ack-lost",
+                        TraceKind::ProduceAckLost,
                         format!(
                             "partition={partition} base_offset={base_offset} events={}",
                             batch.len()
@@ -311,7 +312,7 @@ async fn send_batch(
                 if attempt == 0 {
                     shared.record(
                         "traffic",
-                        "produce-retry",
+                        TraceKind::ProduceRetry,
                         format!("partition={partition} error={error}"),
                     );
                 }

@@ -18,8 +18,8 @@ use warehouse::jobs::schemas::{
 use warehouse::table::FileStoreTable;
 
 use crate::hosts::table_options;
-use crate::run::Simulation;
 use crate::report::summary::Summary;
+use crate::run::Simulation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -165,8 +165,11 @@ fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
         .iter()
         .map(|a| (a.t_ms, a.staleness_ms))
         .collect();
-    let trace =
-        crate::report::perfetto::chrome_trace(output.shared.trace.borrow().events(), &tt_lag, &staleness);
+    let trace = crate::report::perfetto::chrome_trace(
+        output.shared.trace.borrow().events(),
+        &tt_lag,
+        &staleness,
+    );
     write_file(
         &dir.join("trace.perfetto.json"),
         &serde_json::to_vec(&trace).expect("trace serialises"),

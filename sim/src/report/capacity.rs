@@ -6,13 +6,18 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use warehouse::env::CostOperator;
+
 use crate::world::{BUSY_WINDOW_MS, BusyMeter, BusyWindow};
 
 /// A window counts as saturated when its host was busy at least this share of it.
 pub const SATURATED_BUSY_PCT: f64 = 90.0;
 
 /// The job hosts and the operator through which each one's input enters.
-const JOB_INPUTS: [(&str, &str); 2] = [("dwd-job", "ods_to_dwd"), ("dws-job", "dwd_to_dws")];
+const JOB_INPUTS: [(&str, CostOperator); 2] = [
+    ("dwd-job", CostOperator::OdsToDwd),
+    ("dws-job", CostOperator::DwdToDws),
+];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CapacityReport {
@@ -71,9 +76,9 @@ impl CapacityReport {
             BTreeMap::new();
         for ((host, operator), windows) in &meter.windows {
             by_host
-                .entry(host.as_str())
+                .entry(host)
                 .or_default()
-                .insert(operator.as_str(), windows);
+                .insert(operator.name(), windows);
         }
         let mut hosts = Vec::new();
         let mut bottleneck: Option<Bottleneck> = None;
@@ -118,8 +123,13 @@ impl CapacityReport {
                 .find(|(h, _)| h == host)
                 .map(|(_, op)| *op);
             if let (Some(input), false) = (input, saturated.is_empty()) {
-                let candidate =
-                    Self::bottleneck_of(host, input, operators, &saturated, &produced_per_window);
+                let candidate = Self::bottleneck_of(
+                    host,
+                    input.name(),
+                    operators,
+                    &saturated,
+                    &produced_per_window,
+                );
                 let worse = bottleneck
                     .as_ref()
                     .is_none_or(|b| candidate.saturated_windows > b.saturated_windows);
@@ -233,12 +243,12 @@ impl CapacityReport {
 mod tests {
     use super::*;
 
-    fn meter(entries: &[(&str, &str, i64, f64, u64)]) -> BusyMeter {
+    fn meter(entries: &[(&'static str, &str, i64, f64, u64)]) -> BusyMeter {
         let mut meter = BusyMeter::default();
         for &(host, operator, window, busy_s, records) in entries {
             meter
                 .windows
-                .entry((host.to_string(), operator.to_string()))
+                .entry((host, CostOperator::parse(operator).expect("an operator")))
                 .or_default()
                 .insert(
                     window,

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use warehouse::env::JournalKind;
 
 use crate::topology::TRACK_ORDER;
-use crate::trace::TraceEvent;
+use crate::trace::{TraceEvent, TraceKind};
 
 /// Simulated milliseconds to the trace's microseconds.
 fn micros(t_ms: i64) -> i64 {
@@ -60,16 +61,16 @@ pub fn chrome_trace(
                "dur": micros((to - from).max(1) ), "args": {"detail": detail}})
     };
     for event in events {
-        match event.kind.as_str() {
+        match TraceKind::from_name(&event.kind) {
             // Far too many to draw one by one: they show as the TT lag counter instead.
-            "produce" | "append" | "query" => {}
-            "checkpoint-start" => {
+            Some(TraceKind::Produce | TraceKind::Append | TraceKind::Query) => {}
+            Some(TraceKind::Journal(JournalKind::CheckpointStart)) => {
                 let id = detail_value(&event.detail, "checkpoint")
                     .unwrap_or("?")
                     .to_string();
                 open_checkpoints.insert((event.host.clone(), id), event.t_ms);
             }
-            "checkpoint-complete" => {
+            Some(TraceKind::Journal(JournalKind::CheckpointComplete)) => {
                 let id = detail_value(&event.detail, "checkpoint")
                     .unwrap_or("?")
                     .to_string();
@@ -83,12 +84,12 @@ pub fn chrome_trace(
                     ));
                 }
             }
-            "crash" => {
+            Some(TraceKind::Crash) => {
                 for host in quoted_hosts(&event.detail) {
                     down_since.insert(host, event.t_ms);
                 }
             }
-            "restart" => {
+            Some(TraceKind::Restart) => {
                 for host in quoted_hosts(&event.detail) {
                     if let Some(from) = down_since.remove(&host) {
                         out.push(span(
@@ -101,10 +102,10 @@ pub fn chrome_trace(
                     }
                 }
             }
-            "partition" => {
+            Some(TraceKind::Partition) => {
                 cut_since.insert(quoted_hosts(&event.detail), event.t_ms);
             }
-            "heal" => {
+            Some(TraceKind::Heal) => {
                 let pair = quoted_hosts(&event.detail);
                 if let Some(from) = cut_since.remove(&pair) {
                     out.push(span(
@@ -116,8 +117,8 @@ pub fn chrome_trace(
                     ));
                 }
             }
-            kind => out.push(
-                json!({"ph": "i", "s": "t", "name": kind, "pid": 1, "tid": tid(&event.host),
+            _ => out.push(
+                json!({"ph": "i", "s": "t", "name": event.kind, "pid": 1, "tid": tid(&event.host),
                                      "ts": micros(event.t_ms), "args": {"detail": event.detail}}),
             ),
         }
@@ -144,24 +145,29 @@ mod tests {
         trace.record(
             100,
             "dwd-job",
-            "checkpoint-start",
+            JournalKind::CheckpointStart.into(),
             "job=dwd-job checkpoint=3".into(),
         );
         trace.record(
             400,
             "dwd-job",
-            "checkpoint-complete",
+            JournalKind::CheckpointComplete.into(),
             "job=dwd-job checkpoint=3 files=2".into(),
         );
-        trace.record(500, "world", "crash", "Crash(\"tt\")".into());
-        trace.record(900, "world", "restart", "Restart(\"tt\")".into());
+        trace.record(500, "world", TraceKind::Crash, "Crash(\"tt\")".into());
+        trace.record(900, "world", TraceKind::Restart, "Restart(\"tt\")".into());
         trace.record(
             600,
             "world",
-            "partition",
+            TraceKind::Partition,
             "Partition(\"tt\", \"dwd-job\")".into(),
         );
-        trace.record(700, "world", "heal", "Heal(\"tt\", \"dwd-job\")".into());
+        trace.record(
+            700,
+            "world",
+            TraceKind::Heal,
+            "Heal(\"tt\", \"dwd-job\")".into(),
+        );
         let value = chrome_trace(trace.events(), &[(0, 5)], &[]);
         let spans: Vec<(String, i64)> = value["traceEvents"]
             .as_array()

@@ -2,12 +2,15 @@
 //! speed figures, and the trace hash; as JSON for machines and as text for people.
 
 use serde::Serialize;
+use warehouse::env::JournalKind;
 
-use crate::report::capacity::CapacityReport;
-use crate::check::exactly_once::{ExactlyOnceReport, FilesReport, FreshnessReport, Violation, percentile};
-use crate::check::event_time::LatenessReport;
 use crate::check::Run;
+use crate::check::event_time::LatenessReport;
+use crate::check::exactly_once::{ExactlyOnceReport, FilesReport, FreshnessReport, percentile};
 use crate::check::sla::{AvailabilityReport, RecoveryReport, check_slas};
+use crate::check::{CheckerName, Violation};
+use crate::report::capacity::CapacityReport;
+use crate::trace::TraceKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServingFigures {
@@ -199,8 +202,10 @@ impl Summary {
         let budget = crate::check::budget::check_budgets(shared);
         violations.extend(&budget.violations);
         violations.extend(&checks.files.violations);
-        let mut failed_checkers: Vec<String> =
-            violations.iter().map(|v| v.checker.clone()).collect();
+        let mut failed_checkers: Vec<String> = violations
+            .iter()
+            .map(|v| v.checker.name().to_string())
+            .collect();
         if output.world_error.is_some() {
             failed_checkers.push("world".into());
         }
@@ -224,21 +229,17 @@ impl Summary {
             chaos_s: output.chaos_end_ms as f64 / 1e3,
             events_produced,
             events_dropped_at_source: truth.dropped_at_source,
-            checkpoints_completed: trace.count("checkpoint-complete") as u64,
-            commits: trace
-                .events()
-                .iter()
-                .filter(|e| e.kind == "commit" && e.detail.contains("outcome=committed"))
-                .count() as u64,
+            checkpoints_completed: trace.count(JournalKind::CheckpointComplete),
+            commits: trace.count(JournalKind::Commit { committed: true }),
             dwd_snapshots: checks.exactly_once.dwd_snapshots_checked,
             dws_snapshots: checks.exactly_once.dws_snapshots_checked,
-            job_restores: trace.count("job-restore") as u64,
-            job_failovers: trace.count("job-failover") as u64,
+            job_restores: trace.count(JournalKind::JobRestore),
+            job_failovers: trace.count(TraceKind::JobFailover),
             faults_injected: output.faults_injected.clone(),
             world_error: output.world_error.clone(),
             serving: ServingFigures {
                 queries_answered: staleness.len() as u64,
-                queries_failed: trace.count("query-failed") as u64,
+                queries_failed: trace.count(TraceKind::QueryFailed),
                 staleness_p50_ms: percentile(&mut staleness, 50.0),
                 staleness_p99_ms: percentile(&mut staleness, 99.0),
                 staleness_max_ms: staleness.iter().copied().max().unwrap_or(0),
@@ -279,7 +280,7 @@ impl Summary {
     }
 
     /// The first violation `checker` reported, as the summary prints it.
-    pub fn first_violation(&self, checker: &str) -> Option<&Violation> {
+    pub fn first_violation(&self, checker: CheckerName) -> Option<&Violation> {
         self.violations().find(|v| v.checker == checker)
     }
 
@@ -424,30 +425,18 @@ impl Summary {
             ));
         }
         line("checkers:".into());
-        for checker in [
-            "exactly-once",
-            "event-time",
-            "freshness",
-            "liveness",
-            "availability",
-            "recovery",
-            "budget",
-            crate::check::files::FILES,
-            crate::check::files::EXPIRED_SNAPSHOT,
-        ] {
-            if checker == "budget" && self.budget.is_off() {
+        for checker in CheckerName::ALL {
+            if checker == CheckerName::Budget && self.budget.is_off() {
                 continue;
             }
+            let name = checker.name();
             match self.first_violation(checker) {
-                None => line(format!("  {checker:<13} PASS")),
+                None => line(format!("  {name:<13} PASS")),
                 Some(v) => {
                     let when = v
                         .t_ms
                         .map_or(String::new(), |t| format!(" at t={}", secs(t)));
-                    line(format!(
-                        "  {checker:<13} FAIL: {}{when}: {}",
-                        v.at, v.message
-                    ));
+                    line(format!("  {name:<13} FAIL: {}{when}: {}", v.at, v.message));
                 }
             }
         }

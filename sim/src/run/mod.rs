@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::faults::inject::{apply, fault_kind_name};
+use crate::faults::inject::apply;
 use crate::faults::schedule::fault_schedule;
 use crate::hosts::traffic::traffic_client;
 use crate::hosts::{
@@ -16,6 +16,7 @@ use crate::hosts::{
     dws_job_host_on, serving_host, tt_host,
 };
 use crate::scenario::Scenario;
+use crate::trace::TraceKind;
 use crate::world::Shared;
 
 /// A finished simulation: the world, what storage holds at the end, and what happened.
@@ -110,7 +111,7 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
     let mut next_operation = 0;
     let mut faults_injected = Vec::new();
     let mut world_error = None;
-    let record = |shared: &Shared, t_ms: i64, kind: &str, detail: String| {
+    let record = |shared: &Shared, t_ms: i64, kind: TraceKind, detail: String| {
         shared
             .trace
             .borrow_mut()
@@ -119,7 +120,7 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
     record(
         &shared,
         0,
-        "chaos-start",
+        TraceKind::ChaosStart,
         format!("seed={seed} scenario={}", scenario.name),
     );
     let mut liveness_started = false;
@@ -128,8 +129,8 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         while next_action < schedule.len() && schedule[next_action].0 <= now_ms {
             let (_, action) = &schedule[next_action];
             apply(&mut sim, &shared, action);
-            let detail = format!("{action:?}");
-            record(&shared, now_ms, fault_kind_name(action), detail.clone());
+            let detail = action.to_string();
+            record(&shared, now_ms, action.trace_kind(), detail.clone());
             if action.starts_fault() {
                 faults_injected.push(format!("{detail} at {:.1}s", now_ms as f64 / 1e3));
             }
@@ -138,7 +139,12 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         while next_operation < operations.len() && operations[next_operation].at.0 <= now_ms {
             let operation = &operations[next_operation];
             let detail = crate::run::operations::apply(&mut sim, &shared, operation);
-            record(&shared, now_ms, operation.kind_name(), detail);
+            record(
+                &shared,
+                now_ms,
+                crate::run::operations::trace_kind(operation),
+                detail,
+            );
             next_operation += 1;
         }
         if !liveness_started && now_ms >= chaos_end_ms {
@@ -147,7 +153,7 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
             record(
                 &shared,
                 now_ms,
-                "liveness-start",
+                TraceKind::LivenessStart,
                 "faults healed, traffic stopped".into(),
             );
         }
@@ -160,7 +166,7 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         }
     }
     let simulated_ms = sim.elapsed().as_millis() as i64;
-    record(&shared, simulated_ms, "run-end", String::new());
+    record(&shared, simulated_ms, TraceKind::RunEnd, String::new());
     shared.dump_requested.set(true);
     let chains = scenario.topology().chains();
     let all_dumped = || {
@@ -196,4 +202,3 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         world_error,
     }
 }
-

@@ -3,11 +3,21 @@
 
 use warehouse::jobs::DwsJobVersion;
 
-use crate::scenario::operations::{OperationKind, OperationSpec, ROLLBACK_TABLES};
+use crate::hosts::ops::OPS_HOST;
 use crate::scenario::Millis;
+use crate::scenario::operations::{OperationKind, OperationSpec, ROLLBACK_TABLES};
+use crate::trace::TraceKind;
 use crate::world::control::PendingRollback;
 use crate::world::{Shared, sim_now_ms};
-use crate::hosts::ops::OPS_HOST;
+
+/// The operation's kind in the trace.
+pub fn trace_kind(op: &OperationSpec) -> TraceKind {
+    match op.kind {
+        OperationKind::Deploy => TraceKind::Deploy,
+        OperationKind::RollbackToTag => TraceKind::RollbackToTag,
+        OperationKind::RemoveOrphanFiles => TraceKind::RemoveOrphanFiles,
+    }
+}
 
 /// Carries out `op` now: the world's side of it (the build to run, the rollback to do) and a
 /// restart of the job. Returns the trace detail.
@@ -56,4 +66,3 @@ pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, op: &OperationSpec) ->
         ),
     }
 }
-

@@ -2,10 +2,11 @@
 //! and bad values are rejected with the file, the line and a hint, never a panic. Option names
 //! follow Paimon's and Flink's (`bucket`, `changelog-producer`, `execution.checkpointing.interval`).
 
+pub mod cost;
 pub mod operations;
 
+pub use cost::{CostTable, OperatorCost};
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -80,7 +81,7 @@ pub struct Scenario {
     #[serde(default)]
     pub serving: ServingSection,
     #[serde(default)]
-    pub cost: BTreeMap<String, OperatorCost>,
+    pub cost: cost::CostTable,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
     /// Scripted operator actions: deploys and rollbacks (`scenario::operations`).
@@ -934,27 +935,6 @@ fn default_window() -> i64 {
     5
 }
 
-/// Simulated time one operator spends per record and per byte.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OperatorCost {
-    #[serde(default)]
-    pub per_record_ns: f64,
-    #[serde(default)]
-    pub per_byte_ns: f64,
-}
-
-/// Operators that report work through the cost port, and storage I/O on `dfs`.
-pub const COST_OPERATORS: [&str; 7] = [
-    "compactor",
-    "ods_to_dwd",
-    "dwd_writer",
-    "dwd_to_dws",
-    "dws_writer",
-    "dfs_write",
-    "dfs_read",
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FaultKind {
@@ -1416,14 +1396,6 @@ impl Scenario {
         }
         if self.serving.window_minutes < 1 {
             return Err("[serving] window_minutes must be at least 1".into());
-        }
-        for name in self.cost.keys() {
-            if !COST_OPERATORS.contains(&name.as_str()) {
-                return Err(format!(
-                    "[cost] unknown operator `{name}`; known operators: {}",
-                    COST_OPERATORS.join(", ")
-                ));
-            }
         }
         self.validate_storage()?;
         for (index, fault) in self.faults.iter().enumerate() {

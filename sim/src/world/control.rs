@@ -29,4 +29,3 @@ pub struct OperationsState {
     pub pending: Vec<PendingRollback>,
     pub done: Vec<RollbackRecord>,
 }
-

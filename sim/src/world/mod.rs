@@ -7,20 +7,22 @@ pub mod dfs_client;
 pub mod rpc;
 pub mod seed;
 
-
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use warehouse::env::{Buggify, Clock, Cost, Env, Journal, LocalDisk, NetError, Transport};
+use warehouse::env::{
+    Buggify, Clock, Cost, CostOperator, Env, Journal, JournalKind, LocalDisk, NetError, Transport,
+};
 use warehouse::event::AdEvent;
 
+use crate::scenario::{CostTable, Scenario};
+use crate::trace::Trace;
+use crate::trace::TraceKind;
 use crate::world::dfs_client::DfsStore;
 use crate::world::rpc::{CallError, RpcClient};
-use crate::scenario::{OperatorCost, Scenario};
 use crate::world::seed::SeedTree;
-use crate::trace::Trace;
 
 pub const TT_PORT: u16 = 9092;
 pub const DFS_PORT: u16 = 8020;
@@ -74,6 +76,16 @@ pub struct Tombstone {
     pub bytes: Vec<u8>,
 }
 
+/// A job that failed and restarted (Flink's failover), as the world saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailover {
+    pub t_ms: i64,
+    pub host: String,
+    /// The snapshot the job had to read next and found expired, when that is why it failed.
+    pub expired_snapshot: Option<i64>,
+    pub reason: String,
+}
+
 /// A snapshot file deleted while a consumer's `nextSnapshot` still protected it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtectedDeletion {
@@ -103,6 +115,8 @@ pub struct Shared {
     /// (simulated ms, host) of every completed checkpoint, kept whole even when the trace
     /// keeps only its first events: the recovery checker reads it.
     pub checkpoints_completed: RefCell<Vec<(i64, String)>>,
+    /// Every job failover, in order.
+    pub job_failovers: RefCell<Vec<JobFailover>>,
     /// Storage faults in force, per disk host (`dfs`, `tt`).
     pub disk_faults: RefCell<BTreeMap<String, DiskFault>>,
     /// Draws whether an injected disk error hits a request.
@@ -177,17 +191,21 @@ pub struct BusyWindow {
 /// (host, operator) -> window index -> work, for capacity reports and bottleneck naming.
 #[derive(Debug, Default)]
 pub struct BusyMeter {
-    pub windows: BTreeMap<(String, String), BTreeMap<i64, BusyWindow>>,
+    pub windows: BTreeMap<(&'static str, CostOperator), BTreeMap<i64, BusyWindow>>,
 }
 
 impl BusyMeter {
     /// Adds work that starts at `at_ms` and runs for `busy_ns`, spread over the windows it
     /// spans (records in proportion), so a long flush does not overfill one window.
-    fn add(&mut self, host: &str, operator: &str, at_ms: i64, busy_ns: f64, records: u64) {
-        let windows = self
-            .windows
-            .entry((host.to_string(), operator.to_string()))
-            .or_default();
+    fn add(
+        &mut self,
+        host: &'static str,
+        operator: CostOperator,
+        at_ms: i64,
+        busy_ns: f64,
+        records: u64,
+    ) {
+        let windows = self.windows.entry((host, operator)).or_default();
         let window_ns = BUSY_WINDOW_MS as f64 * 1e6;
         let mut start_ns = at_ms as f64 * 1e6;
         let end_ns = start_ns + busy_ns;
@@ -246,6 +264,7 @@ impl Shared {
             dump: RefCell::new(None),
             busy: RefCell::new(BusyMeter::default()),
             checkpoints_completed: RefCell::new(Vec::new()),
+            job_failovers: RefCell::new(Vec::new()),
             disk_faults: RefCell::new(BTreeMap::new()),
             disk_fault_rng: RefCell::new(SeedTree::new(seed).fork("faults/disk")),
             clock_skews: RefCell::new(BTreeMap::new()),
@@ -308,13 +327,25 @@ impl Shared {
         None
     }
 
+    /// Notes that the job on `host` failed over with `error` (trace and observation).
+    pub fn job_failed_over(&self, host: &str, error: &warehouse::stream::JobError) {
+        let reason = error.to_string();
+        self.job_failovers.borrow_mut().push(JobFailover {
+            t_ms: sim_now_ms(),
+            host: host.to_string(),
+            expired_snapshot: error.expired_snapshot(),
+            reason: reason.clone(),
+        });
+        self.record(host, TraceKind::JobFailover, reason);
+    }
+
     pub fn clock_skew_ms(&self, host: &str) -> i64 {
         self.clock_skews.borrow().get(host).copied().unwrap_or(0)
     }
 
-    pub fn record(&self, host: &str, kind: &str, detail: String) {
+    pub fn record(&self, host: &str, kind: TraceKind, detail: String) {
         let now_ms = sim_now_ms();
-        if kind == "checkpoint-complete" {
+        if kind == TraceKind::Journal(JournalKind::CheckpointComplete) {
             self.checkpoints_completed
                 .borrow_mut()
                 .push((now_ms, host.to_string()));
@@ -365,7 +396,7 @@ impl Buggify for SimBuggify {
         let fired = self.rng.borrow_mut().random_bool(BUGGIFY_FIRE_PROBABILITY);
         if fired {
             self.shared
-                .record(self.host, "buggify", format!("site={site}"));
+                .record(self.host, TraceKind::Buggify, format!("site={site}"));
         }
         fired
     }
@@ -389,55 +420,17 @@ impl Clock for SimClock {
 /// is carried over, so many small charges add up instead of each costing a whole tick.
 #[derive(Clone)]
 pub struct SimCost {
-    table: Rc<BTreeMap<String, OperatorCost>>,
+    table: Rc<CostTable>,
     tick_ns: f64,
     debt_ns: Rc<Cell<f64>>,
     /// Where charges are metered: the host's name and the world.
     meter: Option<(&'static str, Rc<Shared>)>,
 }
 
-/// Default simulated costs per operator (ns per record, ns per byte): the medians
-/// `cargo bench -p warehouse --bench costs` measured for the functions each operator runs
-/// (README, "Cost model"), rounded. A writer's bytes are its flushed files plus the inputs and
-/// outputs of its inline compactions, charged at the compactor's rate.
-pub fn default_cost(operator: &str) -> OperatorCost {
-    let (per_record_ns, per_byte_ns) = match operator {
-        // An event inserted into its DWD bucket's writer (duplicate lookup, lookup changelog).
-        "ods_to_dwd" => (600.0, 0.0),
-        // A DWD row flushed (sort, Parquet encode of data and changelog files).
-        "dwd_writer" => (600.0, 5.6),
-        // An event folded into its DWS minute row.
-        "dwd_to_dws" => (100.0, 0.0),
-        // A DWS row flushed; a checkpoint's DWS flush is small, so per-file overhead dominates.
-        "dws_writer" => (4_400.0, 5.6),
-        // The storage system's bandwidth: a modelling choice (1 GB/s write, 2 GB/s read).
-        "dfs_write" => (0.0, 1.0),
-        "dfs_read" => (0.0, 0.5),
-        // Decode, merge and encode of compaction inputs and outputs, per byte read + written.
-        "compactor" => (0.0, 5.6),
-        _ => (0.0, 0.0),
-    };
-    OperatorCost {
-        per_record_ns,
-        per_byte_ns,
-    }
-}
-
 impl SimCost {
     pub fn new(scenario: &Scenario) -> Self {
-        let table = crate::scenario::COST_OPERATORS
-            .iter()
-            .map(|op| {
-                let cost = scenario
-                    .cost
-                    .get(*op)
-                    .copied()
-                    .unwrap_or_else(|| default_cost(op));
-                (op.to_string(), cost)
-            })
-            .collect();
         Self {
-            table: Rc::new(table),
+            table: Rc::new(scenario.cost.clone()),
             tick_ns: scenario.run.tick.0 as f64 * 1e6,
             debt_ns: Rc::new(Cell::new(0.0)),
             meter: None,
@@ -452,14 +445,9 @@ impl SimCost {
         }
     }
 
-    fn cost_ns(&self, operator: &str, records: u64, bytes: u64) -> Option<f64> {
-        let cost = self.table.get(operator)?;
-        Some(records as f64 * cost.per_record_ns + bytes as f64 * cost.per_byte_ns)
-    }
-
     /// Sleeps for `ns` of simulated work; debt below one tick is carried over, so many small
     /// charges add up instead of each costing a whole tick.
-    async fn spend(&self, operator: &str, records: u64, ns: f64) {
+    async fn spend(&self, operator: CostOperator, records: u64, ns: f64) {
         if let Some((host, shared)) = &self.meter {
             shared
                 .busy
@@ -478,19 +466,16 @@ impl SimCost {
 }
 
 impl Cost for SimCost {
-    async fn charge(&self, operator: &'static str, records: u64, bytes: u64) {
-        if let Some(ns) = self.cost_ns(operator, records, bytes) {
-            self.spend(operator, records, ns).await;
-        }
+    async fn charge(&self, operator: CostOperator, records: u64, bytes: u64) {
+        let ns = self.table.ns(operator, records, bytes);
+        self.spend(operator, records, ns).await;
     }
 
-    async fn charge_subtasks(&self, operator: &'static str, work: &[(u64, u64)]) {
+    async fn charge_subtasks(&self, operator: CostOperator, work: &[(u64, u64)]) {
         let mut slowest_ns: f64 = 0.0;
         let mut records = 0;
         for &(lane_records, lane_bytes) in work {
-            let Some(ns) = self.cost_ns(operator, lane_records, lane_bytes) else {
-                return;
-            };
+            let ns = self.table.ns(operator, lane_records, lane_bytes);
             slowest_ns = slowest_ns.max(ns);
             records += lane_records;
         }
@@ -505,8 +490,8 @@ pub struct SimJournal {
 }
 
 impl Journal for SimJournal {
-    fn record(&self, kind: &'static str, detail: String) {
-        self.shared.record(self.host, kind, detail);
+    fn record(&self, kind: JournalKind, detail: String) {
+        self.shared.record(self.host, kind.into(), detail);
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::env::{Clock, Cost, Env, Journal, ObjectStore};
+use crate::env::{Clock, Cost, CostOperator, Env, Journal, JournalKind, ObjectStore};
 use crate::jobs::sink::retry_table;
 use crate::stream::JobError;
 use crate::table::{
@@ -79,7 +79,7 @@ impl<E: Env> DedicatedCompactor<E> {
     /// is not transient (the host restarts the job).
     pub async fn run(&mut self) -> Result<(), JobError> {
         self.env.journal().record(
-            "compactor-start",
+            JournalKind::CompactorStart,
             format!("job={} tables={}", self.config.job_name, self.tables.len()),
         );
         loop {
@@ -136,7 +136,10 @@ impl<E: Env> DedicatedCompactor<E> {
                 compact_changelog_files: result.changelog,
             });
         }
-        self.env.cost().charge("compactor", rows, io_bytes).await;
+        self.env
+            .cost()
+            .charge(CostOperator::Compactor, rows, io_bytes)
+            .await;
         if messages.is_empty() {
             self.tables[index].last_seen = Some(latest.id);
             return Ok(RoundOutcome::Idle);
@@ -165,7 +168,7 @@ impl<E: Env> DedicatedCompactor<E> {
         match outcome {
             Ok(CommitOutcome::Committed { snapshot_id, .. }) => {
                 self.env.journal().record(
-                    "compaction-commit",
+                    JournalKind::CompactionCommit,
                     format!("{summary} snapshot={snapshot_id} identifier={identifier}"),
                 );
                 self.tables[index].last_seen = Some(snapshot_id);
@@ -177,7 +180,7 @@ impl<E: Env> DedicatedCompactor<E> {
             }
             Err(JobError::Table(TableError::CompactionConflict { bucket, reason })) => {
                 self.env.journal().record(
-                    "compaction-conflict",
+                    JournalKind::CompactionConflict,
                     format!("{summary} bucket={bucket} reason={reason}"),
                 );
                 // The commit filter ran first, so no snapshot references these outputs.
@@ -363,7 +366,11 @@ mod tests {
         }
         assert_eq!(read_latest(&table).await, model);
         let journal = env.journal.0.borrow();
-        assert!(journal.iter().any(|(kind, _)| *kind == "compaction-commit"));
+        assert!(
+            journal
+                .iter()
+                .any(|(kind, _)| *kind == JournalKind::CompactionCommit)
+        );
     }
 
     /// Two compactors racing on one table: one commits, the other's commit is a conflict (its
@@ -454,7 +461,7 @@ mod tests {
         assert_eq!(read_latest(&table).await, model);
         {
             let journal = env.journal.0.borrow();
-            let kinds: Vec<&str> = journal.iter().map(|(kind, _)| *kind).collect();
+            let kinds: Vec<&str> = journal.iter().map(|(kind, _)| kind.name()).collect();
             assert!(kinds.contains(&"write-stall"), "{kinds:?}");
             assert!(kinds.contains(&"write-stall-end"), "{kinds:?}");
         }
@@ -483,7 +490,7 @@ mod tests {
                 .0
                 .borrow()
                 .iter()
-                .any(|(kind, _)| *kind == "write-stall-timeout")
+                .any(|(kind, _)| *kind == JournalKind::WriteStallTimeout)
         );
     }
 }

@@ -12,7 +12,7 @@
 
 use serde_json::json;
 
-use crate::env::{Clock, Cost, Env, even_split};
+use crate::env::{Clock, Cost, CostOperator, Env, even_split};
 use crate::event::AdEvent;
 use crate::jobs::schemas::{Lateness, dws_contribution, lateness_of};
 use crate::jobs::sink::{
@@ -293,7 +293,10 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             self.watermark_ms = self.watermark_ms.max(snapshot.watermark);
             let bytes = (records.len() * row_bytes()) as u64;
             let lanes = even_split(records.len() as u64, bytes, self.config.parallelism);
-            self.env.cost().charge_subtasks("dwd_to_dws", &lanes).await;
+            self.env
+                .cost()
+                .charge_subtasks(CostOperator::DwdToDws, &lanes)
+                .await;
             // A consumed snapshot counts as progress even when it carried no changelog.
             processed += records.len().max(1);
         }
@@ -308,7 +311,10 @@ impl<E: Env> StreamJob for DwdToDws<E> {
         let now = self.env.clock().now_millis();
         let messages = prepare_all(&self.env, &self.dws, &mut self.writers, &prefix, now).await?;
         let lanes = writer_work(&messages, self.config.parallelism);
-        self.env.cost().charge_subtasks("dws_writer", &lanes).await;
+        self.env
+            .cost()
+            .charge_subtasks(CostOperator::DwsWriter, &lanes)
+            .await;
         // Side-table files of a declined checkpoint ride along with the next one, as the
         // runtime does for the DWS files.
         let late_messages =

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use crate::env::{Clock, Cost, Env, Transport};
+use crate::env::{Clock, Cost, CostOperator, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
 use crate::jobs::schemas::watermark_of;
@@ -205,7 +205,10 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
             lane.1 += (count * EVENT_WIRE_SIZE_BYTES) as u64;
         }
         if processed > 0 {
-            self.env.cost().charge_subtasks("ods_to_dwd", &lanes).await;
+            self.env
+                .cost()
+                .charge_subtasks(CostOperator::OdsToDwd, &lanes)
+                .await;
         }
         Ok(processed)
     }
@@ -218,7 +221,10 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
         let now = self.env.clock().now_millis();
         let messages = prepare_all(&self.env, &self.table, &mut self.writers, &prefix, now).await?;
         let lanes = writer_work(&messages, self.config.parallelism);
-        self.env.cost().charge_subtasks("dwd_writer", &lanes).await;
+        self.env
+            .cost()
+            .charge_subtasks(CostOperator::DwdWriter, &lanes)
+            .await;
         let watermark = watermark_of(&self.max_event_time_ms, self.config.out_of_orderness_ms);
         let state = json!({
             "offsets": self.offsets,

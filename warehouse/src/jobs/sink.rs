@@ -1,7 +1,7 @@
 //! The Paimon sink both ad jobs share: table calls retried through transient failures, every
 //! bucket's files prepared at the barrier, and a checkpoint's committables committed once.
 
-use crate::env::{Buggify, Clock, Env, Journal, StoreError};
+use crate::env::{Buggify, Clock, Env, Journal, JournalKind, StoreError};
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
 use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
@@ -79,7 +79,7 @@ async fn wait_for_compactor<E: Env>(
                 if !stalled {
                     stalled = true;
                     env.journal().record(
-                        "write-stall",
+                        JournalKind::WriteStall,
                         format!(
                             "table={table_name} bucket={bucket} sorted_runs={runs} stop_trigger={stop_trigger} waiting_for=compactor"
                         ),
@@ -87,7 +87,7 @@ async fn wait_for_compactor<E: Env>(
                 }
                 if waited_ms >= WRITE_STALL_WAIT_MAX_MS {
                     env.journal().record(
-                        "write-stall-timeout",
+                        JournalKind::WriteStallTimeout,
                         format!("table={table_name} bucket={bucket} sorted_runs={runs} waited_ms={waited_ms}"),
                     );
                     return Err(JobError::State(format!(
@@ -99,7 +99,7 @@ async fn wait_for_compactor<E: Env>(
             _ => {
                 if stalled {
                     env.journal().record(
-                        "write-stall-end",
+                        JournalKind::WriteStallEnd,
                         format!("table={table_name} waited_ms={waited_ms}"),
                     );
                 }
@@ -133,7 +133,7 @@ pub(crate) async fn prepare_all<E: Env>(
                 Ok(message) => {
                     if let Some(stall) = writer.last_stall() {
                         env.journal().record(
-                            "write-stall",
+                            JournalKind::WriteStall,
                             format!(
                                 "table={} bucket={} sorted_runs={} runs_after={} io_bytes={} compacted=inline",
                                 table.root().rsplit('/').next().unwrap_or_default(),
@@ -248,8 +248,9 @@ pub(crate) async fn commit_messages<E: Env>(
             ("skipped-already-committed", snapshot_id)
         }
     };
+    let committed = matches!(outcome, CommitOutcome::Committed { .. });
     env.journal().record(
-        "commit",
+        JournalKind::Commit { committed },
         format!(
             "table={} user={commit_user} identifier={} snapshot={snapshot_id} outcome={verb}",
             table.root().rsplit('/').next().unwrap_or_default(),
@@ -279,7 +280,7 @@ pub(crate) async fn maintain_after_commit<E: Env>(
             Ok(report) => {
                 if let Some((first, end)) = report.expired {
                     env.journal().record(
-                        "expire",
+                        JournalKind::Expire,
                         format!(
                             "table={name} snapshots={first}..{} data_files={} changelog_files={} manifests={} leaked={}",
                             end - 1,
@@ -292,31 +293,33 @@ pub(crate) async fn maintain_after_commit<E: Env>(
                 }
                 for consumer in report.consumers_expired {
                     env.journal().record(
-                        "consumer-expire",
+                        JournalKind::ConsumerExpire,
                         format!("table={name} consumer={consumer}"),
                     );
                 }
             }
-            Err(error) => env
-                .journal()
-                .record("expire-failed", format!("table={name} error={error}")),
+            Err(error) => env.journal().record(
+                JournalKind::ExpireFailed,
+                format!("table={name} error={error}"),
+            ),
         }
     }
     match table.auto_tag(snapshot_id, now).await {
         Ok(report) => {
             if let Some(tag) = report.created {
                 env.journal().record(
-                    "tag-create",
+                    JournalKind::TagCreate,
                     format!("table={name} tag={tag} snapshot={snapshot_id}"),
                 );
             }
             for tag in report.deleted {
                 env.journal()
-                    .record("tag-delete", format!("table={name} tag={tag}"));
+                    .record(JournalKind::TagDelete, format!("table={name} tag={tag}"));
             }
         }
-        Err(error) => env
-            .journal()
-            .record("tag-failed", format!("table={name} error={error}")),
+        Err(error) => env.journal().record(
+            JournalKind::TagFailed,
+            format!("table={name} error={error}"),
+        ),
     }
 }

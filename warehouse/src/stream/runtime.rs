@@ -9,7 +9,7 @@ use std::time::Duration;
 // stays deterministic (std's `Instant::now` is a disallowed method, see clippy.toml).
 use tokio::time::Instant;
 
-use crate::env::{Buggify, Clock, Env, Journal};
+use crate::env::{Buggify, Clock, Env, Journal, JournalKind};
 use crate::stream::checkpoint::{CheckpointError, CheckpointStorage, CompletedCheckpoint};
 use crate::table::{CommitMessage, TableError};
 use crate::tt::client::TtClientError;
@@ -111,6 +111,15 @@ pub enum JobError {
 }
 
 impl JobError {
+    /// The snapshot a reader needed next and found expired (Paimon's OutOfRange), if that is
+    /// why the job failed.
+    pub fn expired_snapshot(&self) -> Option<i64> {
+        match self {
+            Self::Table(TableError::SnapshotExpired { id }) => Some(*id),
+            _ => None,
+        }
+    }
+
     /// Transient errors are retried in place; anything else fails the job over.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -184,7 +193,7 @@ pub async fn run_job<E: Env, J: StreamJob>(
     let storage = CheckpointStorage::new(env.store().clone(), job.name());
     let restored = retry_transient(|| async { Ok(storage.latest().await?) }).await?;
     env.journal().record(
-        "job-restore",
+        JournalKind::JobRestore,
         format!(
             "job={} checkpoint={}",
             job.name(),
@@ -240,7 +249,7 @@ pub async fn run_job<E: Env, J: StreamJob>(
                 config.next_interval_ms(records_per_s, job.is_processing_backlog());
             if next_interval_ms != interval_ms {
                 env.journal().record(
-                    "checkpoint-interval",
+                    JournalKind::CheckpointInterval,
                     format!(
                         "job={} interval_ms={next_interval_ms} records_per_s={records_per_s} backlog={}",
                         job.name(),
@@ -288,7 +297,7 @@ async fn checkpoint<E: Env, J: StreamJob>(
         at: triggered_at,
     } = trigger;
     env.journal().record(
-        "checkpoint-start",
+        JournalKind::CheckpointStart,
         format!("job={} checkpoint={checkpoint_id}", job.name()),
     );
     // BUGGIFY: the barrier is delayed (slow alignment behind a busy operator).
@@ -330,7 +339,7 @@ async fn checkpoint<E: Env, J: StreamJob>(
     };
     if let Some(reason) = declined {
         env.journal().record(
-            "checkpoint-declined",
+            JournalKind::CheckpointDeclined,
             format!(
                 "job={} checkpoint={checkpoint_id} timeout_ms={} reason={reason}",
                 job.name(),
@@ -341,7 +350,7 @@ async fn checkpoint<E: Env, J: StreamJob>(
     }
     carried.clear();
     env.journal().record(
-        "checkpoint-complete",
+        JournalKind::CheckpointComplete,
         format!(
             "job={} checkpoint={checkpoint_id} files={files} duration_ms={}",
             job.name(),

@@ -170,7 +170,7 @@ fn journal_of(env: &DriverEnv, kind: &str) -> Vec<String> {
         .0
         .borrow()
         .iter()
-        .filter(|(k, _)| *k == kind)
+        .filter(|(k, _)| k.name() == kind)
         .map(|(_, detail)| detail.clone())
         .collect()
 }

@@ -149,38 +149,11 @@ fn render(text: &str, faults: &[FaultSpec], chaos: Millis) -> Result<String, Shr
     if let Some(toml::Value::Table(run)) = table.get_mut("run") {
         run.insert("chaos".into(), toml::Value::String(chaos.to_string()));
     }
-    let faults: Vec<toml::Value> = faults
+    let faults = faults
         .iter()
-        .map(|fault| {
-            let mut entry = toml::Table::new();
-            entry.insert("at".into(), toml::Value::String(fault.at.to_string()));
-            entry.insert("kind".into(), toml::Value::String(fault.kind.name().into()));
-            if let Some(target) = &fault.target {
-                entry.insert("target".into(), toml::Value::String(target.clone()));
-            }
-            if let Some([a, b]) = &fault.between {
-                let pair = vec![
-                    toml::Value::String(a.clone()),
-                    toml::Value::String(b.clone()),
-                ];
-                entry.insert("between".into(), toml::Value::Array(pair));
-            }
-            entry.insert(
-                "duration".into(),
-                toml::Value::String(fault.duration.to_string()),
-            );
-            if let Some(latency) = fault.latency {
-                entry.insert("latency".into(), toml::Value::String(latency.to_string()));
-            }
-            if let Some(skew) = &fault.skew {
-                entry.insert("skew".into(), toml::Value::String(skew.clone()));
-            }
-            if let Some(rate) = fault.rate {
-                entry.insert("rate".into(), toml::Value::Float(rate));
-            }
-            toml::Value::Table(entry)
-        })
-        .collect();
+        .map(toml::Value::try_from)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ShrinkError::Toml(e.to_string()))?;
     table.insert("faults".into(), toml::Value::Array(faults));
     toml::to_string(&table).map_err(|e| ShrinkError::Toml(e.to_string()))
 }

@@ -9,7 +9,7 @@ use warehouse::event::EventKind;
 
 use crate::check::CheckerName;
 use crate::check::Violation;
-use crate::world::Shared;
+use crate::world::World;
 
 const DAY_MS: i64 = 86_400_000;
 /// Advertisers named in the summary, most overspent first.
@@ -89,15 +89,15 @@ impl BudgetReport {
 }
 
 /// Overspend per advertiser and day from the ground truth, against the scenario's budget.
-pub fn check_budgets(shared: &Shared) -> BudgetReport {
-    let Some(budget) = shared.scenario.serving.daily_budget_micros else {
+pub fn check_budgets(world: &World) -> BudgetReport {
+    let Some(budget) = world.scenario.serving.daily_budget_micros else {
         return BudgetReport::default();
     };
-    let utc_offset_ms = (shared.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
+    let utc_offset_ms = (world.scenario.traffic.utc_offset_hours * 3_600_000.0) as i64;
     let day_of =
         |epoch_ms: i64| (epoch_ms + utc_offset_ms).div_euclid(DAY_MS) * DAY_MS - utc_offset_ms;
     let mut spend: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-    for event in &shared.truth.borrow().events {
+    for event in &world.observed.truth.borrow().events {
         // The checker's own reading of a billable event: a click with a positive cost.
         if event.kind == EventKind::Click && event.cost_micros > 0 && event.advertiser_id > 0 {
             *spend
@@ -105,7 +105,7 @@ pub fn check_budgets(shared: &Shared) -> BudgetReport {
                 .or_default() += event.cost_micros;
         }
     }
-    let pauses = shared.budget_pauses.borrow();
+    let pauses = world.control.budget_pauses.borrow();
     let mut exhausted: Vec<AdvertiserBudget> = spend
         .iter()
         .filter(|(key, spent)| **spent >= budget || pauses.contains_key(key))
@@ -116,7 +116,7 @@ pub fn check_budgets(shared: &Shared) -> BudgetReport {
                 day_start_ms,
                 spend_micros: spent,
                 overspend_micros: (spent - budget).max(0),
-                paused_at_ms: pause.map(|(p, _)| p.decided_at_ms - shared.scenario.run.epoch_ms),
+                paused_at_ms: pause.map(|(p, _)| p.decided_at_ms - world.scenario.run.epoch_ms),
                 serving_stopped_at_ms: pause.map(|(_, effective)| *effective),
                 dws_spend_at_pause_micros: pause.map(|(p, _)| p.dws_spend_micros),
             }
@@ -133,7 +133,7 @@ pub fn check_budgets(shared: &Shared) -> BudgetReport {
         overspend_total_micros as f64 * 100.0 / (budget as f64 * budgets_exhausted as f64)
     };
     let mut violations = Vec::new();
-    let sla = shared.scenario.sla.overspend_max_pct;
+    let sla = world.scenario.sla.overspend_max_pct;
     if let Some(max_pct) = sla
         && overspend_pct > max_pct
     {

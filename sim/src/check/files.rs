@@ -14,7 +14,7 @@ use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
 use crate::check::CheckerName;
 use crate::check::Violation;
 use crate::check::inspect::{FileKind, SnapshotInfo, TableInspector};
-use crate::world::Shared;
+use crate::world::World;
 
 /// File figures of one table over the run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -112,18 +112,18 @@ fn walk(
 
 /// The files checker over one table. `objects` is the history (dump and graveyard).
 fn check_table(
-    shared: &Shared,
+    world: &World,
     objects: &BTreeMap<String, Vec<u8>>,
     deleted: &Deletions,
     root: &str,
     label: &str,
     violations: &mut Vec<Violation>,
 ) -> Result<TableFiles, String> {
-    let sla = &shared.scenario.sla;
+    let sla = &world.scenario.sla;
     let inspector = TableInspector::new(objects, root, &[], BTreeMap::new());
     // Snapshots a rollback discarded are no longer history: their files may go. The rollback
     // must really have removed them: one still stored at the end is a violation.
-    let snapshots = crate::check::history::surviving_history(shared, &inspector, root)?;
+    let snapshots = crate::check::history::surviving_history(world, &inspector, root)?;
     if snapshots.len() != inspector.snapshots()?.len()
         && let Some(kept) = inspector
             .snapshots()?
@@ -307,18 +307,10 @@ pub fn retained_metadata_check(
     (violations, unreferenced)
 }
 
-/// The files checker over the history of both tables, plus the deletions a consumer forbade.
-pub fn files_check(
-    shared: &Shared,
-    history: &BTreeMap<String, Vec<u8>>,
-    deleted: &Deletions,
-) -> (TableFiles, TableFiles, Vec<Violation>) {
-    files_check_on(shared, "dfs", history, deleted)
-}
-
-/// [`files_check`] of the tables on storage system `storage` (its history and deletions).
+/// The files checker over the history of both tables on storage system `storage` (its history
+/// and deletions), plus the deletions a consumer forbade.
 pub fn files_check_on(
-    shared: &Shared,
+    world: &World,
     storage: &str,
     history: &BTreeMap<String, Vec<u8>>,
     deleted: &Deletions,
@@ -326,7 +318,7 @@ pub fn files_check_on(
     let mut violations = Vec::new();
     let mut tables = Vec::new();
     for (root, label) in [(DWD_TABLE_ROOT, "DWD"), (DWS_TABLE_ROOT, "DWS")] {
-        match check_table(shared, history, deleted, root, label, &mut violations) {
+        match check_table(world, history, deleted, root, label, &mut violations) {
             Ok(figures) => tables.push(figures),
             Err(error) => {
                 violations.push(violation(
@@ -338,7 +330,12 @@ pub fn files_check_on(
             }
         }
     }
-    if let Some(first) = shared.storage(storage).protected_deletions.borrow().first() {
+    if let Some(first) = world
+        .storage_of_host(storage)
+        .protected_deletions
+        .borrow()
+        .first()
+    {
         violations.push(violation(
             first.snapshot_path.clone(),
             Some(first.t_ms),
@@ -356,8 +353,8 @@ pub fn files_check_on(
 }
 
 /// A job that failed over because the snapshot it had to read next was expired.
-pub fn expired_snapshot_check(shared: &Shared) -> Vec<Violation> {
-    let failovers = shared.job_failovers.borrow();
+pub fn expired_snapshot_check(world: &World) -> Vec<Violation> {
+    let failovers = world.observed.job_failovers.borrow();
     let failures: Vec<_> = failovers
         .iter()
         .filter(|f| f.expired_snapshot.is_some())

@@ -2,7 +2,7 @@
 //! rollback discarded.
 
 use crate::check::inspect::{SnapshotInfo, TableInspector};
-use crate::world::Shared;
+use crate::world::World;
 use crate::world::control::RollbackRecord;
 
 /// The snapshots of `root` that belong to its history at the end of the run: those a rollback
@@ -10,15 +10,15 @@ use crate::world::control::RollbackRecord;
 /// tag's snapshot id comes from the checker's own reading of the tag file, the commit times from
 /// `dfs`; only the fact that an operator rolled the table back comes from the world's record.
 pub fn surviving_history(
-    shared: &Shared,
+    world: &World,
     inspector: &TableInspector,
     root: &str,
 ) -> Result<Vec<SnapshotInfo>, String> {
     let snapshots = inspector.snapshots()?;
-    let rollbacks: Vec<RollbackRecord> = shared
-        .operations
+    let rollbacks: Vec<RollbackRecord> = world
+        .observed
+        .rollbacks
         .borrow()
-        .done
         .iter()
         .filter(|r| r.table_root == root)
         .cloned()
@@ -37,8 +37,8 @@ pub fn surviving_history(
         };
         cuts.push((tagged.id, rollback.t_ms));
     }
-    let commits = shared.snapshot_commits.borrow();
-    let epoch_ms = shared.scenario.run.epoch_ms;
+    let commits = world.observed.storage[0].snapshot_commits.borrow();
+    let epoch_ms = world.scenario.run.epoch_ms;
     Ok(snapshots
         .into_iter()
         .filter(|s| {

@@ -81,7 +81,6 @@ impl RowKind {
 pub struct SnapshotInfo {
     pub id: i64,
     pub path: String,
-    pub commit_user: String,
     pub commit_identifier: i64,
     pub commit_kind: CommitKind,
     pub base_manifest_list: String,
@@ -116,10 +115,6 @@ pub struct Records {
 impl Records {
     pub fn len(&self) -> usize {
         self.kinds.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.kinds.is_empty()
     }
 
     /// The field values of record `r`.
@@ -265,7 +260,6 @@ impl<'a> TableInspector<'a> {
         Ok(SnapshotInfo {
             id: int(&value, "id", path)?,
             path: path.to_string(),
-            commit_user: text(&value, "commitUser", path)?,
             commit_identifier: int(&value, "commitIdentifier", path)?,
             commit_kind: CommitKind::parse(&text(&value, "commitKind", path)?, path)?,
             base_manifest_list: text(&value, "baseManifestList", path)?,

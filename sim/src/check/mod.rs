@@ -6,9 +6,11 @@ pub mod budget;
 pub mod event_time;
 pub mod exactly_once;
 pub mod files;
+pub mod freshness;
 pub mod history;
 pub mod inspect;
 pub mod sla;
+pub mod spec;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +20,7 @@ use crate::check::exactly_once::{ChainChecks, CheckOutcome, SecondaryChecks, che
 use crate::check::files::{self as files_checker, Deletions};
 use crate::run::Simulation;
 use crate::scenario::Scenario;
-use crate::world::Shared;
+use crate::world::World;
 
 /// The checkers, in the order summaries report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,15 +134,15 @@ pub fn recheck(run: &mut Run) {
 }
 
 fn check_simulation(output: &mut Simulation) -> CheckOutcome {
-    let shared = output.shared.clone();
+    let world = output.world.clone();
     let chaos_end_ms = output.chaos_end_ms;
-    let chains = shared.scenario.topology().chains();
-    let primary = check_storage(&shared, chains[0], &mut output.objects, chaos_end_ms, None);
+    let chains = world.scenario.topology().chains();
+    let primary = check_storage(&world, chains[0], &mut output.objects, chaos_end_ms, None);
     let Some(secondary_objects) = output.secondary_objects.as_mut() else {
         return primary.outcome;
     };
     let secondary = check_storage(
-        &shared,
+        &world,
         chains[1],
         secondary_objects,
         chaos_end_ms,
@@ -153,13 +155,13 @@ fn check_simulation(output: &mut Simulation) -> CheckOutcome {
 /// world's graveyard to the storage dump while the checkers walk the history, then given
 /// back, so `objects` stays the final state.
 fn check_storage(
-    shared: &Shared,
+    world: &World,
     chain: crate::topology::Chain,
     objects: &mut BTreeMap<String, Vec<u8>>,
     chaos_end_ms: i64,
     other_visible_at: Option<&[i64]>,
 ) -> ChainChecks {
-    let mut graveyard = shared.storage(chain.storage).graveyard.borrow_mut();
+    let mut graveyard = world.storage(chain).graveyard.borrow_mut();
     let deleted: Deletions = graveyard
         .iter()
         .filter(|(path, _)| !objects.contains_key(*path))
@@ -171,9 +173,9 @@ fn check_storage(
             objects.insert(path.clone(), std::mem::take(&mut tombstone.bytes));
         }
     }
-    let mut checks = check_chain(shared, chain, objects, chaos_end_ms, other_visible_at);
+    let mut checks = check_chain(world, chain, objects, chaos_end_ms, other_visible_at);
     let (dwd, dws, mut violations) =
-        files_checker::files_check_on(shared, chain.storage, objects, &deleted);
+        files_checker::files_check_on(world, chain.storage, objects, &deleted);
     for path in deleted.keys() {
         if let (Some(tombstone), Some(bytes)) = (graveyard.get_mut(path), objects.remove(path)) {
             tombstone.bytes = bytes;
@@ -182,7 +184,7 @@ fn check_storage(
     drop(graveyard);
     violations.splice(0..0, retained);
     if chain.storage != crate::topology::SECONDARY.storage {
-        violations.extend(files_checker::expired_snapshot_check(shared));
+        violations.extend(files_checker::expired_snapshot_check(world));
     }
     let files = &mut checks.outcome.files;
     files.dwd_over_run = files_checker::TableFiles {

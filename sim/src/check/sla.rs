@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::check::CheckerName;
 use crate::check::Violation;
-use crate::check::exactly_once::FreshnessReport;
-use crate::scenario::FaultKind;
-use crate::world::Shared;
+use crate::check::freshness::FreshnessReport;
+use crate::scenario::FaultEffect;
+use crate::world::World;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AvailabilityReport {
@@ -55,9 +55,9 @@ pub struct SlaOutcome {
     pub violations: Vec<Violation>,
 }
 
-pub fn check_slas(shared: &Shared, freshness: &FreshnessReport, end_ms: i64) -> SlaOutcome {
-    let availability = availability(shared, end_ms);
-    let recovery = recovery(shared, freshness);
+pub fn check_slas(world: &World, freshness: &FreshnessReport, end_ms: i64) -> SlaOutcome {
+    let availability = availability(world, end_ms);
+    let recovery = recovery(world, freshness);
     let mut violations = Vec::new();
     if let Some(sla) = availability.sla_pct
         && availability.availability_pct < sla
@@ -118,12 +118,12 @@ pub fn check_slas(shared: &Shared, freshness: &FreshnessReport, end_ms: i64) -> 
     }
 }
 
-fn availability(shared: &Shared, end_ms: i64) -> AvailabilityReport {
-    let sla = &shared.scenario.sla;
-    let interval_ms = shared.scenario.serving.query_interval.0.max(1);
+fn availability(world: &World, end_ms: i64) -> AvailabilityReport {
+    let sla = &world.scenario.sla;
+    let interval_ms = world.scenario.serving.query_interval.0.max(1);
     let latency_max_ms = sla.query_latency_max.0;
     let staleness_max_ms = sla.staleness_max.0;
-    let answers = shared.answers.borrow();
+    let answers = world.observed.answers.borrow();
     // Warm-up: slots before the first answer (no DWS snapshot yet) are not counted.
     let first_slot_ms = answers.iter().map(|a| a.t_ms).min().unwrap_or(end_ms + 1);
     let mut by_slot = std::collections::BTreeMap::new();
@@ -185,16 +185,18 @@ fn availability(shared: &Shared, end_ms: i64) -> AvailabilityReport {
     }
 }
 
-fn recovery(shared: &Shared, freshness: &FreshnessReport) -> RecoveryReport {
-    let checkpoints = shared.checkpoints_completed.borrow();
-    let answers = shared.answers.borrow();
-    let crashes = shared
+fn recovery(world: &World, freshness: &FreshnessReport) -> RecoveryReport {
+    let checkpoints = world.observed.checkpoints_completed.borrow();
+    let answers = world.observed.answers.borrow();
+    let crashes = world
         .scenario
         .faults
         .iter()
-        .filter(|f| f.kind == FaultKind::Crash)
         .filter_map(|fault| {
-            let host = fault.target.clone()?;
+            let FaultEffect::Crash { target } = &fault.effect else {
+                return None;
+            };
+            let host = target.clone();
             let crashed_at_ms = fault.at.0;
             let restarted_at_ms = fault.at.0 + fault.duration.0;
             let resumed_at = match host.as_str() {
@@ -237,7 +239,7 @@ fn recovery(shared: &Shared, freshness: &FreshnessReport) -> RecoveryReport {
         .collect();
     RecoveryReport {
         crashes,
-        recovery_max_ms: shared.scenario.sla.recovery_max.map(|m| m.0),
+        recovery_max_ms: world.scenario.sla.recovery_max.map(|m| m.0),
     }
 }
 
@@ -320,9 +322,9 @@ duration = "2s"
     #[test]
     fn missed_slow_and_stale_slots_count_against_availability() {
         let scenario = Scenario::parse(SCENARIO, "t.toml").unwrap();
-        let shared = Shared::new(scenario, 1);
+        let world = World::new(scenario, 1);
         {
-            let mut answers = shared.answers.borrow_mut();
+            let mut answers = world.observed.answers.borrow_mut();
             // Slots 4 s .. 30 s; 2 s is warm-up (no answer yet). 10 and 12 s are missed,
             // 14 s is slow, 16 s is stale.
             for slot_s in (4..=30).step_by(2) {
@@ -336,14 +338,14 @@ duration = "2s"
         }
         let freshness = FreshnessReport::default();
         // The run ends 1 s (the latency bound) after the last slot: every slot is judged.
-        let outcome = check_slas(&shared, &freshness, 31_000);
+        let outcome = check_slas(&world, &freshness, 31_000);
         let a = &outcome.availability;
         assert_eq!(
             (a.slots, a.good, a.slow, a.stale, a.missed),
             (14, 10, 1, 1, 2)
         );
         // Ending 0.5 s after the 30 s slot leaves its deadline beyond the run: it is not judged.
-        let cut_short = check_slas(&shared, &freshness, 30_500).availability;
+        let cut_short = check_slas(&world, &freshness, 30_500).availability;
         assert_eq!((cut_short.slots, cut_short.good), (13, 9));
         assert_eq!(a.longest_outage_ms, Some((10_000, 16_000)));
         let violation = outcome
@@ -360,8 +362,8 @@ duration = "2s"
     #[test]
     fn a_crash_is_timed_from_restart_to_resume_and_catch_up() {
         let scenario = Scenario::parse(SCENARIO, "t.toml").unwrap();
-        let shared = Shared::new(scenario, 1);
-        shared.checkpoints_completed.borrow_mut().extend([
+        let world = World::new(scenario, 1);
+        world.observed.checkpoints_completed.borrow_mut().extend([
             (9_000, "dws-job".to_string()),
             (13_000, "dws-job".to_string()),
         ]);
@@ -372,7 +374,7 @@ duration = "2s"
             ],
             ..FreshnessReport::default()
         };
-        let outcome = check_slas(&shared, &freshness, 30_000);
+        let outcome = check_slas(&world, &freshness, 30_000);
         let crash = &outcome.recovery.crashes[0];
         assert_eq!(crash.resumed_after_ms, Some(3_000));
         assert_eq!(crash.caught_up_after_ms, Some(7_000));

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use crate::faults::schedule::FaultAction;
-use crate::world::Shared;
+use crate::world::World;
 
-pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, action: &FaultAction) {
+pub fn apply(sim: &mut turmoil::Sim<'_>, world: &World, action: &FaultAction) {
     let default_max_latency =
-        Duration::from_millis(shared.scenario.run.network_latency_max.0 as u64);
+        Duration::from_millis(world.scenario.run.network_latency_max.0 as u64);
     match action {
         FaultAction::Crash(host) => sim.crash(host.as_str()),
         FaultAction::Restart(host) => sim.bounce(host.as_str()),
@@ -25,16 +25,24 @@ pub fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, action: &FaultAction) 
             sim.set_link_max_message_latency(a.as_str(), b.as_str(), default_max_latency)
         }
         FaultAction::ClockSkew(host, ms) => {
-            shared.clock_skews.borrow_mut().insert(host.clone(), *ms);
+            world
+                .faults
+                .clock_skews
+                .borrow_mut()
+                .insert(host.clone(), *ms);
         }
         FaultAction::ClockSkewEnd(host) => {
-            shared.clock_skews.borrow_mut().remove(host);
+            world.faults.clock_skews.borrow_mut().remove(host);
         }
         FaultAction::Disk(host, fault) => {
-            shared.disk_faults.borrow_mut().insert(host.clone(), *fault);
+            world
+                .faults
+                .disk_faults
+                .borrow_mut()
+                .insert(host.clone(), *fault);
         }
         FaultAction::DiskHeal(host) => {
-            shared.disk_faults.borrow_mut().remove(host);
+            world.faults.disk_faults.borrow_mut().remove(host);
         }
     }
 }

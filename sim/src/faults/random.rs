@@ -6,21 +6,21 @@
 
 use rand::Rng;
 
-use crate::scenario::{FaultKind, FaultSpec, Millis};
+use crate::scenario::{FaultEffect, FaultKind, FaultSpec, Millis, SkewMillis};
 use crate::topology::Topology;
 use crate::world::seed::SeedTree;
 
-/// Between `min_faults` and `max_faults` crashes and partitions over `world`'s hosts and links,
+/// Between `min_faults` and `max_faults` crashes and partitions over `topology`'s hosts and links,
 /// each lasting 1–`max_duration`, all ending at least 5 s before `chaos` ends. The same seed
 /// always gives the same schedule.
 pub fn random_schedule(
-    world: Topology,
+    topology: Topology,
     seeds: &SeedTree,
     chaos: Millis,
     (min_faults, max_faults): (usize, usize),
     max_duration: Millis,
 ) -> Vec<FaultSpec> {
-    let targets = Targets::of(world);
+    let targets = Targets::of(topology);
     let mut rng = seeds.fork("faults/schedule");
     let count = rng.random_range(min_faults..=max_faults.max(min_faults));
     let latest_end = (chaos.0 - 5_000).max(2_000);
@@ -41,7 +41,7 @@ pub fn random_schedule(
 /// Like [`random_schedule`], with each fault's kind drawn from `weights` (kind, weight), so
 /// different seeds explore different fault mixes.
 pub fn random_catalogue_schedule(
-    world: Topology,
+    topology: Topology,
     seeds: &SeedTree,
     chaos: Millis,
     (min_faults, max_faults): (usize, usize),
@@ -54,7 +54,7 @@ pub fn random_catalogue_schedule(
         (min_faults, max_faults),
         max_duration,
         weights,
-        &Targets::of(world),
+        &Targets::of(topology),
     )
 }
 
@@ -108,12 +108,12 @@ struct Targets {
 }
 
 impl Targets {
-    fn of(world: Topology) -> Self {
+    fn of(topology: Topology) -> Self {
         Self {
-            crash: world.crashable(),
-            links: world.links(),
-            skewable: world.skewable(),
-            disks: world.disks(),
+            crash: topology.crashable(),
+            links: topology.links(),
+            skewable: topology.skewable(),
+            disks: topology.disks(),
         }
     }
 }
@@ -126,44 +126,59 @@ fn draw_fault(
     duration: Millis,
     targets: &Targets,
 ) -> FaultSpec {
-    let (crash_targets, links) = (&targets.crash, &targets.links);
-    let mut fault = FaultSpec::new(at, kind, duration);
     let pick = |rng: &mut dyn rand::RngCore, hosts: &[&str]| {
         hosts[rng.random_range(0..hosts.len())].to_string()
     };
-    match kind {
-        FaultKind::Crash => fault.target = Some(pick(rng, crash_targets)),
+    // The draws happen in this order for every kind: target or link first, then parameters.
+    let effect = match kind {
+        FaultKind::Crash => FaultEffect::Crash {
+            target: pick(rng, &targets.crash),
+        },
         FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Latency => {
-            let (a, b) = links[rng.random_range(0..links.len())];
+            let (a, b) = targets.links[rng.random_range(0..targets.links.len())];
             let (a, b) = if kind == FaultKind::PartitionOneway && rng.random_bool(0.5) {
                 (b, a)
             } else {
                 (a, b)
             };
-            fault.between = Some([a.to_string(), b.to_string()]);
-            if kind == FaultKind::Latency {
-                fault.latency = Some(Millis(rng.random_range(100..=3_000)));
+            let between = [a.to_string(), b.to_string()];
+            match kind {
+                FaultKind::Partition => FaultEffect::Partition { between },
+                FaultKind::PartitionOneway => FaultEffect::PartitionOneway { between },
+                _ => FaultEffect::Latency {
+                    between,
+                    latency: Millis(rng.random_range(100..=3_000)),
+                },
             }
         }
         FaultKind::ClockSkew => {
-            fault.target = Some(pick(rng, &targets.skewable));
+            let target = pick(rng, &targets.skewable);
             let skew_s = rng.random_range(-120..=120i64);
-            fault.skew = Some(format!(
-                "{}{}s",
-                if skew_s < 0 { "-" } else { "+" },
-                skew_s.abs()
-            ));
-        }
-        FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
-            fault.target = Some(pick(rng, &targets.disks));
-            match kind {
-                FaultKind::DiskErrors => fault.rate = Some(rng.random_range(0.01..=0.3)),
-                FaultKind::DiskSlow => fault.latency = Some(Millis(rng.random_range(5..=500))),
-                _ => {}
+            FaultEffect::ClockSkew {
+                target,
+                skew: SkewMillis(skew_s * 1_000),
             }
         }
+        FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
+            let target = pick(rng, &targets.disks);
+            match kind {
+                FaultKind::DiskErrors => FaultEffect::DiskErrors {
+                    target,
+                    rate: rng.random_range(0.01..=0.3),
+                },
+                FaultKind::DiskSlow => FaultEffect::DiskSlow {
+                    target,
+                    latency: Millis(rng.random_range(5..=500)),
+                },
+                _ => FaultEffect::DiskFull { target },
+            }
+        }
+    };
+    FaultSpec {
+        at,
+        duration,
+        effect,
     }
-    fault
 }
 
 #[cfg(test)]
@@ -181,20 +196,25 @@ mod tests {
         let mut hosts = std::collections::BTreeSet::new();
         for seed in 1..=40u64 {
             let seeds = SeedTree::new(seed);
-            let world = scenario.topology();
+            let topology = scenario.topology();
             let chaos = scenario.run.chaos;
             let mut faults = random_catalogue_schedule(
-                world,
+                topology,
                 &seeds,
                 chaos,
                 (3, 6),
                 Millis(8_000),
                 &whole_catalogue(),
             );
-            faults.extend(random_schedule(world, &seeds, chaos, (2, 4), Millis(8_000)));
+            faults.extend(random_schedule(
+                topology,
+                &seeds,
+                chaos,
+                (2, 4),
+                Millis(8_000),
+            ));
             for fault in &faults {
-                hosts.extend(fault.target.clone());
-                hosts.extend(fault.between.clone().into_iter().flatten());
+                hosts.extend(fault.effect.hosts().into_iter().map(str::to_string));
             }
             scenario.faults = faults;
             scenario
@@ -239,7 +259,7 @@ mod tests {
             scenario
                 .validate()
                 .unwrap_or_else(|e| panic!("seed {seed} drew an invalid fault: {e}"));
-            kinds.extend(faults.iter().map(|f| f.kind.name()));
+            kinds.extend(faults.iter().map(|f| f.kind().name()));
         }
         assert_eq!(
             kinds.len(),

@@ -1,6 +1,6 @@
 //! A scenario's faults as timed actions: each fault starts and heals, in time order.
 
-use crate::scenario::{FaultKind, Scenario, parse_skew};
+use crate::scenario::{FaultEffect, Scenario};
 use crate::trace::TraceKind;
 use crate::world::DiskFault;
 
@@ -36,55 +36,69 @@ impl FaultAction {
     }
 }
 
+/// The action that starts a fault and the one that heals it.
+fn actions_of(effect: &FaultEffect) -> (FaultAction, FaultAction) {
+    let disk = |target: &String, fault: DiskFault| {
+        (
+            FaultAction::Disk(target.clone(), fault),
+            FaultAction::DiskHeal(target.clone()),
+        )
+    };
+    match effect {
+        FaultEffect::Crash { target } => (
+            FaultAction::Crash(target.clone()),
+            FaultAction::Restart(target.clone()),
+        ),
+        FaultEffect::Partition { between: [a, b] } => (
+            FaultAction::Partition(a.clone(), b.clone()),
+            FaultAction::Heal(a.clone(), b.clone()),
+        ),
+        FaultEffect::PartitionOneway { between: [a, b] } => (
+            FaultAction::PartitionOneway(a.clone(), b.clone()),
+            FaultAction::HealOneway(a.clone(), b.clone()),
+        ),
+        FaultEffect::Latency {
+            between: [a, b],
+            latency,
+        } => (
+            FaultAction::Latency(a.clone(), b.clone(), latency.0),
+            FaultAction::LatencyEnd(a.clone(), b.clone()),
+        ),
+        FaultEffect::ClockSkew { target, skew } => (
+            FaultAction::ClockSkew(target.clone(), skew.0),
+            FaultAction::ClockSkewEnd(target.clone()),
+        ),
+        FaultEffect::DiskErrors { target, rate } => disk(
+            target,
+            DiskFault {
+                error_rate: *rate,
+                ..DiskFault::default()
+            },
+        ),
+        FaultEffect::DiskSlow { target, latency } => disk(
+            target,
+            DiskFault {
+                slow_ms: latency.0,
+                ..DiskFault::default()
+            },
+        ),
+        FaultEffect::DiskFull { target } => disk(
+            target,
+            DiskFault {
+                full: true,
+                ..DiskFault::default()
+            },
+        ),
+    }
+}
+
 /// The scenario's faults as timed actions, sorted by time (ties keep scenario order).
 pub fn fault_schedule(scenario: &Scenario) -> Vec<(i64, FaultAction)> {
     let mut actions = Vec::new();
     for fault in &scenario.faults {
-        let (start, end) = (fault.at.0, fault.at.0 + fault.duration.0);
-        let target = fault.target.clone().unwrap_or_default();
-        let [a, b] = fault.between.clone().unwrap_or_default();
-        let (begin, heal) = match fault.kind {
-            FaultKind::Crash => (
-                FaultAction::Crash(target.clone()),
-                FaultAction::Restart(target),
-            ),
-            FaultKind::Partition => (
-                FaultAction::Partition(a.clone(), b.clone()),
-                FaultAction::Heal(a, b),
-            ),
-            FaultKind::PartitionOneway => (
-                FaultAction::PartitionOneway(a.clone(), b.clone()),
-                FaultAction::HealOneway(a, b),
-            ),
-            FaultKind::Latency => (
-                FaultAction::Latency(a.clone(), b.clone(), fault.latency.map_or(0, |m| m.0)),
-                FaultAction::LatencyEnd(a, b),
-            ),
-            FaultKind::ClockSkew => (
-                FaultAction::ClockSkew(
-                    target.clone(),
-                    fault.skew.as_deref().and_then(parse_skew).unwrap_or(0),
-                ),
-                FaultAction::ClockSkewEnd(target),
-            ),
-            FaultKind::DiskErrors | FaultKind::DiskSlow | FaultKind::DiskFull => {
-                let disk = DiskFault {
-                    error_rate: fault.rate.unwrap_or(0.0),
-                    full: fault.kind == FaultKind::DiskFull,
-                    slow_ms: if fault.kind == FaultKind::DiskSlow {
-                        fault.latency.map_or(0, |m| m.0)
-                    } else {
-                        0
-                    },
-                };
-                (
-                    FaultAction::Disk(target.clone(), disk),
-                    FaultAction::DiskHeal(target),
-                )
-            }
-        };
-        actions.push((start, begin));
-        actions.push((end, heal));
+        let (begin, heal) = actions_of(&fault.effect);
+        actions.push((fault.at.0, begin));
+        actions.push((fault.end().0, heal));
     }
     actions.sort_by_key(|(t, _)| *t);
     actions

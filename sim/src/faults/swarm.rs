@@ -29,11 +29,11 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
     scenario.tt.segment_records = *[1_000, 10_000, 50_000].choose(&mut rng).expect("non-empty");
     scenario.run.tick = Millis(*[5, 10, 20].choose(&mut rng).expect("non-empty"));
     // With one storage system the draw never hits a dedicated compactor (as it always drew).
-    let world = Topology {
+    let topology = Topology {
         compactor: false,
         ..scenario.topology()
     };
-    scenario.faults = random_schedule(world, &seeds, scenario.run.chaos, (2, 8), Millis(10_000));
+    scenario.faults = random_schedule(topology, &seeds, scenario.run.chaos, (2, 8), Millis(10_000));
     let knobs = vec![
         format!(
             "dwd bucket={} compaction-trigger={}",

@@ -4,21 +4,62 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::time::Duration;
 
 use warehouse::env::{Cost, CostOperator};
 
-use crate::world::rpc::{Decoder, Encoder};
+use crate::hosts::idle_forever;
+use crate::trace::TraceKind;
+use crate::world::rpc::{Decoder, Encoder, serve};
 use crate::world::{
-    ProtectedDeletion, Shared, SimCost, Tombstone, read_tree, sim_now_ms, write_durable,
+    DFS_PORT, ProtectedDeletion, SimCost, Tombstone, World, read_tree, sim_now_ms, write_durable,
 };
 
 /// Where objects live on the `dfs` host's disk.
 pub const DFS_ROOT: &str = "/dfs";
 
+/// The storage server of host `host` (`dfs`, or `dfs-a`/`dfs-b` with dual storage).
+pub async fn dfs_host(world: Rc<World>, host: &'static str) -> turmoil::Result {
+    let server = match DfsServer::start(world.clone(), host) {
+        Ok(server) => {
+            world.record(
+                host,
+                TraceKind::HostStart,
+                format!("objects={}", server.object_count()),
+            );
+            server
+        }
+        Err(error) => {
+            world.record(host, TraceKind::DfsOpenFailed, error.to_string());
+            return idle_forever().await;
+        }
+    };
+    {
+        let (server, world) = (server.clone(), world.clone());
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if world.control.dump_requested.get()
+                    && world.storage_of_host(host).dump.borrow().is_none()
+                    && let Err(error) = server.dump()
+                {
+                    world.record(host, TraceKind::DumpFailed, error.to_string());
+                }
+            }
+        });
+    }
+    let handler = Rc::new(move |request: Vec<u8>| {
+        let server = server.clone();
+        async move { server.handle(request).await }
+    });
+    serve(DFS_PORT, handler).await?;
+    Ok(())
+}
+
 /// The server side: objects as files under [`DFS_ROOT`], an in-memory index for listing
 /// (rebuilt from disk at start), storage time charged from the cost model.
 pub struct DfsServer {
-    shared: Rc<Shared>,
+    world: Rc<World>,
     /// The storage host this server runs on (`dfs`, `dfs-a` or `dfs-b`).
     host: &'static str,
     index: RefCell<BTreeSet<String>>,
@@ -37,24 +78,20 @@ fn error_response(reason: String) -> Vec<u8> {
 }
 
 impl DfsServer {
-    pub fn start(shared: Rc<Shared>) -> std::io::Result<Rc<Self>> {
-        Self::start_on(shared, "dfs")
-    }
-
     /// The server of storage host `host`, recording into that system's observations.
-    pub fn start_on(shared: Rc<Shared>, host: &'static str) -> std::io::Result<Rc<Self>> {
+    pub fn start(world: Rc<World>, host: &'static str) -> std::io::Result<Rc<Self>> {
         let index: BTreeSet<String> = read_tree(DFS_ROOT)?
             .into_keys()
             .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
             .collect();
-        let cost = SimCost::metered(host, &shared);
-        let now = shared.scenario.run.epoch_ms + sim_now_ms();
+        let cost = SimCost::metered(host, &world);
+        let now = world.scenario.run.epoch_ms + sim_now_ms();
         let modified = index
             .iter()
             .map(|path: &String| (path.clone(), now))
             .collect();
         Ok(Rc::new(Self {
-            shared,
+            world,
             host,
             index: RefCell::new(index),
             modified: RefCell::new(modified),
@@ -75,10 +112,10 @@ impl DfsServer {
     fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
         write_durable(&disk_path(path), bytes, false).map_err(|e| format!("{path}: {e}"))?;
         self.index.borrow_mut().insert(path.to_string());
-        let now = self.shared.scenario.run.epoch_ms + sim_now_ms();
+        let now = self.world.scenario.run.epoch_ms + sim_now_ms();
         self.modified.borrow_mut().insert(path.to_string(), now);
-        self.shared
-            .storage(self.host)
+        self.world
+            .storage_of_host(self.host)
             .graveyard
             .borrow_mut()
             .remove(path);
@@ -108,8 +145,8 @@ impl DfsServer {
                 if let Some(next) = next
                     && id >= next
                 {
-                    self.shared
-                        .storage(self.host)
+                    self.world
+                        .storage_of_host(self.host)
                         .protected_deletions
                         .borrow_mut()
                         .push(ProtectedDeletion {
@@ -121,8 +158,8 @@ impl DfsServer {
                 }
             }
         }
-        self.shared
-            .storage(self.host)
+        self.world
+            .storage_of_host(self.host)
             .graveyard
             .borrow_mut()
             .insert(
@@ -144,12 +181,13 @@ impl DfsServer {
             }
             // Injected storage faults: a slow disk delays every request; errors and a full
             // disk fail the request before it touches the disk, as the OS would report them.
-            let slow_ms = self.shared.disk_fault(self.host).slow_ms;
+            let slow_ms = self.world.faults.disk_fault(self.host).slow_ms;
             if slow_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(slow_ms as u64)).await;
             }
             if let Some(reason) = self
-                .shared
+                .world
+                .faults
                 .disk_fault_hits(self.host, matches!(tag, 1 | 2 | 5))
             {
                 return Err(format!("{path}: {reason}"));
@@ -166,8 +204,8 @@ impl DfsServer {
                         }
                         self.write(&path, bytes)?;
                         if path.contains("/snapshot/snapshot-") {
-                            self.shared
-                                .storage(self.host)
+                            self.world
+                                .storage_of_host(self.host)
                                 .snapshot_commits
                                 .borrow_mut()
                                 .insert(path, sim_now_ms());
@@ -235,7 +273,7 @@ impl DfsServer {
         result.unwrap_or_else(error_response)
     }
 
-    /// Copies every object into the shared dump (requested by the world at the end of a run).
+    /// Copies every object into the world's observations (requested by the world at the end of a run).
     pub fn dump(&self) -> std::io::Result<()> {
         let objects = read_tree(DFS_ROOT)?
             .into_iter()
@@ -244,7 +282,7 @@ impl DfsServer {
                     .map(|p| (p.to_string(), bytes))
             })
             .collect();
-        *self.shared.storage(self.host).dump.borrow_mut() = Some(objects);
+        *self.world.storage_of_host(self.host).dump.borrow_mut() = Some(objects);
         Ok(())
     }
 }

@@ -12,18 +12,17 @@
 use std::rc::Rc;
 
 use warehouse::env::{Clock, Env, ObjectStore, StoreError};
-use warehouse::jobs::DwsJobVersion;
 use warehouse::stream::{CheckpointStorage, backoff_sleep};
 use warehouse::table::{FileStoreTable, TableError, open_existing};
 
 use crate::scenario::Millis;
-use crate::scenario::operations::{CLEANABLE_TABLES, OperationKind, OperationSpec, schedule};
+use crate::scenario::operations::{Operation, TableName, schedule};
 use crate::trace::TraceKind;
 use crate::world::control::RollbackRecord;
-use crate::world::{Shared, SimEnv, sim_now_ms};
+use crate::world::{SimEnv, World, sim_now_ms};
 
 /// The host that runs maintenance procedures (`remove-orphan-files`).
-pub const OPS_HOST: &str = "ops";
+pub const OPS_HOST: &str = crate::topology::OPS;
 
 /// Attempts of one rollback against transient storage errors before it is given up.
 const ROLLBACK_ATTEMPTS_MAX: u32 = 30;
@@ -33,23 +32,20 @@ const MAINTENANCE_ATTEMPTS_MAX: u32 = 10;
 
 /// The `ops` client: runs the scenario's maintenance procedures (`remove-orphan-files`) at their
 /// times, each against the storage the jobs use, and records what each did.
-pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
-    let env = SimEnv::new(OPS_HOST, &shared);
-    let procedures: Vec<OperationSpec> = schedule(&shared.scenario)
+pub async fn ops_client(world: Rc<World>) -> turmoil::Result {
+    let env = SimEnv::new(OPS_HOST, crate::topology::SINGLE.storage, &world);
+    let procedures: Vec<(Millis, TableName, Millis)> = schedule(&world.scenario.operations)
         .into_iter()
-        .filter(|op| op.kind == OperationKind::RemoveOrphanFiles)
+        .filter_map(|op| match op.action {
+            Operation::RemoveOrphanFiles { table, older_than } => Some((op.at, table, older_than)),
+            _ => None,
+        })
         .collect();
-    for op in procedures {
-        let wait_ms = (op.at.0 - sim_now_ms()).max(0);
+    for (at, table, older_than) in procedures {
+        let wait_ms = (at.0 - sim_now_ms()).max(0);
         tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
-        let table_name = op.table.as_deref().unwrap_or_default();
-        let Some(&(_, root)) = CLEANABLE_TABLES
-            .iter()
-            .find(|(name, _)| *name == table_name)
-        else {
-            continue; // validation admits only the tables above
-        };
-        let older_than_ms = op.older_than.unwrap_or(Millis(0)).0;
+        let (table_name, root) = (table.name(), table.root());
+        let older_than_ms = older_than.0;
         let mut attempt = 0;
         let outcome = loop {
             let result = async {
@@ -74,7 +70,7 @@ pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
                     .take(3)
                     .map(String::as_str)
                     .collect();
-                shared.record(
+                world.record(
                     OPS_HOST,
                     TraceKind::RemoveOrphanFiles,
                     format!(
@@ -85,7 +81,7 @@ pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
                     ),
                 );
             }
-            Err(error) => shared.record(
+            Err(error) => world.record(
                 OPS_HOST,
                 TraceKind::RemoveOrphanFilesFailed,
                 format!("table={table_name}: {error}"),
@@ -98,17 +94,6 @@ pub async fn ops_client(shared: Rc<Shared>) -> turmoil::Result {
 /// A storage system that did not answer: worth another attempt.
 fn is_transient(error: &TableError) -> bool {
     matches!(error, TableError::Store(StoreError::Unavailable(_)))
-}
-
-/// The build `job` runs now.
-pub fn version_of(shared: &Shared, job: &str) -> DwsJobVersion {
-    shared
-        .operations
-        .borrow()
-        .versions
-        .get(job)
-        .copied()
-        .unwrap_or_default()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,16 +121,16 @@ impl RollbackError {
 /// in the middle repeats it; a refused one (no such tag, checkpoint not retained) is traced and
 /// dropped.
 pub async fn run_pending_rollbacks(
-    shared: &Shared,
+    world: &World,
     env: &SimEnv,
     job: &str,
     table: &FileStoreTable<<SimEnv as Env>::Store>,
 ) {
     loop {
-        let next = shared
-            .operations
+        let next = world
+            .control
+            .pending_rollbacks
             .borrow()
-            .pending
             .iter()
             .find(|p| p.job == job && p.table_root == table.root())
             .cloned();
@@ -162,21 +147,22 @@ pub async fn run_pending_rollbacks(
                 outcome => break outcome,
             }
         };
-        let mut state = shared.operations.borrow_mut();
-        state.pending.retain(|p| *p != pending);
+        world
+            .control
+            .pending_rollbacks
+            .borrow_mut()
+            .retain(|p| *p != pending);
         match outcome {
             Ok(detail) => {
-                state.done.push(RollbackRecord {
+                world.observed.rollbacks.borrow_mut().push(RollbackRecord {
                     table_root: pending.table_root.clone(),
                     tag: pending.tag.clone(),
                     t_ms: sim_now_ms(),
                 });
-                drop(state);
-                shared.record(job, TraceKind::RollbackToTag, detail);
+                world.record(job, TraceKind::RollbackToTag, detail);
             }
             Err(error) => {
-                drop(state);
-                shared.record(
+                world.record(
                     job,
                     TraceKind::RollbackFailed,
                     format!("table={} tag={}: {error}", pending.table_root, pending.tag),

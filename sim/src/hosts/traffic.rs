@@ -17,7 +17,7 @@ use warehouse::stream::backoff_sleep;
 use warehouse::tt::TtClient;
 
 use crate::trace::TraceKind;
-use crate::world::{Shared, SimTransport, sim_now_ms};
+use crate::world::{SimTransport, World, sim_now_ms};
 
 /// Largest batch one append carries.
 const MAX_BATCH_EVENTS: usize = 20_000;
@@ -69,14 +69,16 @@ impl Generator {
     /// An event happening at `happened_ms` (simulated), logged after a short delay: an impression,
     /// or a click that may be logged late and may lead to a conversion logged later still.
     /// Returns the event if it is logged now; late ones go to `pending`.
-    fn event(&mut self, shared: &Shared, event_id: u64, happened_ms: i64) -> Option<AdEvent> {
-        let traffic = &shared.scenario.traffic;
+    fn event(&mut self, world: &World, event_id: u64, happened_ms: i64) -> Option<AdEvent> {
+        let traffic = &world.scenario.traffic;
         let rng = &mut self.rng;
         let advertiser_id = 1 + draw_rank(&self.advertiser_cdf, rng.random::<f64>()) as i64;
         let campaign_id =
             advertiser_id * 1000 + 1 + draw_rank(&self.campaign_cdf, rng.random::<f64>()) as i64;
-        if shared.scenario.serving.daily_budget_micros.is_some()
-            && shared.budget_paused(advertiser_id, happened_ms)
+        if world.scenario.serving.daily_budget_micros.is_some()
+            && world
+                .control
+                .budget_paused(advertiser_id, world.scenario.run.epoch_ms, happened_ms)
         {
             // Paused for budget: the ad servers no longer show this advertiser's ads.
             return None;
@@ -91,7 +93,7 @@ impl Generator {
         let delay_ms = rng.random_range(0..=traffic.max_event_delay.0);
         let mut event = AdEvent {
             event_id,
-            event_time_ms: shared.scenario.run.epoch_ms + happened_ms - delay_ms,
+            event_time_ms: world.scenario.run.epoch_ms + happened_ms - delay_ms,
             advertiser_id,
             campaign_id,
             creative_id: campaign_id * 100 + rng.random_range(0..8),
@@ -117,22 +119,22 @@ impl Generator {
                 ..event
             };
             let delay_ms = traffic.conversion_delay.sample_ms(rng.random::<f64>());
-            self.schedule(shared, happened_ms + delay_ms, conversion);
+            self.schedule(world, happened_ms + delay_ms, conversion);
         }
         let rng = &mut self.rng;
         if clicked && traffic.late_clicks.share > 0.0 && rng.random_bool(traffic.late_clicks.share)
         {
             let delay_ms = traffic.late_clicks.delay().sample_ms(rng.random::<f64>());
-            self.schedule(shared, happened_ms + delay_ms, event);
+            self.schedule(world, happened_ms + delay_ms, event);
             return None;
         }
         Some(event)
     }
 
     /// Queues an event to be produced at `produced_ms`, or drops it when the queue is full.
-    fn schedule(&mut self, shared: &Shared, produced_ms: i64, event: AdEvent) {
+    fn schedule(&mut self, world: &World, produced_ms: i64, event: AdEvent) {
         if self.pending.len() >= MAX_PENDING_LATE_EVENTS {
-            shared.truth.borrow_mut().dropped_at_source += 1;
+            world.observed.truth.borrow_mut().dropped_at_source += 1;
             return;
         }
         self.pending.insert((produced_ms, self.scheduled), event);
@@ -140,28 +142,28 @@ impl Generator {
     }
 
     /// Generates the events due between the last call and `now_ms`, spread evenly over it.
-    fn generate(&mut self, shared: &Shared, now_ms: i64, buffers: &mut [VecDeque<AdEvent>]) {
+    fn generate(&mut self, world: &World, now_ms: i64, buffers: &mut [VecDeque<AdEvent>]) {
         let from_ms = self.generated_until_ms;
         if now_ms <= from_ms {
             return;
         }
-        let due = shared.scenario.rate_at(now_ms) * (now_ms - from_ms) as f64 / 1000.0 + self.carry;
+        let due = world.scenario.rate_at(now_ms) * (now_ms - from_ms) as f64 / 1000.0 + self.carry;
         let count = due.floor() as i64;
         self.carry = due - count as f64;
-        let partitions = shared.scenario.traffic.partitions;
-        let capacity = shared.scenario.traffic.producer_buffer_events;
+        let partitions = world.scenario.traffic.partitions;
+        let capacity = world.scenario.traffic.producer_buffer_events;
         let mut buffered: usize = buffers.iter().map(VecDeque::len).sum();
         for index in 0..count {
             let produced_ms = from_ms + (now_ms - from_ms) * (index + 1) / count;
             if buffered >= capacity {
-                shared.truth.borrow_mut().dropped_at_source += 1;
+                world.observed.truth.borrow_mut().dropped_at_source += 1;
                 continue;
             }
-            let event_id = shared.truth.borrow().events.len() as u64 + 1;
-            if let Some(event) = self.event(shared, event_id, produced_ms) {
-                produce(shared, event, produced_ms, partitions, buffers);
+            let event_id = world.observed.truth.borrow().events.len() as u64 + 1;
+            if let Some(event) = self.event(world, event_id, produced_ms) {
+                produce(world, event, produced_ms, partitions, buffers);
                 buffered += 1;
-                self.maybe_resend(shared, event, produced_ms);
+                self.maybe_resend(world, event, produced_ms);
             }
         }
         // Late events whose time has come, in production order.
@@ -172,11 +174,11 @@ impl Generator {
             }
             let mut event = entry.remove();
             if buffered >= capacity {
-                shared.truth.borrow_mut().dropped_at_source += 1;
+                world.observed.truth.borrow_mut().dropped_at_source += 1;
                 continue;
             }
-            event.event_id = shared.truth.borrow().events.len() as u64 + 1;
-            produce(shared, event, produced_ms, partitions, buffers);
+            event.event_id = world.observed.truth.borrow().events.len() as u64 + 1;
+            produce(world, event, produced_ms, partitions, buffers);
             buffered += 1;
         }
         // Stale copies whose time has come: the same event again, not new ground truth.
@@ -196,8 +198,8 @@ impl Generator {
     /// With `[traffic.stale_resends]`: sometimes queues a stale copy of `event`, produced at
     /// `produced_ms`, to be sent again later with an event time from a slow clock. Draws
     /// nothing when the share is 0, so other scenarios replay unchanged.
-    fn maybe_resend(&mut self, shared: &Shared, event: AdEvent, produced_ms: i64) {
-        let resends = shared.scenario.traffic.stale_resends;
+    fn maybe_resend(&mut self, world: &World, event: AdEvent, produced_ms: i64) {
+        let resends = world.scenario.traffic.stale_resends;
         if resends.share <= 0.0 || !self.rng.random_bool(resends.share) {
             return;
         }
@@ -216,25 +218,22 @@ impl Generator {
 
 /// Records `event` (its id the next in the ground truth) and buffers it for its partition.
 fn produce(
-    shared: &Shared,
+    world: &World,
     event: AdEvent,
     produced_ms: i64,
     partitions: u32,
     buffers: &mut [VecDeque<AdEvent>],
 ) {
-    let mut truth = shared.truth.borrow_mut();
-    debug_assert_eq!(event.event_id, truth.events.len() as u64 + 1);
-    truth.events.push(event);
-    truth.produced_ms.push(produced_ms);
+    world.observed.truth.borrow_mut().push(event, produced_ms);
     buffers[partition_of(event.event_id, partitions) as usize].push_back(event);
 }
 
 /// The traffic client's body. Runs until the run ends.
-pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
-    let tt = TtClient::new(SimTransport::new(&shared));
-    let traffic = shared.scenario.traffic.clone();
+pub async fn traffic_client(world: Rc<World>) -> turmoil::Result {
+    let tt = TtClient::new(SimTransport::new(&world));
+    let traffic = world.scenario.traffic.clone();
     let mut generator = Generator {
-        rng: shared.seeds.fork("traffic"),
+        rng: world.seeds.fork("traffic"),
         carry: 0.0,
         generated_until_ms: 0,
         advertiser_cdf: zipf_cdf(traffic.advertisers, traffic.advertiser_skew),
@@ -243,11 +242,11 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
         scheduled: 0,
         resends: BTreeMap::new(),
     };
-    let mut ack_rng = shared.seeds.fork("traffic/acks");
+    let mut ack_rng = world.seeds.fork("traffic/acks");
     let mut buffers: Vec<VecDeque<AdEvent>> = vec![VecDeque::new(); traffic.partitions as usize];
     loop {
-        if !shared.traffic_stopped.get() {
-            generator.generate(&shared, sim_now_ms(), &mut buffers);
+        if !world.control.traffic_stopped.get() {
+            generator.generate(&world, sim_now_ms(), &mut buffers);
         }
         for partition in 0..traffic.partitions {
             let buffer = &mut buffers[partition as usize];
@@ -257,7 +256,7 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
             let take = buffer.len().min(MAX_BATCH_EVENTS);
             let batch: Vec<AdEvent> = buffer.drain(..take).collect();
             send_batch(
-                &shared,
+                &world,
                 &tt,
                 &mut ack_rng,
                 partition,
@@ -273,14 +272,14 @@ pub async fn traffic_client(shared: Rc<Shared>) -> turmoil::Result {
 /// Appends until acknowledged. A lost acknowledgement (network, or the scenario's
 /// `duplicate_batch_share`) makes the producer send the batch again: an at-least-once duplicate.
 async fn send_batch(
-    shared: &Shared,
+    world: &World,
     tt: &TtClient<SimTransport>,
     ack_rng: &mut ChaCha8Rng,
     partition: u32,
     batch: Vec<AdEvent>,
     duplicate_share: f64,
 ) {
-    shared.record(
+    world.record(
         "traffic",
         TraceKind::Produce,
         format!(
@@ -296,7 +295,7 @@ async fn send_batch(
             Ok(base_offset) => {
                 if !ack_lost_once && ack_rng.random_bool(duplicate_share) {
                     ack_lost_once = true;
-                    shared.record(
+                    world.record(
                         "traffic",
                         TraceKind::ProduceAckLost,
                         format!(
@@ -310,7 +309,7 @@ async fn send_batch(
             }
             Err(error) => {
                 if attempt == 0 {
-                    shared.record(
+                    world.record(
                         "traffic",
                         TraceKind::ProduceRetry,
                         format!("partition={partition} error={error}"),

@@ -17,7 +17,6 @@ use warehouse::jobs::schemas::{
 };
 use warehouse::table::FileStoreTable;
 
-use crate::hosts::table_options;
 use crate::report::summary::Summary;
 use crate::run::Simulation;
 
@@ -118,7 +117,7 @@ pub fn secondary_path(path: &str) -> String {
 fn write_trace(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let path = dir.join("trace.jsonl");
     let mut text = Vec::new();
-    for event in output.shared.trace.borrow().events() {
+    for event in output.world.trace.borrow().events() {
         serde_json::to_writer(&mut text, event).expect("trace event serialises");
         text.write_all(b"\n").expect("writing to memory");
     }
@@ -129,8 +128,8 @@ fn write_trace(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
 /// dwd-job checkpoint (records appended by then minus the checkpoint's offsets) and the staleness
 /// of each served answer.
 fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
-    let epoch_ms = output.shared.scenario.run.epoch_ms;
-    let ledger = output.shared.ledger.borrow();
+    let epoch_ms = output.world.scenario.run.epoch_ms;
+    let ledger = output.world.observed.ledger.borrow();
     let mut append_times: Vec<i64> = ledger
         .partitions
         .iter()
@@ -159,14 +158,15 @@ fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     }
     tt_lag.sort_unstable();
     let staleness: Vec<(i64, i64)> = output
-        .shared
+        .world
+        .observed
         .answers
         .borrow()
         .iter()
         .map(|a| (a.t_ms, a.staleness_ms))
         .collect();
     let trace = crate::report::perfetto::chrome_trace(
-        output.shared.trace.borrow().events(),
+        output.world.trace.borrow().events(),
         &tt_lag,
         &staleness,
     );
@@ -177,8 +177,8 @@ fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
 }
 
 fn write_ods(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
-    let truth = output.shared.truth.borrow();
-    let ledger = output.shared.ledger.borrow();
+    let truth = output.world.observed.truth.borrow();
+    let ledger = output.world.observed.ledger.borrow();
     for (partition, log) in ledger.partitions.iter().enumerate() {
         let events: Vec<_> = log.iter().filter_map(|(id, _)| truth.event(*id)).collect();
         let column = |f: &dyn Fn(&warehouse::event::AdEvent) -> i64| {
@@ -248,7 +248,7 @@ fn write_dws_export(dir: &Path, output: &Simulation) -> Result<(), OutputError> 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| export_error(e.to_string()))?;
-    let schema = dws_schema(table_options(&output.shared.scenario.dws));
+    let schema = dws_schema(output.world.scenario.dws.options());
     let rows = runtime.block_on(async {
         let table = FileStoreTable::create_or_open(store, DWS_TABLE_ROOT, schema, 0).await?;
         match table.latest_snapshot().await? {

@@ -155,7 +155,6 @@ mod tests {
             "job=dwd-job checkpoint=3 files=2".into(),
         );
         trace.record(500, "world", TraceKind::Crash, "Crash(\"tt\")".into());
-        trace.record(900, "world", TraceKind::Restart, "Restart(\"tt\")".into());
         trace.record(
             600,
             "world",
@@ -168,6 +167,7 @@ mod tests {
             TraceKind::Heal,
             "Heal(\"tt\", \"dwd-job\")".into(),
         );
+        trace.record(900, "world", TraceKind::Restart, "Restart(\"tt\")".into());
         let value = chrome_trace(trace.events(), &[(0, 5)], &[]);
         let spans: Vec<(String, i64)> = value["traceEvents"]
             .as_array()
@@ -185,8 +185,8 @@ mod tests {
             spans,
             vec![
                 ("checkpoint 3".to_string(), 300_000),
-                ("down (crashed)".to_string(), 400_000),
-                ("partition tt <-> dwd-job".to_string(), 100_000)
+                ("partition tt <-> dwd-job".to_string(), 100_000),
+                ("down (crashed)".to_string(), 400_000)
             ]
         );
     }

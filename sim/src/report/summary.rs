@@ -6,8 +6,10 @@ use warehouse::env::JournalKind;
 
 use crate::check::Run;
 use crate::check::event_time::LatenessReport;
-use crate::check::exactly_once::{ExactlyOnceReport, FilesReport, FreshnessReport, percentile};
+use crate::check::exactly_once::{ExactlyOnceReport, FilesReport};
+use crate::check::freshness::FreshnessReport;
 use crate::check::sla::{AvailabilityReport, RecoveryReport, check_slas};
+use crate::check::spec::percentile;
 use crate::check::{CheckerName, Violation};
 use crate::report::capacity::CapacityReport;
 use crate::trace::TraceKind;
@@ -98,9 +100,9 @@ impl StorageHaReport {
     fn build(run: &Run) -> Option<Self> {
         let (output, checks) = (&run.simulation, &run.checks);
         let secondary_checks = checks.secondary.as_ref()?;
-        let shared = &output.shared;
-        let log = shared.failover.borrow();
-        let chains = shared.scenario.topology().chains();
+        let world = &output.world;
+        let log = world.observed.failover.borrow();
+        let chains = world.scenario.topology().chains();
         let (primary, secondary) = (chains[0].storage, chains[1].storage);
         let mut on_secondary_since: Option<i64> = None;
         let mut time_on_secondary_ms = 0;
@@ -131,7 +133,7 @@ impl StorageHaReport {
         Some(Self {
             primary: primary.to_string(),
             secondary: secondary.to_string(),
-            failover_enabled: shared.scenario.storage.failover,
+            failover_enabled: world.scenario.storage.failover,
             failovers: log.switches.iter().filter(|s| s.1 == secondary).count() as u64,
             failbacks: log.switches.iter().filter(|s| s.1 == primary).count() as u64,
             time_on_secondary_ms,
@@ -185,21 +187,22 @@ pub struct WallFigures {
 impl Summary {
     pub fn build(run: &Run, scenario_path: &str, git_commit: &str, wall_s: f64) -> Self {
         let output = &run.simulation;
-        let shared = &output.shared;
-        let trace = shared.trace.borrow();
-        let truth = shared.truth.borrow();
-        let mut staleness: Vec<i64> = shared
+        let world = &output.world;
+        let trace = world.trace.borrow();
+        let truth = world.observed.truth.borrow();
+        let mut staleness: Vec<i64> = world
+            .observed
             .answers
             .borrow()
             .iter()
             .map(|a| a.staleness_ms)
             .collect();
         let checks = &run.checks;
-        let slas = check_slas(shared, &checks.freshness, output.simulated_ms);
+        let slas = check_slas(world, &checks.freshness, output.simulated_ms);
         let mut violations: Vec<&Violation> = checks.exactly_once.violations.iter().collect();
         violations.extend(&checks.freshness.violations);
         violations.extend(&slas.violations);
-        let budget = crate::check::budget::check_budgets(shared);
+        let budget = crate::check::budget::check_budgets(world);
         violations.extend(&budget.violations);
         violations.extend(&checks.files.violations);
         let mut failed_checkers: Vec<String> = violations
@@ -213,9 +216,9 @@ impl Summary {
         let events_produced = truth.events.len() as u64;
         let simulated_s = output.simulated_ms as f64 / 1e3;
         Self {
-            scenario: shared.scenario.name.clone(),
+            scenario: world.scenario.name.clone(),
             scenario_path: scenario_path.to_string(),
-            seed: shared.seeds.seed,
+            seed: world.seeds.seed,
             dwsim_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: git_commit.to_string(),
             verdict: if failed_checkers.is_empty() {
@@ -248,7 +251,7 @@ impl Summary {
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
             lateness: checks.lateness.clone(),
-            capacity: CapacityReport::build(&shared.busy.borrow(), &truth.produced_ms),
+            capacity: CapacityReport::build(&world.observed.busy.borrow(), &truth.produced_ms),
             availability: slas.availability.clone(),
             recovery: slas.recovery.clone(),
             sla_violations: slas.violations.clone(),

@@ -41,6 +41,8 @@ pub struct Trace {
     dropped: u64,
     /// Events of each kind, every one counted (kept or not): what summaries report.
     counts: BTreeMap<TraceKind, u64>,
+    /// Simulated ms of the latest event: time never goes back within a run.
+    last_t_ms: i64,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -101,10 +103,18 @@ impl Trace {
             max_events_kept,
             dropped: 0,
             counts: BTreeMap::new(),
+            last_t_ms: i64::MIN,
         }
     }
 
     pub fn record(&mut self, t_ms: i64, host: &str, kind: TraceKind, detail: String) {
+        assert!(
+            t_ms >= self.last_t_ms,
+            "trace: {} at {t_ms} ms recorded after an event at {} ms",
+            kind.name(),
+            self.last_t_ms
+        );
+        self.last_t_ms = t_ms;
         *self.counts.entry(kind).or_default() += 1;
         let event = TraceEvent {
             seq: self.events.len() as u64 + self.dropped,

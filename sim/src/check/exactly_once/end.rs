@@ -1,0 +1,336 @@
+//! The end of a run: the final tables read the way a reader would (merge-on-read of the live
+//! files, after every compaction) and compared with the ground truth of everything produced.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use warehouse::event::{EVENT_FIELD_NAMES, EVENT_KIND_SYMBOLS};
+use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT};
+
+use crate::check::exactly_once::checker::*;
+use crate::check::exactly_once::state::*;
+use crate::check::exactly_once::*;
+use crate::check::inspect::{Records, TableInspector};
+use crate::check::spec::*;
+use crate::check::{CheckerName, Violation};
+use crate::world::{GroundTruth, World};
+
+/// The final tables read the way a reader would: merge-on-read of the latest snapshot's live
+/// files (after every compaction), compared with the ground truth. This is what verifies that
+/// compaction kept every row: the snapshot walk skips compacted files.
+pub(crate) fn live_files_check(
+    world: &World,
+    truth: &GroundTruth,
+    objects: &BTreeMap<String, Vec<u8>>,
+    too_late: &BTreeSet<u64>,
+) -> Result<(Vec<Violation>, FilesReport), String> {
+    let mut violations = Vec::new();
+    let mut files = FilesReport::default();
+    let symbols = BTreeMap::from([(
+        "kind".to_string(),
+        EVENT_KIND_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+    )]);
+    let violation = |at: &str, message: String| Violation {
+        checker: CheckerName::ExactlyOnce,
+        at: at.into(),
+        t_ms: None,
+        message,
+    };
+    let dwd = TableInspector::new(objects, DWD_TABLE_ROOT, &EVENT_FIELD_NAMES, symbols);
+    if let Some(latest) =
+        crate::check::history::surviving_history(world, &dwd, DWD_TABLE_ROOT)?.last()
+    {
+        (files.dwd_live_files, files.dwd_max_files_per_bucket) =
+            file_counts(&dwd.live_files(latest)?);
+        let mut records = Records::default();
+        dwd.live_records(latest, &mut records)?;
+        // Per event id: the newest sequence number seen, and whether that record is live and
+        // equal to the produced event.
+        // Ordered by (sequence.field value, sequence number) when DWD has a sequence field.
+        let sequence_field = dwd_sequence_field(world);
+        let mut newest = vec![(i64::MIN, i64::MIN); truth.events.len() + 1];
+        let mut state = vec![0u8; truth.events.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
+        let mut unknown: Option<i64> = None;
+        for r in 0..records.len() {
+            let row = records.row(r);
+            let Some(event) = truth.event(row[0] as u64) else {
+                unknown = Some(unknown.map_or(row[0], |u: i64| u.min(row[0])));
+                continue;
+            };
+            let id = row[0] as usize;
+            let rank = (
+                sequence_field.map_or(0, |field| row[field]),
+                records.sequence_numbers[r],
+            );
+            if rank > newest[id] {
+                newest[id] = rank;
+                let live = records.kinds[r].is_live();
+                state[id] = match (live, row == truth_row(event)) {
+                    (false, _) => 3,
+                    (true, true) => 1,
+                    (true, false) => 2,
+                };
+            }
+        }
+        let wrong: Vec<usize> = truth
+            .events
+            .iter()
+            .filter(|e| {
+                (state[e.event_id as usize] == 1) != spec_valid(e)
+                    || state[e.event_id as usize] == 2
+            })
+            .map(|e| e.event_id as usize)
+            .collect();
+        if let Some(&id) = wrong.first() {
+            let event = &truth.events[id - 1];
+            let held = match state[id] {
+                1 => "the event",
+                2 => "a different row",
+                3 => "a delete",
+                _ => "nothing",
+            };
+            violations.push(violation(
+                "end of run (live DWD files)",
+                format!(
+                    "event_id {id} ({}): merge-on-read of the {} live files holds {held} ({} event ids wrong)",
+                    if spec_valid(event) { "valid, must be present" } else { "invalid, must be absent" },
+                    files.dwd_live_files,
+                    wrong.len()
+                ),
+            ));
+        }
+        if let Some(id) = unknown {
+            violations.push(violation(
+                "end of run (live DWD files)",
+                format!("event_id {id} is in the live files but was never produced"),
+            ));
+        }
+    }
+    let dws = TableInspector::new(objects, DWS_TABLE_ROOT, &DWS_FIELD_NAMES, BTreeMap::new());
+    if let Some(latest) =
+        crate::check::history::surviving_history(world, &dws, DWS_TABLE_ROOT)?.last()
+    {
+        (files.dws_live_files, files.dws_max_files_per_bucket) =
+            file_counts(&dws.live_files(latest)?);
+        let mut records = Records::default();
+        dws.live_records(latest, &mut records)?;
+        let mut stored: HashMap<DwsKey, (i64, Option<DwsSums>)> = HashMap::new();
+        for r in 0..records.len() {
+            let v = records.row(r);
+            let key = [v[0], v[1], v[2]];
+            let sequence_number = records.sequence_numbers[r];
+            if stored
+                .get(&key)
+                .is_none_or(|(seen, _)| *seen < sequence_number)
+            {
+                let live = records.kinds[r].is_live();
+                stored.insert(
+                    key,
+                    (
+                        sequence_number,
+                        live.then(|| [v[3], v[4], v[5], v[6], v[7]]),
+                    ),
+                );
+            }
+        }
+        let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
+        for event in truth
+            .events
+            .iter()
+            .filter(|e| spec_valid(e) && !too_late.contains(&e.event_id))
+        {
+            let (key, sums) = spec_contribution(&truth_row(event));
+            let entry = expected.entry(key).or_insert([0; 5]);
+            for (slot, value) in entry.iter_mut().zip(sums) {
+                *slot += value;
+            }
+        }
+        expected.retain(|_, sums| sums.iter().any(|v| *v != 0));
+        let mut wrong: BTreeSet<DwsKey> = BTreeSet::new();
+        for (key, sums) in &expected {
+            if stored.get(key).and_then(|(_, s)| *s) != Some(*sums) {
+                wrong.insert(*key);
+            }
+        }
+        for (key, (_, sums)) in &stored {
+            if sums.is_some() && !expected.contains_key(key) {
+                wrong.insert(*key);
+            }
+        }
+        if let Some(key) = wrong.first() {
+            violations.push(violation(
+                "end of run (live DWS files)",
+                format!(
+                    "key (advertiser {}, campaign {}, minute {}): ground truth {}, merge-on-read of the {} live files holds {} ({} keys wrong)",
+                    key[0],
+                    key[1],
+                    key[2],
+                    expected.get(key).map_or("nothing".to_string(), |s| format!("{s:?}")),
+                    files.dws_live_files,
+                    stored.get(key).and_then(|(_, s)| *s).map_or("nothing".to_string(), |s| format!("{s:?}")),
+                    wrong.len()
+                ),
+            ));
+        }
+    }
+    Ok((violations, files))
+}
+
+/// After the liveness phase: DWD holds every distinct valid event produced, DWS their aggregate.
+pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
+    let world = checker.world;
+    let truth = &*checker.truth;
+    let dwd = &mut checker.dwd;
+    // Which ids TT appended: a flag for the ground truth's ids, a set for any other.
+    let mut in_tt_outside: BTreeSet<u64> = BTreeSet::new();
+    let mut appended_records = 0;
+    for log in &world.observed.ledger.borrow().partitions {
+        appended_records += log.len() as u64;
+        for (id, _) in log {
+            match dwd.dense(*id) {
+                Some(ix) => dwd.flags[ix] |= IN_TT,
+                None => {
+                    in_tt_outside.insert(*id);
+                }
+            }
+        }
+    }
+    let dwd = &checker.dwd;
+    let distinct_appended =
+        dwd.flags.iter().filter(|f| **f & IN_TT != 0).count() + in_tt_outside.len();
+    // Each id's appends beyond its first.
+    let duplicate_appends = appended_records - distinct_appended as u64;
+    let in_tt = |id: u64| match dwd.dense(id) {
+        Some(ix) => dwd.flags[ix] & IN_TT != 0,
+        None => in_tt_outside.contains(&id),
+    };
+    let (mut distinct_valid, mut invalid, mut never_reached_tt) = (0u64, 0u64, 0u64);
+    let mut first_missing: Option<String> = None;
+    for (i, &flags) in dwd.flags.iter().enumerate().skip(1) {
+        // The event at index i - 1; with dense ids its id is i and its state is `flags`.
+        let id = if dwd.ids_dense {
+            i as u64
+        } else {
+            truth.events[i - 1].event_id
+        };
+        let reached = if dwd.ids_dense {
+            flags & IN_TT != 0
+        } else {
+            in_tt(id)
+        };
+        if !reached {
+            never_reached_tt += 1;
+        }
+        if flags & VALID == 0 {
+            invalid += 1;
+            if first_missing.is_none() && dwd.is_live(id) {
+                first_missing = Some(format!("event_id {id} is invalid but DWD holds it"));
+            }
+            continue;
+        }
+        distinct_valid += 1;
+        if first_missing.is_some() {
+            continue;
+        }
+        let row = truth_row(&truth.events[i - 1]);
+        let holds_row = if dwd.ids_dense {
+            flags & (LIVE | DIFFERS) == LIVE
+        } else {
+            dwd.actual_row(truth, id)
+                .is_some_and(|stored| same(&stored, &row))
+        };
+        if !holds_row {
+            let reason = if reached {
+                "was appended to TT"
+            } else {
+                "never reached TT"
+            };
+            first_missing = Some(format!(
+                "event_id {id} ({reason}): expected {row:?}, DWD holds {}",
+                dwd.actual_row(truth, id)
+                    .map_or("nothing".to_string(), |r| format!("{r:?}"))
+            ));
+        }
+    }
+    let live_dwd = (dwd.flags.iter().filter(|f| **f & LIVE != 0).count() + dwd.outside_live) as u64;
+    if first_missing.is_none() && live_dwd != distinct_valid {
+        first_missing = Some(format!(
+            "DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"
+        ));
+    }
+    // Too-late events belong in the late-data side table, not in DWS.
+    for id in checker.late.too_late_ids() {
+        if let Some(ix) = checker.dwd.dense(id)
+            && checker.dwd.flags[ix] & VALID != 0
+        {
+            let sums = spec_contribution(&truth_row(&truth.events[ix - 1])).1;
+            let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
+            for (total, value) in slot.truth.iter_mut().zip(sums) {
+                *total -= value;
+            }
+        }
+    }
+    let wrong: Vec<(&DwsSlot, Option<[i64; 5]>)> = checker
+        .dws
+        .slots
+        .iter()
+        .filter(|slot| slot.actual != present(slot.truth))
+        .map(|slot| (slot, present(slot.truth)))
+        .collect();
+    let dws_message = (!wrong.is_empty()).then(|| {
+        format!(
+            "{} keys differ from the ground truth: {}",
+            wrong.len(),
+            describe_wrong_keys(wrong, "ground truth")
+        )
+    });
+    if let Some(message) = first_missing {
+        checker.violation("end of run (DWD)".into(), None, message);
+    }
+    if let Some(message) = dws_message {
+        checker.violation("end of run (DWS)".into(), None, message);
+    }
+    ExactlyOnceReport {
+        dwd_snapshots_checked: 0,
+        dws_snapshots_checked: 0,
+        distinct_valid_events: distinct_valid,
+        invalid_events: invalid,
+        appended_records,
+        duplicate_appends,
+        never_reached_tt,
+        violations: Vec::new(),
+    }
+}
+
+/// Keys named in one DWS violation, at most: enough to see a pattern, short enough to read.
+pub(crate) const WRONG_KEYS_NAMED: usize = 5;
+
+/// "key (advertiser a, campaign c, minute m): expected [..], DWS holds [..]; ..." for the smallest
+/// differing keys, so several distinct faults show in one message.
+pub(crate) fn describe_wrong_keys(
+    mut wrong: Vec<(&DwsSlot, Option<[i64; 5]>)>,
+    expected_label: &str,
+) -> String {
+    wrong.sort_by_key(|(slot, _)| slot.key);
+    let named: Vec<String> = wrong
+        .iter()
+        .take(WRONG_KEYS_NAMED)
+        .map(|(slot, expected)| {
+            format!(
+                "key (advertiser {}, campaign {}, minute {}): {expected_label} {}, DWS holds {}",
+                slot.key[0],
+                slot.key[1],
+                slot.key[2],
+                expected.map_or("nothing".to_string(), |s| format!("{s:?}")),
+                slot.actual
+                    .map_or("nothing".to_string(), |s| format!("{s:?}"))
+            )
+        })
+        .collect();
+    let more = wrong.len().saturating_sub(WRONG_KEYS_NAMED);
+    let tail = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{tail}", named.join("; "))
+}

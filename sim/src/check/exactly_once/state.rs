@@ -1,0 +1,260 @@
+//! The exactly-once checker's dense state: DWD as stored and as it must be, per event id of the
+//! ground truth; DWS keys interned into slots holding the expected and the stored sums.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use warehouse::event::AdEvent;
+
+use crate::check::spec::*;
+use crate::world::GroundTruth;
+
+/// A fast, seedless hasher for DWS keys (the checker never iterates a hashed map, so its order
+/// cannot reach the output).
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl KeyHasher {
+    pub(crate) fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.add(word);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.add(word as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // murmur3's finaliser: hashbrown takes bucket bits from the low end, tags from the high.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Per event id of the ground truth: the DWD row is live.
+pub(crate) const LIVE: u8 = 1;
+/// ... and differs from the ground-truth row (the stored row is in `DwdState::odd_rows`).
+pub(crate) const DIFFERS: u8 = 2;
+/// TT up to the checkpointed offsets holds this valid event: DWD must hold its row.
+pub(crate) const EXPECTED: u8 = 4;
+/// What DWD holds for this id is not what it must hold.
+pub(crate) const MISMATCHED: u8 = 8;
+/// Visible in a committed DWS snapshot (freshness), since `DwdState::visible_at`.
+pub(crate) const VISIBLE: u8 = 16;
+/// The ground truth's event of this id is valid by the checker's cleaning rule (`spec_valid`).
+pub(crate) const VALID: u8 = 32;
+/// TT appended this id at least once (end of run).
+pub(crate) const IN_TT: u8 = 64;
+/// Too late when the DWS job met it: it belongs in the late-data side table, not in DWS.
+pub(crate) const TOO_LATE: u8 = 128;
+
+pub(crate) fn mismatch_of(flags: u8) -> bool {
+    if flags & EXPECTED != 0 {
+        flags & LIVE == 0 || flags & DIFFERS != 0
+    } else {
+        flags & LIVE != 0
+    }
+}
+
+/// DWD as stored and as it must be. Ids 1..=n of the ground truth index dense vectors (index 0
+/// unused; `ix` is `events[ix - 1]`'s slot); any other id a table holds lives in `outside` and is
+/// never expected.
+pub(crate) struct DwdState {
+    /// `events[i].event_id == i + 1` for every event, as `GroundTruth` promises.
+    pub(crate) ids_dense: bool,
+    pub(crate) flags: Vec<u8>,
+    /// Sequence number of the newest record per id.
+    pub(crate) seq: Vec<i64>,
+    /// Simulated ms the id first became visible in DWS (when `VISIBLE`).
+    pub(crate) visible_at: Vec<i64>,
+    /// DWS slot of the ground-truth row's key.
+    pub(crate) truth_slot: Vec<u32>,
+    /// Live rows that differ from the ground truth's row for their id.
+    pub(crate) odd_rows: HashMap<u64, EventRow>,
+    /// Ids outside 1..=n: (sequence number, live row).
+    pub(crate) outside: BTreeMap<u64, (i64, Option<EventRow>)>,
+    pub(crate) outside_live: usize,
+    /// Ids whose row differs from what DWD must hold.
+    pub(crate) mismatched: usize,
+    /// DWD's `sequence.field` (`[dwd]` of the scenario) as an index into the row: an id's
+    /// record with a smaller value loses to the one the table holds, whatever its sequence
+    /// number (Paimon's rule, read from the spec).
+    pub(crate) sequence_field: Option<usize>,
+}
+
+impl DwdState {
+    /// One pass over the ground truth: validity, DWS slots, and the ground-truth aggregate.
+    pub(crate) fn new(events: &[AdEvent], dws: &mut DwsState) -> Self {
+        let n = events.len();
+        let mut flags = Vec::with_capacity(n + 1);
+        let mut truth_slot = Vec::with_capacity(n + 1);
+        flags.push(0);
+        truth_slot.push(0);
+        let mut ids_dense = true;
+        for (i, event) in events.iter().enumerate() {
+            ids_dense &= event.event_id == i as u64 + 1;
+            let valid = spec_valid(event);
+            flags.push(if valid { VALID } else { 0 });
+            let (key, sums) = spec_contribution(&truth_row(event));
+            let slot = dws.slot(key);
+            truth_slot.push(slot as u32);
+            if valid {
+                for (total, value) in dws.slots[slot].truth.iter_mut().zip(sums) {
+                    *total += value;
+                }
+            }
+        }
+        Self {
+            ids_dense,
+            flags,
+            seq: vec![i64::MIN; n + 1],
+            visible_at: vec![0; n + 1],
+            truth_slot,
+            odd_rows: HashMap::new(),
+            outside: BTreeMap::new(),
+            outside_live: 0,
+            mismatched: 0,
+            sequence_field: None,
+        }
+    }
+
+    pub(crate) fn dense(&self, id: u64) -> Option<usize> {
+        (id >= 1 && id < self.flags.len() as u64).then_some(id as usize)
+    }
+
+    /// Sets an id's flags and keeps its mismatch flag and the count up to date.
+    pub(crate) fn settle(&mut self, ix: usize, flags: u8) {
+        let was = self.flags[ix] & MISMATCHED != 0;
+        let now = mismatch_of(flags);
+        self.mismatched = self.mismatched + usize::from(now) - usize::from(was);
+        self.flags[ix] = if now {
+            flags | MISMATCHED
+        } else {
+            flags & !MISMATCHED
+        };
+    }
+
+    pub(crate) fn first_mismatched(&self) -> Option<u64> {
+        if self.mismatched == 0 {
+            return None;
+        }
+        let dense = self
+            .flags
+            .iter()
+            .position(|f| f & MISMATCHED != 0)
+            .map(|ix| ix as u64);
+        let outside = self
+            .outside
+            .iter()
+            .find(|(_, (_, row))| row.is_some())
+            .map(|(id, _)| *id);
+        dense.into_iter().chain(outside).min()
+    }
+
+    pub(crate) fn expected_row(&self, truth: &GroundTruth, id: u64) -> Option<EventRow> {
+        let ix = self.dense(id)?;
+        (self.flags[ix] & EXPECTED != 0).then(|| truth_row(&truth.events[ix - 1]))
+    }
+
+    pub(crate) fn actual_row(&self, truth: &GroundTruth, id: u64) -> Option<EventRow> {
+        match self.dense(id) {
+            Some(ix) => {
+                let flags = self.flags[ix];
+                if flags & LIVE == 0 {
+                    None
+                } else if flags & DIFFERS != 0 {
+                    self.odd_rows.get(&id).copied()
+                } else {
+                    Some(truth_row(&truth.events[ix - 1]))
+                }
+            }
+            None => self.outside.get(&id).and_then(|(_, row)| *row),
+        }
+    }
+
+    pub(crate) fn is_live(&self, id: u64) -> bool {
+        match self.dense(id) {
+            Some(ix) => self.flags[ix] & LIVE != 0,
+            None => self.outside.get(&id).is_some_and(|(_, row)| row.is_some()),
+        }
+    }
+}
+
+pub(crate) struct DwsSlot {
+    pub(crate) key: DwsKey,
+    /// Aggregate of DWD as stored: what DWS must hold once it has consumed the same snapshot.
+    pub(crate) aggregate: DwsSums,
+    /// DWS as stored: live sums (and `seq` the newest record's sequence number).
+    pub(crate) actual: Option<DwsSums>,
+    pub(crate) mismatched: bool,
+    pub(crate) seq: i64,
+    /// Aggregate of the ground truth's valid events (end of run).
+    pub(crate) truth: DwsSums,
+}
+
+/// DWS keys interned into slots; each slot holds a key's expected and stored sums.
+#[derive(Default)]
+pub(crate) struct DwsState {
+    pub(crate) index: HashMap<DwsKey, u32, BuildHasherDefault<KeyHasher>>,
+    pub(crate) slots: Vec<DwsSlot>,
+    pub(crate) mismatched: usize,
+}
+
+impl DwsState {
+    pub(crate) fn slot(&mut self, key: DwsKey) -> usize {
+        let next = self.slots.len();
+        let ix = *self.index.entry(key).or_insert(next as u32) as usize;
+        if ix == next {
+            self.slots.push(DwsSlot {
+                key,
+                aggregate: [0; 5],
+                actual: None,
+                mismatched: false,
+                seq: i64::MIN,
+                truth: [0; 5],
+            });
+        }
+        ix
+    }
+
+    /// Adds (`sign` 1) or retracts (-1) a DWD row's contribution to the slot of its key.
+    pub(crate) fn add_at(&mut self, ix: usize, sums: DwsSums, sign: i64) {
+        for (total, value) in self.slots[ix].aggregate.iter_mut().zip(sums) {
+            *total += sign * value;
+        }
+        self.settle(ix);
+    }
+
+    pub(crate) fn add(&mut self, row: &[i64], sign: i64) {
+        let (key, sums) = spec_contribution(row);
+        let ix = self.slot(key);
+        self.add_at(ix, sums, sign);
+    }
+
+    pub(crate) fn settle(&mut self, ix: usize) {
+        let slot = &mut self.slots[ix];
+        let now = match slot.actual {
+            Some(actual) => !same(&actual, &slot.aggregate) || same(&actual, &[0; 5]),
+            None => !same(&slot.aggregate, &[0; 5]),
+        };
+        self.mismatched = self.mismatched + usize::from(now) - usize::from(slot.mismatched);
+        slot.mismatched = now;
+    }
+}

@@ -1,0 +1,199 @@
+//! What the world observed while the warehouse ran, for the checkers and reports: the ground
+//! truth the traffic produced, what TT durably appended, each storage system's commits and
+//! deletions, the answers serving gave, the work each host was charged, checkpoints completed,
+//! job failovers and serving's failovers. Hosts write these at the boundary where the event
+//! happens; nothing here is the warehouse's own account of itself.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use warehouse::env::CostOperator;
+use warehouse::event::AdEvent;
+
+use crate::world::control::RollbackRecord;
+
+/// What the traffic generator produced: the ground truth every checker recomputes from.
+#[derive(Default)]
+pub struct GroundTruth {
+    /// Event ids are 1..=len; `events[id - 1]`.
+    pub events: Vec<AdEvent>,
+    /// Simulated ms at which each event was produced.
+    pub produced_ms: Vec<i64>,
+    /// Events generated but never handed to TT (producer buffer full).
+    pub dropped_at_source: u64,
+}
+
+impl GroundTruth {
+    /// Records the next event produced. Event ids are 1..=n in the order events are recorded
+    /// (the checkers index their dense state by id), and no event is produced before the run.
+    pub fn push(&mut self, event: AdEvent, produced_ms: i64) {
+        assert_eq!(
+            event.event_id,
+            self.events.len() as u64 + 1,
+            "ground truth: event ids are dense and in the order events are recorded"
+        );
+        assert!(
+            produced_ms >= 0,
+            "ground truth: event {} produced at {produced_ms} ms, before the run",
+            event.event_id
+        );
+        self.events.push(event);
+        self.produced_ms.push(produced_ms);
+    }
+
+    pub fn event(&self, event_id: u64) -> Option<&AdEvent> {
+        self.events.get((event_id as usize).checked_sub(1)?)
+    }
+}
+
+/// What TT durably appended, observed at the broker boundary: per partition, per offset, the
+/// event id and the simulated append time.
+#[derive(Default)]
+pub struct Ledger {
+    pub partitions: Vec<Vec<(u64, i64)>>,
+}
+
+/// One answered report query.
+#[derive(Debug, Clone)]
+pub struct ServedAnswer {
+    /// The query's slot: simulated ms it was issued at (a multiple of the query interval).
+    pub t_ms: i64,
+    pub snapshot_id: i64,
+    pub staleness_ms: i64,
+    /// Simulated ms from issue to answer.
+    pub latency_ms: i64,
+}
+
+/// An object the `dfs` deleted, kept by the world (not by the dfs) so the checkers can still read
+/// the history of every committed snapshot, and tell when each file went.
+#[derive(Debug, Clone, Default)]
+pub struct Tombstone {
+    /// Simulated ms of the deletion.
+    pub deleted_ms: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// A job that failed and restarted (Flink's failover), as the world saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailover {
+    pub t_ms: i64,
+    pub host: String,
+    /// The snapshot the job had to read next and found expired, when that is why it failed.
+    pub expired_snapshot: Option<i64>,
+    pub reason: String,
+}
+
+/// A snapshot file deleted while a consumer's `nextSnapshot` still protected it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedDeletion {
+    pub t_ms: i64,
+    pub snapshot_path: String,
+    pub consumer_path: String,
+    pub next_snapshot: i64,
+}
+
+/// What the world observed at one storage system's boundary: commit times of snapshots,
+/// deleted objects, forbidden deletions and the final dump.
+#[derive(Default)]
+pub struct StorageObservations {
+    pub snapshot_commits: RefCell<BTreeMap<String, i64>>,
+    pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
+    pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
+    pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+}
+
+/// Serving's switches between storage systems (dual storage only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailoverLog {
+    /// (simulated ms, storage system switched to, reason).
+    pub switches: Vec<(i64, String, String)>,
+    /// Query slots answered from the secondary.
+    pub answers_from_secondary: u64,
+}
+
+/// Length of a busy-meter window.
+pub const BUSY_WINDOW_MS: i64 = 10_000;
+
+/// Work one operator of one host was charged in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BusyWindow {
+    /// Simulated ns the charges took (the slowest subtask's share, as the host ran them).
+    pub busy_ns: f64,
+    /// Records charged, summed over subtasks.
+    pub records: u64,
+}
+
+/// (host, operator) -> window index -> work, for capacity reports and bottleneck naming.
+#[derive(Debug, Default)]
+pub struct BusyMeter {
+    pub windows: BTreeMap<(&'static str, CostOperator), BTreeMap<i64, BusyWindow>>,
+}
+
+impl BusyMeter {
+    /// Adds work that starts at `at_ms` and runs for `busy_ns`, spread over the windows it
+    /// spans (records in proportion), so a long flush does not overfill one window.
+    pub(crate) fn add(
+        &mut self,
+        host: &'static str,
+        operator: CostOperator,
+        at_ms: i64,
+        busy_ns: f64,
+        records: u64,
+    ) {
+        assert!(
+            busy_ns.is_finite() && busy_ns >= 0.0,
+            "busy meter: {host} charged {busy_ns} ns of {}",
+            operator.name()
+        );
+        let windows = self.windows.entry((host, operator)).or_default();
+        let window_ns = BUSY_WINDOW_MS as f64 * 1e6;
+        let mut start_ns = at_ms as f64 * 1e6;
+        let end_ns = start_ns + busy_ns;
+        let mut records_left = records;
+        loop {
+            let index = (start_ns / window_ns).floor() as i64;
+            let window_end_ns = (index + 1) as f64 * window_ns;
+            let part_ns = end_ns.min(window_end_ns) - start_ns;
+            let last = end_ns <= window_end_ns;
+            let part_records = if last || busy_ns <= 0.0 {
+                records_left
+            } else {
+                ((records as f64 * part_ns / busy_ns) as u64).min(records_left)
+            };
+            records_left -= part_records;
+            let window = windows.entry(index).or_default();
+            window.busy_ns += part_ns.max(0.0);
+            window.records += part_records;
+            if last || busy_ns <= 0.0 {
+                assert_eq!(
+                    records_left, 0,
+                    "busy meter: every record lands in a window"
+                );
+                return;
+            }
+            start_ns = window_end_ns;
+        }
+    }
+}
+
+/// Everything the world observed, as the checkers and reports read it.
+#[derive(Default)]
+pub struct Observations {
+    pub truth: RefCell<GroundTruth>,
+    pub ledger: RefCell<Ledger>,
+    /// Per storage system, in the topology's chain order (the primary first).
+    pub storage: [StorageObservations; 2],
+    pub answers: RefCell<Vec<ServedAnswer>>,
+    /// Simulated work charged through the cost port, per host and operator, in windows.
+    pub busy: RefCell<BusyMeter>,
+    /// (simulated ms, host) of every completed checkpoint, kept whole even when the trace
+    /// keeps only its first events: the recovery checker reads it.
+    pub checkpoints_completed: RefCell<Vec<(i64, String)>>,
+    /// Every job failover, in order.
+    pub job_failovers: RefCell<Vec<JobFailover>>,
+    /// With dual storage: serving's failovers between the storage systems.
+    pub failover: RefCell<FailoverLog>,
+    /// Rollbacks an operator carried out: from then on, the table's newer snapshots are the
+    /// replay's.
+    pub rollbacks: RefCell<Vec<RollbackRecord>>,
+}

@@ -1,0 +1,65 @@
+//! `dwsim shrink`: a failing seed reduced to the faults that matter, written as a scenario.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::scenario_text;
+
+pub(crate) fn shrink(
+    scenario_arg: &str,
+    seed: u64,
+    out: Option<PathBuf>,
+    max_runs: usize,
+) -> ExitCode {
+    let (text, origin) = match scenario_text(scenario_arg) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let shrunk = match sim::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
+        eprintln!("{line}")
+    }) {
+        Ok(shrunk) => shrunk,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = out.unwrap_or_else(|| {
+        let stem = Path::new(scenario_arg)
+            .file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}-seed{seed}-shrunk.toml"))
+    });
+    let header = format!(
+        "# Shrunk by `dwsim shrink {scenario_arg} --seed {seed}`: still fails `{}`.\n",
+        shrunk.checker
+    );
+    if let Err(error) = std::fs::write(&out, header + &shrunk.scenario_toml) {
+        eprintln!("error: cannot write {}: {error}", out.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "shrunk the `{}` failure of seed {seed}: faults {} -> {}, chaos {} -> {}, in {} runs",
+        shrunk.checker,
+        shrunk.faults_before,
+        shrunk.faults.len(),
+        shrunk.chaos_before,
+        shrunk.chaos,
+        shrunk.runs
+    );
+    for fault in &shrunk.faults {
+        println!(
+            "  kept: {:?} {} at {} for {}",
+            fault.kind(),
+            fault.effect.hosts().join(" <-> "),
+            fault.at,
+            fault.duration
+        );
+    }
+    println!("wrote {}", out.display());
+    println!("reproduce: dwsim run {} --seed {seed}", out.display());
+    ExitCode::SUCCESS
+}

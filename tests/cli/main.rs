@@ -1,0 +1,9 @@
+//! The `dwsim` command as its users meet it, one test binary: `run`, `trace` and `table scan`,
+//! `sweep` with its results file, shards and merge, and `shrink`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod shrink;
+mod sweep;

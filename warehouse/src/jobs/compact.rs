@@ -16,7 +16,8 @@ use crate::env::{Clock, Cost, CostOperator, Env, Journal, JournalKind, ObjectSto
 use crate::jobs::sink::retry_table;
 use crate::stream::JobError;
 use crate::table::{
-    CommitMessage, CommitOutcome, DataFileMeta, FileStoreTable, TableError, compact_bucket,
+    CommitMessage, CommitOutcome, DataFileMeta, FileStoreTable, TableError,
+    compact_bucket_dedicated,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +122,7 @@ impl<E: Env> DedicatedCompactor<E> {
         let (mut rows, mut io_bytes) = (0, 0);
         for (bucket, files) in &buckets {
             let result = retry_table(|| {
-                compact_bucket(&table, table.schema(), *bucket, files, &prefix, now)
+                compact_bucket_dedicated(&table, table.schema(), *bucket, files, &prefix, now)
             })
             .await?;
             let Some(result) = result else { continue };
@@ -432,6 +433,62 @@ mod tests {
             })
             .collect();
         assert_eq!(loser_files, Vec::<String>::new());
+    }
+
+    /// Stop trigger equal to the compaction trigger (Paimon allows it; swarm seed 20 of
+    /// dedicated-compaction drew it): a write-only bucket holding exactly that many runs, the
+    /// newest smallest, is one universal picking leaves alone, yet its writer waits before the
+    /// next flush. The compactor compacts it, so the writer goes on instead of waiting out
+    /// WRITE_STALL_WAIT_MAX_MS and failing over (and failing over again, for ever).
+    #[tokio::test(flavor = "current_thread")]
+    async fn compactor_unblocks_writers_when_the_stop_trigger_equals_the_compaction_trigger() {
+        let env = TestEnv::default();
+        let mut schema = schema();
+        schema.options.bucket = 1;
+        schema.options.compaction_trigger = 3;
+        schema.options.stop_trigger = Some(3);
+        let table =
+            FileStoreTable::create_or_open(env.store.clone(), "warehouse/t.db/s", schema, 0)
+                .await
+                .unwrap();
+        let latest = table.latest_snapshot().await.unwrap();
+        let state = table.read_bucket(latest.as_ref(), 0).await.unwrap();
+        let mut ws = vec![BucketWriter::new(table.schema(), 0, state)];
+        let mut model = BTreeMap::new();
+        // Runs of 300, 120 and 40 rows: neither size amplification nor size ratio picks them.
+        for (value, rows) in [(1, 300), (2, 120), (3, 40)] {
+            checkpoint(&env, &table, &mut ws, &mut model, 0..rows, value)
+                .await
+                .unwrap();
+        }
+        assert_eq!(ws[0].sorted_run_count(), 3);
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        let files: Vec<DataFileMeta> = table
+            .data_files(&latest)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.file)
+            .collect();
+        let universal = crate::table::compact_bucket(&table, table.schema(), 0, &files, "p", 0);
+        assert!(
+            universal.await.unwrap().is_none(),
+            "universal picking, as Paimon's, leaves a bucket at the trigger with these sizes"
+        );
+        let mut job = compactor(&env, "compactor", table.clone());
+        let outcome = job.compact_round(0).await.unwrap();
+        assert!(
+            matches!(outcome, RoundOutcome::Committed { .. }),
+            "the bucket its writer waits on must be compacted: {outcome:?}"
+        );
+        assert_eq!(read_latest(&table).await, model);
+        checkpoint(&env, &table, &mut ws, &mut model, 0..10, 4)
+            .await
+            .unwrap();
+        assert_eq!(read_latest(&table).await, model);
+        let journal = env.journal.0.borrow();
+        let kinds: Vec<&str> = journal.iter().map(|(kind, _)| *kind).collect();
+        assert!(!kinds.contains(&"write-stall"), "{kinds:?}");
     }
 
     /// A write-only writer at the stop trigger waits for the compactor (traced as a stall) and

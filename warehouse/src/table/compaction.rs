@@ -83,6 +83,28 @@ pub(crate) fn pick_compaction(runs: &[SortedRun], options: &TableOptions) -> Opt
     None
 }
 
+/// What a dedicated compactor picks in a bucket of a `write-only` table: universal picking, and
+/// besides a bucket that has reached `num-sorted-run.stop-trigger`. Write-only writers wait before
+/// a flush that would take their bucket past the stop trigger, that is while it holds `stop`
+/// runs (jobs/sink.rs), but universal picking forces a compaction only above
+/// `num-sorted-run.compaction-trigger` runs. When the two triggers are equal (Paimon allows it:
+/// the stop trigger is at least the compaction trigger) a bucket at exactly the trigger whose run
+/// sizes pick nothing would leave its writers waiting for a compaction that never comes. Such a
+/// bucket merges its newest runs as the run-count rule does, at least two.
+pub(crate) fn pick_compaction_for_waiting_writers(
+    runs: &[SortedRun],
+    options: &TableOptions,
+) -> Option<(usize, u32)> {
+    let picked = pick_compaction(runs, options);
+    if picked.is_some() || !options.write_only || runs.len() < options.stop_trigger().max(2) {
+        return picked;
+    }
+    let count = (runs.len() + 1)
+        .saturating_sub(options.compaction_trigger)
+        .max(2);
+    Some(output_level_for(runs, count, options.max_level()))
+}
+
 /// Output level for merging the `count` newest runs: just below the next run's level, never 0.
 fn output_level_for(runs: &[SortedRun], mut count: usize, max_level: u32) -> (usize, u32) {
     loop {
@@ -130,8 +152,40 @@ pub async fn compact_bucket<S: ObjectStore>(
     file_prefix: &str,
     time_millis: i64,
 ) -> Result<Option<CompactionResult>, TableError> {
+    let pick = pick_compaction;
+    compact_picked(table, schema, bucket, files, file_prefix, time_millis, pick).await
+}
+
+/// [`compact_bucket`] as a dedicated compactor runs it: a write-only bucket at the stop trigger,
+/// which its writers wait on, is compacted even when universal picking would leave it
+/// ([`pick_compaction_for_waiting_writers`]).
+pub async fn compact_bucket_dedicated<S: ObjectStore>(
+    table: &FileStoreTable<S>,
+    schema: &TableSchema,
+    bucket: u32,
+    files: &[DataFileMeta],
+    file_prefix: &str,
+    time_millis: i64,
+) -> Result<Option<CompactionResult>, TableError> {
+    let pick = pick_compaction_for_waiting_writers;
+    compact_picked(table, schema, bucket, files, file_prefix, time_millis, pick).await
+}
+
+/// A picking rule: (number of newest runs, output level), or None when the bucket needs none.
+type PickFn = fn(&[SortedRun], &TableOptions) -> Option<(usize, u32)>;
+
+/// Picks with `pick` and runs one compaction over `files` (one bucket's live data files).
+async fn compact_picked<S: ObjectStore>(
+    table: &FileStoreTable<S>,
+    schema: &TableSchema,
+    bucket: u32,
+    files: &[DataFileMeta],
+    file_prefix: &str,
+    time_millis: i64,
+    pick: PickFn,
+) -> Result<Option<CompactionResult>, TableError> {
     let runs = sorted_runs(files);
-    let Some((count, output_level)) = pick_compaction(&runs, &schema.options) else {
+    let Some((count, output_level)) = pick(&runs, &schema.options) else {
         return Ok(None);
     };
     let inputs: Vec<DataFileMeta> = runs[..count].iter().flat_map(|r| r.files.clone()).collect();

@@ -27,7 +27,9 @@ mod merge_tests;
 mod tests;
 
 pub use catalog::{open_existing, table_root};
-pub use compaction::{CompactionResult, compact_bucket, compact_bucket_full};
+pub use compaction::{
+    CompactionResult, compact_bucket, compact_bucket_dedicated, compact_bucket_full,
+};
 pub use error::TableError;
 pub use lifecycle::{
     ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport,

@@ -487,7 +487,7 @@ mod tests {
             .unwrap();
         assert_eq!(read_latest(&table).await, model);
         let journal = env.journal.0.borrow();
-        let kinds: Vec<&str> = journal.iter().map(|(kind, _)| *kind).collect();
+        let kinds: Vec<&str> = journal.iter().map(|(kind, _)| kind.name()).collect();
         assert!(!kinds.contains(&"write-stall"), "{kinds:?}");
     }
 

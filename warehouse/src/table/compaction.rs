@@ -259,7 +259,7 @@ async fn merge_files<S: ObjectStore>(
         };
         let path = table.bucket_file_path(bucket, &name);
         let encoded = format::encode(schema, &pk_indices, &chunk, &path)?;
-        let mut meta = super::writer::file_meta(name, encoded.len() as u64, &chunk, time_millis);
+        let mut meta = format::file_meta(name, encoded.len() as u64, &chunk, time_millis);
         meta.level = output_level;
         meta.file_source = "COMPACT".to_string();
         io_bytes += meta.file_size;
@@ -299,8 +299,7 @@ async fn merge_files<S: ObjectStore>(
             let name = format!("changelog-{file_prefix}-compact-l{output_level}.parquet");
             let path = table.bucket_file_path(bucket, &name);
             let encoded = format::encode(schema, &pk_indices, &changes[..], &path)?;
-            let meta =
-                super::writer::file_meta(name, encoded.len() as u64, &changes[..], time_millis);
+            let meta = format::file_meta(name, encoded.len() as u64, &changes[..], time_millis);
             io_bytes += meta.file_size;
             table.store().put(&path, encoded).await?;
             changelog.push(meta);

@@ -16,6 +16,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::meta::DataFileMeta;
 use super::{FileCompression, Key, TableError, TableSchema};
 use crate::row::{FieldType, NULL, Row, RowKind};
 
@@ -284,6 +285,37 @@ pub(crate) fn encode<R: Records + ?Sized>(
             .map_err(|e| encode_err(&e))?;
     writer.write(&batch).map_err(|e| encode_err(&e))?;
     writer.into_inner().map_err(|e| encode_err(&e))
+}
+
+/// The manifest entry of a file just encoded from `records`.
+pub(crate) fn file_meta<R: Records + ?Sized>(
+    file_name: String,
+    file_size: u64,
+    records: &R,
+    time_millis: i64,
+) -> DataFileMeta {
+    let n = records.len();
+    let key = |i: usize| -> Key {
+        (0..records.key_width())
+            .map(|k| records.key(i, k))
+            .collect()
+    };
+    let seqs = (0..n).map(|i| records.sequence_number(i));
+    DataFileMeta {
+        file_name,
+        file_size,
+        row_count: n as u64,
+        min_key: if n == 0 { Vec::new() } else { key(0) },
+        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
+        min_sequence_number: seqs.clone().min().unwrap_or(-1),
+        max_sequence_number: seqs.max().unwrap_or(-1),
+        schema_id: 0,
+        level: 0,
+        extra_files: Vec::new(),
+        creation_time: time_millis,
+        delete_row_count: (0..n).filter(|&i| !records.kind(i).is_add()).count() as u64,
+        file_source: "APPEND".to_string(),
+    }
 }
 
 /// One decoded data or changelog file, column by column: what merge-on-read and compaction

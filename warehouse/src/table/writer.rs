@@ -4,111 +4,17 @@
 //! input records (`input`), or the exact changelog of the batch against the state before it
 //! (`lookup`). Full-compaction changelog comes from `compaction`.
 
-use std::borrow::Borrow;
-use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
 
 use super::compaction::{self, CompactionResult};
-use super::format::{self, RecordRef, Records};
+use super::format::{self, RecordRef, file_meta};
+use super::key::PackedKey;
 use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
-use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
+use super::{ChangelogProducer, FileStoreTable, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
-
-/// Primary keys of at most this many columns are held inline (every table of the warehouse).
-const INLINE_KEY_COLUMNS_MAX: usize = 3;
-
-/// A primary key as the writer holds it: inline for the usual narrow keys, so a write needs
-/// no heap allocation for its key. Compares, hashes and borrows as the `[i64]` slice it holds.
-#[derive(Clone, Debug)]
-enum PackedKey {
-    Inline {
-        len: u8,
-        values: [i64; INLINE_KEY_COLUMNS_MAX],
-    },
-    Heap(Box<[i64]>),
-}
-
-impl PackedKey {
-    /// The primary-key columns `pk_indices` of `row`.
-    fn of_row(row: &[i64], pk_indices: &[usize]) -> Self {
-        if pk_indices.len() > INLINE_KEY_COLUMNS_MAX {
-            return Self::Heap(pk_indices.iter().map(|&i| row[i]).collect());
-        }
-        let mut values = [0; INLINE_KEY_COLUMNS_MAX];
-        for (slot, &i) in values.iter_mut().zip(pk_indices) {
-            *slot = row[i];
-        }
-        Self::Inline {
-            len: pk_indices.len() as u8,
-            values,
-        }
-    }
-
-    fn of_key(key: &[i64]) -> Self {
-        let all: Vec<usize> = (0..key.len()).collect();
-        Self::of_row(key, &all)
-    }
-
-    fn as_slice(&self) -> &[i64] {
-        match self {
-            Self::Inline { len, values } => &values[..usize::from(*len)],
-            Self::Heap(values) => values,
-        }
-    }
-}
-
-impl PartialEq for PackedKey {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            // Unused inline slots are zero: whole arrays compare without a call to memcmp.
-            (
-                Self::Inline { len, values },
-                Self::Inline {
-                    len: other_len,
-                    values: other_values,
-                },
-            ) => len == other_len && values == other_values,
-            _ => self.as_slice() == other.as_slice(),
-        }
-    }
-}
-
-impl Eq for PackedKey {}
-
-impl PartialOrd for PackedKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for PackedKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        let (mine, theirs) = (self.as_slice(), other.as_slice());
-        for (a, b) in mine.iter().zip(theirs) {
-            match a.cmp(b) {
-                Ordering::Equal => {}
-                unequal => return unequal,
-            }
-        }
-        mine.len().cmp(&theirs.len())
-    }
-}
-
-impl Hash for PackedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
-    }
-}
-
-impl Borrow<[i64]> for PackedKey {
-    fn borrow(&self) -> &[i64] {
-        self.as_slice()
-    }
-}
 
 /// A key touched since the last `prepare_commit`.
 struct Pending {
@@ -192,36 +98,6 @@ fn absorb(total: &mut CompactionResult, next: CompactionResult) {
     total.after.extend(next.after);
     total.io_bytes += next.io_bytes;
     total.changelog.extend(next.changelog);
-}
-
-pub(crate) fn file_meta<R: Records + ?Sized>(
-    file_name: String,
-    file_size: u64,
-    records: &R,
-    time_millis: i64,
-) -> DataFileMeta {
-    let n = records.len();
-    let key = |i: usize| -> Key {
-        (0..records.key_width())
-            .map(|k| records.key(i, k))
-            .collect()
-    };
-    let seqs = (0..n).map(|i| records.sequence_number(i));
-    DataFileMeta {
-        file_name,
-        file_size,
-        row_count: n as u64,
-        min_key: if n == 0 { Vec::new() } else { key(0) },
-        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
-        min_sequence_number: seqs.clone().min().unwrap_or(-1),
-        max_sequence_number: seqs.max().unwrap_or(-1),
-        schema_id: 0,
-        level: 0,
-        extra_files: Vec::new(),
-        creation_time: time_millis,
-        delete_row_count: (0..n).filter(|&i| !records.kind(i).is_add()).count() as u64,
-        file_source: "APPEND".to_string(),
-    }
 }
 
 impl BucketWriter {

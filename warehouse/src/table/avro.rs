@@ -505,8 +505,40 @@ fn file_record(
     ]))
 }
 
+/// Why `entry` cannot be a manifest entry of a table with these key types, if it cannot.
+fn entry_inconsistency(entry: &ManifestEntry, key_types: &[&FieldType]) -> Option<String> {
+    if entry.bucket >= entry.total_buckets {
+        return Some(format!(
+            "bucket {} of {} buckets",
+            entry.bucket, entry.total_buckets
+        ));
+    }
+    entry
+        .file
+        .inconsistency(key_types.len())
+        .map(|reason| format!("{}: {reason}", entry.file.file_name))
+}
+
 /// A manifest file's bytes. `key_types` are the primary-key field types, in key order.
+///
+/// # Panics
+/// If an entry is inconsistent (see `DataFileMeta::inconsistency`): entries come from writers,
+/// which build them from the rows they wrote, or from manifests whose reading checked them.
 pub(crate) fn encode_manifest(
+    entries: &[ManifestEntry],
+    key_types: &[&FieldType],
+    path: &str,
+) -> Result<Vec<u8>, TableError> {
+    for entry in entries {
+        if let Some(reason) = entry_inconsistency(entry, key_types) {
+            panic!("{path}: writing an inconsistent manifest entry: {reason}");
+        }
+    }
+    encode_manifest_unchecked(entries, key_types, path)
+}
+
+/// `encode_manifest` without its checks (tests write corrupt manifests with it).
+fn encode_manifest_unchecked(
     entries: &[ManifestEntry],
     key_types: &[&FieldType],
     path: &str,
@@ -590,13 +622,17 @@ pub(crate) fn decode_manifest(
                 let v = entry.long(name)?;
                 u32::try_from(v).map_err(|_| TableError::corrupt(path, format!("`{name}` is {v}")))
             };
-            Ok(ManifestEntry {
+            let entry = ManifestEntry {
                 kind,
                 partition: Vec::new(),
                 bucket: int32("_BUCKET")?,
                 total_buckets: int32("_TOTAL_BUCKETS")?,
                 file: read_file_meta(&entry.record("_FILE")?, key_types)?,
-            })
+            };
+            match entry_inconsistency(&entry, key_types) {
+                Some(reason) => Err(TableError::corrupt(path, reason)),
+                None => Ok(entry),
+            }
         })
         .collect()
 }

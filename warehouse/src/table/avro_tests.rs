@@ -106,6 +106,55 @@ fn corrupt_manifest_is_an_error_naming_the_file() {
     ));
 }
 
+/// An entry inconsistent in itself is corrupt when read and a bug when written.
+#[test]
+fn inconsistent_entries_are_corrupt_when_read() {
+    let key_types = [&FieldType::BigInt];
+    let good = ManifestEntry {
+        kind: FileKind::Add,
+        partition: Vec::new(),
+        bucket: 0,
+        total_buckets: 1,
+        file: file("d", vec![1], vec![2], 0, "APPEND"),
+    };
+    let mut reversed = good.clone();
+    reversed.file.min_sequence_number = reversed.file.max_sequence_number + 1;
+    let mut keys_reversed = good.clone();
+    keys_reversed.file.min_key = vec![3];
+    let mut bucket_beyond = good.clone();
+    bucket_beyond.bucket = 1;
+    for (entry, reason) in [
+        (reversed, "reversed"),
+        (keys_reversed, "above max key"),
+        (bucket_beyond, "bucket 1 of 1"),
+    ] {
+        let bytes = encode_manifest_unchecked(&[entry], &key_types, "m").unwrap();
+        match decode_manifest(&bytes, &key_types, "m") {
+            Err(TableError::Corrupt { reason: got, .. }) => assert!(got.contains(reason), "{got}"),
+            other => panic!("expected Corrupt ({reason}), got {other:?}"),
+        }
+    }
+    let bytes = encode_manifest(std::slice::from_ref(&good), &key_types, "m").unwrap();
+    assert_eq!(
+        decode_manifest(&bytes, &key_types, "m").unwrap(),
+        vec![good]
+    );
+}
+
+#[test]
+#[should_panic(expected = "writing an inconsistent manifest entry")]
+fn writing_an_inconsistent_entry_is_a_bug() {
+    let mut entry = ManifestEntry {
+        kind: FileKind::Add,
+        partition: Vec::new(),
+        bucket: 0,
+        total_buckets: 1,
+        file: file("d", vec![1], vec![2], 0, "APPEND"),
+    };
+    entry.file.delete_row_count = entry.file.row_count + 1;
+    let _ = encode_manifest(&[entry], &[&FieldType::BigInt], "m");
+}
+
 #[test]
 fn buckets_match_paimon() {
     // Expected values computed with pypaimon 2.1.0's fixed-bucket key extractor.

@@ -7,7 +7,7 @@
 use std::collections::hash_map::Entry;
 
 use super::compaction::{self, CompactionResult};
-use super::format::{self, RecordRef, file_meta};
+use super::format::{self, FileContent, RecordRef, file_meta};
 use super::key::PackedKey;
 use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
@@ -58,6 +58,9 @@ pub struct BucketWriter {
     inputs: Vec<(PackedKey, i64, RowKind, Row)>,
     pending_records: usize,
     next_sequence_number: i64,
+    /// `next_sequence_number` at the last successful flush (or at the start): every pending
+    /// write's sequence number is at least this, so each flushed file's range lies past the last.
+    flushed_sequence_number_end: i64,
     file_counter: u64,
     last_written_bytes: u64,
     /// The bucket's live data files: its sorted runs (each level-0 file, each level above).
@@ -133,6 +136,7 @@ impl BucketWriter {
             inputs: Vec::new(),
             pending_records: 0,
             next_sequence_number: base.max_sequence_number + 1,
+            flushed_sequence_number_end: base.max_sequence_number + 1,
             file_counter: 0,
             last_written_bytes: 0,
             files: base.files,
@@ -298,6 +302,37 @@ impl BucketWriter {
         !self.pending.is_empty() || !self.touched.is_empty()
     }
 
+    /// Checks a flush's data file against the batch: one record per touched key, sequence
+    /// numbers of this batch's writes only (past every file flushed before, so a level-0 file
+    /// never hides a newer one).
+    fn assert_flushed_batch(&self, data_meta: &DataFileMeta) {
+        let keys = if self.touched.is_empty() {
+            assert_eq!(
+                self.pending_keys.len(),
+                self.pending.len(),
+                "each pending key is listed once"
+            );
+            self.pending_keys.len()
+        } else {
+            self.touched.len()
+        };
+        assert_eq!(
+            data_meta.row_count, keys as u64,
+            "{}: one record per key the batch touched",
+            data_meta.file_name
+        );
+        assert!(
+            data_meta.min_sequence_number >= self.flushed_sequence_number_end
+                && data_meta.max_sequence_number < self.next_sequence_number,
+            "{}: sequence numbers {}..={} outside the batch's [{}, {})",
+            data_meta.file_name,
+            data_meta.min_sequence_number,
+            data_meta.max_sequence_number,
+            self.flushed_sequence_number_end,
+            self.next_sequence_number
+        );
+    }
+
     /// Writes since the last `prepare_commit`.
     pub fn pending_records(&self) -> usize {
         self.pending_records
@@ -421,19 +456,39 @@ impl BucketWriter {
         let data_name = format!("data-{file_prefix}-{n}.parquet");
         let data_path = table.bucket_file_path(self.bucket, &data_name);
         let bytes = format::encode(&self.schema, &self.pk_indices, &data[..], &data_path)?;
-        let data_meta = file_meta(data_name, bytes.len() as u64, &data[..], time_millis);
+        let data_meta = file_meta(
+            data_name,
+            bytes.len() as u64,
+            &data[..],
+            time_millis,
+            FileContent::Data,
+        );
+        self.assert_flushed_batch(&data_meta);
         table.store().put(&data_path, bytes).await?;
         let mut written_bytes = data_meta.file_size;
 
         let mut changelog_files = Vec::new();
         let (schema, pk_indices, bucket) =
             (self.schema.clone(), self.pk_indices.clone(), self.bucket);
+        let batch_sequence_numbers = self.flushed_sequence_number_end..self.next_sequence_number;
         let changes = self.changelog_records();
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
             let path = table.bucket_file_path(bucket, &name);
             let bytes = format::encode(&schema, &pk_indices, &changes[..], &path)?;
-            let meta = file_meta(name, bytes.len() as u64, &changes[..], time_millis);
+            let meta = file_meta(
+                name,
+                bytes.len() as u64,
+                &changes[..],
+                time_millis,
+                FileContent::Changelog,
+            );
+            assert!(
+                batch_sequence_numbers.contains(&meta.min_sequence_number)
+                    && batch_sequence_numbers.contains(&meta.max_sequence_number),
+                "changelog {} holds sequence numbers of no pending write",
+                meta.file_name
+            );
             table.store().put(&path, bytes).await?;
             written_bytes += meta.file_size;
             changelog_files.push(meta);
@@ -467,6 +522,7 @@ impl BucketWriter {
         self.deleted.clear();
         self.inputs.clear();
         self.pending_records = 0;
+        self.flushed_sequence_number_end = self.next_sequence_number;
         self.last_written_bytes = written_bytes + compaction.io_bytes;
         Ok(Some(CommitMessage {
             bucket: self.bucket,
@@ -529,10 +585,49 @@ impl BucketWriter {
             .iter()
             .map(|f| f.file_name.as_str())
             .collect();
+        let files_before = self.files.len();
         self.files
             .retain(|f| !replaced.contains(f.file_name.as_str()));
+        assert_eq!(
+            files_before - self.files.len(),
+            compaction.before.len(),
+            "bucket {bucket}: a compaction replaced files the writer does not hold"
+        );
         self.files.extend(compaction.after.iter().cloned());
+        self.assert_output_level_is_one_run(&compaction);
         Ok(Some(compaction))
+    }
+
+    /// After a compaction, its output level holds exactly its outputs, with disjoint key ranges
+    /// (a level above 0 is one sorted run). Universal compaction picks every run up to the
+    /// output level, so no file of that level survives beside the outputs.
+    fn assert_output_level_is_one_run(&self, compaction: &CompactionResult) {
+        let Some(level) = compaction.after.first().map(|f| f.level) else {
+            return;
+        };
+        assert!(
+            level > 0 && compaction.after.iter().all(|f| f.level == level),
+            "bucket {}: compaction outputs share one level above 0",
+            self.bucket
+        );
+        let mut at_level: Vec<&DataFileMeta> =
+            self.files.iter().filter(|f| f.level == level).collect();
+        assert_eq!(
+            at_level.len(),
+            compaction.after.len(),
+            "bucket {}: level {level} holds files beside the compaction's outputs",
+            self.bucket
+        );
+        at_level.sort_by(|a, b| a.min_key.cmp(&b.min_key));
+        for pair in at_level.windows(2) {
+            assert!(
+                !pair[0].overlaps(pair[1]),
+                "bucket {}: level {level} files {} and {} overlap",
+                self.bucket,
+                pair[0].file_name,
+                pair[1].file_name
+            );
+        }
     }
 
     /// The inline compaction after a flush. Below the stop trigger a failed compaction (say,

@@ -266,6 +266,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 })
                 .sum()
         };
+        assert!(
+            kind != CommitKind::Append || delta.iter().all(|e| e.kind == FileKind::Add),
+            "an APPEND snapshot only adds files"
+        );
         let delta_record_count = added(&delta);
         let delta_list = self.write_entries_as_list(&delta, file_prefix).await?;
         let (changelog_list, changelog_record_count) = if changelog.is_empty() {
@@ -301,6 +305,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 // predecessor's, so a commit without one (a dedicated compactor's) keeps it.
                 watermark: watermark.max(latest.as_ref().and_then(|s| s.watermark)),
             };
+            assert_follows(&snapshot, latest.as_ref());
             let path = self.snapshot_path(id);
             let bytes = to_json(&path, &snapshot, true)?;
             if self.inner.store.put_if_absent(&path, bytes).await? {
@@ -457,4 +462,23 @@ impl<S: ObjectStore> FileStoreTable<S> {
         }
         Ok(())
     }
+}
+
+/// What a snapshot about to be published must be to its predecessor: the next id, the record
+/// count moved by exactly its delta, and a watermark that never falls.
+fn assert_follows(snapshot: &Snapshot, previous: Option<&Snapshot>) {
+    let (id, total, watermark) =
+        previous.map_or((0, 0, None), |p| (p.id, p.total_record_count, p.watermark));
+    assert_eq!(snapshot.id, id + 1, "snapshot ids follow one another");
+    assert_eq!(
+        snapshot.total_record_count,
+        total + snapshot.delta_record_count,
+        "snapshot {}: totalRecordCount is the previous one plus the delta",
+        snapshot.id
+    );
+    assert!(
+        snapshot.watermark >= watermark,
+        "snapshot {}: the watermark never falls",
+        snapshot.id
+    );
 }

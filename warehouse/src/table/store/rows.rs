@@ -47,13 +47,17 @@ impl BucketRows {
     /// Appends a row whose key is greater than every key present.
     ///
     /// # Panics
-    /// If the key or row width is wrong.
+    /// If the key or row width is wrong, or the key does not follow the last one (a bucket's
+    /// rows hold each key once, ascending).
     pub fn push(&mut self, key: &[i64], row: &[i64]) {
         assert!(
             key.len() == self.keys.len() && row.len() == self.values.len(),
             "key and row widths must match the table"
         );
-        debug_assert!(self.is_empty() || self.key(self.len() - 1).as_slice() < key);
+        assert!(
+            self.is_empty() || self.cmp_key(self.len() - 1, key.iter().copied()).is_lt(),
+            "bucket rows must be pushed in strictly ascending key order"
+        );
         for (column, &value) in self.keys.iter_mut().zip(key) {
             column.push(value);
         }
@@ -65,6 +69,7 @@ impl BucketRows {
     /// Appends `records` (ascending keys) of `runs`, copying each stretch of consecutive
     /// records of one run column by column.
     pub(super) fn extend_from_runs(&mut self, runs: &[Run], records: &[runs::RecordId]) {
+        let first_new = self.len();
         for column in self.keys.iter_mut().chain(&mut self.values) {
             column.reserve(records.len());
         }
@@ -82,6 +87,24 @@ impl BucketRows {
             }
             start = end;
         }
+        self.assert_ascending_from(first_new);
+    }
+
+    /// Compares row `i`'s key with `key`.
+    fn cmp_key(&self, i: usize, key: impl Iterator<Item = i64>) -> std::cmp::Ordering {
+        self.keys.iter().map(|column| column[i]).cmp(key)
+    }
+
+    /// Checks the keys from row `start` on (and the row before it) strictly ascend: what
+    /// `extend_from_runs` copied in bulk, so merge-on-read never yields a key twice.
+    fn assert_ascending_from(&self, start: usize) {
+        let from = start.saturating_sub(1);
+        let ascending = match self.keys.as_slice() {
+            [column] => column[from..].windows(2).all(|w| w[0] < w[1]),
+            _ => (from + 1..self.len())
+                .all(|i| self.cmp_key(i - 1, self.keys.iter().map(|c| c[i])).is_lt()),
+        };
+        assert!(ascending, "merged bucket rows must strictly ascend by key");
     }
 
     /// The key of row `i` (ascending with `i`).
@@ -104,8 +127,7 @@ impl BucketRows {
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let mid = low + (high - low) / 2;
-            let mid_key = self.keys.iter().map(|column| column[mid]);
-            match mid_key.cmp(key.iter().copied()) {
+            match self.cmp_key(mid, key.iter().copied()) {
                 std::cmp::Ordering::Less => low = mid + 1,
                 std::cmp::Ordering::Greater => high = mid,
                 std::cmp::Ordering::Equal => return Some(self.row(mid)),

@@ -22,11 +22,14 @@ pub struct DataFileEntry {
 }
 
 /// Applies manifest entries in order: ADD inserts a file, DELETE removes it. Keyed as Paimon's
-/// file identifier (bucket, level, name), so the result iterates in that order.
+/// file identifier (bucket, level, name), so the result iterates in that order. A DELETE of a
+/// file that is not live is corrupt (Paimon: "Trying to delete file ... which is not previously
+/// added"): a commit's conflict check only ever deletes live files.
 fn apply_entries(
     live: &mut BTreeMap<(u32, u32, String), ManifestEntry>,
     entries: Vec<ManifestEntry>,
-) {
+    path: &str,
+) -> Result<(), TableError> {
     for entry in entries {
         let id = (entry.bucket, entry.file.level, entry.file.file_name.clone());
         match entry.kind {
@@ -34,10 +37,56 @@ fn apply_entries(
                 live.insert(id, entry);
             }
             FileKind::Delete => {
-                live.remove(&id);
+                if live.remove(&id).is_none() {
+                    return Err(TableError::corrupt(
+                        path,
+                        format!(
+                            "deletes {} (bucket {}, level {}), which is not live",
+                            id.2, id.0, id.1
+                        ),
+                    ));
+                }
             }
         }
     }
+    Ok(())
+}
+
+/// Checks a manifest's entries against what its manifest list says of it: the numbers of
+/// added and deleted files, and the bucket and level bounds when recorded.
+fn check_manifest(
+    meta: &ManifestFileMeta,
+    entries: &[ManifestEntry],
+    path: &str,
+) -> Result<(), TableError> {
+    let count = |kind| entries.iter().filter(|e| e.kind == kind).count() as u64;
+    let (added, deleted) = (count(FileKind::Add), count(FileKind::Delete));
+    if (added, deleted) != (meta.num_added_files, meta.num_deleted_files) {
+        return Err(TableError::corrupt(
+            path,
+            format!(
+                "{added} added and {deleted} deleted files, its manifest list says {} and {}",
+                meta.num_added_files, meta.num_deleted_files
+            ),
+        ));
+    }
+    let within = |value: u32, min: Option<u32>, max: Option<u32>| {
+        min.is_none_or(|m| m <= value) && max.is_none_or(|m| value <= m)
+    };
+    let outside = entries.iter().find(|e| {
+        !within(e.bucket, meta.min_bucket, meta.max_bucket)
+            || !within(e.file.level, meta.min_level, meta.max_level)
+    });
+    if let Some(entry) = outside {
+        return Err(TableError::corrupt(
+            path,
+            format!(
+                "{} (bucket {}, level {}) lies outside the bounds its manifest list records",
+                entry.file.file_name, entry.bucket, entry.file.level
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl<S: ObjectStore> FileStoreTable<S> {
@@ -72,7 +121,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
     ) -> Result<BTreeMap<(u32, u32, String), ManifestEntry>, TableError> {
         let mut live = BTreeMap::new();
         for meta in metas {
-            apply_entries(&mut live, self.read_manifest(&meta.file_name).await?);
+            let entries = self.read_manifest(&meta.file_name).await?;
+            let path = self.manifest_path(&meta.file_name);
+            check_manifest(meta, &entries, &path)?;
+            apply_entries(&mut live, entries, &path)?;
         }
         Ok(live)
     }
@@ -113,6 +165,19 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 &path,
                 format!("{rows} rows, manifest says {}", file.row_count),
             ));
+        }
+        if rows > 0 {
+            let (first, last) = (run.key(0), run.key(run.len() - 1));
+            let keys = file.min_key.as_slice()..=file.max_key.as_slice();
+            if !keys.contains(&first.as_slice()) || !keys.contains(&last.as_slice()) {
+                return Err(TableError::corrupt(
+                    &path,
+                    format!(
+                        "keys {first:?}..{last:?} outside the manifest's {:?}..{:?}",
+                        file.min_key, file.max_key
+                    ),
+                ));
+            }
         }
         let range = file.min_sequence_number..=file.max_sequence_number;
         if let Some(seq) = run
@@ -166,7 +231,12 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let merge = MergeFunction::new(&self.inner.schema, &self.inner.pk_indices)?;
         let mut max_sequence_number = -1;
         let mut runs = Vec::new();
+        let mut bucket = None;
         for entry in files {
+            assert!(
+                *bucket.get_or_insert(entry.bucket) == entry.bucket,
+                "merge-on-read merges the files of one bucket"
+            );
             max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
             runs.push(self.read_file(entry.bucket, &entry.file).await?);
         }
@@ -234,6 +304,11 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 .filter(|e| e.bucket == bucket)
                 .map(|e| e.file)
                 .collect();
+            let records: u64 = state.files.iter().map(|f| f.row_count).sum();
+            assert!(
+                (state.rows.len() + state.tombstones.len()) as u64 <= records,
+                "bucket {bucket}: merge-on-read yielded more keys than its files hold records"
+            );
         }
         Ok(state)
     }

@@ -16,7 +16,7 @@ use crate::env::{Clock, Cost, CostOperator, Env, even_split};
 use crate::event::AdEvent;
 use crate::jobs::schemas::{Lateness, dws_contribution, lateness_of};
 use crate::jobs::sink::{
-    commit_checkpoint, commit_messages, prepare_all, retry_table, writer_work,
+    Committer, commit_checkpoint, commit_messages, prepare_all, retry_table, writer_work,
 };
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -95,6 +95,7 @@ pub struct DwdToDws<E: Env> {
     attempt_prefix: String,
     /// The last round consumed as many snapshots as it may: more are likely waiting.
     backlogged: bool,
+    committer: Committer,
 }
 
 impl<E: Env> DwdToDws<E> {
@@ -110,6 +111,7 @@ impl<E: Env> DwdToDws<E> {
         if config.unsafe_new_commit_user_on_restart {
             config.commit_user = format!("{}-{}", config.commit_user, env.clock().now_millis());
         }
+        let committer = Committer::new(&config.commit_user);
         Self {
             env,
             config,
@@ -123,6 +125,7 @@ impl<E: Env> DwdToDws<E> {
             watermark_ms: None,
             attempt_prefix,
             backlogged: false,
+            committer,
         }
     }
 
@@ -140,8 +143,8 @@ impl<E: Env> DwdToDws<E> {
         }
         commit_messages(
             &self.env,
+            &self.committer,
             &self.late,
-            &self.config.commit_user,
             checkpoint.checkpoint_id,
             messages,
             checkpoint.source_state["watermark"].as_i64(),
@@ -234,17 +237,12 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     async fn restore(&mut self, checkpoint: Option<&CompletedCheckpoint>) -> Result<(), JobError> {
         self.watermark_ms = None;
         self.late_uncommitted.clear();
+        self.committer.restart();
         let next_snapshot = match checkpoint {
             Some(checkpoint) => {
                 let prefix = format!("{}-restore", self.attempt_prefix);
-                commit_checkpoint(
-                    &self.env,
-                    &self.dws,
-                    &self.config.commit_user,
-                    checkpoint,
-                    &prefix,
-                )
-                .await?;
+                commit_checkpoint(&self.env, &self.committer, &self.dws, checkpoint, &prefix)
+                    .await?;
                 self.commit_late(checkpoint, &prefix).await?;
                 self.watermark_ms = checkpoint.source_state["watermark"].as_i64();
                 checkpoint.source_state["next_snapshot"]
@@ -335,14 +333,7 @@ impl<E: Env> StreamJob for DwdToDws<E> {
 
     async fn commit(&mut self, checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
         let prefix = format!("{}-c{}", self.attempt_prefix, checkpoint.checkpoint_id);
-        commit_checkpoint(
-            &self.env,
-            &self.dws,
-            &self.config.commit_user,
-            checkpoint,
-            &prefix,
-        )
-        .await?;
+        commit_checkpoint(&self.env, &self.committer, &self.dws, checkpoint, &prefix).await?;
         self.commit_late(checkpoint, &prefix).await?;
         self.late_uncommitted.clear();
         if let (Some(id), Some(next)) = (

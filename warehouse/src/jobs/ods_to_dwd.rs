@@ -11,7 +11,7 @@ use crate::env::{Clock, Cost, CostOperator, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
 use crate::jobs::schemas::watermark_of;
-use crate::jobs::sink::{commit_messages, prepare_all, retry_table, writer_work};
+use crate::jobs::sink::{Committer, commit_messages, prepare_all, retry_table, writer_work};
 use crate::row::RowKind;
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -55,6 +55,7 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     lag_records: Vec<u64>,
     /// Unique per process attempt, so files of a failed attempt never collide with a retry's.
     attempt_prefix: String,
+    committer: Committer,
 }
 
 impl<E: Env, T: Transport> OdsToDwd<E, T> {
@@ -78,6 +79,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             table,
             writers: Vec::new(),
             attempt_prefix,
+            committer: Committer::new(&config.commit_user),
             config,
         }
     }
@@ -101,8 +103,8 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
     ) -> Result<(), JobError> {
         commit_messages(
             &self.env,
+            &self.committer,
             &self.table,
-            &self.config.commit_user,
             checkpoint.checkpoint_id,
             checkpoint.committables.clone(),
             checkpoint.source_state["watermark"].as_i64(),
@@ -152,6 +154,7 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     async fn restore(&mut self, checkpoint: Option<&CompletedCheckpoint>) -> Result<(), JobError> {
         self.offsets = vec![0; self.config.partitions as usize];
         self.max_event_time_ms = vec![i64::MIN; self.config.partitions as usize];
+        self.committer.restart();
         if let Some(checkpoint) = checkpoint {
             self.commit_with_watermark(checkpoint, &format!("{}-restore", self.attempt_prefix))
                 .await?;

@@ -1,10 +1,57 @@
 //! The Paimon sink both ad jobs share: table calls retried through transient failures, every
 //! bucket's files prepared at the barrier, and a checkpoint's committables committed once.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use crate::env::{Buggify, Clock, Env, Journal, JournalKind, StoreError};
 use crate::stream::runtime::retry_transient;
 use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
 use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
+
+/// A job's committer: its Paimon `commitUser`, and the commit identifiers this attempt of the
+/// job handed each table, checked as they go. Flink's committer commits the restored checkpoint
+/// first and then each completed checkpoint once, in order, so per table the identifiers of one
+/// commitUser strictly increase. A restore begins a new attempt.
+#[derive(Debug)]
+pub(crate) struct Committer {
+    commit_user: String,
+    last_identifiers: RefCell<BTreeMap<String, i64>>,
+}
+
+impl Committer {
+    pub(crate) fn new(commit_user: &str) -> Self {
+        Self {
+            commit_user: commit_user.to_string(),
+            last_identifiers: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn commit_user(&self) -> &str {
+        &self.commit_user
+    }
+
+    /// Forgets the previous attempt's commits (a restore re-commits its checkpoint).
+    pub(crate) fn restart(&self) {
+        self.last_identifiers.borrow_mut().clear();
+    }
+
+    /// Records that `identifier` is about to be committed to the table at `root`.
+    ///
+    /// # Panics
+    /// If this attempt already committed `identifier` or a later one to that table.
+    fn record(&self, root: &str, identifier: i64) {
+        let previous = self
+            .last_identifiers
+            .borrow_mut()
+            .insert(root.to_string(), identifier);
+        assert!(
+            previous.is_none_or(|previous| previous < identifier),
+            "{} committed identifier {previous:?} to {root} before {identifier}: commit identifiers must strictly increase",
+            self.commit_user
+        );
+    }
+}
 
 /// Retries a table call until it succeeds or fails with a non-transient error.
 pub(crate) async fn retry_table<T, F, Fut>(mut op: F) -> Result<T, JobError>
@@ -185,15 +232,15 @@ pub(crate) fn writer_work(messages: &[CommitMessage], parallelism: u32) -> Vec<(
 /// Commits a checkpoint's committables as one snapshot (filterAndCommit), retrying transients.
 pub(crate) async fn commit_checkpoint<E: Env>(
     env: &E,
+    committer: &Committer,
     table: &FileStoreTable<E::Store>,
-    commit_user: &str,
     checkpoint: &CompletedCheckpoint,
     file_prefix: &str,
 ) -> Result<CommitOutcome, JobError> {
     commit_messages(
         env,
+        committer,
         table,
-        commit_user,
         checkpoint.checkpoint_id,
         checkpoint.committables.clone(),
         None,
@@ -206,13 +253,16 @@ pub(crate) async fn commit_checkpoint<E: Env>(
 /// job's `watermark`, retrying transients.
 pub(crate) async fn commit_messages<E: Env>(
     env: &E,
+    committer: &Committer,
     table: &FileStoreTable<E::Store>,
-    commit_user: &str,
     identifier: i64,
     messages: Vec<CommitMessage>,
     watermark: Option<i64>,
     file_prefix: &str,
 ) -> Result<CommitOutcome, JobError> {
+    let commit_user = committer.commit_user();
+    committer.record(table.root(), identifier);
+    let compacted = messages.iter().any(CommitMessage::has_compaction);
     let outcome = retry_transient(|| async {
         // BUGGIFY: the snapshot rename fails before publishing, or succeeds but its reply is
         // lost; either way the retry must commit exactly once (filterAndCommit).
@@ -235,6 +285,18 @@ pub(crate) async fn commit_messages<E: Env>(
         Ok(outcome)
     })
     .await?;
+    if let CommitOutcome::Committed {
+        snapshot_id,
+        compact_snapshot_id: Some(compact_snapshot_id),
+    } = outcome
+    {
+        // The writers' compaction is a second snapshot after the APPEND, and only when they
+        // compacted.
+        assert!(
+            compacted && compact_snapshot_id > snapshot_id,
+            "COMPACT snapshot {compact_snapshot_id} of APPEND snapshot {snapshot_id} out of order"
+        );
+    }
     if let CommitOutcome::Committed {
         snapshot_id,
         compact_snapshot_id,
@@ -321,5 +383,28 @@ pub(crate) async fn maintain_after_commit<E: Env>(
             JournalKind::TagFailed,
             format!("table={name} error={error}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Committer;
+
+    #[test]
+    fn identifiers_increase_per_table_within_an_attempt() {
+        let committer = Committer::new("u");
+        committer.record("t/dws", 3);
+        committer.record("t/late", 3);
+        committer.record("t/dws", 4);
+        committer.restart();
+        committer.record("t/dws", 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "commit identifiers must strictly increase")]
+    fn a_repeated_identifier_is_a_bug() {
+        let committer = Committer::new("u");
+        committer.record("t/dws", 4);
+        committer.record("t/dws", 4);
     }
 }

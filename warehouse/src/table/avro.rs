@@ -505,8 +505,40 @@ fn file_record(
     ]))
 }
 
+/// Why `entry` cannot be a manifest entry of a table with these key types, if it cannot.
+fn entry_inconsistency(entry: &ManifestEntry, key_types: &[&FieldType]) -> Option<String> {
+    if entry.bucket >= entry.total_buckets {
+        return Some(format!(
+            "bucket {} of {} buckets",
+            entry.bucket, entry.total_buckets
+        ));
+    }
+    entry
+        .file
+        .inconsistency(key_types.len())
+        .map(|reason| format!("{}: {reason}", entry.file.file_name))
+}
+
 /// A manifest file's bytes. `key_types` are the primary-key field types, in key order.
+///
+/// # Panics
+/// If an entry is inconsistent (see `DataFileMeta::inconsistency`): entries come from writers,
+/// which build them from the rows they wrote, or from manifests whose reading checked them.
 pub(crate) fn encode_manifest(
+    entries: &[ManifestEntry],
+    key_types: &[&FieldType],
+    path: &str,
+) -> Result<Vec<u8>, TableError> {
+    for entry in entries {
+        if let Some(reason) = entry_inconsistency(entry, key_types) {
+            panic!("{path}: writing an inconsistent manifest entry: {reason}");
+        }
+    }
+    encode_manifest_unchecked(entries, key_types, path)
+}
+
+/// `encode_manifest` without its checks (tests write corrupt manifests with it).
+fn encode_manifest_unchecked(
     entries: &[ManifestEntry],
     key_types: &[&FieldType],
     path: &str,
@@ -590,13 +622,17 @@ pub(crate) fn decode_manifest(
                 let v = entry.long(name)?;
                 u32::try_from(v).map_err(|_| TableError::corrupt(path, format!("`{name}` is {v}")))
             };
-            Ok(ManifestEntry {
+            let entry = ManifestEntry {
                 kind,
                 partition: Vec::new(),
                 bucket: int32("_BUCKET")?,
                 total_buckets: int32("_TOTAL_BUCKETS")?,
                 file: read_file_meta(&entry.record("_FILE")?, key_types)?,
-            })
+            };
+            match entry_inconsistency(&entry, key_types) {
+                Some(reason) => Err(TableError::corrupt(path, reason)),
+                None => Ok(entry),
+            }
         })
         .collect()
 }
@@ -670,140 +706,5 @@ pub(crate) fn decode_manifest_list(
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn file(name: &str, min_key: Key, max_key: Key, level: u32, source: &str) -> DataFileMeta {
-        DataFileMeta {
-            file_name: name.to_string(),
-            file_size: 1234,
-            row_count: 10,
-            min_key,
-            max_key,
-            min_sequence_number: 3,
-            max_sequence_number: 12,
-            schema_id: 0,
-            level,
-            extra_files: vec!["index-1".into()],
-            creation_time: 1_762_788_600_000,
-            delete_row_count: 2,
-            file_source: source.to_string(),
-        }
-    }
-
-    #[test]
-    fn binary_row_matches_paimon_layout() {
-        // Arity 0: the arity int and one word of header and null bits.
-        assert_eq!(binary_row(&[]), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let row = binary_row(&[RowValue::Long(5), RowValue::Null]);
-        assert_eq!(&row[..4], &[0, 0, 0, 2]);
-        assert_eq!(row[4], 0, "row kind +I");
-        assert_eq!(row[5], 0b10, "field 1 is null (bit 9 of the header word)");
-        assert_eq!(&row[12..20], &5i64.to_le_bytes());
-        let short = binary_row(&[RowValue::Str("click".into())]);
-        assert_eq!(&short[12..17], b"click");
-        assert_eq!(short[19], 0x80 | 5, "inline string mark and length");
-        let long = binary_row(&[RowValue::Str("conversion".into())]);
-        assert_eq!(long.len(), 4 + 16 + 16, "variable part padded to a word");
-        assert_eq!(&long[12..20], &((16u64 << 32) | 10).to_le_bytes());
-        assert_eq!(&long[20..30], b"conversion");
-    }
-
-    #[test]
-    fn manifest_round_trips_and_is_deterministic() {
-        let symbols = FieldType::Enum(vec!["impression".into(), "conversion_event".into()]);
-        let types = [&FieldType::BigInt, &symbols];
-        let entries = vec![
-            ManifestEntry {
-                kind: FileKind::Add,
-                partition: Vec::new(),
-                bucket: 3,
-                total_buckets: 4,
-                file: file("data-a-0.parquet", vec![-7, 0], vec![99, 1], 0, "APPEND"),
-            },
-            ManifestEntry {
-                kind: FileKind::Delete,
-                partition: Vec::new(),
-                bucket: 0,
-                total_buckets: 4,
-                file: file("data-b-1.parquet", vec![1, 1], vec![2, 0], 5, "COMPACT"),
-            },
-        ];
-        let bytes = encode_manifest(&entries, &types, "m").unwrap();
-        assert_eq!(bytes, encode_manifest(&entries, &types, "m").unwrap());
-        assert_eq!(&bytes[..4], b"Obj\x01");
-        assert_eq!(decode_manifest(&bytes, &types, "m").unwrap(), entries);
-
-        let metas = vec![ManifestFileMeta {
-            file_name: "manifest-x-0".into(),
-            file_size: bytes.len() as u64,
-            num_added_files: 1,
-            num_deleted_files: 1,
-            schema_id: 0,
-            min_bucket: Some(0),
-            max_bucket: Some(3),
-            min_level: Some(0),
-            max_level: Some(5),
-        }];
-        let list = encode_manifest_list(&metas, "l").unwrap();
-        assert_eq!(decode_manifest_list(&list, "l").unwrap(), metas);
-        let empty = encode_manifest_list(&[], "l").unwrap();
-        assert!(decode_manifest_list(&empty, "l").unwrap().is_empty());
-    }
-
-    #[test]
-    fn corrupt_manifest_is_an_error_naming_the_file() {
-        let error = decode_manifest(b"not avro", &[&FieldType::BigInt], "t/manifest/m-1");
-        match error {
-            Err(TableError::Corrupt { path, .. }) => assert_eq!(path, "t/manifest/m-1"),
-            other => panic!("expected Corrupt, got {other:?}"),
-        }
-        // A key row of the wrong arity is caught.
-        let entry = ManifestEntry {
-            kind: FileKind::Add,
-            partition: Vec::new(),
-            bucket: 0,
-            total_buckets: 1,
-            file: file("d", vec![1], vec![2], 0, "APPEND"),
-        };
-        let bytes = encode_manifest(&[entry], &[&FieldType::BigInt], "m").unwrap();
-        let two = [&FieldType::BigInt, &FieldType::BigInt];
-        assert!(matches!(
-            decode_manifest(&bytes, &two, "m"),
-            Err(TableError::Corrupt { .. })
-        ));
-    }
-
-    #[test]
-    fn buckets_match_paimon() {
-        // Expected values computed with pypaimon 2.1.0's fixed-bucket key extractor.
-        let bigint = &FieldType::BigInt;
-        assert_eq!(paimon_bucket(&[1], &[bigint], 4), 2);
-        assert_eq!(paimon_bucket(&[123_456_789], &[bigint], 4), 1);
-        assert_eq!(paimon_bucket(&[-5], &[bigint], 7), 5);
-        let dws_key = [3, 1003, 1_762_788_600_000];
-        assert_eq!(paimon_bucket(&dws_key, &[bigint; 3], 2), 1);
-        let kind = FieldType::Enum(vec!["click".into(), "conversion".into()]);
-        assert_eq!(paimon_bucket(&[42, 0], &[bigint, &kind], 5), 4);
-        assert_eq!(paimon_bucket(&[42, 1], &[bigint, &kind], 5), 1);
-    }
-
-    proptest! {
-        #[test]
-        fn keys_round_trip(key in proptest::collection::vec(any::<i64>(), 1..5),
-                           kind in 0u8..2, level in 0u32..6, bucket in 0u32..64) {
-            let types: Vec<&FieldType> = key.iter().map(|_| &FieldType::BigInt).collect();
-            let entry = ManifestEntry {
-                kind: FileKind::try_from(kind).unwrap(),
-                partition: Vec::new(),
-                bucket,
-                total_buckets: 64,
-                file: file("f", key.clone(), key.iter().map(|k| k.wrapping_add(1)).collect(), level, "APPEND"),
-            };
-            let bytes = encode_manifest(std::slice::from_ref(&entry), &types, "m").unwrap();
-            prop_assert_eq!(decode_manifest(&bytes, &types, "m").unwrap(), vec![entry]);
-        }
-    }
-}
+#[path = "avro_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::format::{self, RecordRef, Records, Run};
+use super::format::{self, FileContent, RecordRef, Records, Run};
 use super::merge::{MergeFunction, Merged};
 use super::meta::DataFileMeta;
 use super::runs;
@@ -50,6 +50,28 @@ pub(crate) fn sorted_runs(files: &[DataFileMeta]) -> Vec<SortedRun> {
 /// Paimon's universal compaction: which newest runs to merge, and into which level.
 /// Returns (number of newest runs, output level), or None when the bucket needs no compaction.
 pub(crate) fn pick_compaction(runs: &[SortedRun], options: &TableOptions) -> Option<(usize, u32)> {
+    let picked = pick_universal(runs, options);
+    if let Some((count, level)) = picked {
+        // The newest `count` runs (at least two) merge into one level above 0, at or above
+        // every input's level and below the first run left out, so levels stay ordered.
+        assert!(
+            (2..=runs.len()).contains(&count) && level > 0,
+            "universal compaction picked {count} of {} runs into level {level}",
+            runs.len()
+        );
+        let ordered = match runs.get(count) {
+            Some(next) => level < next.level && runs[..count].iter().all(|r| r.level <= level),
+            None => level == options.max_level(),
+        };
+        assert!(
+            ordered,
+            "universal compaction's output level {level} is out of order"
+        );
+    }
+    picked
+}
+
+fn pick_universal(runs: &[SortedRun], options: &TableOptions) -> Option<(usize, u32)> {
     if runs.len() < options.compaction_trigger.max(2) {
         return None;
     }
@@ -313,7 +335,13 @@ async fn merge_files<S: ObjectStore>(
         };
         let path = table.bucket_file_path(bucket, &name);
         let encoded = format::encode(schema, &pk_indices, &chunk, &path)?;
-        let mut meta = super::writer::file_meta(name, encoded.len() as u64, &chunk, time_millis);
+        let mut meta = format::file_meta(
+            name,
+            encoded.len() as u64,
+            &chunk,
+            time_millis,
+            FileContent::Data,
+        );
         meta.level = output_level;
         meta.file_source = "COMPACT".to_string();
         io_bytes += meta.file_size;
@@ -353,19 +381,56 @@ async fn merge_files<S: ObjectStore>(
             let name = format!("changelog-{file_prefix}-compact-l{output_level}.parquet");
             let path = table.bucket_file_path(bucket, &name);
             let encoded = format::encode(schema, &pk_indices, &changes[..], &path)?;
-            let meta =
-                super::writer::file_meta(name, encoded.len() as u64, &changes[..], time_millis);
+            let meta = format::file_meta(
+                name,
+                encoded.len() as u64,
+                &changes[..],
+                time_millis,
+                FileContent::Changelog,
+            );
             io_bytes += meta.file_size;
             table.store().put(&path, encoded).await?;
             changelog.push(meta);
         }
     }
+    assert_outputs_replace_inputs(&inputs, &outputs, bucket);
     Ok(CompactionResult {
         before: inputs,
         after: outputs,
         io_bytes,
         changelog,
     })
+}
+
+/// What a compaction's output must be, whatever the inputs held: one sorted run (each file's
+/// keys ascend, checked as it was written, and the files follow each other without overlap),
+/// no more rows than the inputs, and only sequence numbers the inputs carried (a key keeps its
+/// newest record's, so a level-0 file written later still wins over the output).
+fn assert_outputs_replace_inputs(inputs: &[DataFileMeta], outputs: &[DataFileMeta], bucket: u32) {
+    for pair in outputs.windows(2) {
+        assert!(
+            pair[0].max_key < pair[1].min_key,
+            "bucket {bucket}: compaction outputs {} and {} overlap or are out of order",
+            pair[0].file_name,
+            pair[1].file_name
+        );
+    }
+    let rows = |files: &[DataFileMeta]| files.iter().map(|f| f.row_count).sum::<u64>();
+    assert!(
+        rows(outputs) <= rows(inputs),
+        "bucket {bucket}: a compaction wrote more rows than it read"
+    );
+    let nonempty = || inputs.iter().filter(|f| f.row_count > 0);
+    let input_min = nonempty().map(|f| f.min_sequence_number).min();
+    let input_max = nonempty().map(|f| f.max_sequence_number).max();
+    for output in outputs {
+        assert!(
+            input_min.is_some_and(|min| min <= output.min_sequence_number)
+                && input_max.is_some_and(|max| output.max_sequence_number <= max),
+            "bucket {bucket}: compaction output {} has sequence numbers no input had",
+            output.file_name
+        );
+    }
 }
 
 /// One record of a compaction's output: a decoded input record passed through as it is, or a

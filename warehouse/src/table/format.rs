@@ -16,6 +16,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::meta::DataFileMeta;
 use super::{FileCompression, Key, TableError, TableSchema};
 use crate::row::{FieldType, NULL, Row, RowKind};
 
@@ -284,6 +285,87 @@ pub(crate) fn encode<R: Records + ?Sized>(
             .map_err(|e| encode_err(&e))?;
     writer.write(&batch).map_err(|e| encode_err(&e))?;
     writer.into_inner().map_err(|e| encode_err(&e))
+}
+
+/// What a written file holds, for the order its records must be in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileContent {
+    /// One record per key: keys strictly ascending.
+    Data,
+    /// Keys ascending, a key's records by sequence number (a -U/+U pair shares one).
+    Changelog,
+}
+
+/// Compares the keys of records `i` and `j`.
+fn cmp_keys<R: Records + ?Sized>(records: &R, i: usize, j: usize) -> std::cmp::Ordering {
+    (0..records.key_width())
+        .map(|k| records.key(i, k).cmp(&records.key(j, k)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// The manifest entry of a file just encoded from `records`. Checks, in the pass that finds
+/// the sequence range, the order `content` promises, so the min/max key (first and last
+/// record) and the sequence range describe the rows exactly.
+///
+/// # Panics
+/// If the records are out of order: a writer or compaction bug, caught before the file is
+/// published.
+pub(crate) fn file_meta<R: Records + ?Sized>(
+    file_name: String,
+    file_size: u64,
+    records: &R,
+    time_millis: i64,
+    content: FileContent,
+) -> DataFileMeta {
+    let n = records.len();
+    let key = |i: usize| -> Key {
+        (0..records.key_width())
+            .map(|k| records.key(i, k))
+            .collect()
+    };
+    let (mut min_sequence_number, mut max_sequence_number) = (i64::MAX, i64::MIN);
+    let mut delete_row_count = 0;
+    for i in 0..n {
+        let sequence_number = records.sequence_number(i);
+        min_sequence_number = min_sequence_number.min(sequence_number);
+        max_sequence_number = max_sequence_number.max(sequence_number);
+        delete_row_count += u64::from(!records.kind(i).is_add());
+        if i == 0 {
+            continue;
+        }
+        let order = cmp_keys(records, i - 1, i);
+        match content {
+            FileContent::Data => assert!(
+                order.is_lt(),
+                "{file_name}: data file keys must strictly ascend (record {i})"
+            ),
+            FileContent::Changelog => assert!(
+                order.is_lt()
+                    || (order.is_eq() && records.sequence_number(i - 1) <= sequence_number),
+                "{file_name}: changelog records must ascend by key, then sequence number (record {i})"
+            ),
+        }
+    }
+    let meta = DataFileMeta {
+        file_name,
+        file_size,
+        row_count: n as u64,
+        min_key: if n == 0 { Vec::new() } else { key(0) },
+        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
+        min_sequence_number: if n == 0 { -1 } else { min_sequence_number },
+        max_sequence_number: if n == 0 { -1 } else { max_sequence_number },
+        schema_id: 0,
+        level: 0,
+        extra_files: Vec::new(),
+        creation_time: time_millis,
+        delete_row_count,
+        file_source: "APPEND".to_string(),
+    };
+    if let Some(reason) = meta.inconsistency(records.key_width()) {
+        panic!("{}: {reason}", meta.file_name);
+    }
+    meta
 }
 
 /// One decoded data or changelog file, column by column: what merge-on-read and compaction

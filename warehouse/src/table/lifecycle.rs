@@ -288,7 +288,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let retain_min = i64::from(options.snapshot_num_retained_min.max(1));
         let retain_max = i64::from(options.snapshot_num_retained_max.max(1));
         let mut end = latest.id - retain_min + 1;
-        if let Some(next) = self.min_consumer_next_snapshot().await? {
+        let consumer_next = self.min_consumer_next_snapshot().await?;
+        if let Some(next) = consumer_next {
             end = end.min(next);
         }
         end = end.min(earliest + i64::from(options.snapshot_expire_limit.max(1)));
@@ -303,6 +304,12 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 break;
             }
         }
+        // Whatever the age rules decided: the newest `retain_min` snapshots stay, and so does
+        // every snapshot a consumer still has to read.
+        assert!(
+            end <= latest.id - retain_min + 1 && consumer_next.is_none_or(|next| end <= next),
+            "expiration must keep snapshot.num-retained.min and every consumer's next snapshot"
+        );
         Ok((end > earliest).then_some((earliest, end)))
     }
 
@@ -344,6 +351,12 @@ impl<S: ObjectStore> FileStoreTable<S> {
             }
         }
         data_files.retain(|file| !keep.data_files.contains(file));
+        // Nothing the retained snapshot or a tag references is a candidate, whatever the
+        // expired snapshots referenced.
+        let kept = |(bucket, name): &(u32, String)| {
+            keep.data_files.contains(&(*bucket, name.clone()))
+                || keep.changelog_files.contains(&(*bucket, name.clone()))
+        };
         let mut changelog_files = BTreeSet::new();
         let mut manifests = BTreeSet::new();
         for snapshot in expired.values() {
@@ -367,6 +380,13 @@ impl<S: ObjectStore> FileStoreTable<S> {
             expired: Some((earliest, end)),
             ..ExpireReport::default()
         };
+        assert!(
+            !data_files.iter().chain(&changelog_files).any(kept)
+                && manifests.is_disjoint(&keep.manifests)
+                && !manifests.contains(&retained.base_manifest_list)
+                && !manifests.contains(&retained.delta_manifest_list),
+            "expiration must never delete a file the retained snapshot or a tag references"
+        );
         for (bucket, name) in &data_files {
             match self
                 .store()

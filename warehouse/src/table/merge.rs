@@ -242,7 +242,15 @@ impl MergeFunction {
     }
 
     /// Folds `newer` (written after everything in `older`) into `older`.
+    ///
+    /// # Panics
+    /// If the two rows differ in width (records of one table always agree).
     pub(crate) fn combine(&self, older: &mut Merged, newer: Merged) {
+        assert_eq!(
+            older.row.len(),
+            newer.row.len(),
+            "merged records have one value per field"
+        );
         match self.engine {
             MergeEngine::Deduplicate => match self.sequence_field {
                 // Ties on the sequence field go to the later write.
@@ -269,6 +277,9 @@ impl MergeFunction {
 
     /// Merges records sorted by (key, sequence number ascending) into one record per key, with
     /// the key's highest sequence number. Stored records are partials already (never lifted).
+    ///
+    /// # Panics
+    /// If the records are not sorted (callers sort them): the result would hold a key twice.
     pub(crate) fn merge_sorted(
         &self,
         records: impl IntoIterator<Item = (Key, i64, RowKind, Row)>,
@@ -278,11 +289,18 @@ impl MergeFunction {
             let merged = Merged { kind, row };
             match out.last_mut() {
                 Some((last_key, last_sequence, acc)) if *last_key == key => {
-                    debug_assert!(*last_sequence <= sequence_number, "records must be sorted");
+                    assert!(*last_sequence <= sequence_number, "records must be sorted");
                     *last_sequence = sequence_number;
                     self.combine(acc, merged);
                 }
-                _ => out.push((key, sequence_number, merged)),
+                last => {
+                    // One record per key out: a smaller key now would repeat an earlier one.
+                    assert!(
+                        last.is_none_or(|(last_key, _, _)| *last_key < key),
+                        "records must be sorted by key"
+                    );
+                    out.push((key, sequence_number, merged));
+                }
             }
         }
         out

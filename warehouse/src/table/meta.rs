@@ -65,6 +65,48 @@ pub struct DataFileMeta {
     pub file_source: String,
 }
 
+impl DataFileMeta {
+    /// Why this entry cannot describe a file of a table with `key_width` primary-key columns,
+    /// if it cannot: a non-empty file has keys of that width with `min_key <= max_key`, a
+    /// sequence range with `min <= max`, and no more deletes than rows. Readers turn a reason
+    /// into a `Corrupt` error (the entry came from storage); writers assert there is none.
+    pub(crate) fn inconsistency(&self, key_width: usize) -> Option<String> {
+        if self.delete_row_count > self.row_count {
+            return Some(format!(
+                "{} deleted rows of {} rows",
+                self.delete_row_count, self.row_count
+            ));
+        }
+        if self.row_count == 0 {
+            return None;
+        }
+        if self.min_key.len() != key_width || self.max_key.len() != key_width {
+            return Some(format!(
+                "keys {:?}..{:?} are not {key_width} columns wide",
+                self.min_key, self.max_key
+            ));
+        }
+        if self.min_key > self.max_key {
+            return Some(format!(
+                "min key {:?} above max key {:?}",
+                self.min_key, self.max_key
+            ));
+        }
+        if self.min_sequence_number > self.max_sequence_number {
+            return Some(format!(
+                "sequence numbers {}..{} are reversed",
+                self.min_sequence_number, self.max_sequence_number
+            ));
+        }
+        None
+    }
+
+    /// Whether this file's key range and `other`'s share a key.
+    pub(crate) fn overlaps(&self, other: &DataFileMeta) -> bool {
+        self.min_key <= other.max_key && other.min_key <= self.max_key
+    }
+}
+
 /// Paimon `FileKind`: 0 ADD, 1 DELETE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]

@@ -7,6 +7,7 @@ mod catalog;
 mod compaction;
 mod error;
 mod format;
+mod key;
 mod lifecycle;
 mod merge;
 mod meta;

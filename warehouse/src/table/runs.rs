@@ -12,7 +12,29 @@ pub(crate) type RecordId = (usize, usize);
 
 /// Calls `group` once per distinct key of `runs`, in ascending key order, with that key's
 /// records ordered by sequence number ascending (ties: earlier run first).
+///
+/// # Panics
+/// If a merge below hands out a key twice or out of order, or a group that mixes keys or
+/// sequence order: merge-on-read and compaction would then yield two rows for one key.
 pub(crate) fn for_each_key(runs: &[Run], mut group: impl FnMut(&[RecordId])) {
+    let mut previous: Option<RecordId> = None;
+    let mut group = |ids: &[RecordId]| {
+        let (&first, rest) = ids.split_first().expect("a key has records");
+        assert!(
+            previous.is_none_or(|p| compare(runs, p, first).is_lt()),
+            "merged keys must strictly ascend"
+        );
+        let mut last = first;
+        for &id in rest {
+            assert!(
+                compare(runs, last, id).is_eq() && sequence(runs, last) <= sequence(runs, id),
+                "a key's records must share the key and ascend by sequence number"
+            );
+            last = id;
+        }
+        previous = Some(first);
+        group(ids)
+    };
     if runs.iter().all(Run::is_sorted_by_key) {
         if runs.iter().all(|run| run.keys.len() == 1) {
             merge_sorted_single_column(runs, group);

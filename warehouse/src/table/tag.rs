@@ -328,6 +328,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
             let bytes = Self::encode_snapshot(&path, &tagged)?;
             self.store().put(&path, bytes).await?;
         }
+        assert!(
+            !doomed_ids.contains(&tagged.id),
+            "a rollback never deletes the snapshot it rolls back to"
+        );
         // Newest first, so a reader probing forward from LATEST never meets a gap.
         for id in doomed_ids.iter().rev() {
             self.store().delete(&self.snapshot_path(*id)).await?;

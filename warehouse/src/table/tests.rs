@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::format::{self, RecordRef};
 use super::*;
 use crate::env::{MemStore, ObjectStore, StoreError};
-use crate::row::{Field, Row, RowKind};
+use crate::row::{Field, FieldType, Row, RowKind};
 
 const ROOT: &str = "warehouse/t.db/t";
 
@@ -655,4 +655,122 @@ async fn universal_compaction_bounds_runs_and_preserves_every_snapshot() {
             assert!(live <= 3, "{live} live files");
         }
     }
+}
+
+/// Metadata that disagrees with itself or with the files it describes is read from storage, so
+/// it is a `Corrupt` error naming the file, never a panic: a data file whose keys fall outside
+/// its manifest entry's range, a manifest that disagrees with its manifest list, a manifest that
+/// deletes a file no earlier entry added (an entry inconsistent in itself: `avro_tests`).
+#[tokio::test(flavor = "current_thread")]
+async fn inconsistent_metadata_is_corrupt_not_a_panic() {
+    let store = MemStore::new();
+    let table = open(store.clone(), schema(1, ChangelogProducer::None, 30)).await;
+    let mut ws = writers(&table).await;
+    let mut model = BTreeMap::new();
+    apply(&table, &mut ws, &mut model, &[(1, Some(1)), (2, Some(2))]);
+    let m = prepare_all(&table, &mut ws, "p").await;
+    let file = m[0].new_files[0].clone();
+    let data_path = table.bucket_file_path(0, &file.file_name);
+    commit(&table, "u", 1, m, "c").await;
+    let snapshot = table.latest_snapshot().await.unwrap().unwrap();
+    let expect_corrupt =
+        |result: Result<_, TableError>, wanted: &str, reason_has: &str| match result {
+            Err(TableError::Corrupt { path, reason }) => {
+                assert_eq!(path, wanted);
+                assert!(reason.contains(reason_has), "{reason}");
+            }
+            Err(other) => panic!("expected Corrupt at {wanted}, got {other}"),
+            Ok(_) => panic!("expected Corrupt at {wanted}, got Ok"),
+        };
+
+    // Same row count and sequence numbers, keys outside the entry's [1, 2].
+    let good = store.objects()[&data_path].clone();
+    let shifted = [
+        RecordRef {
+            key: &[5],
+            sequence_number: file.min_sequence_number,
+            kind: RowKind::Insert,
+            row: &[5, 0, 1],
+        },
+        RecordRef {
+            key: &[6],
+            sequence_number: file.max_sequence_number,
+            kind: RowKind::Insert,
+            row: &[6, 0, 2],
+        },
+    ];
+    let bytes = format::encode(table.schema(), &[0], &shifted, &data_path).unwrap();
+    store.put(&data_path, bytes).await.unwrap();
+    expect_corrupt(
+        table.read_all(&snapshot).await.map(|_| ()),
+        &data_path,
+        "outside the manifest",
+    );
+    store.put(&data_path, good).await.unwrap();
+    assert_eq!(table.read_all(&snapshot).await.unwrap(), model);
+
+    // The delta manifest rewritten: its list still says one added file.
+    let list = table
+        .manifest_list(&snapshot.delta_manifest_list)
+        .await
+        .unwrap();
+    let manifest_path = table.manifest_path(&list[0].file_name);
+    let entries = table.manifest_entries(&list[0].file_name).await.unwrap();
+    let key_types = [&FieldType::BigInt];
+    let mut gone = entries[0].clone();
+    gone.kind = meta::FileKind::Delete;
+    gone.file.file_name = "data-never-added.parquet".into();
+    let with_delete = [entries[0].clone(), gone];
+    let bytes = avro::encode_manifest(&with_delete, &key_types, &manifest_path).unwrap();
+    store.put(&manifest_path, bytes).await.unwrap();
+    expect_corrupt(
+        table.data_files(&snapshot).await.map(|_| ()),
+        &manifest_path,
+        "its manifest list says",
+    );
+    // ... and with a list that agrees, the DELETE of a file never added.
+    let mut metas = list.clone();
+    metas[0].num_deleted_files = 1;
+    let list_path = table.manifest_path(&snapshot.delta_manifest_list);
+    let bytes = avro::encode_manifest_list(&metas, &list_path).unwrap();
+    store.put(&list_path, bytes).await.unwrap();
+    expect_corrupt(
+        table.data_files(&snapshot).await.map(|_| ()),
+        &manifest_path,
+        "which is not live",
+    );
+}
+
+#[test]
+#[should_panic(expected = "data file keys must strictly ascend")]
+fn a_data_file_out_of_key_order_is_a_bug() {
+    let records = [
+        RecordRef {
+            key: &[2],
+            sequence_number: 0,
+            kind: RowKind::Insert,
+            row: &[2, 0, 2],
+        },
+        RecordRef {
+            key: &[1],
+            sequence_number: 1,
+            kind: RowKind::Insert,
+            row: &[1, 0, 1],
+        },
+    ];
+    format::file_meta(
+        "data-x.parquet".into(),
+        1,
+        &records,
+        0,
+        format::FileContent::Data,
+    );
+}
+
+#[test]
+#[should_panic(expected = "strictly ascending key order")]
+fn bucket_rows_out_of_key_order_are_a_bug() {
+    let mut rows = BucketRows::new(1, 3);
+    rows.push(&[2], &[2, 0, 2]);
+    rows.push(&[2], &[2, 0, 3]);
 }

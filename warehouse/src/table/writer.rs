@@ -4,111 +4,17 @@
 //! input records (`input`), or the exact changelog of the batch against the state before it
 //! (`lookup`). Full-compaction changelog comes from `compaction`.
 
-use std::borrow::Borrow;
-use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
 
 use super::compaction::{self, CompactionResult};
-use super::format::{self, RecordRef, Records};
+use super::format::{self, FileContent, RecordRef, file_meta};
+use super::key::PackedKey;
 use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
 use super::store::BucketState;
-use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
+use super::{ChangelogProducer, FileStoreTable, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
-
-/// Primary keys of at most this many columns are held inline (every table of the warehouse).
-const INLINE_KEY_COLUMNS_MAX: usize = 3;
-
-/// A primary key as the writer holds it: inline for the usual narrow keys, so a write needs
-/// no heap allocation for its key. Compares, hashes and borrows as the `[i64]` slice it holds.
-#[derive(Clone, Debug)]
-enum PackedKey {
-    Inline {
-        len: u8,
-        values: [i64; INLINE_KEY_COLUMNS_MAX],
-    },
-    Heap(Box<[i64]>),
-}
-
-impl PackedKey {
-    /// The primary-key columns `pk_indices` of `row`.
-    fn of_row(row: &[i64], pk_indices: &[usize]) -> Self {
-        if pk_indices.len() > INLINE_KEY_COLUMNS_MAX {
-            return Self::Heap(pk_indices.iter().map(|&i| row[i]).collect());
-        }
-        let mut values = [0; INLINE_KEY_COLUMNS_MAX];
-        for (slot, &i) in values.iter_mut().zip(pk_indices) {
-            *slot = row[i];
-        }
-        Self::Inline {
-            len: pk_indices.len() as u8,
-            values,
-        }
-    }
-
-    fn of_key(key: &[i64]) -> Self {
-        let all: Vec<usize> = (0..key.len()).collect();
-        Self::of_row(key, &all)
-    }
-
-    fn as_slice(&self) -> &[i64] {
-        match self {
-            Self::Inline { len, values } => &values[..usize::from(*len)],
-            Self::Heap(values) => values,
-        }
-    }
-}
-
-impl PartialEq for PackedKey {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            // Unused inline slots are zero: whole arrays compare without a call to memcmp.
-            (
-                Self::Inline { len, values },
-                Self::Inline {
-                    len: other_len,
-                    values: other_values,
-                },
-            ) => len == other_len && values == other_values,
-            _ => self.as_slice() == other.as_slice(),
-        }
-    }
-}
-
-impl Eq for PackedKey {}
-
-impl PartialOrd for PackedKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for PackedKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        let (mine, theirs) = (self.as_slice(), other.as_slice());
-        for (a, b) in mine.iter().zip(theirs) {
-            match a.cmp(b) {
-                Ordering::Equal => {}
-                unequal => return unequal,
-            }
-        }
-        mine.len().cmp(&theirs.len())
-    }
-}
-
-impl Hash for PackedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
-    }
-}
-
-impl Borrow<[i64]> for PackedKey {
-    fn borrow(&self) -> &[i64] {
-        self.as_slice()
-    }
-}
 
 /// A key touched since the last `prepare_commit`.
 struct Pending {
@@ -152,6 +58,9 @@ pub struct BucketWriter {
     inputs: Vec<(PackedKey, i64, RowKind, Row)>,
     pending_records: usize,
     next_sequence_number: i64,
+    /// `next_sequence_number` at the last successful flush (or at the start): every pending
+    /// write's sequence number is at least this, so each flushed file's range lies past the last.
+    flushed_sequence_number_end: i64,
     file_counter: u64,
     last_written_bytes: u64,
     /// The bucket's live data files: its sorted runs (each level-0 file, each level above).
@@ -194,36 +103,6 @@ fn absorb(total: &mut CompactionResult, next: CompactionResult) {
     total.changelog.extend(next.changelog);
 }
 
-pub(crate) fn file_meta<R: Records + ?Sized>(
-    file_name: String,
-    file_size: u64,
-    records: &R,
-    time_millis: i64,
-) -> DataFileMeta {
-    let n = records.len();
-    let key = |i: usize| -> Key {
-        (0..records.key_width())
-            .map(|k| records.key(i, k))
-            .collect()
-    };
-    let seqs = (0..n).map(|i| records.sequence_number(i));
-    DataFileMeta {
-        file_name,
-        file_size,
-        row_count: n as u64,
-        min_key: if n == 0 { Vec::new() } else { key(0) },
-        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
-        min_sequence_number: seqs.clone().min().unwrap_or(-1),
-        max_sequence_number: seqs.max().unwrap_or(-1),
-        schema_id: 0,
-        level: 0,
-        extra_files: Vec::new(),
-        creation_time: time_millis,
-        delete_row_count: (0..n).filter(|&i| !records.kind(i).is_add()).count() as u64,
-        file_source: "APPEND".to_string(),
-    }
-}
-
 impl BucketWriter {
     /// A writer continuing from `base` (read with `FileStoreTable::read_bucket`).
     ///
@@ -257,6 +136,7 @@ impl BucketWriter {
             inputs: Vec::new(),
             pending_records: 0,
             next_sequence_number: base.max_sequence_number + 1,
+            flushed_sequence_number_end: base.max_sequence_number + 1,
             file_counter: 0,
             last_written_bytes: 0,
             files: base.files,
@@ -422,6 +302,37 @@ impl BucketWriter {
         !self.pending.is_empty() || !self.touched.is_empty()
     }
 
+    /// Checks a flush's data file against the batch: one record per touched key, sequence
+    /// numbers of this batch's writes only (past every file flushed before, so a level-0 file
+    /// never hides a newer one).
+    fn assert_flushed_batch(&self, data_meta: &DataFileMeta) {
+        let keys = if self.touched.is_empty() {
+            assert_eq!(
+                self.pending_keys.len(),
+                self.pending.len(),
+                "each pending key is listed once"
+            );
+            self.pending_keys.len()
+        } else {
+            self.touched.len()
+        };
+        assert_eq!(
+            data_meta.row_count, keys as u64,
+            "{}: one record per key the batch touched",
+            data_meta.file_name
+        );
+        assert!(
+            data_meta.min_sequence_number >= self.flushed_sequence_number_end
+                && data_meta.max_sequence_number < self.next_sequence_number,
+            "{}: sequence numbers {}..={} outside the batch's [{}, {})",
+            data_meta.file_name,
+            data_meta.min_sequence_number,
+            data_meta.max_sequence_number,
+            self.flushed_sequence_number_end,
+            self.next_sequence_number
+        );
+    }
+
     /// Writes since the last `prepare_commit`.
     pub fn pending_records(&self) -> usize {
         self.pending_records
@@ -545,19 +456,39 @@ impl BucketWriter {
         let data_name = format!("data-{file_prefix}-{n}.parquet");
         let data_path = table.bucket_file_path(self.bucket, &data_name);
         let bytes = format::encode(&self.schema, &self.pk_indices, &data[..], &data_path)?;
-        let data_meta = file_meta(data_name, bytes.len() as u64, &data[..], time_millis);
+        let data_meta = file_meta(
+            data_name,
+            bytes.len() as u64,
+            &data[..],
+            time_millis,
+            FileContent::Data,
+        );
+        self.assert_flushed_batch(&data_meta);
         table.store().put(&data_path, bytes).await?;
         let mut written_bytes = data_meta.file_size;
 
         let mut changelog_files = Vec::new();
         let (schema, pk_indices, bucket) =
             (self.schema.clone(), self.pk_indices.clone(), self.bucket);
+        let batch_sequence_numbers = self.flushed_sequence_number_end..self.next_sequence_number;
         let changes = self.changelog_records();
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
             let path = table.bucket_file_path(bucket, &name);
             let bytes = format::encode(&schema, &pk_indices, &changes[..], &path)?;
-            let meta = file_meta(name, bytes.len() as u64, &changes[..], time_millis);
+            let meta = file_meta(
+                name,
+                bytes.len() as u64,
+                &changes[..],
+                time_millis,
+                FileContent::Changelog,
+            );
+            assert!(
+                batch_sequence_numbers.contains(&meta.min_sequence_number)
+                    && batch_sequence_numbers.contains(&meta.max_sequence_number),
+                "changelog {} holds sequence numbers of no pending write",
+                meta.file_name
+            );
             table.store().put(&path, bytes).await?;
             written_bytes += meta.file_size;
             changelog_files.push(meta);
@@ -591,6 +522,7 @@ impl BucketWriter {
         self.deleted.clear();
         self.inputs.clear();
         self.pending_records = 0;
+        self.flushed_sequence_number_end = self.next_sequence_number;
         self.last_written_bytes = written_bytes + compaction.io_bytes;
         Ok(Some(CommitMessage {
             bucket: self.bucket,
@@ -653,10 +585,49 @@ impl BucketWriter {
             .iter()
             .map(|f| f.file_name.as_str())
             .collect();
+        let files_before = self.files.len();
         self.files
             .retain(|f| !replaced.contains(f.file_name.as_str()));
+        assert_eq!(
+            files_before - self.files.len(),
+            compaction.before.len(),
+            "bucket {bucket}: a compaction replaced files the writer does not hold"
+        );
         self.files.extend(compaction.after.iter().cloned());
+        self.assert_output_level_is_one_run(&compaction);
         Ok(Some(compaction))
+    }
+
+    /// After a compaction, its output level holds exactly its outputs, with disjoint key ranges
+    /// (a level above 0 is one sorted run). Universal compaction picks every run up to the
+    /// output level, so no file of that level survives beside the outputs.
+    fn assert_output_level_is_one_run(&self, compaction: &CompactionResult) {
+        let Some(level) = compaction.after.first().map(|f| f.level) else {
+            return;
+        };
+        assert!(
+            level > 0 && compaction.after.iter().all(|f| f.level == level),
+            "bucket {}: compaction outputs share one level above 0",
+            self.bucket
+        );
+        let mut at_level: Vec<&DataFileMeta> =
+            self.files.iter().filter(|f| f.level == level).collect();
+        assert_eq!(
+            at_level.len(),
+            compaction.after.len(),
+            "bucket {}: level {level} holds files beside the compaction's outputs",
+            self.bucket
+        );
+        at_level.sort_by(|a, b| a.min_key.cmp(&b.min_key));
+        for pair in at_level.windows(2) {
+            assert!(
+                !pair[0].overlaps(pair[1]),
+                "bucket {}: level {level} files {} and {} overlap",
+                self.bucket,
+                pair[0].file_name,
+                pair[1].file_name
+            );
+        }
     }
 
     /// The inline compaction after a flush. Below the stop trigger a failed compaction (say,

@@ -276,6 +276,11 @@ impl<D: LocalDisk> Broker<D> {
                 .is_none_or(|s| s.records() >= segment_records);
             if needs_roll {
                 let base = log.high_watermark();
+                // Segments are contiguous: each starts where the one before it ends.
+                assert!(
+                    log.segments.last().is_none_or(|s| s.end_offset() == base),
+                    "a new segment starts at the high watermark"
+                );
                 log.segments.push(Segment {
                     base_offset: base,
                     bytes: Vec::new(),
@@ -297,6 +302,13 @@ impl<D: LocalDisk> Broker<D> {
             segment.last_append_ms = now_ms;
             remaining = rest;
         }
+        // Offsets only grow, by exactly the records appended: acknowledged offsets are final.
+        assert_eq!(
+            log.high_watermark(),
+            base_offset + events.len() as u64,
+            "partition {partition}: an append of {} records moves the high watermark by as many",
+            events.len()
+        );
         Ok(base_offset)
     }
 
@@ -339,6 +351,13 @@ impl<D: LocalDisk> Broker<D> {
             }
             next = segment.base_offset + to as u64;
         }
+        // A fetch returns the contiguous records [offset, end): none skipped, none repeated.
+        assert!(
+            next.max(offset) == end && events.len() as u64 == end - offset,
+            "partition {partition}: fetch from {offset} returned {} records, expected {}",
+            events.len(),
+            end - offset
+        );
         Ok(TtResponse::Records(FetchedRecords {
             log_start_offset,
             high_watermark,
@@ -386,6 +405,7 @@ impl<D: LocalDisk> Broker<D> {
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<u64, TtError> {
         let mut dropped = 0;
         for log in &mut self.partitions {
+            let high_watermark = log.high_watermark();
             while log.segments.len() > 1 {
                 let oldest = &log.segments[0];
                 let too_old = self
@@ -404,6 +424,12 @@ impl<D: LocalDisk> Broker<D> {
                 dropped += oldest.records();
                 log.next_offset_floor = oldest.end_offset();
                 log.segments.remove(0);
+                // Retention moves the log start up to the next segment, never the end.
+                assert!(
+                    log.log_start() == log.next_offset_floor
+                        && log.high_watermark() == high_watermark,
+                    "retention drops whole segments from the start only"
+                );
             }
         }
         Ok(dropped)

@@ -1,0 +1,356 @@
+//! Reading a table: a snapshot's manifests resolved to its live files, data files decoded and
+//! checked against their manifest entries, and a bucket merged on read with the table's merge
+//! engine.
+
+use std::collections::BTreeMap;
+
+use super::super::avro;
+use super::super::format::{self, Run};
+use super::super::merge::{MergeFunction, Merged};
+use super::super::meta::{DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot};
+use super::super::runs;
+use super::super::{Key, TableError};
+use super::{BucketRows, BucketState, FileStoreTable};
+use crate::env::ObjectStore;
+use crate::row::{Row, RowKind};
+
+/// A live data file of a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataFileEntry {
+    pub bucket: u32,
+    pub file: DataFileMeta,
+}
+
+/// Applies manifest entries in order: ADD inserts a file, DELETE removes it. Keyed as Paimon's
+/// file identifier (bucket, level, name), so the result iterates in that order. A DELETE of a
+/// file that is not live is corrupt (Paimon: "Trying to delete file ... which is not previously
+/// added"): a commit's conflict check only ever deletes live files.
+fn apply_entries(
+    live: &mut BTreeMap<(u32, u32, String), ManifestEntry>,
+    entries: Vec<ManifestEntry>,
+    path: &str,
+) -> Result<(), TableError> {
+    for entry in entries {
+        let id = (entry.bucket, entry.file.level, entry.file.file_name.clone());
+        match entry.kind {
+            FileKind::Add => {
+                live.insert(id, entry);
+            }
+            FileKind::Delete => {
+                if live.remove(&id).is_none() {
+                    return Err(TableError::corrupt(
+                        path,
+                        format!(
+                            "deletes {} (bucket {}, level {}), which is not live",
+                            id.2, id.0, id.1
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a manifest's entries against what its manifest list says of it: the numbers of
+/// added and deleted files, and the bucket and level bounds when recorded.
+fn check_manifest(
+    meta: &ManifestFileMeta,
+    entries: &[ManifestEntry],
+    path: &str,
+) -> Result<(), TableError> {
+    let count = |kind| entries.iter().filter(|e| e.kind == kind).count() as u64;
+    let (added, deleted) = (count(FileKind::Add), count(FileKind::Delete));
+    if (added, deleted) != (meta.num_added_files, meta.num_deleted_files) {
+        return Err(TableError::corrupt(
+            path,
+            format!(
+                "{added} added and {deleted} deleted files, its manifest list says {} and {}",
+                meta.num_added_files, meta.num_deleted_files
+            ),
+        ));
+    }
+    let within = |value: u32, min: Option<u32>, max: Option<u32>| {
+        min.is_none_or(|m| m <= value) && max.is_none_or(|m| value <= m)
+    };
+    let outside = entries.iter().find(|e| {
+        !within(e.bucket, meta.min_bucket, meta.max_bucket)
+            || !within(e.file.level, meta.min_level, meta.max_level)
+    });
+    if let Some(entry) = outside {
+        return Err(TableError::corrupt(
+            path,
+            format!(
+                "{} (bucket {}, level {}) lies outside the bounds its manifest list records",
+                entry.file.file_name, entry.bucket, entry.file.level
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl<S: ObjectStore> FileStoreTable<S> {
+    pub(super) async fn read_manifest_list(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ManifestFileMeta>, TableError> {
+        let path = self.manifest_path(name);
+        let bytes = self
+            .inner
+            .store
+            .get(&path)
+            .await?
+            .ok_or_else(|| TableError::corrupt(&path, "manifest list is missing"))?;
+        avro::decode_manifest_list(&bytes, &path)
+    }
+
+    pub(super) async fn read_manifest(&self, name: &str) -> Result<Vec<ManifestEntry>, TableError> {
+        let path = self.manifest_path(name);
+        let bytes = self
+            .inner
+            .store
+            .get(&path)
+            .await?
+            .ok_or_else(|| TableError::corrupt(&path, "manifest is missing"))?;
+        avro::decode_manifest(&bytes, &self.key_types(), &path)
+    }
+
+    pub(super) async fn read_manifests(
+        &self,
+        metas: &[ManifestFileMeta],
+    ) -> Result<BTreeMap<(u32, u32, String), ManifestEntry>, TableError> {
+        let mut live = BTreeMap::new();
+        for meta in metas {
+            let entries = self.read_manifest(&meta.file_name).await?;
+            let path = self.manifest_path(&meta.file_name);
+            check_manifest(meta, &entries, &path)?;
+            apply_entries(&mut live, entries, &path)?;
+        }
+        Ok(live)
+    }
+
+    /// Live data files of a snapshot, sorted by (bucket, level, file name).
+    pub async fn data_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileEntry>, TableError> {
+        let mut metas = self
+            .read_manifest_list(&snapshot.base_manifest_list)
+            .await?;
+        metas.extend(
+            self.read_manifest_list(&snapshot.delta_manifest_list)
+                .await?,
+        );
+        Ok(self
+            .read_manifests(&metas)
+            .await?
+            .into_values()
+            .map(|e| DataFileEntry {
+                bucket: e.bucket,
+                file: e.file,
+            })
+            .collect())
+    }
+
+    /// Decodes one file of `bucket`, checking its records against its metadata.
+    async fn read_file(&self, bucket: u32, file: &DataFileMeta) -> Result<Run, TableError> {
+        let path = self.bucket_file_path(bucket, &file.file_name);
+        let bytes = self
+            .inner
+            .store
+            .get(&path)
+            .await?
+            .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
+        let run = format::decode_run(&self.inner.schema, &self.inner.pk_indices, bytes, &path)?;
+        let rows = run.len() as u64;
+        if rows != file.row_count {
+            return Err(TableError::corrupt(
+                &path,
+                format!("{rows} rows, manifest says {}", file.row_count),
+            ));
+        }
+        if rows > 0 {
+            let (first, last) = (run.key(0), run.key(run.len() - 1));
+            let keys = file.min_key.as_slice()..=file.max_key.as_slice();
+            if !keys.contains(&first.as_slice()) || !keys.contains(&last.as_slice()) {
+                return Err(TableError::corrupt(
+                    &path,
+                    format!(
+                        "keys {first:?}..{last:?} outside the manifest's {:?}..{:?}",
+                        file.min_key, file.max_key
+                    ),
+                ));
+            }
+        }
+        let range = file.min_sequence_number..=file.max_sequence_number;
+        if let Some(seq) = run
+            .sequence_numbers
+            .values()
+            .iter()
+            .rev()
+            .find(|seq| !range.contains(seq))
+        {
+            return Err(TableError::corrupt(
+                &path,
+                format!(
+                    "sequence number {seq} outside [{}, {}]",
+                    file.min_sequence_number, file.max_sequence_number
+                ),
+            ));
+        }
+        Ok(run)
+    }
+
+    /// Decodes one data file of `bucket` column by column (for compaction).
+    pub(crate) async fn read_run(
+        &self,
+        bucket: u32,
+        file: &DataFileMeta,
+    ) -> Result<Run, TableError> {
+        self.read_file(bucket, file).await
+    }
+
+    /// Records of one data or changelog file as (kind, sequence number, row), in file order.
+    pub async fn read_data_file(
+        &self,
+        bucket: u32,
+        file: &DataFileMeta,
+    ) -> Result<Vec<(RowKind, i64, Row)>, TableError> {
+        let run = self.read_file(bucket, file).await?;
+        Ok((0..run.len())
+            .map(|i| (run.kinds[i], run.sequence_number(i), run.row(i)))
+            .collect())
+    }
+
+    /// Merge-on-read of files (all of one bucket) with the table's merge engine: live rows go to
+    /// `rows` (sorted by key), remembered deletes (see `BucketState::tombstones`) to
+    /// `tombstones`. Returns the highest sequence number of the files.
+    async fn merge_files<'a>(
+        &self,
+        files: impl Iterator<Item = &'a DataFileEntry>,
+        rows: &mut BucketRows,
+        tombstones: &mut BTreeMap<Key, Row>,
+    ) -> Result<i64, TableError> {
+        let merge = MergeFunction::new(&self.inner.schema, &self.inner.pk_indices)?;
+        let mut max_sequence_number = -1;
+        let mut runs = Vec::new();
+        let mut bucket = None;
+        for entry in files {
+            assert!(
+                *bucket.get_or_insert(entry.bucket) == entry.bucket,
+                "merge-on-read merges the files of one bucket"
+            );
+            max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
+            runs.push(self.read_file(entry.bucket, &entry.file).await?);
+        }
+        *rows = BucketRows::new(self.inner.pk_indices.len(), self.inner.schema.fields.len());
+        if merge.is_last_wins() {
+            // Plain deduplicate: the newest record of each key is its state. Winners come in
+            // long stretches of one run, copied a stretch at a time.
+            let mut winners: Vec<runs::RecordId> = Vec::new();
+            runs::for_each_key(&runs, |group| {
+                let &(r, i) = group.last().expect("a key has records");
+                if runs[r].kinds[i].is_add() {
+                    winners.push((r, i));
+                }
+            });
+            rows.extend_from_runs(&runs, &winners);
+            return Ok(max_sequence_number);
+        }
+        runs::for_each_key(&runs, |group| {
+            // A key with one record (already a merged partial) needs no fold.
+            if let &[(r, i)] = group {
+                let run = &runs[r];
+                if run.kinds[i].is_add() {
+                    rows.push(&run.key(i), &run.row(i));
+                } else if merge.keeps_tombstones() {
+                    tombstones.insert(run.key(i), run.row(i));
+                }
+                return;
+            }
+            let mut records = group.iter().map(|&(r, i)| Merged {
+                kind: runs[r].kinds[i],
+                row: runs[r].row(i),
+            });
+            let mut merged = records.next().expect("a key has records");
+            for newer in records {
+                merge.combine(&mut merged, newer);
+            }
+            let &(r, i) = group.first().expect("a key has records");
+            if merged.is_live() {
+                rows.push(&runs[r].key(i), &merged.row);
+            } else if merge.keeps_tombstones() {
+                tombstones.insert(runs[r].key(i), merged.row);
+            }
+        });
+        Ok(max_sequence_number)
+    }
+
+    /// Merged state of one bucket at `snapshot` (None: the empty table).
+    pub async fn read_bucket(
+        &self,
+        snapshot: Option<&Snapshot>,
+        bucket: u32,
+    ) -> Result<BucketState, TableError> {
+        let mut state = BucketState::default();
+        if let Some(snapshot) = snapshot {
+            let files = self.data_files(snapshot).await?;
+            state.max_sequence_number = self
+                .merge_files(
+                    files.iter().filter(|e| e.bucket == bucket),
+                    &mut state.rows,
+                    &mut state.tombstones,
+                )
+                .await?;
+            state.files = files
+                .into_iter()
+                .filter(|e| e.bucket == bucket)
+                .map(|e| e.file)
+                .collect();
+            let records: u64 = state.files.iter().map(|f| f.row_count).sum();
+            assert!(
+                (state.rows.len() + state.tombstones.len()) as u64 <= records,
+                "bucket {bucket}: merge-on-read yielded more keys than its files hold records"
+            );
+        }
+        Ok(state)
+    }
+
+    /// Merged state of every bucket at `snapshot`.
+    pub async fn read_all(&self, snapshot: &Snapshot) -> Result<BTreeMap<Key, Row>, TableError> {
+        let files = self.data_files(snapshot).await?;
+        let mut rows = BTreeMap::new();
+        let mut bucket_rows = BucketRows::default();
+        let mut start = 0;
+        while start < files.len() {
+            let bucket = files[start].bucket;
+            let end = start + files[start..].partition_point(|e| e.bucket == bucket);
+            self.merge_files(
+                files[start..end].iter(),
+                &mut bucket_rows,
+                &mut BTreeMap::new(),
+            )
+            .await?;
+            rows.extend(bucket_rows.iter());
+            start = end;
+        }
+        Ok(rows)
+    }
+
+    /// Records of the snapshot's changelog files, in file order then row order.
+    pub async fn read_changelog(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<(RowKind, Row)>, TableError> {
+        let Some(list) = &snapshot.changelog_manifest_list else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        for meta in self.read_manifest_list(list).await? {
+            for entry in self.read_manifest(&meta.file_name).await? {
+                if entry.kind == FileKind::Add {
+                    let run = self.read_file(entry.bucket, &entry.file).await?;
+                    records.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
+                }
+            }
+        }
+        Ok(records)
+    }
+}

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mimalloc::MiMalloc;
 use sim::scenario::Scenario;
 
+mod plan;
 mod run;
 mod shrink;
 mod sweep;
@@ -23,9 +24,13 @@ mod trace;
 static GLOBAL: MiMalloc = MiMalloc;
 
 /// Scenarios built into the binary, so `dwsim run smoke` works from any directory.
-const BUILTIN_SCENARIOS: [(&str, &str); 3] = [
+const BUILTIN_SCENARIOS: [(&str, &str); 4] = [
     ("smoke", include_str!("../scenarios/smoke.toml")),
     ("double11", include_str!("../scenarios/double11.toml")),
+    (
+        "double11-production",
+        include_str!("../scenarios/double11-production.toml"),
+    ),
     (
         "late-conversions",
         include_str!("../scenarios/late-conversions.toml"),
@@ -69,6 +74,9 @@ enum Command {
     },
     /// Run many seeds of one scenario in parallel; `sweep merge` joins shards' results.
     Sweep(SweepArgs),
+    /// Run a grid of scenario options over seeds and recommend the cheapest configuration that
+    /// meets every SLA (report.html, report.md, plan.json); `plan merge` joins shards' results.
+    Plan(PlanArgs),
     /// Reduce a failing seed's faults and traffic length to a minimal scenario that still fails.
     Shrink {
         /// A scenario file, or the name of a built-in scenario.
@@ -144,6 +152,60 @@ struct SweepArgs {
     swarm: bool,
 }
 
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct PlanArgs {
+    #[command(subcommand)]
+    command: Option<PlanCommand>,
+    /// A scenario file, or the name of a built-in scenario.
+    #[arg(required = true)]
+    scenario: Option<String>,
+    /// An option to vary: `KEY=V1,V2,...` with KEY as `--set` takes it (`dwd.bucket=8,16,32`);
+    /// `K1+K2=V1,V2` moves several keys together (`dwd.bucket+jobs.parallelism.default=8,16`).
+    /// Repeat for a grid of every combination.
+    #[arg(long)]
+    vary: Vec<String>,
+    /// The seeds every configuration runs, both ends included: `1..2`.
+    #[arg(long, required = true)]
+    seeds: Option<String>,
+    /// Worker threads, one run each at a time (default: the available cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Where the report goes (report.html, report.md, plan.json) and, unless --results says
+    /// otherwise, results.jsonl, from which a rerun resumes.
+    #[arg(long, default_value = "plan")]
+    out: PathBuf,
+    /// The results file (default: OUT/results.jsonl).
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Run only shard K of N of the plan's runs; join the shards with `dwsim plan merge`.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Also find the largest traffic multiple the recommended configuration sustains, by
+    /// bisection (each step runs every seed).
+    #[arg(long)]
+    headroom: bool,
+    /// The largest traffic multiple the headroom search tries.
+    #[arg(long, default_value_t = 16.0)]
+    headroom_max: f64,
+    /// Override one scenario option for every configuration: `section.option=value`.
+    #[arg(long)]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Join shards' results files and write the report.
+    Merge {
+        /// Results files written by `dwsim plan --shard`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where the merged results and the report go.
+        #[arg(long, default_value = "plan")]
+        out: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum SweepCommand {
     /// Join shards' result files (first result of a scenario and seed wins) and report the union.
@@ -207,6 +269,10 @@ fn main() -> ExitCode {
         Command::Sweep(args) => match args.command {
             Some(SweepCommand::Merge { files, out }) => sweep::merge(&files, out.as_deref()),
             None => sweep::sweep(&args),
+        },
+        Command::Plan(args) => match &args.command {
+            Some(PlanCommand::Merge { files, out }) => plan::merge(files, out),
+            None => plan::plan(&args),
         },
         Command::Shrink {
             scenario,

@@ -122,6 +122,18 @@ impl CostOperator {
 /// turns it into time (a sleep) from its cost model.
 pub trait Cost: Clone + 'static {
     fn charge(&self, operator: CostOperator, records: u64, bytes: u64) -> impl Future<Output = ()>;
+    /// Work of `operator` on the files of the table at `table_root` (a dedicated compaction):
+    /// the world may weigh it by what that table's data stands for.
+    fn charge_table(
+        &self,
+        operator: CostOperator,
+        table_root: &str,
+        records: u64,
+        bytes: u64,
+    ) -> impl Future<Output = ()> {
+        let _ = table_root;
+        self.charge(operator, records, bytes)
+    }
     /// Work of one operator split across the job's parallel subtasks (`work[i]` = records and
     /// bytes of subtask `i`), which run side by side: the slowest subtask sets the time.
     fn charge_subtasks(

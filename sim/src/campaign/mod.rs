@@ -1,5 +1,9 @@
-//! Many runs and their results: seed sweeps for CI, shrinking a failing run, the incident library.
+//! Many runs and their results: seed sweeps for CI, capacity plans over a grid of options,
+//! shrinking a failing run, the incident library.
 
 pub mod incident;
+pub mod plan;
+pub mod plan_report;
+pub(crate) mod pool;
 pub mod shrink;
 pub mod sweep;

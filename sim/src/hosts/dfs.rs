@@ -69,6 +69,19 @@ pub struct DfsServer {
     cost: SimCost,
 }
 
+/// How many production bytes one stored byte of `path` stands for: DWD's data and changelog
+/// files hold the represented events (`[traffic] represents`); metadata and DWS do not scale.
+fn represented_factor(world: &World, path: &str) -> u64 {
+    let dwd_buckets = path
+        .strip_prefix(warehouse::jobs::schemas::DWD_TABLE_ROOT)
+        .is_some_and(|rest| rest.starts_with("/bucket-"));
+    if dwd_buckets {
+        world.scenario.represents()
+    } else {
+        1
+    }
+}
+
 fn disk_path(path: &str) -> String {
     format!("{DFS_ROOT}/{path}")
 }
@@ -111,6 +124,7 @@ impl DfsServer {
 
     fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
         write_durable(&disk_path(path), bytes, false).map_err(|e| format!("{path}: {e}"))?;
+        self.count(|t| t.files_written += 1);
         self.index.borrow_mut().insert(path.to_string());
         let now = self.world.scenario.run.epoch_ms + sim_now_ms();
         self.modified.borrow_mut().insert(path.to_string(), now);
@@ -171,6 +185,11 @@ impl DfsServer {
             );
     }
 
+    /// Counts a request in this storage system's traffic.
+    fn count(&self, update: impl FnOnce(&mut crate::world::StorageTraffic)) {
+        update(&mut self.world.storage_of_host(self.host).traffic.borrow_mut());
+    }
+
     pub async fn handle(&self, request: Vec<u8>) -> Vec<u8> {
         let mut decoder = Decoder::new(&request);
         let result = async {
@@ -198,6 +217,12 @@ impl DfsServer {
                     self.cost
                         .charge(CostOperator::DfsWrite, 1, bytes.len() as u64)
                         .await;
+                    let represented =
+                        (bytes.len() as u64).saturating_mul(represented_factor(&self.world, &path));
+                    self.count(|t| {
+                        t.write_requests += 1;
+                        t.bytes_written = t.bytes_written.saturating_add(represented);
+                    });
                     if tag == 2 {
                         if self.index.borrow().contains(&path) {
                             return Ok(vec![1, 0]);
@@ -224,9 +249,16 @@ impl DfsServer {
                     self.cost
                         .charge(CostOperator::DfsRead, 1, bytes.len() as u64)
                         .await;
+                    let represented =
+                        (bytes.len() as u64).saturating_mul(represented_factor(&self.world, &path));
+                    self.count(|t| {
+                        t.read_requests += 1;
+                        t.bytes_read = t.bytes_read.saturating_add(represented);
+                    });
                     Ok(Encoder::default().u8(2).bytes(&bytes).0)
                 }
                 4 => {
+                    self.count(|t| t.list_requests += 1);
                     let mut out = Encoder::default().u8(4);
                     for found in self
                         .index
@@ -239,7 +271,9 @@ impl DfsServer {
                     Ok(out.0)
                 }
                 5 => {
+                    self.count(|t| t.delete_requests += 1);
                     if self.index.borrow_mut().remove(&path) {
+                        self.count(|t| t.files_deleted += 1);
                         self.modified.borrow_mut().remove(&path);
                         let full = disk_path(&path);
                         let bytes = turmoil::fs::shim::std::fs::read(&full).unwrap_or_default();
@@ -253,6 +287,7 @@ impl DfsServer {
                     Ok(vec![0])
                 }
                 6 => {
+                    self.count(|t| t.list_requests += 1);
                     let mut out = Encoder::default().u8(6);
                     let modified = self.modified.borrow();
                     for found in self

@@ -27,7 +27,7 @@ pub async fn dwd_job_host(world: Rc<World>, chain: Chain) -> turmoil::Result {
         let table = open_table(
             &env,
             DWD_TABLE_ROOT,
-            dwd_schema(world.scenario.dwd.options()),
+            dwd_schema(world.scenario.dwd_options()),
         )
         .await;
         let config = OdsToDwdConfig {
@@ -76,7 +76,7 @@ pub async fn dws_job_host(world: Rc<World>, chain: Chain) -> turmoil::Result {
         let dwd = open_table(
             &env,
             DWD_TABLE_ROOT,
-            dwd_schema(world.scenario.dwd.options()),
+            dwd_schema(world.scenario.dwd_options()),
         )
         .await;
         let dws = open_table(
@@ -117,7 +117,7 @@ pub async fn compactor_host(world: Rc<World>) -> turmoil::Result {
     loop {
         let mut tables = Vec::new();
         if world.scenario.dwd.write_only {
-            let schema = dwd_schema(world.scenario.dwd.options());
+            let schema = dwd_schema(world.scenario.dwd_options());
             tables.push(open_table(&env, DWD_TABLE_ROOT, schema).await);
         }
         if world.scenario.dws.write_only {

@@ -19,7 +19,7 @@ pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
     let broker = match Broker::open(
         TurmoilDisk,
         TT_ROOT,
-        world.scenario.tt.config(world.scenario.traffic.partitions),
+        world.scenario.tt_config(),
     ) {
         Ok(broker) => Rc::new(RefCell::new(broker)),
         Err(error) => {
@@ -83,6 +83,12 @@ fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8
         Ok(request) => request,
         Err(error) => return TtResponse::Error(error.to_string()),
     };
+    let fetch = match &request {
+        TtRequest::Fetch {
+            partition, offset, ..
+        } => Some((*partition, *offset)),
+        _ => None,
+    };
     let append = match &request {
         TtRequest::Append { partition, events } => Some((
             *partition,
@@ -95,6 +101,9 @@ fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8
         broker
             .borrow_mut()
             .handle(TT_ROOT, request, world.scenario.run.epoch_ms + now_ms);
+    if let (Some((partition, offset)), TtResponse::Records(fetched)) = (fetch, &response) {
+        note_fetch(world, partition, offset + fetched.events.len() as u64, now_ms);
+    }
     if let (Some((partition, ids)), TtResponse::Appended { base_offset }) = (append, &response) {
         let mut ledger = world.observed.ledger.borrow_mut();
         let log = &mut ledger.partitions[partition as usize];
@@ -110,6 +119,7 @@ fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8
         }
         log.extend(ids.iter().map(|id| (*id, now_ms)));
         drop(ledger);
+        note_fetch(world, partition, 0, now_ms);
         world.record(
             TT,
             TraceKind::Append,
@@ -120,4 +130,17 @@ fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8
         );
     }
     response
+}
+
+/// Moves partition `partition`'s furthest read position to `fetched_to` (never back) and
+/// samples TT's backlog for the capacity report.
+fn note_fetch(world: &World, partition: u32, fetched_to: u64, now_ms: i64) {
+    let ledger = world.observed.ledger.borrow();
+    let mut backlog = world.observed.tt_backlog.borrow_mut();
+    if backlog.fetched_to.len() < ledger.partitions.len() {
+        backlog.fetched_to.resize(ledger.partitions.len(), 0);
+    }
+    let position = &mut backlog.fetched_to[partition as usize];
+    *position = (*position).max(fetched_to);
+    backlog.sample(now_ms, ledger.partitions.iter().map(|p| p.len() as u64));
 }

@@ -4,4 +4,6 @@
 pub mod artefacts;
 pub mod capacity;
 pub mod perfetto;
+pub mod resources;
+pub mod svg;
 pub mod summary;

@@ -12,6 +12,7 @@ use crate::check::sla::{AvailabilityReport, RecoveryReport, check_slas};
 use crate::check::spec::percentile;
 use crate::check::{CheckerName, Violation};
 use crate::report::capacity::CapacityReport;
+use crate::report::resources::ResourcesReport;
 use crate::trace::TraceKind;
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +52,8 @@ pub struct Summary {
     /// Event time: late events absorbed by upserts, too-late events in the side table.
     pub lateness: LatenessReport,
     pub capacity: CapacityReport,
+    /// Slots, core time, storage and TT backlog at represented scale, and the run over time.
+    pub resources: ResourcesReport,
     pub availability: AvailabilityReport,
     pub recovery: RecoveryReport,
     /// Violations of the SLA checkers (availability, recovery).
@@ -251,7 +254,12 @@ impl Summary {
             freshness: checks.freshness.clone(),
             files: checks.files.clone(),
             lateness: checks.lateness.clone(),
-            capacity: CapacityReport::build(&world.observed.busy.borrow(), &truth.produced_ms),
+            capacity: CapacityReport::build(
+                &world.observed.busy.borrow(),
+                &truth.produced_ms,
+                world.scenario.represents(),
+            ),
+            resources: ResourcesReport::build(world, output.simulated_ms),
             availability: slas.availability.clone(),
             recovery: slas.recovery.clone(),
             sla_violations: slas.violations.clone(),
@@ -349,6 +357,9 @@ impl Summary {
                 table.tags_at_end,
                 table.unreferenced_files_at_end
             ));
+        }
+        for resources_line in self.resources.render() {
+            line(resources_line);
         }
         for capacity_line in self.capacity.render() {
             line(capacity_line);

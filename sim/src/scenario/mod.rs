@@ -22,7 +22,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use cost::{CostTable, OperatorCost};
+pub use cost::{CostProfile, CostTable, OperatorCost};
 pub use faults::{FaultEffect, FaultKind, FaultSpec};
 pub use jobs::{CheckpointPolicyName, CompactorSection, JobsSection};
 pub use locate::KeyPath;
@@ -119,6 +119,38 @@ impl Scenario {
             dual: self.storage.dual,
             compactor: self.jobs.compactor.is_some(),
         }
+    }
+
+    /// Production events each simulated event stands for (`[traffic] represents`).
+    pub fn represents(&self) -> u64 {
+        self.traffic.represents
+    }
+
+    /// A byte threshold on DWD's data as the simulation applies it: a simulated DWD row stands
+    /// for `represents` production rows, so a production threshold is met `represents` times
+    /// sooner (never below 1 byte).
+    pub fn dwd_simulated_bytes(&self, production_bytes: u64) -> u64 {
+        (production_bytes / self.represents()).max(1)
+    }
+
+    /// DWD's table options with its size-driven option (`target-file-size`) at simulated scale,
+    /// so compaction output rolls into files that each stand for a production-sized file.
+    pub fn dwd_options(&self) -> warehouse::table::TableOptions {
+        let mut options = self.dwd.options();
+        if self.represents() > 1 {
+            options.target_file_size_bytes = self.dwd_simulated_bytes(self.dwd.target_file_size_bytes);
+        }
+        options
+    }
+
+    /// The TT broker's configuration, with retention by size at simulated scale (the topic holds
+    /// the represented events' bytes).
+    pub fn tt_config(&self) -> warehouse::tt::TtConfig {
+        let mut config = self.tt.config(self.traffic.partitions);
+        config.retention_bytes = config
+            .retention_bytes
+            .map(|bytes| (bytes / self.represents()).max(1));
+        config
     }
 
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {

@@ -58,6 +58,19 @@ pub struct TrafficSection {
     /// Stale copies of events a lagging log shipper sends again (off by default).
     #[serde(default)]
     pub stale_resends: StaleResends,
+    /// Production events each simulated event stands for (1: the simulation is the
+    /// production scale). The cost model charges DWD's work per represented record and byte,
+    /// and size-driven behaviour (DWD's target file size and small-file bound, TT retention by
+    /// size) is scaled to it; the checkers stay exact on the simulated events.
+    #[serde(default = "default_represents")]
+    pub represents: u64,
+}
+
+/// The largest `represents`: a billion production events per simulated event.
+pub const REPRESENTS_MAX: u64 = 1_000_000_000;
+
+fn default_represents() -> u64 {
+    1
 }
 
 /// A share of events sent to TT a second time, `delay` after the original, by a log shipper
@@ -213,6 +226,15 @@ pub struct Spike {
 impl TrafficSection {
     pub(crate) fn check(&self) -> Result<(), Invalid> {
         const TRAFFIC: &str = "traffic";
+        ensure(
+            (1..=REPRESENTS_MAX).contains(&self.represents),
+            TRAFFIC,
+            "represents",
+            format!(
+                "[traffic] represents = {} must be between 1 and {REPRESENTS_MAX}: production events per simulated event",
+                self.represents
+            ),
+        )?;
         ensure(
             (1..=1024).contains(&self.partitions),
             TRAFFIC,

@@ -85,6 +85,8 @@ impl Clock for SimClock {
 #[derive(Clone)]
 pub struct SimCost {
     table: Rc<CostTable>,
+    /// Production events per simulated event (`[traffic] represents`).
+    represents: u64,
     tick_ns: f64,
     debt_ns: Rc<Cell<f64>>,
     /// Where charges are metered: the host's name and the world.
@@ -95,6 +97,7 @@ impl SimCost {
     pub fn new(scenario: &Scenario) -> Self {
         Self {
             table: Rc::new(scenario.cost.clone()),
+            represents: scenario.represents(),
             tick_ns: scenario.run.tick.0 as f64 * 1e6,
             debt_ns: Rc::new(Cell::new(0.0)),
             meter: None,
@@ -109,15 +112,41 @@ impl SimCost {
         }
     }
 
-    /// Sleeps for `ns` of simulated work; debt below one tick is carried over, so many small
-    /// charges add up instead of each costing a whole tick.
-    async fn spend(&self, operator: CostOperator, records: u64, ns: f64) {
+    /// How many production records and bytes one simulated record and byte of `operator`'s
+    /// work stand for: DWD's work scales with the events (`[traffic] represents`); DWS rows are
+    /// aggregates per advertiser, campaign and minute, whose number does not; storage requests
+    /// are charged per simulated request (each stands for a production-sized file).
+    fn scale(&self, operator: CostOperator) -> u64 {
+        match operator {
+            CostOperator::OdsToDwd | CostOperator::DwdWriter | CostOperator::DwdToDws => {
+                self.represents
+            }
+            CostOperator::DwsWriter
+            | CostOperator::Compactor
+            | CostOperator::DfsWrite
+            | CostOperator::DfsRead => 1,
+        }
+    }
+
+    /// Simulated ns of `operator`'s work on `records` and `bytes` scaled `scale` times.
+    fn ns(&self, operator: CostOperator, scale: u64, records: u64, bytes: u64) -> f64 {
+        self.table.ns(
+            operator,
+            records.saturating_mul(scale),
+            bytes.saturating_mul(scale),
+        )
+    }
+
+    /// Sleeps for `ns` of simulated work (`core_ns` of it summed over parallel subtasks);
+    /// debt below one tick is carried over, so many small charges add up instead of each
+    /// costing a whole tick.
+    async fn spend(&self, operator: CostOperator, records: u64, ns: f64, core_ns: f64) {
         if let Some((host, world)) = &self.meter {
             world
                 .observed
                 .busy
                 .borrow_mut()
-                .add(host, operator, sim_now_ms(), ns, records);
+                .add(host, operator, sim_now_ms(), ns, core_ns, records);
         }
         let debt = self.debt_ns.get() + ns;
         if debt < self.tick_ns {
@@ -132,19 +161,36 @@ impl SimCost {
 
 impl Cost for SimCost {
     async fn charge(&self, operator: CostOperator, records: u64, bytes: u64) {
-        let ns = self.table.ns(operator, records, bytes);
-        self.spend(operator, records, ns).await;
+        let scale = self.scale(operator);
+        let ns = self.ns(operator, scale, records, bytes);
+        self.spend(operator, records.saturating_mul(scale), ns, ns)
+            .await;
+    }
+
+    /// A dedicated compaction of DWD's files works on represented bytes; of DWS's, on its own.
+    async fn charge_table(&self, operator: CostOperator, table_root: &str, records: u64, bytes: u64) {
+        let scale = if table_root == warehouse::jobs::schemas::DWD_TABLE_ROOT {
+            self.represents
+        } else {
+            self.scale(operator)
+        };
+        let ns = self.ns(operator, scale, records, bytes);
+        self.spend(operator, records.saturating_mul(scale), ns, ns)
+            .await;
     }
 
     async fn charge_subtasks(&self, operator: CostOperator, work: &[(u64, u64)]) {
+        let scale = self.scale(operator);
         let mut slowest_ns: f64 = 0.0;
-        let mut records = 0;
+        let mut core_ns: f64 = 0.0;
+        let mut records: u64 = 0;
         for &(lane_records, lane_bytes) in work {
-            let ns = self.table.ns(operator, lane_records, lane_bytes);
+            let ns = self.ns(operator, scale, lane_records, lane_bytes);
             slowest_ns = slowest_ns.max(ns);
-            records += lane_records;
+            core_ns += ns;
+            records = records.saturating_add(lane_records.saturating_mul(scale));
         }
-        self.spend(operator, records, slowest_ns).await;
+        self.spend(operator, records, slowest_ns, core_ns).await;
     }
 }
 

@@ -29,7 +29,8 @@ pub use disk::{TurmoilDisk, read_tree, write_durable};
 pub use env::{SimCost, SimEnv, SimTransport};
 pub use fault_state::DiskFault;
 pub use observations::{
-    BUSY_WINDOW_MS, BusyMeter, BusyWindow, GroundTruth, ProtectedDeletion, ServedAnswer, Tombstone,
+    BUSY_WINDOW_MS, BusyMeter, BusyWindow, GroundTruth, ProtectedDeletion, ServedAnswer,
+    StorageTraffic, Tombstone,
 };
 
 pub const TT_PORT: u16 = 9092;

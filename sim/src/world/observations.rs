@@ -100,6 +100,8 @@ pub struct StorageObservations {
     pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
     pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
     pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+    /// Requests and bytes served, at represented scale.
+    pub traffic: RefCell<StorageTraffic>,
 }
 
 /// Serving's switches between storage systems (dual storage only).
@@ -121,6 +123,8 @@ pub struct BusyWindow {
     pub busy_ns: f64,
     /// Records charged, summed over subtasks.
     pub records: u64,
+    /// Simulated ns of core time: every subtask's share summed (what the slots were busy for).
+    pub core_ns: f64,
 }
 
 /// (host, operator) -> window index -> work, for capacity reports and bottleneck naming.
@@ -138,11 +142,12 @@ impl BusyMeter {
         operator: CostOperator,
         at_ms: i64,
         busy_ns: f64,
+        core_ns: f64,
         records: u64,
     ) {
         assert!(
-            busy_ns.is_finite() && busy_ns >= 0.0,
-            "busy meter: {host} charged {busy_ns} ns of {}",
+            busy_ns.is_finite() && busy_ns >= 0.0 && core_ns.is_finite() && core_ns >= busy_ns,
+            "busy meter: {host} charged {busy_ns} ns ({core_ns} ns of core time) of {}",
             operator.name()
         );
         let windows = self.windows.entry((host, operator)).or_default();
@@ -163,6 +168,11 @@ impl BusyMeter {
             records_left -= part_records;
             let window = windows.entry(index).or_default();
             window.busy_ns += part_ns.max(0.0);
+            window.core_ns += if busy_ns > 0.0 {
+                core_ns * part_ns.max(0.0) / busy_ns
+            } else {
+                core_ns
+            };
             window.records += part_records;
             if last || busy_ns <= 0.0 {
                 assert_eq!(
@@ -176,6 +186,45 @@ impl BusyMeter {
     }
 }
 
+/// What one storage system served, at represented scale (a simulated DWD file's bytes count
+/// `[traffic] represents` times): for capacity reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageTraffic {
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+    pub write_requests: u64,
+    pub read_requests: u64,
+    pub list_requests: u64,
+    pub delete_requests: u64,
+    pub files_written: u64,
+    pub files_deleted: u64,
+}
+
+/// TT's backlog as the broker saw it: per partition, how far its reader has fetched; per
+/// window, the largest backlog (records appended and not yet fetched, summed over partitions).
+#[derive(Debug, Default)]
+pub struct TtBacklog {
+    /// Per partition: the offset after the last record fetched (the furthest reader).
+    pub fetched_to: Vec<u64>,
+    /// Window index ([`BUSY_WINDOW_MS`]) -> largest backlog in simulated records.
+    pub peak_per_window: BTreeMap<i64, u64>,
+}
+
+impl TtBacklog {
+    /// Notes the backlog at `now_ms`, given each partition's log length.
+    pub fn sample(&mut self, now_ms: i64, log_lengths: impl Iterator<Item = u64>) {
+        let backlog: u64 = log_lengths
+            .enumerate()
+            .map(|(p, len)| len.saturating_sub(self.fetched_to.get(p).copied().unwrap_or(0)))
+            .sum();
+        let peak = self
+            .peak_per_window
+            .entry(now_ms.div_euclid(BUSY_WINDOW_MS))
+            .or_default();
+        *peak = (*peak).max(backlog);
+    }
+}
+
 /// Everything the world observed, as the checkers and reports read it.
 #[derive(Default)]
 pub struct Observations {
@@ -186,6 +235,8 @@ pub struct Observations {
     pub answers: RefCell<Vec<ServedAnswer>>,
     /// Simulated work charged through the cost port, per host and operator, in windows.
     pub busy: RefCell<BusyMeter>,
+    /// TT's backlog over time, observed at the broker.
+    pub tt_backlog: RefCell<TtBacklog>,
     /// (simulated ms, host) of every completed checkpoint, kept whole even when the trace
     /// keeps only its first events: the recovery checker reads it.
     pub checkpoints_completed: RefCell<Vec<(i64, String)>>,

@@ -139,7 +139,7 @@ impl<E: Env> DedicatedCompactor<E> {
         }
         self.env
             .cost()
-            .charge(CostOperator::Compactor, rows, io_bytes)
+            .charge_table(CostOperator::Compactor, table.root(), rows, io_bytes)
             .await;
         if messages.is_empty() {
             self.tables[index].last_seen = Some(latest.id);
@@ -311,7 +311,7 @@ mod tests {
             model.insert(vec![k], row);
         }
         let prefix = format!("w{value}");
-        let messages = prepare_all(env, table, writers, &prefix, value).await?;
+        let messages = prepare_all(env, table, writers, &prefix, value, 1).await?;
         table
             .commit("writer", value, messages, None, value, &prefix)
             .await?;

@@ -256,7 +256,10 @@ impl<E: Env> StreamJob for DwdToDws<E> {
                 None => 1,
             },
         };
-        self.reader = Some(StreamingReader::new(self.dwd.clone(), next_snapshot));
+        self.reader = Some(
+            StreamingReader::new(self.dwd.clone(), next_snapshot)
+                .with_subtasks(self.config.parallelism),
+        );
         let latest = retry_table(|| self.dws.latest_snapshot()).await?;
         self.writers.clear();
         for bucket in 0..self.dws.schema().options.bucket {
@@ -307,7 +310,15 @@ impl<E: Env> StreamJob for DwdToDws<E> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let messages = prepare_all(&self.env, &self.dws, &mut self.writers, &prefix, now).await?;
+        let messages = prepare_all(
+            &self.env,
+            &self.dws,
+            &mut self.writers,
+            &prefix,
+            now,
+            self.config.parallelism,
+        )
+        .await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env
             .cost()
@@ -316,7 +327,15 @@ impl<E: Env> StreamJob for DwdToDws<E> {
         // Side-table files of a declined checkpoint ride along with the next one, as the
         // runtime does for the DWS files.
         let late_messages =
-            prepare_all(&self.env, &self.late, &mut self.late_writers, &prefix, now).await?;
+            prepare_all(
+                &self.env,
+                &self.late,
+                &mut self.late_writers,
+                &prefix,
+                now,
+                self.config.parallelism,
+            )
+            .await?;
         self.late_uncommitted.extend(late_messages);
         let late_messages = self.late_uncommitted.clone();
         let next_snapshot = self

@@ -13,7 +13,7 @@ use crate::jobs::schemas::is_valid_event;
 use crate::jobs::schemas::watermark_of;
 use crate::jobs::sink::{Committer, commit_messages, prepare_all, retry_table, writer_work};
 use crate::row::RowKind;
-use crate::stream::runtime::retry_transient;
+use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::{BucketWriter, CommitMessage, FileStoreTable, TableError};
 use crate::tt::TtClient;
@@ -114,17 +114,16 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         Ok(())
     }
 
-    fn route(&mut self, event: &AdEvent) -> Result<(), JobError> {
-        if !is_valid_event(event) {
-            return Ok(());
-        }
+    /// Inserts a valid event into its bucket's writer; returns the event's bucket (an invalid
+    /// event is still read and charged where its key would go).
+    fn route(&mut self, event: &AdEvent) -> Result<usize, JobError> {
         let bucket = self.table.bucket_of_key(&[event.event_id as i64]) as usize;
+        if !is_valid_event(event) {
+            return Ok(bucket);
+        }
         let retries_dropped = self.table.schema().options.sequence_field.is_none();
-        Ok(insert_event_once(
-            &mut self.writers[bucket],
-            event,
-            retries_dropped,
-        )?)
+        insert_event_once(&mut self.writers[bucket], event, retries_dropped)?;
+        Ok(bucket)
     }
 }
 
@@ -182,30 +181,55 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
 
     async fn process(&mut self) -> Result<usize, JobError> {
         let mut processed = 0;
-        let mut lanes = vec![(0u64, 0u64); self.config.parallelism.max(1) as usize];
+        let lane_count = self.config.parallelism.max(1) as usize;
+        let mut lanes = vec![(0u64, 0u64); lane_count];
+        // Source subtask `i` reads partitions `p % parallelism == i`, one after another; the
+        // subtasks fetch side by side, as Flink's parallel source does.
+        let max = self.config.fetch_max_records;
+        let tt = &self.tt;
+        let offsets = &self.offsets;
+        let mut readers: Vec<Vec<u32>> = vec![Vec::new(); lane_count];
         for partition in 0..self.config.partitions {
-            let offset = self.offsets[partition as usize];
-            let max = self.config.fetch_max_records;
-            let tt = &self.tt;
-            let fetched =
-                retry_transient(|| async { Ok(tt.fetch(partition, offset, max).await?) }).await?;
+            readers[partition as usize % lane_count].push(partition);
+        }
+        let fetched_by_reader = join_all(readers.into_iter().filter(|r| !r.is_empty()).map(
+            |partitions| async move {
+                let mut out = Vec::with_capacity(partitions.len());
+                for partition in partitions {
+                    let offset = offsets[partition as usize];
+                    let fetched =
+                        retry_transient(|| async { Ok(tt.fetch(partition, offset, max).await?) })
+                            .await?;
+                    out.push((partition, fetched));
+                }
+                Ok::<_, JobError>(out)
+            },
+        ))
+        .await;
+        let mut fetched_all = Vec::with_capacity(self.config.partitions as usize);
+        for reader in fetched_by_reader {
+            fetched_all.extend(reader?);
+        }
+        fetched_all.sort_by_key(|(partition, _)| *partition);
+        for (partition, fetched) in fetched_all {
             let count = fetched.events.len();
             let max_event_time = &mut self.max_event_time_ms[partition as usize];
             for event in &fetched.events {
                 *max_event_time = (*max_event_time).max(event.event_time_ms);
             }
             for event in &fetched.events {
-                self.route(event)?;
+                // The events are shuffled by key to the sink subtask of their bucket
+                // (`bucket % parallelism`), which deduplicates and writes them.
+                let bucket = self.route(event)?;
+                let lane = &mut lanes[bucket % lane_count];
+                lane.0 += 1;
+                lane.1 += EVENT_WIRE_SIZE_BYTES as u64;
             }
             self.offsets[partition as usize] += count as u64;
             self.lag_records[partition as usize] = fetched
                 .high_watermark
                 .saturating_sub(self.offsets[partition as usize]);
             processed += count;
-            let lane_count = lanes.len();
-            let lane = &mut lanes[partition as usize % lane_count];
-            lane.0 += count as u64;
-            lane.1 += (count * EVENT_WIRE_SIZE_BYTES) as u64;
         }
         if processed > 0 {
             self.env
@@ -222,7 +246,15 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let messages = prepare_all(&self.env, &self.table, &mut self.writers, &prefix, now).await?;
+        let messages = prepare_all(
+            &self.env,
+            &self.table,
+            &mut self.writers,
+            &prefix,
+            now,
+            self.config.parallelism,
+        )
+        .await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env
             .cost()

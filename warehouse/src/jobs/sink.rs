@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::env::{Buggify, Clock, Env, Journal, JournalKind, StoreError};
-use crate::stream::runtime::retry_transient;
+use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
 use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
 
@@ -158,54 +158,83 @@ async fn wait_for_compactor<E: Env>(
 
 /// Prepares every writer's files, retrying each bucket in place so no prepared work is lost.
 /// Write-only writers first wait for the dedicated compactor at the stop trigger; inline
-/// writers that stall (compact at the stop trigger) are traced as `write-stall`.
+/// writers that stall (compact at the stop trigger) are traced as `write-stall`. The writers of
+/// one subtask (bucket `b` belongs to subtask `b % subtasks`) prepare one after another; the
+/// subtasks prepare side by side, as Flink's parallel sink subtasks upload their files.
 pub(crate) async fn prepare_all<E: Env>(
     env: &E,
     table: &FileStoreTable<E::Store>,
     writers: &mut [BucketWriter],
     file_prefix: &str,
     time_millis: i64,
+    subtasks: u32,
 ) -> Result<Vec<CommitMessage>, JobError> {
     wait_for_compactor(env, table, writers).await?;
-    let buggify = env.buggify();
-    let mut messages = Vec::new();
-    for writer in writers.iter_mut() {
-        // BUGGIFY: a slow flush (a GC pause or a slow encoder) holds the barrier.
-        if buggify.fire("sink.slow-flush") {
-            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-        }
-        let mut attempt = 0;
-        loop {
-            match writer.prepare_commit(table, file_prefix, time_millis).await {
-                Ok(message) => {
-                    if let Some(stall) = writer.last_stall() {
-                        env.journal().record(
-                            JournalKind::WriteStall,
-                            format!(
-                                "table={} bucket={} sorted_runs={} runs_after={} io_bytes={} compacted=inline",
-                                table.root().rsplit('/').next().unwrap_or_default(),
-                                stall.bucket,
-                                stall.runs_before,
-                                stall.runs_after,
-                                stall.io_bytes
-                            ),
-                        );
-                    }
-                    messages.extend(message);
-                    break;
+    let lane_count = subtasks.max(1) as usize;
+    let mut lanes: Vec<Vec<(usize, &mut BucketWriter)>> =
+        (0..lane_count).map(|_| Vec::new()).collect();
+    for (index, writer) in writers.iter_mut().enumerate() {
+        lanes[writer.bucket() as usize % lane_count].push((index, writer));
+    }
+    let prepared = join_all(lanes.into_iter().filter(|lane| !lane.is_empty()).map(
+        |lane| async move {
+            let mut out = Vec::with_capacity(lane.len());
+            for (index, writer) in lane {
+                out.push((index, prepare_one(env, table, writer, file_prefix, time_millis).await?));
+            }
+            Ok::<_, JobError>(out)
+        },
+    ))
+    .await;
+    let mut by_writer = Vec::with_capacity(writers.len());
+    for lane in prepared {
+        by_writer.extend(lane?);
+    }
+    by_writer.sort_by_key(|(index, _)| *index);
+    Ok(by_writer.into_iter().flat_map(|(_, message)| message).collect())
+}
+
+/// One writer's files for a checkpoint, retried in place through transient failures.
+async fn prepare_one<E: Env>(
+    env: &E,
+    table: &FileStoreTable<E::Store>,
+    writer: &mut BucketWriter,
+    file_prefix: &str,
+    time_millis: i64,
+) -> Result<Option<CommitMessage>, JobError> {
+    // BUGGIFY: a slow flush (a GC pause or a slow encoder) holds the barrier.
+    if env.buggify().fire("sink.slow-flush") {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    }
+    let mut attempt = 0;
+    loop {
+        match writer.prepare_commit(table, file_prefix, time_millis).await {
+            Ok(message) => {
+                if let Some(stall) = writer.last_stall() {
+                    env.journal().record(
+                        JournalKind::WriteStall,
+                        format!(
+                            "table={} bucket={} sorted_runs={} runs_after={} io_bytes={} compacted=inline",
+                            table.root().rsplit('/').next().unwrap_or_default(),
+                            stall.bucket,
+                            stall.runs_before,
+                            stall.runs_after,
+                            stall.io_bytes
+                        ),
+                    );
                 }
-                Err(error) => {
-                    let error = JobError::from(error);
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    backoff_sleep(attempt).await;
-                    attempt += 1;
+                return Ok(message);
+            }
+            Err(error) => {
+                let error = JobError::from(error);
+                if !error.is_transient() {
+                    return Err(error);
                 }
+                backoff_sleep(attempt).await;
+                attempt += 1;
             }
         }
     }
-    Ok(messages)
 }
 
 /// Work of each writer subtask for a checkpoint's flush: bucket `b` belongs to subtask

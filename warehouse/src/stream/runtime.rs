@@ -132,6 +132,37 @@ impl JobError {
 }
 
 /// Sleeps before retry number `attempt` (0-based): 50 ms doubling up to 2 s.
+/// Runs futures side by side on the current task and returns their outputs in order. Each pass
+/// polls the unfinished ones in index order, so a single-threaded run stays deterministic; with
+/// one future it behaves exactly as awaiting that future.
+pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut slots: Vec<(std::pin::Pin<Box<F>>, Option<F::Output>)> = futures
+        .into_iter()
+        .map(|future| (Box::pin(future), None))
+        .collect();
+    std::future::poll_fn(move |cx| {
+        let mut pending = false;
+        for (future, output) in slots.iter_mut() {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(
+            slots
+                .iter_mut()
+                .map(|(_, output)| output.take().expect("every future finished"))
+                .collect(),
+        )
+    })
+    .await
+}
+
 pub async fn backoff_sleep(attempt: u32) {
     let delay_ms = 50u64.saturating_mul(1 << attempt.min(6)).min(2_000);
     tokio::time::sleep(Duration::from_millis(delay_ms)).await;

@@ -10,6 +10,8 @@ use crate::row::{Row, RowKind};
 pub struct StreamingReader<S: ObjectStore> {
     table: FileStoreTable<S>,
     next_snapshot: Cell<i64>,
+    /// Parallel readers of each snapshot's changelog files.
+    subtasks: u32,
 }
 
 impl<S: ObjectStore> StreamingReader<S> {
@@ -17,7 +19,14 @@ impl<S: ObjectStore> StreamingReader<S> {
         Self {
             table,
             next_snapshot: Cell::new(next_snapshot),
+            subtasks: 1,
         }
+    }
+
+    /// The reader with `subtasks` parallel readers of each snapshot's files.
+    pub fn with_subtasks(mut self, subtasks: u32) -> Self {
+        self.subtasks = subtasks.max(1);
+        self
     }
 
     /// The id of the snapshot the next `poll` reads (what a consumer file records).
@@ -36,7 +45,11 @@ impl<S: ObjectStore> StreamingReader<S> {
     pub async fn poll(&self) -> Result<Option<(Snapshot, Vec<(RowKind, Row)>)>, TableError> {
         let next = self.next_snapshot.get();
         match self.table.snapshot(next).await? {
-            Some(snapshot) => match self.table.read_changelog(&snapshot).await {
+            Some(snapshot) => match self
+                .table
+                .read_changelog_by_subtasks(&snapshot, self.subtasks)
+                .await
+            {
                 Ok(records) => {
                     self.next_snapshot.set(next + 1);
                     Ok(Some((snapshot, records)))

@@ -399,7 +399,7 @@ async fn keep_replica(failover: Rc<Failover>, index: usize) {
     let dwd = open_table(
         &replica.env,
         DWD_TABLE_ROOT,
-        dwd_schema(world.scenario.dwd.options()),
+        dwd_schema(world.scenario.dwd_options()),
     )
     .await;
     *replica.dwd.borrow_mut() = Some(dwd);

@@ -339,9 +339,60 @@ impl<S: ObjectStore> FileStoreTable<S> {
         &self,
         snapshot: &Snapshot,
     ) -> Result<Vec<(RowKind, Row)>, TableError> {
+        self.read_changelog_by_subtasks(snapshot, 1).await
+    }
+
+    /// [`Self::read_changelog`] by a source of `subtasks` parallel readers: bucket `b`'s files
+    /// are read by subtask `b % subtasks`, one after another; the subtasks read side by side,
+    /// as the splits of Paimon's parallel streaming source are. The records keep file order.
+    pub async fn read_changelog_by_subtasks(
+        &self,
+        snapshot: &Snapshot,
+        subtasks: u32,
+    ) -> Result<Vec<(RowKind, Row)>, TableError> {
         let Some(list) = &snapshot.changelog_manifest_list else {
             return Ok(Vec::new());
         };
+        if subtasks > 1 {
+            let mut files = Vec::new();
+            for meta in self.read_manifest_list(list).await? {
+                for entry in self.read_manifest(&meta.file_name).await? {
+                    if entry.kind == FileKind::Add {
+                        files.push(entry);
+                    }
+                }
+            }
+            let lane_count = subtasks as usize;
+            let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); lane_count];
+            for (index, entry) in files.iter().enumerate() {
+                lanes[entry.bucket as usize % lane_count].push(index);
+            }
+            let files = &files;
+            let read = crate::stream::runtime::join_all(
+                lanes
+                    .into_iter()
+                    .filter(|lane| !lane.is_empty())
+                    .map(|lane| async move {
+                        let mut runs = Vec::with_capacity(lane.len());
+                        for index in lane {
+                            let entry = &files[index];
+                            runs.push((index, self.read_file(entry.bucket, &entry.file).await?));
+                        }
+                        Ok::<_, TableError>(runs)
+                    }),
+            )
+            .await;
+            let mut runs = Vec::with_capacity(files.len());
+            for lane in read {
+                runs.extend(lane?);
+            }
+            runs.sort_by_key(|(index, _)| *index);
+            let mut records = Vec::new();
+            for (_, run) in runs {
+                records.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
+            }
+            return Ok(records);
+        }
         let mut records = Vec::new();
         for meta in self.read_manifest_list(list).await? {
             for entry in self.read_manifest(&meta.file_name).await? {

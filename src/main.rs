@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mimalloc::MiMalloc;
-use sim::scenario::Scenario;
+use sim::scenario::{Override, Scenario, overrides};
 
 mod plan;
 mod run;
@@ -57,6 +57,10 @@ enum Command {
         /// The run's seed (default: the scenario's `[run] seed`).
         #[arg(long)]
         seed: Option<u64>,
+        /// Override one scenario option, as `section.option=value` the way the scenario file
+        /// spells it (`dwd.bucket=8`, `jobs.execution.checkpointing.interval=1min`); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         /// Write summary.json, trace.jsonl, trace.perfetto.json, ods/, warehouse/ and export/ here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -83,6 +87,10 @@ enum Command {
         scenario: String,
         #[arg(long)]
         seed: u64,
+        /// Override one scenario option, as `section.option=value` the way the scenario file
+        /// spells it (`dwd.bucket=8`, `jobs.execution.checkpointing.interval=1min`); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         /// Where to write the shrunk scenario (default: <name>-seed<N>-shrunk.toml here).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -137,6 +145,10 @@ struct SweepArgs {
     /// The seeds, both ends included: `1..400`.
     #[arg(long, required = true)]
     seeds: Option<String>,
+    /// Override one scenario option, as `section.option=value` the way the scenario file
+    /// spells it (`dwd.bucket=8`, `jobs.execution.checkpointing.interval=1min`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Worker threads, one run each at a time (default: the available cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -219,9 +231,24 @@ enum SweepCommand {
     },
 }
 
-fn load_scenario(name_or_path: &str) -> Result<Scenario, String> {
+/// The `--set KEY=VALUE` flags, read.
+fn parse_overrides(sets: &[String]) -> Result<Vec<Override>, String> {
+    sets.iter().map(|set| Override::parse(set)).collect()
+}
+
+/// A scenario file or built-in scenario, with `--set` overrides applied and checked as the file.
+fn load_scenario_with(name_or_path: &str, overrides: &[Override]) -> Result<Scenario, String> {
     let (text, origin) = scenario_text(name_or_path)?;
-    Scenario::parse(&text, &origin).map_err(|e| e.to_string())
+    Scenario::parse_with_overrides(&text, &origin, overrides).map_err(|e| e.to_string())
+}
+
+/// The scenario as the user gave it, with its `--set` flags: what reproduces a run of it.
+fn scenario_with_flags(name_or_path: &str, overrides: &[Override]) -> String {
+    if overrides.is_empty() {
+        name_or_path.to_string()
+    } else {
+        format!("{name_or_path} {}", overrides::flags(overrides))
+    }
 }
 
 /// A scenario's TOML text and how to name it in errors: a file, or a built-in scenario.
@@ -254,18 +281,23 @@ fn main() -> ExitCode {
         Command::Run {
             scenario,
             seed,
+            set,
             out,
             trace,
             check_determinism,
             swarm,
-        } => run::run(
-            &scenario,
-            seed,
-            out.as_deref(),
-            trace,
-            check_determinism,
-            swarm,
-        ),
+        } => match parse_overrides(&set) {
+            Ok(overrides) => run::run(
+                &scenario,
+                &overrides,
+                seed,
+                out.as_deref(),
+                trace,
+                check_determinism,
+                swarm,
+            ),
+            Err(error) => bad_input(error),
+        },
         Command::Sweep(args) => match args.command {
             Some(SweepCommand::Merge { files, out }) => sweep::merge(&files, out.as_deref()),
             None => sweep::sweep(&args),
@@ -277,9 +309,13 @@ fn main() -> ExitCode {
         Command::Shrink {
             scenario,
             seed,
+            set,
             out,
             max_runs,
-        } => shrink::shrink(&scenario, seed, out, max_runs),
+        } => match parse_overrides(&set) {
+            Ok(overrides) => shrink::shrink(&scenario, &overrides, seed, out, max_runs),
+            Err(error) => bad_input(error),
+        },
         Command::Table(TableCommand::Scan {
             catalog_root,
             table,

@@ -5,19 +5,21 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use sim::Summary;
+use sim::scenario::Override;
 use sim::sweep::wall_clock;
 
-use crate::load_scenario;
+use crate::{load_scenario_with, scenario_with_flags};
 
 pub(crate) fn run(
     scenario_arg: &str,
+    overrides: &[Override],
     seed: Option<u64>,
     out: Option<&Path>,
     trace_mode: sim::TraceMode,
     check_determinism: bool,
     swarm: bool,
 ) -> ExitCode {
-    let scenario = match load_scenario(scenario_arg) {
+    let scenario = match load_scenario_with(scenario_arg, overrides) {
         Ok(scenario) => scenario,
         Err(error) => {
             eprintln!("error: {error}");
@@ -31,10 +33,11 @@ pub(crate) fn run(
         return ExitCode::from(2);
     }
     let seed = seed.unwrap_or(scenario.run.seed);
+    let reproduce_as = scenario_with_flags(scenario_arg, overrides);
     let reproduce_as = if swarm {
-        format!("{scenario_arg} --swarm")
+        format!("{reproduce_as} --swarm")
     } else {
-        scenario_arg.to_string()
+        reproduce_as
     };
     let scenario_arg = reproduce_as.as_str();
     let scenario = if swarm {

@@ -3,21 +3,39 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::scenario_text;
+use sim::scenario::{Override, Scenario, overrides};
+
+use crate::{scenario_text, scenario_with_flags};
 
 pub(crate) fn shrink(
     scenario_arg: &str,
+    overrides: &[Override],
     seed: u64,
     out: Option<PathBuf>,
     max_runs: usize,
 ) -> ExitCode {
-    let (text, origin) = match scenario_text(scenario_arg) {
+    let (mut text, origin) = match scenario_text(scenario_arg) {
         Ok(found) => found,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
+    if !overrides.is_empty() {
+        // Refused overrides are reported against the file and the flags; the shrunk scenario
+        // is written with them applied, so it reproduces without them.
+        if let Err(error) = Scenario::parse_with_overrides(&text, &origin, overrides) {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+        match overrides::apply(&text, overrides) {
+            Ok((edited, _)) => text = edited,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let shrunk = match sim::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
         eprintln!("{line}")
     }) {
@@ -34,7 +52,8 @@ pub(crate) fn shrink(
         PathBuf::from(format!("{stem}-seed{seed}-shrunk.toml"))
     });
     let header = format!(
-        "# Shrunk by `dwsim shrink {scenario_arg} --seed {seed}`: still fails `{}`.\n",
+        "# Shrunk by `dwsim shrink {} --seed {seed}`: still fails `{}`.\n",
+        scenario_with_flags(scenario_arg, overrides),
         shrunk.checker
     );
     if let Err(error) = std::fs::write(&out, header + &shrunk.scenario_toml) {

@@ -9,7 +9,9 @@ use sim::sweep::{
     wall_clock,
 };
 
-use crate::{SweepArgs, bad_input, load_scenario, progress_bar};
+use crate::{
+    SweepArgs, bad_input, load_scenario_with, parse_overrides, progress_bar, scenario_with_flags,
+};
 
 /// `dwsim sweep`: this shard's seeds of the range, less those the results file already holds for
 /// this scenario, on `--jobs` threads; then the table over all of them.
@@ -31,15 +33,21 @@ pub(crate) fn sweep(args: &SweepArgs) -> ExitCode {
     if jobs == 0 {
         return bad_input("--jobs must be at least 1");
     }
-    let mut scenario = match load_scenario(scenario_arg) {
+    let overrides = match parse_overrides(&args.set) {
+        Ok(overrides) => overrides,
+        Err(error) => return bad_input(error),
+    };
+    let mut scenario = match load_scenario_with(scenario_arg, &overrides) {
         Ok(scenario) => scenario,
         Err(error) => return bad_input(error),
     };
-    let mut scenario_path = scenario_arg.clone();
+    // With `--set`, the scenario differs, and so does its digest: results are resumed only
+    // from a sweep with the same overrides.
+    let mut scenario_path = scenario_with_flags(scenario_arg, &overrides);
     if args.swarm {
         // Swarm results are their own scenario: never resumed from or merged with plain ones.
         scenario.name = format!("{} (swarm)", scenario.name);
-        scenario_path = format!("{scenario_arg} --swarm");
+        scenario_path = format!("{scenario_path} --swarm");
     }
     let spec = SweepSpec {
         scenario,
@@ -72,7 +80,7 @@ pub(crate) fn sweep(args: &SweepArgs) -> ExitCode {
     }
     if stale > 0 {
         eprintln!(
-            "warning: {}: {stale} results of scenario `{}` came from another version of it (the scenario changed); their seeds run again",
+            "warning: {}: {stale} results of scenario `{}` came from another version of it (its file or its --set overrides differed); their seeds run again",
             args.results.display(),
             spec.scenario.name
         );
@@ -88,8 +96,9 @@ pub(crate) fn sweep(args: &SweepArgs) -> ExitCode {
         Err(error) => return bad_input(error),
     };
     eprintln!(
-        "sweeping `{}` ({scenario_arg}): {} seeds{}, {resumed} resumed from {}, {} to run on {jobs} threads",
+        "sweeping `{}` ({}): {} seeds{}, {resumed} resumed from {}, {} to run on {jobs} threads",
         spec.scenario.name,
+        spec.scenario_path,
         seeds.len(),
         if shard == Shard::WHOLE {
             String::new()

@@ -206,3 +206,52 @@ fn trace_off_writes_no_trace_files_and_full_writes_every_event() {
     assert_eq!(code, 2);
     assert!(stderr.contains("use off, head"), "{stderr}");
 }
+
+#[test]
+fn set_overrides_an_option_checked_like_the_file_and_reproduces_with_the_flags() {
+    for (set, says) in [
+        (
+            "dwd.bucket=0",
+            "--set dwd.bucket=0: [dwd] bucket = 0 must be between 1 and 1024",
+        ),
+        ("dwd.bukcet=4", "--set dwd.bukcet=4: unknown field `bukcet`"),
+        (
+            "faults.at=1s",
+            "cannot be set with --set; edit the scenario file",
+        ),
+        // Faults end after a 5 s chaos phase: refused at the file's line, naming the flag.
+        (
+            "run.chaos=5s",
+            "with --set run.chaos=5s is not valid:\nline 46: [[faults]] #1 (at 20s)",
+        ),
+        ("dwd.bucket", "--set dwd.bucket: expected KEY=VALUE"),
+    ] {
+        let (code, _, stderr) = dwsim(&["run", "smoke", "--set", set]);
+        assert_eq!(code, 2, "{set}: {stderr}");
+        assert!(stderr.contains(says), "{set}: {stderr}");
+    }
+    // smoke with a 75 s chaos phase and an SLA no pipeline with 5 s checkpoints can meet.
+    let args = [
+        "run",
+        "smoke",
+        "--set",
+        "run.chaos=75s",
+        "--set",
+        "sla.freshness_p99=1s",
+        "--seed",
+        "3",
+    ];
+    let (code, stdout, stderr) = dwsim(&args);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("simulated 135.0 s (chaos 75.0 s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("freshness     FAIL"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "reproduce: dwsim run smoke --set run.chaos=75s --set sla.freshness_p99=1s --seed 3"
+        ),
+        "{stdout}"
+    );
+}

@@ -167,6 +167,37 @@ fn failing_seeds_are_exit_1_with_a_table_and_one_reproduction_line_each() {
 }
 
 #[test]
+fn a_sweep_with_set_reproduces_with_the_flags_and_resumes_only_its_own_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = short_scenario(dir.path(), "short.toml", "");
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["sweep", &scenario, "--seeds", "1..2", "--jobs", "2"];
+        args.extend_from_slice(extra);
+        dwsim(dir.path(), &args)
+    };
+    // An SLA no pipeline with 5 s checkpoints can meet, set from the command line.
+    let set = ["--set", "sla.freshness_p99=1s"];
+    let (code, stdout, stderr) = sweep(&set);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for seed in 1..=2 {
+        assert!(
+            stdout.contains(&format!(
+                "dwsim run {scenario} --set sla.freshness_p99=1s --seed {seed}\n"
+            )),
+            "{stdout}"
+        );
+    }
+    let (code, stdout, stderr) = sweep(&set);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("2 resumed"), "{stderr}");
+    // Without the flag it is another scenario: nothing resumed, and every seed passes.
+    let (code, stdout, stderr) = sweep(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("0 resumed"), "{stderr}");
+    assert!(stdout.contains("2 seeds: 2 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
 fn bad_ranges_shards_and_scenarios_are_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for (args, says) in [

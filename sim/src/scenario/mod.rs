@@ -9,6 +9,7 @@ pub mod faults;
 pub mod jobs;
 pub mod locate;
 pub mod operations;
+pub mod overrides;
 pub mod run;
 pub mod serving;
 pub mod sla;
@@ -27,6 +28,7 @@ pub use faults::{FaultEffect, FaultKind, FaultSpec};
 pub use jobs::{CheckpointPolicyName, CompactorSection, JobsSection};
 pub use locate::KeyPath;
 pub use operations::{Operation, OperationSpec};
+pub use overrides::Override;
 pub use run::RunSection;
 pub use serving::ServingSection;
 pub use sla::SlaSection;
@@ -37,6 +39,7 @@ pub use tt::TtSection;
 pub use units::{Millis, SkewMillis, parse_size_bytes, parse_skew};
 
 use crate::topology::Topology;
+use overrides::LineOrigin;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +179,63 @@ impl Scenario {
             };
             invalid(message)
         })?;
+        Ok(scenario)
+    }
+
+    /// Parses with `--set` overrides applied to the text, checked exactly as if the file said
+    /// so. An error on a line an override wrote names the override (`--set dwd.bucket=0: ...`);
+    /// an error elsewhere keeps the file's line numbers.
+    pub fn parse_with_overrides(
+        text: &str,
+        origin: &str,
+        overrides: &[Override],
+    ) -> Result<Self, ScenarioError> {
+        if overrides.is_empty() || toml::de::DeTable::parse(text).is_err() {
+            // Nothing to apply, or a file that is not TOML: the file's own errors, at its lines.
+            return Self::parse(text, origin);
+        }
+        let invalid = |path: &str, message: String| ScenarioError::Invalid {
+            path: path.to_string(),
+            message,
+        };
+        let (edited, lines) =
+            overrides::apply(text, overrides).map_err(|message| invalid(origin, message))?;
+        let with = format!("{origin} with {}", overrides::flags(overrides));
+        // The line (1-based) of the edited text an error points at, told by where it came from.
+        let refuse = |line: usize, located: String, message: &str| match lines.get(line - 1) {
+            Some(LineOrigin::Override(index)) => {
+                invalid(origin, format!("--set {}: {message}", overrides[*index]))
+            }
+            Some(LineOrigin::Original(_)) => invalid(&with, located),
+            None => invalid(&with, message.to_string()),
+        };
+        let scenario: Scenario = toml::from_str(&edited).map_err(|error| {
+            let Some(span) = error.span() else {
+                return invalid(&with, error.to_string());
+            };
+            let line = edited[..span.start.min(edited.len())].matches('\n').count() + 1;
+            let located = match lines.get(line - 1) {
+                Some(LineOrigin::Original(original)) => {
+                    render_toml_error(&edited, span, *original, error.message())
+                }
+                _ => error.message().to_string(),
+            };
+            refuse(line, located, error.message())
+        })?;
+        scenario
+            .check()
+            .map_err(|refused| match locate::line_of(&edited, &refused.key) {
+                Some(line) => {
+                    let located = match lines.get(line - 1) {
+                        Some(LineOrigin::Original(original)) => {
+                            format!("line {original}: {}", refused.message)
+                        }
+                        _ => refused.message.clone(),
+                    };
+                    refuse(line, located, &refused.message)
+                }
+                None => invalid(&with, refused.message),
+            })?;
         Ok(scenario)
     }
 
@@ -406,6 +466,32 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// A TOML error at `span` of `edited` rendered as toml renders it, at line `original` of the file
+/// (the line's text is the file's: only lines an override wrote differ).
+fn render_toml_error(
+    edited: &str,
+    span: std::ops::Range<usize>,
+    original: usize,
+    message: &str,
+) -> String {
+    let start = span.start.min(edited.len());
+    let line_start = edited[..start].rfind('\n').map_or(0, |at| at + 1);
+    let content = edited[line_start..].split('\n').next().unwrap_or_default();
+    let column = edited[line_start..start].chars().count();
+    let width = span
+        .end
+        .min(line_start + content.len())
+        .saturating_sub(start)
+        .max(1);
+    let gutter = " ".repeat(original.to_string().len());
+    format!(
+        "TOML parse error at line {original}, column {}\n{gutter} |\n{original} | {content}\n{gutter} | {}{}\n{message}\n",
+        column + 1,
+        " ".repeat(column),
+        "^".repeat(width)
+    )
 }
 
 #[cfg(test)]

@@ -41,8 +41,10 @@ pub struct Trace {
     dropped: u64,
     /// Events of each kind, every one counted (kept or not): what summaries report.
     counts: BTreeMap<TraceKind, u64>,
-    /// Simulated ms of the latest event: time never goes back within a run.
-    last_t_ms: i64,
+    /// Simulated ms of each host's latest event: a host's clock never goes back. (Hosts are
+    /// stepped in turn, each firing its timers anywhere within the tick, so two hosts' events
+    /// of one tick may be recorded out of time order.)
+    last_t_ms_by_host: BTreeMap<String, i64>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -103,18 +105,25 @@ impl Trace {
             max_events_kept,
             dropped: 0,
             counts: BTreeMap::new(),
-            last_t_ms: i64::MIN,
+            last_t_ms_by_host: BTreeMap::new(),
         }
     }
 
     pub fn record(&mut self, t_ms: i64, host: &str, kind: TraceKind, detail: String) {
-        assert!(
-            t_ms >= self.last_t_ms,
-            "trace: {} at {t_ms} ms recorded after an event at {} ms",
-            kind.name(),
-            self.last_t_ms
-        );
-        self.last_t_ms = t_ms;
+        match self.last_t_ms_by_host.get_mut(host) {
+            Some(last) => {
+                assert!(
+                    t_ms >= *last,
+                    "trace: {} of {host} at {t_ms} ms recorded after its event at {} ms",
+                    kind.name(),
+                    *last
+                );
+                *last = t_ms;
+            }
+            None => {
+                self.last_t_ms_by_host.insert(host.to_string(), t_ms);
+            }
+        }
         *self.counts.entry(kind).or_default() += 1;
         let event = TraceEvent {
             seq: self.events.len() as u64 + self.dropped,

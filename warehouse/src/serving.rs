@@ -31,6 +31,9 @@ pub struct ServingLayer<E: Env> {
     /// (bucket, file name) of every data file folded into `view`: names repeat across buckets.
     files_seen: BTreeSet<(u32, String)>,
     snapshot: Option<(i64, i64)>,
+    /// Readers of a refresh's new files: bucket `b`'s files are read by reader
+    /// `b % read_parallelism`, one after another; the readers read side by side.
+    read_parallelism: u32,
 }
 
 impl<E: Env> ServingLayer<E> {
@@ -41,7 +44,14 @@ impl<E: Env> ServingLayer<E> {
             view: BTreeMap::new(),
             files_seen: BTreeSet::new(),
             snapshot: None,
+            read_parallelism: 1,
         }
+    }
+
+    /// The layer with `readers` parallel readers of new files (an OLAP engine's scan threads).
+    pub fn with_read_parallelism(mut self, readers: u32) -> Self {
+        self.read_parallelism = readers.max(1);
+        self
     }
 
     /// Brings the view to the latest DWS snapshot. Returns (snapshot id, its timeMillis).
@@ -64,13 +74,46 @@ impl<E: Env> ServingLayer<E> {
         // Files compacted away since the view was built: rebuild it from scratch.
         let rebuild = !self.files_seen.is_subset(&live);
         let mut new_files = Vec::new();
-        for entry in &files {
-            let seen_key = (entry.bucket, entry.file.file_name.clone());
-            if !rebuild && self.files_seen.contains(&seen_key) {
-                continue;
+        if self.read_parallelism > 1 {
+            let to_read: Vec<_> = files
+                .iter()
+                .filter(|e| rebuild || !self.files_seen.contains(&(e.bucket, e.file.file_name.clone())))
+                .collect();
+            let lane_count = self.read_parallelism as usize;
+            let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); lane_count];
+            for (index, entry) in to_read.iter().enumerate() {
+                lanes[entry.bucket as usize % lane_count].push(index);
             }
-            let records = self.dws.read_data_file(entry.bucket, &entry.file).await?;
-            new_files.push((seen_key, records));
+            let (dws, to_read) = (&self.dws, &to_read);
+            let read = crate::stream::runtime::join_all(
+                lanes.into_iter().filter(|lane| !lane.is_empty()).map(|lane| async move {
+                    let mut out = Vec::with_capacity(lane.len());
+                    for index in lane {
+                        let entry = to_read[index];
+                        out.push((index, dws.read_data_file(entry.bucket, &entry.file).await?));
+                    }
+                    Ok::<_, TableError>(out)
+                }),
+            )
+            .await;
+            let mut by_index = Vec::with_capacity(to_read.len());
+            for lane in read {
+                by_index.extend(lane?);
+            }
+            by_index.sort_by_key(|(index, _)| *index);
+            for (index, records) in by_index {
+                let entry = to_read[index];
+                new_files.push(((entry.bucket, entry.file.file_name.clone()), records));
+            }
+        } else {
+            for entry in &files {
+                let seen_key = (entry.bucket, entry.file.file_name.clone());
+                if !rebuild && self.files_seen.contains(&seen_key) {
+                    continue;
+                }
+                let records = self.dws.read_data_file(entry.bucket, &entry.file).await?;
+                new_files.push((seen_key, records));
+            }
         }
         if rebuild {
             self.view.clear();

@@ -52,7 +52,8 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         ))
         .max_message_latency(Duration::from_millis(
             scenario.run.network_latency_max.0 as u64,
-        ));
+        ))
+        .tcp_capacity(tcp_capacity(&scenario));
     let mut sim = builder.build();
     crate::hosts::register(&mut sim, &world);
     let schedule = fault_schedule(&scenario);
@@ -151,4 +152,13 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         faults_injected,
         world_error,
     }
+}
+
+/// Room in each host's TCP buffers and accept queues: turmoil's default of 64 pending
+/// connections, or enough for every parallel subtask and TT partition to hold a request to one
+/// server at once (a parallel sink's uploads all reach the storage host together).
+fn tcp_capacity(scenario: &Scenario) -> usize {
+    const TURMOIL_DEFAULT: usize = 64;
+    let parallel = 2 * (scenario.jobs.parallelism as usize + scenario.traffic.partitions as usize);
+    TURMOIL_DEFAULT.max(parallel)
 }

@@ -11,7 +11,7 @@ use warehouse::env::CostOperator;
 
 /// The scenario's tables that hold options (besides `cost.<operator>`): `section` in
 /// `--set section.option=value`.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "run",
     "traffic",
     "traffic.late_clicks",
@@ -25,6 +25,7 @@ const SECTIONS: [&str; 13] = [
     "serving",
     "sla",
     "storage",
+    "cost",
 ];
 
 /// Arrays of tables: their entries have no name to address them by.
@@ -203,6 +204,16 @@ impl Target {
         if let Some(array) = ARRAYS_OF_TABLES.iter().find(|array| within(array)) {
             return Err(format!(
                 "[[{array}]] is an array of tables: its entries cannot be set with --set; edit the scenario file"
+            ));
+        }
+        // `cost.OPERATOR.FIGURE`: the operator must be one of the cost table's.
+        if let Some(rest) = key.strip_prefix("cost.")
+            && let Some((operator, _)) = rest.split_once('.')
+            && CostOperator::parse(operator).is_none()
+        {
+            return Err(format!(
+                "`{key}` names no operator of [cost]; write cost.OPERATOR.per_record_ns or cost.OPERATOR.per_byte_ns with OPERATOR one of: {}, or cost.profile / cost.usd_per_cu_hour",
+                operators()
             ));
         }
         let sections = sections();

@@ -30,12 +30,16 @@ pub struct ServingSection {
     /// Between query slots the view looks for a new DWS snapshot this often.
     #[serde(default = "default_refresh_interval")]
     pub refresh_interval: Millis,
+    /// Parallel readers of the DWS files a refresh brings in (an OLAP engine's scan threads).
+    #[serde(default = "default_read_parallelism")]
+    pub read_parallelism: u32,
 }
 
 impl Default for ServingSection {
     fn default() -> Self {
         Self {
             query_interval: default_query_interval(),
+            read_parallelism: default_read_parallelism(),
             window_minutes: default_window(),
             daily_budget_micros: None,
             budget_check_interval: default_budget_check_interval(),
@@ -49,6 +53,10 @@ impl Default for ServingSection {
 fn default_budget_check_interval() -> Millis {
     ms("5s")
 }
+fn default_read_parallelism() -> u32 {
+    1
+}
+
 fn default_refresh_interval() -> Millis {
     ms("1s")
 }
@@ -70,6 +78,15 @@ const SERVING: &str = "serving";
 
 impl ServingSection {
     pub(crate) fn check(&self) -> Result<(), Invalid> {
+        ensure(
+            (1..=1024).contains(&self.read_parallelism),
+            SERVING,
+            "read_parallelism",
+            format!(
+                "[serving] read_parallelism = {} must be between 1 and 1024 parallel readers",
+                self.read_parallelism
+            ),
+        )?;
         ensure(
             self.query_interval.0 >= 10,
             SERVING,

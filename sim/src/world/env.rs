@@ -190,6 +190,17 @@ impl Cost for SimCost {
             core_ns += ns;
             records = records.saturating_add(lane_records.saturating_mul(scale));
         }
+        // DWD's records reach the subtasks by a hash of the event id: with `scale` production
+        // records behind each simulated one, a subtask's excess over the mean shrinks as
+        // 1/sqrt(scale) (the law of large numbers), where the few simulated records per subtask
+        // would otherwise exaggerate it.
+        if scale > 1
+            && matches!(operator, CostOperator::OdsToDwd | CostOperator::DwdWriter)
+            && !work.is_empty()
+        {
+            let mean_ns = core_ns / work.len() as f64;
+            slowest_ns = mean_ns + (slowest_ns - mean_ns).max(0.0) / (scale as f64).sqrt();
+        }
         self.spend(operator, records, slowest_ns, core_ns).await;
     }
 }

@@ -395,7 +395,10 @@ async fn keep_replica(failover: Rc<Failover>, index: usize) {
     )
     .await;
     *replica.table.borrow_mut() = Some(dws.clone());
-    *replica.layer.lock().await = Some(ServingLayer::new(replica.env.clone(), dws));
+    *replica.layer.lock().await = Some(
+        ServingLayer::new(replica.env.clone(), dws)
+            .with_read_parallelism(world.scenario.serving.read_parallelism),
+    );
     let dwd = open_table(
         &replica.env,
         DWD_TABLE_ROOT,

@@ -31,7 +31,8 @@ impl ViewSource {
         let serving = &world.scenario.serving;
         Self {
             world: world.clone(),
-            serving: ServingLayer::new(env.clone(), dws),
+            serving: ServingLayer::new(env.clone(), dws)
+                .with_read_parallelism(serving.read_parallelism),
             env,
             refresh_timeout: Duration::from_millis(serving.refresh_timeout.0 as u64),
             refresh_interval_ms: serving.refresh_interval.0,

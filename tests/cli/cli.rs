@@ -162,7 +162,8 @@ fn parquet_rows(path: &Path) -> usize {
 #[test]
 fn swarm_draws_knobs_from_the_seed_and_reproduces_with_the_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = small_scenario(dir.path(), "\n[sla]\nfreshness_p99 = \"1s\"\n");
+    // The files checker is never relaxed under swarm: one file per bucket always fails.
+    let scenario = small_scenario(dir.path(), "\n[sla]\nfiles_per_bucket_max = 1\n");
     let (code, stdout, _) = dwsim(&["run", &scenario, "--seed", "4", "--swarm"]);
     assert_eq!(code, 1, "{stdout}");
     let knobs = stdout

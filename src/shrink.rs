@@ -10,8 +10,16 @@ pub(crate) fn shrink(
     seed: u64,
     out: Option<PathBuf>,
     max_runs: usize,
+    swarm: bool,
 ) -> ExitCode {
-    let (text, origin) = match scenario_text(scenario_arg) {
+    let found = scenario_text(scenario_arg).and_then(|(text, origin)| {
+        if swarm {
+            swarm_text(&text, &origin, seed)
+        } else {
+            Ok((text, origin))
+        }
+    });
+    let (text, origin) = match found {
         Ok(found) => found,
         Err(error) => {
             eprintln!("error: {error}");
@@ -34,7 +42,8 @@ pub(crate) fn shrink(
         PathBuf::from(format!("{stem}-seed{seed}-shrunk.toml"))
     });
     let header = format!(
-        "# Shrunk by `dwsim shrink {scenario_arg} --seed {seed}`: still fails `{}`.\n",
+        "# Shrunk by `dwsim shrink {scenario_arg} --seed {seed}{}`: still fails `{}`.\n",
+        if swarm { " --swarm" } else { "" },
         shrunk.checker
     );
     if let Err(error) = std::fs::write(&out, header + &shrunk.scenario_toml) {
@@ -62,4 +71,14 @@ pub(crate) fn shrink(
     println!("wrote {}", out.display());
     println!("reproduce: dwsim run {} --seed {seed}", out.display());
     ExitCode::SUCCESS
+}
+
+/// The scenario `--swarm` draws from `seed`, as an ordinary scenario's text: shrinking works on
+/// it like on any file, and the shrunk file runs without `--swarm`.
+fn swarm_text(text: &str, origin: &str, seed: u64) -> Result<(String, String), String> {
+    let base = sim::scenario::Scenario::parse(text, origin).map_err(|e| e.to_string())?;
+    let (drawn, knobs) = sim::swarm(&base, seed);
+    eprintln!("swarm (seed {seed}): {}", knobs.join("; "));
+    let emitted = sim::emit_swarm_scenario(text, &drawn).map_err(|e| e.to_string())?;
+    Ok((emitted, format!("{origin} (swarm draw of seed {seed})")))
 }

@@ -64,6 +64,10 @@ enum Command {
         /// Write summary.json, trace.jsonl, trace.perfetto.json, ods/, warehouse/ and export/ here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// With --out: clear the directory first when it holds an earlier dwsim output (never a
+        /// directory that does not look like one).
+        #[arg(long, requires = "out")]
+        force: bool,
         /// How much trace to keep and write with --out: `off` (no trace files), `head` (the
         /// first 2,000,000 events) or `full` (every event; memory grows with the run).
         #[arg(long, default_value = "head", value_parser = sim::TraceMode::parse)]
@@ -75,6 +79,10 @@ enum Command {
         /// sizes, tick) and the faults from the seed, and print them.
         #[arg(long)]
         swarm: bool,
+        /// With --swarm: write the drawn knobs and faults here as an ordinary scenario, which run
+        /// with the same seed (and without --swarm) is the same run.
+        #[arg(long, requires = "swarm", value_name = "FILE")]
+        emit_scenario: Option<PathBuf>,
     },
     /// Run many seeds of one scenario in parallel; `sweep merge` joins shards' results.
     Sweep(SweepArgs),
@@ -97,6 +105,10 @@ enum Command {
         /// Give up shrinking after this many simulation runs.
         #[arg(long, default_value_t = 64)]
         max_runs: usize,
+        /// The seed failed under --swarm: draw its knobs and faults once, then shrink the drawn
+        /// scenario (written out as an ordinary scenario, run without --swarm).
+        #[arg(long)]
+        swarm: bool,
     },
     /// Read a stored Paimon table with dwsim's own reader.
     #[command(subcommand)]
@@ -275,6 +287,33 @@ fn scenario_text(name_or_path: &str) -> Result<(String, String), String> {
     Ok((text, name_or_path.to_string()))
 }
 
+/// The scenario `--swarm` draws from `seed`, its knobs printed; with `emit`, also written there
+/// as an ordinary scenario file that reproduces the same run without `--swarm`.
+pub(crate) fn swarm_draw(
+    scenario_arg: &str,
+    scenario: &Scenario,
+    seed: u64,
+    emit: Option<&Path>,
+) -> Result<Scenario, String> {
+    let (drawn, knobs) = sim::swarm(scenario, seed);
+    println!("swarm (seed {seed}): {}", knobs.join("; "));
+    if let Some(file) = emit {
+        let (text, _) = scenario_text(scenario_arg)?;
+        let emitted = sim::emit_swarm_scenario(&text, &drawn).map_err(|e| e.to_string())?;
+        let header = format!(
+            "# Drawn by `dwsim run {scenario_arg} --swarm --seed {seed}`; run it with `--seed {seed}` (without --swarm) for the same run.\n"
+        );
+        std::fs::write(file, header + &emitted)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        println!(
+            "swarm scenario written to {}; reproduce: dwsim run {} --seed {seed}",
+            file.display(),
+            file.display()
+        );
+    }
+    Ok(drawn)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -283,18 +322,20 @@ fn main() -> ExitCode {
             seed,
             set,
             out,
+            force,
             trace,
             check_determinism,
             swarm,
+            emit_scenario,
         } => match parse_overrides(&set) {
             Ok(overrides) => run::run(
                 &scenario,
                 &overrides,
                 seed,
-                out.as_deref(),
+                out.as_deref().map(|dir| (dir, force)),
                 trace,
                 check_determinism,
-                swarm,
+                swarm.then_some(emit_scenario.as_deref()),
             ),
             Err(error) => bad_input(error),
         },
@@ -312,8 +353,9 @@ fn main() -> ExitCode {
             set,
             out,
             max_runs,
+            swarm,
         } => match parse_overrides(&set) {
-            Ok(overrides) => shrink::shrink(&scenario, &overrides, seed, out, max_runs),
+            Ok(overrides) => shrink::shrink(&scenario, &overrides, seed, out, max_runs, swarm),
             Err(error) => bad_input(error),
         },
         Command::Table(TableCommand::Scan {

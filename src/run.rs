@@ -14,10 +14,10 @@ pub(crate) fn run(
     scenario_arg: &str,
     overrides: &[Override],
     seed: Option<u64>,
-    out: Option<&Path>,
+    out: Option<(&Path, bool)>,
     trace_mode: sim::TraceMode,
     check_determinism: bool,
-    swarm: bool,
+    swarm: Option<Option<&Path>>,
 ) -> ExitCode {
     let scenario = match load_scenario_with(scenario_arg, overrides) {
         Ok(scenario) => scenario,
@@ -26,27 +26,38 @@ pub(crate) fn run(
             return ExitCode::from(2);
         }
     };
-    if let Some(dir) = out
-        && let Err(error) = sim::check_out_dir(dir)
-    {
-        eprintln!("error: {error}");
-        return ExitCode::from(2);
+    if let Some((dir, force)) = out {
+        let cleared = sim::check_out_dir(dir, force).and_then(|()| {
+            if force {
+                sim::clear_out_dir(dir)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(error) = cleared {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
     }
+    let out = out.map(|(dir, _)| dir);
     let seed = seed.unwrap_or(scenario.run.seed);
     let reproduce_as = scenario_with_flags(scenario_arg, overrides);
-    let reproduce_as = if swarm {
+    let reproduce_as = if swarm.is_some() {
         format!("{reproduce_as} --swarm")
     } else {
         reproduce_as
     };
-    let scenario_arg = reproduce_as.as_str();
-    let scenario = if swarm {
-        let (drawn, knobs) = sim::swarm(&scenario, seed);
-        println!("swarm (seed {seed}): {}", knobs.join("; "));
-        drawn
-    } else {
-        scenario
+    let scenario = match swarm {
+        Some(emit) => match crate::swarm_draw(scenario_arg, &scenario, seed, emit) {
+            Ok(drawn) => drawn,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => scenario,
     };
+    let scenario_arg = reproduce_as.as_str();
     // The first of two runs, when asked: only its trace is kept, so two worlds never coexist.
     let first_trace = check_determinism.then(|| {
         let output = sim::check(sim::simulate_traced(

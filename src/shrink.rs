@@ -13,6 +13,7 @@ pub(crate) fn shrink(
     seed: u64,
     out: Option<PathBuf>,
     max_runs: usize,
+    swarm: bool,
 ) -> ExitCode {
     let (mut text, origin) = match scenario_text(scenario_arg) {
         Ok(found) => found,
@@ -36,6 +37,16 @@ pub(crate) fn shrink(
             }
         }
     }
+    // A swarm seed is shrunk from the scenario it drew (knobs and faults written into the text).
+    if swarm {
+        match swarm_text(&text, &origin, seed) {
+            Ok((drawn, _)) => text = drawn,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let shrunk = match sim::shrink::shrink(&text, &origin, seed, max_runs.max(2), |line| {
         eprintln!("{line}")
     }) {
@@ -52,8 +63,9 @@ pub(crate) fn shrink(
         PathBuf::from(format!("{stem}-seed{seed}-shrunk.toml"))
     });
     let header = format!(
-        "# Shrunk by `dwsim shrink {} --seed {seed}`: still fails `{}`.\n",
+        "# Shrunk by `dwsim shrink {} --seed {seed}{}`: still fails `{}`.\n",
         scenario_with_flags(scenario_arg, overrides),
+        if swarm { " --swarm" } else { "" },
         shrunk.checker
     );
     if let Err(error) = std::fs::write(&out, header + &shrunk.scenario_toml) {
@@ -81,4 +93,14 @@ pub(crate) fn shrink(
     println!("wrote {}", out.display());
     println!("reproduce: dwsim run {} --seed {seed}", out.display());
     ExitCode::SUCCESS
+}
+
+/// The scenario `--swarm` draws from `seed`, as an ordinary scenario's text: shrinking works on
+/// it like on any file, and the shrunk file runs without `--swarm`.
+fn swarm_text(text: &str, origin: &str, seed: u64) -> Result<(String, String), String> {
+    let base = sim::scenario::Scenario::parse(text, origin).map_err(|e| e.to_string())?;
+    let (drawn, knobs) = sim::swarm(&base, seed);
+    eprintln!("swarm (seed {seed}): {}", knobs.join("; "));
+    let emitted = sim::emit_swarm_scenario(text, &drawn).map_err(|e| e.to_string())?;
+    Ok((emitted, format!("{origin} (swarm draw of seed {seed})")))
 }

@@ -57,8 +57,9 @@ pub(crate) fn sweep(args: &SweepArgs) -> ExitCode {
     };
     let seeds = shard.seeds(range);
 
-    let previous = match read_results(&args.results) {
-        Ok(previous) => previous,
+    // Locked for this sweep before it is read, so a concurrent sweep on it is refused.
+    let (mut writer, previous) = match ResultsWriter::open(&args.results) {
+        Ok(opened) => opened,
         Err(error) => return bad_input(error),
     };
     for warning in &previous.warnings {
@@ -91,10 +92,6 @@ pub(crate) fn sweep(args: &SweepArgs) -> ExitCode {
         .copied()
         .filter(|seed| !tally.contains(&spec.scenario.name, &digest, *seed))
         .collect();
-    let mut writer = match ResultsWriter::open(&args.results, previous.complete_len) {
-        Ok(writer) => writer,
-        Err(error) => return bad_input(error),
-    };
     eprintln!(
         "sweeping `{}` ({}): {} seeds{}, {resumed} resumed from {}, {} to run on {jobs} threads",
         spec.scenario.name,
@@ -200,7 +197,14 @@ pub(crate) fn merge(files: &[PathBuf], out: Option<&Path>) -> ExitCode {
         files.len(),
         tally.results.len()
     );
+    if tally.results.is_empty() {
+        return bad_input("the files hold no sweep results: nothing to merge");
+    }
     if let Some(out) = out {
+        // The union replaces `out`: only ever an earlier results file, never something else.
+        if let Err(error) = read_results(out) {
+            return bad_input(error);
+        }
         let mut text = String::new();
         for result in tally.results.values() {
             text.push_str(&serde_json::to_string(result).expect("a seed result serializes"));

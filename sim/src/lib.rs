@@ -23,8 +23,10 @@ mod world;
 pub use campaign::{incident, plan, plan_report, shrink, sweep};
 pub use check::{CheckerName, Run, Violation, check, recheck, run};
 pub use faults::random::{random_catalogue_schedule, random_schedule, whole_catalogue};
-pub use faults::swarm::swarm;
-pub use report::artefacts::{OutputError, check_out_dir, write_all as write_artefacts};
+pub use faults::swarm::{EmitError, emit as emit_swarm_scenario, swarm};
+pub use report::artefacts::{
+    OUTPUT_MARKER, OutputError, check_out_dir, clear_out_dir, write_all as write_artefacts,
+};
 pub use report::summary::Summary;
 pub use run::{Simulation, simulate, simulate_traced};
 pub use topology::Topology;

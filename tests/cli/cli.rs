@@ -162,7 +162,8 @@ fn parquet_rows(path: &Path) -> usize {
 #[test]
 fn swarm_draws_knobs_from_the_seed_and_reproduces_with_the_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = small_scenario(dir.path(), "\n[sla]\nfreshness_p99 = \"1s\"\n");
+    // The files checker is never relaxed under swarm: one file per bucket always fails.
+    let scenario = small_scenario(dir.path(), "\n[sla]\nfiles_per_bucket_max = 1\n");
     let (code, stdout, _) = dwsim(&["run", &scenario, "--seed", "4", "--swarm"]);
     assert_eq!(code, 1, "{stdout}");
     let knobs = stdout
@@ -254,4 +255,108 @@ fn set_overrides_an_option_checked_like_the_file_and_reproduces_with_the_flags()
         ),
         "{stdout}"
     );
+}
+
+#[test]
+fn out_dir_of_an_earlier_run_needs_force_and_a_foreign_one_is_never_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), "");
+    let out = dir.path().join("out");
+    let out_arg = out.to_str().unwrap();
+    let run = |extra: &[&str]| dwsim(&[&["run", &scenario, "--trace", "off"][..], extra].concat());
+    let (code, stdout, stderr) = run(&["--seed", "2", "--out", out_arg]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(out.join(sim::OUTPUT_MARKER).is_file());
+    let stray = out.join("warehouse/stray-from-an-older-run");
+    std::fs::write(&stray, "x").unwrap();
+
+    let (code, _, stderr) = run(&["--seed", "3", "--out", out_arg]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(stray.exists(), "a refused run touches nothing");
+
+    let (code, stdout, stderr) = run(&["--seed", "3", "--out", out_arg, "--force"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stray.exists(), "--force cleared the earlier output first");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 3);
+
+    let foreign = dir.path().join("home");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let (code, _, stderr) = run(&["--out", foreign.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("does not look like a dwsim output"),
+        "{stderr}"
+    );
+    assert!(foreign.join("notes.txt").exists());
+}
+
+#[test]
+fn trace_around_extreme_anchors_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), "");
+    let out = dir.path().join("out");
+    let (code, _, stderr) = dwsim(&["run", &scenario, "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let trace = out.join("trace.jsonl");
+    for (around, want) in [
+        ("8784h", 0),
+        ("#18446744073709551615", 0),
+        ("18446744073709551616", 2),
+        ("99999999999h", 2),
+        ("0ms", 0),
+    ] {
+        let (code, _, stderr) = dwsim(&[
+            "trace",
+            trace.to_str().unwrap(),
+            "--around",
+            around,
+            "--window",
+            "8784h",
+            "--count",
+            "18446744073709551615",
+        ]);
+        assert_eq!(code, want, "--around {around}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// The scenario a swarm seed drew, written with `--emit-scenario`, is the same run without
+/// `--swarm`: the same trace hash.
+#[test]
+fn emitted_swarm_scenario_runs_with_the_same_trace_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), "");
+    let emitted = dir.path().join("drawn.toml");
+    let hash = |stdout: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("trace-hash: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no trace hash in {stdout}"))
+    };
+    let (code, swarm_out, stderr) = dwsim(&[
+        "run",
+        &scenario,
+        "--seed",
+        "7",
+        "--swarm",
+        "--emit-scenario",
+        emitted.to_str().unwrap(),
+    ]);
+    assert!(code == 0 || code == 1, "{swarm_out}{stderr}");
+    let (code, plain_out, stderr) = dwsim(&["run", emitted.to_str().unwrap(), "--seed", "7"]);
+    assert!(code == 0 || code == 1, "{plain_out}{stderr}");
+    assert_eq!(hash(&swarm_out), hash(&plain_out));
+    let verdict = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("verdict:"))
+            .map(str::to_string)
+    };
+    assert_eq!(verdict(&swarm_out), verdict(&plain_out));
+    let (code, _, stderr) = dwsim(&["run", &scenario, "--emit-scenario", "x.toml"]);
+    assert_eq!(code, 2, "--emit-scenario needs --swarm: {stderr}");
 }

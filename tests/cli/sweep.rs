@@ -205,6 +205,14 @@ fn bad_ranges_shards_and_scenarios_are_exit_2() {
         (&["--seeds", "1..x"][..], "is not a seed range"),
         (&["--seeds", "1..3", "--shard", "0/3"][..], "is not a shard"),
         (&["--seeds", "1..3", "--shard", "4/3"][..], "is not a shard"),
+        (
+            &["--seeds", "1..18446744073709551615"][..],
+            "a sweep runs at most 1000000",
+        ),
+        (
+            &["--seeds", "0..1000000"][..],
+            "a sweep runs at most 1000000",
+        ),
     ] {
         let mut all = vec!["sweep", "smoke"];
         all.extend_from_slice(args);
@@ -236,5 +244,102 @@ fn check_determinism_passes_on_smoke_seed_3() {
     assert!(
         stdout.contains(&format!("determinism: PASS (trace-hash {hash} twice)")),
         "{stdout}"
+    );
+}
+
+#[test]
+fn results_file_is_locked_never_a_foreign_file_and_merge_of_nothing_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = short_scenario(dir.path(), "short.toml", "");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "# my notes\nnot json\n").unwrap();
+    let (code, _, stderr) = dwsim(
+        dir.path(),
+        &[
+            "sweep",
+            &scenario,
+            "--seeds",
+            "1..2",
+            "--results",
+            "notes.txt",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a sweep results file"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&notes).unwrap(),
+        "# my notes\nnot json\n",
+        "left as it was"
+    );
+
+    // A second sweep on a results file another sweep holds is refused; the first keeps it.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_dwsim"))
+        .args([
+            "sweep",
+            &scenario,
+            "--seeds",
+            "1..4",
+            "--jobs",
+            "1",
+            "--results",
+            "r.jsonl",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first sweep names its seeds only once it holds the lock.
+    let mut stderr = first.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("to run on") {
+        let mut byte = [0u8; 1];
+        let read = std::io::Read::read(&mut stderr, &mut byte).unwrap();
+        assert_eq!(
+            read,
+            1,
+            "the first sweep ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.push(byte[0]);
+    }
+    let (code, _, second) = dwsim(
+        dir.path(),
+        &[
+            "sweep",
+            &scenario,
+            "--seeds",
+            "1..4",
+            "--results",
+            "r.jsonl",
+        ],
+    );
+    let status = first.wait().unwrap();
+    assert!(status.success(), "first sweep: {status}");
+    assert_eq!(code, 2, "{second}");
+    assert!(second.contains("in use by another sweep"), "{second}");
+    assert_eq!(results(&dir.path().join("r.jsonl")).len(), 4);
+
+    std::fs::write(dir.path().join("empty.jsonl"), "").unwrap();
+    for files in [
+        &["empty.jsonl"][..],
+        &["notes.txt"][..],
+        &["empty.jsonl", "r.jsonl", "notes.txt"][..],
+    ] {
+        let (code, _, stderr) = dwsim(dir.path(), &[&["sweep", "merge"][..], files].concat());
+        assert_eq!(code, 2, "{files:?}: {stderr}");
+    }
+    let (code, _, stderr) = dwsim(
+        dir.path(),
+        &["sweep", "merge", "r.jsonl", "--out", "notes.txt"],
+    );
+    assert_eq!(
+        code, 2,
+        "merge --out never overwrites a foreign file: {stderr}"
+    );
+    let (code, _, stderr) = dwsim(dir.path(), &["sweep", "merge", "empty.jsonl", "r.jsonl"]);
+    assert_eq!(
+        code, 0,
+        "an empty shard beside a full one is fine: {stderr}"
     );
 }

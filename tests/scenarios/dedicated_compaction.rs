@@ -76,3 +76,24 @@ fn write_only_without_a_compactor_is_rejected_with_the_fix() {
         "{error}"
     );
 }
+
+/// Swarm seeds 20 and 24 once drew a compaction trigger above the scenario's stop trigger (a
+/// configuration reading the file refuses): DWD writers stalled for good and exactly-once and
+/// liveness failed. Swarm now draws stop-trigger = compaction-trigger + {0, 1, 3}, validates the
+/// draw (redrawing a refused one), and draws faults over the compactor too.
+#[test]
+fn swarm_seeds_that_once_drew_an_invalid_stop_trigger_pass() {
+    let base = common::scenario("dedicated-compaction");
+    for seed in [20, 24] {
+        let (drawn, _) = sim::swarm(&base, seed);
+        drawn.validate().expect("a swarm draw is a valid scenario");
+        let output = sim::run(drawn, seed);
+        let summary = sim::Summary::build(&output, "dedicated-compaction", "test", 1.0);
+        assert!(
+            summary.passed(),
+            "swarm seed {seed}: {:?}\n{}",
+            summary.failed_checkers,
+            summary.render()
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod determinism;
 mod exactly_once;
 mod fifty_seeds;
 mod freshness_phases;
+mod fuzz;
 mod golden;
 mod incidents;
 mod late_data;

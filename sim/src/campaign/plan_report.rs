@@ -654,16 +654,28 @@ impl PlanReport {
     }
 }
 
-/// A label without the section prefixes, for legends: `bucket=16 parallelism.default=16`.
+/// A configuration's label shortened for legends: well-known long option names abbreviated
+/// (`parallelism.default` to `p`, `execution.checkpointing.interval` to `ckpt`), `jobs.` dropped.
 fn short_label(label: &str) -> String {
+    const SHORT: [(&str, &str); 6] = [
+        ("jobs.parallelism.default", "p"),
+        ("jobs.execution.checkpointing.interval", "ckpt"),
+        ("jobs.taskmanager.numberOfTaskSlots", "slots"),
+        ("jobs.checkpoint-policy", "policy"),
+        ("num-sorted-run.compaction-trigger", "trigger"),
+        ("jobs.", ""),
+    ];
     label
         .split(' ')
-        .map(|setting| match setting.split_once('=') {
-            Some((key, value)) => {
-                let key = key.split_once('.').map_or(key, |(_, rest)| rest);
-                format!("{key}={value}")
+        .map(|setting| {
+            let mut setting = setting.to_string();
+            for (long, short) in SHORT {
+                if setting.starts_with(long) || setting.contains(long) {
+                    setting = setting.replacen(long, short, 1);
+                    break;
+                }
             }
-            None => setting.to_string(),
+            setting
         })
         .collect::<Vec<_>>()
         .join(" ")

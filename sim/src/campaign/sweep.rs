@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::report::summary::Summary;
 use crate::scenario::Scenario;
 
+/// The most seeds one sweep runs: a range beyond it is refused (split it into several sweeps or
+/// shards of one range), so a typo like `1..18446744073709551615` never spins or exhausts memory.
+pub const SEEDS_PER_SWEEP_MAX: u64 = 1_000_000;
 /// How many characters of a violation's message the final table shows.
 const MESSAGE_CHARS_MAX: usize = 100;
 /// A run needs more stack than a spawned thread's 2 MiB default gives on some scenarios; this is
@@ -27,10 +30,22 @@ pub enum SweepError {
         "`{0}` is not a seed range; write it like `1..400` (both ends included, first <= last)"
     )]
     BadRange(String),
+    #[error(
+        "`{text}` holds {count} seeds; a sweep runs at most {SEEDS_PER_SWEEP_MAX}: split the range into several sweeps"
+    )]
+    TooManySeeds { text: String, count: u128 },
     #[error("`{0}` is not a shard; write it like `2/4` (shard K of N, 1 <= K <= N)")]
     BadShard(String),
     #[error("--jobs must be at least 1")]
     BadJobs,
+    #[error(
+        "{path} is not a sweep results file (its first line is not a seed result: {first_line}); refusing to read or write it as one: pick another results file"
+    )]
+    NotResults { path: PathBuf, first_line: String },
+    #[error(
+        "results file {path} is in use by another sweep (it holds the file's lock); wait for it to finish, or give this sweep its own --results file and merge them with `dwsim sweep merge`"
+    )]
+    Locked { path: PathBuf },
     #[error("results file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -64,6 +79,13 @@ impl SeedRange {
         let last: u64 = last.trim().parse().map_err(|_| bad())?;
         if first > last {
             return Err(bad());
+        }
+        let count = u128::from(last - first) + 1;
+        if count > u128::from(SEEDS_PER_SWEEP_MAX) {
+            return Err(SweepError::TooManySeeds {
+                text: text.to_string(),
+                count,
+            });
         }
         Ok(Self { first, last })
     }
@@ -313,19 +335,40 @@ pub struct ResultsFile {
 }
 
 /// Reads a results file. A missing file is empty; unreadable lines are skipped with a warning (a
-/// truncated last line is what an interrupted sweep leaves behind).
+/// truncated last line is what an interrupted sweep leaves behind); a file whose first line is
+/// not a seed result is refused.
 pub fn read_results(path: &Path) -> Result<ResultsFile, SweepError> {
-    let mut text = String::new();
     match std::fs::File::open(path) {
-        Ok(mut file) => {
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes).map_err(io_error(path))?;
-            text = String::from_utf8_lossy(&bytes).into_owned();
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(io_error(path)(error)),
+        Ok(mut file) => read_results_from(&mut file, path),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ResultsFile::default()),
+        Err(error) => Err(io_error(path)(error)),
+    }
+}
+
+fn read_results_from(file: &mut std::fs::File, path: &Path) -> Result<ResultsFile, SweepError> {
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+    file.read_to_end(&mut bytes).map_err(io_error(path))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(first_line) = foreign_first_line(&text) {
+        return Err(SweepError::NotResults {
+            path: path.to_path_buf(),
+            first_line,
+        });
     }
     Ok(parse_results(&text, &path.display().to_string()))
+}
+
+/// The first non-empty line of `text` (shortened) when it is not a seed result, nor the start of
+/// one that an interrupted sweep cut short: the file is something else.
+fn foreign_first_line(text: &str) -> Option<String> {
+    let line = text.split_inclusive('\n').find(|l| !l.trim().is_empty())?;
+    let content = line.trim();
+    if serde_json::from_str::<SeedResult>(content).is_ok() {
+        return None;
+    }
+    let truncated_tail = !line.ends_with('\n') && content.starts_with("{\"seed\":");
+    (!truncated_tail).then(|| format!("`{}`", shorten(content, 60)))
 }
 
 fn parse_results(text: &str, origin: &str) -> ResultsFile {
@@ -366,26 +409,39 @@ fn parse_results(text: &str, origin: &str) -> ResultsFile {
 }
 
 /// Appends one JSON line per result, flushed as it is written, so an interrupted sweep keeps
-/// every seed it finished.
+/// every seed it finished. It holds the file's lock until dropped, so two sweeps never
+/// interleave lines in one file.
 pub struct ResultsWriter {
     file: std::fs::File,
     path: PathBuf,
 }
 
 impl ResultsWriter {
-    /// Opens `path` for appending. A truncated tail (from an interrupted sweep) is cut off at
-    /// `complete_len` first, so new lines never glue onto it.
-    pub fn open(path: &Path, complete_len: u64) -> Result<Self, SweepError> {
+    /// Opens `path` for appending and locks it for this sweep, with the results it already
+    /// holds. A file another sweep holds is refused, as is a file that is not a results file; a
+    /// truncated tail (from an interrupted sweep) is cut off first, so new lines never glue
+    /// onto it.
+    pub fn open(path: &Path) -> Result<(Self, ResultsFile), SweepError> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .read(true)
-            .write(true)
-            .truncate(false)
+            .append(true)
             .open(path)
             .map_err(io_error(path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SweepError::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(path)(error)),
+        }
+        let previous = read_results_from(&mut file, path)?;
         let len = file.metadata().map_err(io_error(path))?.len();
-        if len > complete_len {
-            file.set_len(complete_len).map_err(io_error(path))?;
+        if len > previous.complete_len {
+            file.set_len(previous.complete_len)
+                .map_err(io_error(path))?;
         }
         let end = file.seek(SeekFrom::End(0)).map_err(io_error(path))?;
         if end > 0 {
@@ -394,15 +450,15 @@ impl ResultsWriter {
                 .map_err(io_error(path))?;
             let mut last = [0u8; 1];
             file.read_exact(&mut last).map_err(io_error(path))?;
-            file.seek(SeekFrom::End(0)).map_err(io_error(path))?;
             if last[0] != b'\n' {
                 file.write_all(b"\n").map_err(io_error(path))?;
             }
         }
-        Ok(Self {
+        let writer = Self {
             file,
             path: path.to_path_buf(),
-        })
+        };
+        Ok((writer, previous))
     }
 
     pub fn append(&mut self, result: &SeedResult) -> Result<(), SweepError> {
@@ -529,9 +585,20 @@ mod tests {
         );
         assert_eq!(SeedRange::parse("3..=5").unwrap().last, 5);
         assert_eq!(SeedRange::parse("7").unwrap().first, 7);
-        for bad in ["5..1", "a..b", "1..", "", "1...3"] {
+        for bad in ["5..1", "a..b", "1..", "", "1...3", "-1..3"] {
             assert!(SeedRange::parse(bad).is_err(), "{bad}");
         }
+        for huge in [
+            "1..18446744073709551615",
+            "0..1000000",
+            "0..=18446744073709551615",
+        ] {
+            let error = SeedRange::parse(huge).unwrap_err().to_string();
+            assert!(error.contains("at most 1000000"), "{huge}: {error}");
+        }
+        assert_eq!(SeedRange::parse("1..1000000").unwrap().last, 1_000_000);
+        let top = SeedRange::parse("18446744073709551615").unwrap();
+        assert_eq!(Shard::WHOLE.seeds(top), vec![u64::MAX]);
         for bad in ["0/3", "4/3", "1/0", "x/2", "2"] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
@@ -584,6 +651,46 @@ mod tests {
         let whole = parse_results(&good, "r.jsonl");
         assert_eq!((whole.results.len(), whole.warnings.len()), (1, 0));
         assert_eq!(whole.complete_len, good.len() as u64);
+    }
+
+    #[test]
+    fn a_foreign_file_is_refused_and_a_locked_one_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "\nmy notes\n{\"seed\": 1}\n").unwrap();
+        let error = ResultsWriter::open(&notes).err().unwrap().to_string();
+        assert!(
+            error.contains("not a sweep results file") && error.contains("my notes"),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&notes).unwrap(),
+            "\nmy notes\n{\"seed\": 1}\n"
+        );
+        assert!(matches!(
+            read_results(&notes),
+            Err(SweepError::NotResults { .. })
+        ));
+
+        let good = serde_json::to_string(&result(1, "PASS")).unwrap();
+        let path = dir.path().join("r.jsonl");
+        std::fs::write(&path, format!("{good}\n{}", &good[..10])).unwrap();
+        let (mut writer, previous) = ResultsWriter::open(&path).unwrap();
+        assert_eq!(previous.results.len(), 1);
+        let error = ResultsWriter::open(&path).err().unwrap();
+        assert!(matches!(error, SweepError::Locked { .. }), "{error}");
+        writer.append(&result(2, "FAIL")).unwrap();
+        drop(writer);
+        let (_, reread) = ResultsWriter::open(&path).unwrap();
+        assert_eq!(reread.results.len(), 2);
+        assert!(reread.warnings.is_empty(), "{:?}", reread.warnings);
+
+        // An interrupted sweep's only line, cut short, is a results file's start.
+        let cut = dir.path().join("cut.jsonl");
+        std::fs::write(&cut, &good[..20]).unwrap();
+        let (_, previous) = ResultsWriter::open(&cut).unwrap();
+        assert_eq!((previous.results.len(), previous.complete_len), (0, 0));
+        assert_eq!(std::fs::read_to_string(&cut).unwrap(), "");
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct FreshnessReport {
     pub p99_ms: i64,
     pub max_ms: i64,
     pub sla_p99_ms: Option<i64>,
+    /// Under `[sla] excuse_faults`: events left out of the figures because a fault met them on
+    /// their way (see `check::excuse`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_excused: Option<u64>,
     /// Simulated ms after the chaos phase ended when the last event became visible.
     pub converged_after_heal_ms: Option<i64>,
     /// The same figures per traffic phase (by production time), in story order.
@@ -47,6 +51,8 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
     let mut latencies = Vec::with_capacity(truth.events.len());
     let mut by_phase: BTreeMap<crate::scenario::TrafficPhase, Vec<i64>> = BTreeMap::new();
     let mut never_visible = 0;
+    let excuses = crate::check::excuse::Excuses::of(&world.scenario);
+    let mut excused = 0u64;
     let mut last_visible = None;
     let mut visible_by_produced_s: Vec<i64> = Vec::new();
     let mut note_second = |produced_ms: i64, visible_ms: i64| {
@@ -74,13 +80,17 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
             Some(ix) => {
                 let visible = dwd.visible_at[ix];
                 let produced = truth.produced_ms[i - 1];
+                note_second(produced, visible);
+                last_visible = Some(last_visible.map_or(visible, |t: i64| t.max(visible)));
+                if excuses.as_ref().is_some_and(|e| e.event(produced, visible)) {
+                    excused += 1;
+                    continue;
+                }
                 latencies.push(visible - produced);
                 by_phase
                     .entry(world.scenario.phase_at(produced))
                     .or_default()
                     .push(visible - produced);
-                last_visible = Some(last_visible.map_or(visible, |t: i64| t.max(visible)));
-                note_second(truth.produced_ms[i - 1], visible);
             }
             None => {
                 never_visible += 1;
@@ -152,6 +162,7 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
         p99_ms,
         max_ms,
         sla_p99_ms,
+        events_excused: excuses.map(|_| excused),
         converged_after_heal_ms: last_visible.map(|t| (t - chaos_end_ms).max(0)),
         phases,
         violations,

@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod event_time;
 pub mod exactly_once;
+pub mod excuse;
 pub mod files;
 pub mod freshness;
 pub mod history;

@@ -28,6 +28,12 @@ pub struct AvailabilityReport {
     pub staleness_max_ms: i64,
     /// The longest run of consecutive bad slots: (first slot ms, last slot ms).
     pub longest_outage_ms: Option<(i64, i64)>,
+    /// Under `[sla] excuse_faults`: slots not judged because a fault took serving away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excused_slots: Option<u64>,
+    /// Under `[sla] excuse_faults`: the rule the SLA checkers judged by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -134,9 +140,17 @@ fn availability(world: &World, end_ms: i64) -> AvailabilityReport {
     let mut outage: Option<(i64, i64)> = None;
     let mut longest: Option<(i64, i64)> = None;
     let mut slot_ms = first_slot_ms;
+    let excuses = crate::check::excuse::Excuses::of(&world.scenario);
+    let mut excused = 0u64;
     // A slot is judged only when its answer deadline falls within the run: a query sent in the
     // run's last `query_latency_max` could still be answered in time after the run stops.
     while slot_ms + latency_max_ms <= end_ms {
+        if excuses.as_ref().is_some_and(|e| e.slot(slot_ms)) {
+            excused += 1;
+            outage = None;
+            slot_ms += interval_ms;
+            continue;
+        }
         slots += 1;
         let ok = match by_slot.get(&slot_ms) {
             None => {
@@ -182,6 +196,8 @@ fn availability(world: &World, end_ms: i64) -> AvailabilityReport {
         query_latency_max_ms: latency_max_ms,
         staleness_max_ms,
         longest_outage_ms: longest,
+        excused_slots: excuses.as_ref().map(|_| excused),
+        sla_rule: excuses.as_ref().map(|e| e.describe()),
     }
 }
 
@@ -257,7 +273,12 @@ impl AvailabilityReport {
             self.slow,
             self.stale,
             self.missed
-        )
+        ) + &self.sla_rule.as_ref().map_or(String::new(), |rule| {
+            format!(
+                "\n{rule} ({} query slots excused)",
+                self.excused_slots.unwrap_or(0)
+            )
+        })
     }
 }
 

@@ -28,9 +28,13 @@ pub enum OutputError {
         source: std::io::Error,
     },
     #[error(
-        "refusing to write into {path}: it is not empty and holds no dwsim summary.json; pick an empty or new directory"
+        "refusing to write into {path}: it is not empty and does not look like a dwsim output (no {OUTPUT_MARKER} or summary.json), so even --force will not clear it; pick an empty or new directory"
     )]
     NotOurs { path: String },
+    #[error(
+        "refusing to write into {path}: it holds an earlier run's output, whose files would mix with this run's; pick a new directory, or pass --force to clear it first"
+    )]
+    NotEmpty { path: String },
     #[error("cannot export {what}: {reason}")]
     Export { what: String, reason: String },
 }
@@ -49,21 +53,53 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     std::fs::write(path, bytes).map_err(io_error(path))
 }
 
-/// Checks `dir` may be written: new, empty, or an earlier dwsim output.
-pub fn check_out_dir(dir: &Path) -> Result<(), OutputError> {
-    match std::fs::read_dir(dir) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(io_error(dir)(error)),
-        Ok(mut entries) => {
-            if entries.next().is_none() || dir.join("summary.json").exists() {
-                Ok(())
-            } else {
-                Err(OutputError::NotOurs {
-                    path: dir.display().to_string(),
-                })
-            }
-        }
+/// The file every output directory gets first: what lets `--force` know a directory is a dwsim
+/// output it may clear.
+pub const OUTPUT_MARKER: &str = ".dwsim-output";
+
+/// Checks `dir` may be written: new or empty; with `force` also an earlier dwsim output (which
+/// [`clear_out_dir`] then empties). A directory that is not a dwsim output is never written.
+pub fn check_out_dir(dir: &Path, force: bool) -> Result<(), OutputError> {
+    let path = || dir.display().to_string();
+    let empty = match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(io_error(dir)(error)),
+        Ok(mut entries) => entries.next().is_none(),
+    };
+    match empty {
+        true => Ok(()),
+        false if !looks_like_output(dir) => Err(OutputError::NotOurs { path: path() }),
+        false if force => Ok(()),
+        false => Err(OutputError::NotEmpty { path: path() }),
     }
+}
+
+/// Whether `dir` holds an earlier dwsim output: its marker, or (written before the marker
+/// existed) a summary.json.
+fn looks_like_output(dir: &Path) -> bool {
+    dir.join(OUTPUT_MARKER).is_file() || dir.join("summary.json").is_file()
+}
+
+/// Empties `dir` for `--force`, only when it is a dwsim output (or empty, or missing).
+pub fn clear_out_dir(dir: &Path) -> Result<(), OutputError> {
+    check_out_dir(dir, true)?;
+    let entries = match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other.map_err(io_error(dir))?,
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        // A symlink is removed, never followed.
+        let is_dir = entry.file_type().map_err(io_error(&path))?.is_dir();
+        let removed = if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io_error(&path))?;
+    }
+    Ok(())
 }
 
 fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>, String> {
@@ -85,7 +121,11 @@ pub fn write_all(
     summary: &Summary,
     trace_mode: crate::trace::TraceMode,
 ) -> Result<(), OutputError> {
-    check_out_dir(dir)?;
+    check_out_dir(dir, false)?;
+    write_file(
+        &dir.join(OUTPUT_MARKER),
+        b"dwsim run output: `dwsim run --out DIR --force` may clear this directory\n",
+    )?;
     let json = serde_json::to_vec_pretty(summary).expect("summary serialises");
     write_file(&dir.join("summary.json"), &json)?;
     if trace_mode.writes_files() {

@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-const WIDTH: f64 = 760.0;
+const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 340.0;
 const LEFT: f64 = 78.0;
-const RIGHT: f64 = 190.0;
+const RIGHT: f64 = 300.0;
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 48.0;
 
@@ -151,7 +151,7 @@ fn legend(out: &mut String, names: &[(String, usize, Mark)]) {
                 );
             }
         }
-        let label: String = name.chars().take(26).collect();
+        let label: String = name.chars().take(46).collect();
         let _ = write!(
             out,
             r#"<text x="{}" y="{}">{}</text>"#,

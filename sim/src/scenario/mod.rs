@@ -84,6 +84,11 @@ pub enum ScenarioError {
     Invalid { path: String, message: String },
 }
 
+/// The most events a run may produce: a simulated event takes about a kilobyte of memory
+/// (its ground truth, its TT record, the checkers' ledgers), so beyond this a run would exhaust a
+/// workstation's memory rather than fail or pass.
+pub const EVENTS_PER_RUN_MAX: f64 = 20_000_000.0;
+
 /// A value refused once the scenario was read: the key it came from (to name its line) and
 /// why, with the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +263,7 @@ impl Scenario {
         self.storage.check(self.sla.query_latency_max)?;
         self.check_tables_and_jobs()?;
         self.check_dual_storage()?;
+        self.check_traffic_fits_the_run()?;
         if self.sla.overspend_max_pct.is_some() && self.serving.daily_budget_micros.is_none() {
             return Err(Invalid::at(
                 "sla",
@@ -339,6 +345,35 @@ impl Scenario {
             )?;
         }
         Ok(())
+    }
+
+    /// The run's traffic fits in memory: every simulated event is kept for the checkers.
+    fn check_traffic_fits_the_run(&self) -> Result<(), Invalid> {
+        let events = self.expected_events();
+        ensure(
+            events <= EVENTS_PER_RUN_MAX,
+            "traffic",
+            "baseline_events_per_s",
+            format!(
+                "[traffic] the chaos phase would produce about {events:.0} events (the rate, its spikes and diurnal swing over {}), beyond the {EVENTS_PER_RUN_MAX:.0} a run can hold in memory (every simulated event is kept for the checkers); lower baseline_events_per_s or a spike's multiple, or shorten [run] chaos",
+                self.run.chaos
+            ),
+        )
+    }
+
+    /// The events the traffic produces over the chaos phase: its rate integrated in steps of at
+    /// least a second (at most 100,000 steps, so a long run is checked quickly).
+    pub fn expected_events(&self) -> f64 {
+        let chaos_ms = self.run.chaos.0;
+        let step_ms = (chaos_ms / 100_000).max(1_000);
+        let mut events = 0.0;
+        let mut t_ms = 0;
+        while t_ms < chaos_ms {
+            let width_ms = step_ms.min(chaos_ms - t_ms);
+            events += self.rate_at(t_ms + width_ms / 2) * width_ms as f64 / 1_000.0;
+            t_ms += width_ms;
+        }
+        events
     }
 
     fn check_dual_storage(&self) -> Result<(), Invalid> {

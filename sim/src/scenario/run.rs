@@ -115,6 +115,15 @@ impl RunSection {
             RUN,
             "rpc_timeout",
             "[run] rpc_timeout must be at least 10ms (a call that cannot wait for an answer never succeeds)",
+        )?;
+        ensure(
+            2 * self.network_latency_max.0 < self.rpc_timeout.0,
+            RUN,
+            "network_latency_max",
+            format!(
+                "[run] network_latency_max = {} is too long for rpc_timeout = {}: a call's round trip (twice the latency) must fit in the timeout, or no call ever succeeds; lower the latency or raise rpc_timeout",
+                self.network_latency_max, self.rpc_timeout
+            ),
         )
     }
 }

@@ -32,6 +32,12 @@ pub struct SlaSection {
     /// advertisers and days) as a percentage of the budgets that ran out; unchecked when absent.
     #[serde(default)]
     pub overspend_max_pct: Option<f64>,
+    /// The SLA checkers (availability, freshness) judge only the time the scenario's faults
+    /// leave them to judge: query slots while serving is crashed or cut off from every storage
+    /// system, and events whose way through the pipeline a fault met, are not held against the
+    /// warehouse. What `--swarm` runs with; the safety checkers are never relaxed.
+    #[serde(default)]
+    pub excuse_faults: bool,
     /// Files checker: live data files in one bucket of a table, at any committed snapshot.
     #[serde(default = "default_files_per_bucket_max")]
     pub files_per_bucket_max: usize,
@@ -53,6 +59,7 @@ impl Default for SlaSection {
             staleness_max: default_staleness_max(),
             recovery_max: None,
             overspend_max_pct: None,
+            excuse_faults: false,
             files_per_bucket_max: default_files_per_bucket_max(),
             small_file_bytes: default_small_file_bytes(),
             small_files_max: default_small_files_max(),

@@ -329,7 +329,42 @@ fn nonsense_numbers_are_refused_at_their_line() {
             .unwrap_or_else(|e| e.to_string());
         assert!(error.contains(expected), "{extra}: {error}");
     }
+    for (edit, expected) in [
+        (
+            (
+                "[run]\n",
+                "[run]\nnetwork_latency_min = \"1s\"\nnetwork_latency_max = \"1h\"\n",
+            ),
+            "line 5: [run] network_latency_max = 3600s is too long for rpc_timeout",
+        ),
+        (
+            (
+                "baseline_events_per_s = 100",
+                "baseline_events_per_s = 10000000",
+            ),
+            "line 7: [traffic] the chaos phase would produce about 100000000 events",
+        ),
+    ] {
+        let text = MINIMAL.replace(edit.0, edit.1);
+        let error = Scenario::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
     let epoch = MINIMAL.replace("[run]\n", "[run]\nepoch_ms = 9223372036854775807\n");
     let error = Scenario::parse(&epoch, "x.toml").unwrap_err().to_string();
     assert!(error.contains("line 4: [run] epoch_ms"), "{error}");
+}
+
+#[test]
+fn expected_events_integrate_the_rate_and_spikes() {
+    let scenario = Scenario::parse(MINIMAL, "x.toml").unwrap();
+    assert_eq!(
+        scenario.expected_events().round(),
+        1_000.0,
+        "100/s over 10 s"
+    );
+    let spiky = format!(
+        "{MINIMAL}[[traffic.spikes]]\nstart = \"2s\"\nramp = \"0s\"\npeak = \"4s\"\ndecay = \"0s\"\nmultiple = 3\n"
+    );
+    let scenario = Scenario::parse(&spiky, "x.toml").unwrap();
+    assert_eq!(scenario.expected_events().round(), 1_800.0, "4 s at 300/s");
 }

@@ -80,15 +80,18 @@ pub fn around<'a>(
         .collect();
     let (from, to, focus) = match anchor {
         Anchor::TimeMs(t) => {
-            let from = kept.partition_point(|e| e.t_ms < t - window_ms);
-            let to = kept.partition_point(|e| e.t_ms <= t + window_ms);
+            let from = kept.partition_point(|e| e.t_ms < t.saturating_sub(window_ms));
+            let to = kept.partition_point(|e| e.t_ms <= t.saturating_add(window_ms));
             (from, to, kept.partition_point(|e| e.t_ms < t))
         }
         Anchor::Seq(seq) => {
             let focus = kept.partition_point(|e| e.seq < seq);
             (
                 focus.saturating_sub(count),
-                (focus + count + 1).min(kept.len()),
+                focus
+                    .saturating_add(count)
+                    .saturating_add(1)
+                    .min(kept.len()),
                 focus,
             )
         }
@@ -149,5 +152,16 @@ mod tests {
         );
         assert_eq!(focus, Some(1));
         assert!(Anchor::parse("soon").is_err());
+        // Far past the end, or asking for every event: an empty or whole slice, never a panic.
+        for anchor in [
+            Anchor::TimeMs(i64::MAX),
+            Anchor::Seq(u64::MAX),
+            Anchor::TimeMs(i64::MIN),
+        ] {
+            let (near, focus) = around(&events, anchor, i64::MAX, usize::MAX, None);
+            assert!(near.len() <= events.len() && focus.is_none_or(|f| f < near.len()));
+        }
+        let (near, _) = around(&events, Anchor::Seq(0), 0, usize::MAX, None);
+        assert_eq!(near.len(), events.len());
     }
 }

@@ -85,16 +85,33 @@ impl Replica {
         self.health.set(health);
     }
 
-    /// One report from this system's view; `Ok(None)` while it has no table or no snapshot.
-    async fn report(&self, advertiser: i64, window: i64) -> Result<Option<ReportAnswer>, String> {
+    /// One report from this system's view, brought to the latest snapshot if that takes at most
+    /// `refresh_timeout` (else answered from the view as it stands, like a single system's
+    /// serving: a refresh that rebuilds the view after a compaction never delays a query past
+    /// its latency SLA); `Ok(None)` while it has no table or no snapshot.
+    async fn report(
+        &self,
+        advertiser: i64,
+        window: i64,
+        refresh_timeout: Duration,
+    ) -> Result<Option<ReportAnswer>, String> {
         let mut guard = self.layer.lock().await;
         let Some(layer) = guard.as_mut() else {
             return Ok(None);
         };
-        layer
-            .report(advertiser, window)
-            .await
-            .map_err(|e| e.to_string())
+        match tokio::time::timeout(refresh_timeout, layer.refresh()).await {
+            Ok(Err(error)) => Err(error.to_string()),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Ok(Some(_))) | Err(_) => Ok(layer.answer_from_view(advertiser, window)),
+        }
+    }
+
+    /// Brings the view towards the latest snapshot, for idle time between slots (cancel-safe).
+    async fn refresh_view(&self) {
+        let mut guard = self.layer.lock().await;
+        if let Some(layer) = guard.as_mut() {
+            let _ = layer.refresh().await;
+        }
     }
 
     /// A background probe: refreshes the view (keeping it warm for a switch) and reads the
@@ -208,7 +225,9 @@ impl Failover {
     /// One report attempt on replica `index`, its health noted.
     async fn attempt(self: Rc<Self>, index: usize, advertiser: i64, window: i64) -> Attempt {
         let replica = &self.replicas[index];
-        match replica.report(advertiser, window).await {
+        let refresh_timeout =
+            Duration::from_millis(self.world.scenario.serving.refresh_timeout.0 as u64);
+        match replica.report(advertiser, window, refresh_timeout).await {
             Ok(Some(answer)) => {
                 let staleness_ms = replica.env.clock().now_millis() - answer.snapshot_time_ms;
                 let fresh = staleness_ms <= self.staleness_max_ms;
@@ -301,6 +320,30 @@ impl Failover {
             }
         }
         self.choose(active, outcomes)
+    }
+
+    /// The answer of the view holding the newest snapshot, read from memory without storage;
+    /// a view an attempt still holds (one running on in the background) is passed over.
+    fn freshest_view(&self, advertiser: i64, window: i64) -> Option<(usize, ReportAnswer)> {
+        let mut best: Option<(usize, ReportAnswer)> = None;
+        for (index, replica) in self.replicas.iter().enumerate() {
+            let Ok(guard) = replica.layer.try_lock() else {
+                continue;
+            };
+            let Some(answer) = guard
+                .as_ref()
+                .and_then(|layer| layer.answer_from_view(advertiser, window))
+            else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| b.snapshot_time_ms < answer.snapshot_time_ms)
+            {
+                best = Some((index, answer));
+            }
+        }
+        best
     }
 
     /// How long an attempt or probe may take before its system counts as failed.
@@ -456,8 +499,21 @@ impl AnswerSource for FailoverSource {
     /// The replicas' views stay warm through their own probes; at the slot, serving fails
     /// back to the primary if it has been healthy long enough.
     async fn idle_until(&mut self, slot_ms: i64) {
-        let wait_ms = (slot_ms - sim_now_ms()).max(0);
-        tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
+        // The system in use keeps its view warm as a single system's does: a refresh every
+        // `refresh_interval`, each stopped at the slot.
+        let refresh_interval_ms = self.failover.world.scenario.serving.refresh_interval.0;
+        loop {
+            let now_ms = sim_now_ms();
+            if now_ms >= slot_ms {
+                break;
+            }
+            let replica = self.failover.replicas[self.failover.active.get()].clone();
+            let idle = Duration::from_millis((slot_ms - now_ms) as u64);
+            let _ = tokio::time::timeout(idle, replica.refresh_view()).await;
+            let now_ms = sim_now_ms();
+            let next_poll_ms = (now_ms + refresh_interval_ms).min(slot_ms);
+            tokio::time::sleep(Duration::from_millis((next_poll_ms - now_ms).max(0) as u64)).await;
+        }
         self.failover.maybe_fail_back();
     }
 
@@ -473,7 +529,20 @@ impl AnswerSource for FailoverSource {
                 }
             }
             Ok(None) => SlotOutcome::Empty,
-            Err(error) => SlotOutcome::Failed(error),
+            // Both systems failed: like a single system's serving, answer from the freshest
+            // view as it stands (its staleness says how old), failing only without a view.
+            Err(error) => match self.failover.freshest_view(advertiser, window_minutes) {
+                Some((index, answer)) => {
+                    let replica = &self.failover.replicas[index];
+                    SlotOutcome::Answered {
+                        staleness_ms: replica.env.clock().now_millis() - answer.snapshot_time_ms,
+                        answer,
+                        storage: Some((replica.chain.storage, index == 1)),
+                        from_view: Some(format!("both systems failed: {error}")),
+                    }
+                }
+                None => SlotOutcome::Failed(error),
+            },
         }
     }
 

@@ -237,8 +237,8 @@ pub(crate) fn plan(args: &PlanArgs) -> ExitCode {
     let runs: Vec<PlanRun> = runs
         .into_iter()
         .filter(|r| {
-            (r.traffic_multiple != 1.0 || wanted.contains(&(&r.config, r.seed)))
-                && (r.traffic_multiple != 1.0 || digests.contains(&r.scenario_digest))
+            r.traffic_multiple != 1.0
+                || (wanted.contains(&(&r.config, r.seed)) && digests.contains(&r.scenario_digest))
         })
         .collect();
     let inputs = PlanInputs {
@@ -267,7 +267,7 @@ fn run_batch(
     }
     let progress = progress_bar(units.len() as u64);
     let terminal = !progress.is_hidden();
-    let started = std::time::Instant::now();
+    let started = sim::sweep::wall_clock();
     let total = units.len();
     let mut finished = 0usize;
     let mut write_error: Option<String> = None;

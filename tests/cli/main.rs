@@ -1,9 +1,10 @@
 //! The `dwsim` command as its users meet it, one test binary: `run`, `trace` and `table scan`,
-//! `sweep` with its results file, shards and merge, and `shrink`.
+//! `sweep` with its results file, shards and merge, `plan`, and `shrink`.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod cli;
+mod plan;
 mod shrink;
 mod sweep;

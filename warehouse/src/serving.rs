@@ -77,7 +77,12 @@ impl<E: Env> ServingLayer<E> {
         if self.read_parallelism > 1 {
             let to_read: Vec<_> = files
                 .iter()
-                .filter(|e| rebuild || !self.files_seen.contains(&(e.bucket, e.file.file_name.clone())))
+                .filter(|e| {
+                    rebuild
+                        || !self
+                            .files_seen
+                            .contains(&(e.bucket, e.file.file_name.clone()))
+                })
                 .collect();
             let lane_count = self.read_parallelism as usize;
             let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); lane_count];
@@ -86,14 +91,17 @@ impl<E: Env> ServingLayer<E> {
             }
             let (dws, to_read) = (&self.dws, &to_read);
             let read = crate::stream::runtime::join_all(
-                lanes.into_iter().filter(|lane| !lane.is_empty()).map(|lane| async move {
-                    let mut out = Vec::with_capacity(lane.len());
-                    for index in lane {
-                        let entry = to_read[index];
-                        out.push((index, dws.read_data_file(entry.bucket, &entry.file).await?));
-                    }
-                    Ok::<_, TableError>(out)
-                }),
+                lanes
+                    .into_iter()
+                    .filter(|lane| !lane.is_empty())
+                    .map(|lane| async move {
+                        let mut out = Vec::with_capacity(lane.len());
+                        for index in lane {
+                            let entry = to_read[index];
+                            out.push((index, dws.read_data_file(entry.bucket, &entry.file).await?));
+                        }
+                        Ok::<_, TableError>(out)
+                    }),
             )
             .await;
             let mut by_index = Vec::with_capacity(to_read.len());

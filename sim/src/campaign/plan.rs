@@ -213,7 +213,12 @@ impl PlanRun {
     }
 
     /// Reduces a checked run to a plan line.
-    pub fn from_summary(summary: &Summary, unit: &Unit, base_sets: &[String], digest: &str) -> Self {
+    pub fn from_summary(
+        summary: &Summary,
+        unit: &Unit,
+        base_sets: &[String],
+        digest: &str,
+    ) -> Self {
         let (scenario, config, traffic_multiple) =
             (&unit.scenario, &unit.config, unit.traffic_multiple);
         let first_violation = summary
@@ -392,7 +397,7 @@ impl Unit {
     pub fn run(&self, scenario_path: &str, base_sets: &[String], git_commit: &str) -> PlanRun {
         use std::panic::{AssertUnwindSafe, catch_unwind};
         let digest = self.digest();
-        let started = std::time::Instant::now();
+        let started = crate::campaign::sweep::wall_clock();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let run = crate::check::run(self.scenario.clone(), self.seed);
             let summary = Summary::build(
@@ -584,16 +589,21 @@ pub fn outcomes(configs: &[Config], runs: &[PlanRun]) -> Vec<ConfigOutcome> {
         .collect();
     for (i, outcome) in outcomes.iter_mut().enumerate() {
         let (cost, fresh) = points[i];
-        outcome.pareto = !points.iter().enumerate().any(|(j, &(c, f))| {
-            j != i && c <= cost && f <= fresh && (c < cost || f < fresh)
-        });
+        outcome.pareto = !points
+            .iter()
+            .enumerate()
+            .any(|(j, &(c, f))| j != i && c <= cost && f <= fresh && (c < cost || f < fresh));
     }
     outcomes
 }
 
 fn outcome_of(config: &Config, runs: &[&PlanRun]) -> ConfigOutcome {
     let worst_i64 = |f: fn(&PlanRun) -> i64| runs.iter().map(|r| f(r)).max().unwrap_or(0);
-    let seeds_failed: Vec<u64> = runs.iter().filter(|r| !r.passed()).map(|r| r.seed).collect();
+    let seeds_failed: Vec<u64> = runs
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.seed)
+        .collect();
     let mut failures: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
     for run in runs.iter().filter(|r| !r.passed()) {
         if let Some(checker) = run.failed_checkers.first() {
@@ -627,7 +637,9 @@ fn outcome_of(config: &Config, runs: &[&PlanRun]) -> ConfigOutcome {
     let freshness_p99_worst_ms = worst_i64(|r| r.freshness_p99_ms);
     let first = runs[0];
     let margins = Margins {
-        freshness_ms: first.freshness_sla_ms.map(|sla| sla - freshness_p99_worst_ms),
+        freshness_ms: first
+            .freshness_sla_ms
+            .map(|sla| sla - freshness_p99_worst_ms),
         availability_pct: first
             .availability_sla_pct
             .map(|sla| availability_worst_pct - sla),
@@ -695,7 +707,10 @@ pub fn cheapest_failing(outcomes: &[ConfigOutcome]) -> Option<&ConfigOutcome> {
 /// The SLA that fails on most configurations, when none passes: `checker (n of m configurations)`.
 pub fn failing_first(outcomes: &[ConfigOutcome], runs: &[PlanRun]) -> Option<String> {
     let mut counts: BTreeMap<&str, BTreeSet<&Config>> = BTreeMap::new();
-    for run in runs.iter().filter(|r| r.traffic_multiple == 1.0 && !r.passed()) {
+    for run in runs
+        .iter()
+        .filter(|r| r.traffic_multiple == 1.0 && !r.passed())
+    {
         if let Some(checker) = run.failed_checkers.first() {
             counts.entry(checker).or_default().insert(&run.config);
         }
@@ -790,7 +805,13 @@ mod tests {
             configs[2].set_flags(),
             " --set dwd.bucket=16 --set jobs.parallelism.default=16 --set jobs.checkpoint-policy=fixed"
         );
-        for bad in ["bucket=1", "dwd.bucket", "dwd.bucket=", "dwd.bucket=1,1", "dwd.bucket=1,,2"] {
+        for bad in [
+            "bucket=1",
+            "dwd.bucket",
+            "dwd.bucket=",
+            "dwd.bucket=1,1",
+            "dwd.bucket=1,,2",
+        ] {
             assert!(Axis::parse(bad).is_err(), "{bad}");
         }
         let again = Axis::parse("dwd.bucket=1,2").unwrap();
@@ -809,8 +830,16 @@ mod tests {
         }
         let multiples: Vec<f64> = tried.iter().map(|t| t.0).collect();
         assert_eq!(&multiples[..3], &[2.0, 4.0, 8.0]);
-        let pass = tried.iter().filter(|t| t.1).map(|t| t.0).fold(1.0, f64::max);
-        let fail = tried.iter().filter(|t| !t.1).map(|t| t.0).fold(f64::INFINITY, f64::min);
+        let pass = tried
+            .iter()
+            .filter(|t| t.1)
+            .map(|t| t.0)
+            .fold(1.0, f64::max);
+        let fail = tried
+            .iter()
+            .filter(|t| !t.1)
+            .map(|t| t.0)
+            .fold(f64::INFINITY, f64::min);
         assert!(pass < sustains_below && sustains_below <= fail && fail <= pass * 1.1);
         // Never past the bound, and done when everything passes up to it.
         let mut all_pass = Vec::new();

@@ -123,7 +123,9 @@ impl PlanReport {
                 r.label, r.usd_per_day, r.reserved_slots
             ),
             (None, Some(first)) => {
-                format!("FAIL: no configuration meets every SLA on every seed; fails first: {first}")
+                format!(
+                    "FAIL: no configuration meets every SLA on every seed; fails first: {first}"
+                )
             }
             (None, None) => "FAIL: no configuration was run".to_string(),
         };
@@ -181,7 +183,11 @@ impl PlanReport {
                 r.usd_per_day,
                 secs(r.freshness_p99_worst_ms)
             );
-            let _ = writeln!(out, "Margins on the worst seed: {}.\n", margins_text(&r.margins));
+            let _ = writeln!(
+                out,
+                "Margins on the worst seed: {}.\n",
+                margins_text(&r.margins)
+            );
             if let Some(h) = &r.headroom {
                 let _ = writeln!(out, "Headroom: {}.\n", headroom_text(h));
             }
@@ -204,7 +210,10 @@ impl PlanReport {
             out,
             "| configuration | verdict | slots | $/day | freshness p99 (worst) | availability (worst) | overspend (worst) | catch-up (worst) | DWD peak busy | TT backlog peak | DWD files/bucket | frontier |"
         );
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            out,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for c in &self.configs {
             let verdict = if c.passed {
                 "PASS".to_string()
@@ -290,11 +299,7 @@ impl PlanReport {
     pub fn html(&self, runs: &[PlanRun]) -> String {
         let mut out = String::new();
         out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
-        let _ = write!(
-            out,
-            "<title>dwsim plan: {}</title>",
-            escape(&self.scenario)
-        );
+        let _ = write!(out, "<title>dwsim plan: {}</title>", escape(&self.scenario));
         out.push_str("<style>body{font-family:sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}.pass{color:#060;font-weight:bold}.fail{color:#a00;font-weight:bold}figure{margin:18px 0}figcaption{font-size:13px;color:#444;max-width:760px}code{background:#f4f4f4;padding:1px 3px}</style></head><body>");
         let _ = write!(
             out,
@@ -322,9 +327,10 @@ impl PlanReport {
                 r.usd_per_day,
                 secs(r.freshness_p99_worst_ms),
                 escape(&margins_text(&r.margins)),
-                r.headroom
-                    .as_ref()
-                    .map_or(String::new(), |h| format!(" Headroom: {}.", escape(&headroom_text(h)))),
+                r.headroom.as_ref().map_or(String::new(), |h| format!(
+                    " Headroom: {}.",
+                    escape(&headroom_text(h))
+                )),
                 escape(&r.reproduce)
             );
         }
@@ -412,11 +418,20 @@ impl PlanReport {
         };
         // 1. Cost against freshness, with the frontier.
         let point = |c: &ConfigOutcome| (c.usd_per_day, c.freshness_p99_worst_ms as f64 / 1e3);
-        let mut frontier: Vec<(f64, f64)> = self.configs.iter().filter(|c| c.pareto).map(point).collect();
+        let mut frontier: Vec<(f64, f64)> = self
+            .configs
+            .iter()
+            .filter(|c| c.pareto)
+            .map(point)
+            .collect();
         frontier.sort_by(|a, b| a.0.total_cmp(&b.0));
         let costs: Vec<f64> = self.configs.iter().map(|c| c.usd_per_day).collect();
         let spread = costs.iter().copied().fold(0.0, f64::max)
-            / costs.iter().copied().fold(f64::INFINITY, f64::min).max(1e-9);
+            / costs
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min)
+                .max(1e-9);
         let scatter = XyChart {
             title: "Cost against freshness p99 (worst seed)".into(),
             x_label: "reserved slots, US$ a day".into(),
@@ -429,12 +444,22 @@ impl PlanReport {
                 },
                 Series {
                     name: "meets every SLA".into(),
-                    points: self.configs.iter().filter(|c| c.passed).map(point).collect(),
+                    points: self
+                        .configs
+                        .iter()
+                        .filter(|c| c.passed)
+                        .map(point)
+                        .collect(),
                     mark: Mark::Points,
                 },
                 Series {
                     name: "fails an SLA".into(),
-                    points: self.configs.iter().filter(|c| !c.passed).map(point).collect(),
+                    points: self
+                        .configs
+                        .iter()
+                        .filter(|c| !c.passed)
+                        .map(point)
+                        .collect(),
                     mark: Mark::Points,
                 },
             ],
@@ -442,7 +467,13 @@ impl PlanReport {
             annotations: self
                 .configs
                 .iter()
-                .filter(|c| c.pareto || self.recommendation.as_ref().is_some_and(|r| r.label == c.label))
+                .filter(|c| {
+                    c.pareto
+                        || self
+                            .recommendation
+                            .as_ref()
+                            .is_some_and(|r| r.label == c.label)
+                })
                 .map(|c| {
                     let (x, y) = point(c);
                     (x, y, short_label(&c.label))
@@ -625,7 +656,9 @@ impl PlanReport {
         self.configs
             .iter()
             .filter(|c| {
-                c.pareto || Some(c.label.as_str()) == failing || Some(c.label.as_str()) == recommended
+                c.pareto
+                    || Some(c.label.as_str()) == failing
+                    || Some(c.label.as_str()) == recommended
             })
             .take(8)
             .collect()
@@ -718,8 +751,9 @@ fn rule_verdict(
                 ratio
             )
         }
-        None => "The plan did not vary dwd.bucket, so the rule is shown for reference only."
-            .to_string(),
+        None => {
+            "The plan did not vary dwd.bucket, so the rule is shown for reference only.".to_string()
+        }
     }
 }
 

@@ -16,11 +16,7 @@ use crate::world::{TT_PORT, TurmoilDisk, World, sim_now_ms};
 const TT_ROOT: &str = "/tt";
 
 pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
-    let broker = match Broker::open(
-        TurmoilDisk,
-        TT_ROOT,
-        world.scenario.tt_config(),
-    ) {
+    let broker = match Broker::open(TurmoilDisk, TT_ROOT, world.scenario.tt_config()) {
         Ok(broker) => Rc::new(RefCell::new(broker)),
         Err(error) => {
             world.record(TT, TraceKind::TtOpenFailed, error.to_string());
@@ -102,7 +98,12 @@ fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8
             .borrow_mut()
             .handle(TT_ROOT, request, world.scenario.run.epoch_ms + now_ms);
     if let (Some((partition, offset)), TtResponse::Records(fetched)) = (fetch, &response) {
-        note_fetch(world, partition, offset + fetched.events.len() as u64, now_ms);
+        note_fetch(
+            world,
+            partition,
+            offset + fetched.events.len() as u64,
+            now_ms,
+        );
     }
     if let (Some((partition, ids)), TtResponse::Appended { base_offset }) = (append, &response) {
         let mut ledger = world.observed.ledger.borrow_mut();

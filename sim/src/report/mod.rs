@@ -5,5 +5,5 @@ pub mod artefacts;
 pub mod capacity;
 pub mod perfetto;
 pub mod resources;
-pub mod svg;
 pub mod summary;
+pub mod svg;

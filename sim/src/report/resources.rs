@@ -212,7 +212,10 @@ impl ResourcesReport {
         (0..steps)
             .map(|step| {
                 let windows = step * windows_per_step..(step + 1) * windows_per_step;
-                let produced: u64 = produced_per_window.range(windows.clone()).map(|(_, n)| n).sum();
+                let produced: u64 = produced_per_window
+                    .range(windows.clone())
+                    .map(|(_, n)| n)
+                    .sum();
                 let backlog = backlog_per_window
                     .range(windows.clone())
                     .map(|(_, b)| *b)
@@ -252,7 +255,10 @@ impl ResourcesReport {
                 si(self.simulated_events_per_s_peak)
             )
         };
-        lines.push(format!("scale: {scale} (cost profile {})", self.cost_profile));
+        lines.push(format!(
+            "scale: {scale} (cost profile {})",
+            self.cost_profile
+        ));
         let jobs: Vec<String> = self
             .jobs
             .iter()
@@ -313,7 +319,12 @@ pub fn si(value: f64) -> String {
 /// Bytes in binary units: 512 B, 1.5 MiB, 3.2 TiB.
 pub fn bytes(value: u64) -> String {
     let v = value as f64;
-    let units = [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
     for (unit, size) in units {
         if value >= size {
             return format!("{:.1} {unit}", v / size as f64);

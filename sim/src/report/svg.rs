@@ -92,7 +92,11 @@ fn ticks(lo: f64, hi: f64, wanted: usize) -> Vec<f64> {
     let mut out = Vec::new();
     let mut value = first;
     while value <= hi + step * 1e-9 && out.len() < 50 {
-        out.push(if value.abs() < step * 1e-9 { 0.0 } else { value });
+        out.push(if value.abs() < step * 1e-9 {
+            0.0
+        } else {
+            value
+        });
         value += step;
     }
     out
@@ -472,6 +476,10 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("a &lt; b &amp; c"));
         assert_eq!(svg.matches("<polyline").count(), 1);
-        assert_eq!(svg.matches("<circle").count(), 2, "one point and one legend mark");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2,
+            "one point and one legend mark"
+        );
     }
 }

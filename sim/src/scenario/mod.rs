@@ -146,7 +146,8 @@ impl Scenario {
     pub fn dwd_options(&self) -> warehouse::table::TableOptions {
         let mut options = self.dwd.options();
         if self.represents() > 1 {
-            options.target_file_size_bytes = self.dwd_simulated_bytes(self.dwd.target_file_size_bytes);
+            options.target_file_size_bytes =
+                self.dwd_simulated_bytes(self.dwd.target_file_size_bytes);
         }
         options
     }

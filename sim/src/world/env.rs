@@ -142,11 +142,14 @@ impl SimCost {
     /// costing a whole tick.
     async fn spend(&self, operator: CostOperator, records: u64, ns: f64, core_ns: f64) {
         if let Some((host, world)) = &self.meter {
-            world
-                .observed
-                .busy
-                .borrow_mut()
-                .add(host, operator, sim_now_ms(), ns, core_ns, records);
+            world.observed.busy.borrow_mut().add(
+                host,
+                operator,
+                sim_now_ms(),
+                ns,
+                core_ns,
+                records,
+            );
         }
         let debt = self.debt_ns.get() + ns;
         if debt < self.tick_ns {
@@ -168,7 +171,13 @@ impl Cost for SimCost {
     }
 
     /// A dedicated compaction of DWD's files works on represented bytes; of DWS's, on its own.
-    async fn charge_table(&self, operator: CostOperator, table_root: &str, records: u64, bytes: u64) {
+    async fn charge_table(
+        &self,
+        operator: CostOperator,
+        table_root: &str,
+        records: u64,
+        bytes: u64,
+    ) {
         let scale = if table_root == warehouse::jobs::schemas::DWD_TABLE_ROOT {
             self.represents
         } else {

@@ -326,16 +326,15 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             .await;
         // Side-table files of a declined checkpoint ride along with the next one, as the
         // runtime does for the DWS files.
-        let late_messages =
-            prepare_all(
-                &self.env,
-                &self.late,
-                &mut self.late_writers,
-                &prefix,
-                now,
-                self.config.parallelism,
-            )
-            .await?;
+        let late_messages = prepare_all(
+            &self.env,
+            &self.late,
+            &mut self.late_writers,
+            &prefix,
+            now,
+            self.config.parallelism,
+        )
+        .await?;
         self.late_uncommitted.extend(late_messages);
         let late_messages = self.late_uncommitted.clone();
         let next_snapshot = self

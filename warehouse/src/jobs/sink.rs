@@ -180,7 +180,10 @@ pub(crate) async fn prepare_all<E: Env>(
         |lane| async move {
             let mut out = Vec::with_capacity(lane.len());
             for (index, writer) in lane {
-                out.push((index, prepare_one(env, table, writer, file_prefix, time_millis).await?));
+                out.push((
+                    index,
+                    prepare_one(env, table, writer, file_prefix, time_millis).await?,
+                ));
             }
             Ok::<_, JobError>(out)
         },
@@ -191,7 +194,10 @@ pub(crate) async fn prepare_all<E: Env>(
         by_writer.extend(lane?);
     }
     by_writer.sort_by_key(|(index, _)| *index);
-    Ok(by_writer.into_iter().flat_map(|(_, message)| message).collect())
+    Ok(by_writer
+        .into_iter()
+        .flat_map(|(_, message)| message)
+        .collect())
 }
 
 /// One writer's files for a checkpoint, retried in place through transient failures.

@@ -136,7 +136,9 @@ impl JobError {
 /// polls the unfinished ones in index order, so a single-threaded run stays deterministic; with
 /// one future it behaves exactly as awaiting that future.
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut slots: Vec<(std::pin::Pin<Box<F>>, Option<F::Output>)> = futures
+    /// A future and, once it finished, its output.
+    type Slot<F> = (std::pin::Pin<Box<F>>, Option<<F as Future>::Output>);
+    let mut slots: Vec<Slot<F>> = futures
         .into_iter()
         .map(|future| (Box::pin(future), None))
         .collect();

@@ -3,6 +3,7 @@
 
 pub mod incident;
 pub mod plan;
+mod plan_charts;
 pub mod plan_report;
 pub(crate) mod pool;
 pub mod shrink;

@@ -12,7 +12,6 @@ use crate::campaign::plan::{
     recommend,
 };
 use crate::report::resources::{bytes, si};
-use crate::report::svg::{Band, BarChart, Mark, Series, Threshold, XyChart};
 
 /// Everything a plan found: what `plan.json` holds.
 #[derive(Debug, Clone, Serialize)]
@@ -206,42 +205,16 @@ impl PlanReport {
             self.rule_of_thumb_verdict
         );
         let _ = writeln!(out, "## Configurations\n");
+        let _ = writeln!(out, "| {} |", CONFIG_COLUMNS.join(" | "));
         let _ = writeln!(
             out,
-            "| configuration | verdict | slots | $/day | freshness p99 (worst) | availability (worst) | overspend (worst) | catch-up (worst) | DWD peak busy | TT backlog peak | DWD files/bucket | frontier |"
-        );
-        let _ = writeln!(
-            out,
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            "|---|---|{}",
+            "---:|".repeat(CONFIG_COLUMNS.len() - 3) + "---|"
         );
         for c in &self.configs {
-            let verdict = if c.passed {
-                "PASS".to_string()
-            } else {
-                format!(
-                    "FAIL (seeds {:?}): {}",
-                    c.seeds_failed,
-                    c.first_failure.as_deref().unwrap_or("").replace('|', "/")
-                )
-            };
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {:.2} | {} | {:.3}% | {} | {} | {:.0}% | {} | {} | {} |",
-                c.label,
-                verdict,
-                c.reserved_slots,
-                c.usd_per_day,
-                secs(c.freshness_p99_worst_ms),
-                c.availability_worst_pct,
-                c.overspend_worst_pct
-                    .map_or("-".to_string(), |o| format!("{o:.1}%")),
-                c.catch_up_worst_s
-                    .map_or("-".to_string(), |s| format!("{s:.0} s")),
-                c.dwd_job_peak_utilisation_pct,
-                si(c.tt_backlog_peak_records as f64),
-                c.dwd_max_files_per_bucket,
-                if c.pareto { "yes" } else { "" }
-            );
+            let mut cells = config_cells(c);
+            cells[0] = format!("`{}`", cells[0]);
+            let _ = writeln!(out, "| {} |", cells.join(" | ").replace('\n', " "));
         }
         if !self.invalid.is_empty() {
             let _ = writeln!(out, "\n## Refused configurations\n");
@@ -268,7 +241,7 @@ impl PlanReport {
         out
     }
 
-    fn phase_names(&self) -> Vec<String> {
+    pub(crate) fn phase_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for c in &self.configs {
             for (phase, _) in &c.phases_worst {
@@ -280,7 +253,7 @@ impl PlanReport {
         names
     }
 
-    fn sla_text(&self) -> String {
+    pub(crate) fn sla_text(&self) -> String {
         let mut parts = Vec::new();
         if let Some(ms) = self.sla.freshness_p99_ms {
             parts.push(format!("freshness p99 <= {}", secs(ms)));
@@ -359,35 +332,28 @@ impl PlanReport {
             );
         }
         // The tables, from the Markdown's rows.
-        out.push_str("<h2>Configurations</h2><table><tr><th>configuration</th><th>verdict</th><th>slots</th><th>$/day</th><th>freshness p99</th><th>availability</th><th>overspend</th><th>catch-up</th><th>DWD peak busy</th><th>TT backlog peak</th><th>DWD files/bucket</th><th>frontier</th></tr>");
+        out.push_str("<h2>Configurations</h2><table><tr>");
+        for column in CONFIG_COLUMNS {
+            let _ = write!(out, "<th>{column}</th>");
+        }
+        out.push_str("</tr>");
         for c in &self.configs {
-            let _ = write!(
-                out,
-                "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{:.3}%</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&c.label),
-                if c.passed { "pass" } else { "fail" },
-                if c.passed {
-                    "PASS".to_string()
-                } else {
-                    escape(&format!(
-                        "FAIL (seeds {:?}): {}",
-                        c.seeds_failed,
-                        c.first_failure.as_deref().unwrap_or("")
-                    ))
-                },
-                c.reserved_slots,
-                c.usd_per_day,
-                secs(c.freshness_p99_worst_ms),
-                c.availability_worst_pct,
-                c.overspend_worst_pct
-                    .map_or("-".to_string(), |o| format!("{o:.1}%")),
-                c.catch_up_worst_s
-                    .map_or("-".to_string(), |s| format!("{s:.0} s")),
-                c.dwd_job_peak_utilisation_pct,
-                si(c.tt_backlog_peak_records as f64),
-                c.dwd_max_files_per_bucket,
-                if c.pareto { "yes" } else { "" }
-            );
+            let class = if c.passed { "pass" } else { "fail" };
+            out.push_str("<tr>");
+            for (i, cell) in config_cells(c).iter().enumerate() {
+                match i {
+                    0 => {
+                        let _ = write!(out, "<td><code>{}</code></td>", escape(cell));
+                    }
+                    1 => {
+                        let _ = write!(out, "<td class=\"{class}\">{}</td>", escape(cell));
+                    }
+                    _ => {
+                        let _ = write!(out, "<td>{}</td>", escape(cell));
+                    }
+                }
+            }
+            out.push_str("</tr>");
         }
         out.push_str("</table>");
         if !self.invalid.is_empty() {
@@ -405,313 +371,51 @@ impl PlanReport {
         out.push_str("</body></html>\n");
         out
     }
-
-    /// The charts with their captions.
-    fn charts(&self, runs: &[PlanRun]) -> Vec<(String, String)> {
-        let mut charts = Vec::new();
-        let sla_s = self.sla.freshness_p99_ms.map(|ms| ms as f64 / 1e3);
-        let freshness_threshold = || {
-            sla_s.map(|y| Threshold {
-                y,
-                label: format!("SLA {y:.0} s"),
-            })
-        };
-        // 1. Cost against freshness, with the frontier.
-        let point = |c: &ConfigOutcome| (c.usd_per_day, c.freshness_p99_worst_ms as f64 / 1e3);
-        let mut frontier: Vec<(f64, f64)> = self
-            .configs
-            .iter()
-            .filter(|c| c.pareto)
-            .map(point)
-            .collect();
-        frontier.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let costs: Vec<f64> = self.configs.iter().map(|c| c.usd_per_day).collect();
-        let spread = costs.iter().copied().fold(0.0, f64::max)
-            / costs
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min)
-                .max(1e-9);
-        let scatter = XyChart {
-            title: "Cost against freshness p99 (worst seed)".into(),
-            x_label: "reserved slots, US$ a day".into(),
-            y_label: "freshness p99, s".into(),
-            series: vec![
-                Series {
-                    name: "Pareto frontier".into(),
-                    points: frontier,
-                    mark: Mark::Line,
-                },
-                Series {
-                    name: "meets every SLA".into(),
-                    points: self
-                        .configs
-                        .iter()
-                        .filter(|c| c.passed)
-                        .map(point)
-                        .collect(),
-                    mark: Mark::Points,
-                },
-                Series {
-                    name: "fails an SLA".into(),
-                    points: self
-                        .configs
-                        .iter()
-                        .filter(|c| !c.passed)
-                        .map(point)
-                        .collect(),
-                    mark: Mark::Points,
-                },
-            ],
-            thresholds: freshness_threshold().into_iter().collect(),
-            annotations: self
-                .configs
-                .iter()
-                .filter(|c| {
-                    c.pareto
-                        || self
-                            .recommendation
-                            .as_ref()
-                            .is_some_and(|r| r.label == c.label)
-                })
-                .map(|c| {
-                    let (x, y) = point(c);
-                    (x, y, short_label(&c.label))
-                })
-                .collect(),
-            log_x: spread > 20.0,
-            ..XyChart::default()
-        };
-        charts.push((
-            scatter.render(),
-            "Each point is a configuration, at its worst seed. The line joins the configurations no other beats on both cost and freshness; the dashed line is the freshness SLA.".to_string(),
-        ));
-        // 2. Freshness per phase.
-        let shown: Vec<&ConfigOutcome> = self.shown_configs();
-        let phases = self.phase_names();
-        let bars = BarChart {
-            title: "Freshness p99 per traffic phase (worst seed)".into(),
-            y_label: "freshness p99, s".into(),
-            categories: phases.clone(),
-            series: shown
-                .iter()
-                .map(|c| {
-                    (
-                        short_label(&c.label),
-                        phases
-                            .iter()
-                            .map(|p| {
-                                c.phases_worst
-                                    .iter()
-                                    .find(|(name, _)| name == p)
-                                    .map(|(_, ms)| *ms as f64 / 1e3)
-                            })
-                            .collect(),
-                    )
-                })
-                .collect(),
-            thresholds: freshness_threshold().into_iter().collect(),
-        };
-        charts.push((
-            bars.render(),
-            format!(
-                "Freshness p99 of the events produced in each phase of the traffic, for {} configurations (the frontier, the recommendation and the cheapest failure when there are many).",
-                shown.len()
-            ),
-        ));
-        // 3 and 4. TT backlog and DWS staleness over time, recommended against cheapest failing.
-        let picked = self.picked_runs(runs);
-        if !picked.is_empty() {
-            let bands: Vec<Band> = picked[0]
-                .1
-                .faults
-                .iter()
-                .map(|f| Band {
-                    from_x: f.at_s / 60.0,
-                    to_x: f.end_s / 60.0,
-                    label: f.label.clone(),
-                })
-                .collect();
-            let backlog = XyChart {
-                title: "TT backlog over time (represented records)".into(),
-                x_label: "simulated minutes".into(),
-                y_label: "records not yet read".into(),
-                series: picked
-                    .iter()
-                    .map(|(name, run)| Series {
-                        name: name.clone(),
-                        points: run
-                            .series
-                            .iter()
-                            .map(|p| (p.t_s / 60.0, p.tt_backlog_records as f64))
-                            .collect(),
-                        mark: Mark::Line,
-                    })
-                    .collect(),
-                bands: bands.clone(),
-                ..XyChart::default()
-            };
-            let staleness = XyChart {
-                title: "DWS staleness over time (largest per minute)".into(),
-                x_label: "simulated minutes".into(),
-                y_label: "staleness of answered queries, s".into(),
-                series: picked
-                    .iter()
-                    .map(|(name, run)| Series {
-                        name: name.clone(),
-                        points: run
-                            .series
-                            .iter()
-                            .filter_map(|p| p.dws_staleness_max_s.map(|s| (p.t_s / 60.0, s)))
-                            .collect(),
-                        mark: Mark::Line,
-                    })
-                    .collect(),
-                bands: bands.clone(),
-                ..XyChart::default()
-            };
-            let caption = format!(
-                "{}, seed {}; shaded: the scenario's faults.",
-                picked
-                    .iter()
-                    .map(|(name, _)| name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" against "),
-                picked[0].1.seed
-            );
-            charts.push((backlog.render(), caption.clone()));
-            charts.push((staleness.render(), caption.clone()));
-            let files = XyChart {
-                title: "Live DWD data files in the fullest bucket".into(),
-                x_label: "simulated minutes".into(),
-                y_label: "files".into(),
-                series: picked
-                    .iter()
-                    .map(|(name, run)| Series {
-                        name: name.clone(),
-                        points: run
-                            .dwd_files_per_bucket
-                            .iter()
-                            .map(|(t_s, n)| (t_s / 60.0, *n as f64))
-                            .collect(),
-                        mark: Mark::Line,
-                    })
-                    .collect(),
-                bands,
-                ..XyChart::default()
-            };
-            charts.push((
-                files.render(),
-                format!("{caption} Compaction keeps the sorted runs of a bucket bounded; a bucket that only grows is one compaction cannot keep up with."),
-            ));
-        }
-        // 5. Catch-up after crashes against headroom.
-        let catch_up = XyChart {
-            title: "Catch-up after a crash against headroom".into(),
-            x_label: "DWD job headroom at peak (100% - peak busy), %".into(),
-            y_label: "worst catch-up after a restart, s".into(),
-            series: vec![Series {
-                name: "configuration".into(),
-                points: self
-                    .configs
-                    .iter()
-                    .filter_map(|c| {
-                        c.catch_up_worst_s
-                            .map(|s| (100.0 - c.dwd_job_peak_utilisation_pct.min(100.0), s))
-                    })
-                    .collect(),
-                mark: Mark::Points,
-            }],
-            annotations: self
-                .configs
-                .iter()
-                .filter(|c| c.pareto)
-                .filter_map(|c| {
-                    c.catch_up_worst_s.map(|s| {
-                        (
-                            100.0 - c.dwd_job_peak_utilisation_pct.min(100.0),
-                            s,
-                            short_label(&c.label),
-                        )
-                    })
-                })
-                .collect(),
-            ..XyChart::default()
-        };
-        charts.push((
-            catch_up.render(),
-            "How long after a restart every event produced before it was visible in DWS, against how much of its slots' time the DWD job had spare at its busiest: the less headroom, the longer a backlog takes to drain.".to_string(),
-        ));
-        charts
-    }
-
-    /// The configurations the per-phase chart shows: all when few, else the frontier, the
-    /// recommendation and the cheapest failure.
-    fn shown_configs(&self) -> Vec<&ConfigOutcome> {
-        if self.configs.len() <= 8 {
-            return self.configs.iter().collect();
-        }
-        let failing = self.cheapest_failing.as_ref().map(|f| f.0.as_str());
-        let recommended = self.recommendation.as_ref().map(|r| r.label.as_str());
-        self.configs
-            .iter()
-            .filter(|c| {
-                c.pareto
-                    || Some(c.label.as_str()) == failing
-                    || Some(c.label.as_str()) == recommended
-            })
-            .take(8)
-            .collect()
-    }
-
-    /// The first seed's runs of the recommendation and of the cheapest failing configuration.
-    fn picked_runs<'r>(&self, runs: &'r [PlanRun]) -> Vec<(String, &'r PlanRun)> {
-        let seed = self.seeds.first().copied();
-        let find = |label: &str| {
-            runs.iter()
-                .filter(|r| r.traffic_multiple == 1.0 && r.config.label() == label)
-                .find(|r| Some(r.seed) == seed)
-        };
-        let mut picked = Vec::new();
-        if let Some(r) = &self.recommendation
-            && let Some(run) = find(&r.label)
-        {
-            picked.push((format!("recommended: {}", short_label(&r.label)), run));
-        }
-        if let Some((label, _)) = &self.cheapest_failing
-            && let Some(run) = find(label)
-        {
-            picked.push((format!("cheapest failing: {}", short_label(label)), run));
-        }
-        picked
-    }
 }
 
-/// A configuration's label shortened for legends: well-known long option names abbreviated
-/// (`parallelism.default` to `p`, `execution.checkpointing.interval` to `ckpt`), `jobs.` dropped.
-fn short_label(label: &str) -> String {
-    const SHORT: [(&str, &str); 6] = [
-        ("jobs.parallelism.default", "p"),
-        ("jobs.execution.checkpointing.interval", "ckpt"),
-        ("jobs.taskmanager.numberOfTaskSlots", "slots"),
-        ("jobs.checkpoint-policy", "policy"),
-        ("num-sorted-run.compaction-trigger", "trigger"),
-        ("jobs.", ""),
-    ];
-    label
-        .split(' ')
-        .map(|setting| {
-            let mut setting = setting.to_string();
-            for (long, short) in SHORT {
-                if setting.starts_with(long) || setting.contains(long) {
-                    setting = setting.replacen(long, short, 1);
-                    break;
-                }
-            }
-            setting
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The columns of the configurations table, in both report formats.
+const CONFIG_COLUMNS: [&str; 12] = [
+    "configuration",
+    "verdict",
+    "slots",
+    "$/day",
+    "freshness p99 (worst)",
+    "availability (worst)",
+    "overspend (worst)",
+    "catch-up (worst)",
+    "DWD peak busy",
+    "TT backlog peak",
+    "DWD files/bucket",
+    "frontier",
+];
+
+/// One configuration's row of the configurations table, as plain text cells.
+fn config_cells(c: &ConfigOutcome) -> Vec<String> {
+    let verdict = if c.passed {
+        "PASS".to_string()
+    } else {
+        format!(
+            "FAIL (seeds {:?}): {}",
+            c.seeds_failed,
+            c.first_failure.as_deref().unwrap_or("").replace('|', "/")
+        )
+    };
+    vec![
+        c.label.clone(),
+        verdict,
+        c.reserved_slots.to_string(),
+        format!("{:.2}", c.usd_per_day),
+        secs(c.freshness_p99_worst_ms),
+        format!("{:.3}%", c.availability_worst_pct),
+        c.overspend_worst_pct
+            .map_or("-".to_string(), |o| format!("{o:.1}%")),
+        c.catch_up_worst_s
+            .map_or("-".to_string(), |s| format!("{s:.0} s")),
+        format!("{:.0}%", c.dwd_job_peak_utilisation_pct),
+        si(c.tt_backlog_peak_records as f64),
+        c.dwd_max_files_per_bucket.to_string(),
+        if c.pareto { "yes" } else { "" }.to_string(),
+    ]
 }
 
 fn rule_verdict(
@@ -795,7 +499,7 @@ fn headroom_text(h: &Headroom) -> String {
     }
 }
 
-fn secs(ms: i64) -> String {
+pub(crate) fn secs(ms: i64) -> String {
     format!("{:.1} s", ms as f64 / 1e3)
 }
 

@@ -56,3 +56,12 @@ pub fn run_parallel<T: Sync, R: Send>(
         }
     });
 }
+
+/// The message a caught panic carried, for a result line that reports it.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}

@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +19,6 @@ use crate::scenario::Scenario;
 pub const SEEDS_PER_SWEEP_MAX: u64 = 1_000_000;
 /// How many characters of a violation's message the final table shows.
 const MESSAGE_CHARS_MAX: usize = 100;
-/// A run needs more stack than a spawned thread's 2 MiB default gives on some scenarios; this is
-/// address space, touched only as deep as a run goes.
-const RUN_STACK_BYTES: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -245,11 +241,7 @@ pub fn run_seed(spec: &SweepSpec, digest: &str, seed: u64) -> SeedResult {
     match outcome {
         Ok(summary) => SeedResult::from_summary(&summary, digest),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
+            let message = crate::campaign::pool::panic_message(payload.as_ref());
             SeedResult {
                 seed,
                 scenario: spec.scenario.name.clone(),
@@ -274,10 +266,9 @@ pub fn run_seed(spec: &SweepSpec, digest: &str, seed: u64) -> SeedResult {
     }
 }
 
-/// Runs `seeds` on up to `jobs` threads at once, each seed on a fresh thread of its own (turmoil's
-/// world is thread-local and a run's state is `Rc`-based, so a run never leaves its thread).
-/// `on_done` is called on the calling thread as each seed finishes, in finishing order.
-#[allow(clippy::disallowed_methods)] // orchestration only: each simulated run is single-threaded
+/// Runs `seeds` on up to `jobs` threads at once, each on a thread of its own (see
+/// [`crate::campaign::pool`]); `on_done` is called on the calling thread as each seed finishes,
+/// in finishing order.
 pub fn run_seeds(
     spec: &SweepSpec,
     seeds: &[u64],
@@ -288,40 +279,12 @@ pub fn run_seeds(
         return Err(SweepError::BadJobs);
     }
     let digest = scenario_digest(&spec.scenario);
-    let (sender, receiver) = mpsc::channel::<SeedResult>();
-    std::thread::scope(|scope| {
-        let mut pending = seeds.iter().copied();
-        let mut running = 0usize;
-        loop {
-            while running < jobs {
-                let Some(seed) = pending.next() else { break };
-                let sender = sender.clone();
-                let digest = digest.as_str();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("seed-{seed}"))
-                    .stack_size(RUN_STACK_BYTES)
-                    .spawn_scoped(scope, move || {
-                        // The receiver outlives every worker; a send cannot fail.
-                        let _ = sender.send(run_seed(spec, digest, seed));
-                    });
-                match spawned {
-                    Ok(_) => running += 1,
-                    // No thread to be had: run it here instead.
-                    Err(_) => on_done(run_seed(spec, digest, seed)),
-                }
-            }
-            if running == 0 {
-                break;
-            }
-            match receiver.recv() {
-                Ok(result) => {
-                    running -= 1;
-                    on_done(result);
-                }
-                Err(_) => break,
-            }
-        }
-    });
+    crate::campaign::pool::run_parallel(
+        seeds,
+        jobs,
+        |seed| run_seed(spec, &digest, *seed),
+        |_, result| on_done(result),
+    );
     Ok(())
 }
 

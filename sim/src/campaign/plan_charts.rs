@@ -290,8 +290,9 @@ impl PlanReport {
 /// A configuration's label shortened for legends: well-known long option names abbreviated
 /// (`parallelism.default` to `p`, `execution.checkpointing.interval` to `ckpt`), `jobs.` dropped.
 pub(crate) fn short_label(label: &str) -> String {
-    const SHORT: [(&str, &str); 6] = [
+    const SHORT: [(&str, &str); 7] = [
         ("jobs.parallelism.default", "p"),
+        ("jobs.dws-job.parallelism", "dws-p"),
         ("jobs.execution.checkpointing.interval", "ckpt"),
         ("jobs.taskmanager.numberOfTaskSlots", "slots"),
         ("jobs.checkpoint-policy", "policy"),

@@ -92,7 +92,7 @@ pub async fn dws_job_host(world: Rc<World>, chain: Chain) -> turmoil::Result {
             consumer_id: consumer.clone(),
             max_snapshots_per_poll: world.scenario.jobs.max_snapshots_per_poll,
             allowed_lateness_ms: world.scenario.jobs.allowed_lateness.0,
-            parallelism: world.scenario.jobs.parallelism,
+            parallelism: world.scenario.jobs.dws_parallelism(),
             unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&world, host),
             version: world.control.build_of(host),
         };

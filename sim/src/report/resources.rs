@@ -113,7 +113,7 @@ impl ResourcesReport {
         let mut job_slots: Vec<(&str, u32)> = topology
             .committing_jobs()
             .into_iter()
-            .map(|job| (job, scenario.jobs.parallelism))
+            .map(|job| (job, scenario.jobs.parallelism_of(job)))
             .collect();
         if topology.compactor {
             // The dedicated compaction job runs one compaction at a time: one slot.

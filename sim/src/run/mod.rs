@@ -159,6 +159,10 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
 /// server at once (a parallel sink's uploads all reach the storage host together).
 fn tcp_capacity(scenario: &Scenario) -> usize {
     const TURMOIL_DEFAULT: usize = 64;
-    let parallel = 2 * (scenario.jobs.parallelism as usize + scenario.traffic.partitions as usize);
+    let subtasks = scenario
+        .jobs
+        .parallelism
+        .max(scenario.jobs.dws_parallelism()) as usize;
+    let parallel = 2 * (subtasks + scenario.traffic.partitions as usize);
     TURMOIL_DEFAULT.max(parallel)
 }

@@ -88,6 +88,11 @@ pub struct JobsSection {
     /// Flink `parallelism.default` of both jobs: subtasks per operator, each on its own slot.
     #[serde(rename = "parallelism.default", default = "default_parallelism")]
     pub parallelism: u32,
+    /// The DWS job's own parallelism (`flink run -p` for that job alone); absent: it runs at
+    /// `parallelism.default` like the DWD job. The aggregation's input is far smaller than the
+    /// DWD job's, so production gives it fewer slots.
+    #[serde(rename = "dws-job.parallelism", default)]
+    pub dws_parallelism: Option<u32>,
     /// Flink `taskmanager.numberOfTaskSlots` of each job host (one core per slot).
     #[serde(
         rename = "taskmanager.numberOfTaskSlots",
@@ -171,6 +176,7 @@ impl Default for JobsSection {
             tolerable_failed_checkpoints: 0,
             backlog_lag_records: default_backlog_lag_records(),
             parallelism: default_parallelism(),
+            dws_parallelism: None,
             task_slots: default_task_slots(),
             compactor: None,
             unsafe_new_commit_user_on_restart: Vec::new(),
@@ -341,30 +347,51 @@ impl JobsSection {
         )
     }
 
+    /// Subtasks of the DWS job: `dws-job.parallelism`, else `parallelism.default`.
+    pub fn dws_parallelism(&self) -> u32 {
+        self.dws_parallelism.unwrap_or(self.parallelism)
+    }
+
+    /// Subtasks (each on its own task slot) of a committing job, by host name.
+    pub fn parallelism_of(&self, job: &str) -> u32 {
+        let dws_jobs = [crate::topology::SINGLE, crate::topology::SECONDARY].map(|c| c.dws_job);
+        if dws_jobs.contains(&job) {
+            self.dws_parallelism()
+        } else {
+            self.parallelism
+        }
+    }
+
     /// Flink cannot schedule more subtasks than task slots.
     fn check_parallelism(&self) -> Result<(), Invalid> {
-        ensure(
-            self.parallelism >= 1,
-            JOBS,
-            "parallelism.default",
-            "[jobs] parallelism.default and taskmanager.numberOfTaskSlots must be at least 1",
-        )?;
         ensure(
             self.task_slots >= 1,
             JOBS,
             "taskmanager.numberOfTaskSlots",
-            "[jobs] parallelism.default and taskmanager.numberOfTaskSlots must be at least 1",
+            "[jobs] taskmanager.numberOfTaskSlots must be at least 1",
         )?;
-        ensure(
-            self.parallelism <= self.task_slots,
-            JOBS,
-            "parallelism.default",
-            format!(
-                "[jobs] parallelism.default = {} needs {} task slots but \
-                 taskmanager.numberOfTaskSlots = {} (Flink would fail with \
-                 NoResourceAvailableException); raise the slots or lower the parallelism",
-                self.parallelism, self.parallelism, self.task_slots
-            ),
-        )
+        for (key, parallelism) in [
+            ("parallelism.default", self.parallelism),
+            ("dws-job.parallelism", self.dws_parallelism()),
+        ] {
+            ensure(
+                parallelism >= 1,
+                JOBS,
+                key,
+                format!("[jobs] {key} must be at least 1"),
+            )?;
+            ensure(
+                parallelism <= self.task_slots,
+                JOBS,
+                key,
+                format!(
+                    "[jobs] {key} = {parallelism} needs {parallelism} task slots but \
+                     taskmanager.numberOfTaskSlots = {} (Flink would fail with \
+                     NoResourceAvailableException); raise the slots or lower the parallelism",
+                    self.task_slots
+                ),
+            )?;
+        }
+        Ok(())
     }
 }

@@ -293,18 +293,25 @@ impl Scenario {
                 ),
             )?;
             // Paimon assigns each bucket to exactly one writer subtask.
+            let (key, parallelism) = if name == "dws" {
+                match self.jobs.dws_parallelism {
+                    Some(p) => ("dws-job.parallelism", p),
+                    None => ("parallelism.default", self.jobs.parallelism),
+                }
+            } else {
+                ("parallelism.default", self.jobs.parallelism)
+            };
             ensure(
-                self.jobs.parallelism <= table.bucket,
+                parallelism <= table.bucket,
                 "jobs",
-                "parallelism.default",
+                key,
                 format!(
-                    "[jobs] parallelism.default = {} exceeds [{name}] bucket = {}: each bucket is \
+                    "[jobs] {key} = {parallelism} exceeds [{name}] bucket = {}: each bucket is \
                      written by exactly one sink subtask, so {} subtasks would sit idle. Match the \
                      sink parallelism to the bucket count (Paimon advises parallelism <= bucket): \
-                     raise bucket or lower parallelism.default",
-                    self.jobs.parallelism,
+                     raise bucket or lower {key}",
                     table.bucket,
-                    self.jobs.parallelism.saturating_sub(table.bucket)
+                    parallelism.saturating_sub(table.bucket)
                 ),
             )?;
         }

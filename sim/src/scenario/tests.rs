@@ -368,3 +368,30 @@ fn expected_events_integrate_the_rate_and_spikes() {
     let scenario = Scenario::parse(&spiky, "x.toml").unwrap();
     assert_eq!(scenario.expected_events().round(), 1_800.0, "4 s at 300/s");
 }
+
+#[test]
+fn the_dws_job_parallelism_is_its_own_and_checked_against_dws_buckets() {
+    let jobs = "[dwd]\nbucket = 8\n[dws]\nbucket = 2\n[jobs]\n\"parallelism.default\" = 8\n\
+                \"taskmanager.numberOfTaskSlots\" = 8\n";
+    let error = Scenario::parse(&format!("{MINIMAL}{jobs}"), "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("parallelism.default = 8 exceeds [dws] bucket = 2"),
+        "{error}"
+    );
+    let own = format!("{MINIMAL}{jobs}\"dws-job.parallelism\" = 2\n");
+    let scenario =
+        Scenario::parse(&own, "x.toml").expect("the DWS job runs at its own parallelism");
+    assert_eq!(scenario.jobs.parallelism_of("dwd-job"), 8);
+    assert_eq!(scenario.jobs.parallelism_of("dws-job"), 2);
+    assert_eq!(scenario.jobs.parallelism_of("dws-job-b"), 2);
+    let too_many = format!("{MINIMAL}{jobs}\"dws-job.parallelism\" = 4\n");
+    let error = Scenario::parse(&too_many, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("dws-job.parallelism = 4 exceeds [dws] bucket = 2"),
+        "{error}"
+    );
+}

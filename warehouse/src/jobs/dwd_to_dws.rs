@@ -16,7 +16,8 @@ use crate::env::{Clock, Cost, CostOperator, Env, even_split};
 use crate::event::AdEvent;
 use crate::jobs::schemas::{Lateness, dws_contribution, lateness_of};
 use crate::jobs::sink::{
-    Committer, commit_checkpoint, commit_messages, prepare_all, retry_table, writer_work,
+    Committer, commit_checkpoint, commit_messages, load_writers, prepare_all, retry_table,
+    writer_work,
 };
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -261,19 +262,11 @@ impl<E: Env> StreamJob for DwdToDws<E> {
                 .with_subtasks(self.config.parallelism),
         );
         let latest = retry_table(|| self.dws.latest_snapshot()).await?;
-        self.writers.clear();
-        for bucket in 0..self.dws.schema().options.bucket {
-            let state = retry_table(|| self.dws.read_bucket(latest.as_ref(), bucket)).await?;
-            self.writers
-                .push(BucketWriter::new(self.dws.schema(), bucket, state));
-        }
+        self.writers =
+            load_writers::<E>(&self.dws, latest.as_ref(), self.config.parallelism).await?;
         let latest_late = retry_table(|| self.late.latest_snapshot()).await?;
-        self.late_writers.clear();
-        for bucket in 0..self.late.schema().options.bucket {
-            let state = retry_table(|| self.late.read_bucket(latest_late.as_ref(), bucket)).await?;
-            self.late_writers
-                .push(BucketWriter::new(self.late.schema(), bucket, state));
-        }
+        self.late_writers =
+            load_writers::<E>(&self.late, latest_late.as_ref(), self.config.parallelism).await?;
         Ok(())
     }
 

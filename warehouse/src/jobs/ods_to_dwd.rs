@@ -11,7 +11,9 @@ use crate::env::{Clock, Cost, CostOperator, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
 use crate::jobs::schemas::watermark_of;
-use crate::jobs::sink::{Committer, commit_messages, prepare_all, retry_table, writer_work};
+use crate::jobs::sink::{
+    Committer, commit_messages, load_writers, prepare_all, retry_table, writer_work,
+};
 use crate::row::RowKind;
 use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
@@ -86,12 +88,8 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
 
     async fn load_writers(&mut self) -> Result<(), JobError> {
         let latest = retry_table(|| self.table.latest_snapshot()).await?;
-        self.writers.clear();
-        for bucket in 0..self.table.schema().options.bucket {
-            let state = retry_table(|| self.table.read_bucket(latest.as_ref(), bucket)).await?;
-            self.writers
-                .push(BucketWriter::new(self.table.schema(), bucket, state));
-        }
+        self.writers =
+            load_writers::<E>(&self.table, latest.as_ref(), self.config.parallelism).await?;
         Ok(())
     }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use crate::env::{Buggify, Clock, Env, Journal, JournalKind, StoreError};
 use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
-use crate::table::{BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, TableError};
+use crate::table::{
+    BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, Snapshot, TableError,
+};
 
 /// A job's committer: its Paimon `commitUser`, and the commit identifiers this attempt of the
 /// job handed each table, checked as they go. Flink's committer commits the restored checkpoint
@@ -198,6 +200,46 @@ pub(crate) async fn prepare_all<E: Env>(
         .into_iter()
         .flat_map(|(_, message)| message)
         .collect())
+}
+
+/// A writer for every bucket of `table` continuing from `snapshot` (None: the empty table), as
+/// a restore builds them: the snapshot's manifests are read once, then each subtask (bucket `b`
+/// belongs to subtask `b % subtasks`) reads its buckets' files one after another while the
+/// subtasks read side by side, as Flink's sink subtasks restore in parallel.
+pub(crate) async fn load_writers<E: Env>(
+    table: &FileStoreTable<E::Store>,
+    snapshot: Option<&Snapshot>,
+    subtasks: u32,
+) -> Result<Vec<BucketWriter>, JobError> {
+    let bucket_count = table.schema().options.bucket;
+    let files = match snapshot {
+        Some(snapshot) => retry_table(|| table.data_files(snapshot)).await?,
+        None => Vec::new(),
+    };
+    let lane_count = subtasks.clamp(1, bucket_count.max(1));
+    let files = &files;
+    let loaded = join_all((0..lane_count).map(|lane| async move {
+        let mut out = Vec::new();
+        for bucket in (lane..bucket_count).step_by(lane_count as usize) {
+            let state = retry_table(|| table.read_bucket_of(files, bucket)).await?;
+            out.push(BucketWriter::new(table.schema(), bucket, state));
+        }
+        Ok::<_, JobError>(out)
+    }))
+    .await;
+    let mut writers = Vec::with_capacity(bucket_count as usize);
+    for lane in loaded {
+        writers.extend(lane?);
+    }
+    writers.sort_by_key(|writer| writer.bucket());
+    assert!(
+        writers
+            .iter()
+            .enumerate()
+            .all(|(i, w)| w.bucket() == i as u32),
+        "a restore must build exactly one writer per bucket, in bucket order"
+    );
+    Ok(writers)
 }
 
 /// One writer's files for a checkpoint, retried in place through transient failures.

@@ -289,27 +289,40 @@ impl<S: ObjectStore> FileStoreTable<S> {
         snapshot: Option<&Snapshot>,
         bucket: u32,
     ) -> Result<BucketState, TableError> {
-        let mut state = BucketState::default();
-        if let Some(snapshot) = snapshot {
-            let files = self.data_files(snapshot).await?;
-            state.max_sequence_number = self
-                .merge_files(
-                    files.iter().filter(|e| e.bucket == bucket),
-                    &mut state.rows,
-                    &mut state.tombstones,
-                )
-                .await?;
-            state.files = files
-                .into_iter()
-                .filter(|e| e.bucket == bucket)
-                .map(|e| e.file)
-                .collect();
-            let records: u64 = state.files.iter().map(|f| f.row_count).sum();
-            assert!(
-                (state.rows.len() + state.tombstones.len()) as u64 <= records,
-                "bucket {bucket}: merge-on-read yielded more keys than its files hold records"
-            );
+        match snapshot {
+            Some(snapshot) => {
+                let files = self.data_files(snapshot).await?;
+                self.read_bucket_of(&files, bucket).await
+            }
+            None => Ok(BucketState::default()),
         }
+    }
+
+    /// Merged state of one bucket from a snapshot's live files (`data_files`), so a restore
+    /// of many buckets reads the snapshot's manifests once rather than once per bucket.
+    pub async fn read_bucket_of(
+        &self,
+        files: &[DataFileEntry],
+        bucket: u32,
+    ) -> Result<BucketState, TableError> {
+        let mut state = BucketState::default();
+        state.max_sequence_number = self
+            .merge_files(
+                files.iter().filter(|e| e.bucket == bucket),
+                &mut state.rows,
+                &mut state.tombstones,
+            )
+            .await?;
+        state.files = files
+            .iter()
+            .filter(|e| e.bucket == bucket)
+            .map(|e| e.file.clone())
+            .collect();
+        let records: u64 = state.files.iter().map(|f| f.row_count).sum();
+        assert!(
+            (state.rows.len() + state.tombstones.len()) as u64 <= records,
+            "bucket {bucket}: merge-on-read yielded more keys than its files hold records"
+        );
         Ok(state)
     }
 

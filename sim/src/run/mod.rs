@@ -27,6 +27,9 @@ pub struct Simulation {
     pub chaos_end_ms: i64,
     pub faults_injected: Vec<String>,
     pub world_error: Option<String>,
+    /// How many turmoil hosts and clients the world ran (`dwsim bench`'s bare reference runs as
+    /// many).
+    pub hosts: usize,
 }
 
 /// The simulation alone, without the checkers.
@@ -55,7 +58,7 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         ))
         .tcp_capacity(tcp_capacity(&scenario));
     let mut sim = builder.build();
-    crate::hosts::register(&mut sim, &world);
+    let hosts = crate::hosts::register(&mut sim, &world);
     let schedule = fault_schedule(&scenario);
     let mut next_action = 0;
     let operations = crate::scenario::operations::schedule(&scenario.operations);
@@ -151,6 +154,7 @@ pub fn simulate_traced(scenario: Scenario, seed: u64, trace: crate::trace::Trace
         chaos_end_ms,
         faults_injected,
         world_error,
+        hosts,
     }
 }
 

@@ -80,7 +80,9 @@ pub fn bench_seed(
     let tick_ms = scenario.run.tick.0;
     let epoch_ms = scenario.run.epoch_ms;
     let started = crate::campaign::sweep::wall_clock();
-    let simulation = crate::run::simulate(scenario, seed);
+    // As `dwsim run` without `--out`: the trace's hash and counts, no events kept.
+    let trace = crate::trace::Trace::hash_only();
+    let simulation = crate::run::simulate_traced(scenario, seed, trace);
     let simulate_wall_s = started.elapsed().as_secs_f64();
     let hosts = simulation.hosts;
     let run = crate::check::check(simulation);

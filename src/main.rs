@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mimalloc::MiMalloc;
 use sim::scenario::{Override, Scenario, overrides};
 
+mod bench;
 mod plan;
 mod run;
 mod shrink;
@@ -109,6 +110,33 @@ enum Command {
         /// scenario (written out as an ordinary scenario, run without --swarm).
         #[arg(long)]
         swarm: bool,
+    },
+    /// Measure a scenario's speed and memory per seed (events and simulated seconds per wall
+    /// second, wall time, peak RSS) beside a bare turmoil world with the same hosts, tick and
+    /// duration; the medians as text or JSON.
+    Bench {
+        /// A scenario file, or the name of a built-in scenario.
+        #[arg(default_value = "double11")]
+        scenario: String,
+        /// The seeds, both ends included: `1..3`. Each runs in a child process of its own.
+        #[arg(long, default_value = "1..3")]
+        seeds: String,
+        /// Override one scenario option, as `section.option=value`; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print the figures as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One seed of `dwsim bench`, measured in this process, as one JSON line (bench runs it in a
+    /// child process per seed).
+    #[command(hide = true)]
+    BenchSeed {
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Read a stored Paimon table with dwsim's own reader.
     #[command(subcommand)]
@@ -358,6 +386,17 @@ fn main() -> ExitCode {
             Ok(overrides) => shrink::shrink(&scenario, &overrides, seed, out, max_runs, swarm),
             Err(error) => bad_input(error),
         },
+        Command::Bench {
+            scenario,
+            seeds,
+            set,
+            json,
+        } => bench::bench(&scenario, &seeds, &set, json),
+        Command::BenchSeed {
+            scenario,
+            seed,
+            set,
+        } => bench::bench_seed(&scenario, seed, &set),
         Command::Table(TableCommand::Scan {
             catalog_root,
             table,

@@ -69,7 +69,8 @@ pub(crate) fn run(
         (trace.hash_hex(), trace.events().to_vec())
     });
     let started = wall_clock();
-    let simulation = sim::simulate_traced(scenario, seed, trace_mode.trace());
+    let events_read = out.is_some() || check_determinism;
+    let simulation = sim::simulate_traced(scenario, seed, trace_mode.trace_if_read(events_read));
     let simulate_s = started.elapsed().as_secs_f64();
     let output = sim::check(simulation);
     let wall_s = started.elapsed().as_secs_f64();

@@ -20,7 +20,7 @@ mod topology;
 mod trace;
 mod world;
 
-pub use campaign::{incident, plan, plan_report, shrink, sweep};
+pub use campaign::{bench, incident, plan, plan_report, shrink, sweep};
 pub use check::{CheckerName, Run, Violation, check, recheck, run};
 pub use faults::random::{random_catalogue_schedule, random_schedule, whole_catalogue};
 pub use faults::swarm::{EmitError, emit as emit_swarm_scenario, swarm};

@@ -1,9 +1,10 @@
-//! The `dwsim` command as its users meet it, one test binary: `run`, `trace` and `table scan`,
+//! The `dwsim` command as its users meet it, one test binary: `run`, `trace`, `table scan`, `bench`,
 //! `sweep` with its results file, shards and merge, `plan`, and `shrink`.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bench;
 mod cli;
 mod plan;
 mod shrink;

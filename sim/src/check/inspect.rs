@@ -365,6 +365,23 @@ impl<'a> TableInspector<'a> {
         Ok(())
     }
 
+    /// [`Self::live_records`] one live file at a time: `records` holds one file's records when
+    /// `visit` sees it (the same records in the same order, without holding every file's at
+    /// once).
+    pub fn for_each_live_file(
+        &self,
+        snapshot: &SnapshotInfo,
+        records: &mut Records,
+        mut visit: impl FnMut(&Records),
+    ) -> Result<(), String> {
+        for (bucket, name) in self.live_files(snapshot)? {
+            records.reset(self.fields.len());
+            self.read_parquet(&format!("{}/bucket-{bucket}/{name}", self.root), records)?;
+            visit(records);
+        }
+        Ok(())
+    }
+
     /// Records of every data file the snapshot added, in manifest order, into `records` (emptied
     /// first; pass the same buffer again to reuse its allocations).
     pub fn added_records(

@@ -12,7 +12,8 @@ use crate::hosts::idle_forever;
 use crate::trace::TraceKind;
 use crate::world::rpc::{Decoder, Encoder, serve};
 use crate::world::{
-    DFS_PORT, ProtectedDeletion, SimCost, Tombstone, World, read_tree, sim_now_ms, write_durable,
+    DFS_PORT, ProtectedDeletion, SimCost, Tombstone, World, read_tree, sim_now_ms, take_tree,
+    write_durable,
 };
 
 /// Where objects live on the `dfs` host's disk.
@@ -308,9 +309,25 @@ impl DfsServer {
         result.unwrap_or_else(error_response)
     }
 
-    /// Copies every object into the world's observations (requested by the world at the end of a run).
+    /// Copies every object into the world's observations (requested by the world at the end of a
+    /// run). The last storage system to dump moves its objects out of its disk instead: the
+    /// world stops stepping once every dump is in, so no request can see the emptied disk, and
+    /// the objects are not held twice at the run's largest moment.
     pub fn dump(&self) -> std::io::Result<()> {
-        let objects = read_tree(DFS_ROOT)?
+        let last = self
+            .world
+            .scenario
+            .topology()
+            .chains()
+            .iter()
+            .filter(|c| c.storage != self.host)
+            .all(|c| self.world.storage(*c).dump.borrow().is_some());
+        let tree = if last {
+            take_tree(DFS_ROOT)?
+        } else {
+            read_tree(DFS_ROOT)?
+        };
+        let objects = tree
             .into_iter()
             .filter_map(|(p, bytes)| {
                 p.strip_prefix(&format!("{DFS_ROOT}/"))

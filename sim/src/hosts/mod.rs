@@ -21,29 +21,35 @@ use crate::world::{SimEnv, World};
 
 /// Adds every host of the scenario's world to `sim`, in a fixed order: the storage systems,
 /// TT, each chain's jobs, serving, the traffic client, then the compactor and the ops client
-/// when the scenario runs them.
-pub fn register(sim: &mut turmoil::Sim<'_>, world: &Rc<World>) {
+/// when the scenario runs them. Returns how many hosts and clients it added.
+pub fn register(sim: &mut turmoil::Sim<'_>, world: &Rc<World>) -> usize {
+    let mut count = 0;
     let topology = world.scenario.topology();
     for chain in topology.chains().iter().copied() {
         let s = world.clone();
         sim.host(chain.storage, move || {
             dfs::dfs_host(s.clone(), chain.storage)
         });
+        count += 1;
     }
     let s = world.clone();
     sim.host(TT, move || tt::tt_host(s.clone()));
+    count += 1;
     for chain in topology.chains().iter().copied() {
         let s = world.clone();
         sim.host(chain.dwd_job, move || jobs::dwd_job_host(s.clone(), chain));
         let s = world.clone();
         sim.host(chain.dws_job, move || jobs::dws_job_host(s.clone(), chain));
+        count += 2;
     }
     let s = world.clone();
     sim.host(SERVING, move || serving::serving_host(s.clone()));
     sim.client(TRAFFIC, traffic::traffic_client(world.clone()));
+    count += 2;
     if topology.compactor {
         let s = world.clone();
         sim.host(COMPACTOR, move || jobs::compactor_host(s.clone()));
+        count += 1;
     }
     let cleans_orphans = world
         .scenario
@@ -52,7 +58,9 @@ pub fn register(sim: &mut turmoil::Sim<'_>, world: &Rc<World>) {
         .any(|op| matches!(op.action, Operation::RemoveOrphanFiles { .. }));
     if cleans_orphans {
         sim.client(OPS, ops::ops_client(world.clone()));
+        count += 1;
     }
+    count
 }
 
 /// Never returns: a host whose software cannot start stays up, idle, with the reason traced.

@@ -91,6 +91,17 @@ impl TraceMode {
         }
     }
 
+    /// [`Self::trace`], or, when nothing will read the run's events (no `--out`, no determinism
+    /// check), a trace that keeps none: the hash and the counts still cover every event, and a
+    /// long run does not hold millions of events in memory for nobody.
+    pub fn trace_if_read(self, read: bool) -> Trace {
+        if read {
+            self.trace()
+        } else {
+            Trace::hash_only()
+        }
+    }
+
     /// Whether `--out` gets `trace.jsonl` and `trace.perfetto.json`.
     pub fn writes_files(self) -> bool {
         self != Self::Off
@@ -98,6 +109,11 @@ impl TraceMode {
 }
 
 impl Trace {
+    /// A trace that keeps no events: its hash and counts still cover every one.
+    pub fn hash_only() -> Self {
+        Self::new(0)
+    }
+
     pub fn new(max_events_kept: usize) -> Self {
         Self {
             events: Vec::new(),

@@ -100,6 +100,16 @@ impl LocalDisk for TurmoilDisk {
 
 /// Every file under `root` (recursively), path → bytes, sorted.
 pub fn read_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    walk_tree(root, false)
+}
+
+/// [`read_tree`], removing each file from the disk once read: for the end-of-run dump, so a
+/// storage system's objects are never held twice (on its disk and in the dump) at once.
+pub fn take_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    walk_tree(root, true)
+}
+
+fn walk_tree(root: &str, take: bool) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
     let mut pending = vec![root.to_string()];
     while let Some(dir) = pending.pop() {
@@ -115,6 +125,10 @@ pub fn read_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
                 pending.push(path);
             } else {
                 files.insert(path.clone(), fs::read(&path)?);
+                if take {
+                    fs::remove_file(&path)?;
+                    fs::sync_dir(parent_of(&path))?;
+                }
             }
         }
     }

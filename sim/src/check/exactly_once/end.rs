@@ -41,8 +41,6 @@ pub(crate) fn live_files_check(
     {
         (files.dwd_live_files, files.dwd_max_files_per_bucket) =
             file_counts(&dwd.live_files(latest)?);
-        let mut records = Records::default();
-        dwd.live_records(latest, &mut records)?;
         // Per event id: the newest sequence number seen, and whether that record is live and
         // equal to the produced event.
         // Ordered by (sequence.field value, sequence number) when DWD has a sequence field.
@@ -50,27 +48,32 @@ pub(crate) fn live_files_check(
         let mut newest = vec![(i64::MIN, i64::MIN); truth.events.len() + 1];
         let mut state = vec![0u8; truth.events.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
-        for r in 0..records.len() {
-            let row = records.row(r);
-            let Some(event) = truth.event(row[0] as u64) else {
-                unknown = Some(unknown.map_or(row[0], |u: i64| u.min(row[0])));
-                continue;
-            };
-            let id = row[0] as usize;
-            let rank = (
-                sequence_field.map_or(0, |field| row[field]),
-                records.sequence_numbers[r],
-            );
-            if rank > newest[id] {
-                newest[id] = rank;
-                let live = records.kinds[r].is_live();
-                state[id] = match (live, row == truth_row(event)) {
-                    (false, _) => 3,
-                    (true, true) => 1,
-                    (true, false) => 2,
+        // One live file at a time, in the order merge-on-read reads them: the records of every
+        // live file at once would be the run's largest allocation.
+        let mut records = Records::default();
+        dwd.for_each_live_file(latest, &mut records, |records| {
+            for r in 0..records.len() {
+                let row = records.row(r);
+                let Some(event) = truth.event(row[0] as u64) else {
+                    unknown = Some(unknown.map_or(row[0], |u: i64| u.min(row[0])));
+                    continue;
                 };
+                let id = row[0] as usize;
+                let rank = (
+                    sequence_field.map_or(0, |field| row[field]),
+                    records.sequence_numbers[r],
+                );
+                if rank > newest[id] {
+                    newest[id] = rank;
+                    let live = records.kinds[r].is_live();
+                    state[id] = match (live, row == truth_row(event)) {
+                        (false, _) => 3,
+                        (true, true) => 1,
+                        (true, false) => 2,
+                    };
+                }
             }
-        }
+        })?;
         let wrong: Vec<usize> = truth
             .events
             .iter()

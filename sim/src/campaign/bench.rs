@@ -1,0 +1,279 @@
+//! `dwsim bench`: how fast and how big a scenario runs, so the speed and memory targets of issue 12
+//! can be reproduced by anyone: per seed the events and simulated seconds per wall second, the
+//! wall time, the peak RSS read from the OS, and a bare turmoil world (same hosts, tick and
+//! simulated duration, idle timer loops only) measured in the same process as the reference the
+//! run's speed is a ratio of. Measuring only: nothing here reaches a run or its trace.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::summary::Summary;
+use crate::scenario::Scenario;
+
+/// How peak RSS is measured, as the output says it.
+pub const RSS_METHOD: &str = "VmHWM of a fresh child process per seed, read right after the run and its checkers (before the bare reference runs)";
+
+/// The bare turmoil reference: the same number of hosts, the same tick and the same simulated
+/// duration as the run, each host an idle loop sleeping one tick at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bare {
+    pub hosts: usize,
+    pub tick_ms: i64,
+    pub simulated_s: f64,
+    pub wall_s: f64,
+    pub simulated_s_per_wall_s: f64,
+}
+
+/// One seed's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRun {
+    pub seed: u64,
+    pub verdict: String,
+    pub trace_hash: String,
+    pub events: u64,
+    pub simulated_s: f64,
+    /// Simulating and checking, as `dwsim run` reports it.
+    pub wall_s: f64,
+    /// Of `wall_s`, the simulation alone.
+    pub simulate_wall_s: f64,
+    pub events_per_wall_s: f64,
+    pub simulated_s_per_wall_s: f64,
+    /// Peak resident set size; `None` where the OS does not say (not Linux).
+    pub peak_rss_bytes: Option<u64>,
+    pub bare: Bare,
+    /// `simulated_s_per_wall_s / bare.simulated_s_per_wall_s`.
+    pub ratio_to_bare: f64,
+}
+
+/// Medians over the seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Medians {
+    pub events_per_wall_s: f64,
+    pub simulated_s_per_wall_s: f64,
+    pub wall_s: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub bare_simulated_s_per_wall_s: f64,
+    pub ratio_to_bare: f64,
+}
+
+/// A whole bench: every seed and the medians.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub scenario: String,
+    pub git_commit: String,
+    pub rss_method: String,
+    pub runs: Vec<BenchRun>,
+    pub medians: Medians,
+}
+
+/// Runs `scenario` with `seed` and checks it, then the bare reference, in this process. The peak
+/// RSS is this process's high-water mark after the run: honest per run only in a process that ran
+/// nothing before it (the CLI runs each seed in a child process).
+pub fn bench_seed(
+    scenario: Scenario,
+    scenario_path: &str,
+    git_commit: &str,
+    seed: u64,
+) -> BenchRun {
+    let tick_ms = scenario.run.tick.0;
+    let epoch_ms = scenario.run.epoch_ms;
+    let started = crate::campaign::sweep::wall_clock();
+    // As `dwsim run` without `--out`: the trace's hash and counts, no events kept.
+    let trace = crate::trace::Trace::hash_only();
+    let simulation = crate::run::simulate_traced(scenario, seed, trace);
+    let simulate_wall_s = started.elapsed().as_secs_f64();
+    let hosts = simulation.hosts;
+    let run = crate::check::check(simulation);
+    let wall_s = started.elapsed().as_secs_f64();
+    let summary = Summary::build(&run, scenario_path, git_commit, wall_s);
+    let peak_rss_bytes = peak_rss_bytes();
+    let simulated_ms = run.simulation.simulated_ms;
+    drop(run);
+    let bare = bare_reference(hosts, tick_ms, simulated_ms, epoch_ms);
+    let simulated_s_per_wall_s = summary.wall.simulated_s_per_wall_s;
+    BenchRun {
+        seed,
+        verdict: summary.verdict.clone(),
+        trace_hash: summary.trace_hash.clone(),
+        events: summary.events_produced,
+        simulated_s: simulated_ms as f64 / 1e3,
+        wall_s,
+        simulate_wall_s,
+        events_per_wall_s: summary.wall.events_per_wall_s,
+        simulated_s_per_wall_s,
+        peak_rss_bytes,
+        ratio_to_bare: simulated_s_per_wall_s / bare.simulated_s_per_wall_s.max(1e-9),
+        bare,
+    }
+}
+
+/// A turmoil world of `hosts` idle hosts stepped for `simulated_ms` at `tick_ms`, timed.
+pub fn bare_reference(hosts: usize, tick_ms: i64, simulated_ms: i64, epoch_ms: i64) -> Bare {
+    let tick = Duration::from_millis(tick_ms.max(1) as u64);
+    let mut builder = turmoil::Builder::new();
+    builder
+        .rng_seed(0)
+        .epoch(SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_ms.max(0) as u64))
+        .tick_duration(tick)
+        .simulation_duration(Duration::from_millis(simulated_ms.max(0) as u64 + 600_000));
+    let mut sim = builder.build();
+    for index in 0..hosts {
+        sim.host(format!("bare-{index}"), move || async move {
+            loop {
+                tokio::time::sleep(tick).await;
+            }
+        });
+    }
+    let started = crate::campaign::sweep::wall_clock();
+    while (sim.elapsed().as_millis() as i64) < simulated_ms {
+        if sim.step().is_err() {
+            break;
+        }
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let simulated_s = sim.elapsed().as_secs_f64();
+    Bare {
+        hosts,
+        tick_ms,
+        simulated_s,
+        wall_s,
+        simulated_s_per_wall_s: simulated_s / wall_s.max(1e-9),
+    }
+}
+
+/// This process's peak resident set size (`VmHWM` in `/proc/self/status`), where the OS says.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+impl BenchReport {
+    pub fn new(scenario: &str, git_commit: &str, runs: Vec<BenchRun>) -> Self {
+        let rss: Option<Vec<f64>> = runs
+            .iter()
+            .map(|r| r.peak_rss_bytes.map(|b| b as f64))
+            .collect();
+        let medians = Medians {
+            events_per_wall_s: median(runs.iter().map(|r| r.events_per_wall_s)),
+            simulated_s_per_wall_s: median(runs.iter().map(|r| r.simulated_s_per_wall_s)),
+            wall_s: median(runs.iter().map(|r| r.wall_s)),
+            peak_rss_bytes: rss.filter(|v| !v.is_empty()).map(|v| median(v) as u64),
+            bare_simulated_s_per_wall_s: median(runs.iter().map(|r| r.bare.simulated_s_per_wall_s)),
+            ratio_to_bare: median(runs.iter().map(|r| r.ratio_to_bare)),
+        };
+        Self {
+            scenario: scenario.to_string(),
+            git_commit: git_commit.to_string(),
+            rss_method: RSS_METHOD.to_string(),
+            runs,
+            medians,
+        }
+    }
+
+    /// The plain-text table: one line per seed, then the medians.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "bench {} (git {})", self.scenario, self.git_commit);
+        let _ = writeln!(out, "peak RSS: {}", self.rss_method);
+        let _ = writeln!(
+            out,
+            "bare reference: a turmoil world with the run's hosts, tick and simulated duration, idle timer loops only, in the same process; ratio = run's simulated s per wall s / bare's"
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:>7} {:>10} {:>12} {:>10} {:>9} {:>10} {:>12} {:>7}  trace-hash",
+            "seed",
+            "verdict",
+            "events",
+            "events/wall",
+            "sim/wall",
+            "wall s",
+            "peak RSS",
+            "bare sim/wall",
+            "ratio"
+        );
+        for r in &self.runs {
+            let _ = writeln!(
+                out,
+                "{:>6} {:>7} {:>10} {:>12.0} {:>10.1} {:>9.2} {:>10} {:>12.1} {:>7.3}  {}",
+                r.seed,
+                r.verdict,
+                r.events,
+                r.events_per_wall_s,
+                r.simulated_s_per_wall_s,
+                r.wall_s,
+                rss_text(r.peak_rss_bytes),
+                r.bare.simulated_s_per_wall_s,
+                r.ratio_to_bare,
+                r.trace_hash
+            );
+        }
+        let m = &self.medians;
+        let _ = writeln!(
+            out,
+            "median over {} seeds: {:.0} events per wall s, {:.1} simulated s per wall s, {:.2} wall s, peak RSS {}, bare {:.1} simulated s per wall s ({} hosts, tick {} ms), ratio {:.3}",
+            self.runs.len(),
+            m.events_per_wall_s,
+            m.simulated_s_per_wall_s,
+            m.wall_s,
+            rss_text(m.peak_rss_bytes),
+            m.bare_simulated_s_per_wall_s,
+            self.runs.first().map_or(0, |r| r.bare.hosts),
+            self.runs.first().map_or(0, |r| r.bare.tick_ms),
+            m.ratio_to_bare
+        );
+        out
+    }
+}
+
+/// Bytes as MB, or `unknown` where the OS did not say.
+fn rss_text(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(b) => format!("{:.0} MB", b as f64 / 1e6),
+        None => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median([]), 0.0);
+    }
+
+    #[test]
+    fn bare_reference_steps_the_whole_duration() {
+        let bare = bare_reference(3, 10, 2_000, 0);
+        assert!(bare.simulated_s >= 2.0);
+        assert_eq!(bare.hosts, 3);
+    }
+}

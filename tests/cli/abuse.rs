@@ -105,7 +105,8 @@ fn corrupt_table_files_are_exit_2_naming_the_file() {
 
     // What to corrupt, and the part of its path the message must name.
     type Pick = fn(&Path) -> Vec<PathBuf>;
-    let cases: [(&str, Pick, fn(&Path)); 8] = [
+    type Corrupt = fn(&Path);
+    let cases: [(&str, Pick, Corrupt); 8] = [
         ("truncated data files", bucket_0_data_files, truncate),
         ("flipped data files", bucket_0_data_files, flip_ends),
         ("deleted data files", bucket_0_data_files, delete),

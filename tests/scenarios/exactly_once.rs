@@ -1,5 +1,7 @@
 //! Exactly-once under crash schedules: 50 seeds of the smoke scenario, each with its own random
-//! crashes (jobs, TT, storage, serving) and partitions drawn from the seed, must pass every checker.
+//! crashes (jobs, TT, storage, serving) and partitions drawn from the seed, must pass every checker
+//! (opt-in, `-- --ignored`: tests/scenarios/swarm.rs covers it in CI); 20 seeds with the whole fault
+//! catalogue and BUGGIFY.
 
 use crate::common;
 
@@ -9,6 +11,7 @@ use sim::random_schedule;
 use sim::scenario::Millis;
 
 #[test]
+#[ignore = "opt-in (cargo test -- --ignored): minutes of CPU; CI covers it with tests/scenarios/swarm.rs"]
 fn fifty_seeds_of_smoke_with_random_crash_schedules_pass() {
     let mut failures = Vec::new();
     for seed in 1..=50u64 {

@@ -2,7 +2,9 @@
 //! and rate, its midnight spike, late data, budgets and scripted faults kept), consumer-recovery
 //! and dedicated-compaction as shipped, each seed also drawing its own random faults, and
 //! storage-failover at a tenth of its rate (dfs-a down at the peak, failover and back), must pass
-//! every checker. (smoke: tests/exactly_once.rs; late-conversions: tests/late_data.rs;
+//! every checker. Opt-in (`cargo test --release --test scenarios -- --ignored`): minutes of CPU,
+//! and tests/scenarios/swarm.rs runs 50 swarm seeds of each in CI. (smoke: tests/exactly_once.rs;
+//! late-conversions: tests/late_data.rs;
 //! backpressure, which must fail: tests/backpressure.rs; the full sizes: tests/golden.rs.)
 
 use crate::common;
@@ -93,6 +95,7 @@ fn small_double11(seed: u64) -> Scenario {
 }
 
 #[test]
+#[ignore = "opt-in (cargo test -- --ignored): minutes of CPU; CI covers it with tests/scenarios/swarm.rs"]
 fn fifty_seeds_of_small_double11_pass() {
     let summaries = fifty_seeds_pass("scenarios/double11.toml (small)", small_double11);
     let paused: u64 = summaries.iter().map(|s| s.budget.advertisers_paused).sum();
@@ -108,6 +111,7 @@ fn fifty_seeds_of_small_double11_pass() {
 }
 
 #[test]
+#[ignore = "opt-in (cargo test -- --ignored): minutes of CPU; CI covers it with tests/scenarios/swarm.rs"]
 fn fifty_seeds_of_consumer_recovery_pass() {
     fifty_seeds_pass("scenarios/consumer-recovery.toml", |_| {
         common::scenario("consumer-recovery")
@@ -115,6 +119,7 @@ fn fifty_seeds_of_consumer_recovery_pass() {
 }
 
 #[test]
+#[ignore = "opt-in (cargo test -- --ignored): minutes of CPU; CI covers it with tests/scenarios/swarm.rs"]
 fn fifty_seeds_of_dedicated_compaction_with_random_faults_pass() {
     fifty_seeds_pass(
         "scenarios/dedicated-compaction.toml (random faults)",
@@ -136,6 +141,7 @@ fn fifty_seeds_of_dedicated_compaction_with_random_faults_pass() {
 /// the top of the spike): every seed fails over to dfs-b and back, keeps availability at or
 /// above the SLA and passes every checker on both chains.
 #[test]
+#[ignore = "opt-in (cargo test -- --ignored): minutes of CPU; CI covers it with tests/scenarios/swarm.rs"]
 fn fifty_seeds_of_small_storage_failover_pass() {
     let summaries = fifty_seeds_pass("scenarios/storage-failover.toml (small)", |_| {
         let mut scenario = common::scenario("storage-failover");

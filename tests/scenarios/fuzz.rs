@@ -2,7 +2,9 @@
 //! scenario should never hold (zero, negative, huge, NaN, infinite, the wrong type) or a line
 //! deleted. Reading it must either refuse it, naming the file and a line, or accept it; an
 //! accepted one runs a short while (chaos at most 10 s) and must not panic. Never a panic, never
-//! a hang: the run is bounded and its traffic capped before it starts.
+//! a hang: the run is bounded and its traffic capped before it starts. And determinism over the
+//! corpus (item 5): 16 accepted mutations, each run twice in one process, give one trace hash
+//! each, as `dwsim run --check-determinism` demands of the shipped scenarios.
 
 use proptest::prelude::*;
 use sim::scenario::{Millis, Scenario};
@@ -60,17 +62,22 @@ fn mutate(text: &str, edits: &[(usize, Option<usize>)]) -> String {
     lines.into_iter().flatten().collect::<Vec<_>>().join("\n") + "\n"
 }
 
-/// A short run of an accepted scenario: chaos at most 10 s, faults that fit, traffic capped.
-fn short_run(mut scenario: Scenario, seed: u64) {
+/// An accepted scenario bounded for a short run: chaos at most 10 s, faults that fit; `None`
+/// when its traffic or tick would make even that long.
+fn bounded(mut scenario: Scenario) -> Option<Scenario> {
     scenario.run.chaos = scenario.run.chaos.min(Millis(10_000));
     scenario.run.liveness = scenario.run.liveness.min(Millis(5_000));
     let chaos = scenario.run.chaos;
     scenario.faults.retain(|f| f.end() <= chaos);
-    if scenario.expected_events() > 100_000.0 || scenario.run.tick.0 < 5 {
-        return;
+    (scenario.expected_events() <= 100_000.0 && scenario.run.tick.0 >= 5).then_some(scenario)
+}
+
+/// A short run of an accepted scenario: it must not panic.
+fn short_run(scenario: Scenario, seed: u64) {
+    if let Some(scenario) = bounded(scenario) {
+        let output = sim::run(scenario, seed);
+        let _ = sim::Summary::build(&output, ORIGIN, "fuzz", 1.0);
     }
-    let output = sim::run(scenario, seed);
-    let _ = sim::Summary::build(&output, ORIGIN, "fuzz", 1.0);
 }
 
 proptest! {
@@ -91,4 +98,44 @@ proptest! {
             Ok(scenario) => short_run(scenario, seed),
         }
     }
+}
+
+/// Accepted mutations are rare among random ones (most are refused), so the determinism check
+/// walks the single-line mutations in order and runs this many of the accepted ones.
+const DETERMINISM_CASES: usize = 16;
+
+/// `--check-determinism` over the corpus: accepted single-line mutations of smoke.toml (every
+/// fourth, so that many keys are touched), each run twice in one process, give one trace hash.
+#[test]
+fn accepted_mutations_run_twice_give_one_trace() {
+    let text = smoke();
+    let accepted = (0..200usize)
+        .flat_map(|pick| (0..VALUES.len()).map(move |value| (pick, value)))
+        .map(|(pick, value)| mutate(&text, &[(pick, Some(value))]))
+        .filter_map(|mutated| {
+            let scenario = Scenario::parse(&mutated, ORIGIN).ok().and_then(bounded)?;
+            Some((mutated, scenario))
+        })
+        .step_by(4)
+        .take(DETERMINISM_CASES);
+    let mut ran = 0;
+    for (seed, (mutated, scenario)) in (1u64..).zip(accepted) {
+        let (first, second) = (sim::run(scenario.clone(), seed), sim::run(scenario, seed));
+        let (a, b) = (
+            first.simulation.world.trace.borrow(),
+            second.simulation.world.trace.borrow(),
+        );
+        assert_eq!(
+            a.hash_hex(),
+            b.hash_hex(),
+            "seed {seed}: {}\n{mutated}",
+            sim::trace_view::first_difference(a.events(), b.events())
+                .unwrap_or_else(|| "the kept events agree".into())
+        );
+        ran += 1;
+    }
+    assert_eq!(
+        ran, DETERMINISM_CASES,
+        "the corpus holds enough accepted mutations"
+    );
 }

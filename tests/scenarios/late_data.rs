@@ -40,6 +40,7 @@ fn small_late_conversions(seed: u64) -> Scenario {
 }
 
 #[test]
+#[ignore = "opt-in (cargo test -- --ignored): minutes of CPU; CI covers it with tests/scenarios/swarm.rs"]
 fn fifty_seeds_of_small_late_conversions_pass() {
     let mut failures = Vec::new();
     let (mut absorbed, mut too_late) = (0, 0);

@@ -19,3 +19,4 @@ mod incidents;
 mod late_data;
 mod lifecycle;
 mod storage_failover;
+mod swarm;

@@ -57,8 +57,12 @@ pub fn swarm(base: &Scenario, seed: u64) -> (Scenario, Vec<String>) {
 fn draw(base: &Scenario, seeds: &SeedTree) -> Scenario {
     let mut rng = seeds.fork("swarm/knobs");
     let mut scenario = base.clone();
-    scenario.dwd.bucket = *[1, 2, 4, 8].choose(&mut rng).expect("non-empty");
-    scenario.dws.bucket = *[1, 2, 4].choose(&mut rng).expect("non-empty");
+    // Each bucket has one writer subtask, so a table has at least `parallelism.default` buckets
+    // (validation refuses fewer): a scenario at parallelism 64 draws its other knobs instead of
+    // falling back to its own. At parallelism 1 the draws are as they were.
+    let writers = scenario.jobs.parallelism;
+    scenario.dwd.bucket = (*[1, 2, 4, 8].choose(&mut rng).expect("non-empty")).max(writers);
+    scenario.dws.bucket = (*[1, 2, 4].choose(&mut rng).expect("non-empty")).max(writers);
     scenario.dwd.compaction_trigger = rng.random_range(2..=8);
     scenario.dws.compaction_trigger = rng.random_range(2..=8);
     scenario.jobs.checkpoint_interval = Millis(

@@ -46,7 +46,7 @@ pub(crate) fn sweep(args: &SweepArgs) -> ExitCode {
     let mut scenario_path = scenario_with_flags(scenario_arg, &overrides);
     if args.swarm {
         // Swarm results are their own scenario: never resumed from or merged with plain ones.
-        scenario.name = format!("{} (swarm)", scenario.name);
+        scenario.name = format!("{}{}", scenario.name, sim::sweep::SWARM_NAME_SUFFIX);
         scenario_path = format!("{scenario_path} --swarm");
     }
     let spec = SweepSpec {

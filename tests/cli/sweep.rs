@@ -343,3 +343,32 @@ fn results_file_is_locked_never_a_foreign_file_and_merge_of_nothing_is_exit_2() 
         "an empty shard beside a full one is fine: {stderr}"
     );
 }
+
+#[test]
+fn a_swarm_sweep_records_the_trace_hash_that_run_swarm_prints_for_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = short_scenario(dir.path(), "short.toml", "");
+    let (code, _, stderr) = dwsim(
+        dir.path(),
+        &[
+            "sweep",
+            &scenario,
+            "--swarm",
+            "--seeds",
+            "5..5",
+            "--results",
+            "r.jsonl",
+        ],
+    );
+    assert!(code == 0 || code == 1, "{stderr}");
+    let swept = results(&dir.path().join("r.jsonl"))[&5].clone();
+    let (_, stdout, stderr) = dwsim(dir.path(), &["run", &scenario, "--swarm", "--seed", "5"]);
+    let printed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace-hash: "))
+        .unwrap_or_else(|| panic!("no trace hash: {stdout}{stderr}"));
+    assert_eq!(
+        swept, printed,
+        "the sweep's reproduction line must give the same run"
+    );
+}

@@ -225,12 +225,22 @@ pub fn wall_clock() -> std::time::Instant {
     std::time::Instant::now()
 }
 
+/// Appended to a swarm sweep's scenario name in its results, so swarm results are never
+/// resumed from or merged with plain ones; each run itself goes under the scenario's own name.
+pub const SWARM_NAME_SUFFIX: &str = " (swarm)";
+
 /// Runs one seed to completion and checks it. A panic inside the run becomes a PANIC result.
 pub fn run_seed(spec: &SweepSpec, digest: &str, seed: u64) -> SeedResult {
     let started = wall_clock();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let scenario = if spec.swarm {
-            crate::faults::swarm::swarm(&spec.scenario, seed).0
+            let mut drawn = crate::faults::swarm::swarm(&spec.scenario, seed).0;
+            // The run goes under the scenario's own name, as `dwsim run --swarm` runs it: the
+            // name is in the trace, so the two give one run and one trace hash.
+            if let Some(own) = spec.scenario.name.strip_suffix(SWARM_NAME_SUFFIX) {
+                drawn.name = own.to_string();
+            }
+            drawn
         } else {
             spec.scenario.clone()
         };

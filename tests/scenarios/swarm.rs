@@ -86,8 +86,13 @@ impl Case {
     /// Every seed of `seeds()` drawn and run as `dwsim sweep --swarm` does; panics naming each
     /// failing seed, its first violation and its reproduction.
     fn all_seeds_pass(&self, test: &str) {
-        let base = self.base();
         let (first, last) = seeds();
+        self.seeds_pass(test, first, last);
+    }
+
+    /// Seeds `first..=last` drawn and run as `all_seeds_pass` runs them.
+    fn seeds_pass(&self, test: &str, first: u64, last: u64) {
+        let base = self.base();
         let mut failures = Vec::new();
         for seed in first..=last {
             let (drawn, knobs) = sim::swarm(&base, seed);
@@ -239,13 +244,34 @@ fn fifty_swarm_seeds_of_double11_pass() {
     .all_seeds_pass("fifty_swarm_seeds_of_double11_pass");
 }
 
+/// double11-production at 64 buckets and subtasks, drawn as a swarm.
+const DOUBLE11_PRODUCTION_AT_64: Case = Case {
+    name: "double11-production",
+    sets: &[
+        "dwd.bucket=64",
+        "jobs.parallelism.default=64",
+        "dws.bucket=64",
+        "jobs.dws-job.parallelism=64",
+    ],
+    reshape: Some(small_double11),
+};
+
+/// Regression: 64 subtasks' connections wrapped the dwd-job host's ephemeral ports onto a TT
+/// connection whose goodbye a partition had lost, and turmoil panicked (`SocketPair is already
+/// connected`); clients now pool their connections and servers close idle ones.
 #[test]
-#[ignore = "known bug, not yet fixed: seed 1 panics in turmoil (`SocketPair is already connected` as tt accepts a connection after drawn crashes, 64 subtasks); run with --ignored"]
+fn double11_production_swarm_seed_1_runs_to_its_verdict() {
+    DOUBLE11_PRODUCTION_AT_64.seeds_pass(
+        "double11_production_swarm_seed_1_runs_to_its_verdict",
+        1,
+        1,
+    );
+}
+
+/// At 64 buckets and subtasks rather than the recommended 640/256 (a tenth of the cost): the
+/// same represented scale and parallel lanes.
+#[test]
+#[ignore = "about 3 s a seed: CI runs seed 1 alone (above); run with --ignored"]
 fn fifty_swarm_seeds_of_double11_production_pass() {
-    Case {
-        name: "double11-production",
-        sets: &[],
-        reshape: Some(small_double11),
-    }
-    .all_seeds_pass("fifty_swarm_seeds_of_double11_production_pass");
+    DOUBLE11_PRODUCTION_AT_64.all_seeds_pass("fifty_swarm_seeds_of_double11_production_pass");
 }

@@ -1,6 +1,7 @@
-//! Request/response over turmoil's simulated TCP: length-prefixed frames, a client that reuses
-//! its connection and reconnects after a timeout or reset, and a server loop. Partitions and
-//! crashes therefore bite exactly where they would on a real network.
+//! Request/response over turmoil's simulated TCP: length-prefixed frames, a client that keeps a
+//! pool of idle connections (one per concurrent caller, as an HTTP client's pool does) and
+//! reconnects after a timeout or reset, and a server loop that closes connections left idle.
+//! Partitions and crashes therefore bite exactly where they would on a real network.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -52,11 +53,21 @@ pub enum CallError {
     Io(String),
 }
 
+/// A pooled connection unused this long is closed rather than reused, before the server's
+/// [`SERVER_IDLE`] could close it under a request.
+const CLIENT_IDLE: Duration = Duration::from_secs(60);
+/// A server closes a connection with no request for this long. A client that crashed or was
+/// partitioned away never says goodbye; without this its half of the connection would live
+/// forever, and a later connection from the same port would collide with it.
+const SERVER_IDLE: Duration = Duration::from_secs(180);
+
 pub struct RpcClient {
     host: &'static str,
     port: u16,
     timeout: Duration,
-    idle: RefCell<Option<TcpStream>>,
+    /// Idle connections and when each was last used, the most recent last: concurrent callers
+    /// (parallel subtasks) each take one, so connections are reused instead of opened per call.
+    idle: RefCell<Vec<(TcpStream, tokio::time::Instant)>>,
 }
 
 impl RpcClient {
@@ -65,7 +76,7 @@ impl RpcClient {
             host,
             port,
             timeout,
-            idle: RefCell::new(None),
+            idle: RefCell::new(Vec::new()),
         })
     }
 
@@ -74,7 +85,13 @@ impl RpcClient {
     }
 
     pub async fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
-        let reusable = self.idle.borrow_mut().take();
+        let reusable = {
+            let mut idle = self.idle.borrow_mut();
+            // The oldest connections are the stale ones: drop those past their idle time.
+            let now = tokio::time::Instant::now();
+            idle.retain(|(_, used)| now.duration_since(*used) < CLIENT_IDLE);
+            idle.pop().map(|(stream, _)| stream)
+        };
         let exchange = async {
             let mut stream = match reusable {
                 Some(stream) => stream,
@@ -86,7 +103,9 @@ impl RpcClient {
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok((stream, response))) => {
-                *self.idle.borrow_mut() = Some(stream);
+                self.idle
+                    .borrow_mut()
+                    .push((stream, tokio::time::Instant::now()));
                 Ok(response)
             }
             Ok(Err(error)) => Err(CallError::Io(error.to_string())),
@@ -106,7 +125,9 @@ where
         let (mut stream, _) = listener.accept().await?;
         let handler = handler.clone();
         tokio::task::spawn_local(async move {
-            while let Ok(request) = read_frame(&mut stream).await {
+            while let Ok(Ok(request)) =
+                tokio::time::timeout(SERVER_IDLE, read_frame(&mut stream)).await
+            {
                 let response = handler(request).await;
                 if write_frame(&mut stream, &response).await.is_err() {
                     break;

@@ -293,13 +293,15 @@ impl Scenario {
                 ),
             )?;
             // Paimon assigns each bucket to exactly one writer subtask.
-            let (key, parallelism) = if name == "dws" {
-                match self.jobs.dws_parallelism {
-                    Some(p) => ("dws-job.parallelism", p),
-                    None => ("parallelism.default", self.jobs.parallelism),
-                }
+            let key = if name == "dws" && self.jobs.dws_parallelism.is_some() {
+                "dws-job.parallelism"
             } else {
-                ("parallelism.default", self.jobs.parallelism)
+                "parallelism.default"
+            };
+            let parallelism = if name == "dws" {
+                self.jobs.dws_parallelism()
+            } else {
+                self.jobs.parallelism
             };
             ensure(
                 parallelism <= table.bucket,

@@ -11,6 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
+use crate::world::sim_now_ms;
+
 /// Frames above this are refused: every buffer has a limit.
 pub const MAX_FRAME_BYTES: usize = 512 << 20;
 
@@ -54,8 +56,8 @@ pub enum CallError {
 }
 
 /// A pooled connection unused this long is closed rather than reused, before the server's
-/// [`SERVER_IDLE`] could close it under a request.
-const CLIENT_IDLE: Duration = Duration::from_secs(60);
+/// [`SERVER_IDLE`] could close it under a request (simulated ms).
+const CLIENT_IDLE_MS: i64 = 60_000;
 /// A server closes a connection with no request for this long. A client that crashed or was
 /// partitioned away never says goodbye; without this its half of the connection would live
 /// forever, and a later connection from the same port would collide with it.
@@ -65,9 +67,10 @@ pub struct RpcClient {
     host: &'static str,
     port: u16,
     timeout: Duration,
-    /// Idle connections and when each was last used, the most recent last: concurrent callers
-    /// (parallel subtasks) each take one, so connections are reused instead of opened per call.
-    idle: RefCell<Vec<(TcpStream, tokio::time::Instant)>>,
+    /// Idle connections and the simulated ms each was last used, the most recent last:
+    /// concurrent callers (parallel subtasks) each take one, so connections are reused instead
+    /// of opened per call.
+    idle: RefCell<Vec<(TcpStream, i64)>>,
 }
 
 impl RpcClient {
@@ -88,8 +91,8 @@ impl RpcClient {
         let reusable = {
             let mut idle = self.idle.borrow_mut();
             // The oldest connections are the stale ones: drop those past their idle time.
-            let now = tokio::time::Instant::now();
-            idle.retain(|(_, used)| now.duration_since(*used) < CLIENT_IDLE);
+            let now_ms = sim_now_ms();
+            idle.retain(|(_, used_ms)| now_ms - used_ms < CLIENT_IDLE_MS);
             idle.pop().map(|(stream, _)| stream)
         };
         let exchange = async {
@@ -103,9 +106,7 @@ impl RpcClient {
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok((stream, response))) => {
-                self.idle
-                    .borrow_mut()
-                    .push((stream, tokio::time::Instant::now()));
+                self.idle.borrow_mut().push((stream, sim_now_ms()));
                 Ok(response)
             }
             Ok(Err(error)) => Err(CallError::Io(error.to_string())),

@@ -134,6 +134,19 @@ pub trait Cost: Clone + 'static {
         let _ = table_root;
         self.charge(operator, records, bytes)
     }
+    /// [`Self::charge_table`] split across parallel subtasks (`work[i]` = records and bytes of
+    /// subtask `i`), which run side by side.
+    fn charge_table_subtasks(
+        &self,
+        operator: CostOperator,
+        table_root: &str,
+        work: &[(u64, u64)],
+    ) -> impl Future<Output = ()> {
+        let (records, bytes) = work
+            .iter()
+            .fold((0, 0), |(r, b), &(records, bytes)| (r + records, b + bytes));
+        self.charge_table(operator, table_root, records, bytes)
+    }
     /// Work of one operator split across the job's parallel subtasks (`work[i]` = records and
     /// bytes of subtask `i`), which run side by side: the slowest subtask sets the time.
     fn charge_subtasks(

@@ -6,6 +6,7 @@ pub mod incident;
 pub mod plan;
 mod plan_charts;
 pub mod plan_report;
+mod plan_run;
 pub(crate) mod pool;
 pub mod shrink;
 pub mod sweep;

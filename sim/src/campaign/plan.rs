@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::campaign::plan_run::{CatchUp, FaultMark, Operations, PlanRun};
 use crate::campaign::sweep::scenario_digest;
-use crate::report::resources::SeriesPoint;
 use crate::report::summary::Summary;
 use crate::scenario::Scenario;
 
@@ -24,7 +24,7 @@ pub const CONFIGS_MAX: usize = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error(
-        "--vary `{0}` is not an axis; write it like `dwd.bucket=8,16,32` (KEY=V1,V2,...), or `dwd.bucket+jobs.parallelism.default=8,16` to move several keys together"
+        "--vary `{0}` is not an axis; write it like `dwd.bucket=8,16,32` (KEY=V1,V2,...), `dwd.bucket+jobs.parallelism.default=8,16` to move several keys together, or `K1+K2=a+b,c+d` to give each key its own value (one part per key)"
     )]
     BadAxis(String),
     #[error("--vary names `{0}` twice; give each key one --vary")]
@@ -43,7 +43,8 @@ pub struct Axis {
 }
 
 impl Axis {
-    /// Parses `KEY=V1,V2,...` or `KEY1+KEY2=V1,V2,...`.
+    /// Parses `KEY=V1,V2,...` or `KEY1+KEY2=V1,V2,...` (each value to every key) or
+    /// `KEY1+KEY2=V1+W1,V2+W2` (a value per key).
     pub fn parse(text: &str) -> Result<Self, PlanError> {
         let bad = || PlanError::BadAxis(text.to_string());
         let (keys, values) = text.split_once('=').ok_or_else(bad)?;
@@ -58,11 +59,36 @@ impl Axis {
         if !keys.iter().all(key_ok) || values.iter().any(String::is_empty) {
             return Err(bad());
         }
+        let tuple_ok = |v: &String| {
+            keys.len() == 1
+                || !v.contains('+')
+                || (v.split('+').count() == keys.len()
+                    && v.split('+').all(|p| !p.trim().is_empty()))
+        };
+        if !values.iter().all(tuple_ok) {
+            return Err(bad());
+        }
         let distinct: BTreeSet<&String> = values.iter().collect();
         if distinct.len() != values.len() {
             return Err(bad());
         }
         Ok(Self { keys, values })
+    }
+
+    /// The settings one value of the axis makes.
+    pub fn settings(&self, value: &str) -> Vec<(String, String)> {
+        if self.keys.len() > 1 && value.contains('+') {
+            self.keys
+                .iter()
+                .zip(value.split('+'))
+                .map(|(k, v)| (k.clone(), v.trim().to_string()))
+                .collect()
+        } else {
+            self.keys
+                .iter()
+                .map(|k| (k.clone(), value.to_string()))
+                .collect()
+        }
     }
 }
 
@@ -115,250 +141,13 @@ pub fn grid(axes: &[Axis]) -> Result<Vec<Config>, PlanError> {
         for config in &configs {
             for value in &axis.values {
                 let mut settings = config.settings.clone();
-                settings.extend(axis.keys.iter().map(|k| (k.clone(), value.clone())));
+                settings.extend(axis.settings(value));
                 next.push(Config { settings });
             }
         }
         configs = next;
     }
     Ok(configs)
-}
-
-/// A fault as a plan's charts mark it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultMark {
-    pub at_s: f64,
-    pub end_s: f64,
-    pub label: String,
-}
-
-/// Recovery after one crash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CatchUp {
-    pub host: String,
-    pub crashed_at_s: f64,
-    /// From restart until every event produced before it was visible (None: never).
-    pub caught_up_after_s: Option<f64>,
-}
-
-/// One finished run of a plan: one JSON line of its results file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanRun {
-    /// Always [`RESULTS_KIND`].
-    pub kind: String,
-    /// The scenario's name.
-    pub scenario: String,
-    /// The scenario as the plan was given it (file or built-in name).
-    pub scenario_path: String,
-    /// `--set` options of the plan, applied under every configuration.
-    pub base_sets: Vec<String>,
-    pub config: Config,
-    /// Traffic multiple of a headroom run (1 for the grid).
-    pub traffic_multiple: f64,
-    pub seed: u64,
-    /// Fingerprint of the parsed scenario: a resumed plan reuses only results of the same one.
-    pub scenario_digest: String,
-    /// PASS, FAIL or PANIC.
-    pub verdict: String,
-    pub failed_checkers: Vec<String>,
-    /// The first violation, as `checker: message`.
-    pub first_violation: Option<String>,
-    pub freshness_p99_ms: i64,
-    pub freshness_max_ms: i64,
-    pub freshness_sla_ms: Option<i64>,
-    /// (phase, p99 ms) in story order.
-    pub phases: Vec<(String, i64)>,
-    pub availability_pct: f64,
-    pub availability_sla_pct: Option<f64>,
-    pub overspend_pct: Option<f64>,
-    pub overspend_sla_pct: Option<f64>,
-    pub catch_ups: Vec<CatchUp>,
-    pub reserved_slots: u32,
-    pub usd_per_day: f64,
-    pub busy_core_hours: f64,
-    pub reserved_cu_hours: f64,
-    pub dwd_job_peak_utilisation_pct: f64,
-    pub tt_backlog_peak_records: u64,
-    pub represents: u64,
-    pub represented_events_per_s_peak: f64,
-    pub represented_events_per_s_mean: f64,
-    /// Represented bytes written to storage over the run (all storage systems).
-    pub storage_bytes_written: u64,
-    pub storage_requests: u64,
-    pub dwd_max_files_per_bucket: usize,
-    pub series: Vec<SeriesPoint>,
-    /// (simulated s, most live DWD data files in one bucket), at most one point a minute.
-    pub dwd_files_per_bucket: Vec<(f64, usize)>,
-    pub faults: Vec<FaultMark>,
-    pub wall_s: f64,
-}
-
-/// The largest value per minute of a (committer epoch ms, value) series, as (simulated s, value).
-fn per_minute(points: &[(i64, usize)], epoch_ms: i64) -> Vec<(f64, usize)> {
-    let mut minutes: BTreeMap<i64, usize> = BTreeMap::new();
-    for &(time_ms, value) in points {
-        let minute = (time_ms - epoch_ms).div_euclid(60_000);
-        let slot = minutes.entry(minute).or_default();
-        *slot = (*slot).max(value);
-    }
-    minutes
-        .into_iter()
-        .map(|(minute, value)| (minute as f64 * 60.0, value))
-        .collect()
-}
-
-impl PlanRun {
-    pub fn passed(&self) -> bool {
-        self.verdict == "PASS"
-    }
-
-    /// Reduces a checked run to a plan line.
-    pub fn from_summary(
-        summary: &Summary,
-        unit: &Unit,
-        base_sets: &[String],
-        digest: &str,
-    ) -> Self {
-        let (scenario, config, traffic_multiple) =
-            (&unit.scenario, &unit.config, unit.traffic_multiple);
-        let first_violation = summary
-            .violations()
-            .next()
-            .map(|v| format!("{}: {}", v.checker.name(), v.message))
-            .or_else(|| summary.world_error.as_ref().map(|e| format!("world: {e}")));
-        let resources = &summary.resources;
-        let faults = scenario
-            .faults
-            .iter()
-            .map(|f| FaultMark {
-                at_s: f.at.0 as f64 / 1e3,
-                end_s: f.end().0 as f64 / 1e3,
-                label: format!("{} {}", f.effect.kind().name(), f.effect.hosts().join("/")),
-            })
-            .collect();
-        Self {
-            kind: RESULTS_KIND.to_string(),
-            scenario: summary.scenario.clone(),
-            scenario_path: summary.scenario_path.clone(),
-            base_sets: base_sets.to_vec(),
-            config: config.clone(),
-            traffic_multiple,
-            seed: summary.seed,
-            scenario_digest: digest.to_string(),
-            verdict: summary.verdict.clone(),
-            failed_checkers: summary.failed_checkers.clone(),
-            first_violation,
-            freshness_p99_ms: summary.freshness.p99_ms,
-            freshness_max_ms: summary.freshness.max_ms,
-            freshness_sla_ms: summary.freshness.sla_p99_ms,
-            phases: summary
-                .freshness
-                .phases
-                .iter()
-                .map(|p| (p.phase.name().to_string(), p.p99_ms))
-                .collect(),
-            availability_pct: summary.availability.availability_pct,
-            availability_sla_pct: summary.availability.sla_pct,
-            overspend_pct: (!summary.budget.is_off()).then_some(summary.budget.overspend_pct),
-            overspend_sla_pct: summary.budget.sla_overspend_max_pct,
-            catch_ups: summary
-                .recovery
-                .crashes
-                .iter()
-                .map(|c| CatchUp {
-                    host: c.host.clone(),
-                    crashed_at_s: c.crashed_at_ms as f64 / 1e3,
-                    caught_up_after_s: c.caught_up_after_ms.map(|ms| ms as f64 / 1e3),
-                })
-                .collect(),
-            reserved_slots: resources.reserved_slots,
-            usd_per_day: resources.usd_per_day,
-            busy_core_hours: resources.jobs.iter().map(|j| j.busy_core_hours).sum(),
-            reserved_cu_hours: resources.reserved_cu_hours,
-            dwd_job_peak_utilisation_pct: resources
-                .jobs
-                .iter()
-                .find(|j| j.job == "dwd-job")
-                .map_or(0.0, |j| j.peak_utilisation_pct),
-            tt_backlog_peak_records: resources.tt_backlog_peak_records,
-            represents: resources.represents,
-            represented_events_per_s_peak: resources.represented_events_per_s_peak,
-            represented_events_per_s_mean: resources.represented_events_per_s_mean,
-            storage_bytes_written: resources.storage.iter().map(|s| s.bytes_written).sum(),
-            storage_requests: resources
-                .storage
-                .iter()
-                .map(|s| s.write_requests + s.read_requests + s.list_requests + s.delete_requests)
-                .sum(),
-            dwd_max_files_per_bucket: summary.files.dwd_over_run.max_files_per_bucket,
-            series: resources.series.clone(),
-            dwd_files_per_bucket: per_minute(
-                &summary.files.dwd_over_run.files_per_bucket_over_time,
-                scenario.run.epoch_ms,
-            ),
-            faults,
-            wall_s: summary.wall.wall_s,
-        }
-    }
-
-    /// A run that panicked: a bug, reported like a failure.
-    pub fn panicked(
-        unit: &Unit,
-        scenario_path: &str,
-        base_sets: &[String],
-        digest: &str,
-        message: String,
-    ) -> Self {
-        let scenario = &unit.scenario;
-        Self {
-            kind: RESULTS_KIND.to_string(),
-            scenario: scenario.name.clone(),
-            scenario_path: scenario_path.to_string(),
-            base_sets: base_sets.to_vec(),
-            config: unit.config.clone(),
-            traffic_multiple: unit.traffic_multiple,
-            seed: unit.seed,
-            scenario_digest: digest.to_string(),
-            verdict: "PANIC".into(),
-            failed_checkers: vec!["panic".into()],
-            first_violation: Some(format!("panic: {message}")),
-            freshness_p99_ms: 0,
-            freshness_max_ms: 0,
-            freshness_sla_ms: None,
-            phases: vec![],
-            availability_pct: 0.0,
-            availability_sla_pct: None,
-            overspend_pct: None,
-            overspend_sla_pct: None,
-            catch_ups: vec![],
-            reserved_slots: 0,
-            usd_per_day: 0.0,
-            busy_core_hours: 0.0,
-            reserved_cu_hours: 0.0,
-            dwd_job_peak_utilisation_pct: 0.0,
-            tt_backlog_peak_records: 0,
-            represents: scenario.represents(),
-            represented_events_per_s_peak: 0.0,
-            represented_events_per_s_mean: 0.0,
-            storage_bytes_written: 0,
-            storage_requests: 0,
-            dwd_max_files_per_bucket: 0,
-            series: vec![],
-            dwd_files_per_bucket: vec![],
-            faults: vec![],
-            wall_s: 0.0,
-        }
-    }
-
-    /// What identifies the run in a results file.
-    pub fn key(&self) -> RunKey {
-        RunKey {
-            config: self.config.clone(),
-            traffic_multiple_milli: (self.traffic_multiple * 1000.0).round() as u64,
-            seed: self.seed,
-            digest: self.scenario_digest.clone(),
-        }
-    }
 }
 
 /// A run's identity: its configuration, traffic multiple, seed and scenario fingerprint.
@@ -551,6 +340,8 @@ pub struct ConfigOutcome {
     pub dwd_job_peak_utilisation_pct: f64,
     pub tt_backlog_peak_records: u64,
     pub dwd_max_files_per_bucket: usize,
+    /// Checkpoints, stalls and files.
+    pub operations: Operations,
     /// On the Pareto frontier of cost against worst freshness p99 (no other configuration is
     /// both cheaper and fresher).
     pub pareto: bool,
@@ -677,6 +468,7 @@ fn outcome_of(config: &Config, runs: &[&PlanRun]) -> ConfigOutcome {
             .map(|r| r.dwd_max_files_per_bucket)
             .max()
             .unwrap_or(0),
+        operations: Operations::of(runs),
         pareto: false,
         margins,
     }

@@ -11,6 +11,7 @@ use crate::campaign::plan::{
     Axis, ConfigOutcome, Headroom, PlanRun, RuleOfThumb, cheapest_failing, failing_first, outcomes,
     recommend,
 };
+use crate::campaign::plan_run::{OPERATIONS_COLUMNS, operations_cells};
 use crate::report::resources::{bytes, si};
 
 /// Everything a plan found: what `plan.json` holds.
@@ -222,6 +223,17 @@ impl PlanReport {
                 let _ = writeln!(out, "- `{label}`: {}", reason.replace('\n', " "));
             }
         }
+        let _ = writeln!(
+            out,
+            "\n## Checkpoints, compaction and files (mean over seeds unless worst)\n"
+        );
+        let _ = writeln!(out, "| {} |", OPERATIONS_COLUMNS.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(OPERATIONS_COLUMNS.len() - 1));
+        for c in &self.configs {
+            let mut cells = operations_cells(&c.label, &c.operations, c.busy_core_hours);
+            cells[0] = format!("`{}`", cells[0]);
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
         let _ = writeln!(out, "\n## Freshness p99 per traffic phase (worst seed)\n");
         let phases = self.phase_names();
         let _ = writeln!(out, "| configuration | {} |", phases.join(" | "));
@@ -351,6 +363,28 @@ impl PlanReport {
                     _ => {
                         let _ = write!(out, "<td>{}</td>", escape(cell));
                     }
+                }
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>");
+        out.push_str(
+            "<h2>Checkpoints, compaction and files</h2><p>Means over seeds, except the worst seed where a column says so.</p><table><tr>",
+        );
+        for column in OPERATIONS_COLUMNS {
+            let _ = write!(out, "<th>{column}</th>");
+        }
+        out.push_str("</tr>");
+        for c in &self.configs {
+            out.push_str("<tr>");
+            for (i, cell) in operations_cells(&c.label, &c.operations, c.busy_core_hours)
+                .iter()
+                .enumerate()
+            {
+                if i == 0 {
+                    let _ = write!(out, "<td><code>{}</code></td>", escape(cell));
+                } else {
+                    let _ = write!(out, "<td>{}</td>", escape(cell));
                 }
             }
             out.push_str("</tr>");

@@ -16,7 +16,17 @@ fn axes_parse_and_multiply_into_a_grid() {
         configs[2].set_flags(),
         " --set dwd.bucket=16 --set jobs.parallelism.default=16 --set jobs.checkpoint-policy=fixed"
     );
+    let tuples = Axis::parse(
+        "jobs.checkpoint-policy+jobs.execution.checkpointing.interval=fixed+10s,traffic-driven+30s",
+    )
+    .unwrap();
+    assert_eq!(
+        grid(&[tuples]).unwrap()[1].label(),
+        "jobs.checkpoint-policy=traffic-driven jobs.execution.checkpointing.interval=30s"
+    );
     for bad in [
+        "dwd.bucket+dws.bucket=1+2+3",
+        "dwd.bucket+dws.bucket=1+",
         "bucket=1",
         "dwd.bucket",
         "dwd.bucket=",

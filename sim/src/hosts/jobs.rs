@@ -58,7 +58,11 @@ fn new_commit_user_on_restart(world: &World, job: &str) -> bool {
 
 /// Runs a job until it fails over, traces why, and waits out Flink's fixed restart delay.
 async fn run_until_failover<J: StreamJob>(world: &World, env: &SimEnv, job: &mut J) {
-    if let Err(error) = run_job(env, job, &world.scenario.jobs.checkpoint_config()).await {
+    let config = world
+        .scenario
+        .jobs
+        .checkpoint_config(world.scenario.represents());
+    if let Err(error) = run_job(env, job, &config).await {
         world.job_failed_over(job.name(), &error);
     }
     tokio::time::sleep(Duration::from_millis(
@@ -108,12 +112,9 @@ pub async fn dws_job_host(world: Rc<World>, chain: Chain) -> turmoil::Result {
 pub async fn compactor_host(world: Rc<World>) -> turmoil::Result {
     let env = SimEnv::new(COMPACTOR, SINGLE.storage, &world);
     world.record("compactor", TraceKind::HostStart, String::new());
-    let poll_interval_ms = world
-        .scenario
-        .jobs
-        .compactor
-        .as_ref()
-        .map_or(1_000, |c| c.poll_interval.0);
+    let compactor = world.scenario.jobs.compactor.as_ref();
+    let poll_interval_ms = compactor.map_or(1_000, |c| c.poll_interval.0);
+    let parallelism = compactor.map_or(1, |c| c.parallelism);
     loop {
         let mut tables = Vec::new();
         if world.scenario.dwd.write_only {
@@ -128,6 +129,7 @@ pub async fn compactor_host(world: Rc<World>) -> turmoil::Result {
             job_name: "compactor".into(),
             commit_user: "compactor-commit-user".into(),
             poll_interval_ms,
+            parallelism,
         };
         let mut job = DedicatedCompactor::new(env.clone(), config, tables);
         if let Err(error) = job.run().await {

@@ -116,8 +116,13 @@ impl ResourcesReport {
             .map(|job| (job, scenario.jobs.parallelism_of(job)))
             .collect();
         if topology.compactor {
-            // The dedicated compaction job runs one compaction at a time: one slot.
-            job_slots.push((COMPACTOR, 1));
+            // The dedicated compaction job: one slot per subtask.
+            let parallelism = scenario
+                .jobs
+                .compactor
+                .as_ref()
+                .map_or(1, |c| c.parallelism);
+            job_slots.push((COMPACTOR, parallelism));
         }
         let jobs: Vec<JobResources> = job_slots
             .iter()

@@ -38,6 +38,8 @@ pub struct Summary {
     pub events_produced: u64,
     pub events_dropped_at_source: u64,
     pub checkpoints_completed: u64,
+    /// Times a writer stalled at `num-sorted-run.stop-trigger`, waiting for compaction.
+    pub write_stalls: u64,
     pub commits: u64,
     pub dwd_snapshots: usize,
     pub dws_snapshots: usize,
@@ -236,6 +238,7 @@ impl Summary {
             events_produced,
             events_dropped_at_source: truth.dropped_at_source,
             checkpoints_completed: trace.count(JournalKind::CheckpointComplete),
+            write_stalls: trace.count(JournalKind::WriteStall),
             commits: trace.count(JournalKind::Commit { committed: true }),
             dwd_snapshots: checks.exactly_once.dwd_snapshots_checked,
             dws_snapshots: checks.exactly_once.dws_snapshots_checked,
@@ -330,11 +333,12 @@ impl Summary {
             e.never_reached_tt
         ));
         line(format!(
-            "jobs: {} checkpoints completed, {} commits, {} restores, {} failovers; snapshots: DWD {}, DWS {}",
+            "jobs: {} checkpoints completed, {} commits, {} restores, {} failovers, {} write stalls; snapshots: DWD {}, DWS {}",
             self.checkpoints_completed,
             self.commits,
             self.job_restores,
             self.job_failovers,
+            self.write_stalls,
             self.dwd_snapshots,
             self.dws_snapshots
         ));

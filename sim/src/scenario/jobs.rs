@@ -61,10 +61,12 @@ pub struct JobsSection {
     /// Traffic-driven policy: interval when the input rate is at or above `checkpoint.rate-peak`.
     #[serde(rename = "checkpoint.interval-peak", default)]
     pub interval_peak: Option<Millis>,
-    /// Traffic-driven policy: input records per second counted as quiet.
+    /// Traffic-driven policy: input records per second counted as quiet, in production
+    /// (represented) records: the job compares it with its simulated input rate times
+    /// `[traffic] represents`.
     #[serde(rename = "checkpoint.rate-quiet", default)]
     pub rate_quiet: Option<u64>,
-    /// Traffic-driven policy: input records per second counted as peak.
+    /// Traffic-driven policy: input records per second counted as peak (represented records).
     #[serde(rename = "checkpoint.rate-peak", default)]
     pub rate_peak: Option<u64>,
     #[serde(rename = "execution.checkpointing.interval-during-backlog", default)]
@@ -116,6 +118,15 @@ pub struct CompactorSection {
     /// How often the compactor looks for new snapshots.
     #[serde(default = "default_compactor_poll")]
     pub poll_interval: Millis,
+    /// Subtasks of the compaction job, each on its own slot: a round compacts bucket `b` on
+    /// subtask `b % parallelism`, side by side (Paimon's dedicated compaction job runs at the
+    /// parallelism it is given).
+    #[serde(default = "default_compactor_parallelism")]
+    pub parallelism: u32,
+}
+
+fn default_compactor_parallelism() -> u32 {
+    1
 }
 
 fn consumer_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -188,8 +199,10 @@ const JOBS: &str = "jobs";
 
 impl JobsSection {
     /// The checkpoint interval policy. The traffic-driven keys are all present whenever that
-    /// policy is chosen (checked when the scenario was read).
-    pub fn interval_policy(&self) -> IntervalPolicy {
+    /// policy is chosen (checked when the scenario was read); their rates, in production
+    /// records, become simulated ones (each stands for `represents`).
+    pub fn interval_policy(&self, represents: u64) -> IntervalPolicy {
+        let simulated = |rate: u64| rate.div_ceil(represents.max(1));
         match (
             self.checkpoint_policy,
             self.interval_quiet,
@@ -206,8 +219,8 @@ impl JobsSection {
             ) => IntervalPolicy::TrafficDriven {
                 quiet_interval_ms: quiet.0,
                 peak_interval_ms: peak.0,
-                quiet_records_per_s: rate_quiet,
-                peak_records_per_s: rate_peak,
+                quiet_records_per_s: simulated(rate_quiet),
+                peak_records_per_s: simulated(rate_peak),
             },
             (CheckpointPolicyName::TrafficDriven, ..) => {
                 unreachable!("checked when read: traffic-driven has all four checkpoint.* keys")
@@ -216,11 +229,12 @@ impl JobsSection {
         }
     }
 
-    /// The checkpoint coordinator's configuration.
-    pub fn checkpoint_config(&self) -> CheckpointConfig {
+    /// The checkpoint coordinator's configuration, for a run whose simulated events each stand
+    /// for `represents` production events.
+    pub fn checkpoint_config(&self, represents: u64) -> CheckpointConfig {
         CheckpointConfig {
             interval_ms: self.checkpoint_interval.0,
-            policy: self.interval_policy(),
+            policy: self.interval_policy(represents),
             interval_during_backlog_ms: self.interval_during_backlog.map(|m| m.0),
             timeout_ms: self.checkpoint_timeout.0,
             tolerable_failed_checkpoints: self.tolerable_failed_checkpoints,
@@ -267,6 +281,15 @@ impl JobsSection {
                 "poll_interval",
                 "[jobs.compactor] poll_interval must be at least 10ms",
             )?;
+            ensure(
+                (1..=65_536).contains(&compactor.parallelism),
+                "jobs.compactor",
+                "parallelism",
+                format!(
+                    "[jobs.compactor] parallelism = {} must be between 1 and 65536",
+                    compactor.parallelism
+                ),
+            )?;
         }
         self.check_parallelism()
     }
@@ -285,18 +308,25 @@ impl JobsSection {
             ("checkpoint.rate-quiet", self.rate_quiet.is_some()),
             ("checkpoint.rate-peak", self.rate_peak.is_some()),
         ];
-        match self.checkpoint_policy {
-            CheckpointPolicyName::Fixed => {
-                if let Some((key, _)) = traffic_keys.iter().find(|(_, set)| *set) {
-                    return Err(Invalid::at(
-                        JOBS,
-                        key,
-                        "[jobs] checkpoint.interval-quiet/-peak and checkpoint.rate-quiet/-peak \
-                         only apply with checkpoint-policy = \"traffic-driven\"",
-                    ));
-                }
+        // The four keys come as a set. With the fixed policy they may stay in the file unused,
+        // so a plan can switch the policy alone (`--vary jobs.checkpoint-policy=...`); a
+        // partial set is a mistake either way.
+        let given = traffic_keys.iter().filter(|(_, set)| *set).count();
+        if self.checkpoint_policy == CheckpointPolicyName::TrafficDriven || given > 0 {
+            if self.checkpoint_policy == CheckpointPolicyName::Fixed && given < traffic_keys.len() {
+                let (key, _) = traffic_keys
+                    .iter()
+                    .find(|(_, set)| *set)
+                    .expect("one is set");
+                return Err(Invalid::at(
+                    JOBS,
+                    key,
+                    "[jobs] checkpoint.interval-quiet/-peak and checkpoint.rate-quiet/-peak \
+                     come as a set of four, used only with checkpoint-policy = \
+                     \"traffic-driven\": give all four or none",
+                ));
             }
-            CheckpointPolicyName::TrafficDriven => self.check_traffic_driven()?,
+            self.check_traffic_driven()?;
         }
         ensure(
             self.interval_during_backlog.is_none_or(|m| m.0 >= 100),

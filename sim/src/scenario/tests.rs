@@ -1,6 +1,7 @@
 //! The scenario reader's tests: every section's keys parse into their types, and a refused
 //! value names its line and the fix.
 
+use warehouse::stream::IntervalPolicy;
 use warehouse::table::{LifecycleOptions, TagPeriod};
 
 use super::*;
@@ -33,7 +34,36 @@ fn checkpoint_policy_keys_are_checked() {
     assert!(error.contains("`fixed` or `traffic-driven`"), "{error}");
     let stray = format!("{MINIMAL}[jobs]\n\"checkpoint.rate-peak\" = 5000\n");
     let error = Scenario::parse(&stray, "x.toml").unwrap_err().to_string();
-    assert!(error.contains("only apply with"), "{error}");
+    assert!(error.contains("come as a set of four"), "{error}");
+    // A full set may stay in the file under the fixed policy, so a plan can switch the policy
+    // alone; it is still checked.
+    let full_set_fixed = traffic_driven.replace("\"traffic-driven\"", "\"fixed\"");
+    let scenario = Scenario::parse(&full_set_fixed, "x.toml").expect("a full unused set");
+    assert_eq!(scenario.jobs.interval_policy(1), IntervalPolicy::Fixed);
+    let inverted = full_set_fixed.replace("= 5000", "= 50");
+    let error = Scenario::parse(&inverted, "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("must be below"), "{error}");
+}
+
+#[test]
+fn traffic_driven_rates_are_production_records_per_second() {
+    let text = format!(
+        "{MINIMAL}[jobs]\ncheckpoint-policy = \"traffic-driven\"\n\
+         \"checkpoint.interval-quiet\" = \"10s\"\n\"checkpoint.interval-peak\" = \"1min\"\n\
+         \"checkpoint.rate-quiet\" = 2000000\n\"checkpoint.rate-peak\" = 20000000\n"
+    );
+    let scenario = Scenario::parse(&text, "x.toml").expect("valid policy");
+    let IntervalPolicy::TrafficDriven {
+        quiet_records_per_s,
+        peak_records_per_s,
+        ..
+    } = scenario.jobs.interval_policy(10_000)
+    else {
+        panic!("traffic-driven");
+    };
+    assert_eq!((quiet_records_per_s, peak_records_per_s), (200, 2000));
 }
 
 #[test]

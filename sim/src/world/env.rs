@@ -178,14 +178,30 @@ impl Cost for SimCost {
         records: u64,
         bytes: u64,
     ) {
+        self.charge_table_subtasks(operator, table_root, &[(records, bytes)])
+            .await;
+    }
+
+    /// The compaction job's subtasks run side by side: the slowest sets the time.
+    async fn charge_table_subtasks(
+        &self,
+        operator: CostOperator,
+        table_root: &str,
+        work: &[(u64, u64)],
+    ) {
         let scale = if table_root == warehouse::jobs::schemas::DWD_TABLE_ROOT {
             self.represents
         } else {
             self.scale(operator)
         };
-        let ns = self.ns(operator, scale, records, bytes);
-        self.spend(operator, records.saturating_mul(scale), ns, ns)
-            .await;
+        let (mut slowest_ns, mut core_ns, mut records) = (0.0f64, 0.0f64, 0u64);
+        for &(lane_records, lane_bytes) in work {
+            let ns = self.ns(operator, scale, lane_records, lane_bytes);
+            slowest_ns = slowest_ns.max(ns);
+            core_ns += ns;
+            records = records.saturating_add(lane_records.saturating_mul(scale));
+        }
+        self.spend(operator, records, slowest_ns, core_ns).await;
     }
 
     async fn charge_subtasks(&self, operator: CostOperator, work: &[(u64, u64)]) {

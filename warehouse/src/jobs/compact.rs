@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::env::{Clock, Cost, CostOperator, Env, Journal, JournalKind, ObjectStore};
 use crate::jobs::sink::retry_table;
 use crate::stream::JobError;
+use crate::stream::runtime::join_all;
 use crate::table::{
     CommitMessage, CommitOutcome, DataFileMeta, FileStoreTable, TableError,
     compact_bucket_dedicated,
@@ -27,6 +28,8 @@ pub struct CompactorConfig {
     pub commit_user: String,
     /// How often the job looks for new snapshots.
     pub poll_interval_ms: i64,
+    /// Subtasks compacting side by side: bucket `b` is compacted by subtask `b % parallelism`.
+    pub parallelism: u32,
 }
 
 /// What one compaction round of one table did.
@@ -118,18 +121,50 @@ impl<E: Env> DedicatedCompactor<E> {
         self.round += 1;
         let prefix = format!("{}-r{}", self.attempt_prefix, self.round);
         let now = self.env.clock().now_millis();
-        let mut messages = Vec::new();
-        let (mut rows, mut io_bytes) = (0, 0);
+        // Subtask `l` compacts the buckets `b` with `b % parallelism == l`, one after another;
+        // the subtasks run side by side.
+        let lane_count = self.config.parallelism.max(1) as usize;
+        let mut lane_buckets: Vec<Vec<(u32, &Vec<DataFileMeta>)>> = vec![Vec::new(); lane_count];
         for (bucket, files) in &buckets {
-            let result = retry_table(|| {
-                compact_bucket_dedicated(&table, table.schema(), *bucket, files, &prefix, now)
-            })
-            .await?;
-            let Some(result) = result else { continue };
-            rows += result.after.iter().map(|f| f.row_count).sum::<u64>();
+            lane_buckets[*bucket as usize % lane_count].push((*bucket, files));
+        }
+        let (table_ref, prefix_ref) = (&table, &prefix);
+        let compacted = join_all(lane_buckets.into_iter().map(|lane| async move {
+            let mut done = Vec::new();
+            for (bucket, files) in lane {
+                let result = retry_table(|| {
+                    compact_bucket_dedicated(
+                        table_ref,
+                        table_ref.schema(),
+                        bucket,
+                        files,
+                        prefix_ref,
+                        now,
+                    )
+                })
+                .await?;
+                if let Some(result) = result {
+                    done.push((bucket, result));
+                }
+            }
+            Ok::<_, JobError>(done)
+        }))
+        .await;
+        let mut messages = Vec::new();
+        let mut io_bytes = 0;
+        let mut lanes = vec![(0u64, 0u64); lane_count];
+        let mut results = Vec::new();
+        for lane in compacted {
+            results.extend(lane?);
+        }
+        results.sort_by_key(|(bucket, _)| *bucket);
+        for (bucket, result) in results {
             io_bytes += result.io_bytes;
+            let lane = &mut lanes[bucket as usize % lane_count];
+            lane.0 += result.after.iter().map(|f| f.row_count).sum::<u64>();
+            lane.1 += result.io_bytes;
             messages.push(CommitMessage {
-                bucket: *bucket,
+                bucket,
                 new_files: Vec::new(),
                 changelog_files: Vec::new(),
                 compact_before: result.before,
@@ -139,7 +174,7 @@ impl<E: Env> DedicatedCompactor<E> {
         }
         self.env
             .cost()
-            .charge_table(CostOperator::Compactor, table.root(), rows, io_bytes)
+            .charge_table_subtasks(CostOperator::Compactor, table.root(), &lanes)
             .await;
         if messages.is_empty() {
             self.tables[index].last_seen = Some(latest.id);
@@ -327,6 +362,7 @@ mod tests {
             job_name: name.into(),
             commit_user: format!("{name}-user"),
             poll_interval_ms: 10,
+            parallelism: 1,
         };
         DedicatedCompactor::new(env.clone(), config, vec![table])
     }

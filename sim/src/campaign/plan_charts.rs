@@ -290,13 +290,16 @@ impl PlanReport {
 /// A configuration's label shortened for legends: well-known long option names abbreviated
 /// (`parallelism.default` to `p`, `execution.checkpointing.interval` to `ckpt`), `jobs.` dropped.
 pub(crate) fn short_label(label: &str) -> String {
-    const SHORT: [(&str, &str); 7] = [
+    const SHORT: [(&str, &str); 10] = [
         ("jobs.parallelism.default", "p"),
         ("jobs.dws-job.parallelism", "dws-p"),
         ("jobs.execution.checkpointing.interval", "ckpt"),
         ("jobs.taskmanager.numberOfTaskSlots", "slots"),
+        ("jobs.checkpoint-policy=traffic-driven", "policy=traffic"),
         ("jobs.checkpoint-policy", "policy"),
         ("num-sorted-run.compaction-trigger", "trigger"),
+        ("jobs.compactor.parallelism", "compactor-p"),
+        ("snapshot.time-retained", "retained"),
         ("jobs.", ""),
     ];
     label

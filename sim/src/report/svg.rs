@@ -134,10 +134,28 @@ fn open_svg(out: &mut String, title: &str) {
     );
 }
 
+/// Splits a legend name into lines of at most `width` characters at spaces (a word longer than
+/// that is cut), at most three lines.
+fn legend_lines(name: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in name.split(' ') {
+        let word: String = word.chars().take(width).collect();
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(&word);
+            }
+            _ => lines.push(word),
+        }
+    }
+    lines.truncate(3);
+    lines
+}
+
 fn legend(out: &mut String, names: &[(String, usize, Mark)]) {
     let x = WIDTH - RIGHT + 14.0;
-    for (i, (name, colour, mark)) in names.iter().enumerate() {
-        let y = TOP + 10.0 + i as f64 * 18.0;
+    let mut y = TOP + 10.0;
+    for (name, colour, mark) in names {
         let colour = PALETTE[colour % PALETTE.len()];
         match mark {
             Mark::Points => {
@@ -155,14 +173,20 @@ fn legend(out: &mut String, names: &[(String, usize, Mark)]) {
                 );
             }
         }
-        let label: String = name.chars().take(46).collect();
-        let _ = write!(
-            out,
-            r#"<text x="{}" y="{}">{}</text>"#,
-            x + 22.0,
-            y + 4.0,
-            escape(&label)
-        );
+        // The legend column is RIGHT - 36 px wide: about 40 characters at 11 px.
+        for (i, line) in legend_lines(name, 40).iter().enumerate() {
+            let _ = write!(
+                out,
+                r#"<text x="{}" y="{}" font-size="11">{}</text>"#,
+                x + 22.0,
+                y + 4.0 + i as f64 * 13.0,
+                escape(line)
+            );
+            if i > 0 {
+                y += 13.0;
+            }
+        }
+        y += 18.0;
     }
 }
 
@@ -481,5 +505,19 @@ mod tests {
             2,
             "one point and one legend mark"
         );
+    }
+
+    #[test]
+    fn long_legend_names_wrap_inside_the_legend_column() {
+        let name = "dwd.bucket=768 p=768 dws.bucket=256 dws-p=256 policy=traffic";
+        let lines = legend_lines(name, 40);
+        assert_eq!(
+            lines,
+            vec![
+                "dwd.bucket=768 p=768 dws.bucket=256",
+                "dws-p=256 policy=traffic"
+            ]
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 40));
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::env::{Cost, CostOperator, Env, Transport};
 use crate::event::{AdEvent, EVENT_WIRE_SIZE_BYTES};
 use crate::jobs::schemas::is_valid_event;
-use crate::stream::runtime::retry_transient;
+use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::CommitMessage;
 use crate::tt::TtClient;
@@ -49,24 +49,26 @@ impl<E: Env, T: Transport> DwdTopicJob<E, T> {
             config,
         }
     }
+}
 
-    /// Reads one batch of `partition` and appends its valid events to the same DWD partition.
-    async fn pump(&mut self, partition: u32) -> Result<(usize, usize), JobError> {
-        let offset = self.offsets[partition as usize];
-        let max = self.config.fetch_max_records;
-        let ods = &self.ods;
-        let fetched =
-            retry_transient(|| async { Ok(ods.fetch(partition, offset, max).await?) }).await?;
-        let read = fetched.events.len();
-        let valid: Vec<AdEvent> = fetched.events.into_iter().filter(is_valid_event).collect();
-        let appended = valid.len();
-        if appended > 0 {
-            let topic = &self.dwd_topic;
-            retry_transient(|| async { Ok(topic.append(partition, valid.clone()).await?) }).await?;
-        }
-        self.offsets[partition as usize] += read as u64;
-        Ok((read, appended))
+/// Reads one batch of `partition` of ODS from `offset` and appends its valid events to the same
+/// DWD partition; returns the records read. An append whose answer was lost is retried (a
+/// duplicate if the first had landed).
+async fn pump<T: Transport>(
+    ods: &TtClient<T>,
+    topic: &TtClient<T>,
+    partition: u32,
+    offset: u64,
+    max: u32,
+) -> Result<usize, JobError> {
+    let fetched =
+        retry_transient(|| async { Ok(ods.fetch(partition, offset, max).await?) }).await?;
+    let read = fetched.events.len();
+    let valid: Vec<AdEvent> = fetched.events.into_iter().filter(is_valid_event).collect();
+    if !valid.is_empty() {
+        retry_transient(|| async { Ok(topic.append(partition, valid.clone()).await?) }).await?;
     }
+    Ok(read)
 }
 
 impl<E: Env, T: Transport> StreamJob for DwdTopicJob<E, T> {
@@ -96,12 +98,31 @@ impl<E: Env, T: Transport> StreamJob for DwdTopicJob<E, T> {
         let lane_count = self.config.parallelism.max(1) as usize;
         let mut lanes = vec![(0u64, 0u64); lane_count];
         let mut processed = 0;
-        for partition in 0..self.config.partitions {
-            let (read, _) = self.pump(partition).await?;
-            let lane = &mut lanes[partition as usize % lane_count];
-            lane.0 += read as u64;
-            lane.1 += (read * EVENT_WIRE_SIZE_BYTES) as u64;
-            processed += read;
+        let max = self.config.fetch_max_records;
+        let (ods, topic, offsets) = (&self.ods, &self.dwd_topic, &self.offsets);
+        // Each partition's read and append run side by side, as the parallel source subtasks
+        // do; a partition's offset moves only once its append has landed.
+        let read_all = join_all((0..self.config.partitions).map(|partition| async move {
+            pump(ods, topic, partition, offsets[partition as usize], max).await
+        }))
+        .await;
+        let mut first_error = None;
+        for (partition, read) in read_all.into_iter().enumerate() {
+            match read {
+                Ok(read) => {
+                    self.offsets[partition] += read as u64;
+                    let lane = &mut lanes[partition % lane_count];
+                    lane.0 += read as u64;
+                    lane.1 += (read * EVENT_WIRE_SIZE_BYTES) as u64;
+                    processed += read;
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
         }
         if processed > 0 {
             self.env

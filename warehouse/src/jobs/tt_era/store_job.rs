@@ -18,7 +18,7 @@ use crate::event::EVENT_WIRE_SIZE_BYTES;
 use crate::jobs::schemas::{Lateness, MINUTE_MS, dws_contribution, lateness_of, watermark_of};
 use crate::jobs::tt_era::dwd_topic::DWD_TOPIC_SERVICE;
 use crate::jobs::tt_era::store::{MinuteStore, RowKey, RowSums};
-use crate::stream::runtime::retry_transient;
+use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
 use crate::table::CommitMessage;
 use crate::tt::TtClient;
@@ -183,14 +183,18 @@ impl<E: Env, T: Transport, D: LocalDisk> StreamJob for StoreJob<E, T, D> {
     async fn process(&mut self) -> Result<usize, JobError> {
         let mut processed = 0;
         let max = self.config.fetch_max_records;
-        for partition in 0..self.config.partitions {
-            let offset = self.offsets[partition as usize];
-            let topic = &self.dwd_topic;
-            let fetched =
-                retry_transient(|| async { Ok(topic.fetch(partition, offset, max).await?) })
-                    .await?;
-            self.fold(partition, &fetched.events);
-            self.offsets[partition as usize] += fetched.events.len() as u64;
+        // The source subtasks fetch their partitions side by side; the batches are folded in
+        // partition order, so the run stays deterministic.
+        let (topic, offsets) = (&self.dwd_topic, &self.offsets);
+        let fetched_all = join_all((0..self.config.partitions).map(|partition| async move {
+            let offset = offsets[partition as usize];
+            retry_transient(|| async { Ok(topic.fetch(partition, offset, max).await?) }).await
+        }))
+        .await;
+        for (partition, fetched) in fetched_all.into_iter().enumerate() {
+            let fetched = fetched?;
+            self.fold(partition as u32, &fetched.events);
+            self.offsets[partition] += fetched.events.len() as u64;
             processed += fetched.events.len();
         }
         if processed > 0 {

@@ -196,6 +196,8 @@ pub async fn batch_job_host(world: Rc<World>) -> turmoil::Result {
         delay_ms: pipeline.batch_delay.0,
         stores: world.scenario.topology().stores().to_vec(),
         poll_ms: 1_000,
+        // As wide as the DWD job: the batch engine reads the same ODS.
+        parallelism: world.scenario.jobs.parallelism,
     };
     let mut job = BatchJob::new(env, config, SimTransport::new(&world));
     job.run().await;

@@ -30,6 +30,8 @@ pub struct BatchConfig {
     pub stores: Vec<&'static str>,
     /// How often the job reads ODS and looks for due work.
     pub poll_ms: i64,
+    /// How many workers share its compute (an on-demand batch engine runs wide).
+    pub parallelism: u32,
 }
 
 /// One period's aggregates and how many distinct events went into them.
@@ -141,9 +143,11 @@ impl<E: Env, T: Transport> BatchJob<E, T> {
         }
         if counted > 0 {
             let bytes = counted * EVENT_WIRE_SIZE_BYTES as u64;
+            let lanes =
+                crate::jobs::tt_era::store_job::spread(counted, bytes, self.config.parallelism);
             self.env
                 .cost()
-                .charge(CostOperator::DwdToDws, counted, bytes)
+                .charge_subtasks(CostOperator::DwdToDws, &lanes)
                 .await;
         }
         read

@@ -257,7 +257,7 @@ impl<E: Env, T: Transport, D: LocalDisk> StreamJob for StoreJob<E, T, D> {
 
 /// `records` and `bytes` spread evenly over `parallelism` subtasks (the DWD topic's records are
 /// keyed by advertiser and campaign, many keys per subtask).
-fn spread(records: u64, bytes: u64, parallelism: u32) -> Vec<(u64, u64)> {
+pub(crate) fn spread(records: u64, bytes: u64, parallelism: u32) -> Vec<(u64, u64)> {
     let lanes = u64::from(parallelism.max(1));
     (0..lanes)
         .map(|lane| {

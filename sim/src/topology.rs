@@ -17,6 +17,11 @@ pub const COMPACTOR: &str = "compactor";
 pub const OPS: &str = "ops";
 /// The world itself, in the trace: faults, phases, the end of the run.
 pub const WORLD: &str = "world";
+/// TT era: the downstream stores, each a host running its own aggregation of the DWD topic into
+/// its own storage, in the order `[pipeline] stores` takes them.
+pub const STORE_HOSTS: [&str; 3] = ["report-store", "bi-store", "analysis-store"];
+/// TT era: the offline batch job (MaxCompute's role) recomputing each period from ODS.
+pub const BATCH_JOB: &str = "batch-job";
 
 /// One storage system and the jobs that write its tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +75,10 @@ pub struct Topology {
     pub dual: bool,
     /// `[jobs.compactor]` is set: a dedicated compaction host runs.
     pub compactor: bool,
+    /// `[pipeline] architecture = "tt-era"`: how many downstream stores run (0 in a lakehouse
+    /// world). A TT-era world keeps `dfs` (the jobs' checkpoints), TT and the DWD job, and runs
+    /// the stores and the batch job instead of the DWS job.
+    pub tt_era_stores: u32,
 }
 
 impl Topology {
@@ -98,8 +107,29 @@ impl Topology {
             .collect()
     }
 
+    /// Whether this is a TT-era world.
+    pub fn is_tt_era(&self) -> bool {
+        self.tt_era_stores > 0
+    }
+
+    /// TT era: the store hosts that run.
+    pub fn stores(&self) -> &'static [&'static str] {
+        &STORE_HOSTS[..(self.tt_era_stores as usize).min(STORE_HOSTS.len())]
+    }
+
+    /// TT era: every host, in registration order.
+    fn tt_era_hosts(&self) -> Vec<&'static str> {
+        let mut hosts = vec![TT, SINGLE.dwd_job];
+        hosts.extend(self.stores());
+        hosts.extend([BATCH_JOB, SINGLE.storage, SERVING, TRAFFIC]);
+        hosts
+    }
+
     /// Every host of the world (`compactor` only when one runs).
     pub fn hosts(&self) -> Vec<&'static str> {
+        if self.is_tt_era() {
+            return self.tt_era_hosts();
+        }
         let mut hosts = vec![TT];
         for chain in self.chains() {
             hosts.extend([chain.dwd_job, chain.dws_job]);
@@ -115,6 +145,12 @@ impl Topology {
     /// Hosts a crash may hit. The order is the draw order of random schedules: part of what a
     /// seed draws, so changing it changes every drawn schedule.
     pub fn crashable(&self) -> Vec<&'static str> {
+        if self.is_tt_era() {
+            let mut hosts = vec![SINGLE.dwd_job];
+            hosts.extend(self.stores());
+            hosts.extend([BATCH_JOB, TT, SERVING, SINGLE.storage]);
+            return hosts;
+        }
         let mut hosts = Vec::new();
         for chain in self.chains() {
             hosts.extend([chain.dwd_job, chain.dws_job]);
@@ -135,6 +171,9 @@ impl Topology {
     /// Links a partition or a latency spike may hit: job ↔ storage, TT ↔ job, TT ↔ traffic,
     /// serving ↔ storage (and compactor ↔ storage). In draw order, like [`Self::crashable`].
     pub fn links(&self) -> Vec<(&'static str, &'static str)> {
+        if self.is_tt_era() {
+            return self.tt_era_links();
+        }
         let mut links = Vec::new();
         for chain in self.chains() {
             links.extend([
@@ -151,8 +190,28 @@ impl Topology {
         links
     }
 
+    /// TT era's links: each job ↔ the checkpoint storage, TT ↔ each reader, the batch job ↔
+    /// each store, TT ↔ traffic, serving ↔ the report store.
+    fn tt_era_links(&self) -> Vec<(&'static str, &'static str)> {
+        let dfs = SINGLE.storage;
+        let mut links = vec![(SINGLE.dwd_job, dfs)];
+        links.extend(self.stores().iter().map(|store| (*store, dfs)));
+        links.push((TT, SINGLE.dwd_job));
+        links.extend(self.stores().iter().map(|store| (TT, *store)));
+        links.push((TT, BATCH_JOB));
+        links.extend(self.stores().iter().map(|store| (BATCH_JOB, *store)));
+        links.push((TT, TRAFFIC));
+        links.push((SERVING, STORE_HOSTS[0]));
+        links
+    }
+
     /// Hosts with a disk that storage faults can hit.
     pub fn disks(&self) -> Vec<&'static str> {
+        if self.is_tt_era() {
+            let mut disks = vec![SINGLE.storage, TT];
+            disks.extend(self.stores());
+            return disks;
+        }
         let mut disks: Vec<&'static str> = self.chains().iter().map(|c| c.storage).collect();
         disks.push(TT);
         disks
@@ -160,6 +219,12 @@ impl Topology {
 
     /// Hosts that read the clock port, whose wall clock a clock-skew fault may move.
     pub fn skewable(&self) -> Vec<&'static str> {
+        if self.is_tt_era() {
+            let mut hosts = vec![SINGLE.dwd_job];
+            hosts.extend(self.stores());
+            hosts.extend([BATCH_JOB, SERVING]);
+            return hosts;
+        }
         let mut hosts = Vec::new();
         for chain in self.chains() {
             hosts.extend([chain.dwd_job, chain.dws_job]);
@@ -201,10 +266,12 @@ mod tests {
     const SINGLE_WORLD: Topology = Topology {
         dual: false,
         compactor: false,
+        tt_era_stores: 0,
     };
     const DUAL_WORLD: Topology = Topology {
         dual: true,
         compactor: false,
+        tt_era_stores: 0,
     };
 
     #[test]
@@ -255,5 +322,29 @@ mod tests {
         assert_eq!(DUAL_WORLD.chain_of_host("dfs-a"), Some(PRIMARY));
         assert!(DUAL_WORLD.belongs_to_other_world("dfs"));
         assert!(SINGLE_WORLD.belongs_to_other_world("dfs-b"));
+    }
+
+    #[test]
+    fn tt_era_runs_stores_and_a_batch_job_instead_of_the_dws_job() {
+        let world = Topology {
+            tt_era_stores: 2,
+            ..SINGLE_WORLD
+        };
+        assert_eq!(
+            world.hosts(),
+            [
+                "tt",
+                "dwd-job",
+                "report-store",
+                "bi-store",
+                "batch-job",
+                "dfs",
+                "serving",
+                "traffic"
+            ]
+        );
+        assert!(!world.crashable().contains(&"dws-job"));
+        assert!(world.links().contains(&("batch-job", "bi-store")));
+        assert_eq!(world.disks(), ["dfs", "tt", "report-store", "bi-store"]);
     }
 }

@@ -20,3 +20,4 @@ mod late_data;
 mod lifecycle;
 mod storage_failover;
 mod swarm;
+mod tt_era;

@@ -206,11 +206,15 @@ pub enum JournalKind {
     WriteStallTimeout,
     /// A table could not be opened yet; the job retries.
     TableOpenRetry,
+    /// TT era: the batch job started a correction round.
+    BatchRound,
+    /// TT era: the batch job could not read or write what a round needs (retried).
+    BatchFailed,
 }
 
 impl JournalKind {
     /// Every kind (a commit twice: one that made a snapshot, one that did not).
-    pub const ALL: [JournalKind; 20] = [
+    pub const ALL: [JournalKind; 22] = [
         Self::CheckpointStart,
         Self::CheckpointComplete,
         Self::CheckpointDeclined,
@@ -231,6 +235,8 @@ impl JournalKind {
         Self::WriteStallEnd,
         Self::WriteStallTimeout,
         Self::TableOpenRetry,
+        Self::BatchRound,
+        Self::BatchFailed,
     ];
 
     /// The event's name in a trace or a metrics pipeline.
@@ -255,6 +261,8 @@ impl JournalKind {
             Self::WriteStallEnd => "write-stall-end",
             Self::WriteStallTimeout => "write-stall-timeout",
             Self::TableOpenRetry => "table-open-retry",
+            Self::BatchRound => "batch-round",
+            Self::BatchFailed => "batch-failed",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Many runs and their results: seed sweeps for CI, capacity plans over a grid of options, benches,
 //! shrinking a failing run, the incident library.
 
+pub mod before_after;
 pub mod bench;
 pub mod incident;
 pub mod plan;

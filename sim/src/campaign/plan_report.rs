@@ -40,6 +40,9 @@ pub struct PlanReport {
     /// Where the rule of thumb lands against what the plan measured.
     pub rule_of_thumb_verdict: String,
     pub verdict: String,
+    /// A plan over `pipeline.architecture`: the before/after section (Markdown, HTML).
+    #[serde(skip)]
+    pub before_after: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -147,6 +150,8 @@ impl PlanReport {
             rule_of_thumb: rule,
             rule_of_thumb_verdict,
             verdict,
+            before_after: crate::campaign::before_after::BeforeAfter::build(runs)
+                .map(|section| (section.markdown(), section.html())),
         }
     }
 
@@ -249,6 +254,9 @@ impl PlanReport {
                 })
                 .collect();
             let _ = writeln!(out, "| `{}` | {} |", c.label, cells.join(" | "));
+        }
+        if let Some((markdown, _)) = &self.before_after {
+            out.push_str(markdown);
         }
         out
     }
@@ -401,6 +409,9 @@ impl PlanReport {
                 );
             }
             out.push_str("</ul>");
+        }
+        if let Some((_, html)) = &self.before_after {
+            out.push_str(html);
         }
         out.push_str("</body></html>\n");
         out

@@ -95,6 +95,9 @@ pub struct PlanRun {
     pub dwd_files_per_bucket: Vec<(f64, usize)>,
     pub faults: Vec<FaultMark>,
     pub wall_s: f64,
+    /// The architecture comparison's figures (scenarios with a `[pipeline]` section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<crate::campaign::before_after::PipelinePlanFigures>,
 }
 
 /// The largest value per minute of a (committer epoch ms, value) series, as (simulated s, value).
@@ -209,6 +212,9 @@ impl PlanRun {
             ),
             faults,
             wall_s: summary.wall.wall_s,
+            pipeline: crate::campaign::before_after::PipelinePlanFigures::from_summary(
+                summary, scenario,
+            ),
         }
     }
 
@@ -265,6 +271,7 @@ impl PlanRun {
             dwd_files_per_bucket: vec![],
             faults: vec![],
             wall_s: 0.0,
+            pipeline: None,
         }
     }
 

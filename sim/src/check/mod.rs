@@ -2,6 +2,7 @@
 //! ground truth and compare it with what their own reader finds on storage. They never import
 //! the hosts (the code they check).
 
+pub mod accuracy;
 pub mod budget;
 pub mod event_time;
 pub mod exactly_once;
@@ -12,6 +13,7 @@ pub mod history;
 pub mod inspect;
 pub mod sla;
 pub mod spec;
+pub mod tt_era;
 
 use std::collections::BTreeMap;
 
@@ -136,6 +138,9 @@ pub fn recheck(run: &mut Run) {
 
 fn check_simulation(output: &mut Simulation) -> CheckOutcome {
     let world = output.world.clone();
+    if world.scenario.pipeline.is_tt_era() {
+        return check_tt_era_world(&world);
+    }
     let chaos_end_ms = output.chaos_end_ms;
     let chains = world.scenario.topology().chains();
     let primary = check_storage(&world, chains[0], &mut output.objects, chaos_end_ms, None);
@@ -271,4 +276,29 @@ fn merge_chains(
     }));
     outcome.freshness = served;
     outcome
+}
+
+/// The TT era's checks: every store against the ground truth at the end (see `tt_era`). Its
+/// world has no DWD or DWS tables, so the lakehouse's table checkers do not apply.
+fn check_tt_era_world(world: &World) -> CheckOutcome {
+    let (report, violations) = tt_era::check_tt_era(world);
+    let report_store = report.stores.first().cloned().unwrap_or_default();
+    CheckOutcome {
+        exactly_once: exactly_once::ExactlyOnceReport {
+            distinct_valid_events: report.distinct_valid_events,
+            invalid_events: report.invalid_events,
+            appended_records: report.ods_records,
+            duplicate_appends: report.ods_duplicate_appends,
+            never_reached_tt: report.never_reached_tt,
+            violations,
+            ..Default::default()
+        },
+        pipeline: accuracy::PipelineFigures {
+            architecture: "tt-era".into(),
+            time_to_accurate: report_store.time_to_accurate,
+            time_to_first_value: report_store.time_to_first_value,
+            tt_era: Some(report),
+        },
+        ..CheckOutcome::default()
+    }
 }

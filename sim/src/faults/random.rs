@@ -236,6 +236,7 @@ mod tests {
                     Topology {
                         dual: false,
                         compactor: false,
+                        tt_era_stores: 0,
                     },
                     &SeedTree::new(seed),
                     Millis(90_000),

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod serving;
 pub mod traffic;
 pub mod tt;
+pub mod tt_era;
 
 use std::rc::Rc;
 
@@ -23,8 +24,11 @@ use crate::world::{SimEnv, World};
 /// TT, each chain's jobs, serving, the traffic client, then the compactor and the ops client
 /// when the scenario runs them. Returns how many hosts and clients it added.
 pub fn register(sim: &mut turmoil::Sim<'_>, world: &Rc<World>) -> usize {
-    let mut count = 0;
     let topology = world.scenario.topology();
+    if topology.is_tt_era() {
+        return register_tt_era(sim, world);
+    }
+    let mut count = 0;
     for chain in topology.chains().iter().copied() {
         let s = world.clone();
         sim.host(chain.storage, move || {
@@ -61,6 +65,33 @@ pub fn register(sim: &mut turmoil::Sim<'_>, world: &Rc<World>) -> usize {
         count += 1;
     }
     count
+}
+
+/// The TT-era world: `dfs` (the jobs' checkpoints), TT (ODS and the DWD topic), the DWD job,
+/// each store, the batch job, serving and the traffic client.
+fn register_tt_era(sim: &mut turmoil::Sim<'_>, world: &Rc<World>) -> usize {
+    let topology = world.scenario.topology();
+    let dfs = crate::topology::SINGLE.storage;
+    let s = world.clone();
+    sim.host(dfs, move || dfs::dfs_host(s.clone(), dfs));
+    let s = world.clone();
+    sim.host(TT, move || tt::tt_host(s.clone()));
+    let s = world.clone();
+    sim.host(crate::topology::SINGLE.dwd_job, move || {
+        tt_era::dwd_topic_job_host(s.clone())
+    });
+    for store in topology.stores().iter().copied() {
+        let s = world.clone();
+        sim.host(store, move || tt_era::store_host(s.clone(), store));
+    }
+    let s = world.clone();
+    sim.host(crate::topology::BATCH_JOB, move || {
+        tt_era::batch_job_host(s.clone())
+    });
+    let s = world.clone();
+    sim.host(SERVING, move || serving::serving_host(s.clone()));
+    sim.client(TRAFFIC, traffic::traffic_client(world.clone()));
+    topology.hosts().len()
 }
 
 /// Never returns: a host whose software cannot start stays up, idle, with the reason traced.

@@ -11,9 +11,11 @@ use crate::hosts::idle_forever;
 use crate::topology::TT;
 use crate::trace::TraceKind;
 use crate::world::rpc::serve;
-use crate::world::{TT_PORT, TurmoilDisk, World, sim_now_ms};
+use crate::world::{TT_DWD_PORT, TT_PORT, TurmoilDisk, World, sim_now_ms};
 
 const TT_ROOT: &str = "/tt";
+/// TT era: the DWD topic's log, beside ODS's on the same disk.
+const TT_DWD_ROOT: &str = "/tt-dwd";
 
 pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
     let broker = match Broker::open(TurmoilDisk, TT_ROOT, world.scenario.tt_config()) {
@@ -49,6 +51,10 @@ pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
                 }
             }
         });
+    }
+    if world.scenario.pipeline.is_tt_era() {
+        let world = world.clone();
+        tokio::task::spawn_local(async move { serve_dwd_topic(world).await });
     }
     let handler = Rc::new(move |request: Vec<u8>| {
         let (world, broker) = (world.clone(), broker.clone());
@@ -144,4 +150,66 @@ fn note_fetch(world: &World, partition: u32, fetched_to: u64, now_ms: i64) {
     let position = &mut backlog.fetched_to[partition as usize];
     *position = (*position).max(fetched_to);
     backlog.sample(now_ms, ledger.partitions.iter().map(|p| p.len() as u64));
+}
+
+/// TT era: the DWD topic, a second broker on this host's disk (same partitions, retention and
+/// disk faults as ODS), on its own port. What it appends is counted per event id, so the
+/// report can say how many duplicates the at-least-once DWD job let through.
+async fn serve_dwd_topic(world: Rc<World>) -> std::io::Result<()> {
+    let broker = match Broker::open(TurmoilDisk, TT_DWD_ROOT, world.scenario.tt_config()) {
+        Ok(broker) => Rc::new(RefCell::new(broker)),
+        Err(error) => {
+            world.record(TT, TraceKind::TtOpenFailed, format!("DWD topic: {error}"));
+            return Ok(());
+        }
+    };
+    let epoch_ms = world.scenario.run.epoch_ms;
+    {
+        let broker = broker.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let _ = broker
+                    .borrow_mut()
+                    .enforce_retention(epoch_ms + sim_now_ms());
+            }
+        });
+    }
+    let handler = Rc::new(move |request: Vec<u8>| {
+        let (world, broker) = (world.clone(), broker.clone());
+        async move {
+            let slow_ms = world.faults.disk_fault("tt").slow_ms;
+            if slow_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(slow_ms as u64)).await;
+            }
+            let is_write = matches!(
+                request.first(),
+                Some(&TtRequest::APPEND_TAG | &TtRequest::COMMIT_OFFSET_TAG)
+            );
+            if let Some(reason) = world.faults.disk_fault_hits("tt", is_write) {
+                return TtResponse::Error(reason).encode();
+            }
+            let request = match TtRequest::decode(&request) {
+                Ok(request) => request,
+                Err(error) => return TtResponse::Error(error.to_string()).encode(),
+            };
+            let ids: Vec<u64> = match &request {
+                TtRequest::Append { events, .. } => events.iter().map(|e| e.event_id).collect(),
+                _ => Vec::new(),
+            };
+            let response =
+                broker
+                    .borrow_mut()
+                    .handle(TT_DWD_ROOT, request, epoch_ms + sim_now_ms());
+            if let TtResponse::Appended { .. } = response {
+                world
+                    .observed
+                    .tt_era
+                    .borrow_mut()
+                    .note_dwd_topic_append(&ids);
+            }
+            response.encode()
+        }
+    });
+    serve(TT_DWD_PORT, handler).await
 }

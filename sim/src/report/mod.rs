@@ -4,6 +4,7 @@
 pub mod artefacts;
 pub mod capacity;
 pub mod perfetto;
+pub mod pipeline;
 pub mod resources;
 pub mod summary;
 pub mod svg;

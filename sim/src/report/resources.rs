@@ -110,11 +110,24 @@ impl ResourcesReport {
             }
         }
         let topology = scenario.topology();
-        let mut job_slots: Vec<(&str, u32)> = topology
-            .committing_jobs()
-            .into_iter()
-            .map(|job| (job, scenario.jobs.parallelism_of(job)))
-            .collect();
+        let mut job_slots: Vec<(&str, u32)> = if topology.is_tt_era() {
+            // TT era: the DWD job, and each store's own aggregation at the DWS job's
+            // parallelism (the batch job runs on demand: see the pipeline figures).
+            let mut jobs = vec![(crate::topology::SINGLE.dwd_job, scenario.jobs.parallelism)];
+            jobs.extend(
+                topology
+                    .stores()
+                    .iter()
+                    .map(|store| (*store, scenario.jobs.dws_parallelism())),
+            );
+            jobs
+        } else {
+            topology
+                .committing_jobs()
+                .into_iter()
+                .map(|job| (job, scenario.jobs.parallelism_of(job)))
+                .collect()
+        };
         if topology.compactor {
             // The dedicated compaction job: one slot per subtask.
             let parallelism = scenario

@@ -12,6 +12,7 @@ use crate::check::sla::{AvailabilityReport, RecoveryReport, check_slas};
 use crate::check::spec::percentile;
 use crate::check::{CheckerName, Violation};
 use crate::report::capacity::CapacityReport;
+use crate::report::pipeline::PipelineResources;
 use crate::report::resources::ResourcesReport;
 use crate::trace::TraceKind;
 
@@ -67,6 +68,13 @@ pub struct Summary {
     /// storage system).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_ha: Option<StorageHaReport>,
+    /// The architecture comparison's figures, when the scenario has a `[pipeline]` section (so
+    /// summaries of scenarios without one keep their shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<crate::check::accuracy::PipelineFigures>,
+    /// The comparison's resources: reserved and on-demand CU-hours, storage written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_resources: Option<PipelineResources>,
     pub trace_events: u64,
     pub trace_hash: String,
     /// Wall-clock figures: the only fields that differ between two runs of one seed.
@@ -219,6 +227,9 @@ impl Summary {
         }
         failed_checkers.dedup();
         let events_produced = truth.events.len() as u64;
+        let resources = ResourcesReport::build(world, output.simulated_ms);
+        let declared = world.scenario.pipeline.declared;
+        let pipeline_resources = declared.then(|| PipelineResources::build(world, &resources));
         let simulated_s = output.simulated_ms as f64 / 1e3;
         Self {
             scenario: world.scenario.name.clone(),
@@ -262,12 +273,14 @@ impl Summary {
                 &truth.produced_ms,
                 world.scenario.represents(),
             ),
-            resources: ResourcesReport::build(world, output.simulated_ms),
+            resources,
             availability: slas.availability.clone(),
             recovery: slas.recovery.clone(),
             sla_violations: slas.violations.clone(),
             budget: budget.clone(),
             storage_ha: StorageHaReport::build(run),
+            pipeline: declared.then(|| checks.pipeline.clone()),
+            pipeline_resources,
             trace_events: trace.len(),
             trace_hash: trace.hash_hex(),
             wall: WallFigures {
@@ -429,6 +442,14 @@ impl Summary {
             for text in storage_ha.render() {
                 line(text);
             }
+        }
+        if let Some(pipeline) = &self.pipeline {
+            for text in pipeline.render() {
+                line(text);
+            }
+        }
+        if let Some(resources) = &self.pipeline_resources {
+            line(resources.render());
         }
         if let Some(budget) = self.budget.render() {
             line(budget);

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod locate;
 pub mod operations;
 pub mod overrides;
+pub mod pipeline;
 pub mod run;
 pub mod serving;
 pub mod sla;
@@ -29,6 +30,7 @@ pub use jobs::{CheckpointPolicyName, CompactorSection, JobsSection};
 pub use locate::KeyPath;
 pub use operations::{Operation, OperationSpec};
 pub use overrides::Override;
+pub use pipeline::{Architecture, PipelineSection};
 pub use run::RunSection;
 pub use serving::ServingSection;
 pub use sla::SlaSection;
@@ -71,6 +73,9 @@ pub struct Scenario {
     /// `[storage]`: one storage system (`dfs`) or two (`dfs-a`, `dfs-b`) with serving failover.
     #[serde(default)]
     pub storage: StorageSection,
+    /// `[pipeline]`: the Paimon lakehouse (default) or the TT-era pipeline it replaced.
+    #[serde(default)]
+    pub pipeline: PipelineSection,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +134,11 @@ impl Scenario {
             // (so a plan can vary `dwd.write-only` alone); inline compaction never races it.
             compactor: self.jobs.compactor.is_some()
                 && (self.dwd.write_only || self.dws.write_only),
+            tt_era_stores: if self.pipeline.is_tt_era() {
+                self.pipeline.stores
+            } else {
+                0
+            },
         }
     }
 
@@ -265,6 +275,8 @@ impl Scenario {
         self.serving.check()?;
         self.sla.check()?;
         self.storage.check(self.sla.query_latency_max)?;
+        self.pipeline.check()?;
+        self.check_tt_era()?;
         self.check_tables_and_jobs()?;
         self.check_dual_storage()?;
         self.check_traffic_fits_the_run()?;
@@ -381,6 +393,54 @@ impl Scenario {
             t_ms += width_ms;
         }
         events
+    }
+
+    /// What the TT-era pipeline cannot run, and that its last batch correction fits in the run.
+    fn check_tt_era(&self) -> Result<(), Invalid> {
+        if !self.pipeline.is_tt_era() {
+            return Ok(());
+        }
+        let unsupported = [
+            (self.storage.dual, "[storage] dual = true"),
+            (self.jobs.compactor.is_some(), "[jobs.compactor]"),
+            (!self.operations.is_empty(), "[[operations]]"),
+            (
+                self.serving.daily_budget_micros.is_some(),
+                "[serving] daily_budget_micros",
+            ),
+            (self.dwd.sequence_field.is_some(), "[dwd] sequence.field"),
+        ];
+        for (present, what) in unsupported {
+            ensure(
+                !present,
+                "pipeline",
+                "architecture",
+                format!(
+                    "[pipeline] architecture = \"tt-era\" does not support {what}: it acts on the lakehouse's tables, which the TT era has none of; remove it or use architecture = \"lakehouse\""
+                ),
+            )?;
+        }
+        let epoch_ms = self.run.epoch_ms;
+        let period_ms = self.pipeline.batch_period.0;
+        let chaos_end_ms = epoch_ms + self.run.chaos.0;
+        let last_period_end_ms = self.pipeline.period_start_ms(chaos_end_ms - 1) + period_ms;
+        // The last batch round runs `batch.delay` after the last period with traffic ends; it
+        // needs a few seconds to read ODS and write every store before the run ends.
+        let correction_ms = last_period_end_ms + self.pipeline.batch_delay.0 + 30_000;
+        let run_end_ms = chaos_end_ms + self.run.liveness.0;
+        ensure(
+            correction_ms <= run_end_ms,
+            "pipeline",
+            "batch.delay",
+            format!(
+                "[pipeline] the last batch correction (batch.period = {}, batch.delay = {}) would run {} after the run ends: the period holding the end of the chaos phase ends {} after it, plus the delay and 30s to write the stores; lengthen [run] liveness to at least {}, or shorten batch.period or batch.delay",
+                self.pipeline.batch_period,
+                self.pipeline.batch_delay,
+                Millis(correction_ms - run_end_ms),
+                Millis(last_period_end_ms - chaos_end_ms),
+                Millis(correction_ms - chaos_end_ms)
+            ),
+        )
     }
 
     fn check_dual_storage(&self) -> Result<(), Invalid> {

@@ -11,7 +11,7 @@ use warehouse::env::CostOperator;
 
 /// The scenario's tables that hold options (besides `cost.<operator>`): `section` in
 /// `--set section.option=value`.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "run",
     "traffic",
     "traffic.late_clicks",
@@ -25,6 +25,7 @@ const SECTIONS: [&str; 14] = [
     "serving",
     "sla",
     "storage",
+    "pipeline",
     "cost",
 ];
 

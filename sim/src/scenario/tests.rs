@@ -425,3 +425,66 @@ fn the_dws_job_parallelism_is_its_own_and_checked_against_dws_buckets() {
         "{error}"
     );
 }
+
+#[test]
+fn pipeline_section_parses_and_refuses_nonsense_naming_the_key() {
+    let plain = Scenario::parse(MINIMAL, "x.toml").unwrap();
+    assert!(!plain.pipeline.is_tt_era() && !plain.pipeline.declared);
+    assert_eq!(plain.topology().tt_era_stores, 0);
+    let tt_era = MINIMAL.replace("liveness = \"10s\"", "liveness = \"3min\"")
+        + "[pipeline]\narchitecture = \"tt-era\"\nstores = 2\n\"batch.period\" = \"1min\"\n\"batch.delay\" = \"20s\"\n";
+    let scenario = Scenario::parse(&tt_era, "x.toml").expect("valid tt-era");
+    assert!(scenario.pipeline.is_tt_era() && scenario.pipeline.declared);
+    assert_eq!(scenario.topology().stores(), ["report-store", "bi-store"]);
+    let unknown = tt_era.replace("\"tt-era\"", "\"kappa\"");
+    let error = Scenario::parse(&unknown, "x.toml").unwrap_err().to_string();
+    assert!(error.contains("unknown architecture `kappa`"), "{error}");
+    assert!(error.contains("\"lakehouse\""), "names the fix: {error}");
+    let zero = tt_era.replace("\"1min\"", "\"0s\"");
+    let error = Scenario::parse(&zero, "x.toml").unwrap_err().to_string();
+    assert!(
+        error.contains("batch.period") && error.contains("at least 1min"),
+        "{error}"
+    );
+    let stores = tt_era.replace("stores = 2", "stores = 4");
+    let error = Scenario::parse(&stores, "x.toml").unwrap_err().to_string();
+    assert!(error.contains("[pipeline] stores = 4"), "{error}");
+    let short = tt_era.replace("\"3min\"", "\"30s\"");
+    let error = Scenario::parse(&short, "x.toml").unwrap_err().to_string();
+    assert!(
+        error.contains("last batch correction") && error.contains("lengthen [run] liveness"),
+        "{error}"
+    );
+    let budgets = format!("{tt_era}[serving]\ndaily_budget_micros = 1000\n");
+    let error = Scenario::parse(&budgets, "x.toml").unwrap_err().to_string();
+    assert!(
+        error.contains("does not support [serving] daily_budget_micros"),
+        "{error}"
+    );
+}
+
+#[test]
+fn pipeline_architecture_is_set_through_the_override_path() {
+    let text = MINIMAL.replace("liveness = \"10s\"", "liveness = \"3min\"");
+    let set = |text: &str| Override::parse(text).unwrap();
+    let scenario = Scenario::parse_with_overrides(
+        &text,
+        "x.toml",
+        &[
+            set("pipeline.architecture=tt-era"),
+            set("pipeline.batch.period=1min"),
+            set("pipeline.batch.delay=10s"),
+        ],
+    )
+    .expect("tt-era by --set");
+    assert!(scenario.pipeline.is_tt_era());
+    assert_eq!(scenario.pipeline.batch_delay, Millis(10_000));
+    let error =
+        Scenario::parse_with_overrides(&text, "x.toml", &[set("pipeline.architecture=lambda")])
+            .unwrap_err()
+            .to_string();
+    assert!(
+        error.contains("--set pipeline.architecture=lambda"),
+        "{error}"
+    );
+}

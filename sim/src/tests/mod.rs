@@ -9,6 +9,7 @@ use crate::scenario::Scenario;
 mod counterfactuals;
 mod inspector;
 mod tampered_dws;
+mod tampered_store;
 
 /// The repository's root (the sim crate lives one level down).
 pub(super) fn repo_root() -> PathBuf {

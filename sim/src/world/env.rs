@@ -16,7 +16,7 @@ use crate::trace::TraceKind;
 use crate::world::dfs_client::DfsStore;
 use crate::world::rpc::{CallError, RpcClient};
 use crate::world::seed::SeedTree;
-use crate::world::{DFS_PORT, TT_PORT, World, sim_now_ms};
+use crate::world::{DFS_PORT, STORE_PORT, TT_DWD_PORT, TT_PORT, World, sim_now_ms};
 
 /// Share of BUGGIFY sites switched on for a run, and how often an enabled site fires.
 pub const BUGGIFY_SITE_ENABLED: f64 = 0.25;
@@ -297,10 +297,15 @@ impl Env for SimEnv {
     }
 }
 
-/// Carries warehouse service calls (TT) over the simulated network.
+/// Carries warehouse service calls over the simulated network: TT's ODS topic (`tt`) and, in a
+/// TT-era world, its DWD topic (`tt-dwd`, a second port of the TT host) and the stores (each
+/// service named by its host).
 #[derive(Clone)]
 pub struct SimTransport {
     tt: Rc<RpcClient>,
+    /// Clients of the other services, opened on first use.
+    others: Rc<std::cell::RefCell<std::collections::BTreeMap<&'static str, Rc<RpcClient>>>>,
+    timeout: Duration,
 }
 
 impl SimTransport {
@@ -308,19 +313,42 @@ impl SimTransport {
         let timeout = Duration::from_millis(world.scenario.run.rpc_timeout.0 as u64);
         Self {
             tt: RpcClient::new("tt", TT_PORT, timeout),
+            others: Rc::default(),
+            timeout,
         }
+    }
+
+    /// The client of `service`, if this world has it.
+    fn client(&self, service: &'static str) -> Option<Rc<RpcClient>> {
+        if service == "tt" {
+            return Some(self.tt.clone());
+        }
+        let (host, port) = if service == warehouse::jobs::tt_era::DWD_TOPIC_SERVICE {
+            ("tt", TT_DWD_PORT)
+        } else if crate::topology::STORE_HOSTS.contains(&service) {
+            (service, STORE_PORT)
+        } else {
+            return None;
+        };
+        let mut others = self.others.borrow_mut();
+        Some(
+            others
+                .entry(service)
+                .or_insert_with(|| RpcClient::new(host, port, self.timeout))
+                .clone(),
+        )
     }
 }
 
 impl Transport for SimTransport {
     async fn call(&self, service: &'static str, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        if service != "tt" {
+        let Some(client) = self.client(service) else {
             return Err(NetError::Unreachable {
                 service: service.to_string(),
                 reason: "no such service in this world".into(),
             });
-        }
-        self.tt.call(&request).await.map_err(|error| match error {
+        };
+        client.call(&request).await.map_err(|error| match error {
             CallError::Timeout => NetError::Timeout {
                 service: service.to_string(),
             },

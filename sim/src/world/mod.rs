@@ -35,6 +35,10 @@ pub use observations::{
 
 pub const TT_PORT: u16 = 9092;
 pub const DFS_PORT: u16 = 8020;
+/// TT era: the DWD topic, a second topic on the TT host.
+pub const TT_DWD_PORT: u16 = 9093;
+/// TT era: each store's port (the batch job's overwrites, serving's queries).
+pub const STORE_PORT: u16 = 5432;
 
 /// Simulated milliseconds since the run started, as seen by the current host.
 pub fn sim_now_ms() -> i64 {

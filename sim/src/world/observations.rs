@@ -247,4 +247,30 @@ pub struct Observations {
     /// Rollbacks an operator carried out: from then on, the table's newer snapshots are the
     /// replay's.
     pub rollbacks: RefCell<Vec<RollbackRecord>>,
+    /// TT era: the DWD topic's appends and the stores' writes.
+    pub tt_era: RefCell<TtEraObservations>,
+}
+
+/// What a TT-era world observed at its boundaries: every record the DWD topic appended (by
+/// event id, so duplicates show) and every synced append to each store's log.
+#[derive(Default)]
+pub struct TtEraObservations {
+    /// Appends of each event id to the DWD topic (`[id]`; 0 for ids never appended).
+    pub dwd_topic_copies: Vec<u32>,
+    pub dwd_topic_records: u64,
+    /// Per store host: (simulated ms, the bytes appended to its log) of every synced append.
+    pub store_appends: BTreeMap<String, Vec<(i64, Vec<u8>)>>,
+}
+
+impl TtEraObservations {
+    pub fn note_dwd_topic_append(&mut self, event_ids: &[u64]) {
+        for &id in event_ids {
+            let index = id as usize;
+            if self.dwd_topic_copies.len() <= index {
+                self.dwd_topic_copies.resize(index + 1, 0);
+            }
+            self.dwd_topic_copies[index] += 1;
+        }
+        self.dwd_topic_records += event_ids.len() as u64;
+    }
 }

@@ -28,15 +28,23 @@ pub enum TtClientError {
 #[derive(Clone)]
 pub struct TtClient<T: Transport> {
     transport: T,
+    /// The topic's service: `tt` (ODS), or another topic's (the TT era's DWD topic).
+    service: &'static str,
 }
 
 impl<T: Transport> TtClient<T> {
+    /// A client of the ODS topic.
     pub fn new(transport: T) -> Self {
-        Self { transport }
+        Self::with_service(transport, TT_SERVICE)
+    }
+
+    /// A client of the topic served as `service`.
+    pub fn with_service(transport: T, service: &'static str) -> Self {
+        Self { transport, service }
     }
 
     async fn call(&self, request: TtRequest) -> Result<TtResponse, TtClientError> {
-        let bytes = self.transport.call(TT_SERVICE, request.encode()).await?;
+        let bytes = self.transport.call(self.service, request.encode()).await?;
         match TtResponse::decode(&bytes) {
             Ok(TtResponse::Error(message)) => Err(TtClientError::Rejected(message)),
             Ok(TtResponse::OffsetOutOfRange {

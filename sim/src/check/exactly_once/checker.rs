@@ -245,6 +245,7 @@ impl<'a> Checker<'a> {
     ) -> Result<(), String> {
         let mut records = std::mem::take(&mut self.dws_records);
         let result = inspector.added_records(snapshot, &mut records);
+        let committed_ms = self.commit_time(snapshot);
         if result.is_ok() {
             for (r, (&kind, &seq)) in records
                 .kinds
@@ -261,9 +262,14 @@ impl<'a> Checker<'a> {
                     continue;
                 }
                 slot.seq = seq;
-                slot.actual = kind
+                let actual = kind
                     .is_live()
                     .then(|| [values[3], values[4], values[5], values[6], values[7]]);
+                if actual != slot.actual {
+                    slot.first_changed_ms.get_or_insert(committed_ms);
+                    slot.last_changed_ms = Some(committed_ms);
+                }
+                slot.actual = actual;
                 self.dws.settle(ix);
             }
         }

@@ -260,6 +260,9 @@ pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
             "DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"
         ));
     }
+    for slot in checker.dws.slots.iter_mut() {
+        slot.full_truth = slot.truth;
+    }
     // Too-late events belong in the late-data side table, not in DWS.
     for id in checker.late.too_late_ids() {
         if let Some(ix) = checker.dwd.dense(id)

@@ -54,6 +54,8 @@ pub struct CheckOutcome {
     /// With dual storage: the secondary chain's own checks (its violations are also in the
     /// reports above, named by storage system), and the primary's own freshness.
     pub secondary: Option<Box<SecondaryChecks>>,
+    /// The architecture comparison's figures (time-to-accurate, row freshness).
+    pub pipeline: crate::check::accuracy::PipelineFigures,
 }
 
 /// The secondary chain's checks, kept apart for the summary.
@@ -197,6 +199,7 @@ pub fn check_chain(
             files,
             lateness,
             secondary: None,
+            pipeline: lakehouse_figures(&checker.dws.slots, world.scenario.run.epoch_ms),
         },
         visible_at,
         served_freshness,
@@ -346,4 +349,28 @@ pub(crate) fn walk_tables(
             .apply_late_snapshot(&late, snapshot, &mut late_records, t_ms)?;
     }
     Ok(())
+}
+
+/// The lakehouse's time-to-accurate and row freshness, from the DWS rows as its committed
+/// snapshots showed them (serving's view follows within its refresh interval) against the ground
+/// truth of every event, too-late ones included.
+fn lakehouse_figures(
+    slots: &[crate::check::exactly_once::state::DwsSlot],
+    epoch_ms: i64,
+) -> crate::check::accuracy::PipelineFigures {
+    use crate::check::accuracy::TimeToAccurate;
+    use crate::check::spec::present;
+    let rows = || slots.iter().filter(|s| present(s.full_truth).is_some());
+    crate::check::accuracy::PipelineFigures {
+        architecture: "lakehouse".into(),
+        time_to_accurate: TimeToAccurate::from_rows(rows().map(|s| {
+            let accurate = s.actual == present(s.full_truth);
+            let since = s.last_changed_ms.map(|t| epoch_ms + t);
+            (s.key[2], since.filter(|_| accurate))
+        })),
+        time_to_first_value: TimeToAccurate::from_rows(
+            rows().map(|s| (s.key[2], s.first_changed_ms.map(|t| epoch_ms + t))),
+        ),
+        tt_era: None,
+    }
 }

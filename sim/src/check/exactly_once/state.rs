@@ -207,6 +207,11 @@ pub(crate) struct DwsSlot {
     pub(crate) seq: i64,
     /// Aggregate of the ground truth's valid events (end of run).
     pub(crate) truth: DwsSums,
+    /// The same, too-late events included (what the row is compared with for time-to-accurate).
+    pub(crate) full_truth: DwsSums,
+    /// Simulated ms of the commits that first set and last changed the stored sums.
+    pub(crate) first_changed_ms: Option<i64>,
+    pub(crate) last_changed_ms: Option<i64>,
 }
 
 /// DWS keys interned into slots; each slot holds a key's expected and stored sums.
@@ -229,6 +234,9 @@ impl DwsState {
                 mismatched: false,
                 seq: i64::MIN,
                 truth: [0; 5],
+                full_truth: [0; 5],
+                first_changed_ms: None,
+                last_changed_ms: None,
             });
         }
         ix

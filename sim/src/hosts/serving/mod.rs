@@ -4,6 +4,7 @@
 //! system's view (`view`), or two systems with failover between them (`failover`).
 
 pub mod failover;
+pub mod store;
 pub mod view;
 
 use std::rc::Rc;
@@ -44,7 +45,10 @@ pub(crate) trait AnswerSource {
 
 /// The serving host of this world: one storage system's view, or failover between two.
 pub async fn serving_host(world: Rc<World>) -> turmoil::Result {
-    if world.scenario.storage.dual {
+    if world.scenario.pipeline.is_tt_era() {
+        let source = store::StoreSource::open(&world);
+        serve_slots(world, source).await
+    } else if world.scenario.storage.dual {
         let source = failover::FailoverSource::start(&world);
         serve_slots(world, source).await
     } else {

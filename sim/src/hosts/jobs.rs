@@ -57,7 +57,7 @@ fn new_commit_user_on_restart(world: &World, job: &str) -> bool {
 }
 
 /// Runs a job until it fails over, traces why, and waits out Flink's fixed restart delay.
-async fn run_until_failover<J: StreamJob>(world: &World, env: &SimEnv, job: &mut J) {
+pub(crate) async fn run_until_failover<J: StreamJob>(world: &World, env: &SimEnv, job: &mut J) {
     let config = world
         .scenario
         .jobs

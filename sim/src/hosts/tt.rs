@@ -59,18 +59,8 @@ pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
     let handler = Rc::new(move |request: Vec<u8>| {
         let (world, broker) = (world.clone(), broker.clone());
         async move {
-            // Injected storage faults on TT's disk: a slow disk delays every request; errors
-            // and a full disk fail a request whole, before the broker touches the log.
-            let slow_ms = world.faults.disk_fault("tt").slow_ms;
-            if slow_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(slow_ms as u64)).await;
-            }
-            let is_write = matches!(
-                request.first(),
-                Some(&TtRequest::APPEND_TAG | &TtRequest::COMMIT_OFFSET_TAG)
-            );
-            let response = match world.faults.disk_fault_hits("tt", is_write) {
-                Some(reason) => TtResponse::Error(reason),
+            let response = match injected_disk_fault(&world, &request).await {
+                Some(error) => error,
                 None => handle_tt(&world, &broker, &request),
             };
             response.encode()
@@ -78,6 +68,23 @@ pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
     });
     serve(TT_PORT, handler).await?;
     Ok(())
+}
+
+/// Injected storage faults on TT's disk, for both topics: a slow disk delays every request;
+/// errors and a full disk fail a request whole, before the broker touches the log.
+async fn injected_disk_fault(world: &World, request: &[u8]) -> Option<TtResponse> {
+    let slow_ms = world.faults.disk_fault("tt").slow_ms;
+    if slow_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(slow_ms as u64)).await;
+    }
+    let is_write = matches!(
+        request.first(),
+        Some(&TtRequest::APPEND_TAG | &TtRequest::COMMIT_OFFSET_TAG)
+    );
+    world
+        .faults
+        .disk_fault_hits("tt", is_write)
+        .map(TtResponse::Error)
 }
 
 fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8]) -> TtResponse {
@@ -178,16 +185,8 @@ async fn serve_dwd_topic(world: Rc<World>) -> std::io::Result<()> {
     let handler = Rc::new(move |request: Vec<u8>| {
         let (world, broker) = (world.clone(), broker.clone());
         async move {
-            let slow_ms = world.faults.disk_fault("tt").slow_ms;
-            if slow_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(slow_ms as u64)).await;
-            }
-            let is_write = matches!(
-                request.first(),
-                Some(&TtRequest::APPEND_TAG | &TtRequest::COMMIT_OFFSET_TAG)
-            );
-            if let Some(reason) = world.faults.disk_fault_hits("tt", is_write) {
-                return TtResponse::Error(reason).encode();
+            if let Some(error) = injected_disk_fault(&world, &request).await {
+                return error.encode();
             }
             let request = match TtRequest::decode(&request) {
                 Ok(request) => request,

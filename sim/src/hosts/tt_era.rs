@@ -13,9 +13,9 @@ use warehouse::jobs::tt_era::{
     BatchConfig, BatchJob, DwdTopicConfig, DwdTopicJob, MinuteStore, StoreJob, StoreJobConfig,
     StoreRequest, StoreResponse,
 };
-use warehouse::stream::run_job;
 
 use crate::hosts::idle_forever;
+use crate::hosts::jobs::run_until_failover;
 use crate::topology::{BATCH_JOB, SINGLE};
 use crate::trace::TraceKind;
 use crate::world::rpc::serve;
@@ -35,25 +35,8 @@ pub async fn dwd_topic_job_host(world: Rc<World>) -> turmoil::Result {
             parallelism: world.scenario.jobs.parallelism,
         };
         let mut job = DwdTopicJob::new(env.clone(), config, SimTransport::new(&world));
-        if let Err(error) = run_job(
-            &env,
-            &mut job,
-            &world
-                .scenario
-                .jobs
-                .checkpoint_config(world.scenario.represents()),
-        )
-        .await
-        {
-            world.job_failed_over(host, &error);
-        }
-        restart_delay(&world).await;
+        run_until_failover(&world, &env, &mut job).await;
     }
-}
-
-async fn restart_delay(world: &World) {
-    let delay_ms = world.scenario.run.restart_delay.0 as u64;
-    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
 }
 
 /// A store's disk: the host's durable disk, with the world's injected disk faults, and every
@@ -149,16 +132,7 @@ pub async fn store_host(world: Rc<World>, host: &'static str) -> turmoil::Result
             SimTransport::new(&world),
             store.clone(),
         );
-        if let Err(error) = run_job(
-            &env,
-            &mut job,
-            &jobs.checkpoint_config(world.scenario.represents()),
-        )
-        .await
-        {
-            world.job_failed_over(host, &error);
-        }
-        restart_delay(&world).await;
+        run_until_failover(&world, &env, &mut job).await;
     }
 }
 

@@ -312,8 +312,9 @@ impl JobsSection {
         // so a plan can switch the policy alone (`--vary jobs.checkpoint-policy=...`); a
         // partial set is a mistake either way.
         let given = traffic_keys.iter().filter(|(_, set)| *set).count();
-        if self.checkpoint_policy == CheckpointPolicyName::TrafficDriven || given > 0 {
-            if self.checkpoint_policy == CheckpointPolicyName::Fixed && given < traffic_keys.len() {
+        match (self.checkpoint_policy, given) {
+            (CheckpointPolicyName::Fixed, 0) => {}
+            (CheckpointPolicyName::Fixed, n) if n < traffic_keys.len() => {
                 let (key, _) = traffic_keys
                     .iter()
                     .find(|(_, set)| *set)
@@ -326,7 +327,7 @@ impl JobsSection {
                      \"traffic-driven\": give all four or none",
                 ));
             }
-            self.check_traffic_driven()?;
+            _ => self.check_traffic_driven()?,
         }
         ensure(
             self.interval_during_backlog.is_none_or(|m| m.0 >= 100),

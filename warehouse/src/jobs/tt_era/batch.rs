@@ -143,8 +143,7 @@ impl<E: Env, T: Transport> BatchJob<E, T> {
         }
         if counted > 0 {
             let bytes = counted * EVENT_WIRE_SIZE_BYTES as u64;
-            let lanes =
-                crate::jobs::tt_era::store_job::spread(counted, bytes, self.config.parallelism);
+            let lanes = crate::env::even_split(counted, bytes, self.config.parallelism);
             self.env
                 .cost()
                 .charge_subtasks(CostOperator::DwdToDws, &lanes)

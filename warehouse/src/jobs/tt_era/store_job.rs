@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use serde_json::json;
 
-use crate::env::{Clock, Cost, CostOperator, Env, LocalDisk, Transport};
+use crate::env::{Clock, Cost, CostOperator, Env, LocalDisk, Transport, even_split};
 use crate::event::EVENT_WIRE_SIZE_BYTES;
 use crate::jobs::schemas::{Lateness, MINUTE_MS, dws_contribution, lateness_of, watermark_of};
 use crate::jobs::tt_era::dwd_topic::DWD_TOPIC_SERVICE;
@@ -203,7 +203,7 @@ impl<E: Env, T: Transport, D: LocalDisk> StreamJob for StoreJob<E, T, D> {
                 .cost()
                 .charge_subtasks(
                     CostOperator::DwdToDws,
-                    &spread(processed as u64, bytes, self.config.parallelism),
+                    &even_split(processed as u64, bytes, self.config.parallelism),
                 )
                 .await;
         }
@@ -253,16 +253,4 @@ impl<E: Env, T: Transport, D: LocalDisk> StreamJob for StoreJob<E, T, D> {
     async fn commit(&mut self, _checkpoint: &CompletedCheckpoint) -> Result<(), JobError> {
         Ok(())
     }
-}
-
-/// `records` and `bytes` spread evenly over `parallelism` subtasks (the DWD topic's records are
-/// keyed by advertiser and campaign, many keys per subtask).
-pub(crate) fn spread(records: u64, bytes: u64, parallelism: u32) -> Vec<(u64, u64)> {
-    let lanes = u64::from(parallelism.max(1));
-    (0..lanes)
-        .map(|lane| {
-            let share = |total: u64| total / lanes + u64::from(lane < total % lanes);
-            (share(records), share(bytes))
-        })
-        .collect()
 }

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use apache_avro::types::Value as AvroValue;
@@ -139,6 +140,9 @@ pub struct TableInspector<'a> {
     symbols: BTreeMap<String, Vec<String>>,
     /// A data file's bytes are copied here to hand them to the Parquet reader; reused.
     scratch: RefCell<Vec<u8>>,
+    /// Decoded manifests by path. The objects cannot change under the inspector, and a
+    /// manifest is shared by every snapshot whose lists name it, so each is decoded once.
+    manifests: RefCell<BTreeMap<String, Rc<Vec<FileEntry>>>>,
 }
 
 fn json(objects: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<Value, String> {
@@ -231,6 +235,7 @@ impl<'a> TableInspector<'a> {
             fields: fields.iter().map(|f| f.to_string()).collect(),
             symbols,
             scratch: RefCell::new(Vec::new()),
+            manifests: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -312,25 +317,39 @@ impl<'a> TableInspector<'a> {
         for manifest in avro_records(self.objects, &list_path)? {
             let name = avro_text(&manifest, "_FILE_NAME", &list_path)?;
             let path = format!("{}/manifest/{name}", self.root);
-            for entry in avro_records(self.objects, &path)? {
-                let file = avro_field(&entry, "_FILE", &path)?;
-                let AvroValue::Record(file) = file else {
-                    return Err(format!("{path}: `_FILE` is not a record"));
-                };
-                let kind = match avro_int(&entry, "_KIND", &path)? {
-                    0 => FileKind::Add,
-                    1 => FileKind::Delete,
-                    other => return Err(format!("{path}: manifest entry of unknown kind {other}")),
-                };
-                entries.push(FileEntry {
-                    kind,
-                    bucket: avro_int(&entry, "_BUCKET", &path)?,
-                    level: avro_int(file, "_LEVEL", &path)?,
-                    name: avro_text(file, "_FILE_NAME", &path)?,
-                    size_bytes: avro_int(file, "_FILE_SIZE", &path)?.max(0) as u64,
-                });
-            }
+            entries.extend(self.manifest_entries(&path)?.iter().cloned());
         }
+        Ok(entries)
+    }
+
+    /// The entries of one manifest, decoded once per inspector.
+    fn manifest_entries(&self, path: &str) -> Result<Rc<Vec<FileEntry>>, String> {
+        if let Some(entries) = self.manifests.borrow().get(path) {
+            return Ok(Rc::clone(entries));
+        }
+        let mut entries = Vec::new();
+        for entry in avro_records(self.objects, path)? {
+            let file = avro_field(&entry, "_FILE", path)?;
+            let AvroValue::Record(file) = file else {
+                return Err(format!("{path}: `_FILE` is not a record"));
+            };
+            let kind = match avro_int(&entry, "_KIND", path)? {
+                0 => FileKind::Add,
+                1 => FileKind::Delete,
+                other => return Err(format!("{path}: manifest entry of unknown kind {other}")),
+            };
+            entries.push(FileEntry {
+                kind,
+                bucket: avro_int(&entry, "_BUCKET", path)?,
+                level: avro_int(file, "_LEVEL", path)?,
+                name: avro_text(file, "_FILE_NAME", path)?,
+                size_bytes: avro_int(file, "_FILE_SIZE", path)?.max(0) as u64,
+            });
+        }
+        let entries = Rc::new(entries);
+        self.manifests
+            .borrow_mut()
+            .insert(path.to_string(), Rc::clone(&entries));
         Ok(entries)
     }
 

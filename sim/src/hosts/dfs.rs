@@ -12,7 +12,7 @@ use crate::hosts::idle_forever;
 use crate::trace::TraceKind;
 use crate::world::rpc::{Decoder, Encoder, serve};
 use crate::world::{
-    DFS_PORT, ProtectedDeletion, SimCost, Tombstone, World, read_tree, sim_now_ms, take_tree,
+    DFS_PORT, ProtectedDeletion, SimCost, Tombstone, World, read_tree, sim_now_ms, take_file,
     write_durable,
 };
 
@@ -313,6 +313,11 @@ impl DfsServer {
     /// run). The last storage system to dump moves its objects out of its disk instead: the
     /// world stops stepping once every dump is in, so no request can see the emptied disk, and
     /// the objects are not held twice at the run's largest moment.
+    ///
+    /// The index names every object on the disk: each write is synced before it enters the
+    /// index, a delete leaves the index before the disk, and a restart rebuilds the index from
+    /// the disk. So the dump reads the objects by name instead of walking the directory tree,
+    /// which turmoil lists by scanning every file of the host once per directory.
     pub fn dump(&self) -> std::io::Result<()> {
         let last = self
             .world
@@ -322,18 +327,22 @@ impl DfsServer {
             .iter()
             .filter(|c| c.storage != self.host)
             .all(|c| self.world.storage(*c).dump.borrow().is_some());
-        let tree = if last {
-            take_tree(DFS_ROOT)?
+        let mut objects = BTreeMap::new();
+        let names: Vec<String> = if last {
+            std::mem::take(&mut *self.index.borrow_mut())
+                .into_iter()
+                .collect()
         } else {
-            read_tree(DFS_ROOT)?
+            self.index.borrow().iter().cloned().collect()
         };
-        let objects = tree
-            .into_iter()
-            .filter_map(|(p, bytes)| {
-                p.strip_prefix(&format!("{DFS_ROOT}/"))
-                    .map(|p| (p.to_string(), bytes))
-            })
-            .collect();
+        for name in names {
+            let full = disk_path(&name);
+            let bytes = turmoil::fs::shim::std::fs::read(&full)?;
+            if last {
+                take_file(&full)?;
+            }
+            objects.insert(name, bytes);
+        }
         *self.world.storage_of_host(self.host).dump.borrow_mut() = Some(objects);
         Ok(())
     }

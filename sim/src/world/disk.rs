@@ -98,18 +98,9 @@ impl LocalDisk for TurmoilDisk {
     }
 }
 
-/// Every file under `root` (recursively), path → bytes, sorted.
+/// Every file under `root` (recursively), path → bytes, sorted. Each directory costs a scan of
+/// every file on the host (turmoil's listing), so this is for a server's start, not a hot path.
 pub fn read_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    walk_tree(root, false)
-}
-
-/// [`read_tree`], removing each file from the disk once read: for the end-of-run dump, so a
-/// storage system's objects are never held twice (on its disk and in the dump) at once.
-pub fn take_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    walk_tree(root, true)
-}
-
-fn walk_tree(root: &str, take: bool) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
     let mut pending = vec![root.to_string()];
     while let Some(dir) = pending.pop() {
@@ -125,12 +116,14 @@ fn walk_tree(root: &str, take: bool) -> std::io::Result<BTreeMap<String, Vec<u8>
                 pending.push(path);
             } else {
                 files.insert(path.clone(), fs::read(&path)?);
-                if take {
-                    fs::remove_file(&path)?;
-                    fs::sync_dir(parent_of(&path))?;
-                }
             }
         }
     }
     Ok(files)
+}
+
+/// Removes `path` durably (file and directory entry): the end-of-run dump moves objects out.
+pub fn take_file(path: &str) -> std::io::Result<()> {
+    fs::remove_file(path)?;
+    fs::sync_dir(parent_of(path))
 }

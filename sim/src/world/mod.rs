@@ -25,7 +25,7 @@ use crate::world::fault_state::FaultState;
 use crate::world::observations::{JobFailover, Ledger, Observations, StorageObservations};
 use crate::world::seed::SeedTree;
 
-pub use disk::{TurmoilDisk, read_tree, take_tree, write_durable};
+pub use disk::{TurmoilDisk, read_tree, take_file, write_durable};
 pub use env::{SimCost, SimEnv, SimTransport};
 pub use fault_state::DiskFault;
 pub use observations::{

@@ -372,6 +372,7 @@ pub(crate) fn file_meta<R: Records + ?Sized>(
 /// work on without a heap allocation per record. Record `i` has key columns `keys[k][i]`, value
 /// columns `values[f][i]` (enum fields as symbol indices, nulls as `row::NULL`). Integer columns
 /// without nulls are Parquet's decoded buffers themselves, not copies.
+#[derive(Clone)]
 pub(crate) struct Run {
     pub keys: Vec<Int64Array>,
     pub sequence_numbers: Int64Array,
@@ -562,11 +563,10 @@ const DECODE_BATCH_ROWS_MAX: usize = 1 << 16;
 pub(crate) fn decode_run(
     schema: &TableSchema,
     pk_indices: &[usize],
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
     path: &str,
 ) -> Result<Run, TableError> {
     let corrupt = |e: &dyn std::fmt::Display| TableError::corrupt(path, e);
-    let bytes = bytes::Bytes::from(bytes);
     let metadata =
         ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(|e| corrupt(&e))?;
     // Enum columns are dictionary-encoded strings: read them as dictionaries, so each symbol

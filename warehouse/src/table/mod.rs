@@ -5,6 +5,7 @@
 mod avro;
 mod catalog;
 mod compaction;
+mod decoded;
 mod error;
 mod format;
 mod key;

@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::avro;
+use super::decoded::DecodedFiles;
+use super::format::Run;
 use super::meta::{ManifestEntry, ManifestFileMeta, Snapshot};
 use super::schema::SchemaFile;
 use super::{Key, TableError, TableSchema};
@@ -35,6 +37,21 @@ struct Inner<S> {
     pk_indices: Vec<usize>,
     /// Makes manifest names unique within this process attempt (with the caller's prefix).
     manifest_counter: Cell<u64>,
+    /// What decoding this table's files depends on besides their bytes (schema and key), the
+    /// context of its entries in the decoded-file memos.
+    decode_context: Rc<str>,
+}
+
+/// What one thread keeps decoded, at most: a few checkpoints' worth of small files.
+const DECODED_RUNS_BYTES_MAX: usize = 24 << 20;
+const DECODED_MANIFESTS_BYTES_MAX: usize = 8 << 20;
+
+thread_local! {
+    /// Data files decoded lately, by path (files are immutable; see [`DecodedFiles`]).
+    static DECODED_RUNS: DecodedFiles<Run> = DecodedFiles::new(DECODED_RUNS_BYTES_MAX);
+    /// Manifests decoded lately, by path.
+    static DECODED_MANIFESTS: DecodedFiles<Vec<ManifestEntry>> =
+        DecodedFiles::new(DECODED_MANIFESTS_BYTES_MAX);
 }
 
 /// A handle on one table; cheap to clone, clones share the manifest name counter.
@@ -95,6 +112,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 return Err(TableError::SchemaMismatch { path, reason });
             }
         }
+        let decode_context = Rc::from(format!("{schema:?} {pk_indices:?}"));
         Ok(Self {
             inner: Rc::new(Inner {
                 store,
@@ -102,6 +120,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 schema,
                 pk_indices,
                 manifest_counter: Cell::new(0),
+                decode_context,
             }),
         })
     }

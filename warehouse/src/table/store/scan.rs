@@ -10,9 +10,12 @@ use super::super::merge::{MergeFunction, Merged};
 use super::super::meta::{DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot};
 use super::super::runs;
 use super::super::{Key, TableError};
-use super::{BucketRows, BucketState, FileStoreTable};
+use super::{BucketRows, BucketState, DECODED_MANIFESTS, DECODED_RUNS, FileStoreTable};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind};
+
+/// A manifest entry's decoded size, roughly (file metadata with two short keys and a name).
+const MANIFEST_ENTRY_BYTES: usize = 256;
 
 /// A live data file of a snapshot.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,7 +115,15 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "manifest is missing"))?;
-        avro::decode_manifest(&bytes, &self.key_types(), &path)
+        let context = &self.inner.decode_context;
+        if let Some(entries) = DECODED_MANIFESTS.with(|memo| memo.get(&path, context, &bytes)) {
+            return Ok(entries);
+        }
+        let entries = avro::decode_manifest(&bytes, &self.key_types(), &path)?;
+        let weight_bytes = entries.len() * MANIFEST_ENTRY_BYTES;
+        DECODED_MANIFESTS
+            .with(|memo| memo.insert(&path, context, bytes.into(), entries.clone(), weight_bytes));
+        Ok(entries)
     }
 
     pub(super) async fn read_manifests(
@@ -158,7 +169,23 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
-        let run = format::decode_run(&self.inner.schema, &self.inner.pk_indices, bytes, &path)?;
+        let context = &self.inner.decode_context;
+        let run = match DECODED_RUNS.with(|memo| memo.get(&path, context, &bytes)) {
+            Some(run) => run,
+            None => {
+                let bytes = bytes::Bytes::from(bytes);
+                let run = format::decode_run(
+                    &self.inner.schema,
+                    &self.inner.pk_indices,
+                    bytes.clone(),
+                    &path,
+                )?;
+                let weight_bytes = run.len() * (run.values.len() + 2) * 8;
+                DECODED_RUNS
+                    .with(|memo| memo.insert(&path, context, bytes, run.clone(), weight_bytes));
+                run
+            }
+        };
         let rows = run.len() as u64;
         if rows != file.row_count {
             return Err(TableError::corrupt(

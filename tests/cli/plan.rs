@@ -158,3 +158,50 @@ fn bad_plans_are_refused_with_the_fix() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nothing to merge"), "{stderr}");
 }
+
+/// A plan comparing the architectures judges the TT era on when its served rows become
+/// accurate (after the batch correction), against the same freshness SLA: it never passes as
+/// "fresh" for lack of a per-event freshness figure.
+#[test]
+fn a_plan_judges_the_tt_era_on_time_to_accurate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tt-era-smoke.toml");
+    let (code, stdout, stderr) = dwsim(&[
+        "plan",
+        scenario.to_str().unwrap(),
+        "--vary",
+        "pipeline.architecture=tt-era,lakehouse",
+        "--set",
+        "sla.freshness_p99=20s",
+        "--seeds",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(code == 0 || code == 1, "{stdout}{stderr}");
+    let report = report_of(&out);
+    let tt_era = report["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == "pipeline.architecture=tt-era")
+        .expect("the tt-era configuration")
+        .clone();
+    // tt-era-smoke corrects each minute 30 s after it ends: rows are accurate only then.
+    assert!(
+        tt_era["freshness_p99_worst_ms"].as_i64().unwrap() > 30_000,
+        "{tt_era}"
+    );
+    assert_eq!(tt_era["passed"], false, "{tt_era}");
+    assert!(
+        tt_era["first_failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("become accurate")),
+        "{tt_era}"
+    );
+    assert_ne!(
+        report["recommendation"]["label"], "pipeline.architecture=tt-era",
+        "{report}"
+    );
+}

@@ -111,3 +111,25 @@ fn a_second_writer_subtask_per_bucket_removes_the_bottleneck() {
     assert!(summary.passed(), "{}", summary.render());
     assert_eq!(summary.capacity.bottleneck, None, "{}", summary.render());
 }
+
+/// A run that ends while TT still holds a backlog the DWD job never reached: DWD holds exactly
+/// the consumed prefix of each partition, so exactly-once passes, and the unconsumed events are
+/// liveness's failure (counted in the summary), not a loss.
+#[test]
+fn a_run_ending_with_a_tt_backlog_fails_liveness_not_exactly_once() {
+    let mut scenario = small_backpressure();
+    scenario.run.liveness = Millis(5_000);
+    let output = sim::run(scenario, 1);
+    let summary = Summary::build(&output, "scenarios/backpressure.toml (small)", "test", 1.0);
+    assert!(
+        summary.exactly_once.unconsumed_at_end > 0,
+        "the short liveness phase leaves a backlog"
+    );
+    assert!(
+        summary.failed_checkers.iter().any(|c| c == "liveness")
+            && !summary.failed_checkers.iter().any(|c| c == "exactly-once"),
+        "failed {:?}: {:?}",
+        summary.failed_checkers,
+        summary.violations().map(|v| &v.message).collect::<Vec<_>>()
+    );
+}

@@ -83,6 +83,10 @@ fn tt_era_undercounts_late_conversions_until_the_batch_and_the_lakehouse_only_pa
         "real-time rows miss late conversions: {report_store:?}"
     );
     assert!(report_store.realtime_rows_wrong > 0);
+    assert!(
+        report_store.realtime_events_dropped_too_late > 0,
+        "the store job counts what it drops past the allowed lateness: {report_store:?}"
+    );
     // ... and the batch correction puts every one back.
     assert_eq!(report_store.rows_wrong_at_end, 0);
     assert_eq!(report_store.time_to_accurate.rows_never_accurate, 0);

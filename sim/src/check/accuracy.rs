@@ -123,7 +123,7 @@ impl PipelineFigures {
             ));
             for store in &tt.stores {
                 lines.push(format!(
-                    "  {}: {} rows at the end ({} wrong); before correction {} rows exact, {} wrong: spend {} micros over, {} under; conversions {} over, {} under; {}",
+                    "  {}: {} rows at the end ({} wrong); before correction {} rows exact, {} wrong: spend {} micros over, {} under; conversions {} over, {} under; {} events dropped as too late; {}",
                     store.store,
                     store.rows_at_end,
                     store.rows_wrong_at_end,
@@ -133,6 +133,7 @@ impl PipelineFigures {
                     store.realtime_spend_under_micros,
                     store.realtime_conversions_over,
                     store.realtime_conversions_under,
+                    store.realtime_events_dropped_too_late,
                     store.time_to_accurate.render("its rows")
                 ));
             }

@@ -29,6 +29,9 @@ pub struct StoreFigures {
     /// Conversions the real-time rows missed / counted twice before correction.
     pub realtime_conversions_under: i64,
     pub realtime_conversions_over: i64,
+    /// Events the store's aggregation job dropped from its real-time numbers as later than the
+    /// allowed lateness (the job's own count; the batch correction restores them).
+    pub realtime_events_dropped_too_late: u64,
     /// Rows whose real-time value was exact before correction.
     pub realtime_rows_exact: u64,
     pub realtime_rows_wrong: u64,
@@ -223,7 +226,11 @@ pub fn check_tt_era(world: &World) -> (TtEraReport, Vec<Violation>) {
                 }
             }
         }
-        let figures = store_figures(store, &replay);
+        let mut figures = store_figures(store, &replay);
+        figures.realtime_events_dropped_too_late = observed
+            .store_dropped_too_late
+            .get(*store)
+            .map_or(0, |count| count.get());
         if figures.rows_wrong_at_end > 0 {
             violations.push(violation(
                 store,

@@ -132,6 +132,12 @@ pub async fn store_host(world: Rc<World>, host: &'static str) -> turmoil::Result
             SimTransport::new(&world),
             store.clone(),
         );
+        world
+            .observed
+            .tt_era
+            .borrow_mut()
+            .store_dropped_too_late
+            .insert(host.to_string(), job.dropped_too_late_counter());
         run_until_failover(&world, &env, &mut job).await;
     }
 }

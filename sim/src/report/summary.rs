@@ -345,6 +345,12 @@ impl Summary {
             self.events_dropped_at_source,
             e.never_reached_tt
         ));
+        if e.unconsumed_at_end > 0 {
+            line(format!(
+                "unconsumed: {} valid events were still in TT beyond DWD's last committed offsets when the run ended (liveness judges them)",
+                e.unconsumed_at_end
+            ));
+        }
         line(format!(
             "jobs: {} checkpoints completed, {} commits, {} restores, {} failovers, {} write stalls; snapshots: DWD {}, DWS {}",
             self.checkpoints_completed,

@@ -260,6 +260,10 @@ pub struct TtEraObservations {
     pub dwd_topic_records: u64,
     /// Per store host: (simulated ms, the bytes appended to its log) of every synced append.
     pub store_appends: BTreeMap<String, Vec<(i64, Vec<u8>)>>,
+    /// Per store host: its aggregation job's own count of events dropped from the real-time
+    /// numbers as later than the allowed lateness (the running job's; a restarted job's
+    /// replaces its predecessor's).
+    pub store_dropped_too_late: BTreeMap<String, std::rc::Rc<std::cell::Cell<u64>>>,
 }
 
 impl TtEraObservations {

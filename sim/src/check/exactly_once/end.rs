@@ -22,6 +22,7 @@ pub(crate) fn live_files_check(
     truth: &GroundTruth,
     objects: &BTreeMap<String, Vec<u8>>,
     too_late: &BTreeSet<u64>,
+    unconsumed: &BTreeSet<u64>,
 ) -> Result<(Vec<Violation>, FilesReport), String> {
     let mut violations = Vec::new();
     let mut files = FilesReport::default();
@@ -78,8 +79,8 @@ pub(crate) fn live_files_check(
             .events
             .iter()
             .filter(|e| {
-                (state[e.event_id as usize] == 1) != spec_valid(e)
-                    || state[e.event_id as usize] == 2
+                let must_hold = spec_valid(e) && !unconsumed.contains(&e.event_id);
+                (state[e.event_id as usize] == 1) != must_hold || state[e.event_id as usize] == 2
             })
             .map(|e| e.event_id as usize)
             .collect();
@@ -95,7 +96,13 @@ pub(crate) fn live_files_check(
                 "end of run (live DWD files)",
                 format!(
                     "event_id {id} ({}): merge-on-read of the {} live files holds {held} ({} event ids wrong)",
-                    if spec_valid(event) { "valid, must be present" } else { "invalid, must be absent" },
+                    if !spec_valid(event) {
+                        "invalid, must be absent"
+                    } else if unconsumed.contains(&(id as u64)) {
+                        "never consumed from TT, must be absent"
+                    } else {
+                        "valid, must be present"
+                    },
                     files.dwd_live_files,
                     wrong.len()
                 ),
@@ -136,11 +143,9 @@ pub(crate) fn live_files_check(
             }
         }
         let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
-        for event in truth
-            .events
-            .iter()
-            .filter(|e| spec_valid(e) && !too_late.contains(&e.event_id))
-        {
+        for event in truth.events.iter().filter(|e| {
+            spec_valid(e) && !too_late.contains(&e.event_id) && !unconsumed.contains(&e.event_id)
+        }) {
             let (key, sums) = spec_contribution(&truth_row(event));
             let entry = expected.entry(key).or_insert([0; 5]);
             for (slot, value) in entry.iter_mut().zip(sums) {
@@ -179,7 +184,9 @@ pub(crate) fn live_files_check(
 }
 
 /// After the liveness phase: DWD holds every distinct valid event produced, DWS their aggregate.
-pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
+/// The end-of-run check of the state the snapshot walk built, and the ids of the valid events
+/// TT still held beyond DWD's last committed offsets (no table may hold them).
+pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet<u64>) {
     let world = checker.world;
     let truth = &*checker.truth;
     let dwd = &mut checker.dwd;
@@ -207,6 +214,10 @@ pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
         None => in_tt_outside.contains(&id),
     };
     let (mut distinct_valid, mut invalid, mut never_reached_tt) = (0u64, 0u64, 0u64);
+    // Valid events TT appended beyond the offsets DWD's last snapshot committed (no `EXPECTED`,
+    // not live): the run ended before the job consumed them. DWD must not hold them and DWS
+    // must not count them; whether they should have been consumed is liveness's question.
+    let mut unconsumed: Vec<usize> = Vec::new();
     let mut first_missing: Option<String> = None;
     for (i, &flags) in dwd.flags.iter().enumerate().skip(1) {
         // The event at index i - 1; with dense ids its id is i and its state is `flags`.
@@ -231,6 +242,11 @@ pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
             continue;
         }
         distinct_valid += 1;
+        let consumed = flags & (EXPECTED | LIVE) != 0;
+        if dwd.ids_dense && reached && !consumed {
+            unconsumed.push(i);
+            continue;
+        }
         if first_missing.is_some() {
             continue;
         }
@@ -255,13 +271,22 @@ pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
         }
     }
     let live_dwd = (dwd.flags.iter().filter(|f| **f & LIVE != 0).count() + dwd.outside_live) as u64;
-    if first_missing.is_none() && live_dwd != distinct_valid {
+    let consumed_valid = distinct_valid - unconsumed.len() as u64;
+    if first_missing.is_none() && live_dwd != consumed_valid {
         first_missing = Some(format!(
-            "DWD holds {live_dwd} events but {distinct_valid} distinct valid events were produced"
+            "DWD holds {live_dwd} events but {consumed_valid} distinct valid events were produced and consumed"
         ));
     }
     for slot in checker.dws.slots.iter_mut() {
         slot.full_truth = slot.truth;
+    }
+    // Unconsumed events are in no table yet.
+    for &ix in &unconsumed {
+        let sums = spec_contribution(&truth_row(&truth.events[ix - 1])).1;
+        let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
+        for (total, value) in slot.truth.iter_mut().zip(sums) {
+            *total -= value;
+        }
     }
     // Too-late events belong in the late-data side table, not in DWS.
     for id in checker.late.too_late_ids() {
@@ -295,7 +320,7 @@ pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
     if let Some(message) = dws_message {
         checker.violation("end of run (DWS)".into(), None, message);
     }
-    ExactlyOnceReport {
+    let report = ExactlyOnceReport {
         dwd_snapshots_checked: 0,
         dws_snapshots_checked: 0,
         distinct_valid_events: distinct_valid,
@@ -303,8 +328,10 @@ pub(crate) fn final_check(checker: &mut Checker) -> ExactlyOnceReport {
         appended_records,
         duplicate_appends,
         never_reached_tt,
+        unconsumed_at_end: unconsumed.len() as u64,
         violations: Vec::new(),
-    }
+    };
+    (report, unconsumed.iter().map(|&ix| ix as u64).collect())
 }
 
 /// Keys named in one DWS violation, at most: enough to see a pattern, short enough to read.

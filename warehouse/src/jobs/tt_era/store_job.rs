@@ -7,7 +7,7 @@
 //! event the DWD topic holds is counted. The puts are not transactional with the checkpoint, so
 //! a restore replays and puts the same windows again (idempotent: a put carries the whole row).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -49,8 +49,10 @@ pub struct StoreJob<E: Env, T: Transport, D: LocalDisk> {
     offsets: Vec<u64>,
     max_event_time_ms: Vec<i64>,
     windows: BTreeMap<RowKey, Window>,
-    /// Events dropped because they came after their window's allowed lateness.
-    dropped_too_late: u64,
+    /// Events dropped because they came after their window's allowed lateness (as of the
+    /// job's state: a restore resets it to the checkpoint's count). Shared, so whoever runs the
+    /// job can read it (see [`StoreJob::dropped_too_late_counter`]).
+    dropped_too_late: Rc<Cell<u64>>,
 }
 
 impl<E: Env, T: Transport, D: LocalDisk> StoreJob<E, T, D> {
@@ -68,14 +70,20 @@ impl<E: Env, T: Transport, D: LocalDisk> StoreJob<E, T, D> {
             offsets: vec![0; partitions],
             max_event_time_ms: vec![i64::MIN; partitions],
             windows: BTreeMap::new(),
-            dropped_too_late: 0,
+            dropped_too_late: Rc::new(Cell::new(0)),
             config,
         }
     }
 
-    /// Events dropped from the real-time numbers as too late, since the job started.
+    /// Events dropped from the real-time numbers as too late, as of the job's state.
     pub fn dropped_too_late(&self) -> u64 {
-        self.dropped_too_late
+        self.dropped_too_late.get()
+    }
+
+    /// The count of [`StoreJob::dropped_too_late`], shared: it stays readable after the job
+    /// is gone (a crash), holding the count of the job's last state.
+    pub fn dropped_too_late_counter(&self) -> Rc<Cell<u64>> {
+        Rc::clone(&self.dropped_too_late)
     }
 
     fn watermark(&self) -> Option<i64> {
@@ -95,7 +103,7 @@ impl<E: Env, T: Transport, D: LocalDisk> StoreJob<E, T, D> {
                 self.config.allowed_lateness_ms,
             );
             if lateness == Lateness::TooLate {
-                self.dropped_too_late += 1;
+                self.dropped_too_late.set(self.dropped_too_late.get() + 1);
                 continue;
             }
             let (key, sums) = dws_contribution(event);
@@ -172,7 +180,8 @@ impl<E: Env, T: Transport, D: LocalDisk> StreamJob for StoreJob<E, T, D> {
         }
         self.offsets = offsets;
         self.max_event_time_ms = maxima;
-        self.dropped_too_late = state["dropped_too_late"].as_u64().unwrap_or(0);
+        self.dropped_too_late
+            .set(state["dropped_too_late"].as_u64().unwrap_or(0));
         self.windows = windows
             .into_iter()
             .map(|(key, sums, fired, dirty)| (key, Window { sums, fired, dirty }))
@@ -245,7 +254,7 @@ impl<E: Env, T: Transport, D: LocalDisk> StreamJob for StoreJob<E, T, D> {
             "offsets": self.offsets,
             "max_event_time_ms": self.max_event_time_ms,
             "windows": windows,
-            "dropped_too_late": self.dropped_too_late,
+            "dropped_too_late": self.dropped_too_late.get(),
         });
         Ok((state, Vec::new()))
     }

@@ -455,6 +455,19 @@ fn pipeline_section_parses_and_refuses_nonsense_naming_the_key() {
         error.contains("last batch correction") && error.contains("lengthen [run] liveness"),
         "{error}"
     );
+    // An idle compactor section (no write-only table) runs nothing, so the TT era accepts it
+    // (double11-production carries one); a compactor that would run is refused.
+    let idle = format!("{tt_era}[jobs.compactor]\nparallelism = 2\n");
+    Scenario::parse(&idle, "x.toml").expect("an idle compactor section is accepted");
+    let running = idle.replace(
+        "[pipeline]",
+        "[dwd]\nbucket = 2\nwrite-only = true\n\n[pipeline]",
+    );
+    let error = Scenario::parse(&running, "x.toml").unwrap_err().to_string();
+    assert!(
+        error.contains("does not support [jobs.compactor] with a write-only table"),
+        "{error}"
+    );
     let budgets = format!("{tt_era}[serving]\ndaily_budget_micros = 1000\n");
     let error = Scenario::parse(&budgets, "x.toml").unwrap_err().to_string();
     assert!(

@@ -183,9 +183,9 @@ pub(crate) fn live_files_check(
     Ok((violations, files))
 }
 
-/// After the liveness phase: DWD holds every distinct valid event produced, DWS their aggregate.
-/// The end-of-run check of the state the snapshot walk built, and the ids of the valid events
-/// TT still held beyond DWD's last committed offsets (no table may hold them).
+/// After the liveness phase: DWD holds every distinct valid event produced and consumed, DWS
+/// their aggregate. Returns the report and the ids of the valid events TT still held beyond
+/// DWD's last committed offsets (no table may hold them; liveness judges them).
 pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet<u64>) {
     let world = checker.world;
     let truth = &*checker.truth;

@@ -208,7 +208,9 @@ impl PlanRun {
             scenario_digest: digest.to_string(),
             verdict: judged.verdict,
             failed_checkers: judged.failed_checkers,
-            first_violation: judged.failure.or(first_violation),
+            // A checker's own violation names the run's first failure; the plan's freshness
+            // judgement only when there is none.
+            first_violation: first_violation.or(judged.failure),
             freshness_p99_ms: judged.p99_ms,
             freshness_max_ms: judged.max_ms,
             freshness_sla_ms: judged.sla_ms,

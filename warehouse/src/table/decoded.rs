@@ -63,6 +63,26 @@ impl<T: Clone> DecodedFiles<T> {
         Some(value)
     }
 
+    /// The value of `bytes` at `path` under `context`: held, or decoded by `decode` (a pure
+    /// function of the bytes and the context) and held, weighing `weight_bytes(&value)`.
+    pub fn get_or_decode<E>(
+        &self,
+        path: &str,
+        context: &Rc<str>,
+        bytes: Vec<u8>,
+        decode: impl FnOnce(bytes::Bytes) -> Result<T, E>,
+        weight_bytes: impl FnOnce(&T) -> usize,
+    ) -> Result<T, E> {
+        if let Some(value) = self.get(path, context, &bytes) {
+            return Ok(value);
+        }
+        let bytes = bytes::Bytes::from(bytes);
+        let value = decode(bytes.clone())?;
+        let weight = weight_bytes(&value);
+        self.insert(path, context, bytes, value.clone(), weight);
+        Ok(value)
+    }
+
     /// Holds `value`, decoded from `bytes` at `path` under `context`, weighing `value_bytes`
     /// besides the bytes.
     pub fn insert(

@@ -280,24 +280,20 @@ pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet
     for slot in checker.dws.slots.iter_mut() {
         slot.full_truth = slot.truth;
     }
-    // Unconsumed events are in no table yet.
-    for &ix in &unconsumed {
+    // Unconsumed events are in no table yet; too-late events belong in the late-data side
+    // table, not in DWS.
+    let too_late = checker.late.too_late_ids().filter_map(|id| {
+        checker
+            .dwd
+            .dense(id)
+            .filter(|&ix| checker.dwd.flags[ix] & VALID != 0)
+    });
+    let outside_dws: Vec<usize> = unconsumed.iter().copied().chain(too_late).collect();
+    for ix in outside_dws {
         let sums = spec_contribution(&truth_row(&truth.events[ix - 1])).1;
         let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
         for (total, value) in slot.truth.iter_mut().zip(sums) {
             *total -= value;
-        }
-    }
-    // Too-late events belong in the late-data side table, not in DWS.
-    for id in checker.late.too_late_ids() {
-        if let Some(ix) = checker.dwd.dense(id)
-            && checker.dwd.flags[ix] & VALID != 0
-        {
-            let sums = spec_contribution(&truth_row(&truth.events[ix - 1])).1;
-            let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
-            for (total, value) in slot.truth.iter_mut().zip(sums) {
-                *total -= value;
-            }
         }
     }
     let wrong: Vec<(&DwsSlot, Option<[i64; 5]>)> = checker

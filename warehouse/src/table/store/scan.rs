@@ -115,15 +115,15 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "manifest is missing"))?;
-        let context = &self.inner.decode_context;
-        if let Some(entries) = DECODED_MANIFESTS.with(|memo| memo.get(&path, context, &bytes)) {
-            return Ok(entries);
-        }
-        let entries = avro::decode_manifest(&bytes, &self.key_types(), &path)?;
-        let weight_bytes = entries.len() * MANIFEST_ENTRY_BYTES;
-        DECODED_MANIFESTS
-            .with(|memo| memo.insert(&path, context, bytes.into(), entries.clone(), weight_bytes));
-        Ok(entries)
+        DECODED_MANIFESTS.with(|memo| {
+            memo.get_or_decode(
+                &path,
+                &self.inner.decode_context,
+                bytes,
+                |bytes| avro::decode_manifest(&bytes, &self.key_types(), &path),
+                |entries| entries.len() * MANIFEST_ENTRY_BYTES,
+            )
+        })
     }
 
     pub(super) async fn read_manifests(
@@ -169,23 +169,17 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
-        let context = &self.inner.decode_context;
-        let run = match DECODED_RUNS.with(|memo| memo.get(&path, context, &bytes)) {
-            Some(run) => run,
-            None => {
-                let bytes = bytes::Bytes::from(bytes);
-                let run = format::decode_run(
-                    &self.inner.schema,
-                    &self.inner.pk_indices,
-                    bytes.clone(),
-                    &path,
-                )?;
-                let weight_bytes = run.len() * (run.values.len() + 2) * 8;
-                DECODED_RUNS
-                    .with(|memo| memo.insert(&path, context, bytes, run.clone(), weight_bytes));
-                run
-            }
-        };
+        let run = DECODED_RUNS.with(|memo| {
+            memo.get_or_decode(
+                &path,
+                &self.inner.decode_context,
+                bytes,
+                |bytes| {
+                    format::decode_run(&self.inner.schema, &self.inner.pk_indices, bytes, &path)
+                },
+                |run| run.len() * (run.values.len() + 2) * 8,
+            )
+        })?;
         let rows = run.len() as u64;
         if rows != file.row_count {
             return Err(TableError::corrupt(

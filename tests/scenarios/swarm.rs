@@ -1,5 +1,6 @@
 //! Swarm seeds in CI (issue 13): 50 swarm seeds of every shipped scenario but backpressure (which
-//! fails by design; double11-production waits on a known bug, see its test), each at a small size so CI stays under its time bound, must all PASS. Each
+//! fails by design; double11-production runs its seed 1 in CI and its fifty with `--ignored`), each
+//! at a small size so CI stays under its time bound, must all PASS. Each
 //! seed draws its knobs and faults exactly as `dwsim sweep --swarm` does; a failing seed is named
 //! with the command that reproduces it. `DWSIM_SWARM_SEEDS=1..1000` (or one seed, `=21`) runs
 //! other seeds: the opt-in long sweep and the reproduction of one failure.
@@ -232,6 +233,16 @@ fn fifty_swarm_seeds_of_late_conversions_pass() {
         reshape: Some(small_late_conversions),
     }
     .all_seeds_pass("fifty_swarm_seeds_of_late_conversions_pass");
+}
+
+#[test]
+fn fifty_swarm_seeds_of_tt_era_smoke_pass() {
+    Case {
+        name: "tt-era-smoke",
+        sets: &["traffic.baseline_events_per_s=100"],
+        reshape: None,
+    }
+    .all_seeds_pass("fifty_swarm_seeds_of_tt_era_smoke_pass");
 }
 
 #[test]

@@ -207,7 +207,15 @@ impl<E: Env> DedicatedCompactor<E> {
                     JournalKind::CompactionCommit,
                     format!("{summary} snapshot={snapshot_id} identifier={identifier}"),
                 );
-                self.tables[index].last_seen = Some(snapshot_id);
+                // The round saw `latest` and its own commit; a writer's snapshot committed in
+                // between (its new runs unseen) means looking again, or a bucket it pushed to
+                // the stop trigger would wait for a round that never comes (swarm seed 89 of
+                // dedicated-compaction: the writer stalls, no snapshot follows, for ever).
+                self.tables[index].last_seen = Some(if snapshot_id == latest.id + 1 {
+                    snapshot_id
+                } else {
+                    latest.id
+                });
                 Ok(RoundOutcome::Committed { snapshot_id })
             }
             Ok(CommitOutcome::AlreadyCommitted { snapshot_id }) => {

@@ -3,7 +3,8 @@
 //! at a small size so CI stays under its time bound, must all PASS. Each
 //! seed draws its knobs and faults exactly as `dwsim sweep --swarm` does; a failing seed is named
 //! with the command that reproduces it. `DWSIM_SWARM_SEEDS=1..1000` (or one seed, `=21`) runs
-//! other seeds: the opt-in long sweep and the reproduction of one failure.
+//! other seeds: the opt-in long sweep and the reproduction of one failure; `DWSIM_SWARM_OUT=DIR`
+//! writes each failing seed's outputs (summary, trace) to `DIR/<scenario>-<seed>`, as `--out` does.
 
 use sim::Summary;
 use sim::scenario::overrides::{self, Override};
@@ -101,6 +102,11 @@ impl Case {
             let label = format!("scenarios/{}.toml (small, swarm)", self.name);
             let summary = Summary::build(&output, &label, "test", 1.0);
             if !summary.passed() {
+                if let Ok(dir) = std::env::var("DWSIM_SWARM_OUT") {
+                    let dir = std::path::Path::new(&dir).join(format!("{}-{seed}", self.name));
+                    sim::write_artefacts(&dir, &output.simulation, &summary, sim::TraceMode::Head)
+                        .unwrap_or_else(|e| panic!("DWSIM_SWARM_OUT: {e}"));
+                }
                 failures.push(format!(
                     "seed {seed} FAILED ({}):\n{}\n{}",
                     knobs.join("; "),

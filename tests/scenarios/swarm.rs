@@ -285,6 +285,18 @@ fn double11_production_swarm_seed_1_runs_to_its_verdict() {
     );
 }
 
+/// Regression: after two dfs crashes the DWD job's checkpoint retried over its 64 subtasks' dead
+/// pooled connections, one per backoff, for 55 s, and 1,004 events failed liveness; a call that
+/// fails with a reset now empties the pool.
+#[test]
+fn double11_production_swarm_seed_98_reconnects_after_a_storage_crash() {
+    DOUBLE11_PRODUCTION_AT_64.seeds_pass(
+        "double11_production_swarm_seed_98_reconnects_after_a_storage_crash",
+        98,
+        98,
+    );
+}
+
 /// At 64 buckets and subtasks rather than the recommended 640/256 (a tenth of the cost): the
 /// same represented scale and parallel lanes.
 #[test]

@@ -1,22 +1,18 @@
 //! Paimon's Avro manifest files: manifest lists (`ManifestFileMeta` records) and manifests
 //! (`ManifestEntry` records with a nested `DataFileMeta`), with Paimon's record schemas and its
 //! `BinaryRow` bytes for keys and partitions, so Paimon readers (Java, pypaimon) open our tables.
-//!
-//! Files are byte-for-byte deterministic: the container header is written here in a fixed order
-//! (the crate keeps header metadata in a `HashMap`) and the sync marker is a constant.
+//! The container format itself is in `avro_container`.
 
 use apache_avro::types::Value;
-use apache_avro::{Reader, Schema, Writer};
+use std::sync::LazyLock;
 
+use super::avro_container::{KnownSchema, encode_error, read_container, write_container};
 use super::meta::{DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta};
 use super::{Key, TableError};
 use crate::row::FieldType;
 
 /// Paimon's `ManifestEntrySerializer` and `ManifestFileMetaSerializer` version (`_VERSION`).
 const MANIFEST_VERSION: i32 = 2;
-
-/// The container's sync marker: a constant, so equal manifests are equal bytes.
-const SYNC_MARKER: [u8; 16] = *b"dwsim-paimon-avr";
 
 /// Paimon `FileSource`: 0 APPEND (writer output), 1 COMPACT (compaction output).
 const FILE_SOURCE_APPEND: i32 = 0;
@@ -63,6 +59,14 @@ fn manifest_entry_schema_json() -> String {
         stats = SIMPLE_STATS_FIELDS
     )
 }
+
+/// The manifest schema, parsed once.
+static MANIFEST_ENTRY_SCHEMA: LazyLock<KnownSchema> =
+    LazyLock::new(|| KnownSchema::parse(manifest_entry_schema_json()));
+
+/// The manifest list schema, parsed once.
+static MANIFEST_FILE_META_SCHEMA: LazyLock<KnownSchema> =
+    LazyLock::new(|| KnownSchema::parse(manifest_file_meta_schema_json()));
 
 /// Avro schema of a manifest list: Paimon's `ManifestFileMeta` row type (with `_VERSION` first).
 fn manifest_file_meta_schema_json() -> String {
@@ -292,66 +296,6 @@ fn none() -> Value {
     Value::Union(0, Box::new(Value::Null))
 }
 
-fn encode_error(path: &str, reason: impl ToString) -> TableError {
-    TableError::Encode {
-        path: path.to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-fn zigzag(value: i64, out: &mut Vec<u8>) {
-    let mut n = ((value << 1) ^ (value >> 63)) as u64;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn avro_bytes(bytes: &[u8], out: &mut Vec<u8>) {
-    zigzag(bytes.len() as i64, out);
-    out.extend_from_slice(bytes);
-}
-
-/// An object container file of `records` under `schema_json`: header in a fixed order, then the
-/// blocks the crate writes.
-fn write_container(
-    schema_json: &str,
-    records: Vec<Value>,
-    path: &str,
-) -> Result<Vec<u8>, TableError> {
-    let schema = Schema::parse_str(schema_json).map_err(|e| encode_error(path, e))?;
-    let mut header = b"Obj\x01".to_vec();
-    zigzag(2, &mut header);
-    avro_bytes(b"avro.schema", &mut header);
-    avro_bytes(schema_json.as_bytes(), &mut header);
-    avro_bytes(b"avro.codec", &mut header);
-    avro_bytes(b"null", &mut header);
-    zigzag(0, &mut header);
-    header.extend_from_slice(&SYNC_MARKER);
-    let mut writer = Writer::append_to(&schema, header, SYNC_MARKER);
-    for record in records {
-        writer.append(record).map_err(|e| encode_error(path, e))?;
-    }
-    writer.into_inner().map_err(|e| encode_error(path, e))
-}
-
-/// The records of an object container file, each as its (field name, value) list.
-fn read_container(bytes: &[u8], path: &str) -> Result<Vec<Vec<(String, Value)>>, TableError> {
-    let reader = Reader::new(bytes).map_err(|e| TableError::corrupt(path, e))?;
-    reader
-        .map(
-            |value| match value.map_err(|e| TableError::corrupt(path, e))? {
-                Value::Record(fields) => Ok(fields),
-                other => Err(TableError::corrupt(
-                    path,
-                    format!("expected records, found {other:?}"),
-                )),
-            },
-        )
-        .collect()
-}
-
 /// A record field by name, with a `["null", T]` union unwrapped (None for null).
 fn field<'v>(record: &'v [(String, Value)], name: &str) -> Option<&'v Value> {
     let value = &record.iter().find(|(n, _)| n == name)?.1;
@@ -563,7 +507,7 @@ fn encode_manifest_unchecked(
             ]))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    write_container(&manifest_entry_schema_json(), records, path)
+    write_container(&MANIFEST_ENTRY_SCHEMA, records, path)
 }
 
 fn read_file_meta(file: &Fields<'_>, key_types: &[&FieldType]) -> Result<DataFileMeta, TableError> {
@@ -607,7 +551,7 @@ pub(crate) fn decode_manifest(
     key_types: &[&FieldType],
     path: &str,
 ) -> Result<Vec<ManifestEntry>, TableError> {
-    read_container(bytes, path)?
+    read_container(bytes, &MANIFEST_ENTRY_SCHEMA, path)?
         .iter()
         .map(|record| {
             let entry = Fields { record, path };
@@ -669,7 +613,7 @@ pub(crate) fn encode_manifest_list(
             ])
         })
         .collect();
-    write_container(&manifest_file_meta_schema_json(), records, path)
+    write_container(&MANIFEST_FILE_META_SCHEMA, records, path)
 }
 
 /// The manifests a manifest list names, in list order.
@@ -677,7 +621,7 @@ pub(crate) fn decode_manifest_list(
     bytes: &[u8],
     path: &str,
 ) -> Result<Vec<ManifestFileMeta>, TableError> {
-    read_container(bytes, path)?
+    read_container(bytes, &MANIFEST_FILE_META_SCHEMA, path)?
         .iter()
         .map(|record| {
             let meta = Fields { record, path };

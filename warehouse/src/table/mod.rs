@@ -3,6 +3,7 @@
 //! changelog, exactly-once commits (`filterAndCommit`) and a streaming changelog reader.
 
 mod avro;
+mod avro_container;
 mod catalog;
 mod compaction;
 mod decoded;

@@ -453,6 +453,8 @@ pub trait LocalDisk: Clone + 'static {
     /// Replaces `path` atomically with `bytes`, synced.
     fn write_synced(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
     fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>>;
+    /// `len` bytes of `path` from `offset`, or fewer where the file ends (none past its end).
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
     /// File names (not paths) directly inside `dir`, sorted; empty when `dir` does not exist.
     fn list(&self, dir: &str) -> std::io::Result<Vec<String>>;
     fn remove(&self, path: &str) -> std::io::Result<()>;
@@ -481,6 +483,14 @@ impl LocalDisk for MemDisk {
     }
     fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
         Ok(self.files.borrow().get(path).cloned())
+    }
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let files = self.files.borrow();
+        let bytes = files.get(path).map_or(&[][..], Vec::as_slice);
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        Ok(bytes[start..start.saturating_add(len).min(bytes.len())].to_vec())
     }
     fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
         let prefix = format!("{}/", dir.trim_end_matches('/'));

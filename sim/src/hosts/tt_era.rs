@@ -78,6 +78,10 @@ impl LocalDisk for StoreDisk {
         self.fault(false)?;
         TurmoilDisk.read(path)
     }
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        self.fault(false)?;
+        TurmoilDisk.read_range(path, offset, len)
+    }
     fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
         TurmoilDisk.list(dir)
     }

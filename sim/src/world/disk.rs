@@ -73,6 +73,20 @@ impl LocalDisk for TurmoilDisk {
             Err(error) => Err(error),
         }
     }
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let file = fs::OpenOptions::new().read(true).open(path)?;
+        let mut bytes = vec![0; len];
+        let mut filled = 0;
+        while filled < len {
+            match file.read_at(&mut bytes[filled..], offset + filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        bytes.truncate(filled);
+        Ok(bytes)
+    }
     fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,

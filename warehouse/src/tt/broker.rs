@@ -1,6 +1,7 @@
 //! The TT broker: per-partition segmented logs on the broker's local disk, synced before an append
 //! is acknowledged, recovered on restart (a torn tail is cut, a corrupt record is an error), with
-//! consumer-group positions and retention by time and size.
+//! consumer-group positions and retention by time and size. The log is held once, on the disk:
+//! the broker keeps each segment's record count and a fetch reads its records' range back.
 
 use std::collections::BTreeMap;
 
@@ -51,13 +52,14 @@ pub enum TtError {
 
 struct Segment {
     base_offset: u64,
-    bytes: Vec<u8>,
+    /// Records synced to the segment's file (its length is exactly this many records).
+    records: u64,
     last_append_ms: i64,
 }
 
 impl Segment {
     fn records(&self) -> u64 {
-        (self.bytes.len() / STORED_RECORD_SIZE_BYTES) as u64
+        self.records
     }
     fn end_offset(&self) -> u64 {
         self.base_offset + self.records()
@@ -83,7 +85,10 @@ impl PartitionLog {
             .map_or(self.next_offset_floor, Segment::end_offset)
     }
     fn size_bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.bytes.len() as u64).sum()
+        self.segments
+            .iter()
+            .map(|s| s.records * STORED_RECORD_SIZE_BYTES as u64)
+            .sum()
     }
 }
 
@@ -207,7 +212,7 @@ impl<D: LocalDisk> Broker<D> {
             }
             segments.push(Segment {
                 base_offset,
-                bytes,
+                records: (bytes.len() / STORED_RECORD_SIZE_BYTES) as u64,
                 last_append_ms,
             });
         }
@@ -283,7 +288,7 @@ impl<D: LocalDisk> Broker<D> {
                 );
                 log.segments.push(Segment {
                     base_offset: base,
-                    bytes: Vec::new(),
+                    records: 0,
                     last_append_ms: now_ms,
                 });
             }
@@ -298,7 +303,7 @@ impl<D: LocalDisk> Broker<D> {
             self.disk
                 .append_synced(&path, &encoded)
                 .map_err(Self::disk_error(&path))?;
-            segment.bytes.extend_from_slice(&encoded);
+            segment.records += chunk.len() as u64;
             segment.last_append_ms = now_ms;
             remaining = rest;
         }
@@ -338,13 +343,25 @@ impl<D: LocalDisk> Broker<D> {
             }
             let from = (next - segment.base_offset) as usize;
             let to = (end.min(segment.end_offset()) - segment.base_offset) as usize;
-            for record in segment.bytes
-                [from * STORED_RECORD_SIZE_BYTES..to * STORED_RECORD_SIZE_BYTES]
-                .chunks_exact(STORED_RECORD_SIZE_BYTES)
-            {
+            let path = segment_path(&log.dir, segment.base_offset);
+            let wanted = (to - from) * STORED_RECORD_SIZE_BYTES;
+            let bytes = self
+                .disk
+                .read_range(&path, (from * STORED_RECORD_SIZE_BYTES) as u64, wanted)
+                .map_err(Self::disk_error(&path))?;
+            if bytes.len() != wanted {
+                return Err(TtError::Corrupt {
+                    path,
+                    reason: format!(
+                        "records {from}..{to} need {wanted} bytes, the file holds {} of them",
+                        bytes.len()
+                    ),
+                });
+            }
+            for record in bytes.chunks_exact(STORED_RECORD_SIZE_BYTES) {
                 let (append_ms, event) = decode_record(record).ok_or_else(|| TtError::Corrupt {
-                    path: segment_path(&log.dir, segment.base_offset),
-                    reason: "record fails its checksum in memory".into(),
+                    path: path.clone(),
+                    reason: "record fails its checksum".into(),
                 })?;
                 events.push(event);
                 append_times_ms.push(append_ms);

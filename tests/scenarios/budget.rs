@@ -27,7 +27,6 @@ fn paused_advertisers_stop_and_overspend_above_the_sla_fails() {
         // Impressions are logged at most `max_event_delay` after they happen: none may
         // happen once serving stopped.
         let shown_after = truth
-            .events
             .iter()
             .zip(&truth.produced_ms)
             .filter(|(e, produced)| {

@@ -97,7 +97,7 @@ pub fn check_budgets(world: &World) -> BudgetReport {
     let day_of =
         |epoch_ms: i64| (epoch_ms + utc_offset_ms).div_euclid(DAY_MS) * DAY_MS - utc_offset_ms;
     let mut spend: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-    for event in &world.observed.truth.borrow().events {
+    for event in world.observed.truth.borrow().iter() {
         // The checker's own reading of a billable event: a click with a positive cost.
         if event.kind == EventKind::Click && event.cost_micros > 0 && event.advertiser_id > 0 {
             *spend

@@ -48,7 +48,7 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
     let world = checker.world;
     let truth = &*checker.truth;
     let dwd = &checker.dwd;
-    let mut latencies = Vec::with_capacity(truth.events.len());
+    let mut latencies = Vec::with_capacity(truth.len());
     let mut by_phase: BTreeMap<crate::scenario::TrafficPhase, Vec<i64>> = BTreeMap::new();
     let mut never_visible = 0;
     let excuses = crate::check::excuse::Excuses::of(&world.scenario);
@@ -70,7 +70,7 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
         let ix = if dwd.ids_dense {
             Some(i)
         } else {
-            dwd.dense(truth.events[i - 1].event_id)
+            dwd.dense(truth.at(i - 1).event_id)
         };
         // Too-late events never reach DWS: they are excluded here and checked in the late table.
         if ix.is_some_and(|ix| dwd.flags[ix] & TOO_LATE != 0) {

@@ -85,12 +85,12 @@ fn truth_rows(world: &World, appended_counts: &mut Appended) -> BTreeMap<DwsKey,
         let Some(event) = truth.event(id) else {
             continue;
         };
-        if !spec_valid(event) {
+        if !spec_valid(&event) {
             appended_counts.invalid += 1;
             continue;
         }
         appended_counts.valid += 1;
-        let (key, sums) = spec_contribution(&truth_row(event));
+        let (key, sums) = spec_contribution(&truth_row(&event));
         let row: &mut DwsSums = rows.entry(key).or_insert([0; 5]);
         for (total, add) in row.iter_mut().zip(sums) {
             *total += add;
@@ -254,7 +254,7 @@ pub fn check_tt_era(world: &World) -> (TtEraReport, Vec<Violation>) {
         ods_duplicate_appends: appended.records - appended.distinct,
         distinct_valid_events: appended.valid,
         invalid_events: appended.invalid,
-        never_reached_tt: world.observed.truth.borrow().events.len() as u64 - appended.distinct,
+        never_reached_tt: world.observed.truth.borrow().len() as u64 - appended.distinct,
     };
     (report, violations)
 }

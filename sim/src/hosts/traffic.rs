@@ -159,7 +159,7 @@ impl Generator {
                 world.observed.truth.borrow_mut().dropped_at_source += 1;
                 continue;
             }
-            let event_id = world.observed.truth.borrow().events.len() as u64 + 1;
+            let event_id = world.observed.truth.borrow().len() as u64 + 1;
             if let Some(event) = self.event(world, event_id, produced_ms) {
                 produce(world, event, produced_ms, partitions, buffers);
                 buffered += 1;
@@ -177,7 +177,7 @@ impl Generator {
                 world.observed.truth.borrow_mut().dropped_at_source += 1;
                 continue;
             }
-            event.event_id = world.observed.truth.borrow().events.len() as u64 + 1;
+            event.event_id = world.observed.truth.borrow().len() as u64 + 1;
             produce(world, event, produced_ms, partitions, buffers);
             buffered += 1;
         }

@@ -97,7 +97,7 @@ impl ResourcesReport {
                 .or_default() += 1;
         }
         let peak_window = produced_per_window.values().copied().max().unwrap_or(0);
-        let simulated_mean = truth.events.len() as f64 / (simulated_ms.max(1) as f64 / 1e3);
+        let simulated_mean = truth.len() as f64 / (simulated_ms.max(1) as f64 / 1e3);
         let simulated_peak = peak_window as f64 * 1e3 / BUSY_WINDOW_MS as f64;
 
         // Core time per host and window, from the busy meter.
@@ -198,7 +198,7 @@ impl ResourcesReport {
             simulated_events_per_s_peak: simulated_peak,
             represented_events_per_s_mean: simulated_mean * represents as f64,
             represented_events_per_s_peak: simulated_peak * represents as f64,
-            represented_events: (truth.events.len() as u64).saturating_mul(represents),
+            represented_events: (truth.len() as u64).saturating_mul(represents),
             jobs,
             reserved_slots,
             reserved_cu_hours: f64::from(reserved_slots) * run_h,

@@ -226,7 +226,7 @@ impl Summary {
             failed_checkers.push("world".into());
         }
         failed_checkers.dedup();
-        let events_produced = truth.events.len() as u64;
+        let events_produced = truth.len() as u64;
         let resources = ResourcesReport::build(world, output.simulated_ms);
         let declared = world.scenario.pipeline.declared;
         let pipeline_resources = declared.then(|| PipelineResources::build(world, &resources));

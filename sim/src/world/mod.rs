@@ -11,6 +11,7 @@ pub mod fault_state;
 pub mod observations;
 pub mod rpc;
 pub mod seed;
+pub mod truth;
 
 use std::cell::RefCell;
 use std::rc::Rc;

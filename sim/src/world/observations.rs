@@ -8,43 +8,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use warehouse::env::CostOperator;
-use warehouse::event::AdEvent;
 
 use crate::world::control::RollbackRecord;
-
-/// What the traffic generator produced: the ground truth every checker recomputes from.
-#[derive(Default)]
-pub struct GroundTruth {
-    /// Event ids are 1..=len; `events[id - 1]`.
-    pub events: Vec<AdEvent>,
-    /// Simulated ms at which each event was produced.
-    pub produced_ms: Vec<i64>,
-    /// Events generated but never handed to TT (producer buffer full).
-    pub dropped_at_source: u64,
-}
-
-impl GroundTruth {
-    /// Records the next event produced. Event ids are 1..=n in the order events are recorded
-    /// (the checkers index their dense state by id), and no event is produced before the run.
-    pub fn push(&mut self, event: AdEvent, produced_ms: i64) {
-        assert_eq!(
-            event.event_id,
-            self.events.len() as u64 + 1,
-            "ground truth: event ids are dense and in the order events are recorded"
-        );
-        assert!(
-            produced_ms >= 0,
-            "ground truth: event {} produced at {produced_ms} ms, before the run",
-            event.event_id
-        );
-        self.events.push(event);
-        self.produced_ms.push(produced_ms);
-    }
-
-    pub fn event(&self, event_id: u64) -> Option<&AdEvent> {
-        self.events.get((event_id as usize).checked_sub(1)?)
-    }
-}
+pub use crate::world::truth::GroundTruth;
 
 /// What TT durably appended, observed at the broker boundary: per partition, per offset, the
 /// event id and the simulated append time.

@@ -150,7 +150,7 @@ impl<'a> Checker<'a> {
                 continue; // an older version arriving late: the held row stays
             }
             let flags = self.dwd.flags[ix];
-            let truth = truth_row(&self.truth.events[ix - 1]);
+            let truth = truth_row(&self.truth.at(ix - 1));
             let truth_slot = self.dwd.truth_slot[ix] as usize;
             // An event the DWS job meets for the first time: on time, late or too late.
             let too_late = if live && flags & LIVE == 0 {

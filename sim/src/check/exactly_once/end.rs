@@ -46,8 +46,8 @@ pub(crate) fn live_files_check(
         // equal to the produced event.
         // Ordered by (sequence.field value, sequence number) when DWD has a sequence field.
         let sequence_field = dwd_sequence_field(world);
-        let mut newest = vec![(i64::MIN, i64::MIN); truth.events.len() + 1];
-        let mut state = vec![0u8; truth.events.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
+        let mut newest = vec![(i64::MIN, i64::MIN); truth.len() + 1];
+        let mut state = vec![0u8; truth.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
         // One live file at a time, in the order merge-on-read reads them: the records of every
         // live file at once would be the run's largest allocation.
@@ -67,7 +67,7 @@ pub(crate) fn live_files_check(
                 if rank > newest[id] {
                     newest[id] = rank;
                     let live = records.kinds[r].is_live();
-                    state[id] = match (live, row == truth_row(event)) {
+                    state[id] = match (live, row == truth_row(&event)) {
                         (false, _) => 3,
                         (true, true) => 1,
                         (true, false) => 2,
@@ -76,7 +76,6 @@ pub(crate) fn live_files_check(
             }
         })?;
         let wrong: Vec<usize> = truth
-            .events
             .iter()
             .filter(|e| {
                 let must_hold = spec_valid(e) && !unconsumed.contains(&e.event_id);
@@ -85,7 +84,7 @@ pub(crate) fn live_files_check(
             .map(|e| e.event_id as usize)
             .collect();
         if let Some(&id) = wrong.first() {
-            let event = &truth.events[id - 1];
+            let event = &truth.at(id - 1);
             let held = match state[id] {
                 1 => "the event",
                 2 => "a different row",
@@ -143,10 +142,10 @@ pub(crate) fn live_files_check(
             }
         }
         let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
-        for event in truth.events.iter().filter(|e| {
+        for event in truth.iter().filter(|e| {
             spec_valid(e) && !too_late.contains(&e.event_id) && !unconsumed.contains(&e.event_id)
         }) {
-            let (key, sums) = spec_contribution(&truth_row(event));
+            let (key, sums) = spec_contribution(&truth_row(&event));
             let entry = expected.entry(key).or_insert([0; 5]);
             for (slot, value) in entry.iter_mut().zip(sums) {
                 *slot += value;
@@ -224,7 +223,7 @@ pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet
         let id = if dwd.ids_dense {
             i as u64
         } else {
-            truth.events[i - 1].event_id
+            truth.at(i - 1).event_id
         };
         let reached = if dwd.ids_dense {
             flags & IN_TT != 0
@@ -250,7 +249,7 @@ pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet
         if first_missing.is_some() {
             continue;
         }
-        let row = truth_row(&truth.events[i - 1]);
+        let row = truth_row(&truth.at(i - 1));
         let holds_row = if dwd.ids_dense {
             flags & (LIVE | DIFFERS) == LIVE
         } else {
@@ -290,7 +289,7 @@ pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet
     });
     let outside_dws: Vec<usize> = unconsumed.iter().copied().chain(too_late).collect();
     for ix in outside_dws {
-        let sums = spec_contribution(&truth_row(&truth.events[ix - 1])).1;
+        let sums = spec_contribution(&truth_row(&truth.at(ix - 1))).1;
         let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
         for (total, value) in slot.truth.iter_mut().zip(sums) {
             *total -= value;

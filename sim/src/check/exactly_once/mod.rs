@@ -124,7 +124,7 @@ pub fn check_chain(
 ) -> ChainChecks {
     let truth = world.observed.truth.borrow();
     let mut dws = DwsState::default();
-    let mut dwd = DwdState::new(&truth.events, &mut dws);
+    let mut dwd = DwdState::new(&truth, &mut dws);
     dwd.sequence_field = dwd_sequence_field(world);
     let mut checker = Checker {
         world,

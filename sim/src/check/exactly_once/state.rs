@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use warehouse::event::AdEvent;
-
 use crate::check::spec::*;
 use crate::world::GroundTruth;
 
@@ -101,18 +99,18 @@ pub(crate) struct DwdState {
 
 impl DwdState {
     /// One pass over the ground truth: validity, DWS slots, and the ground-truth aggregate.
-    pub(crate) fn new(events: &[AdEvent], dws: &mut DwsState) -> Self {
-        let n = events.len();
+    pub(crate) fn new(truth: &GroundTruth, dws: &mut DwsState) -> Self {
+        let n = truth.len();
         let mut flags = Vec::with_capacity(n + 1);
         let mut truth_slot = Vec::with_capacity(n + 1);
         flags.push(0);
         truth_slot.push(0);
         let mut ids_dense = true;
-        for (i, event) in events.iter().enumerate() {
+        for (i, event) in truth.iter().enumerate() {
             ids_dense &= event.event_id == i as u64 + 1;
-            let valid = spec_valid(event);
+            let valid = spec_valid(&event);
             flags.push(if valid { VALID } else { 0 });
-            let (key, sums) = spec_contribution(&truth_row(event));
+            let (key, sums) = spec_contribution(&truth_row(&event));
             let slot = dws.slot(key);
             truth_slot.push(slot as u32);
             if valid {
@@ -170,7 +168,7 @@ impl DwdState {
 
     pub(crate) fn expected_row(&self, truth: &GroundTruth, id: u64) -> Option<EventRow> {
         let ix = self.dense(id)?;
-        (self.flags[ix] & EXPECTED != 0).then(|| truth_row(&truth.events[ix - 1]))
+        (self.flags[ix] & EXPECTED != 0).then(|| truth_row(&truth.at(ix - 1)))
     }
 
     pub(crate) fn actual_row(&self, truth: &GroundTruth, id: u64) -> Option<EventRow> {
@@ -182,7 +180,7 @@ impl DwdState {
                 } else if flags & DIFFERS != 0 {
                     self.odd_rows.get(&id).copied()
                 } else {
-                    Some(truth_row(&truth.events[ix - 1]))
+                    Some(truth_row(&truth.at(ix - 1)))
                 }
             }
             None => self.outside.get(&id).and_then(|(_, row)| *row),

@@ -221,14 +221,28 @@ fn fifty_swarm_seeds_of_dedicated_compaction_pass() {
     .all_seeds_pass("fifty_swarm_seeds_of_dedicated_compaction_pass");
 }
 
+/// storage-failover at a tenth of its time and rate, drawn as a swarm.
+const STORAGE_FAILOVER_SMALL: Case = Case {
+    name: "storage-failover",
+    sets: &[],
+    reshape: Some(small_storage_failover),
+};
+
 #[test]
 fn fifty_swarm_seeds_of_storage_failover_pass() {
-    Case {
-        name: "storage-failover",
-        sets: &[],
-        reshape: Some(small_storage_failover),
-    }
-    .all_seeds_pass("fifty_swarm_seeds_of_storage_failover_pass");
+    STORAGE_FAILOVER_SMALL.all_seeds_pass("fifty_swarm_seeds_of_storage_failover_pass");
+}
+
+/// Regression: the query slot at 2.0 s came before any DWS snapshot existed (the first commit was
+/// at 2.59 s), waited for dfs-b behind a partition, and was judged slow; availability now counts
+/// no slot issued before the first DWS snapshot on any storage system.
+#[test]
+fn storage_failover_swarm_seed_311_does_not_judge_a_slot_before_the_first_snapshot() {
+    STORAGE_FAILOVER_SMALL.seeds_pass(
+        "storage_failover_swarm_seed_311_does_not_judge_a_slot_before_the_first_snapshot",
+        311,
+        311,
+    );
 }
 
 #[test]

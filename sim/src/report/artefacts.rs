@@ -222,7 +222,7 @@ fn write_ods(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     for (partition, log) in ledger.partitions.iter().enumerate() {
         let events: Vec<_> = log.iter().filter_map(|(id, _)| truth.event(*id)).collect();
         let column = |f: &dyn Fn(&warehouse::event::AdEvent) -> i64| {
-            int_column(events.iter().map(|e| f(e)).collect())
+            int_column(events.iter().map(f).collect())
         };
         let kinds: ArrayRef = Arc::new(StringArray::from(
             events

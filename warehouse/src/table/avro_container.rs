@@ -136,9 +136,14 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The header's metadata and sync marker, or None if the header does not parse (the crate's
-/// reader then names what is wrong).
-fn read_header<'a>(cursor: &mut Cursor<'a>) -> Option<(BTreeMap<&'a [u8], &'a [u8]>, &'a [u8])> {
+/// A container header: its metadata (key to value) and its sync marker.
+struct Header<'a> {
+    metadata: BTreeMap<&'a [u8], &'a [u8]>,
+    sync: &'a [u8],
+}
+
+/// The header, or None if it does not parse (the crate's reader then names what is wrong).
+fn read_header<'a>(cursor: &mut Cursor<'a>) -> Option<Header<'a>> {
     if cursor.take(4)? != b"Obj\x01" {
         return None;
     }
@@ -158,7 +163,10 @@ fn read_header<'a>(cursor: &mut Cursor<'a>) -> Option<(BTreeMap<&'a [u8], &'a [u
             metadata.insert(key, value);
         }
     }
-    Some((metadata, cursor.take(16)?))
+    Some(Header {
+        metadata,
+        sync: cursor.take(16)?,
+    })
 }
 
 /// The file's values if it declares `known`'s schema and no codec; None for any other file.
@@ -168,7 +176,7 @@ fn read_known(
     path: &str,
 ) -> Result<Option<Vec<Value>>, TableError> {
     let mut cursor = Cursor { bytes, at: 0 };
-    let Some((metadata, sync)) = read_header(&mut cursor) else {
+    let Some(Header { metadata, sync }) = read_header(&mut cursor) else {
         return Ok(None);
     };
     let codec = metadata.get(&b"avro.codec"[..]).copied().unwrap_or(b"null");

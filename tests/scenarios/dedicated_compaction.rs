@@ -97,32 +97,3 @@ fn swarm_seeds_that_once_drew_an_invalid_stop_trigger_pass() {
         );
     }
 }
-
-/// Swarm seed 89 (at 100 events/s, as CI's swarm runs it): the compactor's commit followed a
-/// writer's snapshot it had not read, and it took its own snapshot as seen. The writer's
-/// bucket sat at the stop trigger with no round to compact it, so the DWD job stalled, failed
-/// over and stalled again, and 1,544 events never left TT (liveness). The compactor now looks
-/// again when another commit came between its read and its own.
-#[test]
-fn swarm_seed_89_a_compaction_that_skipped_a_writer_snapshot_passes() {
-    let sets = [
-        sim::scenario::overrides::Override::parse("traffic.baseline_events_per_s=100")
-            .expect("override parses"),
-    ];
-    let text = std::fs::read_to_string(format!(
-        "{}/scenarios/dedicated-compaction.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("shipped scenario reads");
-    let base = sim::scenario::Scenario::parse_with_overrides(&text, "dedicated-compaction", &sets)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (drawn, _) = sim::swarm(&base, 89);
-    let output = sim::run(drawn, 89);
-    let summary = sim::Summary::build(&output, "dedicated-compaction", "test", 1.0);
-    assert!(
-        summary.passed(),
-        "{:?}\n{}",
-        summary.failed_checkers,
-        summary.render()
-    );
-}

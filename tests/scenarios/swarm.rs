@@ -211,14 +211,29 @@ fn fifty_swarm_seeds_of_consumer_recovery_pass() {
     .all_seeds_pass("fifty_swarm_seeds_of_consumer_recovery_pass");
 }
 
+/// dedicated-compaction at 100 events/s, drawn as a swarm.
+const DEDICATED_COMPACTION_SMALL: Case = Case {
+    name: "dedicated-compaction",
+    sets: &["traffic.baseline_events_per_s=100"],
+    reshape: None,
+};
+
 #[test]
 fn fifty_swarm_seeds_of_dedicated_compaction_pass() {
-    Case {
-        name: "dedicated-compaction",
-        sets: &["traffic.baseline_events_per_s=100"],
-        reshape: None,
-    }
-    .all_seeds_pass("fifty_swarm_seeds_of_dedicated_compaction_pass");
+    DEDICATED_COMPACTION_SMALL.all_seeds_pass("fifty_swarm_seeds_of_dedicated_compaction_pass");
+}
+
+/// Regression: the compactor's commit followed a writer's snapshot it had not read, and it took
+/// its own snapshot as seen. The writer's bucket sat at the stop trigger with no round to compact
+/// it, so the DWD job stalled, failed over and stalled again, and 1,544 events never left TT
+/// (liveness). The compactor now looks again when another commit came between its read and its own.
+#[test]
+fn dedicated_compaction_swarm_seed_89_a_compaction_that_skipped_a_writer_snapshot_passes() {
+    DEDICATED_COMPACTION_SMALL.seeds_pass(
+        "dedicated_compaction_swarm_seed_89_a_compaction_that_skipped_a_writer_snapshot_passes",
+        89,
+        89,
+    );
 }
 
 /// storage-failover at a tenth of its time and rate, drawn as a swarm.

@@ -21,7 +21,9 @@ use crate::jobs::sink::{
 };
 use crate::row::{Row, RowKind};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
-use crate::table::{BucketWriter, CommitMessage, FileStoreTable, StreamingReader, TableError};
+use crate::table::{
+    BucketWriter, CommitMessage, FileStoreTable, HeldRows, StreamingReader, TableError,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DwdToDwsConfig {
@@ -262,11 +264,21 @@ impl<E: Env> StreamJob for DwdToDws<E> {
                 .with_subtasks(self.config.parallelism),
         );
         let latest = retry_table(|| self.dws.latest_snapshot()).await?;
-        self.writers =
-            load_writers::<E>(&self.dws, latest.as_ref(), self.config.parallelism).await?;
+        self.writers = load_writers::<E>(
+            &self.dws,
+            latest.as_ref(),
+            self.config.parallelism,
+            HeldRows::All,
+        )
+        .await?;
         let latest_late = retry_table(|| self.late.latest_snapshot()).await?;
-        self.late_writers =
-            load_writers::<E>(&self.late, latest_late.as_ref(), self.config.parallelism).await?;
+        self.late_writers = load_writers::<E>(
+            &self.late,
+            latest_late.as_ref(),
+            self.config.parallelism,
+            HeldRows::All,
+        )
+        .await?;
         Ok(())
     }
 

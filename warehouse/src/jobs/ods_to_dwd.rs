@@ -17,7 +17,7 @@ use crate::jobs::sink::{
 use crate::row::RowKind;
 use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
-use crate::table::{BucketWriter, CommitMessage, FileStoreTable, TableError};
+use crate::table::{BucketWriter, CommitMessage, FileStoreTable, HeldRows, TableError};
 use crate::tt::TtClient;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,8 +88,15 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
 
     async fn load_writers(&mut self) -> Result<(), JobError> {
         let latest = retry_table(|| self.table.latest_snapshot()).await?;
+        // Without a `sequence.field` a flushed event id is never written again (`route` drops
+        // the retry), so the writers leave flushed rows in the table's files.
+        let held = if self.table.schema().options.sequence_field.is_none() {
+            HeldRows::Unflushed
+        } else {
+            HeldRows::All
+        };
         self.writers =
-            load_writers::<E>(&self.table, latest.as_ref(), self.config.parallelism).await?;
+            load_writers::<E>(&self.table, latest.as_ref(), self.config.parallelism, held).await?;
         Ok(())
     }
 
@@ -137,7 +144,7 @@ pub fn insert_event_once(
 ) -> Result<(), TableError> {
     let row = event.to_row();
     let key = [row[0]];
-    if retries_dropped && writer.get(&key).is_some() {
+    if retries_dropped && writer.contains_key(&key) {
         return Ok(()); // a producer retry: this event_id is already in the table
     }
     writer.write(RowKind::Insert, row)

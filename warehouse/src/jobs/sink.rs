@@ -8,7 +8,7 @@ use crate::env::{Buggify, Clock, Env, Journal, JournalKind, StoreError};
 use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, backoff_sleep};
 use crate::table::{
-    BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, Snapshot, TableError,
+    BucketWriter, CommitMessage, CommitOutcome, FileStoreTable, HeldRows, Snapshot, TableError,
 };
 
 /// A job's committer: its Paimon `commitUser`, and the commit identifiers this attempt of the
@@ -210,6 +210,7 @@ pub(crate) async fn load_writers<E: Env>(
     table: &FileStoreTable<E::Store>,
     snapshot: Option<&Snapshot>,
     subtasks: u32,
+    held: HeldRows,
 ) -> Result<Vec<BucketWriter>, JobError> {
     let bucket_count = table.schema().options.bucket;
     let files = match snapshot {
@@ -222,7 +223,7 @@ pub(crate) async fn load_writers<E: Env>(
         let mut out = Vec::new();
         for bucket in (lane..bucket_count).step_by(lane_count as usize) {
             let state = retry_table(|| table.read_bucket_of(files, bucket)).await?;
-            out.push(BucketWriter::new(table.schema(), bucket, state));
+            out.push(BucketWriter::holding(table.schema(), bucket, state, held));
         }
         Ok::<_, JobError>(out)
     }))

@@ -8,6 +8,7 @@ mod catalog;
 mod compaction;
 mod decoded;
 mod error;
+mod flushed_keys;
 mod format;
 mod key;
 mod lifecycle;
@@ -28,6 +29,8 @@ mod lifecycle_tests;
 mod merge_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;
 
 pub use catalog::{open_existing, table_root};
 pub use compaction::{
@@ -48,7 +51,7 @@ pub use schema::{
 };
 pub use store::{BucketRows, BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use tag::{TagCreation, TagPeriod, TagReport};
-pub use writer::{BucketWriter, WriteStall};
+pub use writer::{BucketWriter, HeldRows, WriteStall};
 
 /// A primary key: the primary-key column values in primary-key order.
 pub type Key = Vec<i64>;

@@ -2,11 +2,13 @@
 //! write in with the table's merge engine (`table::merge`), buffers a checkpoint's writes, and
 //! at the barrier writes one level-0 data file plus the changelog its producer asks for: the
 //! input records (`input`), or the exact changelog of the batch against the state before it
-//! (`lookup`). Full-compaction changelog comes from `compaction`.
+//! (`lookup`). Full-compaction changelog comes from `compaction`. A writer whose caller never
+//! rewrites a flushed key holds the flushed keys only, not their rows (`HeldRows::Unflushed`).
 
 use std::collections::hash_map::Entry;
 
 use super::compaction::{self, CompactionResult};
+use super::flushed_keys::FlushedKeys;
 use super::format::{self, FileContent, RecordRef, file_meta};
 use super::key::PackedKey;
 use super::merge::{MergeFunction, Merged};
@@ -32,14 +34,30 @@ struct Pending {
     written_last: Option<Row>,
 }
 
+/// Which rows a bucket writer holds in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldRows {
+    /// Every live row of the bucket, flushed or not: what a caller that reads or rewrites any
+    /// key needs (the DWS job folds each event into its minute's row).
+    All,
+    /// The batch's rows, and of the flushed files only their live keys: for a caller that never
+    /// rewrites a flushed key (ODS → DWD drops a producer retry before writing it), so a key
+    /// costs its 8 bytes a column rather than its row. Plain deduplicate tables only.
+    Unflushed,
+}
+
 pub struct BucketWriter {
     schema: TableSchema,
     pk_indices: Vec<usize>,
     bucket: u32,
     merge: MergeFunction,
     producer: ChangelogProducer,
-    /// Live rows. Looked up, never iterated: a hash map is enough and much faster than a B-tree.
+    held: HeldRows,
+    /// Live rows: all of them, or with `HeldRows::Unflushed` those of the batch. Looked up,
+    /// never iterated: a hash map is enough and much faster than a B-tree.
     state: StableHashMap<PackedKey, Row>,
+    /// With `HeldRows::Unflushed`: the live keys of the flushed files (none of them in `state`).
+    flushed_keys: FlushedKeys,
     /// Deletes the merge engine must remember (see `BucketState::tombstones`).
     tombstones: StableHashMap<PackedKey, Row>,
     /// Keys touched since the last flush, looked up by key; never iterated (see
@@ -108,13 +126,39 @@ impl BucketWriter {
     ///
     /// # Panics
     /// If `schema` is not a valid primary-key schema (`create_or_open` rejects those first).
-    pub fn new(schema: &TableSchema, bucket: u32, mut base: BucketState) -> Self {
+    pub fn new(schema: &TableSchema, bucket: u32, base: BucketState) -> Self {
+        Self::holding(schema, bucket, base, HeldRows::All)
+    }
+
+    /// A writer continuing from `base` that holds `held` rows.
+    ///
+    /// # Panics
+    /// If `schema` is not a valid primary-key schema, or `held` is `Unflushed` for a table
+    /// whose merge engine needs a key's current row (only plain deduplicate does not).
+    pub fn holding(
+        schema: &TableSchema,
+        bucket: u32,
+        mut base: BucketState,
+        held: HeldRows,
+    ) -> Self {
         let pk_indices = schema
             .primary_key_indices()
             .expect("BucketWriter needs a schema that create_or_open accepted");
         let merge = MergeFunction::new(schema, &pk_indices)
             .expect("primary_key_indices validated the merge options");
+        let mut flushed_keys = FlushedKeys::new(pk_indices.len());
+        if held == HeldRows::Unflushed {
+            assert!(
+                merge.is_last_wins() && !merge.keeps_tombstones(),
+                "only a plain deduplicate writer can leave its flushed rows in the files"
+            );
+            let keys: Vec<Vec<i64>> = base.rows.iter().map(|(key, _)| key).collect();
+            flushed_keys.insert_ascending(keys.iter().map(Vec::as_slice));
+            base.rows = Default::default();
+        }
         Self {
+            held,
+            flushed_keys,
             schema: schema.clone(),
             pk_indices,
             bucket,
@@ -150,17 +194,31 @@ impl BucketWriter {
     }
 
     /// Current value of `key`, including unflushed writes.
+    ///
+    /// # Panics
+    /// If the writer holds only its batch's rows (`HeldRows::Unflushed`): use `contains_key`.
     pub fn get(&self, key: &[i64]) -> Option<&Row> {
+        assert_eq!(
+            self.held,
+            HeldRows::All,
+            "a writer holding only its batch's rows cannot read a flushed row"
+        );
         self.state.get(key)
+    }
+
+    /// Whether `key` is live, including unflushed writes.
+    pub fn contains_key(&self, key: &[i64]) -> bool {
+        self.state.contains_key(key)
+            || (self.held == HeldRows::Unflushed && self.flushed_keys.contains(key))
     }
 
     /// Number of keys currently live in the bucket.
     pub fn len(&self) -> usize {
-        self.state.len()
+        self.state.len() + self.flushed_keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.state.is_empty()
+        self.len() == 0
     }
 
     /// Writes one record under its key, merged with the table's merge engine. For deduplicate,
@@ -176,6 +234,12 @@ impl BucketWriter {
             "row width must match the table schema"
         );
         let key = PackedKey::of_row(&row, &self.pk_indices);
+        assert!(
+            self.held == HeldRows::All || !self.flushed_keys.contains(key.as_slice()),
+            "bucket {}: key {:?} rewritten after its flush, by a writer holding only its batch's rows",
+            self.bucket,
+            key.as_slice()
+        );
         let input = (self.producer == ChangelogProducer::Input).then(|| row.clone());
         let Some(lifted) = self.merge.lift(kind, row)? else {
             return Ok(()); // ignore-delete
@@ -516,6 +580,9 @@ impl BucketWriter {
                 return Err(error);
             }
         };
+        if self.held == HeldRows::Unflushed {
+            self.move_batch_rows_to_files();
+        }
         self.pending.clear();
         self.pending_keys.clear();
         self.touched.clear();
@@ -532,6 +599,30 @@ impl BucketWriter {
             compact_after: compaction.after,
             compact_changelog_files: compaction.changelog,
         }))
+    }
+
+    /// After a flush by a writer holding only its batch's rows: the batch's live keys join the
+    /// flushed keys and their rows leave memory (the data file holds them).
+    fn move_batch_rows_to_files(&mut self) {
+        let flushed_before = self.flushed_keys.len();
+        let state = &self.state;
+        let is_live = |key: &&PackedKey| state.contains_key(*key);
+        if self.touched.is_empty() {
+            let live = self.pending_keys.iter().filter(is_live);
+            self.flushed_keys
+                .insert_ascending(live.map(PackedKey::as_slice));
+        } else {
+            let live = self.touched.iter().map(|(key, _)| key).filter(is_live);
+            self.flushed_keys
+                .insert_ascending(live.map(PackedKey::as_slice));
+        }
+        assert_eq!(
+            self.flushed_keys.len(),
+            flushed_before + self.state.len(),
+            "bucket {}: every live row of the batch becomes a flushed key",
+            self.bucket
+        );
+        self.state.clear();
     }
 
     /// Runs a full compaction of the bucket now (nothing pending is flushed): the commit

@@ -66,7 +66,7 @@ fn draw(base: &Scenario, seeds: &SeedTree) -> Scenario {
     scenario.dwd.compaction_trigger = rng.random_range(2..=8);
     scenario.dws.compaction_trigger = rng.random_range(2..=8);
     scenario.jobs.checkpoint_interval = Millis(
-        *[1_000, 2_000, 5_000, 10_000, 20_000]
+        *drainable_intervals_ms(scenario.run.liveness)
             .choose(&mut rng)
             .expect("non-empty"),
     );
@@ -91,6 +91,29 @@ fn draw(base: &Scenario, seeds: &SeedTree) -> Scenario {
     );
     scenario.sla.excuse_faults = true;
     scenario
+}
+
+/// Checkpoint intervals the swarm draws from.
+const INTERVALS_MS: [i64; 5] = [1_000, 2_000, 5_000, 10_000, 20_000];
+/// What the liveness phase needs beyond two checkpoint intervals: the jobs' restore after the
+/// last fault heals, and the two commits.
+const DRAIN_MARGIN_MS: i64 = 10_000;
+
+/// The intervals under which the pipeline can drain in a liveness phase of `liveness`: after the
+/// faults heal, the DWD job's next checkpoint commits what it read, and the DWS job's next
+/// checkpoint after that commit reads it: two intervals and the margin. A longer interval makes
+/// liveness fail on the draw, not on the warehouse (late-conversions' small size, 40 s of
+/// liveness, drew 20 s at swarm seed 803: the last DWD snapshot came 1 s after a DWS checkpoint,
+/// and the next fell after the run's end). The shortest is always drawable.
+fn drainable_intervals_ms(liveness: Millis) -> Vec<i64> {
+    let mut drainable: Vec<i64> = INTERVALS_MS
+        .into_iter()
+        .filter(|interval| 2 * interval + DRAIN_MARGIN_MS <= liveness.0)
+        .collect();
+    if drainable.is_empty() {
+        drainable.push(INTERVALS_MS[0]);
+    }
+    drainable
 }
 
 fn knob_lines(scenario: &Scenario) -> Vec<String> {
@@ -248,6 +271,28 @@ mod tests {
                 .count();
         }
         assert!(compactor_faults > 0, "the compactor is a fault target too");
+    }
+
+    #[test]
+    fn the_checkpoint_interval_is_drawn_so_the_liveness_phase_can_drain() {
+        let drawn_intervals = |liveness: &str| {
+            let text = format!(
+                "name = \"t\"\n[run]\nchaos = \"60s\"\nliveness = \"{liveness}\"\n[traffic]\nbaseline_events_per_s = 10\n"
+            );
+            let base = Scenario::parse(&text, "t").unwrap();
+            (0..100)
+                .map(|seed| swarm(&base, seed).0.jobs.checkpoint_interval.0)
+                .collect::<std::collections::BTreeSet<i64>>()
+        };
+        assert_eq!(
+            drawn_intervals("40s").into_iter().collect::<Vec<_>>(),
+            [1_000, 2_000, 5_000, 10_000]
+        );
+        assert!(drawn_intervals("50s").contains(&20_000));
+        assert_eq!(
+            drawn_intervals("5s").into_iter().collect::<Vec<_>>(),
+            [1_000]
+        );
     }
 
     #[test]

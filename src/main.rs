@@ -317,8 +317,10 @@ fn scenario_text(name_or_path: &str) -> Result<(String, String), String> {
 
 /// The scenario `--swarm` draws from `seed`, its knobs printed; with `emit`, also written there
 /// as an ordinary scenario file that reproduces the same run without `--swarm`.
+/// The `--set` overrides are written into the file with the drawn knobs.
 pub(crate) fn swarm_draw(
     scenario_arg: &str,
+    overrides: &[Override],
     scenario: &Scenario,
     seed: u64,
     emit: Option<&Path>,
@@ -327,9 +329,11 @@ pub(crate) fn swarm_draw(
     println!("swarm (seed {seed}): {}", knobs.join("; "));
     if let Some(file) = emit {
         let (text, _) = scenario_text(scenario_arg)?;
+        let (text, _) = overrides::apply(&text, overrides)?;
         let emitted = sim::emit_swarm_scenario(&text, &drawn).map_err(|e| e.to_string())?;
+        let drawn_by = scenario_with_flags(scenario_arg, overrides);
         let header = format!(
-            "# Drawn by `dwsim run {scenario_arg} --swarm --seed {seed}`; run it with `--seed {seed}` (without --swarm) for the same run.\n"
+            "# Drawn by `dwsim run {drawn_by} --swarm --seed {seed}`; run it with `--seed {seed}` (without --swarm) for the same run.\n"
         );
         std::fs::write(file, header + &emitted)
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;

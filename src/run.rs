@@ -48,7 +48,7 @@ pub(crate) fn run(
         reproduce_as
     };
     let scenario = match swarm {
-        Some(emit) => match crate::swarm_draw(scenario_arg, &scenario, seed, emit) {
+        Some(emit) => match crate::swarm_draw(scenario_arg, overrides, &scenario, seed, emit) {
             Ok(drawn) => drawn,
             Err(error) => {
                 eprintln!("error: {error}");

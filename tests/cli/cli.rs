@@ -325,7 +325,8 @@ fn trace_around_extreme_anchors_never_panics() {
 }
 
 /// The scenario a swarm seed drew, written with `--emit-scenario`, is the same run without
-/// `--swarm`: the same trace hash.
+/// `--swarm` (and without the `--set` it was drawn with, which the file holds): the same trace
+/// hash.
 #[test]
 fn emitted_swarm_scenario_runs_with_the_same_trace_hash() {
     let dir = tempfile::tempdir().unwrap();
@@ -344,6 +345,8 @@ fn emitted_swarm_scenario_runs_with_the_same_trace_hash() {
         "--seed",
         "7",
         "--swarm",
+        "--set",
+        "traffic.baseline_events_per_s=7",
         "--emit-scenario",
         emitted.to_str().unwrap(),
     ]);

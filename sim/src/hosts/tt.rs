@@ -11,14 +11,14 @@ use crate::hosts::idle_forever;
 use crate::topology::TT;
 use crate::trace::TraceKind;
 use crate::world::rpc::serve;
-use crate::world::{TT_DWD_PORT, TT_PORT, TurmoilDisk, World, sim_now_ms};
+use crate::world::{SpillDisk, TT_DWD_PORT, TT_PORT, World, sim_now_ms};
 
 const TT_ROOT: &str = "/tt";
 /// TT era: the DWD topic's log, beside ODS's on the same disk.
 const TT_DWD_ROOT: &str = "/tt-dwd";
 
 pub async fn tt_host(world: Rc<World>) -> turmoil::Result {
-    let broker = match Broker::open(TurmoilDisk, TT_ROOT, world.scenario.tt_config()) {
+    let broker = match Broker::open(world.spill.disk(TT), TT_ROOT, world.scenario.tt_config()) {
         Ok(broker) => Rc::new(RefCell::new(broker)),
         Err(error) => {
             world.record(TT, TraceKind::TtOpenFailed, error.to_string());
@@ -87,7 +87,7 @@ async fn injected_disk_fault(world: &World, request: &[u8]) -> Option<TtResponse
         .map(TtResponse::Error)
 }
 
-fn handle_tt(world: &World, broker: &RefCell<Broker<TurmoilDisk>>, request: &[u8]) -> TtResponse {
+fn handle_tt(world: &World, broker: &RefCell<Broker<SpillDisk>>, request: &[u8]) -> TtResponse {
     let request = match TtRequest::decode(request) {
         Ok(request) => request,
         Err(error) => return TtResponse::Error(error.to_string()),
@@ -163,7 +163,11 @@ fn note_fetch(world: &World, partition: u32, fetched_to: u64, now_ms: i64) {
 /// disk faults as ODS), on its own port. What it appends is counted per event id, so the
 /// report can say how many duplicates the at-least-once DWD job let through.
 async fn serve_dwd_topic(world: Rc<World>) -> std::io::Result<()> {
-    let broker = match Broker::open(TurmoilDisk, TT_DWD_ROOT, world.scenario.tt_config()) {
+    let broker = match Broker::open(
+        world.spill.disk(TT),
+        TT_DWD_ROOT,
+        world.scenario.tt_config(),
+    ) {
         Ok(broker) => Rc::new(RefCell::new(broker)),
         Err(error) => {
             world.record(TT, TraceKind::TtOpenFailed, format!("DWD topic: {error}"));

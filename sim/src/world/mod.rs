@@ -1,7 +1,7 @@
 //! The world the warehouse runs in: its configuration (the scenario and the seed tree), the
 //! trace, what the world observed (`observations`), the faults in force (`fault_state`) and
 //! what steers the run (`control`); and the adapters behind the warehouse's ports (`env`,
-//! `dfs_client`, `disk`, `rpc`).
+//! `dfs_client`, `disk`, `spill`, `rpc`).
 
 pub mod control;
 pub mod dfs_client;
@@ -11,6 +11,7 @@ pub mod fault_state;
 pub mod observations;
 pub mod rpc;
 pub mod seed;
+pub mod spill;
 pub mod truth;
 
 use std::cell::RefCell;
@@ -33,6 +34,7 @@ pub use observations::{
     BUSY_WINDOW_MS, BusyMeter, BusyWindow, GroundTruth, ProtectedDeletion, ServedAnswer,
     StorageTraffic, Tombstone,
 };
+pub use spill::{SpillDir, SpillDisk};
 
 pub const TT_PORT: u16 = 9092;
 pub const DFS_PORT: u16 = 8020;
@@ -54,6 +56,8 @@ pub struct World {
     pub observed: Observations,
     pub faults: FaultState,
     pub control: Control,
+    /// Where hosts whose disks would hold the run's bulk (TT's log) keep their bytes.
+    pub spill: SpillDir,
 }
 
 impl World {
@@ -72,6 +76,7 @@ impl World {
             trace: RefCell::new(Trace::default()),
             observed,
             control: Control::default(),
+            spill: SpillDir::default(),
             scenario,
         })
     }

@@ -34,6 +34,52 @@ pub struct ServingLayer<E: Env> {
     /// Readers of a refresh's new files: bucket `b`'s files are read by reader
     /// `b % read_parallelism`, one after another; the readers read side by side.
     read_parallelism: u32,
+    /// The last `spend_since` total, kept in step with the view as refreshes change it.
+    spend: Option<SpendSince>,
+}
+
+/// Spend by advertiser over the DWS minutes from `from_minute` on, kept in step with the view:
+/// a budget check then costs the rows that changed since the last, not the whole view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SpendSince {
+    from_minute: i64,
+    /// Per advertiser: spend, and how many live view rows it sums.
+    by_advertiser: BTreeMap<i64, (i64, u64)>,
+}
+
+impl SpendSince {
+    fn of_view(view: &BTreeMap<Key, (i64, Row)>, from_minute: i64) -> Self {
+        let mut spend = Self {
+            from_minute,
+            by_advertiser: BTreeMap::new(),
+        };
+        for (key, (_, row)) in view {
+            spend.add(key, row, 1);
+        }
+        spend
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) view row `row` of `key` (empty when deleted).
+    fn add(&mut self, key: &[i64], row: &Row, sign: i64) {
+        if key[2] < self.from_minute || row.is_empty() {
+            return;
+        }
+        let (spend, rows) = self.by_advertiser.entry(key[0]).or_default();
+        *spend += sign * row[6];
+        *rows = rows
+            .checked_add_signed(sign)
+            .expect("a view row is taken away only after it was added");
+        if *rows == 0 {
+            self.by_advertiser.remove(&key[0]);
+        }
+    }
+
+    fn totals(&self) -> BTreeMap<i64, i64> {
+        self.by_advertiser
+            .iter()
+            .map(|(&advertiser, &(spend, _))| (advertiser, spend))
+            .collect()
+    }
 }
 
 impl<E: Env> ServingLayer<E> {
@@ -45,6 +91,7 @@ impl<E: Env> ServingLayer<E> {
             files_seen: BTreeSet::new(),
             snapshot: None,
             read_parallelism: 1,
+            spend: None,
         }
     }
 
@@ -126,18 +173,23 @@ impl<E: Env> ServingLayer<E> {
         if rebuild {
             self.view.clear();
             self.files_seen.clear();
+            self.spend = None;
         }
         for (seen_key, records) in new_files {
             for (kind, sequence, row) in records {
                 let key = self.dws.key_of(&row);
-                let newer = self.view.get(&key).is_none_or(|(seen, _)| *seen < sequence);
-                if newer {
-                    if kind.is_add() {
-                        self.view.insert(key, (sequence, row));
-                    } else {
-                        self.view.insert(key, (sequence, Vec::new()));
-                    }
+                let previous = self.view.get(&key);
+                if previous.is_some_and(|(seen, _)| *seen >= sequence) {
+                    continue;
                 }
+                let row = if kind.is_add() { row } else { Vec::new() };
+                if let Some(spend) = &mut self.spend {
+                    if let Some((_, old)) = previous {
+                        spend.add(&key, old, -1);
+                    }
+                    spend.add(&key, &row, 1);
+                }
+                self.view.insert(key, (sequence, row));
             }
             self.files_seen.insert(seen_key);
         }
@@ -155,13 +207,13 @@ impl<E: Env> ServingLayer<E> {
             return Ok(None);
         };
         let from_minute = minute_of(from_ms);
-        let mut spend: BTreeMap<i64, i64> = BTreeMap::new();
-        for (key, (_, row)) in &self.view {
-            if key[2] >= from_minute && !row.is_empty() {
-                *spend.entry(key[0]).or_default() += row[6];
-            }
-        }
-        Ok(Some((snapshot_id, spend)))
+        let spend = match &self.spend {
+            Some(spend) if spend.from_minute == from_minute => spend,
+            _ => self
+                .spend
+                .insert(SpendSince::of_view(&self.view, from_minute)),
+        };
+        Ok(Some((snapshot_id, spend.totals())))
     }
 
     /// Spend, clicks and CTR of `advertiser_id` over the last `window_minutes` minutes, from
@@ -364,6 +416,42 @@ mod tests {
                 .collect();
             assert_eq!(paused, [5, 6, 7, 8]);
             assert!(controller.check(&mut serving).await.unwrap().is_empty());
+
+            // A second snapshot: advertiser 1 spends more, advertiser 2's row is deleted and
+            // advertiser 3 spends in a new minute. The kept total follows the view.
+            let changes = [
+                (RowKind::Insert, vec![1, 1001, minute, 20, 2, 0, 250, 0]),
+                (RowKind::Delete, vec![2, 2001, minute, 0, 0, 0, 0, 0]),
+                (
+                    RowKind::Insert,
+                    vec![3, 3001, minute + MINUTE_MS, 5, 1, 0, 40, 0],
+                ),
+            ];
+            for (kind, row) in changes {
+                let bucket = serving.dws.bucket_of_key(&row[..3]) as usize;
+                writers[bucket].write(kind, row).unwrap();
+            }
+            let mut messages = Vec::new();
+            for writer in &mut writers {
+                messages.extend(
+                    writer
+                        .prepare_commit(&serving.dws, "cp2", EPOCH_MS)
+                        .await
+                        .unwrap(),
+                );
+            }
+            serving
+                .dws
+                .commit("u", 2, messages, None, EPOCH_MS, "c2")
+                .await
+                .unwrap();
+            let (_, spend) = serving.spend_since(EPOCH_MS).await.unwrap().unwrap();
+            expected.insert(1, 250);
+            expected.remove(&2);
+            expected.insert(3, 300 + 40);
+            assert_eq!(spend, expected);
+            let recomputed = SpendSince::of_view(&serving.view, minute_of(EPOCH_MS));
+            assert_eq!(serving.spend.as_ref(), Some(&recomputed));
         });
     }
 

@@ -1,8 +1,20 @@
-//! The live keys of a bucket's flushed files, as a writer that does not hold their rows keeps
-//! them: sorted in one flat buffer, a key's columns side by side, so a key costs its 8 bytes a
-//! column rather than a hash-map entry and a row.
+//! Which rows a bucket writer holds (`HeldRows`), and the live keys of a bucket's flushed files
+//! as a writer that does not hold their rows keeps them: sorted in one flat buffer, a key's columns
+//! side by side, so a key costs its 8 bytes a column rather than a hash-map entry and a row.
 
 use std::cmp::Ordering;
+
+/// Which rows a bucket writer holds in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldRows {
+    /// Every live row of the bucket, flushed or not: what a caller that reads or rewrites any
+    /// key needs (the DWS job folds each event into its minute's row).
+    All,
+    /// The batch's rows, and of the flushed files only their live keys: for a caller that never
+    /// rewrites a flushed key (ODS → DWD drops a producer retry before writing it), so a key
+    /// costs its 8 bytes a column rather than its row. Plain deduplicate tables only.
+    Unflushed,
+}
 
 /// Sorted, distinct primary keys of `width` columns each, in one buffer.
 #[derive(Clone, Debug)]

@@ -37,6 +37,7 @@ pub use compaction::{
     CompactionResult, compact_bucket, compact_bucket_dedicated, compact_bucket_full,
 };
 pub use error::TableError;
+pub use flushed_keys::HeldRows;
 pub use lifecycle::{
     ExpireReport, LifecycleOptionError, LifecycleOptions, OrphanReport,
     UNSAFE_EXPIRE_DELETE_DATA_BEFORE_SNAPSHOT,
@@ -51,7 +52,7 @@ pub use schema::{
 };
 pub use store::{BucketRows, BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
 pub use tag::{TagCreation, TagPeriod, TagReport};
-pub use writer::{BucketWriter, HeldRows, WriteStall};
+pub use writer::{BucketWriter, WriteStall};
 
 /// A primary key: the primary-key column values in primary-key order.
 pub type Key = Vec<i64>;

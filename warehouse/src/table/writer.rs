@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 
 use super::compaction::{self, CompactionResult};
-use super::flushed_keys::FlushedKeys;
+use super::flushed_keys::{FlushedKeys, HeldRows};
 use super::format::{self, FileContent, RecordRef, file_meta};
 use super::key::PackedKey;
 use super::merge::{MergeFunction, Merged};
@@ -32,18 +32,6 @@ struct Pending {
     /// With `unsafe.lookup.ignore-sequence-field` only: the row of the key's last write (when
     /// live), which that unsafe lookup reports as the new value whatever the merge kept.
     written_last: Option<Row>,
-}
-
-/// Which rows a bucket writer holds in memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeldRows {
-    /// Every live row of the bucket, flushed or not: what a caller that reads or rewrites any
-    /// key needs (the DWS job folds each event into its minute's row).
-    All,
-    /// The batch's rows, and of the flushed files only their live keys: for a caller that never
-    /// rewrites a flushed key (ODS → DWD drops a producer retry before writing it), so a key
-    /// costs its 8 bytes a column rather than its row. Plain deduplicate tables only.
-    Unflushed,
 }
 
 pub struct BucketWriter {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
+use super::test_support::writers_at_latest;
 use super::*;
 use crate::env::{Clock, ManualClock, MemStore};
 use crate::row::{Field, Row, RowKind};
@@ -67,17 +68,7 @@ impl Fixture {
     }
 
     async fn restart_writers(&mut self) {
-        let latest = self.table.latest_snapshot().await.unwrap();
-        self.writers.clear();
-        for bucket in 0..self.table.schema().options.bucket {
-            let state = self
-                .table
-                .read_bucket(latest.as_ref(), bucket)
-                .await
-                .unwrap();
-            self.writers
-                .push(BucketWriter::new(self.table.schema(), bucket, state));
-        }
+        self.writers = writers_at_latest(&self.table, HeldRows::All).await;
     }
 
     fn write(&mut self, key: i64, value: Option<i64>) {

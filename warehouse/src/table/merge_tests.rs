@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
+use super::test_support::writers_at_latest;
 use super::*;
 use crate::env::MemStore;
 use crate::row::{Field, NULL, Row, RowKind};
@@ -71,17 +72,7 @@ impl Harness {
 
     /// What a crash and restart does: writers rebuilt from the latest snapshot.
     async fn reopen_writers(&mut self) {
-        let latest = self.table.latest_snapshot().await.unwrap();
-        self.writers.clear();
-        for bucket in 0..self.table.schema().options.bucket {
-            let state = self
-                .table
-                .read_bucket(latest.as_ref(), bucket)
-                .await
-                .unwrap();
-            self.writers
-                .push(BucketWriter::new(self.table.schema(), bucket, state));
-        }
+        self.writers = writers_at_latest(&self.table, HeldRows::All).await;
     }
 
     fn write(&mut self, kind: RowKind, row: Row) -> Result<(), TableError> {

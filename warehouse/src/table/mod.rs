@@ -28,6 +28,8 @@ mod lifecycle_tests;
 #[cfg(test)]
 mod merge_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod writer_tests;

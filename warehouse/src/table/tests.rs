@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::format::{self, RecordRef};
+use super::test_support::writers_at_latest;
 use super::*;
 use crate::env::{MemStore, ObjectStore, StoreError};
 use crate::row::{Field, FieldType, Row, RowKind};
@@ -36,13 +37,7 @@ async fn open<S: ObjectStore>(store: S, schema: TableSchema) -> FileStoreTable<S
 }
 
 async fn writers<S: ObjectStore>(table: &FileStoreTable<S>) -> Vec<BucketWriter> {
-    let latest = table.latest_snapshot().await.unwrap();
-    let mut writers = Vec::new();
-    for bucket in 0..table.schema().options.bucket {
-        let state = table.read_bucket(latest.as_ref(), bucket).await.unwrap();
-        writers.push(BucketWriter::new(table.schema(), bucket, state));
-    }
-    writers
+    writers_at_latest(table, HeldRows::All).await
 }
 
 /// Applies `ops` (key, Some(value) upsert | None delete) to writers and the model.

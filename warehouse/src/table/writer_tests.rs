@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 
+use super::test_support::writers_at_latest;
 use super::*;
 use crate::env::MemStore;
 use crate::row::{Field, RowKind};
@@ -65,21 +66,7 @@ impl Lane {
     }
 
     async fn restart(&mut self) {
-        let latest = self.table.latest_snapshot().await.unwrap();
-        self.writers.clear();
-        for bucket in 0..self.table.schema().options.bucket {
-            let state = self
-                .table
-                .read_bucket(latest.as_ref(), bucket)
-                .await
-                .unwrap();
-            self.writers.push(BucketWriter::holding(
-                self.table.schema(),
-                bucket,
-                state,
-                self.held,
-            ));
-        }
+        self.writers = writers_at_latest(&self.table, self.held).await;
     }
 
     /// Whether `k` was live (and so the write dropped).

@@ -348,6 +348,10 @@ pub(crate) fn swarm_draw(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let simulates = !matches!(cli.command, Command::Table(_) | Command::Trace { .. });
+    if simulates && let Err(error) = sim::SpillDir::probe() {
+        return bad_input(error);
+    }
     match cli.command {
         Command::Run {
             scenario,

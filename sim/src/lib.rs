@@ -33,6 +33,7 @@ pub use topology::Topology;
 pub use trace::view as trace_view;
 pub use trace::{TraceKind, TraceMode};
 pub use world::seed::SeedTree;
+pub use world::spill::SpillDir;
 
 #[cfg(test)]
 mod tests;

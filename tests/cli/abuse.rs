@@ -183,3 +183,22 @@ fn abusive_arguments_are_exit_2_with_a_message() {
         wrong.join("\n")
     );
 }
+
+/// A run keeps TT's log in the temporary directory: one it cannot write is refused before the
+/// run starts, naming the directory and TMPDIR, rather than failing part-way.
+#[test]
+fn an_unwritable_temporary_directory_is_exit_2_naming_tmpdir() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dwsim"))
+        .args(["run", "smoke", "--seed", "1"])
+        .env("TMPDIR", "/proc/no-such-dir")
+        .output()
+        .expect("dwsim runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/proc/no-such-dir")
+            && stderr.contains("TMPDIR")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -36,6 +36,21 @@ impl Default for SpillDir {
 }
 
 impl SpillDir {
+    /// Checks, before any run starts, that runs can make their spill directories: a directory
+    /// made and removed in the system's temporary directory. The error names it and the fix.
+    pub fn probe() -> Result<(), String> {
+        let dir = std::env::temp_dir();
+        let probe = dir.join(format!("dwsim-spill-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&probe)
+            .and_then(|()| std::fs::remove_dir(&probe))
+            .map_err(|error| {
+                format!(
+                    "cannot make a directory in the temporary directory {} ({error}): a run keeps TT's log there; point TMPDIR at a writable directory",
+                    dir.display()
+                )
+            })
+    }
+
     /// Host `host`'s disk: its own subdirectory.
     pub fn disk(&self, host: &str) -> SpillDisk {
         SpillDisk {
@@ -224,5 +239,6 @@ mod tests {
         let path = dir.path.clone();
         drop((disk, again, dir));
         assert!(!path.exists(), "the spill directory leaves with the world");
+        assert_eq!(SpillDir::probe(), Ok(()));
     }
 }

@@ -88,9 +88,9 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
 
     async fn load_writers(&mut self) -> Result<(), JobError> {
         let latest = retry_table(|| self.table.latest_snapshot()).await?;
-        // Without a `sequence.field` a flushed event id is never written again (`route` drops
-        // the retry), so the writers leave flushed rows in the table's files.
-        let held = if self.table.schema().options.sequence_field.is_none() {
+        // When retries are dropped a flushed event id is never written again, so the writers
+        // leave flushed rows in the table's files.
+        let held = if self.retries_dropped() {
             HeldRows::Unflushed
         } else {
             HeldRows::All
@@ -119,6 +119,12 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         Ok(())
     }
 
+    /// Whether a second record of an event id is a producer retry, dropped before the writer
+    /// (the table has no `sequence.field` to decide between two records of an id).
+    fn retries_dropped(&self) -> bool {
+        self.table.schema().options.sequence_field.is_none()
+    }
+
     /// Inserts a valid event into its bucket's writer; returns the event's bucket (an invalid
     /// event is still read and charged where its key would go).
     fn route(&mut self, event: &AdEvent) -> Result<usize, JobError> {
@@ -126,7 +132,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         if !is_valid_event(event) {
             return Ok(bucket);
         }
-        let retries_dropped = self.table.schema().options.sequence_field.is_none();
+        let retries_dropped = self.retries_dropped();
         insert_event_once(&mut self.writers[bucket], event, retries_dropped)?;
         Ok(bucket)
     }

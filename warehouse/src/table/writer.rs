@@ -140,7 +140,7 @@ impl BucketWriter {
                 merge.is_last_wins() && !merge.keeps_tombstones(),
                 "only a plain deduplicate writer can leave its flushed rows in the files"
             );
-            let keys: Vec<Vec<i64>> = base.rows.iter().map(|(key, _)| key).collect();
+            let keys: Vec<Vec<i64>> = (0..base.rows.len()).map(|i| base.rows.key(i)).collect();
             flushed_keys.insert_ascending(keys.iter().map(Vec::as_slice));
             base.rows = Default::default();
         }

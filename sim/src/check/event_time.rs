@@ -16,6 +16,7 @@ use crate::check::CheckerName;
 use crate::check::Violation;
 use crate::check::inspect::{Records, SnapshotInfo, TableInspector};
 use crate::scenario::Scenario;
+use crate::world::StoredObjects;
 
 /// A late-table row: the event's fields, then the watermark it met.
 pub type LateRow = [i64; LATE_FIELD_NAMES.len()];
@@ -286,10 +287,7 @@ impl LateState {
     }
 
     /// End of run: the late table's live files (merge-on-read) hold every too-late event once.
-    pub fn finish(
-        mut self,
-        objects: &BTreeMap<String, Vec<u8>>,
-    ) -> (LatenessReport, Vec<Violation>) {
+    pub fn finish(mut self, objects: &StoredObjects) -> (LatenessReport, Vec<Violation>) {
         let symbols = BTreeMap::from([(
             "kind".to_string(),
             EVENT_KIND_SYMBOLS.iter().map(|s| s.to_string()).collect(),

@@ -14,7 +14,7 @@ use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
 use crate::check::CheckerName;
 use crate::check::Violation;
 use crate::check::inspect::{FileKind, SnapshotInfo, TableInspector};
-use crate::world::World;
+use crate::world::{StoredObjects, World};
 
 /// File figures of one table over the run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -120,7 +120,7 @@ fn walk(
 /// The files checker over one table. `objects` is the history (dump and graveyard).
 fn check_table(
     world: &World,
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     deleted: &Deletions,
     root: &str,
     label: &str,
@@ -249,7 +249,7 @@ fn check_table(
 /// final dump alone, every retained snapshot and tag resolves to its files. Also counts, per
 /// table (DWD, DWS), the data and changelog files nothing retained references.
 pub fn retained_metadata_check(
-    dump: &BTreeMap<String, Vec<u8>>,
+    dump: &StoredObjects,
     deleted: &Deletions,
 ) -> (Vec<Violation>, [usize; 2]) {
     let mut violations = Vec::new();
@@ -286,7 +286,7 @@ pub fn retained_metadata_check(
                         .into_iter()
                         .map(|(bucket, name)| inspector.bucket_file_path(bucket, &name))
                         .collect();
-                    let missing = paths.iter().find(|path| !dump.contains_key(*path)).cloned();
+                    let missing = paths.iter().find(|path| !dump.contains_key(path)).cloned();
                     referenced.extend(paths);
                     missing.map(|path| format!("{path} is missing"))
                 }
@@ -312,9 +312,8 @@ pub fn retained_metadata_check(
         if complete {
             let prefix = format!("{root}/bucket-");
             unreferenced[table] = dump
-                .range(prefix.clone()..)
-                .take_while(|(path, _)| path.starts_with(&prefix))
-                .filter(|(path, _)| !referenced.contains(*path))
+                .keys_under(&prefix)
+                .filter(|path| !referenced.contains(*path))
                 .count();
         }
     }
@@ -326,7 +325,7 @@ pub fn retained_metadata_check(
 pub fn files_check_on(
     world: &World,
     storage: &str,
-    history: &BTreeMap<String, Vec<u8>>,
+    history: &StoredObjects,
     deleted: &Deletions,
 ) -> (TableFiles, TableFiles, Vec<Violation>) {
     let mut violations = Vec::new();

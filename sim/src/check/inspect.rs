@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::world::StoredObjects;
 use apache_avro::types::Value as AvroValue;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, Int8Array, Int64Array, StringArray};
@@ -133,28 +134,28 @@ impl Records {
 }
 
 pub struct TableInspector<'a> {
-    objects: &'a BTreeMap<String, Vec<u8>>,
+    objects: &'a StoredObjects,
     root: String,
     /// Field names in order; string columns map through `symbols`.
     fields: Vec<String>,
     symbols: BTreeMap<String, Vec<String>>,
-    /// A data file's bytes are copied here to hand them to the Parquet reader; reused.
+    /// A data file's bytes are read here to hand them to the Parquet reader; reused.
     scratch: RefCell<Vec<u8>>,
     /// Decoded manifests by path. The objects cannot change under the inspector, and a
     /// manifest is shared by every snapshot whose lists name it, so each is decoded once.
     manifests: RefCell<BTreeMap<String, Rc<Vec<FileEntry>>>>,
 }
 
-fn json(objects: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<Value, String> {
+fn json(objects: &StoredObjects, path: &str) -> Result<Value, String> {
     let bytes = objects
         .get(path)
         .ok_or_else(|| format!("{path} is missing"))?;
-    serde_json::from_slice(bytes).map_err(|e| format!("{path} is not valid JSON: {e}"))
+    serde_json::from_slice(&bytes).map_err(|e| format!("{path} is not valid JSON: {e}"))
 }
 
 /// The records of an Avro object container file (a Paimon manifest or manifest list).
 fn avro_records(
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     path: &str,
 ) -> Result<Vec<Vec<(String, AvroValue)>>, String> {
     let bytes = objects
@@ -224,7 +225,7 @@ fn text(value: &Value, name: &str, path: &str) -> Result<String, String> {
 
 impl<'a> TableInspector<'a> {
     pub fn new(
-        objects: &'a BTreeMap<String, Vec<u8>>,
+        objects: &'a StoredObjects,
         root: &str,
         fields: &[&str],
         symbols: BTreeMap<String, Vec<String>>,
@@ -425,13 +426,11 @@ impl<'a> TableInspector<'a> {
 
     /// Appends the records of one data file to `records`, whose `width` must be `fields.len()`.
     pub fn read_parquet(&self, path: &str, records: &mut Records) -> Result<(), String> {
-        let bytes = self
-            .objects
-            .get(path)
-            .ok_or_else(|| format!("{path} is referenced by a manifest but missing"))?;
         let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
-        scratch.clear();
-        scratch.extend_from_slice(bytes);
+        if !self.objects.get_into(path, &mut scratch) {
+            *self.scratch.borrow_mut() = scratch;
+            return Err(format!("{path} is referenced by a manifest but missing"));
+        }
         let data = bytes::Bytes::from(scratch);
         let result = self.decode(path, &data, records);
         // Take the buffer back for the next file when the reader kept no reference to it.

@@ -15,15 +15,13 @@ pub mod sla;
 pub mod spec;
 pub mod tt_era;
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::check::exactly_once::{ChainChecks, CheckOutcome, SecondaryChecks, check_chain};
 use crate::check::files::{self as files_checker, Deletions};
 use crate::run::Simulation;
 use crate::scenario::Scenario;
-use crate::world::World;
+use crate::world::{StoredObjects, World};
 
 /// The checkers, in the order summaries report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -158,36 +156,30 @@ fn check_simulation(output: &mut Simulation) -> CheckOutcome {
 }
 
 /// The checks of one storage system's chain. The objects its `dfs` deleted are lent from the
-/// world's graveyard to the storage dump while the checkers walk the history, then given
-/// back, so `objects` stays the final state.
+/// world's graveyard to the storage dump while the checkers walk the history, then taken back,
+/// so `objects` stays the final state.
 fn check_storage(
     world: &World,
     chain: crate::topology::Chain,
-    objects: &mut BTreeMap<String, Vec<u8>>,
+    objects: &mut StoredObjects,
     chaos_end_ms: i64,
     other_visible_at: Option<&[i64]>,
 ) -> ChainChecks {
-    let mut graveyard = world.storage(chain).graveyard.borrow_mut();
+    let graveyard = world.storage(chain).graveyard.borrow();
     let deleted: Deletions = graveyard
         .iter()
-        .filter(|(path, _)| !objects.contains_key(*path))
+        .filter(|(path, _)| !objects.contains_key(path))
         .map(|(path, tombstone)| (path.clone(), tombstone.deleted_ms))
         .collect();
     let (retained, unreferenced) = files_checker::retained_metadata_check(objects, &deleted);
     for path in deleted.keys() {
-        if let Some(tombstone) = graveyard.get_mut(path) {
-            objects.insert(path.clone(), std::mem::take(&mut tombstone.bytes));
-        }
+        objects.insert_bytes(path.clone(), graveyard[path].bytes.clone());
     }
+    drop(graveyard);
     let mut checks = check_chain(world, chain, objects, chaos_end_ms, other_visible_at);
     let (dwd, dws, mut violations) =
         files_checker::files_check_on(world, chain.storage, objects, &deleted);
-    for path in deleted.keys() {
-        if let (Some(tombstone), Some(bytes)) = (graveyard.get_mut(path), objects.remove(path)) {
-            tombstone.bytes = bytes;
-        }
-    }
-    drop(graveyard);
+    objects.retain(|path| !deleted.contains_key(path));
     violations.splice(0..0, retained);
     if chain.storage != crate::topology::SECONDARY.storage {
         violations.extend(files_checker::expired_snapshot_check(world));

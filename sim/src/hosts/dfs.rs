@@ -1,5 +1,6 @@
 //! `dfs`, the distributed file system the tables and checkpoints live on: an object store served
-//! from a host whose disk follows turmoil's durable-disk model. Its client is `world::dfs_client`.
+//! from a host whose disk is in the run's spill directory (every write synced before it is
+//! answered, so a crash loses nothing acknowledged). Its client is `world::dfs_client`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,33 +9,30 @@ use std::time::Duration;
 
 use warehouse::env::{Cost, CostOperator};
 
-use crate::hosts::idle_forever;
 use crate::trace::TraceKind;
 use crate::world::rpc::{Decoder, Encoder, serve};
 use crate::world::{
-    DFS_PORT, ProtectedDeletion, SimCost, Tombstone, World, read_tree, sim_now_ms, take_file,
-    write_durable,
+    DFS_PORT, ObjectBytes, ProtectedDeletion, SimCost, SpillDisk, StoredObjects, Tombstone, World,
+    sim_now_ms,
 };
+use warehouse::env::LocalDisk;
 
 /// Where objects live on the `dfs` host's disk.
 pub const DFS_ROOT: &str = "/dfs";
+/// Where a deleted object's file goes, so the checkers can still read the history.
+const GRAVEYARD_ROOT: &str = "/graveyard";
+/// Where the end-of-run dump names each object's file (a second name: the dfs may still
+/// replace or delete the object while another storage system dumps).
+const DUMP_ROOT: &str = "/dump";
 
 /// The storage server of host `host` (`dfs`, or `dfs-a`/`dfs-b` with dual storage).
 pub async fn dfs_host(world: Rc<World>, host: &'static str) -> turmoil::Result {
-    let server = match DfsServer::start(world.clone(), host) {
-        Ok(server) => {
-            world.record(
-                host,
-                TraceKind::HostStart,
-                format!("objects={}", server.object_count()),
-            );
-            server
-        }
-        Err(error) => {
-            world.record(host, TraceKind::DfsOpenFailed, error.to_string());
-            return idle_forever().await;
-        }
-    };
+    let server = DfsServer::start(world.clone(), host);
+    world.record(
+        host,
+        TraceKind::HostStart,
+        format!("objects={}", server.object_count()),
+    );
     {
         let (server, world) = (server.clone(), world.clone());
         tokio::task::spawn_local(async move {
@@ -42,9 +40,8 @@ pub async fn dfs_host(world: Rc<World>, host: &'static str) -> turmoil::Result {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 if world.control.dump_requested.get()
                     && world.storage_of_host(host).dump.borrow().is_none()
-                    && let Err(error) = server.dump()
                 {
-                    world.record(host, TraceKind::DumpFailed, error.to_string());
+                    server.dump();
                 }
             }
         });
@@ -63,6 +60,7 @@ pub struct DfsServer {
     world: Rc<World>,
     /// The storage host this server runs on (`dfs`, `dfs-a` or `dfs-b`).
     host: &'static str,
+    disk: SpillDisk,
     index: RefCell<BTreeSet<String>>,
     /// Wall-clock ms of each object's last write; objects found on disk at start get the start
     /// time (the disk keeps no times), which only makes them look younger.
@@ -87,15 +85,21 @@ fn disk_path(path: &str) -> String {
     format!("{DFS_ROOT}/{path}")
 }
 
+fn graveyard_path(path: &str) -> String {
+    format!("{GRAVEYARD_ROOT}/{path}")
+}
+
 fn error_response(reason: String) -> Vec<u8> {
     Encoder::default().u8(9).str(&reason).0
 }
 
 impl DfsServer {
     /// The server of storage host `host`, recording into that system's observations.
-    pub fn start(world: Rc<World>, host: &'static str) -> std::io::Result<Rc<Self>> {
-        let index: BTreeSet<String> = read_tree(DFS_ROOT)?
-            .into_keys()
+    pub fn start(world: Rc<World>, host: &'static str) -> Rc<Self> {
+        let disk = world.spill.disk(host);
+        let index: BTreeSet<String> = disk
+            .walk(DFS_ROOT)
+            .into_iter()
             .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
             .collect();
         let cost = SimCost::metered(host, &world);
@@ -104,13 +108,14 @@ impl DfsServer {
             .iter()
             .map(|path: &String| (path.clone(), now))
             .collect();
-        Ok(Rc::new(Self {
+        Rc::new(Self {
             world,
             host,
+            disk,
             index: RefCell::new(index),
             modified: RefCell::new(modified),
             cost,
-        }))
+        })
     }
 
     pub fn object_count(&self) -> usize {
@@ -124,22 +129,30 @@ impl DfsServer {
     }
 
     fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
-        write_durable(&disk_path(path), bytes, false).map_err(|e| format!("{path}: {e}"))?;
+        self.disk
+            .write_synced(&disk_path(path), bytes)
+            .map_err(|e| format!("{path}: {e}"))?;
         self.count(|t| t.files_written += 1);
         self.index.borrow_mut().insert(path.to_string());
         let now = self.world.scenario.run.epoch_ms + sim_now_ms();
         self.modified.borrow_mut().insert(path.to_string(), now);
-        self.world
+        let buried = self
+            .world
             .storage_of_host(self.host)
             .graveyard
             .borrow_mut()
             .remove(path);
+        if buried.is_some() {
+            self.disk
+                .remove(&graveyard_path(path))
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
         Ok(())
     }
 
-    /// Moves a deleted object's bytes into the world's graveyard, and notes a snapshot deletion
-    /// that a consumer file of its table still protected.
-    fn bury(&self, path: &str, bytes: Vec<u8>) {
+    /// Moves a deleted object's file into the graveyard, and notes a snapshot deletion that a
+    /// consumer file of its table still protected.
+    fn bury(&self, path: &str) {
         let now = sim_now_ms();
         if let Some((root, id)) = path.split_once("/snapshot/snapshot-")
             && let Ok(id) = id.parse::<i64>()
@@ -153,8 +166,11 @@ impl DfsServer {
                 .cloned()
                 .collect();
             for consumer in consumers {
-                let next = turmoil::fs::shim::std::fs::read(disk_path(&consumer))
+                let next = self
+                    .disk
+                    .read(&disk_path(&consumer))
                     .ok()
+                    .flatten()
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                     .and_then(|v| v["nextSnapshot"].as_i64());
                 if let Some(next) = next
@@ -181,7 +197,10 @@ impl DfsServer {
                 path.to_string(),
                 Tombstone {
                     deleted_ms: now,
-                    bytes,
+                    bytes: ObjectBytes::Spilled {
+                        disk: self.disk.clone(),
+                        path: graveyard_path(path),
+                    },
                 },
             );
     }
@@ -245,8 +264,11 @@ impl DfsServer {
                     if !self.index.borrow().contains(&path) {
                         return Ok(vec![3]);
                     }
-                    let bytes = turmoil::fs::shim::std::fs::read(disk_path(&path))
-                        .map_err(|e| format!("{path}: {e}"))?;
+                    let bytes = self
+                        .disk
+                        .read(&disk_path(&path))
+                        .map_err(|e| format!("{path}: {e}"))?
+                        .ok_or_else(|| format!("{path}: indexed but not on the disk"))?;
                     self.cost
                         .charge(CostOperator::DfsRead, 1, bytes.len() as u64)
                         .await;
@@ -276,14 +298,8 @@ impl DfsServer {
                     if self.index.borrow_mut().remove(&path) {
                         self.count(|t| t.files_deleted += 1);
                         self.modified.borrow_mut().remove(&path);
-                        let full = disk_path(&path);
-                        let bytes = turmoil::fs::shim::std::fs::read(&full).unwrap_or_default();
-                        turmoil::fs::shim::std::fs::remove_file(&full)
-                            .map_err(|e| format!("{path}: {e}"))?;
-                        self.bury(&path, bytes);
-                        let parent = full.rsplit_once('/').map_or("/", |(p, _)| p).to_string();
-                        turmoil::fs::shim::std::fs::sync_dir(parent)
-                            .map_err(|e| format!("{path}: {e}"))?;
+                        self.disk.rename(&disk_path(&path), &graveyard_path(&path));
+                        self.bury(&path);
                     }
                     Ok(vec![0])
                 }
@@ -309,41 +325,26 @@ impl DfsServer {
         result.unwrap_or_else(error_response)
     }
 
-    /// Copies every object into the world's observations (requested by the world at the end of a
-    /// run). The last storage system to dump moves its objects out of its disk instead: the
-    /// world stops stepping once every dump is in, so no request can see the emptied disk, and
-    /// the objects are not held twice at the run's largest moment.
+    /// Names every object in the world's observations (requested by the world at the end of a
+    /// run): each file gets a second name under [`DUMP_ROOT`], which keeps its bytes whatever
+    /// the dfs does while another storage system dumps, and the checkers read it from there.
     ///
     /// The index names every object on the disk: each write is synced before it enters the
     /// index, a delete leaves the index before the disk, and a restart rebuilds the index from
-    /// the disk. So the dump reads the objects by name instead of walking the directory tree,
-    /// which turmoil lists by scanning every file of the host once per directory.
-    pub fn dump(&self) -> std::io::Result<()> {
-        let last = self
-            .world
-            .scenario
-            .topology()
-            .chains()
-            .iter()
-            .filter(|c| c.storage != self.host)
-            .all(|c| self.world.storage(*c).dump.borrow().is_some());
-        let mut objects = BTreeMap::new();
-        let names: Vec<String> = if last {
-            std::mem::take(&mut *self.index.borrow_mut())
-                .into_iter()
-                .collect()
-        } else {
-            self.index.borrow().iter().cloned().collect()
-        };
-        for name in names {
-            let full = disk_path(&name);
-            let bytes = turmoil::fs::shim::std::fs::read(&full)?;
-            if last {
-                take_file(&full)?;
-            }
-            objects.insert(name, bytes);
+    /// the disk.
+    pub fn dump(&self) {
+        let mut objects = StoredObjects::default();
+        for name in self.index.borrow().iter() {
+            let dumped = format!("{DUMP_ROOT}/{name}");
+            self.disk.link(&disk_path(name), &dumped);
+            objects.insert_bytes(
+                name.clone(),
+                ObjectBytes::Spilled {
+                    disk: self.disk.clone(),
+                    path: dumped,
+                },
+            );
         }
         *self.world.storage_of_host(self.host).dump.borrow_mut() = Some(objects);
-        Ok(())
     }
 }

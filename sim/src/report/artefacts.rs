@@ -132,13 +132,13 @@ pub fn write_all(
         write_trace(dir, output)?;
         write_perfetto(dir, output)?;
     }
-    for (path, bytes) in &output.objects {
-        write_file(&dir.join(path), bytes)?;
+    for (path, bytes) in output.objects.iter() {
+        write_file(&dir.join(path), &bytes)?;
     }
     // Dual storage: the secondary's catalog under `warehouse-b/`; its jobs' checkpoints
     // (`checkpoints/dwd-job-b/`, ...) sit beside the primary's.
-    for (path, bytes) in output.secondary_objects.iter().flatten() {
-        write_file(&dir.join(secondary_path(path)), bytes)?;
+    for (path, bytes) in output.secondary_objects.iter().flat_map(|o| o.iter()) {
+        write_file(&dir.join(secondary_path(path)), &bytes)?;
     }
     write_ods(dir, output)?;
     write_dws_export(dir, output)?;
@@ -178,11 +178,8 @@ fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
         .collect();
     append_times.sort_unstable();
     let mut tt_lag = Vec::new();
-    for (path, bytes) in output.objects.range("checkpoints/dwd-job/".to_string()..) {
-        if !path.starts_with("checkpoints/dwd-job/") {
-            break;
-        }
-        let Ok(checkpoint) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+    for (_, bytes) in output.objects.iter_under("checkpoints/dwd-job/") {
+        let Ok(checkpoint) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
         let (Some(completed), Some(offsets)) = (
@@ -284,7 +281,7 @@ fn write_dws_export(dir: &Path, output: &Simulation) -> Result<(), OutputError> 
         what: "DWS".into(),
         reason,
     };
-    let store = MemStore::from_objects(output.objects.clone());
+    let store = MemStore::from_objects(output.objects.read_under(&format!("{DWS_TABLE_ROOT}/")));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| export_error(e.to_string()))?;
@@ -317,7 +314,7 @@ fn write_late_export(dir: &Path, output: &Simulation) -> Result<(), OutputError>
         what: "late-data side table".into(),
         reason,
     };
-    let store = MemStore::from_objects(output.objects.clone());
+    let store = MemStore::from_objects(output.objects.read_under(&format!("{LATE_TABLE_ROOT}/")));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| export_error(e.to_string()))?;

@@ -4,7 +4,6 @@
 
 pub mod operations;
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -13,14 +12,14 @@ use crate::faults::schedule::fault_schedule;
 use crate::scenario::Scenario;
 use crate::topology::WORLD;
 use crate::trace::TraceKind;
-use crate::world::World;
+use crate::world::{StoredObjects, World};
 
 /// A finished simulation: the world, what storage holds at the end, and what happened.
 pub struct Simulation {
     pub world: Rc<World>,
-    pub objects: BTreeMap<String, Vec<u8>>,
+    pub objects: StoredObjects,
     /// With dual storage: the final objects of the secondary `dfs-b` (`objects` holds `dfs-a`'s).
-    pub secondary_objects: Option<BTreeMap<String, Vec<u8>>>,
+    pub secondary_objects: Option<StoredObjects>,
     pub simulated_ms: i64,
     pub chaos_end_ms: i64,
     pub faults_injected: Vec<String>,

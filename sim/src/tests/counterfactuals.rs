@@ -9,7 +9,7 @@ use crate::check::CheckerName;
 use crate::report::summary::Summary;
 use crate::scenario::{Millis, Scenario};
 use crate::tests::{repo_root, shipped};
-use crate::world::{Tombstone, World};
+use crate::world::{ObjectBytes, Tombstone, World};
 
 /// late-conversions at a tenth of its size, without random faults.
 fn small_late_conversions() -> Scenario {
@@ -89,7 +89,7 @@ fn files_checker_names_a_file_deleted_while_a_retained_snapshot_needed_it() {
             path.clone(),
             Tombstone {
                 deleted_ms: 100_000,
-                bytes,
+                bytes: ObjectBytes::Held(bytes),
             },
         );
     crate::check::recheck(&mut output);

@@ -100,7 +100,8 @@ fn store_and_inspector_agree_on_avro_manifests() {
         "kind".to_string(),
         vec!["a".to_string(), "b".to_string(), "c".to_string()],
     )]);
-    let inspector = TableInspector::new(&objects, ROOT, &["k", "kind", "v"], symbols);
+    let stored = crate::world::StoredObjects::from(objects.clone());
+    let inspector = TableInspector::new(&stored, ROOT, &["k", "kind", "v"], symbols);
     let snapshots = inspector.snapshots().unwrap();
     let compactions = snapshots
         .iter()

@@ -2,23 +2,23 @@
 //! as if its events were counted twice and another is turned into a delete (missing); the checker
 //! re-run over the tampered storage must name both keys.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::world::StoredObjects;
 use arrow_array::{Array, ArrayRef, Int8Array, Int64Array, RecordBatch};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const DWS_ROOT: &str = "warehouse/ads.db/dws_ad_minute";
 
-fn json(objects: &BTreeMap<String, Vec<u8>>, path: &str) -> serde_json::Value {
-    serde_json::from_slice(&objects[path]).unwrap_or_else(|e| panic!("{path}: {e}"))
+fn json(objects: &StoredObjects, path: &str) -> serde_json::Value {
+    serde_json::from_slice(&objects.bytes_of(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// Paths of the data files the latest DWS snapshot that added any added (later snapshots of the
 /// liveness phase commit no files), so their rows are the final ones.
-fn latest_delta_files(objects: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    let latest: i64 = String::from_utf8(objects[&format!("{DWS_ROOT}/snapshot/LATEST")].clone())
+fn latest_delta_files(objects: &StoredObjects) -> Vec<String> {
+    let latest: i64 = String::from_utf8(objects.bytes_of(&format!("{DWS_ROOT}/snapshot/LATEST")))
         .unwrap()
         .trim()
         .parse()
@@ -32,10 +32,10 @@ fn latest_delta_files(objects: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
 
 /// The records of an Avro manifest or manifest list, as (field name, value) lists.
 fn avro_records(
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     path: &str,
 ) -> Vec<Vec<(String, apache_avro::types::Value)>> {
-    apache_avro::Reader::new(objects[path].as_slice())
+    apache_avro::Reader::new(objects.bytes_of(path).as_slice())
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .map(|value| match value.unwrap() {
             apache_avro::types::Value::Record(fields) => fields,
@@ -58,7 +58,7 @@ fn avro_string(record: &[(String, apache_avro::types::Value)], name: &str) -> St
     }
 }
 
-fn delta_files(objects: &BTreeMap<String, Vec<u8>>, id: i64) -> Vec<String> {
+fn delta_files(objects: &StoredObjects, id: i64) -> Vec<String> {
     let snapshot = json(objects, &format!("{DWS_ROOT}/snapshot/snapshot-{id}"));
     let list_path = format!(
         "{DWS_ROOT}/manifest/{}",
@@ -157,7 +157,7 @@ fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
         .into_iter()
         .find(|p| p.contains("/data-"))
         .expect("the last DWS snapshot added a data file");
-    let (bytes, doubled, missing) = tamper(&objects[&path]);
+    let (bytes, doubled, missing) = tamper(&objects.bytes_of(&path));
     objects.insert(path, bytes);
 
     let outcome = crate::check::exactly_once::check_run(

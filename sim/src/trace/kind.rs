@@ -34,8 +34,6 @@ pub enum TraceKind {
     /// A host's software starts (after a crash: again, with empty memory).
     HostStart,
     TtOpenFailed,
-    DfsOpenFailed,
-    DumpFailed,
     /// TT's retention deleted closed segments.
     Retention,
     RetentionFailed,
@@ -65,7 +63,7 @@ pub enum TraceKind {
 }
 
 /// The world's own kinds (the warehouse's journal kinds come from [`JournalKind::ALL`]).
-const OWN: [TraceKind; 40] = [
+const OWN: [TraceKind; 38] = [
     TraceKind::ChaosStart,
     TraceKind::LivenessStart,
     TraceKind::RunEnd,
@@ -88,8 +86,6 @@ const OWN: [TraceKind; 40] = [
     TraceKind::RemoveOrphanFilesFailed,
     TraceKind::HostStart,
     TraceKind::TtOpenFailed,
-    TraceKind::DfsOpenFailed,
-    TraceKind::DumpFailed,
     TraceKind::Retention,
     TraceKind::RetentionFailed,
     TraceKind::Append,
@@ -142,8 +138,6 @@ impl TraceKind {
             Self::RemoveOrphanFilesFailed => "remove-orphan-files-failed",
             Self::HostStart => "host-start",
             Self::TtOpenFailed => "tt-open-failed",
-            Self::DfsOpenFailed => "dfs-open-failed",
-            Self::DumpFailed => "dump-failed",
             Self::Retention => "retention",
             Self::RetentionFailed => "retention-failed",
             Self::Append => "append",

@@ -1,7 +1,5 @@
 //! A host's own disk through turmoil's durable-disk model (unsynced writes die with a crash),
-//! and the helpers the storage servers use to write durably and read a whole tree back.
-
-use std::collections::BTreeMap;
+//! for the TT era's hosts, whose stores are small.
 
 use warehouse::env::LocalDisk;
 
@@ -42,7 +40,7 @@ pub fn ensure_dir_durable(dir: &str) -> std::io::Result<()> {
 }
 
 /// Writes `bytes` to `path`, syncs file and directory (durable against a crash).
-pub fn write_durable(path: &str, bytes: &[u8], append: bool) -> std::io::Result<()> {
+fn write_durable(path: &str, bytes: &[u8], append: bool) -> std::io::Result<()> {
     use std::io::Write;
     let parent = parent_of(path);
     ensure_dir_durable(parent)?;
@@ -110,34 +108,4 @@ impl LocalDisk for TurmoilDisk {
             Err(error) => Err(error),
         }
     }
-}
-
-/// Every file under `root` (recursively), path → bytes, sorted. Each directory costs a scan of
-/// every file on the host (turmoil's listing), so this is for a server's start, not a hot path.
-pub fn read_tree(root: &str) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![root.to_string()];
-    while let Some(dir) = pending.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let path = entry.path().to_string_lossy().into_owned();
-            if entry.file_type()?.is_dir() {
-                pending.push(path);
-            } else {
-                files.insert(path.clone(), fs::read(&path)?);
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// Removes `path` durably (file and directory entry): the end-of-run dump moves objects out.
-pub fn take_file(path: &str) -> std::io::Result<()> {
-    fs::remove_file(path)?;
-    fs::sync_dir(parent_of(path))
 }

@@ -1,13 +1,14 @@
 //! The world the warehouse runs in: its configuration (the scenario and the seed tree), the
 //! trace, what the world observed (`observations`), the faults in force (`fault_state`) and
 //! what steers the run (`control`); and the adapters behind the warehouse's ports (`env`,
-//! `dfs_client`, `disk`, `spill`, `rpc`).
+//! `dfs_client`, `disk`, `spill`, `rpc`) and the stored objects the checkers read (`objects`).
 
 pub mod control;
 pub mod dfs_client;
 pub mod disk;
 pub mod env;
 pub mod fault_state;
+pub mod objects;
 pub mod observations;
 pub mod rpc;
 pub mod seed;
@@ -27,9 +28,10 @@ use crate::world::fault_state::FaultState;
 use crate::world::observations::{JobFailover, Ledger, Observations, StorageObservations};
 use crate::world::seed::SeedTree;
 
-pub use disk::{TurmoilDisk, read_tree, take_file, write_durable};
+pub use disk::TurmoilDisk;
 pub use env::{SimCost, SimEnv, SimTransport};
 pub use fault_state::DiskFault;
+pub use objects::{ObjectBytes, StoredObjects};
 pub use observations::{
     BUSY_WINDOW_MS, BusyMeter, BusyWindow, GroundTruth, ProtectedDeletion, ServedAnswer,
     StorageTraffic, Tombstone,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use warehouse::env::CostOperator;
 
 use crate::world::control::RollbackRecord;
+use crate::world::objects::{ObjectBytes, StoredObjects};
 pub use crate::world::truth::GroundTruth;
 
 /// What TT durably appended, observed at the broker boundary: per partition, per offset, the
@@ -32,11 +33,12 @@ pub struct ServedAnswer {
 
 /// An object the `dfs` deleted, kept by the world (not by the dfs) so the checkers can still read
 /// the history of every committed snapshot, and tell when each file went.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Tombstone {
     /// Simulated ms of the deletion.
     pub deleted_ms: i64,
-    pub bytes: Vec<u8>,
+    /// The object's last bytes: the dfs moves the file into its disk's graveyard directory.
+    pub bytes: ObjectBytes,
 }
 
 /// A job that failed and restarted (Flink's failover), as the world saw it.
@@ -65,7 +67,7 @@ pub struct StorageObservations {
     pub snapshot_commits: RefCell<BTreeMap<String, i64>>,
     pub graveyard: RefCell<BTreeMap<String, Tombstone>>,
     pub protected_deletions: RefCell<Vec<ProtectedDeletion>>,
-    pub dump: RefCell<Option<BTreeMap<String, Vec<u8>>>>,
+    pub dump: RefCell<Option<StoredObjects>>,
     /// Requests and bytes served, at represented scale.
     pub traffic: RefCell<StorageTraffic>,
 }

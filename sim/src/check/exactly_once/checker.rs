@@ -17,7 +17,7 @@ use crate::check::inspect::{CommitKind, Records, SnapshotInfo, TableInspector};
 use crate::check::spec::*;
 use crate::check::{CheckerName, Violation};
 use crate::topology::Chain;
-use crate::world::{GroundTruth, World};
+use crate::world::{GroundTruth, StoredObjects, World};
 
 pub(crate) struct Checker<'a> {
     pub(crate) world: &'a World,
@@ -318,24 +318,23 @@ pub(crate) struct CheckpointHead {
 
 /// (`checkpoint_id`, `source_state`) of every checkpoint file of `job`, `Null` where absent.
 pub(crate) fn read_checkpoints(
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     job: &str,
 ) -> Result<Vec<(Value, Value)>, String> {
     let prefix = format!("checkpoints/{job}/chk-");
     objects
-        .range(prefix.clone()..)
-        .take_while(|(path, _)| path.starts_with(&prefix))
+        .iter_under(&prefix)
         .map(|(path, bytes)| {
             let head = bytes
                 .trim_ascii_start()
                 .starts_with(b"{")
-                .then(|| serde_json::from_slice::<CheckpointHead>(bytes).ok())
+                .then(|| serde_json::from_slice::<CheckpointHead>(&bytes).ok())
                 .flatten();
             match head {
                 Some(head) => Ok((head.checkpoint_id, head.source_state)),
                 // Not a plain object (or a duplicate key): read it as any JSON value.
                 None => {
-                    let value: Value = serde_json::from_slice(bytes)
+                    let value: Value = serde_json::from_slice(&bytes)
                         .map_err(|e| format!("{path} is not valid JSON: {e}"))?;
                     Ok((
                         value["checkpoint_id"].clone(),

@@ -12,7 +12,7 @@ use crate::check::exactly_once::*;
 use crate::check::inspect::{Records, TableInspector};
 use crate::check::spec::*;
 use crate::check::{CheckerName, Violation};
-use crate::world::{GroundTruth, World};
+use crate::world::{GroundTruth, StoredObjects, World};
 
 /// The final tables read the way a reader would: merge-on-read of the latest snapshot's live
 /// files (after every compaction), compared with the ground truth. This is what verifies that
@@ -20,7 +20,7 @@ use crate::world::{GroundTruth, World};
 pub(crate) fn live_files_check(
     world: &World,
     truth: &GroundTruth,
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     too_late: &BTreeSet<u64>,
     unconsumed: &BTreeSet<u64>,
 ) -> Result<(Vec<Violation>, FilesReport), String> {

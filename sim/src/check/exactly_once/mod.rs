@@ -29,7 +29,7 @@ use crate::check::freshness::*;
 use crate::check::inspect::{CommitKind, Records, TableInspector};
 use crate::check::{CheckerName, Violation};
 use crate::topology::Chain;
-use crate::world::World;
+use crate::world::{StoredObjects, World};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExactlyOnceReport {
@@ -92,11 +92,7 @@ pub struct FilesReport {
 /// Runs every checker over a finished run. `objects` is the storage dump (of the one storage
 /// system, or of the primary with dual storage: see [`check_chain`] for the secondary).
 #[cfg(test)]
-pub(crate) fn check_run(
-    world: &World,
-    objects: &BTreeMap<String, Vec<u8>>,
-    chaos_end_ms: i64,
-) -> CheckOutcome {
+pub(crate) fn check_run(world: &World, objects: &StoredObjects, chaos_end_ms: i64) -> CheckOutcome {
     let chain = world.scenario.topology().chains()[0];
     check_chain(world, chain, objects, chaos_end_ms, None).outcome
 }
@@ -118,7 +114,7 @@ pub struct ChainChecks {
 pub fn check_chain(
     world: &World,
     chain: Chain,
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     chaos_end_ms: i64,
     other_visible_at: Option<&[i64]>,
 ) -> ChainChecks {
@@ -253,7 +249,7 @@ pub(crate) fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
 
 pub(crate) fn walk_tables(
     checker: &mut Checker,
-    objects: &BTreeMap<String, Vec<u8>>,
+    objects: &StoredObjects,
     counts: &mut (usize, usize),
 ) -> Result<(), String> {
     for (id, source_state) in read_checkpoints(objects, checker.chain.dwd_job)? {

@@ -170,8 +170,9 @@ impl SpillDisk {
         std::fs::rename(&real_from, &real_to).unwrap_or_else(|e| spill_failed(&real_from, &e));
     }
 
-    /// Makes `to` a second name of file `from` (replacing `to`): `to` keeps these bytes when
-    /// `from` is later replaced (a replacement is a new file renamed over it) or moved.
+    /// Makes `to` a second name of file `from` (replacing `to`), or a copy where the file system
+    /// has no hard links: `to` keeps these bytes when `from` is later replaced (a replacement
+    /// is a new file renamed over it) or moved.
     pub fn link(&self, from: &str, to: &str) {
         self.forget(to);
         let (real_from, real_to) = (self.real_path(from), self.real_path(to));
@@ -183,7 +184,10 @@ impl SpillDisk {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => spill_failed(&real_to, &error),
         }
-        std::fs::hard_link(&real_from, &real_to).unwrap_or_else(|e| spill_failed(&real_to, &e));
+        // A file system without hard links gets a copy: the same bytes, at the copy's cost.
+        if std::fs::hard_link(&real_from, &real_to).is_err() {
+            std::fs::copy(&real_from, &real_to).unwrap_or_else(|e| spill_failed(&real_to, &e));
+        }
     }
 
     /// Reads all of file `path` into `bytes` (cleared first); false when it does not exist.

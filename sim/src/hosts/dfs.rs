@@ -1,29 +1,21 @@
 //! `dfs`, the distributed file system the tables and checkpoints live on: an object store served
-//! from a host whose disk is in the run's spill directory (every write synced before it is
-//! answered, so a crash loses nothing acknowledged). Its client is `world::dfs_client`.
+//! from a host whose disk is a log in the run's spill directory (`dfs_log`; every write synced
+//! before it is answered, so a crash loses nothing acknowledged). Its client is
+//! `world::dfs_client`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use warehouse::env::{Cost, CostOperator};
 
+use crate::hosts::dfs_log::{Extent, ObjectLog};
 use crate::trace::TraceKind;
 use crate::world::rpc::{Decoder, Encoder, serve};
 use crate::world::{
-    DFS_PORT, ObjectBytes, ProtectedDeletion, SimCost, SpillDisk, StoredObjects, Tombstone, World,
-    sim_now_ms,
+    DFS_PORT, ProtectedDeletion, SimCost, StoredObjects, Tombstone, World, sim_now_ms,
 };
-use warehouse::env::LocalDisk;
-
-/// Where objects live on the `dfs` host's disk.
-pub const DFS_ROOT: &str = "/dfs";
-/// Where a deleted object's file goes, so the checkers can still read the history.
-const GRAVEYARD_ROOT: &str = "/graveyard";
-/// Where the end-of-run dump names each object's file (a second name: the dfs may still
-/// replace or delete the object while another storage system dumps).
-const DUMP_ROOT: &str = "/dump";
 
 /// The storage server of host `host` (`dfs`, or `dfs-a`/`dfs-b` with dual storage).
 pub async fn dfs_host(world: Rc<World>, host: &'static str) -> turmoil::Result {
@@ -54,14 +46,14 @@ pub async fn dfs_host(world: Rc<World>, host: &'static str) -> turmoil::Result {
     Ok(())
 }
 
-/// The server side: objects as files under [`DFS_ROOT`], an in-memory index for listing
-/// (rebuilt from disk at start), storage time charged from the cost model.
+/// The server side: objects in the host's log, an in-memory index of where each live one is
+/// (rebuilt by replaying the log at start), storage time charged from the cost model.
 pub struct DfsServer {
     world: Rc<World>,
     /// The storage host this server runs on (`dfs`, `dfs-a` or `dfs-b`).
     host: &'static str,
-    disk: SpillDisk,
-    index: RefCell<BTreeSet<String>>,
+    log: ObjectLog,
+    index: RefCell<BTreeMap<String, Extent>>,
     /// Wall-clock ms of each object's last write; objects found on disk at start get the start
     /// time (the disk keeps no times), which only makes them look younger.
     modified: RefCell<BTreeMap<String, i64>>,
@@ -81,14 +73,6 @@ fn represented_factor(world: &World, path: &str) -> u64 {
     }
 }
 
-fn disk_path(path: &str) -> String {
-    format!("{DFS_ROOT}/{path}")
-}
-
-fn graveyard_path(path: &str) -> String {
-    format!("{GRAVEYARD_ROOT}/{path}")
-}
-
 fn error_response(reason: String) -> Vec<u8> {
     Encoder::default().u8(9).str(&reason).0
 }
@@ -96,22 +80,17 @@ fn error_response(reason: String) -> Vec<u8> {
 impl DfsServer {
     /// The server of storage host `host`, recording into that system's observations.
     pub fn start(world: Rc<World>, host: &'static str) -> Rc<Self> {
-        let disk = world.spill.disk(host);
-        let index: BTreeSet<String> = disk
-            .walk(DFS_ROOT)
-            .into_iter()
-            .filter_map(|p| p.strip_prefix(&format!("{DFS_ROOT}/")).map(str::to_string))
-            .collect();
+        let (log, index) = ObjectLog::open(world.spill.disk(host));
         let cost = SimCost::metered(host, &world);
         let now = world.scenario.run.epoch_ms + sim_now_ms();
         let modified = index
-            .iter()
+            .keys()
             .map(|path: &String| (path.clone(), now))
             .collect();
         Rc::new(Self {
             world,
             host,
-            disk,
+            log,
             index: RefCell::new(index),
             modified: RefCell::new(modified),
             cost,
@@ -129,30 +108,25 @@ impl DfsServer {
     }
 
     fn write(&self, path: &str, bytes: &[u8]) -> Result<(), String> {
-        self.disk
-            .write_synced(&disk_path(path), bytes)
+        let extent = self
+            .log
+            .put(path, bytes)
             .map_err(|e| format!("{path}: {e}"))?;
         self.count(|t| t.files_written += 1);
-        self.index.borrow_mut().insert(path.to_string());
+        self.index.borrow_mut().insert(path.to_string(), extent);
         let now = self.world.scenario.run.epoch_ms + sim_now_ms();
         self.modified.borrow_mut().insert(path.to_string(), now);
-        let buried = self
-            .world
+        self.world
             .storage_of_host(self.host)
             .graveyard
             .borrow_mut()
             .remove(path);
-        if buried.is_some() {
-            self.disk
-                .remove(&graveyard_path(path))
-                .map_err(|e| format!("{path}: {e}"))?;
-        }
         Ok(())
     }
 
-    /// Moves a deleted object's file into the graveyard, and notes a snapshot deletion that a
-    /// consumer file of its table still protected.
-    fn bury(&self, path: &str) {
+    /// Gives a deleted object's bytes (still in the log) to the graveyard, and notes a snapshot
+    /// deletion that a consumer file of its table still protected.
+    fn bury(&self, path: &str, extent: Extent) {
         let now = sim_now_ms();
         if let Some((root, id)) = path.split_once("/snapshot/snapshot-")
             && let Ok(id) = id.parse::<i64>()
@@ -162,15 +136,14 @@ impl DfsServer {
                 .index
                 .borrow()
                 .range(prefix.clone()..)
+                .map(|(found, _)| found)
                 .take_while(|p| p.starts_with(&prefix))
                 .cloned()
                 .collect();
             for consumer in consumers {
-                let next = self
-                    .disk
-                    .read(&disk_path(&consumer))
-                    .ok()
-                    .flatten()
+                let extent = self.index.borrow().get(&consumer).copied();
+                let next = extent
+                    .map(|extent| self.log.read(extent))
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                     .and_then(|v| v["nextSnapshot"].as_i64());
                 if let Some(next) = next
@@ -197,10 +170,7 @@ impl DfsServer {
                 path.to_string(),
                 Tombstone {
                     deleted_ms: now,
-                    bytes: ObjectBytes::Spilled {
-                        disk: self.disk.clone(),
-                        path: graveyard_path(path),
-                    },
+                    bytes: self.log.bytes_at(extent),
                 },
             );
     }
@@ -244,7 +214,7 @@ impl DfsServer {
                         t.bytes_written = t.bytes_written.saturating_add(represented);
                     });
                     if tag == 2 {
-                        if self.index.borrow().contains(&path) {
+                        if self.index.borrow().contains_key(&path) {
                             return Ok(vec![1, 0]);
                         }
                         self.write(&path, bytes)?;
@@ -261,14 +231,10 @@ impl DfsServer {
                     Ok(vec![0])
                 }
                 3 => {
-                    if !self.index.borrow().contains(&path) {
+                    let Some(extent) = self.index.borrow().get(&path).copied() else {
                         return Ok(vec![3]);
-                    }
-                    let bytes = self
-                        .disk
-                        .read(&disk_path(&path))
-                        .map_err(|e| format!("{path}: {e}"))?
-                        .ok_or_else(|| format!("{path}: indexed but not on the disk"))?;
+                    };
+                    let bytes = self.log.read(extent);
                     self.cost
                         .charge(CostOperator::DfsRead, 1, bytes.len() as u64)
                         .await;
@@ -287,6 +253,7 @@ impl DfsServer {
                         .index
                         .borrow()
                         .range(path.clone()..)
+                        .map(|(found, _)| found)
                         .take_while(|p| p.starts_with(&path))
                     {
                         out = out.str(found);
@@ -295,11 +262,12 @@ impl DfsServer {
                 }
                 5 => {
                     self.count(|t| t.delete_requests += 1);
-                    if self.index.borrow_mut().remove(&path) {
+                    let removed = self.index.borrow_mut().remove(&path);
+                    if let Some(extent) = removed {
                         self.count(|t| t.files_deleted += 1);
                         self.modified.borrow_mut().remove(&path);
-                        self.disk.rename(&disk_path(&path), &graveyard_path(&path));
-                        self.bury(&path);
+                        self.log.delete(&path).map_err(|e| format!("{path}: {e}"))?;
+                        self.bury(&path, extent);
                     }
                     Ok(vec![0])
                 }
@@ -311,6 +279,7 @@ impl DfsServer {
                         .index
                         .borrow()
                         .range(path.clone()..)
+                        .map(|(found, _)| found)
                         .take_while(|p| p.starts_with(&path))
                     {
                         let time = modified.get(found).copied().unwrap_or(i64::MAX);
@@ -326,24 +295,12 @@ impl DfsServer {
     }
 
     /// Names every object in the world's observations (requested by the world at the end of a
-    /// run): each file gets a second name under [`DUMP_ROOT`], which keeps its bytes whatever
-    /// the dfs does while another storage system dumps, and the checkers read it from there.
-    ///
-    /// The index names every object on the disk: each write is synced before it enters the
-    /// index, a delete leaves the index before the disk, and a restart rebuilds the index from
-    /// the disk.
+    /// run), each as its byte range of the log: the log only grows, so the range keeps these
+    /// bytes whatever the dfs does while another storage system dumps.
     pub fn dump(&self) {
         let mut objects = StoredObjects::default();
-        for name in self.index.borrow().iter() {
-            let dumped = format!("{DUMP_ROOT}/{name}");
-            self.disk.link(&disk_path(name), &dumped);
-            objects.insert_bytes(
-                name.clone(),
-                ObjectBytes::Spilled {
-                    disk: self.disk.clone(),
-                    path: dumped,
-                },
-            );
+        for (name, extent) in self.index.borrow().iter() {
+            objects.insert_bytes(name.clone(), self.log.bytes_at(*extent));
         }
         *self.world.storage_of_host(self.host).dump.borrow_mut() = Some(objects);
     }

@@ -3,6 +3,7 @@
 //! the topology. A restarted host runs its function again from the top, with empty memory.
 
 pub mod dfs;
+pub mod dfs_log;
 pub mod jobs;
 pub mod ops;
 pub mod serving;

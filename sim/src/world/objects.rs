@@ -4,24 +4,44 @@
 
 use std::collections::BTreeMap;
 
+use warehouse::env::LocalDisk;
+
 use crate::world::SpillDisk;
 
-/// Where one object's bytes are: a file of a host's spill disk, or held in memory (tests that
-/// tamper with a run's objects, and the graveyards they make up).
+/// Where one object's bytes are: a byte range of a file of a host's spill disk (an append-only
+/// log, so the range never changes), or held in memory (tests that tamper with a run's objects,
+/// and the graveyards they make up).
 #[derive(Clone)]
 pub enum ObjectBytes {
-    Spilled { disk: SpillDisk, path: String },
+    Spilled {
+        disk: SpillDisk,
+        path: String,
+        offset: u64,
+        len: usize,
+    },
     Held(Vec<u8>),
 }
 
 impl ObjectBytes {
-    /// The bytes, read into `bytes` (cleared first).
+    /// The bytes, read into `bytes` (replacing what it held).
     pub fn read_into(&self, bytes: &mut Vec<u8>) {
         match self {
-            Self::Spilled { disk, path } => assert!(
-                disk.read_into(path, bytes),
-                "a stored object's file is missing from the spill directory: {path}"
-            ),
+            Self::Spilled {
+                disk,
+                path,
+                offset,
+                len,
+            } => {
+                let read = disk
+                    .read_range(path, *offset, *len)
+                    .unwrap_or_else(|e| panic!("a stored object's bytes in {path}: {e}"));
+                assert_eq!(
+                    read.len(),
+                    *len,
+                    "a stored object's bytes lie past the end of {path}"
+                );
+                *bytes = read;
+            }
             Self::Held(held) => {
                 bytes.clear();
                 bytes.extend_from_slice(held);
@@ -39,7 +59,9 @@ impl ObjectBytes {
 impl std::fmt::Debug for ObjectBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Spilled { path, .. } => write!(f, "spilled at {path}"),
+            Self::Spilled {
+                path, offset, len, ..
+            } => write!(f, "{len} bytes at {path}:{offset}"),
             Self::Held(bytes) => write!(f, "{} bytes held", bytes.len()),
         }
     }
@@ -155,19 +177,21 @@ impl From<BTreeMap<String, Vec<u8>>> for StoredObjects {
 mod tests {
     use super::*;
     use crate::world::SpillDir;
-    use warehouse::env::LocalDisk;
 
     #[test]
     fn stored_objects_read_spilled_and_held_bytes_alike() {
         let dir = SpillDir::default();
         let disk = dir.disk("dfs");
-        disk.write_synced("/dump/t/a", b"spilled").unwrap();
+        disk.append_synced("/dfs/objects.log", b"headerspilled")
+            .unwrap();
         let mut objects = StoredObjects::default();
         objects.insert_bytes(
             "t/a".into(),
             ObjectBytes::Spilled {
                 disk: disk.clone(),
-                path: "/dump/t/a".into(),
+                path: "/dfs/objects.log".into(),
+                offset: 6,
+                len: 7,
             },
         );
         objects.insert("t/b".into(), b"held".to_vec());

@@ -129,80 +129,14 @@ impl SpillDisk {
 }
 
 impl SpillDisk {
-    /// Every file under `dir` (recursively) as a path of this disk (`dir/...`), sorted; files
-    /// part-way through a replacement are not files yet.
-    pub fn walk(&self, dir: &str) -> Vec<String> {
-        let mut found = Vec::new();
-        let mut pending = vec![dir.trim_end_matches('/').to_string()];
-        while let Some(dir) = pending.pop() {
-            let real = self.real_path(&dir);
-            let entries = match std::fs::read_dir(&real) {
-                Ok(entries) => entries,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => spill_failed(&real, &error),
-            };
-            for entry in entries {
-                let entry = entry.unwrap_or_else(|e| spill_failed(&real, &e));
-                let kind = entry
-                    .file_type()
-                    .unwrap_or_else(|e| spill_failed(&entry.path(), &e));
-                let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
-                if kind.is_dir() {
-                    pending.push(path);
-                } else if !path.ends_with(".writing") {
-                    found.push(path);
-                }
-            }
-        }
-        // The machine's directory order is not the simulation's.
-        found.sort();
-        found
-    }
-
-    /// Moves file `from` to `to` (replacing it), making `to`'s directory.
-    pub fn rename(&self, from: &str, to: &str) {
-        self.forget(from);
-        self.forget(to);
-        let (real_from, real_to) = (self.real_path(from), self.real_path(to));
-        if let Some(parent) = real_to.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| spill_failed(parent, &e));
-        }
-        std::fs::rename(&real_from, &real_to).unwrap_or_else(|e| spill_failed(&real_from, &e));
-    }
-
-    /// Makes `to` a second name of file `from` (replacing `to`), or a copy where the file system
-    /// has no hard links: `to` keeps these bytes when `from` is later replaced (a replacement
-    /// is a new file renamed over it) or moved.
-    pub fn link(&self, from: &str, to: &str) {
-        self.forget(to);
-        let (real_from, real_to) = (self.real_path(from), self.real_path(to));
-        if let Some(parent) = real_to.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| spill_failed(parent, &e));
-        }
-        match std::fs::remove_file(&real_to) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => spill_failed(&real_to, &error),
-        }
-        // A file system without hard links gets a copy: the same bytes, at the copy's cost.
-        if std::fs::hard_link(&real_from, &real_to).is_err() {
-            std::fs::copy(&real_from, &real_to).unwrap_or_else(|e| spill_failed(&real_to, &e));
-        }
-    }
-
-    /// Reads all of file `path` into `bytes` (cleared first); false when it does not exist.
-    pub fn read_into(&self, path: &str, bytes: &mut Vec<u8>) -> bool {
-        use std::io::Read;
-        bytes.clear();
-        let real = self.real_path(path);
-        let mut file = match File::open(&real) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return false,
-            Err(error) => spill_failed(&real, &error),
+    /// The length of file `path` in bytes; 0 when it does not exist.
+    pub fn file_len(&self, path: &str) -> u64 {
+        let Some(file) = self.file(path, false) else {
+            return 0;
         };
-        file.read_to_end(bytes)
-            .unwrap_or_else(|e| spill_failed(&real, &e));
-        true
+        file.metadata()
+            .unwrap_or_else(|e| spill_failed(&self.real_path(path), &e))
+            .len()
     }
 }
 
@@ -306,6 +240,8 @@ mod tests {
         disk.write_synced("/log/p0/meta", b"1").unwrap();
         disk.write_synced("/log/p0/meta", b"22").unwrap();
         assert_eq!(disk.read_range("/log/p0/0.seg", 2, 10).unwrap(), b"cdef");
+        assert_eq!(disk.file_len("/log/p0/0.seg"), 6);
+        assert_eq!(disk.file_len("/log/p0/absent"), 0);
         assert_eq!(disk.read("/log/p0/meta").unwrap().unwrap(), b"22");
         assert_eq!(disk.list("/log/p0").unwrap(), ["0.seg", "meta"]);
         // A host's restart opens its disk again: the bytes are still there.
@@ -314,20 +250,6 @@ mod tests {
         again.remove("/log/p0/0.seg").unwrap();
         assert_eq!(again.read("/log/p0/0.seg").unwrap(), None);
         assert!(dir.disk("dfs").list("/log/p0").unwrap().is_empty());
-        // A second name keeps the bytes through a replacement and a move of the first.
-        again.link("/log/p0/meta", "/dump/log/p0/meta");
-        again.write_synced("/log/p0/meta", b"333").unwrap();
-        again.rename("/log/p0/meta", "/graveyard/log/p0/meta");
-        let mut bytes = Vec::new();
-        assert!(again.read_into("/dump/log/p0/meta", &mut bytes));
-        assert_eq!(bytes, b"22");
-        assert!(again.read_into("/graveyard/log/p0/meta", &mut bytes));
-        assert_eq!(bytes, b"333");
-        assert!(!again.read_into("/log/p0/meta", &mut bytes));
-        assert_eq!(
-            again.walk("/"),
-            ["/dump/log/p0/meta", "/graveyard/log/p0/meta"]
-        );
         let path = dir.path.clone();
         drop((disk, again, dir));
         assert!(!path.exists(), "the spill directory leaves with the world");

@@ -139,8 +139,6 @@ pub struct TableInspector<'a> {
     /// Field names in order; string columns map through `symbols`.
     fields: Vec<String>,
     symbols: BTreeMap<String, Vec<String>>,
-    /// A data file's bytes are read here to hand them to the Parquet reader; reused.
-    scratch: RefCell<Vec<u8>>,
     /// Decoded manifests by path. The objects cannot change under the inspector, and a
     /// manifest is shared by every snapshot whose lists name it, so each is decoded once.
     manifests: RefCell<BTreeMap<String, Rc<Vec<FileEntry>>>>,
@@ -235,7 +233,6 @@ impl<'a> TableInspector<'a> {
             root: root.to_string(),
             fields: fields.iter().map(|f| f.to_string()).collect(),
             symbols,
-            scratch: RefCell::new(Vec::new()),
             manifests: RefCell::new(BTreeMap::new()),
         }
     }
@@ -426,18 +423,11 @@ impl<'a> TableInspector<'a> {
 
     /// Appends the records of one data file to `records`, whose `width` must be `fields.len()`.
     pub fn read_parquet(&self, path: &str, records: &mut Records) -> Result<(), String> {
-        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
-        if !self.objects.get_into(path, &mut scratch) {
-            *self.scratch.borrow_mut() = scratch;
-            return Err(format!("{path} is referenced by a manifest but missing"));
-        }
-        let data = bytes::Bytes::from(scratch);
-        let result = self.decode(path, &data, records);
-        // Take the buffer back for the next file when the reader kept no reference to it.
-        if let Ok(buffer) = data.try_into_mut() {
-            *self.scratch.borrow_mut() = buffer.into();
-        }
-        result
+        let bytes = self
+            .objects
+            .get(path)
+            .ok_or_else(|| format!("{path} is referenced by a manifest but missing"))?;
+        self.decode(path, &bytes::Bytes::from(bytes), records)
     }
 
     fn decode(&self, path: &str, data: &bytes::Bytes, records: &mut Records) -> Result<(), String> {

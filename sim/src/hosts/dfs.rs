@@ -132,19 +132,16 @@ impl DfsServer {
             && let Ok(id) = id.parse::<i64>()
         {
             let prefix = format!("{root}/consumer/consumer-");
-            let consumers: Vec<String> = self
+            let consumers: Vec<(String, Extent)> = self
                 .index
                 .borrow()
                 .range(prefix.clone()..)
-                .map(|(found, _)| found)
-                .take_while(|p| p.starts_with(&prefix))
-                .cloned()
+                .take_while(|(found, _)| found.starts_with(&prefix))
+                .map(|(found, at)| (found.clone(), *at))
                 .collect();
-            for consumer in consumers {
-                let extent = self.index.borrow().get(&consumer).copied();
-                let next = extent
-                    .map(|extent| self.log.read(extent))
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            for (consumer, at) in consumers {
+                let next = serde_json::from_slice::<serde_json::Value>(&self.log.read(at))
+                    .ok()
                     .and_then(|v| v["nextSnapshot"].as_i64());
                 if let Some(next) = next
                     && id >= next

@@ -23,8 +23,7 @@ pub enum ObjectBytes {
 }
 
 impl ObjectBytes {
-    /// The bytes, read into `bytes` (replacing what it held).
-    pub fn read_into(&self, bytes: &mut Vec<u8>) {
+    pub fn read(&self) -> Vec<u8> {
         match self {
             Self::Spilled {
                 disk,
@@ -40,19 +39,10 @@ impl ObjectBytes {
                     *len,
                     "a stored object's bytes lie past the end of {path}"
                 );
-                *bytes = read;
+                read
             }
-            Self::Held(held) => {
-                bytes.clear();
-                bytes.extend_from_slice(held);
-            }
+            Self::Held(held) => held.clone(),
         }
-    }
-
-    pub fn read(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        self.read_into(&mut bytes);
-        bytes
     }
 }
 
@@ -91,17 +81,6 @@ impl StoredObjects {
     pub fn bytes_of(&self, path: &str) -> Vec<u8> {
         self.get(path)
             .unwrap_or_else(|| panic!("no object {path} in storage"))
-    }
-
-    /// Reads the object into `bytes` (cleared first); false when there is no such object.
-    pub fn get_into(&self, path: &str, bytes: &mut Vec<u8>) -> bool {
-        match self.objects.get(path) {
-            Some(object) => {
-                object.read_into(bytes);
-                true
-            }
-            None => false,
-        }
     }
 
     pub fn contains_key(&self, path: &str) -> bool {
@@ -151,14 +130,6 @@ impl StoredObjects {
         self.keys_under(prefix)
             .map(|path| (path.clone(), self.objects[path].read()))
             .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
     }
 }
 

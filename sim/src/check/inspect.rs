@@ -159,13 +159,11 @@ fn avro_records(
     let bytes = objects
         .get(path)
         .ok_or_else(|| format!("{path} is missing"))?;
-    let reader = apache_avro::Reader::new(bytes.as_slice())
-        .map_err(|e| format!("{path} is not an Avro file: {e}"))?;
-    reader
+    super::avro_file::values(&bytes, path)?
+        .into_iter()
         .map(|value| match value {
-            Ok(AvroValue::Record(fields)) => Ok(fields),
-            Ok(_) => Err(format!("{path} holds a value that is not a record")),
-            Err(e) => Err(format!("{path} is not readable Avro: {e}")),
+            AvroValue::Record(fields) => Ok(fields),
+            _ => Err(format!("{path} holds a value that is not a record")),
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! the hosts (the code they check).
 
 pub mod accuracy;
+mod avro_file;
 pub mod budget;
 pub mod event_time;
 pub mod exactly_once;

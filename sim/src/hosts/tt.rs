@@ -131,7 +131,9 @@ fn handle_tt(world: &World, broker: &RefCell<Broker<SpillDisk>>, request: &[u8])
                 ),
             );
         }
-        log.extend(ids.iter().map(|id| (*id, now_ms)));
+        for &id in &ids {
+            log.push(id, now_ms);
+        }
         drop(ledger);
         note_fetch(world, partition, 0, now_ms);
         world.record(

@@ -3,6 +3,7 @@
 //! what steers the run (`control`); and the adapters behind the warehouse's ports (`env`,
 //! `dfs_client`, `disk`, `spill`, `rpc`) and the stored objects the checkers read (`objects`).
 
+mod column;
 pub mod control;
 pub mod dfs_client;
 pub mod disk;
@@ -25,7 +26,9 @@ use crate::topology::Chain;
 use crate::trace::{Trace, TraceKind};
 use crate::world::control::Control;
 use crate::world::fault_state::FaultState;
-use crate::world::observations::{JobFailover, Ledger, Observations, StorageObservations};
+use crate::world::observations::{
+    JobFailover, Ledger, Observations, PartitionLedger, StorageObservations,
+};
 use crate::world::seed::SeedTree;
 
 pub use disk::TurmoilDisk;
@@ -68,7 +71,9 @@ impl World {
         let seeds = SeedTree::new(seed);
         let observed = Observations {
             ledger: RefCell::new(Ledger {
-                partitions: vec![Vec::new(); partitions],
+                partitions: (0..partitions)
+                    .map(|_| PartitionLedger::default())
+                    .collect(),
             }),
             ..Observations::default()
         };

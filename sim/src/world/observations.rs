@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 
 use warehouse::env::CostOperator;
 
+use std::ops::Range;
+
+use crate::world::column::Column;
 use crate::world::control::RollbackRecord;
 use crate::world::objects::{ObjectBytes, StoredObjects};
 pub use crate::world::truth::GroundTruth;
@@ -17,7 +20,51 @@ pub use crate::world::truth::GroundTruth;
 /// event id and the simulated append time.
 #[derive(Default)]
 pub struct Ledger {
-    pub partitions: Vec<Vec<(u64, i64)>>,
+    pub partitions: Vec<PartitionLedger>,
+}
+
+/// One TT partition's appended records in offset order: each one's event id and simulated
+/// append ms, in 32 bits each until a value needs 64 (8 bytes a record, not 16: the ledger
+/// grows with every event a run produces).
+#[derive(Default)]
+pub struct PartitionLedger {
+    event_ids: Column,
+    appended_ms: Column,
+}
+
+impl PartitionLedger {
+    /// Notes the record at the next offset.
+    pub fn push(&mut self, event_id: u64, appended_ms: i64) {
+        let id = i64::try_from(event_id)
+            .unwrap_or_else(|_| panic!("ledger: event id {event_id} is past i64::MAX"));
+        self.event_ids.push(id);
+        self.appended_ms.push(appended_ms);
+    }
+
+    /// Records appended (the next offset).
+    pub fn len(&self) -> usize {
+        self.event_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The event id at each offset of `offsets` that the partition holds, in order.
+    pub fn event_ids(&self, offsets: Range<usize>) -> impl Iterator<Item = u64> + '_ {
+        let end = offsets.end.min(self.len());
+        (offsets.start.min(end)..end).map(|offset| self.event_ids.get(offset) as u64)
+    }
+
+    /// (event id, simulated append ms) of every record, in offset order.
+    pub fn records(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        (0..self.len()).map(|offset| {
+            (
+                self.event_ids.get(offset) as u64,
+                self.appended_ms.get(offset),
+            )
+        })
+    }
 }
 
 /// One answered report query.

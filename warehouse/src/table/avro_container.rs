@@ -40,7 +40,8 @@ pub(crate) fn encode_error(path: &str, reason: impl ToString) -> TableError {
     }
 }
 
-fn zigzag(value: i64, out: &mut Vec<u8>) {
+/// Appends `value` as a zigzag varint (Avro's `long`).
+pub(crate) fn zigzag(value: i64, out: &mut Vec<u8>) {
     let mut n = ((value << 1) ^ (value >> 63)) as u64;
     while n >= 0x80 {
         out.push((n as u8) | 0x80);

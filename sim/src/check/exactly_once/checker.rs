@@ -223,11 +223,11 @@ impl<'a> Checker<'a> {
             };
             let end = (*offset as usize).min(log.len());
             let start = self.ledger_cursors[partition];
-            for (id, _) in log.get(start..end).unwrap_or_default() {
-                if let Some(event) = self.truth.event(*id) {
+            for id in log.event_ids(start..end) {
+                if let Some(event) = self.truth.event(id) {
                     self.late.observe_consumed(partition, event.event_time_ms);
                 }
-                if let Some(ix) = self.dwd.dense(*id) {
+                if let Some(ix) = self.dwd.dense(id) {
                     let flags = self.dwd.flags[ix];
                     if flags & (EXPECTED | VALID) == VALID {
                         self.dwd.settle(ix, flags | EXPECTED);

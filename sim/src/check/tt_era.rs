@@ -76,7 +76,7 @@ fn truth_rows(world: &World, appended_counts: &mut Appended) -> BTreeMap<DwsKey,
     let appended: BTreeSet<u64> = ledger
         .partitions
         .iter()
-        .flat_map(|p| p.event_ids(0..p.len()))
+        .flat_map(|p| p.event_ids())
         .collect();
     appended_counts.records = ledger.partitions.iter().map(|p| p.len() as u64).sum();
     appended_counts.distinct = appended.len() as u64;

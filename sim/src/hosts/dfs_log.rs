@@ -108,16 +108,7 @@ impl ObjectLog {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Vec<u8> {
-        let bytes = self
-            .disk
-            .read_range(LOG_PATH, offset, len)
-            .unwrap_or_else(|e| panic!("the dfs log at {offset}: {e}"));
-        assert_eq!(
-            bytes.len(),
-            len,
-            "the dfs log is shorter than a record says"
-        );
-        bytes
+        self.disk.read_written(LOG_PATH, offset, len)
     }
 }
 

@@ -173,7 +173,7 @@ fn write_perfetto(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let mut append_times: Vec<i64> = ledger
         .partitions
         .iter()
-        .flat_map(|log| log.records().map(|(_, t)| t))
+        .flat_map(|log| log.appended_ms())
         .collect();
     append_times.sort_unstable();
     let mut tt_lag = Vec::new();
@@ -216,10 +216,7 @@ fn write_ods(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
     let truth = output.world.observed.truth.borrow();
     let ledger = output.world.observed.ledger.borrow();
     for (partition, log) in ledger.partitions.iter().enumerate() {
-        let events: Vec<_> = log
-            .event_ids(0..log.len())
-            .filter_map(|id| truth.event(id))
-            .collect();
+        let events: Vec<_> = log.event_ids().filter_map(|id| truth.event(id)).collect();
         let column = |f: &dyn Fn(&warehouse::event::AdEvent) -> i64| {
             int_column(events.iter().map(f).collect())
         };
@@ -243,7 +240,7 @@ fn write_ods(dir: &Path, output: &Simulation) -> Result<(), OutputError> {
         push(
             "tt_append_sim_ms",
             DataType::Int64,
-            int_column(log.records().map(|(_, t)| t).collect()),
+            int_column(log.appended_ms().collect()),
         );
         push("event_id", DataType::Int64, column(&|e| e.event_id as i64));
         push("event_time", DataType::Int64, column(&|e| e.event_time_ms));

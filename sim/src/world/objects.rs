@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use warehouse::env::LocalDisk;
-
 use crate::world::SpillDisk;
 
 /// Where one object's bytes are: a byte range of a file of a host's spill disk (an append-only
@@ -30,17 +28,7 @@ impl ObjectBytes {
                 path,
                 offset,
                 len,
-            } => {
-                let read = disk
-                    .read_range(path, *offset, *len)
-                    .unwrap_or_else(|e| panic!("a stored object's bytes in {path}: {e}"));
-                assert_eq!(
-                    read.len(),
-                    *len,
-                    "a stored object's bytes lie past the end of {path}"
-                );
-                read
-            }
+            } => disk.read_written(path, *offset, *len),
             Self::Held(held) => held.clone(),
         }
     }
@@ -148,6 +136,7 @@ impl From<BTreeMap<String, Vec<u8>>> for StoredObjects {
 mod tests {
     use super::*;
     use crate::world::SpillDir;
+    use warehouse::env::LocalDisk;
 
     #[test]
     fn stored_objects_read_spilled_and_held_bytes_alike() {

@@ -7,9 +7,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use warehouse::env::CostOperator;
-
 use std::ops::Range;
+
+use warehouse::env::CostOperator;
 
 use crate::world::column::Column;
 use crate::world::control::RollbackRecord;
@@ -51,19 +51,19 @@ impl PartitionLedger {
     }
 
     /// The event id at each offset of `offsets` that the partition holds, in order.
-    pub fn event_ids(&self, offsets: Range<usize>) -> impl Iterator<Item = u64> + '_ {
+    pub fn event_ids_in(&self, offsets: Range<usize>) -> impl Iterator<Item = u64> + '_ {
         let end = offsets.end.min(self.len());
         (offsets.start.min(end)..end).map(|offset| self.event_ids.get(offset) as u64)
     }
 
-    /// (event id, simulated append ms) of every record, in offset order.
-    pub fn records(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        (0..self.len()).map(|offset| {
-            (
-                self.event_ids.get(offset) as u64,
-                self.appended_ms.get(offset),
-            )
-        })
+    /// The event id of every record, in offset order.
+    pub fn event_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.event_ids_in(0..self.len())
+    }
+
+    /// The simulated ms each record was appended at, in offset order.
+    pub fn appended_ms(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(|offset| self.appended_ms.get(offset))
     }
 }
 

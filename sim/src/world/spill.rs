@@ -129,6 +129,20 @@ impl SpillDisk {
 }
 
 impl SpillDisk {
+    /// Exactly `len` bytes of file `path` from `offset`: bytes this run wrote there and
+    /// recorded where, so a missing file or a short read is a bug, not bad input.
+    pub fn read_written(&self, path: &str, offset: u64, len: usize) -> Vec<u8> {
+        let bytes = self
+            .read_range(path, offset, len)
+            .unwrap_or_else(|e| panic!("{path} at {offset}: {e}"));
+        assert_eq!(
+            bytes.len(),
+            len,
+            "{path} ends before the {len} bytes at {offset} this run wrote there"
+        );
+        bytes
+    }
+
     /// The length of file `path` in bytes; 0 when it does not exist.
     pub fn file_len(&self, path: &str) -> u64 {
         let Some(file) = self.file(path, false) else {

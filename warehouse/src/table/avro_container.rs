@@ -104,14 +104,20 @@ pub(crate) fn read_container(
         .collect()
 }
 
-/// A cursor over a container file's bytes; every read is bounds-checked.
-struct Cursor<'a> {
+/// A cursor over zigzag-varint-encoded bytes (a container file's); every read is bounds-checked.
+pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn long(&mut self) -> Option<i64> {
+    /// A cursor at `bytes[at..]`.
+    pub(crate) fn new(bytes: &'a [u8], at: usize) -> Self {
+        Self { bytes, at }
+    }
+
+    /// The zigzag varint at the cursor, moving past it; None if the bytes end first.
+    pub(crate) fn long(&mut self) -> Option<i64> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let byte = *self.bytes.get(self.at)?;
@@ -176,7 +182,7 @@ fn read_known(
     known: &KnownSchema,
     path: &str,
 ) -> Result<Option<Vec<Value>>, TableError> {
-    let mut cursor = Cursor { bytes, at: 0 };
+    let mut cursor = Cursor::new(bytes, 0);
     let Some(Header { metadata, sync }) = read_header(&mut cursor) else {
         return Ok(None);
     };

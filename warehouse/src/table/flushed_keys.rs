@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use super::avro_container::zigzag;
+use super::avro_container::{Cursor, zigzag};
 
 /// Which rows a bucket writer holds in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,21 +38,6 @@ pub(crate) struct FlushedKeys {
     len: usize,
     /// The greatest key held (empty when none): most lookups are of new event ids, past it.
     greatest: Vec<i64>,
-}
-
-/// The varint at `bytes[*at..]`, moving `at` past it. Only this set's own bytes are read.
-fn read_varint(bytes: &[u8], at: &mut usize) -> i64 {
-    let mut n: u64 = 0;
-    let mut shift = 0;
-    loop {
-        let byte = bytes[*at];
-        *at += 1;
-        n |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return ((n >> 1) as i64) ^ -((n & 1) as i64);
-        }
-        shift += 7;
-    }
 }
 
 impl FlushedKeys {
@@ -91,10 +76,13 @@ impl FlushedKeys {
         if !visit(&key) {
             return;
         }
-        let mut at = self.block_starts[block];
+        let mut differences = Cursor::new(&self.differences, self.block_starts[block]);
         for _ in 1..self.block_lens[block] {
             for column in &mut key {
-                *column = column.wrapping_add(read_varint(&self.differences, &mut at));
+                let difference = differences
+                    .long()
+                    .expect("a block's differences are this set's own whole varints");
+                *column = column.wrapping_add(difference);
             }
             if !visit(&key) {
                 return;

@@ -223,7 +223,7 @@ impl<'a> Checker<'a> {
             };
             let end = (*offset as usize).min(log.len());
             let start = self.ledger_cursors[partition];
-            for id in log.event_ids(start..end) {
+            for id in log.event_ids_in(start..end) {
                 if let Some(event) = self.truth.event(id) {
                     self.late.observe_consumed(partition, event.event_time_ms);
                 }

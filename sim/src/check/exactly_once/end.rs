@@ -194,7 +194,7 @@ pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet
     let mut appended_records = 0;
     for log in &world.observed.ledger.borrow().partitions {
         appended_records += log.len() as u64;
-        for id in log.event_ids(0..log.len()) {
+        for id in log.event_ids() {
             match dwd.dense(id) {
                 Some(ix) => dwd.flags[ix] |= IN_TT,
                 None => {

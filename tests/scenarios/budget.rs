@@ -28,11 +28,11 @@ fn paused_advertisers_stop_and_overspend_above_the_sla_fails() {
         // happen once serving stopped.
         let shown_after = truth
             .iter()
-            .zip(&truth.produced_ms)
+            .zip(truth.produced_ms())
             .filter(|(e, produced)| {
                 e.advertiser_id == *advertiser
                     && e.kind == EventKind::Impression
-                    && **produced > effective_ms + max_delay_ms
+                    && *produced > effective_ms + max_delay_ms
             })
             .count();
         assert_eq!(shown_after, 0, "advertiser {advertiser} was still shown");

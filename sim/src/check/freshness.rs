@@ -78,8 +78,8 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
         }
         match ix.filter(|ix| dwd.flags[*ix] & VISIBLE != 0) {
             Some(ix) => {
-                let visible = dwd.visible_at[ix];
-                let produced = truth.produced_ms[i - 1];
+                let visible = dwd.visible_at.get(ix);
+                let produced = truth.produced_ms_at(i - 1);
                 note_second(produced, visible);
                 last_visible = Some(last_visible.map_or(visible, |t: i64| t.max(visible)));
                 if excuses.as_ref().is_some_and(|e| e.event(produced, visible)) {
@@ -94,7 +94,7 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
             }
             None => {
                 never_visible += 1;
-                note_second(truth.produced_ms[i - 1], i64::MAX);
+                note_second(truth.produced_ms_at(i - 1), i64::MAX);
             }
         }
     }

@@ -65,10 +65,14 @@ pub struct Bottleneck {
 impl CapacityReport {
     /// Builds the report from the metered work (in represented records) and the simulated
     /// production times of events, each standing for `represents` production events.
-    pub fn build(meter: &BusyMeter, produced_ms: &[i64], represents: u64) -> Self {
+    pub fn build(
+        meter: &BusyMeter,
+        produced_ms: impl Iterator<Item = i64>,
+        represents: u64,
+    ) -> Self {
         let window_ns = BUSY_WINDOW_MS as f64 * 1e6;
         let mut produced_per_window: BTreeMap<i64, u64> = BTreeMap::new();
-        for &ms in produced_ms {
+        for ms in produced_ms {
             *produced_per_window
                 .entry(ms.div_euclid(BUSY_WINDOW_MS))
                 .or_default() += represents;
@@ -274,7 +278,7 @@ mod tests {
             ("dws-job", "dwd_to_dws", 1, 2.0, 40_000),
         ]);
         let produced: Vec<i64> = (0..100_000).map(|i| 10_000 + i % 10_000).collect();
-        let report = CapacityReport::build(&meter, &produced, 1);
+        let report = CapacityReport::build(&meter, produced.iter().copied(), 1);
         let b = report.bottleneck.clone().expect("dwd-job saturated");
         assert_eq!(
             (b.host.as_str(), b.operator.as_str()),
@@ -291,7 +295,7 @@ mod tests {
     #[test]
     fn no_saturated_window_names_no_bottleneck() {
         let meter = meter(&[("dwd-job", "ods_to_dwd", 0, 8.9, 10_000)]);
-        let report = CapacityReport::build(&meter, &[], 1);
+        let report = CapacityReport::build(&meter, std::iter::empty(), 1);
         assert_eq!(report.bottleneck, None);
         assert!(report.render()[1].starts_with("bottleneck: none"));
     }

@@ -91,7 +91,7 @@ impl ResourcesReport {
         let window_ns = BUSY_WINDOW_MS as f64 * 1e6;
         let truth = world.observed.truth.borrow();
         let mut produced_per_window: BTreeMap<i64, u64> = BTreeMap::new();
-        for &ms in &truth.produced_ms {
+        for ms in truth.produced_ms() {
             *produced_per_window
                 .entry(ms.div_euclid(BUSY_WINDOW_MS))
                 .or_default() += 1;

@@ -270,7 +270,7 @@ impl Summary {
             lateness: checks.lateness.clone(),
             capacity: CapacityReport::build(
                 &world.observed.busy.borrow(),
-                &truth.produced_ms,
+                truth.produced_ms(),
                 world.scenario.represents(),
             ),
             resources,

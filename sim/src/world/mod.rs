@@ -3,7 +3,7 @@
 //! what steers the run (`control`); and the adapters behind the warehouse's ports (`env`,
 //! `dfs_client`, `disk`, `spill`, `rpc`) and the stored objects the checkers read (`objects`).
 
-mod column;
+pub(crate) mod column;
 pub mod control;
 pub mod dfs_client;
 pub mod disk;

@@ -46,7 +46,9 @@ pub(crate) fn live_files_check(
         // equal to the produced event.
         // Ordered by (sequence.field value, sequence number) when DWD has a sequence field.
         let sequence_field = dwd_sequence_field(world);
-        let mut newest = vec![(i64::MIN, i64::MIN); truth.len() + 1];
+        // The sequence field's values are held only when DWD has one (8 bytes an event fewer).
+        let mut newest_sequence_number = vec![i64::MIN; truth.len() + 1];
+        let mut newest_field_value = sequence_field.map(|_| vec![i64::MIN; truth.len() + 1]);
         let mut state = vec![0u8; truth.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
         // One live file at a time, in the order merge-on-read reads them: the records of every
@@ -60,12 +62,20 @@ pub(crate) fn live_files_check(
                     continue;
                 };
                 let id = row[0] as usize;
-                let rank = (
-                    sequence_field.map_or(0, |field| row[field]),
-                    records.sequence_numbers[r],
-                );
-                if rank > newest[id] {
-                    newest[id] = rank;
+                let sequence_number = records.sequence_numbers[r];
+                let newer = match (&mut newest_field_value, sequence_field) {
+                    (Some(values), Some(field)) => {
+                        let newer = (row[field], sequence_number)
+                            > (values[id], newest_sequence_number[id]);
+                        if newer {
+                            values[id] = row[field];
+                        }
+                        newer
+                    }
+                    _ => sequence_number > newest_sequence_number[id],
+                };
+                if newer {
+                    newest_sequence_number[id] = sequence_number;
                     let live = records.kinds[r].is_live();
                     state[id] = match (live, row == truth_row(&event)) {
                         (false, _) => 3,

@@ -151,27 +151,43 @@ pub fn check_chain(
     }
     let (final_report, unconsumed) = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
-    let visible_at: Vec<i64> = checker
-        .dwd
-        .flags
-        .iter()
-        .zip(&checker.dwd.visible_at)
-        .map(|(flags, at)| if flags & VISIBLE != 0 { *at } else { i64::MAX })
-        .collect();
+    // Only a second chain's checks read this chain's visibility (8 bytes an event).
+    let chains = world.scenario.topology().chains();
+    let visible_at: Vec<i64> = if chains.len() > 1 && chains[0] == chain {
+        (0..checker.dwd.flags.len())
+            .map(|ix| {
+                if checker.dwd.flags[ix] & VISIBLE != 0 {
+                    checker.dwd.visible_at.get(ix)
+                } else {
+                    i64::MAX
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let served_freshness = other_visible_at.map(|other| {
         let dwd = &mut checker.dwd;
         for (ix, &at) in other.iter().enumerate().skip(1) {
             if ix < dwd.flags.len()
                 && at != i64::MAX
-                && (dwd.flags[ix] & VISIBLE == 0 || at < dwd.visible_at[ix])
+                && (dwd.flags[ix] & VISIBLE == 0 || at < dwd.visible_at.get(ix))
             {
                 dwd.flags[ix] |= VISIBLE;
-                dwd.visible_at[ix] = at;
+                dwd.visible_at.set(ix, at);
             }
         }
         freshness_report(&checker, chaos_end_ms)
     });
     let too_late: BTreeSet<u64> = checker.late.too_late_ids().collect();
+    let pipeline = lakehouse_figures(&checker.dws.slots, world.scenario.run.epoch_ms);
+    // The snapshot walk's per-event state and read buffers are done with: let them go before
+    // the live files are read, which needs its own per-event state (the end of a long run's
+    // largest moment).
+    checker.dwd = DwdState::default();
+    checker.dws = DwsState::default();
+    checker.dwd_records = Records::default();
+    checker.dws_records = Records::default();
     let live = live_files_check(world, &checker.truth, objects, &too_late, &unconsumed);
     let (live_violations, files) = match live {
         Ok(result) => result,
@@ -204,7 +220,7 @@ pub fn check_chain(
             files,
             lateness,
             secondary: None,
-            pipeline: lakehouse_figures(&checker.dws.slots, world.scenario.run.epoch_ms),
+            pipeline,
         },
         visible_at,
         served_freshness,
@@ -336,7 +352,7 @@ pub(crate) fn walk_tables(
             for ix in ids {
                 if dwd.flags[ix] & VISIBLE == 0 {
                     dwd.flags[ix] |= VISIBLE;
-                    dwd.visible_at[ix] = visible_ms;
+                    dwd.visible_at.set(ix, visible_ms);
                 }
             }
             visible_through += 1;

@@ -6,6 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::check::spec::*;
 use crate::world::GroundTruth;
+use crate::world::column::Column;
 
 /// A fast, seedless hasher for DWS keys (the checker never iterates a hashed map, so its order
 /// cannot reach the output).
@@ -74,14 +75,16 @@ pub(crate) fn mismatch_of(flags: u8) -> bool {
 /// DWD as stored and as it must be. Ids 1..=n of the ground truth index dense vectors (index 0
 /// unused; `ix` is `events[ix - 1]`'s slot); any other id a table holds lives in `outside` and is
 /// never expected.
+#[derive(Default)]
 pub(crate) struct DwdState {
     /// `events[i].event_id == i + 1` for every event, as `GroundTruth` promises.
     pub(crate) ids_dense: bool,
     pub(crate) flags: Vec<u8>,
     /// Sequence number of the newest record per id.
     pub(crate) seq: Vec<i64>,
-    /// Simulated ms the id first became visible in DWS (when `VISIBLE`).
-    pub(crate) visible_at: Vec<i64>,
+    /// Simulated ms the id first became visible in DWS (when `VISIBLE`), in as few bits as
+    /// the run's times need.
+    pub(crate) visible_at: Column,
     /// DWS slot of the ground-truth row's key.
     pub(crate) truth_slot: Vec<u32>,
     /// Live rows that differ from the ground truth's row for their id.
@@ -123,7 +126,7 @@ impl DwdState {
             ids_dense,
             flags,
             seq: vec![i64::MIN; n + 1],
-            visible_at: vec![0; n + 1],
+            visible_at: Column::filled(0, n + 1),
             truth_slot,
             odd_rows: HashMap::new(),
             outside: BTreeMap::new(),

@@ -103,6 +103,10 @@ pub struct FileEntry {
     pub size_bytes: u64,
 }
 
+/// Rows the Parquet reader decodes at a time (measured: larger batches grow the reader's
+/// buffers by reallocation, smaller ones pay per-batch overhead).
+pub const BATCH_ROWS: usize = 4096;
+
 /// Records of data files: row kinds, sequence numbers and the field values, row-major
 /// (string columns as symbol indexes). Kept flat so reading a table allocates nothing per record.
 #[derive(Debug, Clone, Default)]
@@ -380,19 +384,23 @@ impl<'a> TableInspector<'a> {
         Ok(())
     }
 
-    /// [`Self::live_records`] one live file at a time: `records` holds one file's records when
-    /// `visit` sees it (the same records in the same order, without holding every file's at
-    /// once).
-    pub fn for_each_live_file(
+    /// [`Self::live_records`] a batch at a time: `records` holds one batch of one live file's
+    /// records (at most [`BATCH_ROWS`]) when `visit` sees it. The same records in the same
+    /// order, without holding every file's, or one whole file's, at once: an unpartitioned
+    /// table's largest file grows with the run.
+    pub fn for_each_live_batch(
         &self,
         snapshot: &SnapshotInfo,
         records: &mut Records,
         mut visit: impl FnMut(&Records),
     ) -> Result<(), String> {
         for (bucket, name) in self.live_files(snapshot)? {
+            let path = format!("{}/bucket-{bucket}/{name}", self.root);
             records.reset(self.fields.len());
-            self.read_parquet(&format!("{}/bucket-{bucket}/{name}", self.root), records)?;
-            visit(records);
+            self.decode(&path, &self.file_bytes(&path)?, records, |records| {
+                visit(records);
+                records.reset(records.width);
+            })?;
         }
         Ok(())
     }
@@ -421,14 +429,26 @@ impl<'a> TableInspector<'a> {
 
     /// Appends the records of one data file to `records`, whose `width` must be `fields.len()`.
     pub fn read_parquet(&self, path: &str, records: &mut Records) -> Result<(), String> {
+        self.decode(path, &self.file_bytes(path)?, records, |_| {})
+    }
+
+    fn file_bytes(&self, path: &str) -> Result<bytes::Bytes, String> {
         let bytes = self
             .objects
             .get(path)
             .ok_or_else(|| format!("{path} is referenced by a manifest but missing"))?;
-        self.decode(path, &bytes::Bytes::from(bytes), records)
+        Ok(bytes::Bytes::from(bytes))
     }
 
-    fn decode(&self, path: &str, data: &bytes::Bytes, records: &mut Records) -> Result<(), String> {
+    /// Appends the file's records to `records` a batch at a time, calling `after_batch` after
+    /// each (which may take the batch out of `records`).
+    fn decode(
+        &self,
+        path: &str,
+        data: &bytes::Bytes,
+        records: &mut Records,
+        mut after_batch: impl FnMut(&mut Records),
+    ) -> Result<(), String> {
         let unreadable = |e: ParquetError| format!("{path} is not readable Parquet: {e}");
         let metadata =
             ArrowReaderMetadata::load(data, ArrowReaderOptions::new()).map_err(unreadable)?;
@@ -455,8 +475,7 @@ impl<'a> TableInspector<'a> {
         .map_err(unreadable)?;
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), metadata);
         // Read only the columns the checkers use (not the `_KEY_` copies), in batches of up to
-        // 4096 rows (measured: larger batches grow the reader's buffers by reallocation, smaller
-        // ones pay per-batch overhead).
+        // BATCH_ROWS.
         let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let wanted: Vec<usize> = builder
             .parquet_schema()
@@ -475,13 +494,14 @@ impl<'a> TableInspector<'a> {
         let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
         let reader = builder
             .with_projection(mask)
-            .with_batch_size(rows.clamp(1, 4096))
+            .with_batch_size(rows.clamp(1, BATCH_ROWS))
             .build()
             .map_err(unreadable)?;
         let width = self.fields.len();
-        records.kinds.reserve(rows);
-        records.sequence_numbers.reserve(rows);
-        records.values.reserve(rows * width);
+        let reserved = rows.min(BATCH_ROWS);
+        records.kinds.reserve(reserved);
+        records.sequence_numbers.reserve(reserved);
+        records.values.reserve(reserved * width);
         let mut symbol_columns: Vec<Vec<i64>> = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| format!("{path}: {e}"))?;
@@ -544,6 +564,7 @@ impl<'a> TableInspector<'a> {
             records
                 .sequence_numbers
                 .extend_from_slice(&sequence.values()[..n]);
+            after_batch(records);
         }
         Ok(())
     }

@@ -51,10 +51,10 @@ pub(crate) fn live_files_check(
         let mut newest_field_value = sequence_field.map(|_| vec![i64::MIN; truth.len() + 1]);
         let mut state = vec![0u8; truth.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
-        // One live file at a time, in the order merge-on-read reads them: the records of every
-        // live file at once would be the run's largest allocation.
+        // One batch of one live file at a time, in the order merge-on-read reads them: the
+        // records of every live file at once would be the run's largest allocation.
         let mut records = Records::default();
-        dwd.for_each_live_file(latest, &mut records, |records| {
+        dwd.for_each_live_batch(latest, &mut records, |records| {
             for r in 0..records.len() {
                 let row = records.row(r);
                 let Some(event) = truth.event(row[0] as u64) else {

@@ -210,26 +210,33 @@ fn encode_column(
     }
 }
 
-/// Encodes records into one Parquet file's bytes. `path` only names errors.
-pub(crate) fn encode<R: Records + ?Sized>(
+/// Records handed to the Parquet writer at a time: a multiple of its mini-batch (1024 rows),
+/// so the pages and the bytes are those of one batch of every record, while the Arrow arrays
+/// in memory are one slice's, not the file's (a compaction of a large bucket built every column
+/// of its output at once).
+const ENCODE_SLICE_ROWS: usize = 16 * 1024;
+const _: () = assert!(
+    ENCODE_SLICE_ROWS % 1024 == 0,
+    "slices must not move page boundaries"
+);
+
+/// Records `rows` of `records` as one Arrow batch of `arrow_schema`.
+fn record_batch<R: Records + ?Sized>(
     schema: &TableSchema,
     pk_indices: &[usize],
+    arrow_schema: &Arc<ArrowSchema>,
     records: &R,
+    rows: std::ops::Range<usize>,
     path: &str,
-) -> Result<Vec<u8>, TableError> {
-    let arrow_schema = Arc::new(arrow_schema(schema, pk_indices));
-    let n = records.len();
+) -> Result<RecordBatch, TableError> {
+    let n = rows.len();
     let (npk, nfields) = (pk_indices.len(), schema.fields.len());
-    assert!(
-        n == 0 || records.key_width() == npk,
-        "records keyed by the primary key"
-    );
     // One pass over the records fills every column.
     let mut keys: Vec<Vec<i64>> = (0..npk).map(|_| Vec::with_capacity(n)).collect();
     let mut values: Vec<Vec<i64>> = (0..nfields).map(|_| Vec::with_capacity(n)).collect();
     let mut sequence_numbers = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
-    for i in 0..n {
+    for i in rows {
         for (k, column) in keys.iter_mut().enumerate() {
             column.push(records.key(i, k));
         }
@@ -261,11 +268,39 @@ pub(crate) fn encode<R: Records + ?Sized>(
             &field.name,
         )?);
     }
+    RecordBatch::try_new(arrow_schema.clone(), columns).map_err(|e| TableError::Encode {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Encodes records into one Parquet file's bytes. `path` only names errors.
+pub(crate) fn encode<R: Records + ?Sized>(
+    schema: &TableSchema,
+    pk_indices: &[usize],
+    records: &R,
+    path: &str,
+) -> Result<Vec<u8>, TableError> {
+    encode_in_slices(schema, pk_indices, records, path, ENCODE_SLICE_ROWS)
+}
+
+fn encode_in_slices<R: Records + ?Sized>(
+    schema: &TableSchema,
+    pk_indices: &[usize],
+    records: &R,
+    path: &str,
+    slice_rows: usize,
+) -> Result<Vec<u8>, TableError> {
+    let arrow_schema = Arc::new(arrow_schema(schema, pk_indices));
+    let n = records.len();
+    assert!(
+        n == 0 || records.key_width() == pk_indices.len(),
+        "records keyed by the primary key"
+    );
     let encode_err = |e: &dyn std::fmt::Display| TableError::Encode {
         path: path.to_string(),
         reason: e.to_string(),
     };
-    let batch = RecordBatch::try_new(arrow_schema.clone(), columns).map_err(|e| encode_err(&e))?;
     let compression = match schema.options.file_compression {
         FileCompression::None => Compression::UNCOMPRESSED,
         FileCompression::Snappy => Compression::SNAPPY,
@@ -280,10 +315,23 @@ pub(crate) fn encode<R: Records + ?Sized>(
         }
     }
     let props = props.build();
-    let mut writer =
-        ArrowWriter::try_new(Vec::with_capacity(n * 16 + 1024), arrow_schema, Some(props))
-            .map_err(|e| encode_err(&e))?;
-    writer.write(&batch).map_err(|e| encode_err(&e))?;
+    let mut writer = ArrowWriter::try_new(
+        Vec::with_capacity(n * 16 + 1024),
+        arrow_schema.clone(),
+        Some(props),
+    )
+    .map_err(|e| encode_err(&e))?;
+    // At least one batch, so a file of no records is written as before (its schema, no rows).
+    let mut start = 0;
+    loop {
+        let end = n.min(start + slice_rows);
+        let batch = record_batch(schema, pk_indices, &arrow_schema, records, start..end, path)?;
+        writer.write(&batch).map_err(|e| encode_err(&e))?;
+        start = end;
+        if start >= n {
+            break;
+        }
+    }
     writer.into_inner().map_err(|e| encode_err(&e))
 }
 
@@ -674,4 +722,65 @@ pub(crate) fn decode_run(
         kinds,
         values,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EVENT_FIELD_NAMES;
+    use crate::jobs::schemas::dwd_schema;
+    use crate::table::TableOptions;
+
+    /// Handing the writer slices of the records writes the same bytes as one batch of all of
+    /// them: the slices only bound the Arrow arrays held at once. Over several pages and
+    /// slices and a ragged last one, with a dictionary-encoded enum column, compressed and not.
+    /// (Slices that are not a multiple of the writer's 1024-row mini-batch move page
+    /// boundaries: 1000 fails here.)
+    #[test]
+    fn slices_encode_to_the_bytes_of_one_batch() {
+        let rows: Vec<(Vec<i64>, Vec<i64>)> = (0..200_000i64)
+            .map(|i| {
+                let row: Vec<i64> = EVENT_FIELD_NAMES
+                    .iter()
+                    .enumerate()
+                    .map(|(f, name)| {
+                        if *name == "kind" {
+                            i % 3
+                        } else {
+                            i * 7 + f as i64
+                        }
+                    })
+                    .collect();
+                (vec![row[0]], row)
+            })
+            .collect();
+        let records: Vec<RecordRef<'_>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (key, row))| RecordRef {
+                key,
+                sequence_number: i as i64,
+                kind: if i % 5 == 0 {
+                    RowKind::Delete
+                } else {
+                    RowKind::Insert
+                },
+                row,
+            })
+            .collect();
+        for compression in [FileCompression::None, FileCompression::Snappy] {
+            let schema = dwd_schema(TableOptions {
+                file_compression: compression,
+                ..TableOptions::default()
+            });
+            let whole = encode_in_slices(&schema, &[0], &records, "t", usize::MAX).unwrap();
+            for slice_rows in [1024, ENCODE_SLICE_ROWS] {
+                let sliced = encode_in_slices(&schema, &[0], &records, "t", slice_rows).unwrap();
+                assert!(
+                    whole == sliced,
+                    "{compression:?}: slices of {slice_rows} changed the file's bytes"
+                );
+            }
+        }
+    }
 }

@@ -216,7 +216,7 @@ fn encode_column(
 /// of its output at once).
 const ENCODE_SLICE_ROWS: usize = 16 * 1024;
 const _: () = assert!(
-    ENCODE_SLICE_ROWS % 1024 == 0,
+    ENCODE_SLICE_ROWS.is_multiple_of(1024),
     "slices must not move page boundaries"
 );
 

@@ -17,6 +17,7 @@ use warehouse::stream::backoff_sleep;
 use warehouse::tt::TtClient;
 
 use crate::trace::TraceKind;
+use crate::world::truth::{CAMPAIGN_ID_STRIDE, CREATIVE_ID_STRIDE};
 use crate::world::{SimTransport, World, sim_now_ms};
 
 /// Largest batch one append carries.
@@ -73,8 +74,9 @@ impl Generator {
         let traffic = &world.scenario.traffic;
         let rng = &mut self.rng;
         let advertiser_id = 1 + draw_rank(&self.advertiser_cdf, rng.random::<f64>()) as i64;
-        let campaign_id =
-            advertiser_id * 1000 + 1 + draw_rank(&self.campaign_cdf, rng.random::<f64>()) as i64;
+        let campaign_id = advertiser_id * CAMPAIGN_ID_STRIDE
+            + 1
+            + draw_rank(&self.campaign_cdf, rng.random::<f64>()) as i64;
         if world.scenario.serving.daily_budget_micros.is_some()
             && world
                 .control
@@ -96,7 +98,7 @@ impl Generator {
             event_time_ms: world.scenario.run.epoch_ms + happened_ms - delay_ms,
             advertiser_id,
             campaign_id,
-            creative_id: campaign_id * 100 + rng.random_range(0..8),
+            creative_id: campaign_id * CREATIVE_ID_STRIDE + rng.random_range(0..8),
             slot_id: rng.random_range(1..=40),
             region_id: rng.random_range(1..=34),
             kind,

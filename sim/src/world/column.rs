@@ -159,7 +159,7 @@ impl Column {
 
     /// Bytes the values take (not counting spare capacity).
     #[cfg(test)]
-    pub(crate) fn value_bytes(&self) -> usize {
+    fn value_bytes(&self) -> usize {
         self.chunks.iter().map(|c| c.len() << c.rank()).sum()
     }
 }

@@ -48,7 +48,8 @@ pub(crate) fn live_files_check(
         let sequence_field = dwd_sequence_field(world);
         // The sequence field's values are held only when DWD has one (8 bytes an event fewer).
         let mut newest_sequence_number = vec![i64::MIN; truth.len() + 1];
-        let mut newest_field_value = sequence_field.map(|_| vec![i64::MIN; truth.len() + 1]);
+        let mut newest_field_value =
+            sequence_field.map(|field| (field, vec![i64::MIN; truth.len() + 1]));
         let mut state = vec![0u8; truth.len() + 1]; // 0 absent, 1 right, 2 wrong, 3 deleted
         let mut unknown: Option<i64> = None;
         // One batch of one live file at a time, in the order merge-on-read reads them: the
@@ -63,16 +64,16 @@ pub(crate) fn live_files_check(
                 };
                 let id = row[0] as usize;
                 let sequence_number = records.sequence_numbers[r];
-                let newer = match (&mut newest_field_value, sequence_field) {
-                    (Some(values), Some(field)) => {
-                        let newer = (row[field], sequence_number)
+                let newer = match &mut newest_field_value {
+                    Some((field, values)) => {
+                        let newer = (row[*field], sequence_number)
                             > (values[id], newest_sequence_number[id]);
                         if newer {
-                            values[id] = row[field];
+                            values[id] = row[*field];
                         }
                         newer
                     }
-                    _ => sequence_number > newest_sequence_number[id],
+                    None => sequence_number > newest_sequence_number[id],
                 };
                 if newer {
                     newest_sequence_number[id] = sequence_number;

@@ -1,5 +1,5 @@
 //! The simulator's tests that need its internals across stages: counterfactual runs (storage or the
-//! world's record changed after the fact), a tampered DWS, and the inspector read against the
+//! world's record changed after the fact), a tampered DWD and DWS, and the inspector read against the
 //! table store that wrote the files.
 
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use crate::scenario::Scenario;
 
 mod counterfactuals;
 mod inspector;
+mod tampered_dwd;
 mod tampered_dws;
 mod tampered_store;
 

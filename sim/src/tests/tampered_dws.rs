@@ -15,17 +15,17 @@ fn json(objects: &StoredObjects, path: &str) -> serde_json::Value {
     serde_json::from_slice(&objects.bytes_of(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Paths of the data files the latest DWS snapshot that added any added (later snapshots of the
-/// liveness phase commit no files), so their rows are the final ones.
-fn latest_delta_files(objects: &StoredObjects) -> Vec<String> {
-    let latest: i64 = String::from_utf8(objects.bytes_of(&format!("{DWS_ROOT}/snapshot/LATEST")))
+/// Paths of the data files the latest snapshot of the table at `root` that added any added
+/// (later snapshots of the liveness phase commit no files), so their rows are the final ones.
+pub(super) fn latest_delta_files(objects: &StoredObjects, root: &str) -> Vec<String> {
+    let latest: i64 = String::from_utf8(objects.bytes_of(&format!("{root}/snapshot/LATEST")))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     (1..=latest)
         .rev()
-        .map(|id| delta_files(objects, id))
+        .map(|id| delta_files(objects, root, id))
         .find(|files| !files.is_empty())
         .unwrap_or_default()
 }
@@ -58,18 +58,15 @@ fn avro_string(record: &[(String, apache_avro::types::Value)], name: &str) -> St
     }
 }
 
-fn delta_files(objects: &StoredObjects, id: i64) -> Vec<String> {
-    let snapshot = json(objects, &format!("{DWS_ROOT}/snapshot/snapshot-{id}"));
+fn delta_files(objects: &StoredObjects, root: &str, id: i64) -> Vec<String> {
+    let snapshot = json(objects, &format!("{root}/snapshot/snapshot-{id}"));
     let list_path = format!(
-        "{DWS_ROOT}/manifest/{}",
+        "{root}/manifest/{}",
         snapshot["deltaManifestList"].as_str().unwrap()
     );
     let mut files = Vec::new();
     for manifest in avro_records(objects, &list_path) {
-        let path = format!(
-            "{DWS_ROOT}/manifest/{}",
-            avro_string(&manifest, "_FILE_NAME")
-        );
+        let path = format!("{root}/manifest/{}", avro_string(&manifest, "_FILE_NAME"));
         for entry in avro_records(objects, &path) {
             let apache_avro::types::Value::Int(bucket) = avro_field(&entry, "_BUCKET") else {
                 panic!("{path}: _BUCKET is not an int");
@@ -78,7 +75,7 @@ fn delta_files(objects: &StoredObjects, id: i64) -> Vec<String> {
                 panic!("{path}: _FILE is not a record");
             };
             files.push(format!(
-                "{DWS_ROOT}/bucket-{bucket}/{}",
+                "{root}/bucket-{bucket}/{}",
                 avro_string(file, "_FILE_NAME")
             ));
         }
@@ -153,7 +150,7 @@ fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
     assert!(clean.is_empty(), "the untampered run passes: {clean:?}");
 
     let mut objects = output.simulation.objects.clone();
-    let path = latest_delta_files(&objects)
+    let path = latest_delta_files(&objects, DWS_ROOT)
         .into_iter()
         .find(|p| p.contains("/data-"))
         .expect("the last DWS snapshot added a data file");

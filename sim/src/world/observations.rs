@@ -25,11 +25,20 @@ pub struct Ledger {
 
 /// One TT partition's appended records in offset order: each one's event id and simulated
 /// append ms, in 32 bits each until a value needs 64 (8 bytes a record, not 16: the ledger
-/// grows with every event a run produces).
-#[derive(Default)]
+/// grows with every event a run produces), in columns that spill their full chunks to a
+/// temporary file.
 pub struct PartitionLedger {
     event_ids: Column,
     appended_ms: Column,
+}
+
+impl Default for PartitionLedger {
+    fn default() -> Self {
+        Self {
+            event_ids: Column::spilling(),
+            appended_ms: Column::spilling(),
+        }
+    }
 }
 
 impl PartitionLedger {

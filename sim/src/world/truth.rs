@@ -14,8 +14,9 @@ use super::column::Column;
 pub(crate) const CAMPAIGN_ID_STRIDE: i64 = 1000;
 pub(crate) const CREATIVE_ID_STRIDE: i64 = 100;
 
-/// What the traffic generator produced: the ground truth every checker recomputes from.
-#[derive(Default)]
+/// What the traffic generator produced: the ground truth every checker recomputes from. Its
+/// columns spill their full chunks to a temporary file: the truth grows with every event of a
+/// run and only the checkers read it back.
 pub struct GroundTruth {
     /// The first event's event time: each event's is held as its distance from this, which
     /// fits 32 bits for any run shorter than 24 days.
@@ -30,13 +31,33 @@ pub struct GroundTruth {
     creative_in_campaign: Column,
     slot_id: Column,
     region_id: Column,
-    kind: Vec<EventKind>,
+    /// `EventKind` codes.
+    kind: Column,
     cost_micros: Column,
     gmv_micros: Column,
     /// Simulated ms at which each event was produced, in id order.
     produced_ms: Column,
     /// Events generated but never handed to TT (producer buffer full).
     pub dropped_at_source: u64,
+}
+
+impl Default for GroundTruth {
+    fn default() -> Self {
+        Self {
+            event_time_base_ms: 0,
+            event_time_from_base_ms: Column::spilling(),
+            advertiser_id: Column::spilling(),
+            campaign_in_advertiser: Column::spilling(),
+            creative_in_campaign: Column::spilling(),
+            slot_id: Column::spilling(),
+            region_id: Column::spilling(),
+            kind: Column::spilling(),
+            cost_micros: Column::spilling(),
+            gmv_micros: Column::spilling(),
+            produced_ms: Column::spilling(),
+            dropped_at_source: 0,
+        }
+    }
 }
 
 impl GroundTruth {
@@ -71,7 +92,7 @@ impl GroundTruth {
         );
         self.slot_id.push(event.slot_id);
         self.region_id.push(event.region_id);
-        self.kind.push(event.kind);
+        self.kind.push(event.kind as i64);
         self.cost_micros.push(event.cost_micros);
         self.gmv_micros.push(event.gmv_micros);
         self.produced_ms.push(produced_ms);
@@ -83,7 +104,7 @@ impl GroundTruth {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.kind.is_empty()
+        self.len() == 0
     }
 
     /// The event with id `index + 1`; panics past the last.
@@ -107,7 +128,8 @@ impl GroundTruth {
                 .wrapping_add(campaign_id.wrapping_mul(CREATIVE_ID_STRIDE)),
             slot_id: self.slot_id.get(index),
             region_id: self.region_id.get(index),
-            kind: self.kind[index],
+            kind: EventKind::from_code(self.kind.get(index))
+                .expect("the truth holds the codes of the kinds it was given"),
             cost_micros: self.cost_micros.get(index),
             gmv_micros: self.gmv_micros.get(index),
         }

@@ -14,6 +14,7 @@ mod key;
 mod lifecycle;
 mod merge;
 mod meta;
+mod pending;
 mod reader;
 mod runs;
 mod schema;

@@ -13,26 +13,11 @@ use super::format::{self, FileContent, RecordRef, file_meta};
 use super::key::PackedKey;
 use super::merge::{MergeFunction, Merged};
 use super::meta::{CommitMessage, DataFileMeta};
+use super::pending::Pending;
 use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
-
-/// A key touched since the last `prepare_commit`.
-struct Pending {
-    /// The key's live value before the batch (kept only for the lookup changelog).
-    before: Option<Row>,
-    /// Sequence number of the key's last write.
-    sequence_number: i64,
-    /// Plain deduplicate: the row of the last write when that write deleted the key (the
-    /// live row is in `state`).
-    deleted_row: Option<Row>,
-    /// Other engines: the batch's writes folded into one partial record.
-    batch: Option<Merged>,
-    /// With `unsafe.lookup.ignore-sequence-field` only: the row of the key's last write (when
-    /// live), which that unsafe lookup reports as the new value whatever the merge kept.
-    written_last: Option<Row>,
-}
 
 pub struct BucketWriter {
     schema: TableSchema,
@@ -263,18 +248,19 @@ impl BucketWriter {
             match self.pending.entry(key) {
                 Entry::Vacant(v) => {
                     self.pending_keys.push(v.key().clone());
-                    v.insert(Pending {
-                        before: if lookup { old } else { None },
+                    let before = if lookup { old } else { None };
+                    v.insert(Pending::new(
                         sequence_number,
+                        before,
                         deleted_row,
-                        batch: None,
-                        written_last: None,
-                    });
+                        None,
+                        None,
+                    ));
                 }
                 Entry::Occupied(mut o) => {
                     let p = o.get_mut();
                     p.sequence_number = sequence_number;
-                    p.deleted_row = deleted_row;
+                    p.set_deleted_row(deleted_row);
                 }
             }
             return Ok(());
@@ -312,21 +298,22 @@ impl BucketWriter {
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
                 self.pending_keys.push(v.key().clone());
-                v.insert(Pending {
-                    before: before_live,
+                let batch = Some(lifted);
+                v.insert(Pending::new(
                     sequence_number,
-                    deleted_row: None,
-                    batch: Some(lifted),
+                    before_live,
+                    None,
+                    batch,
                     written_last,
-                });
+                ));
             }
             Entry::Occupied(mut o) => {
                 let p = o.get_mut();
                 p.sequence_number = sequence_number;
-                p.written_last = written_last;
-                match &mut p.batch {
+                p.set_written_last(written_last);
+                match p.batch_mut() {
                     Some(batch) => self.merge.combine(batch, lifted),
-                    None => p.batch = Some(lifted),
+                    batch => *batch = Some(lifted),
                 }
             }
         }
@@ -419,7 +406,7 @@ impl BucketWriter {
             .iter()
             .map(|key| {
                 let p = &self.pending[key];
-                let (kind, row) = match (&p.batch, &p.deleted_row) {
+                let (kind, row) = match (p.batch(), p.deleted_row()) {
                     (Some(batch), _) => (batch.kind, &batch.row),
                     (None, Some(row)) => (RowKind::Delete, row),
                     (None, None) => (RowKind::Insert, &self.state[key]),
@@ -458,7 +445,7 @@ impl BucketWriter {
                     let p = &self.pending[key];
                     let merged = self.state.get(key);
                     // UNSAFE (apache/paimon#7220): the newest write, not the merged row.
-                    let after = match &p.written_last {
+                    let after = match p.written_last() {
                         Some(row) if ignore_sequence => Some(row),
                         _ => merged,
                     };
@@ -468,7 +455,7 @@ impl BucketWriter {
                         kind,
                         row,
                     };
-                    match (&p.before, after) {
+                    match (p.before(), after) {
                         (None, Some(v)) => changes.push(record(RowKind::Insert, v)),
                         (Some(v), None) => changes.push(record(RowKind::Delete, v)),
                         (Some(v), Some(w)) if v != w => {

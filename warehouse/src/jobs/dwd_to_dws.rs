@@ -171,6 +171,22 @@ impl<E: Env> DwdToDws<E> {
         Ok(())
     }
 
+    /// Lets go of the flushed DWS rows of minutes past the allowed lateness: every later record
+    /// of those minutes goes to the late table (`apply`), so their rows are never read again,
+    /// and the job's memory stays flat in the run's length.
+    fn forget_closed_minutes(&mut self) {
+        let watermark_ms = self.watermark_ms;
+        let allowed_lateness_ms = self.config.allowed_lateness_ms;
+        let closed = |key: &[i64]| {
+            // A DWS key is (advertiser, campaign, minute); every event of a minute has the
+            // minute's lateness.
+            lateness_of(key[2], watermark_ms, allowed_lateness_ms) == Lateness::TooLate
+        };
+        for writer in &mut self.writers {
+            writer.forget_closed_rows(closed);
+        }
+    }
+
     /// Folds one DWD changelog record into the DWS rows.
     fn apply(&mut self, kind: RowKind, row: &Row) -> Result<(), JobError> {
         let event = AdEvent::from_row(row).ok_or_else(|| {
@@ -329,6 +345,7 @@ impl<E: Env> StreamJob for DwdToDws<E> {
             .cost()
             .charge_subtasks(CostOperator::DwsWriter, &lanes)
             .await;
+        self.forget_closed_minutes();
         // Side-table files of a declined checkpoint ride along with the next one, as the
         // runtime does for the DWS files.
         let late_messages = prepare_all(

@@ -194,6 +194,19 @@ impl BucketWriter {
         self.len() == 0
     }
 
+    /// Lets go of the held rows whose key `closed` says no write will ever touch again (a
+    /// Flink job's state TTL: the job routes every later record of such a key elsewhere). The
+    /// rows stay in the table's files. Does nothing while writes wait for a flush, so a pending
+    /// key's row is never lost; returns the rows let go.
+    pub fn forget_closed_rows(&mut self, closed: impl Fn(&[i64]) -> bool) -> usize {
+        if self.has_pending() {
+            return 0;
+        }
+        let before = self.state.len();
+        self.state.retain(|key, _| !closed(key.as_slice()));
+        before - self.state.len()
+    }
+
     /// Writes one record under its key, merged with the table's merge engine. For deduplicate,
     /// +I/+U upsert and -U/-D delete. Errors, changing nothing, when the engine refuses the
     /// record (a retraction where the merge engine or an aggregate function cannot take one).

@@ -144,3 +144,38 @@ async fn rewriting_a_flushed_key_is_a_caller_bug_when_rows_are_not_held() {
     let bucket = lane.table.bucket_of_key(&[3]) as usize;
     let _ = lane.writers[bucket].write(RowKind::Insert, vec![3, 2]);
 }
+
+/// A writer lets go of the flushed rows its caller closes, never of a row waiting for a flush,
+/// and the table's files keep every row.
+#[tokio::test(flavor = "current_thread")]
+async fn forgetting_closed_rows_keeps_pending_ones_and_the_files() {
+    let mut lane = Lane::new(ChangelogProducer::None, HeldRows::All).await;
+    for k in 0..10 {
+        lane.insert_once(k, k * 10);
+    }
+    let closed = |key: &[i64]| key[0] < 5;
+    let forgotten: usize = lane
+        .writers
+        .iter_mut()
+        .map(|w| w.forget_closed_rows(closed))
+        .sum();
+    assert_eq!(
+        (forgotten, lane.live_keys()),
+        (0, 10),
+        "rows wait for a flush"
+    );
+    lane.checkpoint(1).await;
+    let forgotten: usize = lane
+        .writers
+        .iter_mut()
+        .map(|w| w.forget_closed_rows(closed))
+        .sum();
+    assert_eq!((forgotten, lane.live_keys()), (5, 5));
+    for k in 0..10 {
+        let writer = &lane.writers[lane.table.bucket_of_key(&[k]) as usize];
+        let held = writer.get(&[k]).cloned();
+        assert_eq!(held, (k >= 5).then(|| vec![k, k * 10]), "key {k}");
+    }
+    lane.restart().await;
+    assert_eq!(lane.live_keys(), 10, "the files still hold every row");
+}

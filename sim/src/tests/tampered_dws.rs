@@ -1,6 +1,7 @@
 //! The exactly-once checker must catch a wrong DWS: after a clean run, one DWS row is rewritten
 //! as if its events were counted twice and another is turned into a delete (missing); the checker
-//! re-run over the tampered storage must name both keys.
+//! re-run over the tampered storage must name both keys. Also the tampering tools the DWD
+//! test shares: a clean run re-checked after its last data file is rewritten.
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ fn json(objects: &StoredObjects, path: &str) -> serde_json::Value {
 
 /// Paths of the data files the latest snapshot of the table at `root` that added any added
 /// (later snapshots of the liveness phase commit no files), so their rows are the final ones.
-pub(super) fn latest_delta_files(objects: &StoredObjects, root: &str) -> Vec<String> {
+fn latest_delta_files(objects: &StoredObjects, root: &str) -> Vec<String> {
     let latest: i64 = String::from_utf8(objects.bytes_of(&format!("{root}/snapshot/LATEST")))
         .unwrap()
         .trim()
@@ -83,54 +84,37 @@ fn delta_files(objects: &StoredObjects, root: &str, id: i64) -> Vec<String> {
     files
 }
 
-/// Doubles the sums of row 0 and turns row 1 into a delete; returns both keys.
-fn tamper(bytes: &[u8]) -> (Vec<u8>, [i64; 3], [i64; 3]) {
+/// The first record batch of Parquet file `bytes`.
+pub(super) fn first_batch(bytes: &[u8]) -> RecordBatch {
     let mut reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.to_vec()))
         .unwrap()
         .build()
         .unwrap();
-    let batch = reader.next().unwrap().unwrap();
-    let ints = |name: &str| {
-        batch
-            .column_by_name(name)
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .values()
-            .to_vec()
-    };
-    let key = |row: usize| {
-        [
-            ints("advertiser_id")[row],
-            ints("campaign_id")[row],
-            ints("minute")[row],
-        ]
-    };
-    let (doubled, missing) = (key(0), key(1));
+    reader.next().unwrap().unwrap()
+}
+
+/// The values of 64-bit integer column `name`.
+pub(super) fn int64s(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    let column = batch.column_by_name(name).unwrap();
+    let values = column.as_any().downcast_ref::<Int64Array>();
+    values
+        .unwrap_or_else(|| panic!("{name} is not Int64"))
+        .values()
+        .to_vec()
+}
+
+/// A Parquet file of `batch` with the columns `changed` gives (by name) replacing its own.
+pub(super) fn rewritten(
+    batch: &RecordBatch,
+    changed: impl Fn(&str) -> Option<ArrayRef>,
+) -> Vec<u8> {
     let schema = batch.schema();
     let columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
         .map(|field| {
             let name = field.name().as_str();
-            if name == "_VALUE_KIND" {
-                let kinds = batch
-                    .column_by_name(name)
-                    .unwrap()
-                    .as_any()
-                    .downcast_ref::<Int8Array>()
-                    .unwrap();
-                let mut values: Vec<i8> = (0..kinds.len()).map(|i| kinds.value(i)).collect();
-                values[1] = 3; // -D: the row disappears
-                Arc::new(Int8Array::from(values)) as ArrayRef
-            } else if ["impressions", "clicks", "conversions", "cost", "gmv"].contains(&name) {
-                let mut values = ints(name);
-                values[0] *= 2; // counted twice
-                Arc::new(Int64Array::from(values)) as ArrayRef
-            } else {
-                batch.column_by_name(name).unwrap().clone()
-            }
+            changed(name).unwrap_or_else(|| batch.column_by_name(name).unwrap().clone())
         })
         .collect();
     let tampered = RecordBatch::try_new(schema.clone(), columns).unwrap();
@@ -138,31 +122,72 @@ fn tamper(bytes: &[u8]) -> (Vec<u8>, [i64; 3], [i64; 3]) {
     let mut writer = ArrowWriter::try_new(&mut out, schema, None).unwrap();
     writer.write(&tampered).unwrap();
     writer.close().unwrap();
+    out
+}
+
+/// Doubles the sums of row 0 and turns row 1 into a delete; returns both keys.
+fn tamper(bytes: &[u8]) -> (Vec<u8>, [i64; 3], [i64; 3]) {
+    let batch = first_batch(bytes);
+    let key = |row: usize| {
+        [
+            int64s(&batch, "advertiser_id")[row],
+            int64s(&batch, "campaign_id")[row],
+            int64s(&batch, "minute")[row],
+        ]
+    };
+    let (doubled, missing) = (key(0), key(1));
+    let out = rewritten(&batch, |name| {
+        if name == "_VALUE_KIND" {
+            let kinds = batch.column_by_name(name).unwrap();
+            let kinds = kinds.as_any().downcast_ref::<Int8Array>().unwrap();
+            let mut values: Vec<i8> = (0..kinds.len()).map(|i| kinds.value(i)).collect();
+            values[1] = 3; // -D: the row disappears
+            Some(Arc::new(Int8Array::from(values)) as ArrayRef)
+        } else if ["impressions", "clicks", "conversions", "cost", "gmv"].contains(&name) {
+            let mut values = int64s(&batch, name);
+            values[0] *= 2; // counted twice
+            Some(Arc::new(Int64Array::from(values)) as ArrayRef)
+        } else {
+            None
+        }
+    });
     (out, doubled, missing)
 }
 
-#[test]
-fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
+/// A clean smoke run (seed 2, no faults) whose last data file of the table at `root` is
+/// replaced by `tamper`'s version of it; the exactly-once checker's violations over that
+/// storage, and what `tamper` said about its change.
+pub(super) fn violations_after_tampering<T>(
+    root: &str,
+    tamper: impl FnOnce(&[u8]) -> (Vec<u8>, T),
+) -> (Vec<crate::check::Violation>, T) {
     let mut scenario = crate::tests::shipped("smoke");
     scenario.faults.clear();
     let output = crate::check::run(scenario, 2);
-    let clean: Vec<_> = output.checks.exactly_once.violations.clone();
+    let clean = &output.checks.exactly_once.violations;
     assert!(clean.is_empty(), "the untampered run passes: {clean:?}");
 
     let mut objects = output.simulation.objects.clone();
-    let path = latest_delta_files(&objects, DWS_ROOT)
+    let path = latest_delta_files(&objects, root)
         .into_iter()
         .find(|p| p.contains("/data-"))
-        .expect("the last DWS snapshot added a data file");
-    let (bytes, doubled, missing) = tamper(&objects.bytes_of(&path));
+        .unwrap_or_else(|| panic!("the last snapshot of {root} that added files added data"));
+    let (bytes, changed) = tamper(&objects.bytes_of(&path));
     objects.insert(path, bytes);
-
     let outcome = crate::check::exactly_once::check_run(
         &output.simulation.world,
         &objects,
         output.simulation.chaos_end_ms,
     );
-    let violations = &outcome.exactly_once.violations;
+    (outcome.exactly_once.violations, changed)
+}
+
+#[test]
+fn a_dws_row_counted_twice_and_one_missing_are_both_named() {
+    let (violations, (doubled, missing)) = violations_after_tampering(DWS_ROOT, |bytes| {
+        let (out, doubled, missing) = tamper(bytes);
+        (out, (doubled, missing))
+    });
     let text: Vec<String> = violations
         .iter()
         .map(|v| format!("{}: {}", v.at, v.message))

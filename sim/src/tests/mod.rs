@@ -1,6 +1,6 @@
-//! The simulator's tests that need its internals across stages: counterfactual runs (storage or the
-//! world's record changed after the fact), a tampered DWD and DWS, and the inspector read against the
-//! table store that wrote the files.
+//! The simulator's tests that need its internals across stages: counterfactual runs (storage or
+//! the world's record changed after the fact), a tampered DWD and DWS, and the inspector read
+//! against the table store that wrote the files.
 
 use std::path::PathBuf;
 

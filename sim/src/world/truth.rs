@@ -8,9 +8,10 @@ use warehouse::event::{AdEvent, EventKind};
 
 use super::column::Column;
 
-/// How the traffic numbers ids (`hosts/traffic.rs` draws them with these): campaign ids are the advertiser's id times this plus a small
-/// number, creative ids the campaign's times [`CREATIVE_ID_STRIDE`] plus a small number. The
-/// truth holds the small numbers; wrapping arithmetic keeps every id exact whatever it is.
+/// How the traffic numbers ids (`hosts/traffic.rs` draws them with these): campaign ids are
+/// the advertiser's id times this plus a small number, creative ids the campaign's times
+/// [`CREATIVE_ID_STRIDE`] plus a small number. The truth holds the small numbers; wrapping
+/// arithmetic keeps every id exact whatever it is.
 pub(crate) const CAMPAIGN_ID_STRIDE: i64 = 1000;
 pub(crate) const CREATIVE_ID_STRIDE: i64 = 100;
 

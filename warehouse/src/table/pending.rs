@@ -35,8 +35,9 @@ impl Pending {
         batch: Option<Merged>,
         written_last: Option<Row>,
     ) -> Self {
-        let any = before.is_some() || deleted_row.is_some() || batch.is_some();
-        let rows = (any || written_last.is_some()).then(|| {
+        let holds_a_row =
+            before.is_some() || deleted_row.is_some() || batch.is_some() || written_last.is_some();
+        let rows = holds_a_row.then(|| {
             Box::new(PendingRows {
                 before,
                 deleted_row,

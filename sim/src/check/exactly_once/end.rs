@@ -15,7 +15,8 @@ use crate::check::{CheckerName, Violation};
 use crate::world::{GroundTruth, StoredObjects, World};
 
 /// A 64-bit fingerprint of a DWD row: splitmix64 over each value in turn, so rows that differ
-/// in any value differ here but for a chance of 2^-64.
+/// in any value differ here but for a chance of 2^-64. The checker's own, not the warehouse's
+/// `row::stable_hash`: that one is the bucket function of the tables it checks.
 fn row_fingerprint(row: &[i64]) -> u64 {
     row.iter().fold(0x9e37_79b9_7f4a_7c15, |hash: u64, &value| {
         let mut z = (hash ^ value as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -1,17 +1,13 @@
 //! Universal compaction of one bucket's LSM tree, shared by writers that compact inline and by a
-//! dedicated compactor: which sorted runs to merge (Paimon's universal picking) and the merge
-//! itself, which writes the output level's files (rolling at `target-file-size`) and reports
-//! what it replaced.
+//! dedicated compactor: which sorted runs to merge (Paimon's universal picking), and what a
+//! compaction reports. The merge itself, streamed, is `compaction_merge`.
 
 use std::collections::BTreeMap;
 
-use super::format::{self, FileContent, RecordRef, Records, Run};
-use super::merge::{MergeFunction, Merged};
+use super::compaction_merge::{MergeOutput, merge_files};
 use super::meta::DataFileMeta;
-use super::runs;
-use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableOptions, TableSchema};
+use super::{FileStoreTable, TableError, TableOptions, TableSchema};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind};
 
 /// A sorted run: one level-0 file, or all files of one higher level.
 pub(crate) struct SortedRun {
@@ -250,163 +246,15 @@ pub async fn compact_bucket_full<S: ObjectStore>(
         .map(Some)
 }
 
-/// Where and how a compaction writes its result.
-struct MergeOutput<'a> {
-    level: u32,
-    /// All runs are merged: deletes can be dropped, and the full-compaction changelog is due.
-    full: bool,
-    file_prefix: &'a str,
-    time_millis: i64,
-}
-
-/// Merges `inputs` with the table's merge engine into one file at `output.level`.
-async fn merge_files<S: ObjectStore>(
-    table: &FileStoreTable<S>,
-    schema: &TableSchema,
-    bucket: u32,
-    inputs: Vec<DataFileMeta>,
-    output: MergeOutput<'_>,
-) -> Result<CompactionResult, TableError> {
-    let MergeOutput {
-        level: output_level,
-        full,
-        file_prefix,
-        time_millis,
-    } = output;
-    let pk_indices = schema.primary_key_indices()?;
-    let merge = MergeFunction::new(schema, &pk_indices)?;
-    let max_level = schema.options.max_level();
-    let changelog_wanted =
-        full && schema.options.changelog_producer == ChangelogProducer::FullCompaction;
-    // Walk the input runs' key order together (each file is sorted by key) and fold each key
-    // with the merge engine; a key with one record, or plain deduplicate's newest record,
-    // passes through without being copied out of its decoded columns.
-    let mut io_bytes = 0;
-    let mut runs = Vec::with_capacity(inputs.len());
-    for file in &inputs {
-        io_bytes += file.file_size;
-        runs.push(table.read_run(bucket, file).await?);
-    }
-    let drop_deletes = full && !merge.keeps_tombstones();
-    let last_wins = merge.is_last_wins();
-    let mut outputs_in_order: Vec<Output> = Vec::new();
-    let mut folded: Vec<(Key, i64, Merged)> = Vec::new();
-    runs::for_each_key(&runs, |group| {
-        let &(r, i) = group.last().expect("a key has records");
-        if last_wins || group.len() == 1 {
-            if !drop_deletes || runs[r].kinds[i].is_add() {
-                outputs_in_order.push(Output::Run(r, i));
-            }
-            return;
-        }
-        let mut records = group.iter().map(|&(r, i)| Merged {
-            kind: runs[r].kinds[i],
-            row: runs[r].row(i),
-        });
-        let mut merged = records.next().expect("a key has records");
-        for newer in records {
-            merge.combine(&mut merged, newer);
-        }
-        if !drop_deletes || merged.is_live() {
-            outputs_in_order.push(Output::Folded(folded.len()));
-            folded.push((runs[r].key(i), runs[r].sequence_number(i), merged));
-        }
-    });
-    let input_rows: u64 = inputs.iter().map(|f| f.row_count).sum();
-    let input_bytes: u64 = inputs.iter().map(|f| f.file_size).sum();
-    let rows_per_file = rows_per_output_file(
-        schema.options.target_file_size_bytes,
-        input_bytes,
-        input_rows,
-    );
-    let mut outputs = Vec::new();
-    // Rolling output (Paimon's `target-file-size`): sorted by key and one record per key, so
-    // the files of the output level cover disjoint key ranges.
-    for (index, chunk) in outputs_in_order.chunks(rows_per_file).enumerate() {
-        let chunk = MergedRecords {
-            runs: &runs,
-            folded: &folded,
-            outputs: chunk,
-        };
-        let name = if index == 0 {
-            format!("data-{file_prefix}-compact-l{output_level}.parquet")
-        } else {
-            format!("data-{file_prefix}-compact-l{output_level}-{index}.parquet")
-        };
-        let path = table.bucket_file_path(bucket, &name);
-        let encoded = format::encode(schema, &pk_indices, &chunk, &path)?;
-        let mut meta = format::file_meta(
-            name,
-            encoded.len() as u64,
-            &chunk,
-            time_millis,
-            FileContent::Data,
-        );
-        meta.level = output_level;
-        meta.file_source = "COMPACT".to_string();
-        io_bytes += meta.file_size;
-        table.store().put(&path, encoded).await?;
-        outputs.push(meta);
-    }
-    let mut changelog = Vec::new();
-    if changelog_wanted {
-        // The top level before this compaction, merged on its own: one sorted run, one record
-        // per key, already merged.
-        let mut top_level: Vec<(Key, i64, RowKind, Row)> = Vec::new();
-        for (run, file) in runs.iter().zip(&inputs) {
-            if file.level == max_level {
-                top_level.extend(
-                    (0..run.len())
-                        .map(|i| (run.key(i), run.sequence_number(i), run.kinds[i], run.row(i))),
-                );
-            }
-        }
-        top_level.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        let before = merge.merge_sorted(top_level);
-        let all = MergedRecords {
-            runs: &runs,
-            folded: &folded,
-            outputs: &outputs_in_order,
-        };
-        let merged: Vec<(Key, i64, Merged)> = (0..all.len())
-            .map(|i| {
-                let key = (0..pk_indices.len()).map(|k| all.key(i, k)).collect();
-                let row = (0..schema.fields.len()).map(|f| all.value(i, f)).collect();
-                let kind = all.kind(i);
-                (key, all.sequence_number(i), Merged { kind, row })
-            })
-            .collect();
-        let changes = diff_states(&before, &merged);
-        if !changes.is_empty() {
-            let name = format!("changelog-{file_prefix}-compact-l{output_level}.parquet");
-            let path = table.bucket_file_path(bucket, &name);
-            let encoded = format::encode(schema, &pk_indices, &changes[..], &path)?;
-            let meta = format::file_meta(
-                name,
-                encoded.len() as u64,
-                &changes[..],
-                time_millis,
-                FileContent::Changelog,
-            );
-            io_bytes += meta.file_size;
-            table.store().put(&path, encoded).await?;
-            changelog.push(meta);
-        }
-    }
-    assert_outputs_replace_inputs(&inputs, &outputs, bucket);
-    Ok(CompactionResult {
-        before: inputs,
-        after: outputs,
-        io_bytes,
-        changelog,
-    })
-}
-
 /// What a compaction's output must be, whatever the inputs held: one sorted run (each file's
 /// keys ascend, checked as it was written, and the files follow each other without overlap),
 /// no more rows than the inputs, and only sequence numbers the inputs carried (a key keeps its
 /// newest record's, so a level-0 file written later still wins over the output).
-fn assert_outputs_replace_inputs(inputs: &[DataFileMeta], outputs: &[DataFileMeta], bucket: u32) {
+pub(crate) fn assert_outputs_replace_inputs(
+    inputs: &[DataFileMeta],
+    outputs: &[DataFileMeta],
+    bucket: u32,
+) {
     for pair in outputs.windows(2) {
         assert!(
             pair[0].max_key < pair[1].min_key,
@@ -431,90 +279,4 @@ fn assert_outputs_replace_inputs(inputs: &[DataFileMeta], outputs: &[DataFileMet
             output.file_name
         );
     }
-}
-
-/// One record of a compaction's output: a decoded input record passed through as it is, or a
-/// key's records folded by the merge engine (an index into the folded records).
-#[derive(Clone, Copy)]
-enum Output {
-    Run(usize, usize),
-    Folded(usize),
-}
-
-/// Compaction output records, read straight from the decoded runs where they pass through.
-struct MergedRecords<'a> {
-    runs: &'a [Run],
-    folded: &'a [(Key, i64, Merged)],
-    outputs: &'a [Output],
-}
-
-impl Records for MergedRecords<'_> {
-    fn len(&self) -> usize {
-        self.outputs.len()
-    }
-    fn key_width(&self) -> usize {
-        self.runs.first().map_or(0, |run| run.keys.len())
-    }
-    fn key(&self, i: usize, k: usize) -> i64 {
-        match self.outputs[i] {
-            Output::Run(r, j) => self.runs[r].keys[k].values()[j],
-            Output::Folded(f) => self.folded[f].0[k],
-        }
-    }
-    fn sequence_number(&self, i: usize) -> i64 {
-        match self.outputs[i] {
-            Output::Run(r, j) => self.runs[r].sequence_number(j),
-            Output::Folded(f) => self.folded[f].1,
-        }
-    }
-    fn kind(&self, i: usize) -> RowKind {
-        match self.outputs[i] {
-            Output::Run(r, j) => self.runs[r].kinds[j],
-            Output::Folded(f) => self.folded[f].2.kind,
-        }
-    }
-    fn value(&self, i: usize, f: usize) -> i64 {
-        match self.outputs[i] {
-            Output::Run(r, j) => self.runs[r].values[f].values()[j],
-            Output::Folded(x) => self.folded[x].2.row[f],
-        }
-    }
-}
-
-/// The changelog from one merged state of a bucket to another (both sorted by key): +I for new
-/// keys, -D for gone keys, -U/+U for changed rows. Tombstones count as absent.
-pub(crate) fn diff_states<'a>(
-    before: &'a [(Key, i64, Merged)],
-    after: &'a [(Key, i64, Merged)],
-) -> Vec<RecordRef<'a>> {
-    let live = |records: &'a [(Key, i64, Merged)]| {
-        records
-            .iter()
-            .filter(|(_, _, m)| m.is_live())
-            .map(|(key, seq, m)| (key, (*seq, &m.row)))
-            .collect::<BTreeMap<&Key, (i64, &Row)>>()
-    };
-    let (before, after) = (live(before), live(after));
-    let mut keys: Vec<&Key> = before.keys().chain(after.keys()).copied().collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut changes = Vec::new();
-    for key in keys {
-        let record = |kind, (sequence_number, row): (i64, &'a Row)| RecordRef {
-            key,
-            sequence_number,
-            kind,
-            row,
-        };
-        match (before.get(key), after.get(key)) {
-            (None, Some(&new)) => changes.push(record(RowKind::Insert, new)),
-            (Some(&old), None) => changes.push(record(RowKind::Delete, old)),
-            (Some(&old), Some(&new)) if old.1 != new.1 => {
-                changes.push(record(RowKind::UpdateBefore, (new.0, old.1)));
-                changes.push(record(RowKind::UpdateAfter, new));
-            }
-            _ => {}
-        }
-    }
-    changes
 }

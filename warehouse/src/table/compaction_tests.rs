@@ -133,6 +133,96 @@ async fn target_file_size_rolls_compaction_output_into_disjoint_files() {
     );
 }
 
+/// A compaction streams its inputs batch by batch and rolls its output as it goes: buckets of
+/// many batches (more keys than a decoded batch holds, keys of each checkpoint interleaving
+/// with the others'), an output that rolls mid-batch, and a full compaction that drops
+/// deletes, all read back as the model.
+#[tokio::test(flavor = "current_thread")]
+async fn compaction_of_buckets_larger_than_a_batch_reads_the_model() {
+    let mut schema = schema(3, false);
+    schema.options.target_file_size_bytes = 300 * 1024;
+    let table = open(MemStore::new(), schema).await;
+    let mut w = writer(&table).await;
+    let mut model = BTreeMap::new();
+    for i in 0..5i64 {
+        let keys: Vec<i64> = (0..40_000).map(|k| k * 3 + i % 3).collect();
+        write(&mut w, &mut model, &keys, i);
+        checkpoint(&table, &mut w, i + 1).await.unwrap();
+        assert_eq!(read_latest(&table).await, model, "after checkpoint {i}");
+    }
+    let compacted: Vec<DataFileMeta> = latest_files(&table)
+        .await
+        .into_iter()
+        .filter(|f| f.level > 0)
+        .collect();
+    assert!(
+        compacted.len() >= 2 && compacted.iter().any(|f| f.row_count > 16 * 1024),
+        "compaction wrote {} files of {:?} rows",
+        compacted.len(),
+        compacted.iter().map(|f| f.row_count).collect::<Vec<_>>()
+    );
+    let full = w.compact_full(&table, "full", 100).await.unwrap().unwrap();
+    let rows: u64 = full.compact_after.iter().map(|f| f.row_count).sum();
+    assert_eq!(
+        rows,
+        model.len() as u64,
+        "a full compaction keeps live rows only"
+    );
+    let message = table
+        .commit("w", 100, vec![full], None, 100, "full")
+        .await
+        .unwrap();
+    assert!(
+        matches!(message, CommitOutcome::Committed { .. }),
+        "{message:?}"
+    );
+    assert_eq!(read_latest(&table).await, model);
+}
+
+/// A compaction input whose keys do not ascend (a file no writer of this store wrote, or one
+/// tampered with) fails the compaction as corrupt, naming the file, and publishes nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn compaction_input_out_of_key_order_is_corrupt() {
+    let table = open(MemStore::new(), schema(10, false)).await;
+    let mut w = writer(&table).await;
+    let mut model = BTreeMap::new();
+    for i in 0..2i64 {
+        write(&mut w, &mut model, &[1 + i, 2 + i, 5 + i], i);
+        checkpoint(&table, &mut w, i + 1).await.unwrap();
+    }
+    let victim = latest_files(&table).await.remove(0);
+    let path = table.bucket_file_path(0, &victim.file_name);
+    let reversed = [
+        format::RecordRef {
+            key: &[victim.max_key[0]],
+            sequence_number: victim.max_sequence_number,
+            kind: RowKind::Insert,
+            row: &[victim.max_key[0], 0, 1],
+        },
+        format::RecordRef {
+            key: &[victim.min_key[0]],
+            sequence_number: victim.min_sequence_number,
+            kind: RowKind::Insert,
+            row: &[victim.min_key[0], 0, 1],
+        },
+    ];
+    let pk = table.schema().primary_key_indices().unwrap();
+    let bytes = format::encode(table.schema(), &pk, &reversed[..], &path).unwrap();
+    let files = latest_files(&table).await;
+    let mut tampered: Vec<DataFileMeta> = files.clone();
+    tampered[0].row_count = 2;
+    table.store().put(&path, bytes).await.unwrap();
+    let error = compact_bucket_full(&table, table.schema(), 0, &tampered, "c", 3)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, TableError::Corrupt { .. })
+            && error.to_string().contains(&victim.file_name)
+            && error.to_string().contains("strictly ascend"),
+        "{error}"
+    );
+}
+
 /// A store whose writes of compaction output fail while `failing` is set.
 #[derive(Clone)]
 struct FailingCompactionStore {

@@ -1,24 +1,19 @@
 //! Parquet encoding of data and changelog files in Paimon's key-value layout: `_KEY_<pk>...`,
-//! `_SEQUENCE_NUMBER`, `_VALUE_KIND`, then the schema's fields. Decoding never panics on bad
-//! input: anything unexpected is `Corrupt` naming the file.
+//! `_SEQUENCE_NUMBER`, `_VALUE_KIND`, then the schema's fields, and the manifest entry of a file
+//! written. Decoding is `decode`.
 
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{
-    Array, ArrayRef, Int8Array, Int32DictionaryArray, Int64Array, RecordBatch, StringArray,
-};
+use arrow_array::{ArrayRef, Int8Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::meta::DataFileMeta;
 use super::{FileCompression, Key, TableError, TableSchema};
-use crate::row::{FieldType, NULL, Row, RowKind};
+use crate::row::{FieldType, NULL, RowKind};
 
 pub(crate) const SEQUENCE_NUMBER: &str = "_SEQUENCE_NUMBER";
 pub(crate) const VALUE_KIND: &str = "_VALUE_KIND";
@@ -83,7 +78,7 @@ fn field_with_id(
     ArrowField::new(name, data_type, nullable).with_metadata(metadata)
 }
 
-fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
+pub(crate) fn arrow_schema(schema: &TableSchema, pk_indices: &[usize]) -> ArrowSchema {
     let mut fields: Vec<ArrowField> =
         Vec::with_capacity(schema.fields.len() + pk_indices.len() + 2);
     // Schema field ids are field positions (see `TableSchema::to_schema_file`).
@@ -214,7 +209,7 @@ fn encode_column(
 /// so the pages and the bytes are those of one batch of every record, while the Arrow arrays
 /// in memory are one slice's, not the file's (a compaction of a large bucket built every column
 /// of its output at once).
-const ENCODE_SLICE_ROWS: usize = 16 * 1024;
+pub(crate) const ENCODE_SLICE_ROWS: usize = 16 * 1024;
 const _: () = assert!(
     ENCODE_SLICE_ROWS.is_multiple_of(1024),
     "slices must not move page boundaries"
@@ -291,48 +286,106 @@ fn encode_in_slices<R: Records + ?Sized>(
     path: &str,
     slice_rows: usize,
 ) -> Result<Vec<u8>, TableError> {
-    let arrow_schema = Arc::new(arrow_schema(schema, pk_indices));
     let n = records.len();
     assert!(
         n == 0 || records.key_width() == pk_indices.len(),
         "records keyed by the primary key"
     );
-    let encode_err = |e: &dyn std::fmt::Display| TableError::Encode {
-        path: path.to_string(),
-        reason: e.to_string(),
-    };
-    let compression = match schema.options.file_compression {
-        FileCompression::None => Compression::UNCOMPRESSED,
-        FileCompression::Snappy => Compression::SNAPPY,
-    };
-    // Dictionary pages cost more than they save on ids, times and money; keep them for strings.
-    let mut props = WriterProperties::builder()
-        .set_compression(compression)
-        .set_dictionary_enabled(false);
-    for field in &schema.fields {
-        if matches!(field.field_type, crate::row::FieldType::Enum(_)) {
-            props = props.set_column_dictionary_enabled(field.name.as_str().into(), true);
-        }
-    }
-    let props = props.build();
-    let mut writer = ArrowWriter::try_new(
-        Vec::with_capacity(n * 16 + 1024),
-        arrow_schema.clone(),
-        Some(props),
-    )
-    .map_err(|e| encode_err(&e))?;
-    // At least one batch, so a file of no records is written as before (its schema, no rows).
+    let mut encoder = FileEncoder::new(schema, pk_indices, path, n * 16 + 1024)?;
     let mut start = 0;
-    loop {
-        let end = n.min(start + slice_rows);
-        let batch = record_batch(schema, pk_indices, &arrow_schema, records, start..end, path)?;
-        writer.write(&batch).map_err(|e| encode_err(&e))?;
+    while start < n {
+        let end = n.min(start.saturating_add(slice_rows));
+        encoder.write(records, start..end)?;
         start = end;
-        if start >= n {
-            break;
-        }
     }
-    writer.into_inner().map_err(|e| encode_err(&e))
+    encoder.finish()
+}
+
+/// One Parquet file being encoded, records handed over in slices: what a compaction writes as
+/// it merges, holding the file's encoded bytes and one slice of Arrow arrays, not its records.
+/// Slices of a multiple of 1024 records write the bytes one batch of every record would.
+pub(crate) struct FileEncoder<'a> {
+    schema: &'a TableSchema,
+    pk_indices: &'a [usize],
+    path: String,
+    arrow_schema: Arc<ArrowSchema>,
+    writer: ArrowWriter<Vec<u8>>,
+    /// Whether a batch was written: a file of no records is still written as one empty batch
+    /// (its schema, no rows), as it always was.
+    written: bool,
+}
+
+impl<'a> FileEncoder<'a> {
+    pub fn new(
+        schema: &'a TableSchema,
+        pk_indices: &'a [usize],
+        path: &str,
+        capacity_bytes: usize,
+    ) -> Result<Self, TableError> {
+        let arrow_schema = Arc::new(arrow_schema(schema, pk_indices));
+        let compression = match schema.options.file_compression {
+            FileCompression::None => Compression::UNCOMPRESSED,
+            FileCompression::Snappy => Compression::SNAPPY,
+        };
+        // Dictionary pages cost more than they save on ids, times and money; keep them for
+        // strings.
+        let mut props = WriterProperties::builder()
+            .set_compression(compression)
+            .set_dictionary_enabled(false);
+        for field in &schema.fields {
+            if matches!(field.field_type, crate::row::FieldType::Enum(_)) {
+                props = props.set_column_dictionary_enabled(field.name.as_str().into(), true);
+            }
+        }
+        let writer = ArrowWriter::try_new(
+            Vec::with_capacity(capacity_bytes),
+            arrow_schema.clone(),
+            Some(props.build()),
+        )
+        .map_err(|e| encode_error(path, &e))?;
+        Ok(Self {
+            schema,
+            pk_indices,
+            path: path.to_string(),
+            arrow_schema,
+            writer,
+            written: false,
+        })
+    }
+
+    /// Appends records `rows` of `records` to the file.
+    pub fn write<R: Records + ?Sized>(
+        &mut self,
+        records: &R,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(), TableError> {
+        let (schema, pk_indices, path) = (self.schema, self.pk_indices, self.path.as_str());
+        let batch = record_batch(schema, pk_indices, &self.arrow_schema, records, rows, path)?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| encode_error(path, &e))?;
+        self.written = true;
+        Ok(())
+    }
+
+    /// The file's bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, TableError> {
+        if !self.written {
+            let no_records: [RecordRef<'_>; 0] = [];
+            self.write(&no_records[..], 0..0)?;
+        }
+        let path = self.path;
+        self.writer
+            .into_inner()
+            .map_err(|e| encode_error(&path, &e))
+    }
+}
+
+fn encode_error(path: &str, error: &dyn std::fmt::Display) -> TableError {
+    TableError::Encode {
+        path: path.to_string(),
+        reason: error.to_string(),
+    }
 }
 
 /// What a written file holds, for the order its records must be in.
@@ -342,14 +395,6 @@ pub(crate) enum FileContent {
     Data,
     /// Keys ascending, a key's records by sequence number (a -U/+U pair shares one).
     Changelog,
-}
-
-/// Compares the keys of records `i` and `j`.
-fn cmp_keys<R: Records + ?Sized>(records: &R, i: usize, j: usize) -> std::cmp::Ordering {
-    (0..records.key_width())
-        .map(|k| records.key(i, k).cmp(&records.key(j, k)))
-        .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The manifest entry of a file just encoded from `records`. Checks, in the pass that finds
@@ -366,362 +411,108 @@ pub(crate) fn file_meta<R: Records + ?Sized>(
     time_millis: i64,
     content: FileContent,
 ) -> DataFileMeta {
-    let n = records.len();
-    let key = |i: usize| -> Key {
-        (0..records.key_width())
-            .map(|k| records.key(i, k))
-            .collect()
-    };
-    let (mut min_sequence_number, mut max_sequence_number) = (i64::MAX, i64::MIN);
-    let mut delete_row_count = 0;
-    for i in 0..n {
+    let mut meta = FileMetaBuilder::new(file_name, content);
+    for i in 0..records.len() {
+        meta.observe(records, i);
+    }
+    meta.finish(file_size, time_millis)
+}
+
+/// [`file_meta`] built record by record, as a compaction writes them.
+pub(crate) struct FileMetaBuilder {
+    file_name: String,
+    content: FileContent,
+    rows: u64,
+    first_key: Key,
+    last_key: Key,
+    last_sequence_number: i64,
+    min_sequence_number: i64,
+    max_sequence_number: i64,
+    delete_row_count: u64,
+}
+
+impl FileMetaBuilder {
+    pub fn new(file_name: String, content: FileContent) -> Self {
+        Self {
+            file_name,
+            content,
+            rows: 0,
+            first_key: Key::new(),
+            last_key: Key::new(),
+            last_sequence_number: i64::MIN,
+            min_sequence_number: i64::MAX,
+            max_sequence_number: i64::MIN,
+            delete_row_count: 0,
+        }
+    }
+
+    /// Records observed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Takes record `i` of `records` as the file's next record.
+    ///
+    /// # Panics
+    /// If it breaks the order the file's content promises.
+    pub fn observe<R: Records + ?Sized>(&mut self, records: &R, i: usize) {
         let sequence_number = records.sequence_number(i);
-        min_sequence_number = min_sequence_number.min(sequence_number);
-        max_sequence_number = max_sequence_number.max(sequence_number);
-        delete_row_count += u64::from(!records.kind(i).is_add());
-        if i == 0 {
-            continue;
-        }
-        let order = cmp_keys(records, i - 1, i);
-        match content {
-            FileContent::Data => assert!(
-                order.is_lt(),
-                "{file_name}: data file keys must strictly ascend (record {i})"
-            ),
-            FileContent::Changelog => assert!(
-                order.is_lt()
-                    || (order.is_eq() && records.sequence_number(i - 1) <= sequence_number),
-                "{file_name}: changelog records must ascend by key, then sequence number (record {i})"
-            ),
-        }
-    }
-    let meta = DataFileMeta {
-        file_name,
-        file_size,
-        row_count: n as u64,
-        min_key: if n == 0 { Vec::new() } else { key(0) },
-        max_key: if n == 0 { Vec::new() } else { key(n - 1) },
-        min_sequence_number: if n == 0 { -1 } else { min_sequence_number },
-        max_sequence_number: if n == 0 { -1 } else { max_sequence_number },
-        schema_id: 0,
-        level: 0,
-        extra_files: Vec::new(),
-        creation_time: time_millis,
-        delete_row_count,
-        file_source: "APPEND".to_string(),
-    };
-    if let Some(reason) = meta.inconsistency(records.key_width()) {
-        panic!("{}: {reason}", meta.file_name);
-    }
-    meta
-}
-
-/// One decoded data or changelog file, column by column: what merge-on-read and compaction
-/// work on without a heap allocation per record. Record `i` has key columns `keys[k][i]`, value
-/// columns `values[f][i]` (enum fields as symbol indices, nulls as `row::NULL`). Integer columns
-/// without nulls are Parquet's decoded buffers themselves, not copies.
-#[derive(Clone)]
-pub(crate) struct Run {
-    pub keys: Vec<Int64Array>,
-    pub sequence_numbers: Int64Array,
-    pub kinds: Vec<RowKind>,
-    pub values: Vec<Int64Array>,
-}
-
-impl Run {
-    pub fn len(&self) -> usize {
-        self.sequence_numbers.len()
-    }
-
-    pub fn sequence_number(&self, i: usize) -> i64 {
-        self.sequence_numbers.values()[i]
-    }
-
-    /// Compares record `i`'s key with record `j`'s of `other`.
-    pub fn cmp_key(&self, i: usize, other: &Run, j: usize) -> std::cmp::Ordering {
-        for (mine, theirs) in self.keys.iter().zip(&other.keys) {
-            match mine.values()[i].cmp(&theirs.values()[j]) {
-                std::cmp::Ordering::Equal => {}
-                unequal => return unequal,
+        self.min_sequence_number = self.min_sequence_number.min(sequence_number);
+        self.max_sequence_number = self.max_sequence_number.max(sequence_number);
+        self.delete_row_count += u64::from(!records.kind(i).is_add());
+        let width = records.key_width();
+        if self.rows > 0 {
+            let order = (0..width)
+                .map(|k| self.last_key[k].cmp(&records.key(i, k)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal);
+            let (file_name, record) = (&self.file_name, self.rows);
+            match self.content {
+                FileContent::Data => assert!(
+                    order.is_lt(),
+                    "{file_name}: data file keys must strictly ascend (record {record})"
+                ),
+                FileContent::Changelog => assert!(
+                    order.is_lt()
+                        || (order.is_eq() && self.last_sequence_number <= sequence_number),
+                    "{file_name}: changelog records must ascend by key, then sequence number \
+                     (record {record})"
+                ),
             }
         }
-        std::cmp::Ordering::Equal
-    }
-
-    /// Whether the keys strictly ascend (one record per key, sorted): true of every data file
-    /// this store writes, which lets readers merge runs instead of sorting them.
-    pub fn is_sorted_by_key(&self) -> bool {
-        if let [column] = self.keys.as_slice() {
-            return column.values().windows(2).all(|w| w[0] < w[1]);
+        self.last_key.clear();
+        self.last_key.extend((0..width).map(|k| records.key(i, k)));
+        if self.rows == 0 {
+            self.first_key.clone_from(&self.last_key);
         }
-        (1..self.len()).all(|i| self.cmp_key(i - 1, self, i).is_lt())
+        self.last_sequence_number = sequence_number;
+        self.rows += 1;
     }
 
-    pub fn key(&self, i: usize) -> Key {
-        self.keys.iter().map(|column| column.values()[i]).collect()
-    }
-
-    pub fn row(&self, i: usize) -> Row {
-        self.values
-            .iter()
-            .map(|column| column.values()[i])
-            .collect()
-    }
-}
-
-/// One decoded column: integers as they are (Parquet's buffer when there are no nulls), enum
-/// symbols as their indices, nulls (only where `nullable`) as `row::NULL`.
-fn decode_column(
-    array: &ArrayRef,
-    (field_type, nullable): (&FieldType, bool),
-    path: &str,
-    name: &str,
-) -> Result<Int64Array, TableError> {
-    let has_nulls = array.null_count() > 0;
-    if has_nulls && !nullable {
-        return Err(TableError::corrupt(
-            path,
-            format!("column {name} has nulls"),
-        ));
-    }
-    let wrong = || {
-        TableError::corrupt(
-            path,
-            format!("column {name} has type {}", array.data_type()),
-        )
-    };
-    match field_type {
-        FieldType::BigInt => {
-            let ints = array
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(wrong)?;
-            if has_nulls {
-                Ok(Int64Array::from_iter_values(
-                    ints.iter().map(|value| value.unwrap_or(NULL)),
-                ))
-            } else {
-                Ok(Int64Array::new(ints.values().clone(), None))
-            }
-        }
-        FieldType::Enum(symbols) => {
-            if let Some(dictionary) = array.as_any().downcast_ref::<Int32DictionaryArray>() {
-                return decode_enum_dictionary(dictionary, symbols, path, name);
-            }
-            let strings = array
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(wrong)?;
-            let mut out = Vec::with_capacity(strings.len());
-            for value in strings.iter() {
-                out.push(match value {
-                    None => NULL,
-                    Some(value) => symbol_index(symbols, value, path, name)?,
-                });
-            }
-            Ok(Int64Array::from(out))
-        }
-    }
-}
-
-fn symbol_index(
-    symbols: &[String],
-    value: &str,
-    path: &str,
-    name: &str,
-) -> Result<i64, TableError> {
-    symbols
-        .iter()
-        .position(|s| s == value)
-        .map(|index| index as i64)
-        .ok_or_else(|| {
-            TableError::corrupt(path, format!("column {name}: unknown symbol {value:?}"))
-        })
-}
-
-/// An enum column read as a dictionary: each dictionary entry is mapped to its symbol index
-/// once, then every row through its dictionary key.
-fn decode_enum_dictionary(
-    array: &Int32DictionaryArray,
-    symbols: &[String],
-    path: &str,
-    name: &str,
-) -> Result<Int64Array, TableError> {
-    let wrong = || {
-        TableError::corrupt(
-            path,
-            format!("column {name} has type {}", array.data_type()),
-        )
-    };
-    let entries = array
-        .values()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(wrong)?;
-    // Entries no row uses may be anything; an unknown symbol is an error only where used.
-    let indices: Vec<Option<i64>> = entries
-        .iter()
-        .map(|entry| entry.and_then(|value| symbols.iter().position(|s| s == value)))
-        .map(|index| index.map(|i| i as i64))
-        .collect();
-    let keys = array.keys();
-    let mut out = Vec::with_capacity(keys.len());
-    for (row, key) in keys.iter().enumerate() {
-        let Some(key) = key else {
-            out.push(NULL);
-            continue;
+    /// The manifest entry of the file, once encoded to `file_size` bytes.
+    pub fn finish(self, file_size: u64, time_millis: i64) -> DataFileMeta {
+        let n = self.rows;
+        let key_width = self.last_key.len();
+        let meta = DataFileMeta {
+            file_name: self.file_name,
+            file_size,
+            row_count: n,
+            min_key: self.first_key,
+            max_key: self.last_key,
+            min_sequence_number: if n == 0 { -1 } else { self.min_sequence_number },
+            max_sequence_number: if n == 0 { -1 } else { self.max_sequence_number },
+            schema_id: 0,
+            level: 0,
+            extra_files: Vec::new(),
+            creation_time: time_millis,
+            delete_row_count: self.delete_row_count,
+            file_source: "APPEND".to_string(),
         };
-        match usize::try_from(key).ok().and_then(|k| indices.get(k)) {
-            Some(Some(index)) => out.push(*index),
-            _ => {
-                let value = array.is_valid(row).then(|| {
-                    usize::try_from(key)
-                        .ok()
-                        .filter(|&k| k < entries.len() && entries.is_valid(k))
-                        .map(|k| entries.value(k))
-                });
-                let value = value.flatten().unwrap_or_default();
-                return Err(TableError::corrupt(
-                    path,
-                    format!("column {name}: unknown symbol {value:?}"),
-                ));
-            }
+        if let Some(reason) = meta.inconsistency(key_width) {
+            panic!("{}: {reason}", meta.file_name);
         }
+        meta
     }
-    Ok(Int64Array::from(out))
-}
-
-/// One column over every batch: the only batch's array as is, or the batches concatenated.
-fn concat(mut parts: Vec<Int64Array>) -> Int64Array {
-    if parts.len() == 1 {
-        return parts.pop().expect("one part");
-    }
-    let mut values = Vec::with_capacity(parts.iter().map(Array::len).sum());
-    for part in &parts {
-        values.extend_from_slice(part.values());
-    }
-    Int64Array::from(values)
-}
-
-/// Largest record batch the decoder asks Parquet for: whole files of the usual sizes decode in
-/// one batch, and memory stays bounded for large ones.
-const DECODE_BATCH_ROWS_MAX: usize = 1 << 16;
-
-/// Decodes a data or changelog file into a [`Run`], records in file order.
-pub(crate) fn decode_run(
-    schema: &TableSchema,
-    pk_indices: &[usize],
-    bytes: bytes::Bytes,
-    path: &str,
-) -> Result<Run, TableError> {
-    let corrupt = |e: &dyn std::fmt::Display| TableError::corrupt(path, e);
-    let metadata =
-        ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(|e| corrupt(&e))?;
-    // Enum columns are dictionary-encoded strings: read them as dictionaries, so each symbol
-    // is mapped to its index once per batch rather than once per row.
-    let file_schema = metadata.schema().clone();
-    let is_enum_name = |name: &str| {
-        schema
-            .fields
-            .iter()
-            .any(|f| f.name == name && matches!(f.field_type, FieldType::Enum(_)))
-    };
-    let hinted: Vec<ArrowField> = file_schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let field = field.as_ref().clone();
-            if *field.data_type() == DataType::Utf8 && is_enum_name(field.name()) {
-                let dictionary =
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-                field.with_data_type(dictionary)
-            } else {
-                field
-            }
-        })
-        .collect();
-    let hinted = ArrowSchema::new_with_metadata(hinted, file_schema.metadata().clone());
-    let metadata = ArrowReaderMetadata::try_new(
-        metadata.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
-    )
-    .map_err(|e| corrupt(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
-    let file_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let expected = arrow_schema(schema, pk_indices);
-    let actual = builder.schema();
-    if actual.fields().len() != expected.fields().len()
-        || actual
-            .fields()
-            .iter()
-            .zip(expected.fields())
-            .any(|(a, e)| a.name() != e.name())
-    {
-        let list = |s: &ArrowSchema| {
-            s.fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        return Err(TableError::corrupt(
-            path,
-            format!("columns [{}], expected [{}]", list(actual), list(&expected)),
-        ));
-    }
-    // The `_KEY_` columns copy the key fields, which are value columns too: skip decoding them.
-    let npk = pk_indices.len();
-    let projection = ProjectionMask::roots(builder.parquet_schema(), npk..expected.fields().len());
-    let reader = builder
-        .with_projection(projection)
-        .with_batch_size(file_rows.clamp(1, DECODE_BATCH_ROWS_MAX))
-        .build()
-        .map_err(|e| corrupt(&e))?;
-    let nfields = schema.fields.len();
-    let mut parts: Vec<Vec<Int64Array>> = vec![Vec::new(); nfields + 1];
-    let mut kinds: Vec<RowKind> = Vec::with_capacity(file_rows.min(DECODE_BATCH_ROWS_MAX * 16));
-    for batch in reader {
-        let batch = batch.map_err(|e| corrupt(&e))?;
-        if batch.num_columns() != nfields + 2 {
-            return Err(TableError::corrupt(path, "projected columns missing"));
-        }
-        for (f, field) in schema.fields.iter().enumerate() {
-            parts[f].push(decode_column(
-                batch.column(f + 2),
-                (&field.field_type, schema.is_nullable(f)),
-                path,
-                &field.name,
-            )?);
-        }
-        let seqs = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .filter(|a| a.null_count() == 0)
-            .ok_or_else(|| TableError::corrupt(path, format!("bad {SEQUENCE_NUMBER} column")))?;
-        parts[nfields].push(Int64Array::new(seqs.values().clone(), None));
-        let kind_array = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<Int8Array>()
-            .filter(|a| a.null_count() == 0)
-            .ok_or_else(|| TableError::corrupt(path, format!("bad {VALUE_KIND} column")))?;
-        for &byte in kind_array.values() {
-            let kind = RowKind::from_byte(byte)
-                .ok_or_else(|| TableError::corrupt(path, format!("unknown value kind {byte}")))?;
-            kinds.push(kind);
-        }
-    }
-    let mut columns_out = parts.into_iter().map(concat);
-    let values: Vec<Int64Array> = columns_out.by_ref().take(nfields).collect();
-    let sequence_numbers = columns_out.next().expect("the sequence column");
-    let keys: Vec<Int64Array> = pk_indices.iter().map(|&i| values[i].clone()).collect();
-    Ok(Run {
-        keys,
-        sequence_numbers,
-        kinds,
-        values,
-    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! (see `MergeFunction::new` and `lift`).
 
 use super::schema::{AggregateFunction, MergeEngine};
-use super::{ChangelogProducer, Key, TableError, TableSchema};
+use super::{ChangelogProducer, TableError, TableSchema};
 use crate::row::{FieldType, NULL, Row, RowKind};
 
 /// A key's partial or final merged record: `Insert` (a live row) or `Delete` (a tombstone).
@@ -273,37 +273,6 @@ impl MergeFunction {
                 }
             }
         }
-    }
-
-    /// Merges records sorted by (key, sequence number ascending) into one record per key, with
-    /// the key's highest sequence number. Stored records are partials already (never lifted).
-    ///
-    /// # Panics
-    /// If the records are not sorted (callers sort them): the result would hold a key twice.
-    pub(crate) fn merge_sorted(
-        &self,
-        records: impl IntoIterator<Item = (Key, i64, RowKind, Row)>,
-    ) -> Vec<(Key, i64, Merged)> {
-        let mut out: Vec<(Key, i64, Merged)> = Vec::new();
-        for (key, sequence_number, kind, row) in records {
-            let merged = Merged { kind, row };
-            match out.last_mut() {
-                Some((last_key, last_sequence, acc)) if *last_key == key => {
-                    assert!(*last_sequence <= sequence_number, "records must be sorted");
-                    *last_sequence = sequence_number;
-                    self.combine(acc, merged);
-                }
-                last => {
-                    // One record per key out: a smaller key now would repeat an earlier one.
-                    assert!(
-                        last.is_none_or(|(last_key, _, _)| *last_key < key),
-                        "records must be sorted by key"
-                    );
-                    out.push((key, sequence_number, merged));
-                }
-            }
-        }
-        out
     }
 }
 

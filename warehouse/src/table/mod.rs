@@ -6,6 +6,8 @@ mod avro;
 mod avro_container;
 mod catalog;
 mod compaction;
+mod compaction_merge;
+mod decode;
 mod decoded;
 mod error;
 mod flushed_keys;

@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use super::format::Run;
+use super::decode::Run;
 
 /// A record of a run: (run index, record index in the run).
 pub(crate) type RecordId = (usize, usize);

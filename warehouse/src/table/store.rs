@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::avro;
+use super::decode::Run;
 use super::decoded::DecodedFiles;
-use super::format::Run;
 use super::meta::{ManifestEntry, ManifestFileMeta, Snapshot};
 use super::schema::SchemaFile;
 use super::{Key, TableError, TableSchema};

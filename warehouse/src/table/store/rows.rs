@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::super::Key;
-use super::super::format::Run;
+use super::super::decode::Run;
 use super::super::meta::DataFileMeta;
 use super::super::runs;
 use crate::row::Row;

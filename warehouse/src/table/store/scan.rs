@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::super::avro;
-use super::super::format::{self, Run};
+use super::super::decode::{self, Run};
 use super::super::merge::{MergeFunction, Merged};
 use super::super::meta::{DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot};
 use super::super::runs;
@@ -175,7 +175,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 &self.inner.decode_context,
                 bytes,
                 |bytes| {
-                    format::decode_run(&self.inner.schema, &self.inner.pk_indices, bytes, &path)
+                    decode::decode_run(&self.inner.schema, &self.inner.pk_indices, bytes, &path)
                 },
                 |run| run.len() * (run.values.len() + 2) * 8,
             )
@@ -217,15 +217,6 @@ impl<S: ObjectStore> FileStoreTable<S> {
             ));
         }
         Ok(run)
-    }
-
-    /// Decodes one data file of `bucket` column by column (for compaction).
-    pub(crate) async fn read_run(
-        &self,
-        bucket: u32,
-        file: &DataFileMeta,
-    ) -> Result<Run, TableError> {
-        self.read_file(bucket, file).await
     }
 
     /// Records of one data or changelog file as (kind, sequence number, row), in file order.

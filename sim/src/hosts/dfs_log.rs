@@ -69,16 +69,15 @@ impl ObjectLog {
 
     /// Appends `bytes` as object `path`; where they are.
     pub fn put(&self, path: &str, bytes: &[u8]) -> std::io::Result<Extent> {
-        let mut record = Vec::with_capacity(13 + path.len() + bytes.len());
-        record.push(PUT);
-        record.extend_from_slice(&(path.len() as u32).to_le_bytes());
-        record.extend_from_slice(path.as_bytes());
-        record.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        record.extend_from_slice(bytes);
+        let mut header = Vec::with_capacity(13 + path.len());
+        header.push(PUT);
+        header.extend_from_slice(&(path.len() as u32).to_le_bytes());
+        header.extend_from_slice(path.as_bytes());
+        header.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         let start = self.disk.file_len(LOG_PATH);
-        self.disk.append_synced(LOG_PATH, &record)?;
+        self.disk.append_parts_synced(LOG_PATH, &[&header, bytes])?;
         Ok(Extent {
-            offset: start + (record.len() - bytes.len()) as u64,
+            offset: start + header.len() as u64,
             len: bytes.len(),
         })
     }

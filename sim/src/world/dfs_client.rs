@@ -21,7 +21,7 @@ impl DfsStore {
     async fn call(&self, request: Encoder) -> Result<Vec<u8>, StoreError> {
         let response = self
             .rpc
-            .call(&request.0)
+            .call(request.0)
             .await
             .map_err(|error| match error {
                 CallError::Timeout => {
@@ -43,24 +43,29 @@ impl DfsStore {
     }
 }
 
+/// A put's request (`tag` 1 put, 2 put if absent), taking the object's bytes: they are freed
+/// once copied into the request, not held beside it for the call.
+fn put_request(tag: u8, path: &str, bytes: Vec<u8>) -> Encoder {
+    Encoder::with_capacity(1 + 4 + path.len() + 4 + bytes.len())
+        .u8(tag)
+        .str(path)
+        .bytes(&bytes)
+}
+
 fn malformed(what: &str) -> StoreError {
     StoreError::Unavailable(format!("malformed dfs response to {what}"))
 }
 
 impl ObjectStore for DfsStore {
     async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let response = self
-            .call(Encoder::default().u8(1).str(path).bytes(&bytes))
-            .await?;
+        let response = self.call(put_request(1, path, bytes)).await?;
         (response == [0])
             .then_some(())
             .ok_or_else(|| malformed("put"))
     }
 
     async fn put_if_absent(&self, path: &str, bytes: Vec<u8>) -> Result<bool, StoreError> {
-        let response = self
-            .call(Encoder::default().u8(2).str(path).bytes(&bytes))
-            .await?;
+        let response = self.call(put_request(2, path, bytes)).await?;
         match response.as_slice() {
             [1, created] => Ok(*created == 1),
             _ => Err(malformed("put_if_absent")),
@@ -71,10 +76,15 @@ impl ObjectStore for DfsStore {
         let response = self.call(Encoder::default().u8(3).str(path)).await?;
         match response.first() {
             Some(2) => {
+                // The object's bytes moved to the front of the response, not copied out of it.
                 let mut decoder = Decoder::new(&response[1..]);
-                Ok(Some(
-                    decoder.bytes().map_err(|_| malformed("get"))?.to_vec(),
-                ))
+                let object = decoder.bytes().map_err(|_| malformed("get"))?;
+                let start = object.as_ptr() as usize - response.as_ptr() as usize;
+                let end = start + object.len();
+                let mut response = response;
+                response.copy_within(start..end, 0);
+                response.truncate(end - start);
+                Ok(Some(response))
             }
             Some(3) => Ok(None),
             _ => Err(malformed("get")),

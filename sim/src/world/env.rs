@@ -348,7 +348,7 @@ impl Transport for SimTransport {
                 reason: "no such service in this world".into(),
             });
         };
-        client.call(&request).await.map_err(|error| match error {
+        client.call(request).await.map_err(|error| match error {
             CallError::Timeout => NetError::Timeout {
                 service: service.to_string(),
             },

@@ -88,7 +88,9 @@ impl RpcClient {
         self.host
     }
 
-    pub async fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
+    /// Sends `request` and waits for the response. The request is freed once written, not
+    /// held while the server works (a compaction's output file is one request).
+    pub async fn call(&self, request: Vec<u8>) -> Result<Vec<u8>, CallError> {
         let reusable = {
             let mut idle = self.idle.borrow_mut();
             // The oldest connections are the stale ones: drop those past their idle time.
@@ -101,7 +103,8 @@ impl RpcClient {
                 Some(stream) => stream,
                 None => TcpStream::connect((self.host, self.port)).await?,
             };
-            write_frame(&mut stream, request).await?;
+            write_frame(&mut stream, &request).await?;
+            drop(request);
             let response = read_frame(&mut stream).await?;
             Ok::<_, std::io::Error>((stream, response))
         };
@@ -155,6 +158,10 @@ impl Encoder {
     pub fn u8(mut self, value: u8) -> Self {
         self.0.push(value);
         self
+    }
+    /// An encoder with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self(Vec::with_capacity(bytes))
     }
     pub fn bytes(mut self, value: &[u8]) -> Self {
         self.0

@@ -48,8 +48,8 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
     let world = checker.world;
     let truth = &*checker.truth;
     let dwd = &checker.dwd;
-    let mut latencies = Vec::with_capacity(truth.len());
-    let mut by_phase: BTreeMap<crate::scenario::TrafficPhase, Vec<i64>> = BTreeMap::new();
+    let mut latencies = Histogram::default();
+    let mut by_phase: BTreeMap<crate::scenario::TrafficPhase, Histogram> = BTreeMap::new();
     let mut never_visible = 0;
     let excuses = crate::check::excuse::Excuses::of(&world.scenario);
     let mut excused = 0u64;
@@ -86,11 +86,11 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
                     excused += 1;
                     continue;
                 }
-                latencies.push(visible - produced);
+                latencies.record(visible - produced);
                 by_phase
                     .entry(world.scenario.phase_at(produced))
                     .or_default()
-                    .push(visible - produced);
+                    .record(visible - produced);
             }
             None => {
                 never_visible += 1;
@@ -99,17 +99,17 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
         }
     }
     let sla_p99_ms = world.scenario.sla.freshness_p99.map(|m| m.0);
-    let max_ms = latencies.iter().copied().max().unwrap_or(0);
-    let p99_ms = percentile(&mut latencies, 99.0);
-    let p50_ms = percentile(&mut latencies, 50.0);
+    let max_ms = latencies.max();
+    let p99_ms = latencies.percentile(99.0);
+    let p50_ms = latencies.percentile(50.0);
     let phases: Vec<PhaseFreshness> = by_phase
         .into_iter()
-        .map(|(phase, mut latencies)| PhaseFreshness {
+        .map(|(phase, latencies)| PhaseFreshness {
             phase,
-            events_measured: latencies.len() as u64,
-            max_ms: latencies.iter().copied().max().unwrap_or(0),
-            p99_ms: percentile(&mut latencies, 99.0),
-            p50_ms: percentile(&mut latencies, 50.0),
+            events_measured: latencies.len(),
+            max_ms: latencies.max(),
+            p99_ms: latencies.percentile(99.0),
+            p50_ms: latencies.percentile(50.0),
         })
         .collect();
     let mut violations = Vec::new();
@@ -156,7 +156,7 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
         });
     }
     FreshnessReport {
-        events_measured: latencies.len() as u64,
+        events_measured: latencies.len(),
         events_never_visible: never_visible,
         p50_ms,
         p99_ms,

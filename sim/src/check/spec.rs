@@ -67,8 +67,79 @@ pub(crate) fn percentile(values: &mut [i64], p: f64) -> i64 {
     if values.is_empty() {
         return 0;
     }
-    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
-    *values
-        .select_nth_unstable(rank.clamp(1, values.len()) - 1)
-        .1
+    let rank = nearest_rank(values.len() as u64, p);
+    *values.select_nth_unstable(rank as usize - 1).1
+}
+
+/// The 1-based rank of percentile `p` of `n` values (nearest rank; `n` at least 1).
+fn nearest_rank(n: u64, p: f64) -> u64 {
+    (((p / 100.0) * n as f64).ceil() as u64).clamp(1, n)
+}
+
+/// Values by how often each occurs: the percentiles of millions of latencies, exactly those
+/// [`percentile`] gives, in memory that grows with the distinct values (milliseconds up to
+/// the longest latency), not with the events.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    counts: std::collections::BTreeMap<i64, u64>,
+    len: u64,
+}
+
+impl Histogram {
+    pub fn record(&mut self, value: i64) {
+        *self.counts.entry(value).or_insert(0) += 1;
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The largest value, or 0 of none.
+    pub fn max(&self) -> i64 {
+        self.counts.last_key_value().map_or(0, |(&value, _)| value)
+    }
+
+    /// Percentile `p` by nearest rank, or 0 of no values (as [`percentile`]).
+    pub fn percentile(&self, p: f64) -> i64 {
+        if self.len == 0 {
+            return 0;
+        }
+        let rank = nearest_rank(self.len, p);
+        let mut seen = 0;
+        for (&value, &count) in &self.counts {
+            seen += count;
+            if seen >= rank {
+                return value;
+            }
+        }
+        unreachable!("the counts add up to len")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The histogram's percentiles and maximum are exactly those of the values themselves,
+        /// with repeats, negatives and single values.
+        #[test]
+        fn histogram_percentiles_are_the_values_percentiles(
+            mut values in proptest::collection::vec(-50i64..5_000, 0..400),
+            p in 0.0f64..=100.0,
+        ) {
+            let mut histogram = Histogram::default();
+            for &value in &values {
+                histogram.record(value);
+            }
+            prop_assert_eq!(histogram.len(), values.len() as u64);
+            prop_assert_eq!(histogram.max(), values.iter().copied().max().unwrap_or(0));
+            for q in [p, 50.0, 99.0, 100.0] {
+                prop_assert_eq!(histogram.percentile(q), percentile(&mut values, q));
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use super::compaction::{
     CompactionResult, SortedRun, assert_outputs_replace_inputs, rows_per_output_file, sorted_runs,
 };
-use super::decode::{Run, RunBatches};
+use super::decode::{Run, RunBatches, check_row_count, check_within_manifest};
 use super::format::{
     ENCODE_SLICE_ROWS, FileContent, FileEncoder, FileMetaBuilder, RecordRef, Records,
 };
@@ -18,7 +18,7 @@ use super::merge::{MergeFunction, Merged};
 use super::meta::DataFileMeta;
 use super::{ChangelogProducer, FileStoreTable, Key, TableError, TableSchema};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind};
+use crate::row::RowKind;
 
 /// Records decoded from an input file at a time.
 const INPUT_BATCH_ROWS: usize = 16 * 1024;
@@ -184,13 +184,7 @@ impl<'a> Cursor<'a> {
                         self.position = 0;
                     }
                     None => {
-                        if file.rows != file.meta.row_count {
-                            let message = format!(
-                                "{} rows, manifest says {}",
-                                file.rows, file.meta.row_count
-                            );
-                            return Err(TableError::corrupt(&file.path, message));
-                        }
+                        check_row_count(&file.meta, &file.path, file.rows)?;
                         self.file = None;
                     }
                 }
@@ -218,46 +212,24 @@ impl<'a> Cursor<'a> {
 }
 
 /// What a compaction input's batch must be: keys strictly ascending (one record per key, every
-/// data file this store writes), above the run's previous key, inside the file's manifest key
-/// range, and sequence numbers inside its manifest range.
+/// data file this store writes) and above the run's previous key, and inside the file's
+/// manifest entry.
 fn check_batch(
     meta: &DataFileMeta,
     path: &str,
     batch: &Run,
     previous: Option<&Key>,
 ) -> Result<(), TableError> {
-    let n = batch.len();
-    if n == 0 {
-        return Ok(());
-    }
-    let (first, last) = (batch.key(0), batch.key(n - 1));
-    if !batch.is_sorted_by_key() || previous.is_some_and(|previous| *previous >= first) {
+    let ascending_from_previous = match (previous, batch.len()) {
+        (Some(previous), 1..) => *previous < batch.key(0),
+        _ => true,
+    };
+    if !batch.is_sorted_by_key() || !ascending_from_previous {
         let reason = "keys do not strictly ascend: a compaction input holds one record per key, \
                       sorted";
         return Err(TableError::corrupt(path, reason));
     }
-    let keys = meta.min_key.as_slice()..=meta.max_key.as_slice();
-    if !keys.contains(&first.as_slice()) || !keys.contains(&last.as_slice()) {
-        let reason = format!(
-            "keys {first:?}..{last:?} outside the manifest's {:?}..{:?}",
-            meta.min_key, meta.max_key
-        );
-        return Err(TableError::corrupt(path, reason));
-    }
-    let range = meta.min_sequence_number..=meta.max_sequence_number;
-    if let Some(seq) = batch
-        .sequence_numbers
-        .values()
-        .iter()
-        .find(|s| !range.contains(s))
-    {
-        let reason = format!(
-            "sequence number {seq} outside [{}, {}]",
-            meta.min_sequence_number, meta.max_sequence_number
-        );
-        return Err(TableError::corrupt(path, reason));
-    }
-    Ok(())
+    check_within_manifest(meta, path, batch)
 }
 
 /// Merges the cursors' current batches (each has a record to offer) until one of them runs
@@ -419,7 +391,7 @@ impl<'s> Sink<'s, '_> {
             };
             if self.changelog.is_some() {
                 let after = merged.is_live().then_some(&folded);
-                self.diff_folded(before, after)?;
+                self.diff_records(before, after)?;
             }
             if !self.drop_deletes || merged.is_live() {
                 self.push(&[folded][..], 0)?;
@@ -479,43 +451,46 @@ impl<'s> Sink<'s, '_> {
         before: Option<BatchRecord<'_>>,
         after: Option<BatchRecord<'_>>,
     ) -> Result<(), TableError> {
-        let key = after.or(before).map(|r| r.batch.key(r.index));
-        let after_row = after.map(|r| r.batch.row(r.index));
-        let after = after.zip(after_row.as_ref()).map(|(r, row)| RecordRef {
-            key: key.as_deref().unwrap_or_default(),
-            sequence_number: r.batch.sequence_number(r.index),
-            kind: RowKind::Insert,
-            row,
-        });
-        self.diff_folded(before, after.as_ref())
+        let Some(after) = after else {
+            return self.diff_records(before, None);
+        };
+        let (key, row) = (after.batch.key(after.index), after.batch.row(after.index));
+        let after = RecordRef {
+            key: &key,
+            sequence_number: after.batch.sequence_number(after.index),
+            kind: after.batch.kinds[after.index],
+            row: &row,
+        };
+        self.diff_records(before, Some(&after))
     }
 
-    fn diff_folded(
+    /// [`Self::diff`] with the output's record given as it is written (a folded one).
+    fn diff_records(
         &mut self,
         before: Option<BatchRecord<'_>>,
         after: Option<&RecordRef<'_>>,
     ) -> Result<(), TableError> {
         let changelog = self.changelog.as_mut().expect("a changelog is wanted");
-        let before_row: Option<Row> = before.map(|r| r.batch.row(r.index));
-        let key: Option<Key> = before.map(|r| r.batch.key(r.index));
         let change = |kind, key, sequence_number, row| RecordRef {
             key,
             sequence_number,
             kind,
             row,
         };
-        match (before.zip(before_row.as_ref()), after) {
+        let before = before.map(|r| {
+            let (batch, i) = (r.batch, r.index);
+            (batch.key(i), batch.sequence_number(i), batch.row(i))
+        });
+        match (&before, after) {
             (None, Some(new)) => {
                 let record = change(RowKind::Insert, new.key, new.sequence_number, new.row);
                 changelog.push(&[record][..], 0)
             }
-            (Some((old, old_row)), None) => {
-                let key = key.as_deref().expect("a record before has a key");
-                let sequence_number = old.batch.sequence_number(old.index);
-                let record = change(RowKind::Delete, key, sequence_number, old_row);
+            (Some((key, sequence_number, old_row)), None) => {
+                let record = change(RowKind::Delete, key, *sequence_number, old_row);
                 changelog.push(&[record][..], 0)
             }
-            (Some((_, old_row)), Some(new)) if old_row.as_slice() != new.row => {
+            (Some((_, _, old_row)), Some(new)) if old_row.as_slice() != new.row => {
                 let seq = new.sequence_number;
                 let pair = [
                     change(RowKind::UpdateBefore, new.key, seq, old_row),
@@ -561,7 +536,6 @@ impl Records for BatchRecord<'_> {
 /// not yet handed to the encoder (a slice of them at a time, as `format::encode` does, so the
 /// bytes are the same).
 struct OutputFile<'s> {
-    name: String,
     path: String,
     encoder: FileEncoder<'s>,
     meta: FileMetaBuilder,
@@ -578,8 +552,7 @@ impl<'s> OutputFile<'s> {
     ) -> Result<Self, TableError> {
         let encoder = FileEncoder::new(schema, pk_indices, &path, 1 << 20)?;
         Ok(Self {
-            meta: FileMetaBuilder::new(name.clone(), content),
-            name,
+            meta: FileMetaBuilder::new(name, content),
             path,
             encoder,
             pending: OwnedRecords::new(pk_indices.len(), schema.fields.len()),
@@ -603,7 +576,6 @@ impl<'s> OutputFile<'s> {
         }
         let bytes = self.encoder.finish()?;
         let meta = self.meta.finish(bytes.len() as u64, time_millis);
-        debug_assert_eq!(meta.file_name, self.name);
         Ok((self.path, bytes, meta))
     }
 }

@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::{
 };
 
 use super::format::{SEQUENCE_NUMBER, VALUE_KIND, arrow_schema};
+use super::meta::DataFileMeta;
 use super::{Key, TableError, TableSchema};
 use crate::row::{FieldType, NULL, Row, RowKind};
 
@@ -77,6 +78,50 @@ impl Run {
             .map(|column| column.values()[i])
             .collect()
     }
+}
+
+/// Whether `run` (a whole file, or a batch of one) lies inside the file's manifest entry `meta`:
+/// its first and last keys inside the entry's key range, and every sequence number inside its
+/// sequence range.
+pub(crate) fn check_within_manifest(
+    meta: &DataFileMeta,
+    path: &str,
+    run: &Run,
+) -> Result<(), TableError> {
+    if run.len() > 0 {
+        let (first, last) = (run.key(0), run.key(run.len() - 1));
+        let keys = meta.min_key.as_slice()..=meta.max_key.as_slice();
+        if !keys.contains(&first.as_slice()) || !keys.contains(&last.as_slice()) {
+            let reason = format!(
+                "keys {first:?}..{last:?} outside the manifest's {:?}..{:?}",
+                meta.min_key, meta.max_key
+            );
+            return Err(TableError::corrupt(path, reason));
+        }
+    }
+    let range = meta.min_sequence_number..=meta.max_sequence_number;
+    let values = run.sequence_numbers.values();
+    if let Some(seq) = values.iter().rev().find(|seq| !range.contains(seq)) {
+        let reason = format!(
+            "sequence number {seq} outside [{}, {}]",
+            meta.min_sequence_number, meta.max_sequence_number
+        );
+        return Err(TableError::corrupt(path, reason));
+    }
+    Ok(())
+}
+
+/// Whether a file decoded to the `rows` its manifest entry `meta` promises.
+pub(crate) fn check_row_count(
+    meta: &DataFileMeta,
+    path: &str,
+    rows: u64,
+) -> Result<(), TableError> {
+    if rows != meta.row_count {
+        let reason = format!("{rows} rows, manifest says {}", meta.row_count);
+        return Err(TableError::corrupt(path, reason));
+    }
+    Ok(())
 }
 
 /// One decoded column: integers as they are (Parquet's buffer when there are no nulls), enum

@@ -180,42 +180,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 |run| run.len() * (run.values.len() + 2) * 8,
             )
         })?;
-        let rows = run.len() as u64;
-        if rows != file.row_count {
-            return Err(TableError::corrupt(
-                &path,
-                format!("{rows} rows, manifest says {}", file.row_count),
-            ));
-        }
-        if rows > 0 {
-            let (first, last) = (run.key(0), run.key(run.len() - 1));
-            let keys = file.min_key.as_slice()..=file.max_key.as_slice();
-            if !keys.contains(&first.as_slice()) || !keys.contains(&last.as_slice()) {
-                return Err(TableError::corrupt(
-                    &path,
-                    format!(
-                        "keys {first:?}..{last:?} outside the manifest's {:?}..{:?}",
-                        file.min_key, file.max_key
-                    ),
-                ));
-            }
-        }
-        let range = file.min_sequence_number..=file.max_sequence_number;
-        if let Some(seq) = run
-            .sequence_numbers
-            .values()
-            .iter()
-            .rev()
-            .find(|seq| !range.contains(seq))
-        {
-            return Err(TableError::corrupt(
-                &path,
-                format!(
-                    "sequence number {seq} outside [{}, {}]",
-                    file.min_sequence_number, file.max_sequence_number
-                ),
-            ));
-        }
+        decode::check_row_count(file, &path, run.len() as u64)?;
+        decode::check_within_manifest(file, &path, &run)?;
         Ok(run)
     }
 

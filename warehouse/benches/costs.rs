@@ -222,6 +222,7 @@ fn main() {
         .block_on(compact_bucket(
             &runs_table,
             runs_table.schema(),
+            &[],
             0,
             &live,
             "probe",
@@ -235,6 +236,7 @@ fn main() {
             rt.block_on(compact_bucket(
                 &runs_table,
                 runs_table.schema(),
+                &[],
                 0,
                 &live,
                 "bench",

@@ -218,7 +218,7 @@ fn merge_on_read(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("paimon_read_bucket", |b| {
         b.iter(|| {
-            rt.block_on(table.read_bucket(Some(&latest), 0))
+            rt.block_on(table.read_bucket(Some(&latest), &[], 0))
                 .expect("read")
         })
     });
@@ -249,9 +249,17 @@ fn compaction(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("paimon_compact_bucket", |b| {
         b.iter(|| {
-            rt.block_on(compact_bucket(&table, table.schema(), 0, &live, "bench", 0))
-                .expect("compacted")
-                .expect("five runs reach the trigger")
+            rt.block_on(compact_bucket(
+                &table,
+                table.schema(),
+                &[],
+                0,
+                &live,
+                "bench",
+                0,
+            ))
+            .expect("compacted")
+            .expect("five runs reach the trigger")
         })
     });
     group.bench_function("plain_arrow_parquet", |b| {

@@ -145,7 +145,11 @@ impl<E: Env> ServingLayer<E> {
                         let mut out = Vec::with_capacity(lane.len());
                         for index in lane {
                             let entry = to_read[index];
-                            out.push((index, dws.read_data_file(entry.bucket, &entry.file).await?));
+                            out.push((
+                                index,
+                                dws.read_data_file(&entry.partition, entry.bucket, &entry.file)
+                                    .await?,
+                            ));
                         }
                         Ok::<_, TableError>(out)
                     }),
@@ -166,7 +170,10 @@ impl<E: Env> ServingLayer<E> {
                 if !rebuild && self.files_seen.contains(&seen_key) {
                     continue;
                 }
-                let records = self.dws.read_data_file(entry.bucket, &entry.file).await?;
+                let records = self
+                    .dws
+                    .read_data_file(&entry.partition, entry.bucket, &entry.file)
+                    .await?;
                 new_files.push((seen_key, records));
             }
         }
@@ -369,7 +376,7 @@ mod tests {
                     .unwrap();
             let mut writers = Vec::new();
             for bucket in 0..2 {
-                let base = dws.read_bucket(None, bucket).await.unwrap();
+                let base = dws.read_bucket(None, &[], bucket).await.unwrap();
                 writers.push(BucketWriter::new(dws.schema(), bucket, base));
             }
             let minute = minute_of(EPOCH_MS);

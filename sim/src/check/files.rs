@@ -13,7 +13,7 @@ use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_TABLE_ROOT};
 
 use crate::check::CheckerName;
 use crate::check::Violation;
-use crate::check::inspect::{FileKind, SnapshotInfo, TableInspector};
+use crate::check::inspect::{FileKind, FileRef, SnapshotInfo, TableInspector};
 use crate::world::{StoredObjects, World};
 
 /// File figures of one table over the run.
@@ -66,30 +66,31 @@ fn walk(
     snapshots: &[SnapshotInfo],
     small_file_bytes: u64,
 ) -> Result<History, String> {
-    let mut live: BTreeMap<(i64, i64, String), u64> = BTreeMap::new();
+    let mut live: BTreeMap<(FileRef, i64), u64> = BTreeMap::new();
     let mut last_reference = BTreeMap::new();
     let mut figures = TableFiles::default();
     let mut previous: Option<i64> = None;
     for snapshot in snapshots {
         for entry in inspector.delta_entries(snapshot)? {
-            let key = (entry.bucket, entry.level, entry.name.clone());
-            if entry.kind == FileKind::Add {
-                live.insert(key, entry.size_bytes);
+            let (kind, level, size_bytes) = (entry.kind, entry.level, entry.size_bytes);
+            let key = (entry.file(), level);
+            if kind == FileKind::Add {
+                live.insert(key, size_bytes);
             } else if live.remove(&key).is_some()
                 && let Some(previous) = previous
             {
-                last_reference.insert(
-                    inspector.bucket_file_path(entry.bucket, &entry.name),
-                    previous,
-                );
+                last_reference.insert(inspector.file_path(&key.0), previous);
             }
         }
-        for (bucket, name) in inspector.changelog_files(snapshot)? {
-            last_reference.insert(inspector.bucket_file_path(bucket, &name), snapshot.id);
+        for file in inspector.changelog_files(snapshot)? {
+            last_reference.insert(inspector.file_path(&file), snapshot.id);
         }
-        let mut per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
-        for (bucket, _, _) in live.keys() {
-            *per_bucket.entry(*bucket).or_default() += 1;
+        // Files per LSM tree: per bucket of each partition.
+        let mut per_bucket: BTreeMap<(&str, i64), usize> = BTreeMap::new();
+        for (file, _) in live.keys() {
+            *per_bucket
+                .entry((&file.partition, file.bucket))
+                .or_default() += 1;
         }
         let widest = per_bucket.values().copied().max().unwrap_or(0);
         figures
@@ -107,8 +108,8 @@ fn walk(
         previous = Some(snapshot.id);
     }
     if let Some(latest) = previous {
-        for (bucket, _, name) in live.keys() {
-            last_reference.insert(inspector.bucket_file_path(*bucket, name), latest);
+        for (file, _) in live.keys() {
+            last_reference.insert(inspector.file_path(file), latest);
         }
     }
     Ok(History {
@@ -181,11 +182,14 @@ fn check_table(
         .keys()
         .filter(|p| p.starts_with(&snapshot_prefix))
         .count();
-    let bucket_prefix = format!("{root}/bucket-");
+    let table_prefix = format!("{root}/");
     let mut first_early = None;
-    for (path, &t_ms) in deleted.range(bucket_prefix.clone()..) {
-        if !path.starts_with(&bucket_prefix) {
+    for (path, &t_ms) in deleted.range(table_prefix.clone()..) {
+        if !path.starts_with(&table_prefix) {
             break;
+        }
+        if !inspector.is_bucket_file(path)? {
+            continue;
         }
         figures.files_deleted += 1;
         let Some(&last) = history.last_reference.get(path) else {
@@ -218,14 +222,14 @@ fn check_table(
         }
         let mut files: Vec<String> = inspector
             .live_files(tagged)?
-            .into_iter()
-            .map(|(bucket, file)| inspector.bucket_file_path(bucket, &file))
+            .iter()
+            .map(|file| inspector.file_path(file))
             .collect();
         files.extend(
             inspector
                 .changelog_files(tagged)?
-                .into_iter()
-                .map(|(bucket, file)| inspector.bucket_file_path(bucket, &file)),
+                .iter()
+                .map(|file| inspector.file_path(file)),
         );
         if let Some((path, t_ms)) = files
             .iter()
@@ -282,10 +286,8 @@ pub fn retained_metadata_check(
             let missing = match files {
                 Err(error) => Some(error),
                 Ok(files) => {
-                    let paths: Vec<String> = files
-                        .into_iter()
-                        .map(|(bucket, name)| inspector.bucket_file_path(bucket, &name))
-                        .collect();
+                    let paths: Vec<String> =
+                        files.iter().map(|file| inspector.file_path(file)).collect();
                     let missing = paths.iter().find(|path| !dump.contains_key(path)).cloned();
                     referenced.extend(paths);
                     missing.map(|path| format!("{path} is missing"))
@@ -310,9 +312,10 @@ pub fn retained_metadata_check(
             }
         }
         if complete {
-            let prefix = format!("{root}/bucket-");
+            let prefix = format!("{root}/");
             unreferenced[table] = dump
                 .keys_under(&prefix)
+                .filter(|path| inspector.is_bucket_file(path).unwrap_or(false))
                 .filter(|path| !referenced.contains(*path))
                 .count();
         }

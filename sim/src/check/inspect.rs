@@ -93,14 +93,37 @@ pub struct SnapshotInfo {
     pub watermark: Option<i64>,
 }
 
-/// One entry of a manifest: an ADD or DELETE of a file of a bucket.
+/// A data or changelog file of a table, where it lives: its partition's directory
+/// (`hh=2026111100`, one `key=value` per partition key; empty when the table is unpartitioned),
+/// its bucket and its name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileRef {
+    pub partition: String,
+    pub bucket: i64,
+    pub name: String,
+}
+
+/// One entry of a manifest: an ADD or DELETE of a file of a bucket of a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
     pub kind: FileKind,
+    /// The partition's directory (see [`FileRef`]).
+    pub partition: String,
     pub bucket: i64,
     pub level: i64,
     pub name: String,
     pub size_bytes: u64,
+}
+
+impl FileEntry {
+    /// Where the entry's file lives.
+    pub fn file(self) -> FileRef {
+        FileRef {
+            partition: self.partition,
+            bucket: self.bucket,
+            name: self.name,
+        }
+    }
 }
 
 /// Rows the Parquet reader decodes at a time (measured: larger batches grow the reader's
@@ -146,6 +169,45 @@ pub struct TableInspector<'a> {
     /// Decoded manifests by path. The objects cannot change under the inspector, and a
     /// manifest is shared by every snapshot whose lists name it, so each is decoded once.
     manifests: RefCell<BTreeMap<String, Rc<Vec<FileEntry>>>>,
+    /// The table's partition keys, from its schema file, once read.
+    partition_keys: RefCell<Option<Rc<Vec<String>>>>,
+}
+
+/// The directory of a partition: Paimon's `key=value/...` from a manifest's `_PARTITION`
+/// (a big-endian arity, a null-bits region of 8-byte words whose first byte is the row kind,
+/// then one 8-byte little-endian slot per BIGINT value), decoded here independently of the
+/// table store.
+fn partition_dir(bytes: &[u8], keys: &[String], path: &str) -> Result<String, String> {
+    let bad = |why: String| format!("{path}: `_PARTITION` {why}");
+    let arity_bytes: [u8; 4] = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("is shorter than its arity".into()))?;
+    let arity = i32::from_be_bytes(arity_bytes);
+    if usize::try_from(arity).ok() != Some(keys.len()) {
+        return Err(bad(format!(
+            "has {arity} fields, the schema {} partition keys",
+            keys.len()
+        )));
+    }
+    let null_bits = (keys.len() + 63 + 8) / 64 * 8;
+    let row = &bytes[4..];
+    if row.len() != null_bits + 8 * keys.len() {
+        return Err(bad(format!("is {} bytes long", bytes.len())));
+    }
+    let mut dir = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        if row[(i + 8) / 8] >> ((i + 8) % 8) & 1 == 1 {
+            return Err(bad(format!("holds a null {key}")));
+        }
+        let slot = &row[null_bits + 8 * i..null_bits + 8 * (i + 1)];
+        let value = i64::from_le_bytes(slot.try_into().expect("an 8-byte slot"));
+        if !dir.is_empty() {
+            dir.push('/');
+        }
+        dir.push_str(&format!("{key}={value}"));
+    }
+    Ok(dir)
 }
 
 fn json(objects: &StoredObjects, path: &str) -> Result<Value, String> {
@@ -236,7 +298,50 @@ impl<'a> TableInspector<'a> {
             fields: fields.iter().map(|f| f.to_string()).collect(),
             symbols,
             manifests: RefCell::new(BTreeMap::new()),
+            partition_keys: RefCell::new(None),
         }
+    }
+
+    /// The table's partition keys, as its schema file (`schema/schema-0`) declares them; none
+    /// when there is no schema file (no table was ever created there).
+    fn partition_keys(&self) -> Result<Rc<Vec<String>>, String> {
+        if let Some(keys) = self.partition_keys.borrow().as_ref() {
+            return Ok(Rc::clone(keys));
+        }
+        let path = format!("{}/schema/schema-0", self.root);
+        if !self.objects.contains_key(&path) {
+            return Ok(Rc::new(Vec::new()));
+        }
+        let schema = json(self.objects, &path)?;
+        let keys: Vec<String> = field(&schema, "partitionKeys", &path)?
+            .as_array()
+            .ok_or_else(|| format!("{path}: `partitionKeys` is not a list"))?
+            .iter()
+            .map(|key| key.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("{path}: a partition key is not a string"))?;
+        let keys = Rc::new(keys);
+        *self.partition_keys.borrow_mut() = Some(Rc::clone(&keys));
+        Ok(keys)
+    }
+
+    /// Whether `path` is a data or changelog file of this table: below its root, one
+    /// `key=value` directory per partition key, then `bucket-<n>/`.
+    pub fn is_bucket_file(&self, path: &str) -> Result<bool, String> {
+        let Some(relative) = path.strip_prefix(&format!("{}/", self.root)) else {
+            return Ok(false);
+        };
+        let mut dirs = relative.split('/');
+        for key in self.partition_keys()?.iter() {
+            let in_partition = dirs
+                .next()
+                .and_then(|dir| dir.strip_prefix(key.as_str()))
+                .is_some_and(|rest| rest.starts_with('='));
+            if !in_partition {
+                return Ok(false);
+            }
+        }
+        Ok(dirs.next().is_some_and(|dir| dir.starts_with("bucket-")))
     }
 
     /// Every snapshot file present, ascending by id.
@@ -283,8 +388,8 @@ impl<'a> TableInspector<'a> {
         self.file_entries(&snapshot.delta_manifest_list)
     }
 
-    /// The changelog files of the snapshot, as (bucket, file name).
-    pub fn changelog_files(&self, snapshot: &SnapshotInfo) -> Result<Vec<(i64, String)>, String> {
+    /// The changelog files of the snapshot.
+    pub fn changelog_files(&self, snapshot: &SnapshotInfo) -> Result<Vec<FileRef>, String> {
         let Some(list) = &snapshot.changelog_manifest_list else {
             return Ok(Vec::new());
         };
@@ -292,22 +397,22 @@ impl<'a> TableInspector<'a> {
             .file_entries(list)?
             .into_iter()
             .filter(|e| e.kind == FileKind::Add)
-            .map(|e| (e.bucket, e.name))
+            .map(FileEntry::file)
             .collect())
     }
 
-    /// Path of a file of a bucket of this table.
-    pub fn bucket_file_path(&self, bucket: i64, name: &str) -> String {
-        format!("{}/bucket-{bucket}/{name}", self.root)
-    }
-
-    /// (file kind, bucket, level, file name) of every entry of the manifests a list names.
-    fn list_entries(&self, list: &str) -> Result<Vec<(FileKind, i64, i64, String)>, String> {
-        Ok(self
-            .file_entries(list)?
-            .into_iter()
-            .map(|e| (e.kind, e.bucket, e.level, e.name))
-            .collect())
+    /// Path of a data or changelog file of this table.
+    pub fn file_path(&self, file: &FileRef) -> String {
+        let FileRef {
+            partition,
+            bucket,
+            name,
+        } = file;
+        if partition.is_empty() {
+            format!("{}/bucket-{bucket}/{name}", self.root)
+        } else {
+            format!("{}/{partition}/bucket-{bucket}/{name}", self.root)
+        }
     }
 
     /// Every entry of the manifests a list names.
@@ -338,8 +443,13 @@ impl<'a> TableInspector<'a> {
                 1 => FileKind::Delete,
                 other => return Err(format!("{path}: manifest entry of unknown kind {other}")),
             };
+            let partition = match avro_field(&entry, "_PARTITION", path)? {
+                AvroValue::Bytes(bytes) => partition_dir(bytes, &self.partition_keys()?, path)?,
+                _ => return Err(format!("{path}: `_PARTITION` is not bytes")),
+            };
             entries.push(FileEntry {
                 kind,
+                partition,
                 bucket: avro_int(&entry, "_BUCKET", path)?,
                 level: avro_int(file, "_LEVEL", path)?,
                 name: avro_text(file, "_FILE_NAME", path)?,
@@ -353,21 +463,26 @@ impl<'a> TableInspector<'a> {
         Ok(entries)
     }
 
-    /// The snapshot's live data files: base then delta entries, ADD minus DELETE, as
-    /// (bucket, file name) sorted.
-    pub fn live_files(&self, snapshot: &SnapshotInfo) -> Result<Vec<(i64, String)>, String> {
+    /// The snapshot's live data files: base then delta entries, ADD minus DELETE, sorted by
+    /// (partition, bucket, level, name).
+    pub fn live_files(&self, snapshot: &SnapshotInfo) -> Result<Vec<FileRef>, String> {
         let mut live = std::collections::BTreeSet::new();
         for list in [&snapshot.base_manifest_list, &snapshot.delta_manifest_list] {
-            for (kind, bucket, level, name) in self.list_entries(list)? {
-                match kind {
-                    FileKind::Add => live.insert((bucket, level, name)),
-                    FileKind::Delete => live.remove(&(bucket, level, name)),
+            for entry in self.file_entries(list)? {
+                let id = (entry.partition, entry.bucket, entry.level, entry.name);
+                match entry.kind {
+                    FileKind::Add => live.insert(id),
+                    FileKind::Delete => live.remove(&id),
                 };
             }
         }
         Ok(live
             .into_iter()
-            .map(|(bucket, _, name)| (bucket, name))
+            .map(|(partition, bucket, _, name)| FileRef {
+                partition,
+                bucket,
+                name,
+            })
             .collect())
     }
 
@@ -378,8 +493,8 @@ impl<'a> TableInspector<'a> {
         records: &mut Records,
     ) -> Result<(), String> {
         records.reset(self.fields.len());
-        for (bucket, name) in self.live_files(snapshot)? {
-            self.read_parquet(&format!("{}/bucket-{bucket}/{name}", self.root), records)?;
+        for file in self.live_files(snapshot)? {
+            self.read_parquet(&self.file_path(&file), records)?;
         }
         Ok(())
     }
@@ -394,8 +509,8 @@ impl<'a> TableInspector<'a> {
         records: &mut Records,
         mut visit: impl FnMut(&Records),
     ) -> Result<(), String> {
-        for (bucket, name) in self.live_files(snapshot)? {
-            let path = format!("{}/bucket-{bucket}/{name}", self.root);
+        for file in self.live_files(snapshot)? {
+            let path = self.file_path(&file);
             records.reset(self.fields.len());
             self.decode(&path, &self.file_bytes(&path)?, records, |records| {
                 visit(records);
@@ -418,9 +533,9 @@ impl<'a> TableInspector<'a> {
         if snapshot.commit_kind == CommitKind::Compact {
             return Ok(());
         }
-        for (kind, bucket, _level, name) in self.list_entries(&snapshot.delta_manifest_list)? {
-            if kind == FileKind::Add {
-                let path = format!("{}/bucket-{bucket}/{name}", self.root);
+        for entry in self.file_entries(&snapshot.delta_manifest_list)? {
+            if entry.kind == FileKind::Add {
+                let path = self.file_path(&entry.file());
                 self.read_parquet(&path, records)?;
             }
         }

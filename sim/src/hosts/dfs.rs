@@ -63,9 +63,16 @@ pub struct DfsServer {
 /// How many production bytes one stored byte of `path` stands for: DWD's data and changelog
 /// files hold the represented events (`[traffic] represents`); metadata and DWS do not scale.
 fn represented_factor(world: &World, path: &str) -> u64 {
+    // A data or changelog file: `bucket-<n>/` below the root and any `key=value` partition
+    // directories.
     let dwd_buckets = path
         .strip_prefix(warehouse::jobs::schemas::DWD_TABLE_ROOT)
-        .is_some_and(|rest| rest.starts_with("/bucket-"));
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| {
+            rest.split('/')
+                .find(|dir| !dir.contains('='))
+                .is_some_and(|dir| dir.starts_with("bucket-"))
+        });
     if dwd_buckets {
         world.scenario.represents()
     } else {

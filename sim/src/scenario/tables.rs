@@ -235,6 +235,8 @@ impl TableSection {
             tag_num_retained_max: self.tag_num_retained_max,
             unsafe_expire_delete_data_before_snapshot: self
                 .unsafe_expire_delete_data_before_snapshot,
+            // The warehouse's tables are unpartitioned: nothing to expire.
+            ..defaults
         }
     }
 
@@ -319,6 +321,7 @@ impl TableSection {
             let key = match &error {
                 LifecycleOptionError::NotPositive { key, .. } => key.trim_end_matches(" (ms)"),
                 LifecycleOptionError::MaxBelowMin { .. } => "snapshot.num-retained.max",
+                LifecycleOptionError::ExpirationWithoutFormatter => "partition.expiration-time",
             };
             Invalid {
                 key: KeyPath::at(name, key),

@@ -114,9 +114,11 @@ impl<E: Env> DedicatedCompactor<E> {
         if self.tables[index].last_seen == Some(latest.id) {
             return Ok(RoundOutcome::Idle);
         }
-        let mut buckets: BTreeMap<u32, Vec<DataFileMeta>> = BTreeMap::new();
+        // Each bucket of each partition is one LSM tree.
+        let mut buckets: BTreeMap<(u32, Vec<i64>), Vec<DataFileMeta>> = BTreeMap::new();
         for entry in retry_table(|| table.data_files(&latest)).await? {
-            buckets.entry(entry.bucket).or_default().push(entry.file);
+            let tree = (entry.bucket, entry.partition);
+            buckets.entry(tree).or_default().push(entry.file);
         }
         self.round += 1;
         let prefix = format!("{}-r{}", self.attempt_prefix, self.round);
@@ -124,18 +126,20 @@ impl<E: Env> DedicatedCompactor<E> {
         // Subtask `l` compacts the buckets `b` with `b % parallelism == l`, one after another;
         // the subtasks run side by side.
         let lane_count = self.config.parallelism.max(1) as usize;
-        let mut lane_buckets: Vec<Vec<(u32, &Vec<DataFileMeta>)>> = vec![Vec::new(); lane_count];
-        for (bucket, files) in &buckets {
-            lane_buckets[*bucket as usize % lane_count].push((*bucket, files));
+        type Tree<'a> = (u32, &'a [i64], &'a Vec<DataFileMeta>);
+        let mut lane_buckets: Vec<Vec<Tree>> = vec![Vec::new(); lane_count];
+        for ((bucket, partition), files) in &buckets {
+            lane_buckets[*bucket as usize % lane_count].push((*bucket, partition, files));
         }
         let (table_ref, prefix_ref) = (&table, &prefix);
         let compacted = join_all(lane_buckets.into_iter().map(|lane| async move {
             let mut done = Vec::new();
-            for (bucket, files) in lane {
+            for (bucket, partition, files) in lane {
                 let result = retry_table(|| {
                     compact_bucket_dedicated(
                         table_ref,
                         table_ref.schema(),
+                        partition,
                         bucket,
                         files,
                         prefix_ref,
@@ -144,7 +148,7 @@ impl<E: Env> DedicatedCompactor<E> {
                 })
                 .await?;
                 if let Some(result) = result {
-                    done.push((bucket, result));
+                    done.push(((bucket, partition.to_vec()), result));
                 }
             }
             Ok::<_, JobError>(done)
@@ -157,13 +161,14 @@ impl<E: Env> DedicatedCompactor<E> {
         for lane in compacted {
             results.extend(lane?);
         }
-        results.sort_by_key(|(bucket, _)| *bucket);
-        for (bucket, result) in results {
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((bucket, partition), result) in results {
             io_bytes += result.io_bytes;
             let lane = &mut lanes[bucket as usize % lane_count];
             lane.0 += result.after.iter().map(|f| f.row_count).sum::<u64>();
             lane.1 += result.io_bytes;
             messages.push(CommitMessage {
+                partition,
                 bucket,
                 new_files: Vec::new(),
                 changelog_files: Vec::new(),
@@ -230,7 +235,11 @@ impl<E: Env> DedicatedCompactor<E> {
                 // The commit filter ran first, so no snapshot references these outputs.
                 for message in &messages {
                     for file in &message.compact_after {
-                        let path = table.bucket_file_path(message.bucket, &file.file_name);
+                        let path = table.bucket_file_path(
+                            &message.partition,
+                            message.bucket,
+                            &file.file_name,
+                        );
                         let _ = table.store().delete(&path).await;
                     }
                 }
@@ -312,6 +321,7 @@ mod tests {
     fn schema() -> TableSchema {
         TableSchema {
             fields: vec![Field::bigint("k"), Field::bigint("v")],
+            partition_keys: Vec::new(),
             primary_keys: vec!["k".into()],
             options: TableOptions {
                 bucket: 2,
@@ -332,7 +342,10 @@ mod tests {
         let latest = table.latest_snapshot().await.unwrap();
         let mut writers = Vec::new();
         for bucket in 0..2 {
-            let state = table.read_bucket(latest.as_ref(), bucket).await.unwrap();
+            let state = table
+                .read_bucket(latest.as_ref(), &[], bucket)
+                .await
+                .unwrap();
             writers.push(BucketWriter::new(table.schema(), bucket, state));
         }
         writers
@@ -459,7 +472,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| table.bucket_file_path(e.bucket, &e.file.file_name))
+            .map(|e| table.bucket_file_path(&e.partition, e.bucket, &e.file.file_name))
             .collect();
         let loser_files: Vec<String> = env
             .store
@@ -496,7 +509,7 @@ mod tests {
                 .await
                 .unwrap();
         let latest = table.latest_snapshot().await.unwrap();
-        let state = table.read_bucket(latest.as_ref(), 0).await.unwrap();
+        let state = table.read_bucket(latest.as_ref(), &[], 0).await.unwrap();
         let mut ws = vec![BucketWriter::new(table.schema(), 0, state)];
         let mut model = BTreeMap::new();
         // Runs of 300, 120 and 40 rows: neither size amplification nor size ratio picks them.
@@ -514,7 +527,8 @@ mod tests {
             .into_iter()
             .map(|e| e.file)
             .collect();
-        let universal = crate::table::compact_bucket(&table, table.schema(), 0, &files, "p", 0);
+        let universal =
+            crate::table::compact_bucket(&table, table.schema(), &[], 0, &files, "p", 0);
         assert!(
             universal.await.unwrap().is_none(),
             "universal picking, as Paimon's, leaves a bucket at the trigger with these sizes"

@@ -43,6 +43,7 @@ pub const MINUTE_MS: i64 = 60_000;
 pub fn dwd_schema(options: TableOptions) -> TableSchema {
     TableSchema {
         fields: AdEvent::fields(),
+        partition_keys: Vec::new(),
         primary_keys: vec!["event_id".to_string()],
         options,
     }
@@ -51,6 +52,7 @@ pub fn dwd_schema(options: TableOptions) -> TableSchema {
 pub fn dws_schema(options: TableOptions) -> TableSchema {
     TableSchema {
         fields: DWS_FIELD_NAMES.iter().map(|n| Field::bigint(n)).collect(),
+        partition_keys: Vec::new(),
         primary_keys: vec![
             "advertiser_id".to_string(),
             "campaign_id".to_string(),
@@ -67,6 +69,7 @@ pub fn late_schema() -> TableSchema {
     fields.push(Field::bigint("watermark"));
     TableSchema {
         fields,
+        partition_keys: Vec::new(),
         primary_keys: vec!["event_id".to_string()],
         options: TableOptions::default(),
     }

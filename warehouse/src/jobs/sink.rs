@@ -213,6 +213,10 @@ pub(crate) async fn load_writers<E: Env>(
     held: HeldRows,
 ) -> Result<Vec<BucketWriter>, JobError> {
     let bucket_count = table.schema().options.bucket;
+    assert!(
+        !table.is_partitioned(),
+        "the warehouse's jobs keep one writer per bucket: their tables are unpartitioned"
+    );
     let files = match snapshot {
         Some(snapshot) => retry_table(|| table.data_files(snapshot)).await?,
         None => Vec::new(),
@@ -222,7 +226,7 @@ pub(crate) async fn load_writers<E: Env>(
     let loaded = join_all((0..lane_count).map(|lane| async move {
         let mut out = Vec::new();
         for bucket in (lane..bucket_count).step_by(lane_count as usize) {
-            let state = retry_table(|| table.read_bucket_of(files, bucket)).await?;
+            let state = retry_table(|| table.read_bucket_of(files, &[], bucket)).await?;
             out.push(BucketWriter::holding(table.schema(), bucket, state, held));
         }
         Ok::<_, JobError>(out)

@@ -450,7 +450,17 @@ fn file_record(
 }
 
 /// Why `entry` cannot be a manifest entry of a table with these key types, if it cannot.
-fn entry_inconsistency(entry: &ManifestEntry, key_types: &[&FieldType]) -> Option<String> {
+fn entry_inconsistency(
+    entry: &ManifestEntry,
+    key_types: &[&FieldType],
+    partition_arity: usize,
+) -> Option<String> {
+    if entry.partition.len() != partition_arity {
+        return Some(format!(
+            "partition {:?} of a table with {partition_arity} partition keys",
+            entry.partition
+        ));
+    }
     if entry.bucket >= entry.total_buckets {
         return Some(format!(
             "bucket {} of {} buckets",
@@ -463,7 +473,8 @@ fn entry_inconsistency(entry: &ManifestEntry, key_types: &[&FieldType]) -> Optio
         .map(|reason| format!("{}: {reason}", entry.file.file_name))
 }
 
-/// A manifest file's bytes. `key_types` are the primary-key field types, in key order.
+/// A manifest file's bytes. `key_types` are the primary-key field types, in key order;
+/// `partition_arity` is the number of (BIGINT) partition keys.
 ///
 /// # Panics
 /// If an entry is inconsistent (see `DataFileMeta::inconsistency`): entries come from writers,
@@ -471,14 +482,21 @@ fn entry_inconsistency(entry: &ManifestEntry, key_types: &[&FieldType]) -> Optio
 pub(crate) fn encode_manifest(
     entries: &[ManifestEntry],
     key_types: &[&FieldType],
+    partition_arity: usize,
     path: &str,
 ) -> Result<Vec<u8>, TableError> {
     for entry in entries {
-        if let Some(reason) = entry_inconsistency(entry, key_types) {
+        if let Some(reason) = entry_inconsistency(entry, key_types, partition_arity) {
             panic!("{path}: writing an inconsistent manifest entry: {reason}");
         }
     }
     encode_manifest_unchecked(entries, key_types, path)
+}
+
+/// A partition's `BinaryRow` bytes (Paimon's `_PARTITION`): its BIGINT values.
+fn partition_row(partition: &[i64]) -> Vec<u8> {
+    let values: Vec<RowValue> = partition.iter().map(|&v| RowValue::Long(v)).collect();
+    binary_row(&values)
 }
 
 /// `encode_manifest` without its checks (tests write corrupt manifests with it).
@@ -487,17 +505,16 @@ fn encode_manifest_unchecked(
     key_types: &[&FieldType],
     path: &str,
 ) -> Result<Vec<u8>, TableError> {
-    let empty_partition = binary_row(&[]);
     let records = entries
         .iter()
         .map(|entry| {
-            if !entry.partition.is_empty() {
-                return Err(encode_error(path, "partitioned entries are not supported"));
-            }
             Ok(Value::Record(vec![
                 ("_VERSION".into(), Value::Int(MANIFEST_VERSION)),
                 ("_KIND".into(), Value::Int(i32::from(u8::from(entry.kind)))),
-                ("_PARTITION".into(), Value::Bytes(empty_partition.clone())),
+                (
+                    "_PARTITION".into(),
+                    Value::Bytes(partition_row(&entry.partition)),
+                ),
                 ("_BUCKET".into(), Value::Int(entry.bucket as i32)),
                 (
                     "_TOTAL_BUCKETS".into(),
@@ -506,7 +523,7 @@ fn encode_manifest_unchecked(
                 ("_FILE".into(), file_record(&entry.file, key_types, path)?),
             ]))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, TableError>>()?;
     write_container(&MANIFEST_ENTRY_SCHEMA, records, path)
 }
 
@@ -549,8 +566,10 @@ fn read_file_meta(file: &Fields<'_>, key_types: &[&FieldType]) -> Result<DataFil
 pub(crate) fn decode_manifest(
     bytes: &[u8],
     key_types: &[&FieldType],
+    partition_arity: usize,
     path: &str,
 ) -> Result<Vec<ManifestEntry>, TableError> {
+    let partition_types = vec![&FieldType::BigInt; partition_arity];
     read_container(bytes, &MANIFEST_ENTRY_SCHEMA, path)?
         .iter()
         .map(|record| {
@@ -560,7 +579,7 @@ pub(crate) fn decode_manifest(
                 .ok()
                 .and_then(|k| FileKind::try_from(k).ok())
                 .ok_or_else(|| TableError::corrupt(path, format!("unknown `_KIND` {kind}")))?;
-            read_binary_row(entry.bytes("_PARTITION")?, &[])
+            let partition = read_key(entry.bytes("_PARTITION")?, &partition_types)
                 .map_err(|e| TableError::corrupt(path, format!("`_PARTITION`: {e}")))?;
             let int32 = |name: &str| {
                 let v = entry.long(name)?;
@@ -568,12 +587,12 @@ pub(crate) fn decode_manifest(
             };
             let entry = ManifestEntry {
                 kind,
-                partition: Vec::new(),
+                partition,
                 bucket: int32("_BUCKET")?,
                 total_buckets: int32("_TOTAL_BUCKETS")?,
                 file: read_file_meta(&entry.record("_FILE")?, key_types)?,
             };
-            match entry_inconsistency(&entry, key_types) {
+            match entry_inconsistency(&entry, key_types, partition_arity) {
                 Some(reason) => Err(TableError::corrupt(path, reason)),
                 None => Ok(entry),
             }
@@ -581,9 +600,37 @@ pub(crate) fn decode_manifest(
         .collect()
 }
 
-/// A manifest list file's bytes.
+/// The `_PARTITION_STATS` of a manifest: per partition key, the smallest and largest value of
+/// its entries, and no nulls (an unpartitioned table's are rows of no fields).
+fn partition_stats(meta: &ManifestFileMeta, partition_arity: usize) -> Value {
+    assert!(
+        meta.min_partition.len() == partition_arity && meta.max_partition.len() == partition_arity,
+        "manifest {}: partition stats {:?}..{:?} for {partition_arity} partition keys",
+        meta.file_name,
+        meta.min_partition,
+        meta.max_partition
+    );
+    let null_counts = vec![some(Value::Long(0)); partition_arity];
+    Value::Record(vec![
+        (
+            "_MIN_VALUES".into(),
+            Value::Bytes(partition_row(&meta.min_partition)),
+        ),
+        (
+            "_MAX_VALUES".into(),
+            Value::Bytes(partition_row(&meta.max_partition)),
+        ),
+        (
+            "_NULL_COUNTS".into(),
+            Value::Union(1, Box::new(Value::Array(null_counts))),
+        ),
+    ])
+}
+
+/// A manifest list file's bytes; `partition_arity` is the number of partition keys.
 pub(crate) fn encode_manifest_list(
     metas: &[ManifestFileMeta],
+    partition_arity: usize,
     path: &str,
 ) -> Result<Vec<u8>, TableError> {
     let opt_int = |v: Option<u32>| v.map_or_else(none, |v| some(Value::Int(v as i32)));
@@ -602,7 +649,14 @@ pub(crate) fn encode_manifest_list(
                     "_NUM_DELETED_FILES".into(),
                     Value::Long(meta.num_deleted_files as i64),
                 ),
-                ("_PARTITION_STATS".into(), unknown_stats(0)),
+                (
+                    "_PARTITION_STATS".into(),
+                    if partition_arity == 0 {
+                        unknown_stats(0)
+                    } else {
+                        partition_stats(meta, partition_arity)
+                    },
+                ),
                 ("_SCHEMA_ID".into(), Value::Long(meta.schema_id)),
                 ("_MIN_BUCKET".into(), opt_int(meta.min_bucket)),
                 ("_MAX_BUCKET".into(), opt_int(meta.max_bucket)),
@@ -619,8 +673,10 @@ pub(crate) fn encode_manifest_list(
 /// The manifests a manifest list names, in list order.
 pub(crate) fn decode_manifest_list(
     bytes: &[u8],
+    partition_arity: usize,
     path: &str,
 ) -> Result<Vec<ManifestFileMeta>, TableError> {
+    let partition_types = vec![&FieldType::BigInt; partition_arity];
     read_container(bytes, &MANIFEST_FILE_META_SCHEMA, path)?
         .iter()
         .map(|record| {
@@ -634,7 +690,15 @@ pub(crate) fn decode_manifest_list(
                     .map(Some)
                     .map_err(|_| TableError::corrupt(path, format!("`{name}` is {v}")))
             };
+            let stats = meta.record("_PARTITION_STATS")?;
+            let bound = |name: &str| {
+                read_key(stats.bytes(name)?, &partition_types).map_err(|e| {
+                    TableError::corrupt(path, format!("`_PARTITION_STATS.{name}`: {e}"))
+                })
+            };
             Ok(ManifestFileMeta {
+                min_partition: bound("_MIN_VALUES")?,
+                max_partition: bound("_MAX_VALUES")?,
                 file_name: meta.text("_FILE_NAME")?,
                 file_size: meta.unsigned("_FILE_SIZE")?,
                 num_added_files: meta.unsigned("_NUM_ADDED_FILES")?,

@@ -61,10 +61,10 @@ fn manifest_round_trips_and_is_deterministic() {
             file: file("data-b-1.parquet", vec![1, 1], vec![2, 0], 5, "COMPACT"),
         },
     ];
-    let bytes = encode_manifest(&entries, &types, "m").unwrap();
-    assert_eq!(bytes, encode_manifest(&entries, &types, "m").unwrap());
+    let bytes = encode_manifest(&entries, &types, 0, "m").unwrap();
+    assert_eq!(bytes, encode_manifest(&entries, &types, 0, "m").unwrap());
     assert_eq!(&bytes[..4], b"Obj\x01");
-    assert_eq!(decode_manifest(&bytes, &types, "m").unwrap(), entries);
+    assert_eq!(decode_manifest(&bytes, &types, 0, "m").unwrap(), entries);
 
     let metas = vec![ManifestFileMeta {
         file_name: "manifest-x-0".into(),
@@ -76,16 +76,18 @@ fn manifest_round_trips_and_is_deterministic() {
         max_bucket: Some(3),
         min_level: Some(0),
         max_level: Some(5),
+        min_partition: Vec::new(),
+        max_partition: Vec::new(),
     }];
-    let list = encode_manifest_list(&metas, "l").unwrap();
-    assert_eq!(decode_manifest_list(&list, "l").unwrap(), metas);
-    let empty = encode_manifest_list(&[], "l").unwrap();
-    assert!(decode_manifest_list(&empty, "l").unwrap().is_empty());
+    let list = encode_manifest_list(&metas, 0, "l").unwrap();
+    assert_eq!(decode_manifest_list(&list, 0, "l").unwrap(), metas);
+    let empty = encode_manifest_list(&[], 0, "l").unwrap();
+    assert!(decode_manifest_list(&empty, 0, "l").unwrap().is_empty());
 }
 
 #[test]
 fn corrupt_manifest_is_an_error_naming_the_file() {
-    let error = decode_manifest(b"not avro", &[&FieldType::BigInt], "t/manifest/m-1");
+    let error = decode_manifest(b"not avro", &[&FieldType::BigInt], 0, "t/manifest/m-1");
     match error {
         Err(TableError::Corrupt { path, .. }) => assert_eq!(path, "t/manifest/m-1"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -98,10 +100,10 @@ fn corrupt_manifest_is_an_error_naming_the_file() {
         total_buckets: 1,
         file: file("d", vec![1], vec![2], 0, "APPEND"),
     };
-    let bytes = encode_manifest(&[entry], &[&FieldType::BigInt], "m").unwrap();
+    let bytes = encode_manifest(&[entry], &[&FieldType::BigInt], 0, "m").unwrap();
     let two = [&FieldType::BigInt, &FieldType::BigInt];
     assert!(matches!(
-        decode_manifest(&bytes, &two, "m"),
+        decode_manifest(&bytes, &two, 0, "m"),
         Err(TableError::Corrupt { .. })
     ));
 }
@@ -129,14 +131,14 @@ fn inconsistent_entries_are_corrupt_when_read() {
         (bucket_beyond, "bucket 1 of 1"),
     ] {
         let bytes = encode_manifest_unchecked(&[entry], &key_types, "m").unwrap();
-        match decode_manifest(&bytes, &key_types, "m") {
+        match decode_manifest(&bytes, &key_types, 0, "m") {
             Err(TableError::Corrupt { reason: got, .. }) => assert!(got.contains(reason), "{got}"),
             other => panic!("expected Corrupt ({reason}), got {other:?}"),
         }
     }
-    let bytes = encode_manifest(std::slice::from_ref(&good), &key_types, "m").unwrap();
+    let bytes = encode_manifest(std::slice::from_ref(&good), &key_types, 0, "m").unwrap();
     assert_eq!(
-        decode_manifest(&bytes, &key_types, "m").unwrap(),
+        decode_manifest(&bytes, &key_types, 0, "m").unwrap(),
         vec![good]
     );
 }
@@ -152,7 +154,7 @@ fn writing_an_inconsistent_entry_is_a_bug() {
         file: file("d", vec![1], vec![2], 0, "APPEND"),
     };
     entry.file.delete_row_count = entry.file.row_count + 1;
-    let _ = encode_manifest(&[entry], &[&FieldType::BigInt], "m");
+    let _ = encode_manifest(&[entry], &[&FieldType::BigInt], 0, "m");
 }
 
 #[test]
@@ -181,7 +183,52 @@ proptest! {
             total_buckets: 64,
             file: file("f", key.clone(), key.iter().map(|k| k.wrapping_add(1)).collect(), level, "APPEND"),
         };
-        let bytes = encode_manifest(std::slice::from_ref(&entry), &types, "m").unwrap();
-        prop_assert_eq!(decode_manifest(&bytes, &types, "m").unwrap(), vec![entry]);
+        let bytes = encode_manifest(std::slice::from_ref(&entry), &types, 0, "m").unwrap();
+        prop_assert_eq!(decode_manifest(&bytes, &types, 0, "m").unwrap(), vec![entry]);
     }
+}
+
+/// A partitioned table's manifests carry each entry's partition as Paimon's `BinaryRow` (arity
+/// big-endian, a header word, one little-endian slot per BIGINT), and the manifest list carries
+/// each manifest's partition bounds; both read back as written.
+#[test]
+fn partitioned_entries_round_trip_with_paimon_partition_bytes() {
+    assert_eq!(
+        partition_row(&[2_026_111_100]),
+        [
+            0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x7C, 0x00, 0xC4, 0x78, 0, 0, 0, 0
+        ]
+    );
+    assert_eq!(partition_row(&[]), [0u8; 12]);
+    let types = [&FieldType::BigInt, &FieldType::BigInt];
+    let entry = |hour: i64, bucket: u32| ManifestEntry {
+        kind: FileKind::Add,
+        partition: vec![hour],
+        bucket,
+        total_buckets: 2,
+        file: file("d", vec![hour, 1], vec![hour, 9], 0, "APPEND"),
+    };
+    let entries = vec![entry(2_026_111_100, 0), entry(2_026_111_101, 1)];
+    let bytes = encode_manifest(&entries, &types, 1, "m").unwrap();
+    assert_eq!(decode_manifest(&bytes, &types, 1, "m").unwrap(), entries);
+    // Read as an unpartitioned table's, the partition row has the wrong arity.
+    assert!(matches!(
+        decode_manifest(&bytes, &types, 0, "m"),
+        Err(TableError::Corrupt { .. })
+    ));
+    let metas = vec![ManifestFileMeta {
+        file_name: "manifest-p-0".into(),
+        file_size: bytes.len() as u64,
+        num_added_files: 2,
+        num_deleted_files: 0,
+        schema_id: 0,
+        min_bucket: Some(0),
+        max_bucket: Some(1),
+        min_level: Some(0),
+        max_level: Some(0),
+        min_partition: vec![2_026_111_100],
+        max_partition: vec![2_026_111_101],
+    }];
+    let list = encode_manifest_list(&metas, 1, "l").unwrap();
+    assert_eq!(decode_manifest_list(&list, 1, "l").unwrap(), metas);
 }

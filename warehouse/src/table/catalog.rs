@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::partition_expire::PartitionTimeFormat;
 use super::schema::SchemaFile;
 use super::tag::{TagCreation, TagPeriod};
 use super::{
@@ -74,6 +75,7 @@ fn schema_from_file(file: &SchemaFile, path: &str) -> Result<TableSchema, TableE
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TableSchema {
         fields,
+        partition_keys: file.partition_keys.clone(),
         primary_keys: file.primary_keys.clone(),
         options: options_from_paimon(&file.options, path)?,
     })
@@ -159,6 +161,19 @@ fn options_from_paimon(
                     "false" => false,
                     _ => return Err(bad(key, value)),
                 };
+            }
+            "partition.expiration-time" => {
+                lifecycle.partition_expiration_time_ms = Some(millis(key, value)?);
+            }
+            "partition.expiration-check-interval" => {
+                lifecycle.partition_expiration_check_interval_ms = millis(key, value)?;
+            }
+            "partition.expiration-max-num" => {
+                lifecycle.partition_expiration_max_num = number(key, value)? as _;
+            }
+            "partition.timestamp-formatter" => {
+                lifecycle.partition_timestamp_formatter =
+                    Some(PartitionTimeFormat::parse(value).ok_or_else(|| bad(key, value))?);
             }
             "tag.num-retained-max" => {
                 lifecycle.tag_num_retained_max = Some(number(key, value)? as _);

@@ -165,13 +165,15 @@ pub struct CompactionResult {
 pub async fn compact_bucket<S: ObjectStore>(
     table: &FileStoreTable<S>,
     schema: &TableSchema,
+    partition: &[i64],
     bucket: u32,
     files: &[DataFileMeta],
     file_prefix: &str,
     time_millis: i64,
 ) -> Result<Option<CompactionResult>, TableError> {
     let pick = pick_compaction;
-    compact_picked(table, schema, bucket, files, file_prefix, time_millis, pick).await
+    let tree = (partition, bucket);
+    compact_picked(table, schema, tree, files, file_prefix, time_millis, pick).await
 }
 
 /// [`compact_bucket`] as a dedicated compactor runs it: a write-only bucket at the stop trigger,
@@ -180,13 +182,15 @@ pub async fn compact_bucket<S: ObjectStore>(
 pub async fn compact_bucket_dedicated<S: ObjectStore>(
     table: &FileStoreTable<S>,
     schema: &TableSchema,
+    partition: &[i64],
     bucket: u32,
     files: &[DataFileMeta],
     file_prefix: &str,
     time_millis: i64,
 ) -> Result<Option<CompactionResult>, TableError> {
     let pick = pick_compaction_for_waiting_writers;
-    compact_picked(table, schema, bucket, files, file_prefix, time_millis, pick).await
+    let tree = (partition, bucket);
+    compact_picked(table, schema, tree, files, file_prefix, time_millis, pick).await
 }
 
 /// A picking rule: (number of newest runs, output level), or None when the bucket needs none.
@@ -196,7 +200,7 @@ type PickFn = fn(&[SortedRun], &TableOptions) -> Option<(usize, u32)>;
 async fn compact_picked<S: ObjectStore>(
     table: &FileStoreTable<S>,
     schema: &TableSchema,
-    bucket: u32,
+    (partition, bucket): (&[i64], u32),
     files: &[DataFileMeta],
     file_prefix: &str,
     time_millis: i64,
@@ -214,7 +218,7 @@ async fn compact_picked<S: ObjectStore>(
         file_prefix,
         time_millis,
     };
-    merge_files(table, schema, bucket, inputs, output)
+    merge_files(table, schema, partition, bucket, inputs, output)
         .await
         .map(Some)
 }
@@ -225,6 +229,7 @@ async fn compact_picked<S: ObjectStore>(
 pub async fn compact_bucket_full<S: ObjectStore>(
     table: &FileStoreTable<S>,
     schema: &TableSchema,
+    partition: &[i64],
     bucket: u32,
     files: &[DataFileMeta],
     file_prefix: &str,
@@ -241,7 +246,7 @@ pub async fn compact_bucket_full<S: ObjectStore>(
         file_prefix,
         time_millis,
     };
-    merge_files(table, schema, bucket, files.to_vec(), output)
+    merge_files(table, schema, partition, bucket, files.to_vec(), output)
         .await
         .map(Some)
 }

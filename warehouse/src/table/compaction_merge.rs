@@ -37,6 +37,7 @@ pub(crate) struct MergeOutput<'a> {
 pub(crate) async fn merge_files<S: ObjectStore>(
     table: &FileStoreTable<S>,
     schema: &TableSchema,
+    partition: &[i64],
     bucket: u32,
     inputs: Vec<DataFileMeta>,
     output: MergeOutput<'_>,
@@ -50,14 +51,14 @@ pub(crate) async fn merge_files<S: ObjectStore>(
     let input_bytes: u64 = inputs.iter().map(|f| f.file_size).sum();
     let mut cursors: Vec<Cursor<'_>> = sorted_runs(&inputs)
         .into_iter()
-        .map(|run| Cursor::new(run, table.bucket_file_path(bucket, "")))
+        .map(|run| Cursor::new(run, table.bucket_file_path(partition, bucket, "")))
         .collect();
     let changelog = changelog_wanted.then(|| {
         let name = format!(
             "changelog-{}-compact-l{}.parquet",
             output.file_prefix, output.level
         );
-        let path = table.bucket_file_path(bucket, &name);
+        let path = table.bucket_file_path(partition, bucket, &name);
         OutputFile::new(schema, &pk_indices, name, path, FileContent::Changelog)
     });
     let mut sink = Sink {
@@ -72,7 +73,7 @@ pub(crate) async fn merge_files<S: ObjectStore>(
             input_rows,
         ) as u64,
         output: &output,
-        bucket_path: table.bucket_file_path(bucket, ""),
+        bucket_path: table.bucket_file_path(partition, bucket, ""),
         file: None,
         files_started: 0,
         finished: Vec::new(),

@@ -19,6 +19,7 @@ fn schema(trigger: usize, write_only: bool) -> TableSchema {
             Field::enumeration("kind", &["a", "b", "c"]),
             Field::bigint("v"),
         ],
+        partition_keys: Vec::new(),
         primary_keys: vec!["k".into()],
         options: TableOptions {
             bucket: 1,
@@ -37,7 +38,7 @@ async fn open<S: ObjectStore>(store: S, schema: TableSchema) -> FileStoreTable<S
 
 async fn writer<S: ObjectStore>(table: &FileStoreTable<S>) -> BucketWriter {
     let latest = table.latest_snapshot().await.unwrap();
-    let state = table.read_bucket(latest.as_ref(), 0).await.unwrap();
+    let state = table.read_bucket(latest.as_ref(), &[], 0).await.unwrap();
     BucketWriter::new(table.schema(), 0, state)
 }
 
@@ -191,7 +192,7 @@ async fn compaction_input_out_of_key_order_is_corrupt() {
         checkpoint(&table, &mut w, i + 1).await.unwrap();
     }
     let victim = latest_files(&table).await.remove(0);
-    let path = table.bucket_file_path(0, &victim.file_name);
+    let path = table.bucket_file_path(&[], 0, &victim.file_name);
     let reversed = [
         format::RecordRef {
             key: &[victim.max_key[0]],
@@ -212,7 +213,7 @@ async fn compaction_input_out_of_key_order_is_corrupt() {
     let mut tampered: Vec<DataFileMeta> = files.clone();
     tampered[0].row_count = 2;
     table.store().put(&path, bytes).await.unwrap();
-    let error = compact_bucket_full(&table, table.schema(), 0, &tampered, "c", 3)
+    let error = compact_bucket_full(&table, table.schema(), &[], 0, &tampered, "c", 3)
         .await
         .unwrap_err();
     assert!(
@@ -299,6 +300,7 @@ async fn inline_writer_stalls_at_the_stop_trigger() {
 
 fn compaction_message(bucket: u32, result: CompactionResult) -> CommitMessage {
     CommitMessage {
+        partition: Vec::new(),
         bucket,
         new_files: Vec::new(),
         changelog_files: Vec::new(),
@@ -324,7 +326,7 @@ async fn second_of_two_concurrent_compactions_is_rejected() {
     let plan = |prefix: &'static str| {
         let (table, files) = (table.clone(), files.clone());
         async move {
-            compact_bucket(&table, table.schema(), 0, &files, prefix, 9)
+            compact_bucket(&table, table.schema(), &[], 0, &files, prefix, 9)
                 .await
                 .unwrap()
                 .expect("5 runs reach the trigger of 3")
@@ -365,7 +367,7 @@ async fn second_of_two_concurrent_compactions_is_rejected() {
     assert_eq!(read_latest(&table).await, model);
     // The loser re-reads and compacts what is left.
     let files = latest_files(&table).await;
-    if let Some(again) = compact_bucket(&table, table.schema(), 0, &files, "b2", 11)
+    if let Some(again) = compact_bucket(&table, table.schema(), &[], 0, &files, "b2", 11)
         .await
         .unwrap()
     {
@@ -401,7 +403,7 @@ async fn output_overlapping_a_live_file_of_its_level_is_rejected() {
         checkpoint(&table, &mut w, i + 1).await.unwrap();
     }
     let files = latest_files(&table).await;
-    let first = compact_bucket(&table, table.schema(), 0, &files, "a", 5)
+    let first = compact_bucket(&table, table.schema(), &[], 0, &files, "a", 5)
         .await
         .unwrap()
         .unwrap();
@@ -420,7 +422,7 @@ async fn output_overlapping_a_live_file_of_its_level_is_rejected() {
         .into_iter()
         .filter(|f| f.level == 0)
         .collect();
-    let mut second = compact_bucket(&table, table.schema(), 0, &newer, "b", 6)
+    let mut second = compact_bucket(&table, table.schema(), &[], 0, &newer, "b", 6)
         .await
         .unwrap()
         .unwrap();
@@ -456,7 +458,7 @@ async fn compactor_against_inline_writer_never_loses_rows() {
     let files = latest_files(&table).await;
     let mut eager = table.schema().clone();
     eager.options.compaction_trigger = 2;
-    let planned = compact_bucket(&table, &eager, 0, &files, "late", 9)
+    let planned = compact_bucket(&table, &eager, &[], 0, &files, "late", 9)
         .await
         .unwrap()
         .expect("two runs reach the compactor's trigger");
@@ -500,7 +502,7 @@ async fn compactor_against_inline_writer_never_loses_rows() {
     assert!(message.has_compaction());
     // ...while the compactor compacts the two committed files and commits first.
     let committed = latest_files(&table).await;
-    let planned = compact_bucket(&table, &eager, 0, &committed, "c", 9)
+    let planned = compact_bucket(&table, &eager, &[], 0, &committed, "c", 9)
         .await
         .unwrap()
         .unwrap();

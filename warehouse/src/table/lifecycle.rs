@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::meta::{FileKind, Snapshot};
+use super::partition_expire::PartitionTimeFormat;
 use super::tag::{TagCreation, TagPeriod};
 use super::{FileStoreTable, TableError};
 use crate::env::ObjectStore;
@@ -46,6 +47,15 @@ pub struct LifecycleOptions {
     /// expired snapshots' data, changelog and manifest files before their snapshot files (and
     /// the `EARLIEST` hint), so until it finishes a snapshot still listed points at deleted files.
     pub unsafe_expire_delete_data_before_snapshot: bool,
+    /// `partition.expiration-time` (unset: partitions never expire): a partition whose time
+    /// lies this long before now is dropped (see `partition_expire`).
+    pub partition_expiration_time_ms: Option<i64>,
+    /// `partition.expiration-check-interval` (1 h): how often a committer checks.
+    pub partition_expiration_check_interval_ms: i64,
+    /// `partition.expiration-max-num` (100): partitions one check drops at most.
+    pub partition_expiration_max_num: u32,
+    /// `partition.timestamp-formatter` (unset): how a partition value spells its time.
+    pub partition_timestamp_formatter: Option<PartitionTimeFormat>,
 }
 
 /// The schema option of [`LifecycleOptions::unsafe_expire_delete_data_before_snapshot`].
@@ -64,6 +74,10 @@ impl Default for LifecycleOptions {
             tag_creation_period: TagPeriod::Daily,
             tag_num_retained_max: None,
             unsafe_expire_delete_data_before_snapshot: false,
+            partition_expiration_time_ms: None,
+            partition_expiration_check_interval_ms: 3_600_000,
+            partition_expiration_max_num: 100,
+            partition_timestamp_formatter: None,
         }
     }
 }
@@ -77,6 +91,11 @@ pub enum LifecycleOptionError {
         "snapshot.num-retained.max = {max} must not be below snapshot.num-retained.min = {min}"
     )]
     MaxBelowMin { min: u32, max: u32 },
+    #[error(
+        "partition.expiration-time needs partition.timestamp-formatter (yyyyMMddHH or yyyyMMdd): \
+         dwsim's partition values are BIGINT"
+    )]
+    ExpirationWithoutFormatter,
 }
 
 impl LifecycleOptions {
@@ -99,11 +118,28 @@ impl LifecycleOptions {
                 "snapshot.expire.limit",
                 i64::from(self.snapshot_expire_limit),
             ),
+            (
+                "partition.expiration-time (ms)",
+                self.partition_expiration_time_ms.unwrap_or(1),
+            ),
+            (
+                "partition.expiration-check-interval (ms)",
+                self.partition_expiration_check_interval_ms,
+            ),
+            (
+                "partition.expiration-max-num",
+                i64::from(self.partition_expiration_max_num),
+            ),
         ];
         for (key, value) in positive {
             if value < 1 {
                 return Err(LifecycleOptionError::NotPositive { key, value });
             }
+        }
+        if self.partition_expiration_time_ms.is_some()
+            && self.partition_timestamp_formatter.is_none()
+        {
+            return Err(LifecycleOptionError::ExpirationWithoutFormatter);
         }
         if self.snapshot_num_retained_max < self.snapshot_num_retained_min {
             return Err(LifecycleOptionError::MaxBelowMin {
@@ -145,6 +181,24 @@ impl LifecycleOptions {
         if let Some(max) = self.tag_num_retained_max {
             options.push(("tag.num-retained-max", max.to_string()));
         }
+        // Partition expiration is recorded only when set, so other tables' schemas are unchanged.
+        if let Some(ms) = self.partition_expiration_time_ms {
+            options.push(("partition.expiration-time", format!("{ms} ms")));
+            options.push((
+                "partition.expiration-check-interval",
+                format!("{} ms", self.partition_expiration_check_interval_ms),
+            ));
+            options.push((
+                "partition.expiration-max-num",
+                self.partition_expiration_max_num.to_string(),
+            ));
+        }
+        if let Some(format) = self.partition_timestamp_formatter {
+            options.push((
+                "partition.timestamp-formatter",
+                format.pattern().to_string(),
+            ));
+        }
         // Recorded only when set, so the schema of a safe table is unchanged.
         if self.unsafe_expire_delete_data_before_snapshot {
             options.push((UNSAFE_EXPIRE_DELETE_DATA_BEFORE_SNAPSHOT, "true".into()));
@@ -178,13 +232,16 @@ pub struct OrphanReport {
 }
 
 /// Every file one snapshot (or tag) references: its manifest lists and manifests by name, its
-/// data and changelog files as (bucket, name).
+/// data and changelog files as (partition, bucket, name).
 #[derive(Debug, Default)]
 pub(crate) struct References {
     pub manifests: BTreeSet<String>,
-    pub data_files: BTreeSet<(u32, String)>,
-    pub changelog_files: BTreeSet<(u32, String)>,
+    pub data_files: BTreeSet<FileRef>,
+    pub changelog_files: BTreeSet<FileRef>,
 }
+
+/// A data or changelog file: its partition's values, its bucket and its name.
+pub(crate) type FileRef = (Vec<i64>, u32, String);
 
 impl<S: ObjectStore> FileStoreTable<S> {
     /// Manifest lists and manifests of `snapshot`; data files too when `with_data`, changelog
@@ -207,7 +264,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 .data_files(snapshot)
                 .await?
                 .into_iter()
-                .map(|e| (e.bucket, e.file.file_name))
+                .map(|e| (e.partition, e.bucket, e.file.file_name))
                 .collect();
         }
         if let Some(list) = &snapshot.changelog_manifest_list {
@@ -215,8 +272,11 @@ impl<S: ObjectStore> FileStoreTable<S> {
             for meta in self.manifest_list(list).await? {
                 if with_changelog {
                     for entry in self.manifest_entries(&meta.file_name).await? {
-                        refs.changelog_files
-                            .insert((entry.bucket, entry.file.file_name));
+                        refs.changelog_files.insert((
+                            entry.partition,
+                            entry.bucket,
+                            entry.file.file_name,
+                        ));
                     }
                 }
                 refs.manifests.insert(meta.file_name);
@@ -345,7 +405,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
             for meta in self.manifest_list(&snapshot.delta_manifest_list).await? {
                 for entry in self.manifest_entries(&meta.file_name).await? {
                     if entry.kind == FileKind::Delete {
-                        data_files.insert((entry.bucket, entry.file.file_name));
+                        data_files.insert((entry.partition, entry.bucket, entry.file.file_name));
                     }
                 }
             }
@@ -353,10 +413,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
         data_files.retain(|file| !keep.data_files.contains(file));
         // Nothing the retained snapshot or a tag references is a candidate, whatever the
         // expired snapshots referenced.
-        let kept = |(bucket, name): &(u32, String)| {
-            keep.data_files.contains(&(*bucket, name.clone()))
-                || keep.changelog_files.contains(&(*bucket, name.clone()))
-        };
+        let kept =
+            |file: &FileRef| keep.data_files.contains(file) || keep.changelog_files.contains(file);
         let mut changelog_files = BTreeSet::new();
         let mut manifests = BTreeSet::new();
         for snapshot in expired.values() {
@@ -387,20 +445,20 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 && !manifests.contains(&retained.delta_manifest_list),
             "expiration must never delete a file the retained snapshot or a tag references"
         );
-        for (bucket, name) in &data_files {
+        for (partition, bucket, name) in &data_files {
             match self
                 .store()
-                .delete(&self.bucket_file_path(*bucket, name))
+                .delete(&self.bucket_file_path(partition, *bucket, name))
                 .await
             {
                 Ok(()) => report.data_files_deleted += 1,
                 Err(_) => report.delete_failures += 1,
             }
         }
-        for (bucket, name) in &changelog_files {
+        for (partition, bucket, name) in &changelog_files {
             match self
                 .store()
-                .delete(&self.bucket_file_path(*bucket, name))
+                .delete(&self.bucket_file_path(partition, *bucket, name))
                 .await
             {
                 Ok(()) => report.changelog_files_deleted += 1,
@@ -448,7 +506,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 for meta in self.manifest_list(&snapshot.delta_manifest_list).await? {
                     for entry in self.manifest_entries(&meta.file_name).await? {
                         if entry.kind == FileKind::Add {
-                            refs.data_files.insert((entry.bucket, entry.file.file_name));
+                            let file = (entry.partition, entry.bucket, entry.file.file_name);
+                            refs.data_files.insert(file);
                         }
                     }
                 }
@@ -459,10 +518,26 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .iter()
             .map(|name| self.manifest_path(name))
             .collect();
-        for (bucket, name) in refs.data_files.iter().chain(&refs.changelog_files) {
-            paths.insert(self.bucket_file_path(*bucket, name));
+        for (partition, bucket, name) in refs.data_files.iter().chain(&refs.changelog_files) {
+            paths.insert(self.bucket_file_path(partition, *bucket, name));
         }
         Ok(paths)
+    }
+
+    /// Whether `relative` (a path below the table root) lies in a bucket directory: `bucket-N/`,
+    /// below one directory per partition key when the table is partitioned.
+    fn is_bucket_file(&self, relative: &str) -> bool {
+        let mut parts = relative.split('/');
+        for key in &self.schema().partition_keys {
+            let is_partition_dir = parts
+                .next()
+                .and_then(|dir| dir.strip_prefix(key.as_str()))
+                .is_some_and(|rest| rest.starts_with('='));
+            if !is_partition_dir {
+                return false;
+            }
+        }
+        parts.next().is_some_and(|dir| dir.starts_with("bucket-"))
     }
 
     /// Paimon's `remove_orphan_files`: deletes data, changelog and manifest files that no
@@ -482,7 +557,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .await?
         {
             let relative = &status.path[self.root().len() + 1..];
-            if relative.starts_with("manifest/") || relative.starts_with("bucket-") {
+            if relative.starts_with("manifest/") || self.is_bucket_file(relative) {
                 candidates.push(status);
             }
         }

@@ -22,6 +22,7 @@ fn schema(lifecycle: LifecycleOptions) -> TableSchema {
             Field::enumeration("kind", &["a", "b", "c"]),
             Field::bigint("v"),
         ],
+        partition_keys: Vec::new(),
         primary_keys: vec!["k".into()],
         options: TableOptions {
             bucket: 2,
@@ -346,7 +347,10 @@ async fn orphan_cleaning_removes_only_old_unreferenced_files() {
                 .chain(&message.changelog_files)
                 .chain(&message.compact_after)
                 .chain(&message.compact_changelog_files);
-            orphans.extend(files.map(|m| f.table.bucket_file_path(message.bucket, &m.file_name)));
+            orphans.extend(files.map(|m| {
+                f.table
+                    .bucket_file_path(&message.partition, message.bucket, &m.file_name)
+            }));
         }
     }
     f.model.remove(&vec![77]);

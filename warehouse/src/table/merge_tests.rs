@@ -17,6 +17,7 @@ const ROOT: &str = "warehouse/m.db/t";
 fn schema(options: TableOptions) -> TableSchema {
     TableSchema {
         fields: ["k", "s", "a", "b", "c"].map(Field::bigint).to_vec(),
+        partition_keys: Vec::new(),
         primary_keys: vec!["k".into()],
         options,
     }

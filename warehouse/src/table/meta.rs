@@ -140,7 +140,7 @@ impl TryFrom<u8> for FileKind {
 #[serde(rename_all = "camelCase")]
 pub struct ManifestEntry {
     pub kind: FileKind,
-    /// Partition values; always empty (unpartitioned tables).
+    /// Partition values, in partition-key order (empty: unpartitioned).
     pub partition: Vec<i64>,
     pub bucket: u32,
     pub total_buckets: u32,
@@ -165,11 +165,21 @@ pub struct ManifestFileMeta {
     pub min_level: Option<u32>,
     #[serde(default)]
     pub max_level: Option<u32>,
+    /// Per partition key, the smallest and the largest value among the manifest's entries
+    /// (Paimon's `_PARTITION_STATS`); empty for an unpartitioned table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub min_partition: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub max_partition: Vec<i64>,
 }
 
 /// What a writer prepares at a checkpoint barrier; lives in checkpoint state until committed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct CommitMessage {
+    /// The bucket's partition values (empty: unpartitioned, and not written, so an
+    /// unpartitioned table's checkpoint state is what it was before partitions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition: Vec<i64>,
     pub bucket: u32,
     pub new_files: Vec<DataFileMeta>,
     pub changelog_files: Vec<DataFileMeta>,

@@ -16,6 +16,7 @@ mod key;
 mod lifecycle;
 mod merge;
 mod meta;
+mod partition_expire;
 mod pending;
 mod reader;
 mod runs;
@@ -30,6 +31,8 @@ mod compaction_tests;
 mod lifecycle_tests;
 #[cfg(test)]
 mod merge_tests;
+#[cfg(test)]
+mod partition_tests;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
@@ -50,6 +53,7 @@ pub use lifecycle::{
 pub use meta::{
     CommitKind, CommitMessage, DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, Snapshot,
 };
+pub use partition_expire::{PartitionExpireReport, PartitionTimeFormat};
 pub use reader::StreamingReader;
 pub use schema::{
     AggregateFunction, ChangelogProducer, FileCompression, MergeEngine,

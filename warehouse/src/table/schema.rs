@@ -302,6 +302,9 @@ impl TableOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
     pub fields: Vec<Field>,
+    /// Paimon partition keys, in path order: BIGINT fields, all of them in the primary key (as
+    /// Paimon requires). Each partition's buckets hold their own LSM trees. Empty: unpartitioned.
+    pub partition_keys: Vec<String>,
     pub primary_keys: Vec<String>,
     pub options: TableOptions,
 }
@@ -344,7 +347,56 @@ impl TableSchema {
             })
             .collect::<Result<_, _>>()?;
         super::merge::MergeFunction::new(self, &pk_indices)?;
+        self.partition_key_positions()?;
         Ok(pk_indices)
+    }
+
+    /// Positions of the partition keys within the primary key, in partition-key order; checks
+    /// Paimon's rules: BIGINT fields, distinct, all in the primary key, and at least one
+    /// primary-key field besides them (the bucket key).
+    pub(crate) fn partition_key_positions(&self) -> Result<Vec<usize>, TableError> {
+        let mut positions = Vec::with_capacity(self.partition_keys.len());
+        for (i, name) in self.partition_keys.iter().enumerate() {
+            if self.partition_keys[..i].contains(name) {
+                return Err(TableError::InvalidSchema(format!(
+                    "duplicate partition key {name}"
+                )));
+            }
+            let field = self
+                .fields
+                .iter()
+                .find(|f| &f.name == name)
+                .ok_or_else(|| {
+                    TableError::InvalidSchema(format!("unknown partition key {name}"))
+                })?;
+            if field.field_type != FieldType::BigInt {
+                return Err(TableError::InvalidSchema(format!(
+                    "partition key {name} must be BIGINT"
+                )));
+            }
+            let position = self.primary_keys.iter().position(|pk| pk == name);
+            positions.push(position.ok_or_else(|| {
+                TableError::InvalidSchema(format!(
+                    "the primary key {:?} must include partition key {name} (Paimon's rule)",
+                    self.primary_keys
+                ))
+            })?);
+        }
+        if !positions.is_empty() && positions.len() == self.primary_keys.len() {
+            return Err(TableError::InvalidSchema(format!(
+                "the primary key {:?} needs a field besides the partition keys, to bucket by",
+                self.primary_keys
+            )));
+        }
+        Ok(positions)
+    }
+
+    /// Positions within the primary key of the bucket key: Paimon's default, the primary key
+    /// without the partition keys.
+    pub(crate) fn bucket_key_positions(&self) -> Vec<usize> {
+        (0..self.primary_keys.len())
+            .filter(|&i| !self.partition_keys.contains(&self.primary_keys[i]))
+            .collect()
     }
 
     /// Whether field `index` is nullable: the value fields of engines that merge field by field.
@@ -385,7 +437,7 @@ impl TableSchema {
             id: 0,
             highest_field_id: fields.len() as i64 - 1,
             fields,
-            partition_keys: Vec::new(),
+            partition_keys: self.partition_keys.clone(),
             primary_keys: self.primary_keys.clone(),
             options: self.options.to_paimon_options(),
             comment: None,
@@ -442,10 +494,10 @@ impl SchemaFile {
                 existing.primary_keys, self.primary_keys
             ));
         }
-        if !existing.partition_keys.is_empty() {
+        if existing.partition_keys != self.partition_keys {
             return Some(format!(
-                "partitioned tables are not supported: {:?}",
-                existing.partition_keys
+                "partition keys differ: existing {:?}, expected {:?}",
+                existing.partition_keys, self.partition_keys
             ));
         }
         // Options that change what the stored records mean must not change under a table.

@@ -21,6 +21,7 @@ use super::{Key, TableError, TableSchema};
 use crate::env::ObjectStore;
 
 pub use commit::CommitOutcome;
+pub(crate) use commit::Publication;
 pub use rows::{BucketRows, BucketState};
 pub use scan::DataFileEntry;
 
@@ -35,6 +36,9 @@ struct Inner<S> {
     root: String,
     schema: TableSchema,
     pk_indices: Vec<usize>,
+    /// Positions within the primary key of the partition keys, and of the bucket key.
+    partition_positions: Vec<usize>,
+    bucket_positions: Vec<usize>,
     /// Makes manifest names unique within this process attempt (with the caller's prefix).
     manifest_counter: Cell<u64>,
     /// What decoding this table's files depends on besides their bytes (schema and key), the
@@ -93,6 +97,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
         time_millis: i64,
     ) -> Result<Self, TableError> {
         let pk_indices = schema.primary_key_indices()?;
+        let partition_positions = schema.partition_key_positions()?;
+        let bucket_positions = schema.bucket_key_positions();
         let path = format!("{root}/schema/schema-0");
         let wanted = schema.to_schema_file(time_millis);
         let existing = match store.get(&path).await? {
@@ -119,6 +125,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 root: root.to_string(),
                 schema,
                 pk_indices,
+                partition_positions,
+                bucket_positions,
                 manifest_counter: Cell::new(0),
                 decode_context,
             }),
@@ -151,10 +159,39 @@ impl<S: ObjectStore> FileStoreTable<S> {
         self.inner.pk_indices.iter().map(|&i| row[i]).collect()
     }
 
-    /// The key's bucket, as Paimon assigns it (murmur hash of the key's `BinaryRow`), so Paimon
-    /// writers and readers agree with ours on where a key lives.
+    /// The key's bucket, as Paimon assigns it (murmur hash of the bucket key's `BinaryRow`: the
+    /// primary key without the partition keys), so Paimon writers and readers agree with ours
+    /// on where a key lives.
     pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
-        avro::paimon_bucket(key, &self.key_types(), self.inner.schema.options.bucket)
+        let buckets = self.inner.schema.options.bucket;
+        if self.inner.partition_positions.is_empty() {
+            return avro::paimon_bucket(key, &self.key_types(), buckets);
+        }
+        let types = self.key_types();
+        let positions = &self.inner.bucket_positions;
+        let bucket_key: Vec<i64> = positions.iter().map(|&i| key[i]).collect();
+        let bucket_types: Vec<_> = positions.iter().map(|&i| types[i]).collect();
+        avro::paimon_bucket(&bucket_key, &bucket_types, buckets)
+    }
+
+    /// The key's partition: its partition-key values, in partition-key order (empty when the
+    /// table is unpartitioned).
+    pub fn partition_of_key(&self, key: &[i64]) -> Vec<i64> {
+        self.inner
+            .partition_positions
+            .iter()
+            .map(|&i| key[i])
+            .collect()
+    }
+
+    /// Number of partition keys (0: unpartitioned).
+    pub(crate) fn partition_arity(&self) -> usize {
+        self.inner.partition_positions.len()
+    }
+
+    /// Whether the table has partition keys.
+    pub fn is_partitioned(&self) -> bool {
+        !self.inner.partition_positions.is_empty()
     }
 
     pub fn snapshot_path(&self, id: i64) -> String {
@@ -165,8 +202,25 @@ impl<S: ObjectStore> FileStoreTable<S> {
         format!("{}/manifest/{name}", self.inner.root)
     }
 
-    pub fn bucket_file_path(&self, bucket: u32, name: &str) -> String {
-        format!("{}/bucket-{bucket}/{name}", self.inner.root)
+    /// Where a data or changelog file of `partition`'s `bucket` lives: Paimon's layout,
+    /// `<root>/<key>=<value>/.../bucket-<n>/<name>`.
+    pub fn bucket_file_path(&self, partition: &[i64], bucket: u32, name: &str) -> String {
+        let root = &self.inner.root;
+        if partition.is_empty() {
+            return format!("{root}/bucket-{bucket}/{name}");
+        }
+        let keys = &self.inner.schema.partition_keys;
+        assert_eq!(
+            partition.len(),
+            keys.len(),
+            "partition {partition:?} does not match the partition keys {keys:?}"
+        );
+        let mut path = root.clone();
+        for (key, value) in keys.iter().zip(partition) {
+            path.push_str(&format!("/{key}={value}"));
+        }
+        path.push_str(&format!("/bucket-{bucket}/{name}"));
+        path
     }
 
     fn hint_path(&self, hint: &str) -> String {

@@ -144,7 +144,7 @@ impl TagPeriod {
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -236,12 +236,12 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// Deletes the files of `doomed` that `keep` does not reference (best effort: a failed
     /// delete leaks a file for orphan cleaning).
     async fn delete_unkept(&self, doomed: References, keep: &References) -> Result<(), TableError> {
-        for (bucket, name) in doomed.data_files.iter().chain(&doomed.changelog_files) {
-            let file = (*bucket, name.clone());
-            if !keep.data_files.contains(&file) && !keep.changelog_files.contains(&file) {
+        for file in doomed.data_files.iter().chain(&doomed.changelog_files) {
+            if !keep.data_files.contains(file) && !keep.changelog_files.contains(file) {
+                let (partition, bucket, name) = file;
                 let _ = self
                     .store()
-                    .delete(&self.bucket_file_path(*bucket, name))
+                    .delete(&self.bucket_file_path(partition, *bucket, name))
                     .await;
             }
         }

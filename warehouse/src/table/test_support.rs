@@ -12,7 +12,10 @@ pub(super) async fn writers_at_latest<S: ObjectStore>(
     let latest = table.latest_snapshot().await.unwrap();
     let mut writers = Vec::new();
     for bucket in 0..table.schema().options.bucket {
-        let state = table.read_bucket(latest.as_ref(), bucket).await.unwrap();
+        let state = table
+            .read_bucket(latest.as_ref(), &[], bucket)
+            .await
+            .unwrap();
         writers.push(BucketWriter::holding(table.schema(), bucket, state, held));
     }
     writers

@@ -20,6 +20,7 @@ fn schema(bucket: u32, changelog_producer: ChangelogProducer, merge_min: usize) 
             Field::enumeration("kind", &["a", "b", "c"]),
             Field::bigint("v"),
         ],
+        partition_keys: Vec::new(),
         primary_keys: vec!["k".into()],
         options: TableOptions {
             bucket,
@@ -383,7 +384,7 @@ async fn corrupt_files_are_reported_by_path() {
     let mut model = BTreeMap::new();
     apply(&table, &mut ws, &mut model, &[(1, Some(1)), (2, Some(2))]);
     let m = prepare_all(&table, &mut ws, "p").await;
-    let data_path = table.bucket_file_path(0, &m[0].new_files[0].file_name);
+    let data_path = table.bucket_file_path(&[], 0, &m[0].new_files[0].file_name);
     commit(&table, "u", 1, m, "c").await;
     let snapshot = table.latest_snapshot().await.unwrap().unwrap();
     let good = store.objects()[&data_path].clone();
@@ -665,7 +666,7 @@ async fn inconsistent_metadata_is_corrupt_not_a_panic() {
     apply(&table, &mut ws, &mut model, &[(1, Some(1)), (2, Some(2))]);
     let m = prepare_all(&table, &mut ws, "p").await;
     let file = m[0].new_files[0].clone();
-    let data_path = table.bucket_file_path(0, &file.file_name);
+    let data_path = table.bucket_file_path(&[], 0, &file.file_name);
     commit(&table, "u", 1, m, "c").await;
     let snapshot = table.latest_snapshot().await.unwrap().unwrap();
     let expect_corrupt =
@@ -716,7 +717,7 @@ async fn inconsistent_metadata_is_corrupt_not_a_panic() {
     gone.kind = meta::FileKind::Delete;
     gone.file.file_name = "data-never-added.parquet".into();
     let with_delete = [entries[0].clone(), gone];
-    let bytes = avro::encode_manifest(&with_delete, &key_types, &manifest_path).unwrap();
+    let bytes = avro::encode_manifest(&with_delete, &key_types, 0, &manifest_path).unwrap();
     store.put(&manifest_path, bytes).await.unwrap();
     expect_corrupt(
         table.data_files(&snapshot).await.map(|_| ()),
@@ -727,7 +728,7 @@ async fn inconsistent_metadata_is_corrupt_not_a_panic() {
     let mut metas = list.clone();
     metas[0].num_deleted_files = 1;
     let list_path = table.manifest_path(&snapshot.delta_manifest_list);
-    let bytes = avro::encode_manifest_list(&metas, &list_path).unwrap();
+    let bytes = avro::encode_manifest_list(&metas, 0, &list_path).unwrap();
     store.put(&list_path, bytes).await.unwrap();
     expect_corrupt(
         table.data_files(&snapshot).await.map(|_| ()),

@@ -19,9 +19,17 @@ use super::{ChangelogProducer, FileStoreTable, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap};
 
+#[path = "writer_compaction.rs"]
+mod compactions;
+pub use compactions::WriteStall;
+
 pub struct BucketWriter {
     schema: TableSchema,
     pk_indices: Vec<usize>,
+    /// The partition this writer's bucket belongs to (empty: the table is unpartitioned).
+    partition: Vec<i64>,
+    /// Positions within the primary key of the partition keys, to check each write's key.
+    partition_positions: Vec<usize>,
     bucket: u32,
     merge: MergeFunction,
     producer: ChangelogProducer,
@@ -62,38 +70,6 @@ pub struct BucketWriter {
     last_stall: Option<WriteStall>,
 }
 
-/// A flush that reached `num-sorted-run.stop-trigger` and compacted before returning (Paimon's
-/// writer waiting for its compaction): what the stall did, for the job's metrics and trace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WriteStall {
-    pub bucket: u32,
-    /// Sorted runs with the flushed file, before the stall's compactions.
-    pub runs_before: usize,
-    pub runs_after: usize,
-    /// Bytes the stall's compactions read and wrote (already in `last_written_bytes`).
-    pub io_bytes: u64,
-}
-
-/// Bound on compactions one stalled flush runs to get back under the stop trigger.
-const STALL_COMPACTIONS_MAX: usize = 8;
-
-/// Folds `next` (a compaction over the result of `total`) into `total`: files `next` replaced
-/// that `total` wrote were intermediate and appear in neither list.
-fn absorb(total: &mut CompactionResult, next: CompactionResult) {
-    let written_before = |name: &str| total.after.iter().any(|f| f.file_name == name);
-    let (intermediate, older): (Vec<DataFileMeta>, Vec<DataFileMeta>) = next
-        .before
-        .into_iter()
-        .partition(|f| written_before(&f.file_name));
-    total
-        .after
-        .retain(|f| !intermediate.iter().any(|i| i.file_name == f.file_name));
-    total.before.extend(older);
-    total.after.extend(next.after);
-    total.io_bytes += next.io_bytes;
-    total.changelog.extend(next.changelog);
-}
-
 impl BucketWriter {
     /// A writer continuing from `base` (read with `FileStoreTable::read_bucket`).
     ///
@@ -108,8 +84,18 @@ impl BucketWriter {
     /// # Panics
     /// If `schema` is not a valid primary-key schema, or `held` is `Unflushed` for a table
     /// whose merge engine needs a key's current row (only plain deduplicate does not).
-    pub fn holding(
+    pub fn holding(schema: &TableSchema, bucket: u32, base: BucketState, held: HeldRows) -> Self {
+        Self::of_partition(schema, Vec::new(), bucket, base, held)
+    }
+
+    /// A writer of `bucket` of `partition` (its partition-key values) continuing from `base`
+    /// (read with `FileStoreTable::read_bucket` for that partition) that holds `held` rows.
+    ///
+    /// # Panics
+    /// As [`Self::holding`], and if `partition` does not have one value per partition key.
+    pub fn of_partition(
         schema: &TableSchema,
+        partition: Vec<i64>,
         bucket: u32,
         mut base: BucketState,
         held: HeldRows,
@@ -117,6 +103,15 @@ impl BucketWriter {
         let pk_indices = schema
             .primary_key_indices()
             .expect("BucketWriter needs a schema that create_or_open accepted");
+        let partition_positions = schema
+            .partition_key_positions()
+            .expect("primary_key_indices validated the partition keys");
+        assert_eq!(
+            partition.len(),
+            partition_positions.len(),
+            "partition {partition:?} does not match the partition keys {:?}",
+            schema.partition_keys
+        );
         let merge = MergeFunction::new(schema, &pk_indices)
             .expect("primary_key_indices validated the merge options");
         let mut flushed_keys = FlushedKeys::new(pk_indices.len());
@@ -134,6 +129,8 @@ impl BucketWriter {
             flushed_keys,
             schema: schema.clone(),
             pk_indices,
+            partition,
+            partition_positions,
             bucket,
             merge,
             producer: schema.options.changelog_producer,
@@ -164,6 +161,11 @@ impl BucketWriter {
 
     pub fn bucket(&self) -> u32 {
         self.bucket
+    }
+
+    /// The partition-key values of this writer's bucket (empty: unpartitioned).
+    pub fn partition(&self) -> &[i64] {
+        &self.partition
     }
 
     /// Current value of `key`, including unflushed writes.
@@ -220,6 +222,15 @@ impl BucketWriter {
             "row width must match the table schema"
         );
         let key = PackedKey::of_row(&row, &self.pk_indices);
+        assert!(
+            self.partition_positions
+                .iter()
+                .zip(&self.partition)
+                .all(|(&i, value)| key.as_slice()[i] == *value),
+            "key {:?} written to partition {:?}, which is not its own",
+            key.as_slice(),
+            self.partition
+        );
         assert!(
             self.held == HeldRows::All || !self.flushed_keys.contains(key.as_slice()),
             "bucket {}: key {:?} rewritten after its flush, by a writer holding only its batch's rows",
@@ -506,7 +517,7 @@ impl BucketWriter {
 
         let data = self.batch_records();
         let data_name = format!("data-{file_prefix}-{n}.parquet");
-        let data_path = table.bucket_file_path(self.bucket, &data_name);
+        let data_path = table.bucket_file_path(&self.partition, self.bucket, &data_name);
         let bytes = format::encode(&self.schema, &self.pk_indices, &data[..], &data_path)?;
         let data_meta = file_meta(
             data_name,
@@ -520,13 +531,17 @@ impl BucketWriter {
         let mut written_bytes = data_meta.file_size;
 
         let mut changelog_files = Vec::new();
-        let (schema, pk_indices, bucket) =
-            (self.schema.clone(), self.pk_indices.clone(), self.bucket);
+        let (schema, pk_indices, partition, bucket) = (
+            self.schema.clone(),
+            self.pk_indices.clone(),
+            self.partition.clone(),
+            self.bucket,
+        );
         let batch_sequence_numbers = self.flushed_sequence_number_end..self.next_sequence_number;
         let changes = self.changelog_records();
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
-            let path = table.bucket_file_path(bucket, &name);
+            let path = table.bucket_file_path(&partition, bucket, &name);
             let bytes = format::encode(&schema, &pk_indices, &changes[..], &path)?;
             let meta = file_meta(
                 name,
@@ -580,6 +595,7 @@ impl BucketWriter {
         self.flushed_sequence_number_end = self.next_sequence_number;
         self.last_written_bytes = written_bytes + compaction.io_bytes;
         Ok(Some(CommitMessage {
+            partition: self.partition.clone(),
             bucket: self.bucket,
             new_files: vec![data_meta],
             changelog_files,
@@ -611,186 +627,5 @@ impl BucketWriter {
             self.bucket
         );
         self.state.clear();
-    }
-
-    /// Runs a full compaction of the bucket now (nothing pending is flushed): the commit
-    /// message holds only the compaction. `None` when there is nothing to compact.
-    pub async fn compact_full<S: ObjectStore>(
-        &mut self,
-        table: &FileStoreTable<S>,
-        file_prefix: &str,
-        time_millis: i64,
-    ) -> Result<Option<CommitMessage>, TableError> {
-        let Some(compaction) = self.compact(table, file_prefix, time_millis, true).await? else {
-            return Ok(None);
-        };
-        Ok(Some(CommitMessage {
-            bucket: self.bucket,
-            new_files: Vec::new(),
-            changelog_files: Vec::new(),
-            compact_before: compaction.before,
-            compact_after: compaction.after,
-            compact_changelog_files: compaction.changelog,
-        }))
-    }
-
-    /// One compaction (universal, or full when `full`), applied to this writer's file view.
-    async fn compact<S: ObjectStore>(
-        &mut self,
-        table: &FileStoreTable<S>,
-        prefix: &str,
-        time_millis: i64,
-        full: bool,
-    ) -> Result<Option<CompactionResult>, TableError> {
-        let (schema, bucket) = (&self.schema, self.bucket);
-        let result = if full {
-            compaction::compact_bucket_full(table, schema, bucket, &self.files, prefix, time_millis)
-                .await?
-        } else {
-            compaction::compact_bucket(table, schema, bucket, &self.files, prefix, time_millis)
-                .await?
-        };
-        let Some(compaction) = result else {
-            return Ok(None);
-        };
-        let max_level = self.schema.options.max_level();
-        if compaction.after.iter().any(|f| f.level == max_level)
-            || (compaction.after.is_empty() && compaction.before.len() == self.files.len())
-        {
-            self.flushes_since_full_compaction = 0;
-        }
-        let replaced: std::collections::BTreeSet<&str> = compaction
-            .before
-            .iter()
-            .map(|f| f.file_name.as_str())
-            .collect();
-        let files_before = self.files.len();
-        self.files
-            .retain(|f| !replaced.contains(f.file_name.as_str()));
-        assert_eq!(
-            files_before - self.files.len(),
-            compaction.before.len(),
-            "bucket {bucket}: a compaction replaced files the writer does not hold"
-        );
-        self.files.extend(compaction.after.iter().cloned());
-        self.assert_output_level_is_one_run(&compaction);
-        Ok(Some(compaction))
-    }
-
-    /// After a compaction, its output level holds exactly its outputs, with disjoint key ranges
-    /// (a level above 0 is one sorted run). Universal compaction picks every run up to the
-    /// output level, so no file of that level survives beside the outputs.
-    fn assert_output_level_is_one_run(&self, compaction: &CompactionResult) {
-        let Some(level) = compaction.after.first().map(|f| f.level) else {
-            return;
-        };
-        assert!(
-            level > 0 && compaction.after.iter().all(|f| f.level == level),
-            "bucket {}: compaction outputs share one level above 0",
-            self.bucket
-        );
-        let mut at_level: Vec<&DataFileMeta> =
-            self.files.iter().filter(|f| f.level == level).collect();
-        assert_eq!(
-            at_level.len(),
-            compaction.after.len(),
-            "bucket {}: level {level} holds files beside the compaction's outputs",
-            self.bucket
-        );
-        at_level.sort_by(|a, b| a.min_key.cmp(&b.min_key));
-        for pair in at_level.windows(2) {
-            assert!(
-                !pair[0].overlaps(pair[1]),
-                "bucket {}: level {level} files {} and {} overlap",
-                self.bucket,
-                pair[0].file_name,
-                pair[1].file_name
-            );
-        }
-    }
-
-    /// The inline compaction after a flush. Below the stop trigger a failed compaction (say,
-    /// storage briefly unreachable) is skipped and picked again at the next flush; at the stop
-    /// trigger the flush stalls: it compacts until the runs are back under it, and a failure
-    /// fails the flush (pending writes survive; the written files are orphans).
-    async fn compact_after_flush<S: ObjectStore>(
-        &mut self,
-        table: &FileStoreTable<S>,
-        prefix: &str,
-        time_millis: i64,
-        full_due: bool,
-    ) -> Result<CompactionResult, TableError> {
-        self.last_stall = None;
-        if self.schema.options.write_only {
-            return Ok(CompactionResult::default());
-        }
-        let stop_trigger = self.schema.options.stop_trigger();
-        let runs_before = self.sorted_run_count();
-        if runs_before <= stop_trigger {
-            let result = self.compact(table, prefix, time_millis, full_due).await;
-            return Ok(result.ok().flatten().unwrap_or_default());
-        }
-        let mut total = CompactionResult::default();
-        for round in 0..STALL_COMPACTIONS_MAX {
-            if self.sorted_run_count() <= stop_trigger {
-                break;
-            }
-            let stall_prefix = format!("{prefix}-stall{round}");
-            let full = full_due && round == 0;
-            let Some(result) = self
-                .compact(table, &stall_prefix, time_millis, full)
-                .await?
-            else {
-                break;
-            };
-            absorb(&mut total, result);
-        }
-        self.last_stall = Some(WriteStall {
-            bucket: self.bucket,
-            runs_before,
-            runs_after: self.sorted_run_count(),
-            io_bytes: total.io_bytes,
-        });
-        Ok(total)
-    }
-
-    /// The stall of the last `prepare_commit`, when it reached the stop trigger.
-    pub fn last_stall(&self) -> Option<&WriteStall> {
-        self.last_stall.as_ref()
-    }
-
-    /// Replaces this writer's view of the bucket's files with `live` (the bucket's files in the
-    /// latest snapshot, as a dedicated compactor left them), keeping files this writer flushed
-    /// that `live` does not cover yet (sequence numbers past every live file's). Write-only
-    /// writers call it so their sorted-run count reflects the compactor's work.
-    pub fn sync_files(&mut self, live: Vec<DataFileMeta>) {
-        let live_max = live
-            .iter()
-            .map(|f| f.max_sequence_number)
-            .max()
-            .unwrap_or(-1);
-        let unpublished = self
-            .files
-            .iter()
-            .filter(|f| f.level == 0 && f.min_sequence_number > live_max)
-            .cloned();
-        let mut files = live;
-        files.extend(unpublished);
-        self.files = files;
-    }
-
-    /// Sorted runs the bucket would have after flushing the pending writes.
-    pub fn sorted_runs_after_flush(&self) -> usize {
-        self.sorted_run_count() + usize::from(self.has_pending())
-    }
-
-    /// Number of sorted runs in the bucket now (level-0 files plus non-empty higher levels).
-    pub fn sorted_run_count(&self) -> usize {
-        compaction::sorted_runs(&self.files).len()
-    }
-
-    /// The bucket's live data files as this writer knows them.
-    pub fn files(&self) -> &[DataFileMeta] {
-        &self.files
     }
 }

@@ -14,6 +14,7 @@ const ROOT: &str = "warehouse/t.db/t";
 fn schema(changelog_producer: ChangelogProducer) -> TableSchema {
     TableSchema {
         fields: vec![Field::bigint("k"), Field::bigint("v")],
+        partition_keys: Vec::new(),
         primary_keys: vec!["k".into()],
         options: TableOptions {
             bucket: 2,

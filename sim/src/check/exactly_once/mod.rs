@@ -26,7 +26,7 @@ use crate::check::exactly_once::checker::*;
 use crate::check::exactly_once::end::*;
 use crate::check::exactly_once::state::*;
 use crate::check::freshness::*;
-use crate::check::inspect::{CommitKind, Records, TableInspector};
+use crate::check::inspect::{CommitKind, FileRef, Records, TableInspector};
 use crate::check::{CheckerName, Violation};
 use crate::topology::Chain;
 use crate::world::{StoredObjects, World};
@@ -255,10 +255,12 @@ pub(crate) fn too_late_sla(
 }
 
 /// Largest number of live files in one bucket, and the total.
-pub(crate) fn file_counts(files: &[(i64, String)]) -> (usize, usize) {
-    let mut per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
-    for (bucket, _) in files {
-        *per_bucket.entry(*bucket).or_default() += 1;
+pub(crate) fn file_counts(files: &[FileRef]) -> (usize, usize) {
+    let mut per_bucket: BTreeMap<(&str, i64), usize> = BTreeMap::new();
+    for file in files {
+        *per_bucket
+            .entry((&file.partition, file.bucket))
+            .or_default() += 1;
     }
     (files.len(), per_bucket.values().copied().max().unwrap_or(0))
 }

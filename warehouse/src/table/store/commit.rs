@@ -19,18 +19,18 @@ const COMMIT_ATTEMPTS_MAX: u32 = 1000;
 const NAME_COLLISIONS_MAX: u32 = 1000;
 
 /// One snapshot to write: what `publish` needs.
-struct Publication<'a> {
-    commit_user: &'a str,
-    identifier: i64,
-    kind: CommitKind,
-    delta: Vec<ManifestEntry>,
-    changelog: Vec<ManifestEntry>,
-    watermark: Option<i64>,
-    time_millis: i64,
-    file_prefix: &'a str,
+pub(crate) struct Publication<'a> {
+    pub commit_user: &'a str,
+    pub identifier: i64,
+    pub kind: CommitKind,
+    pub delta: Vec<ManifestEntry>,
+    pub changelog: Vec<ManifestEntry>,
+    pub watermark: Option<i64>,
+    pub time_millis: i64,
+    pub file_prefix: &'a str,
     /// Check the delta against each attempt's latest snapshot (compactions: Paimon's
     /// `noConflictsOrFail`); appends only add level-0 files and never conflict.
-    check_conflicts: bool,
+    pub check_conflicts: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,15 +77,24 @@ impl<S: ObjectStore> FileStoreTable<S> {
         entries: &[ManifestEntry],
         file_prefix: &str,
     ) -> Result<ManifestFileMeta, TableError> {
-        let bytes =
-            avro::encode_manifest(entries, &self.key_types(), &self.manifest_path("manifest"))?;
+        let path = self.manifest_path("manifest");
+        let arity = self.partition_arity();
+        let bytes = avro::encode_manifest(entries, &self.key_types(), arity, &path)?;
         let (file_name, file_size) = self
             .write_manifest_file("manifest", file_prefix, bytes)
             .await?;
         let count = |kind| entries.iter().filter(|e| e.kind == kind).count() as u64;
         let buckets = entries.iter().map(|e| e.bucket);
         let levels = entries.iter().map(|e| e.file.level);
+        let partition_bound = |pick: fn(i64, i64) -> i64| -> Vec<i64> {
+            (0..arity)
+                .map(|i| entries.iter().map(|e| e.partition[i]).reduce(pick))
+                .collect::<Option<_>>()
+                .unwrap_or_default()
+        };
         Ok(ManifestFileMeta {
+            min_partition: partition_bound(i64::min),
+            max_partition: partition_bound(i64::max),
             file_name,
             file_size,
             num_added_files: count(FileKind::Add),
@@ -103,7 +112,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
         metas: &[ManifestFileMeta],
         file_prefix: &str,
     ) -> Result<String, TableError> {
-        let bytes = avro::encode_manifest_list(metas, &self.manifest_path("manifest-list"))?;
+        let path = self.manifest_path("manifest-list");
+        let bytes = avro::encode_manifest_list(metas, self.partition_arity(), &path)?;
         Ok(self
             .write_manifest_file("manifest-list", file_prefix, bytes)
             .await?
@@ -187,7 +197,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 .flat_map(|m| {
                     files(m).iter().map(move |file| ManifestEntry {
                         kind,
-                        partition: Vec::new(),
+                        partition: m.partition.clone(),
                         bucket: m.bucket,
                         total_buckets,
                         file: file.clone(),
@@ -241,7 +251,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// Writes one snapshot after `latest` (manifests, lists, then the snapshot file with
     /// create-if-absent), retrying when another committer wins the id. A retry re-runs the
     /// filter: a snapshot of the same user and kind at or past the identifier means done.
-    async fn publish(
+    pub(crate) async fn publish(
         &self,
         publication: Publication<'_>,
         mut latest: Option<Snapshot>,
@@ -333,7 +343,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 if let Some(s) = self.snapshot(new_id).await?
                     && s.commit_user == commit_user
                     && s.commit_identifier >= identifier
-                    && (kind == CommitKind::Append || s.commit_kind == CommitKind::Compact)
+                    && (kind == CommitKind::Append || s.commit_kind == kind)
                 {
                     return Ok(CommitOutcome::AlreadyCommitted { snapshot_id: s.id });
                 }
@@ -376,10 +386,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
             });
         }
         let total_buckets = self.inner.schema.options.bucket;
-        let entry = |kind, bucket, file: &DataFileMeta| ManifestEntry {
+        let entry = |kind, m: &CommitMessage, file: &DataFileMeta| ManifestEntry {
             kind,
-            partition: Vec::new(),
-            bucket,
+            partition: m.partition.clone(),
+            bucket: m.bucket,
             total_buckets,
             file: file.clone(),
         };
@@ -388,14 +398,14 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .flat_map(|m| {
                 m.compact_before
                     .iter()
-                    .map(|f| entry(FileKind::Delete, m.bucket, f))
+                    .map(|f| entry(FileKind::Delete, m, f))
             })
             .collect();
-        delta.extend(messages.iter().flat_map(|m| {
-            m.compact_after
+        delta.extend(
+            messages
                 .iter()
-                .map(|f| entry(FileKind::Add, m.bucket, f))
-        }));
+                .flat_map(|m| m.compact_after.iter().map(|f| entry(FileKind::Add, m, f))),
+        );
         let publication = Publication {
             commit_user,
             identifier,
@@ -412,7 +422,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
 
     /// Paimon's conflict check of a compaction against `latest`: every file `delta` deletes is
     /// live, and no file it adds above level 0 overlaps the key range of a live file of its
-    /// bucket and level that stays (a level above 0 is one sorted run).
+    /// partition's bucket and level that stays (a level above 0 is one sorted run).
     async fn check_conflicts(
         &self,
         latest: Option<&Snapshot>,
@@ -422,20 +432,26 @@ impl<S: ObjectStore> FileStoreTable<S> {
             Some(snapshot) => self.data_files(snapshot).await?,
             None => Vec::new(),
         };
-        let id = |bucket: u32, file: &DataFileMeta| (bucket, file.level, file.file_name.clone());
-        let live_ids: std::collections::BTreeSet<(u32, u32, String)> =
-            live.iter().map(|e| id(e.bucket, &e.file)).collect();
-        let deleted: std::collections::BTreeSet<(u32, u32, String)> = delta
+        type Id<'a> = (&'a [i64], u32, u32, &'a str);
+        fn id<'a>(partition: &'a [i64], bucket: u32, file: &'a DataFileMeta) -> Id<'a> {
+            (partition, bucket, file.level, &file.file_name)
+        }
+        let live_ids: std::collections::BTreeSet<Id> = live
+            .iter()
+            .map(|e| id(&e.partition, e.bucket, &e.file))
+            .collect();
+        let deleted: std::collections::BTreeSet<Id> = delta
             .iter()
             .filter(|e| e.kind == FileKind::Delete)
-            .map(|e| id(e.bucket, &e.file))
+            .map(|e| id(&e.partition, e.bucket, &e.file))
             .collect();
         if let Some(missing) = deleted.iter().find(|d| !live_ids.contains(*d)) {
             return Err(TableError::CompactionConflict {
-                bucket: missing.0,
+                bucket: missing.1,
                 reason: format!(
-                    "{} (level {}) is no longer live: a concurrent compaction replaced it",
-                    missing.2, missing.1
+                    "{} (partition {:?}, level {}) is no longer live: a concurrent compaction \
+                     replaced it",
+                    missing.3, missing.0, missing.2
                 ),
             });
         }
@@ -445,8 +461,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
         {
             let overlapping = live.iter().find(|e| {
                 e.bucket == added.bucket
+                    && e.partition == added.partition
                     && e.file.level == added.file.level
-                    && !deleted.contains(&id(e.bucket, &e.file))
+                    && !deleted.contains(&id(&e.partition, e.bucket, &e.file))
                     && e.file.min_key <= added.file.max_key
                     && added.file.min_key <= e.file.max_key
             });

@@ -14,27 +14,37 @@ use super::{BucketRows, BucketState, DECODED_MANIFESTS, DECODED_RUNS, FileStoreT
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind};
 
+/// A file's identity in a snapshot, as Paimon's: (partition, bucket, level, name).
+type FileId = (Vec<i64>, u32, u32, String);
+
 /// A manifest entry's decoded size, roughly (file metadata with two short keys and a name).
 const MANIFEST_ENTRY_BYTES: usize = 256;
 
 /// A live data file of a snapshot.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataFileEntry {
+    /// The file's partition values (empty: unpartitioned).
+    pub partition: Vec<i64>,
     pub bucket: u32,
     pub file: DataFileMeta,
 }
 
 /// Applies manifest entries in order: ADD inserts a file, DELETE removes it. Keyed as Paimon's
-/// file identifier (bucket, level, name), so the result iterates in that order. A DELETE of a
+/// file identifier (partition, bucket, level, name), so the result iterates in that order. A DELETE of a
 /// file that is not live is corrupt (Paimon: "Trying to delete file ... which is not previously
 /// added"): a commit's conflict check only ever deletes live files.
 fn apply_entries(
-    live: &mut BTreeMap<(u32, u32, String), ManifestEntry>,
+    live: &mut BTreeMap<FileId, ManifestEntry>,
     entries: Vec<ManifestEntry>,
     path: &str,
 ) -> Result<(), TableError> {
     for entry in entries {
-        let id = (entry.bucket, entry.file.level, entry.file.file_name.clone());
+        let id = (
+            entry.partition.clone(),
+            entry.bucket,
+            entry.file.level,
+            entry.file.file_name.clone(),
+        );
         match entry.kind {
             FileKind::Add => {
                 live.insert(id, entry);
@@ -44,8 +54,8 @@ fn apply_entries(
                     return Err(TableError::corrupt(
                         path,
                         format!(
-                            "deletes {} (bucket {}, level {}), which is not live",
-                            id.2, id.0, id.1
+                            "deletes {} (partition {:?}, bucket {}, level {}), which is not live",
+                            id.3, id.0, id.1, id.2
                         ),
                     ));
                 }
@@ -56,7 +66,8 @@ fn apply_entries(
 }
 
 /// Checks a manifest's entries against what its manifest list says of it: the numbers of
-/// added and deleted files, and the bucket and level bounds when recorded.
+/// added and deleted files, the bucket and level bounds when recorded, and the partition
+/// bounds.
 fn check_manifest(
     meta: &ManifestFileMeta,
     entries: &[ManifestEntry],
@@ -76,16 +87,24 @@ fn check_manifest(
     let within = |value: u32, min: Option<u32>, max: Option<u32>| {
         min.is_none_or(|m| m <= value) && max.is_none_or(|m| value <= m)
     };
+    let in_partition_bounds = |e: &ManifestEntry| {
+        e.partition.iter().enumerate().all(|(i, value)| {
+            meta.min_partition.get(i).is_none_or(|min| min <= value)
+                && meta.max_partition.get(i).is_none_or(|max| value <= max)
+        })
+    };
     let outside = entries.iter().find(|e| {
         !within(e.bucket, meta.min_bucket, meta.max_bucket)
             || !within(e.file.level, meta.min_level, meta.max_level)
+            || !in_partition_bounds(e)
     });
     if let Some(entry) = outside {
         return Err(TableError::corrupt(
             path,
             format!(
-                "{} (bucket {}, level {}) lies outside the bounds its manifest list records",
-                entry.file.file_name, entry.bucket, entry.file.level
+                "{} (partition {:?}, bucket {}, level {}) lies outside the bounds its manifest \
+                 list records",
+                entry.file.file_name, entry.partition, entry.bucket, entry.file.level
             ),
         ));
     }
@@ -104,7 +123,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .get(&path)
             .await?
             .ok_or_else(|| TableError::corrupt(&path, "manifest list is missing"))?;
-        avro::decode_manifest_list(&bytes, &path)
+        avro::decode_manifest_list(&bytes, self.partition_arity(), &path)
     }
 
     pub(super) async fn read_manifest(&self, name: &str) -> Result<Vec<ManifestEntry>, TableError> {
@@ -120,7 +139,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 &path,
                 &self.inner.decode_context,
                 bytes,
-                |bytes| avro::decode_manifest(&bytes, &self.key_types(), &path),
+                |bytes| {
+                    let arity = self.partition_arity();
+                    avro::decode_manifest(&bytes, &self.key_types(), arity, &path)
+                },
                 |entries| entries.len() * MANIFEST_ENTRY_BYTES,
             )
         })
@@ -129,7 +151,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
     pub(super) async fn read_manifests(
         &self,
         metas: &[ManifestFileMeta],
-    ) -> Result<BTreeMap<(u32, u32, String), ManifestEntry>, TableError> {
+    ) -> Result<BTreeMap<FileId, ManifestEntry>, TableError> {
         let mut live = BTreeMap::new();
         for meta in metas {
             let entries = self.read_manifest(&meta.file_name).await?;
@@ -140,7 +162,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
         Ok(live)
     }
 
-    /// Live data files of a snapshot, sorted by (bucket, level, file name).
+    /// Live data files of a snapshot, sorted by (partition, bucket, level, file name).
     pub async fn data_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileEntry>, TableError> {
         let mut metas = self
             .read_manifest_list(&snapshot.base_manifest_list)
@@ -154,15 +176,21 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .await?
             .into_values()
             .map(|e| DataFileEntry {
+                partition: e.partition,
                 bucket: e.bucket,
                 file: e.file,
             })
             .collect())
     }
 
-    /// Decodes one file of `bucket`, checking its records against its metadata.
-    async fn read_file(&self, bucket: u32, file: &DataFileMeta) -> Result<Run, TableError> {
-        let path = self.bucket_file_path(bucket, &file.file_name);
+    /// Decodes one file of `partition`'s `bucket`, checking its records against its metadata.
+    async fn read_file(
+        &self,
+        partition: &[i64],
+        bucket: u32,
+        file: &DataFileMeta,
+    ) -> Result<Run, TableError> {
+        let path = self.bucket_file_path(partition, bucket, &file.file_name);
         let bytes = self
             .inner
             .store
@@ -188,16 +216,17 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// Records of one data or changelog file as (kind, sequence number, row), in file order.
     pub async fn read_data_file(
         &self,
+        partition: &[i64],
         bucket: u32,
         file: &DataFileMeta,
     ) -> Result<Vec<(RowKind, i64, Row)>, TableError> {
-        let run = self.read_file(bucket, file).await?;
+        let run = self.read_file(partition, bucket, file).await?;
         Ok((0..run.len())
             .map(|i| (run.kinds[i], run.sequence_number(i), run.row(i)))
             .collect())
     }
 
-    /// Merge-on-read of files (all of one bucket) with the table's merge engine: live rows go to
+    /// Merge-on-read of files (all of one bucket of one partition) with the table's merge engine: live rows go to
     /// `rows` (sorted by key), remembered deletes (see `BucketState::tombstones`) to
     /// `tombstones`. Returns the highest sequence number of the files.
     async fn merge_files<'a>(
@@ -209,14 +238,18 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let merge = MergeFunction::new(&self.inner.schema, &self.inner.pk_indices)?;
         let mut max_sequence_number = -1;
         let mut runs = Vec::new();
-        let mut bucket = None;
+        let mut tree = None;
         for entry in files {
             assert!(
-                *bucket.get_or_insert(entry.bucket) == entry.bucket,
-                "merge-on-read merges the files of one bucket"
+                *tree.get_or_insert((&entry.partition, entry.bucket))
+                    == (&entry.partition, entry.bucket),
+                "merge-on-read merges the files of one bucket of one partition"
             );
             max_sequence_number = max_sequence_number.max(entry.file.max_sequence_number);
-            runs.push(self.read_file(entry.bucket, &entry.file).await?);
+            runs.push(
+                self.read_file(&entry.partition, entry.bucket, &entry.file)
+                    .await?,
+            );
         }
         *rows = BucketRows::new(self.inner.pk_indices.len(), self.inner.schema.fields.len());
         if merge.is_last_wins() {
@@ -261,58 +294,65 @@ impl<S: ObjectStore> FileStoreTable<S> {
         Ok(max_sequence_number)
     }
 
-    /// Merged state of one bucket at `snapshot` (None: the empty table).
+    /// Merged state of one bucket of `partition` at `snapshot` (None: the empty table).
     pub async fn read_bucket(
         &self,
         snapshot: Option<&Snapshot>,
+        partition: &[i64],
         bucket: u32,
     ) -> Result<BucketState, TableError> {
         match snapshot {
             Some(snapshot) => {
                 let files = self.data_files(snapshot).await?;
-                self.read_bucket_of(&files, bucket).await
+                self.read_bucket_of(&files, partition, bucket).await
             }
             None => Ok(BucketState::default()),
         }
     }
 
-    /// Merged state of one bucket from a snapshot's live files (`data_files`), so a restore
-    /// of many buckets reads the snapshot's manifests once rather than once per bucket.
+    /// Merged state of one bucket of `partition` from a snapshot's live files (`data_files`),
+    /// so a restore of many buckets reads the snapshot's manifests once rather than once per
+    /// bucket.
     pub async fn read_bucket_of(
         &self,
         files: &[DataFileEntry],
+        partition: &[i64],
         bucket: u32,
     ) -> Result<BucketState, TableError> {
+        let in_tree = |e: &&DataFileEntry| e.bucket == bucket && e.partition == partition;
         let mut state = BucketState::default();
         state.max_sequence_number = self
             .merge_files(
-                files.iter().filter(|e| e.bucket == bucket),
+                files.iter().filter(in_tree),
                 &mut state.rows,
                 &mut state.tombstones,
             )
             .await?;
         state.files = files
             .iter()
-            .filter(|e| e.bucket == bucket)
+            .filter(in_tree)
             .map(|e| e.file.clone())
             .collect();
         let records: u64 = state.files.iter().map(|f| f.row_count).sum();
         assert!(
             (state.rows.len() + state.tombstones.len()) as u64 <= records,
-            "bucket {bucket}: merge-on-read yielded more keys than its files hold records"
+            "partition {partition:?} bucket {bucket}: merge-on-read yielded more keys than its files hold records"
         );
         Ok(state)
     }
 
-    /// Merged state of every bucket at `snapshot`.
+    /// Merged state of every bucket of every partition at `snapshot`.
     pub async fn read_all(&self, snapshot: &Snapshot) -> Result<BTreeMap<Key, Row>, TableError> {
         let files = self.data_files(snapshot).await?;
         let mut rows = BTreeMap::new();
         let mut bucket_rows = BucketRows::default();
         let mut start = 0;
         while start < files.len() {
-            let bucket = files[start].bucket;
-            let end = start + files[start..].partition_point(|e| e.bucket == bucket);
+            let first = &files[start];
+            let end = start
+                + files[start..].partition_point(|e| {
+                    e.bucket == first.bucket && e.partition == first.partition
+                });
             self.merge_files(
                 files[start..end].iter(),
                 &mut bucket_rows,
@@ -367,7 +407,8 @@ impl<S: ObjectStore> FileStoreTable<S> {
                         let mut runs = Vec::with_capacity(lane.len());
                         for index in lane {
                             let entry = &files[index];
-                            runs.push((index, self.read_file(entry.bucket, &entry.file).await?));
+                            let run = self.read_file(&entry.partition, entry.bucket, &entry.file);
+                            runs.push((index, run.await?));
                         }
                         Ok::<_, TableError>(runs)
                     }),
@@ -388,7 +429,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
         for meta in self.read_manifest_list(list).await? {
             for entry in self.read_manifest(&meta.file_name).await? {
                 if entry.kind == FileKind::Add {
-                    let run = self.read_file(entry.bucket, &entry.file).await?;
+                    let run = self
+                        .read_file(&entry.partition, entry.bucket, &entry.file)
+                        .await?;
                     records.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
                 }
             }

@@ -8,7 +8,10 @@ snapshot and at one earlier snapshot (time travel by snapshot id), and compares 
 row with `dwsim table scan` and, for DWS at the latest snapshot, with DIR/export/dws.parquet.
 Exits non-zero with a readable diff on any mismatch.
 
-Usage: check_pypaimon.py --dwsim target/release/dwsim [--out DIR] [--seed N]
+With `--set KEY=VALUE` (repeatable, as `dwsim run --set` takes it) the run uses those options,
+e.g. `--set dwd.partition.timestamp-formatter=yyyyMMddHH` for a DWD table partitioned by hour.
+
+Usage: check_pypaimon.py --dwsim target/release/dwsim [--out DIR] [--seed N] [--set KEY=VALUE]
 """
 
 import argparse
@@ -25,11 +28,13 @@ TABLES = ["ads.dwd_ad_events", "ads.dws_ad_minute"]
 DIFF_LINES_MAX = 10
 
 
-def run_dwsim(dwsim, out_dir, seed):
+def run_dwsim(dwsim, out_dir, seed, sets):
     if os.path.exists(os.path.join(out_dir, "summary.json")):
         print(f"reusing the run in {out_dir}")
         return
     cmd = [dwsim, "run", "smoke", "--seed", str(seed), "--out", out_dir]
+    for option in sets:
+        cmd += ["--set", option]
     print("running:", " ".join(cmd))
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -123,10 +128,12 @@ def main():
     parser.add_argument("--dwsim", required=True, help="path of the dwsim binary")
     parser.add_argument("--out", help="run output directory (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option for the run, as `dwsim run --set` takes it; repeatable")
     args = parser.parse_args()
 
     out_dir = args.out or tempfile.mkdtemp(prefix="dwsim-interop-")
-    run_dwsim(args.dwsim, out_dir, args.seed)
+    run_dwsim(args.dwsim, out_dir, args.seed, args.set)
     warehouse = os.path.join(out_dir, "warehouse")
     catalog = CatalogFactory.create({"warehouse": warehouse})
 

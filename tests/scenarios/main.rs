@@ -18,6 +18,7 @@ mod golden;
 mod incidents;
 mod late_data;
 mod lifecycle;
+mod partitioned_dwd;
 mod storage_failover;
 mod swarm;
 mod tt_era;

@@ -99,7 +99,7 @@ fn table(rt: &tokio::runtime::Runtime, schema: TableSchema) -> FileStoreTable<Me
 fn dwd_writer_with(table: &FileStoreTable<MemStore>, input: &[AdEvent]) -> BucketWriter {
     let mut writer = BucketWriter::new(table.schema(), 0, BucketState::default());
     for event in input {
-        insert_event_once(&mut writer, event, true).expect("inserted");
+        insert_event_once(&mut writer, event, &[], true).expect("inserted");
     }
     writer
 }
@@ -167,7 +167,7 @@ fn main() {
             || BucketWriter::new(dwd_table.schema(), 0, BucketState::default()),
             |mut writer| {
                 for event in &input {
-                    insert_event_once(&mut writer, black_box(event), true).expect("inserted");
+                    insert_event_once(&mut writer, black_box(event), &[], true).expect("inserted");
                 }
                 writer
             },

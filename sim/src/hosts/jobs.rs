@@ -40,6 +40,7 @@ pub async fn dwd_job_host(world: Rc<World>, chain: Chain) -> turmoil::Result {
             backlog_lag_records: world.scenario.jobs.backlog_lag_records,
             parallelism: world.scenario.jobs.parallelism,
             unsafe_new_commit_user_on_restart: new_commit_user_on_restart(&world, host),
+            utc_offset_ms: (world.scenario.traffic.utc_offset_hours * 3_600_000.0).round() as i64,
         };
         let mut job = OdsToDwd::new(env.clone(), config, SimTransport::new(&world), table);
         run_until_failover(&world, &env, &mut job).await;

@@ -333,6 +333,13 @@ impl Scenario {
             )?;
         }
         ensure(
+            self.dws.partition_timestamp_formatter.is_none(),
+            "dws",
+            "partition.timestamp-formatter",
+            "[dws] partition.timestamp-formatter applies to [dwd] only: DWS is unpartitioned (its \
+             rows are keyed by minute already)",
+        )?;
+        ensure(
             self.dws.sequence_field.is_none() && !self.dws.unsafe_lookup_ignore_sequence_field,
             "dws",
             "sequence.field",

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer};
 use warehouse::table::{
     ChangelogProducer, FileCompression, LifecycleOptionError, LifecycleOptions, MergeEngine,
-    TableOptions, TagCreation, TagPeriod,
+    PartitionTimeFormat, TableOptions, TagCreation, TagPeriod,
 };
 
 use crate::scenario::locate::KeyPath;
@@ -96,6 +96,26 @@ pub struct TableSection {
     /// a key's newest write as its new value. Off by default; only the incident library sets it.
     #[serde(rename = "unsafe.lookup.ignore-sequence-field", default)]
     pub unsafe_lookup_ignore_sequence_field: bool,
+    /// Paimon `partition.timestamp-formatter` ([dwd] only): "yyyyMMddHH" partitions DWD by the
+    /// event's local hour (in `[traffic] utc_offset_hours`), "yyyyMMdd" by its local day, as
+    /// production DWD tables are; left out, DWD is unpartitioned.
+    #[serde(
+        rename = "partition.timestamp-formatter",
+        default,
+        deserialize_with = "partition_formatter"
+    )]
+    pub partition_timestamp_formatter: Option<PartitionTimeFormat>,
+}
+
+fn partition_formatter<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<PartitionTimeFormat>, D::Error> {
+    deserialize_named(
+        deserializer,
+        PartitionTimeFormat::parse,
+        "\"yyyyMMddHH\" (hourly partitions) or \"yyyyMMdd\" (daily)",
+    )
+    .map(Some)
 }
 
 /// Event fields `[dwd] sequence.field` may name: the BIGINT value fields of the event's row
@@ -206,6 +226,7 @@ impl TableSection {
             unsafe_expire_delete_data_before_snapshot: false,
             sequence_field: None,
             unsafe_lookup_ignore_sequence_field: false,
+            partition_timestamp_formatter: None,
         }
     }
 
@@ -235,7 +256,8 @@ impl TableSection {
             tag_num_retained_max: self.tag_num_retained_max,
             unsafe_expire_delete_data_before_snapshot: self
                 .unsafe_expire_delete_data_before_snapshot,
-            // The warehouse's tables are unpartitioned: nothing to expire.
+            partition_timestamp_formatter: self.partition_timestamp_formatter,
+            // No job expires partitions yet.
             ..defaults
         }
     }

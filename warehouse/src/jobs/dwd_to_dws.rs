@@ -13,7 +13,7 @@
 use serde_json::json;
 
 use crate::env::{Clock, Cost, CostOperator, Env, even_split};
-use crate::event::AdEvent;
+use crate::event::{AdEvent, EVENT_FIELD_NAMES};
 use crate::jobs::schemas::{Lateness, dws_contribution, lateness_of};
 use crate::jobs::sink::{
     Committer, commit_checkpoint, commit_messages, load_writers, prepare_all, retry_table,
@@ -157,9 +157,11 @@ impl<E: Env> DwdToDws<E> {
         Ok(())
     }
 
-    /// Sends a record too late for its window to the side table, with the watermark it met.
-    fn send_to_late_table(&mut self, kind: RowKind, row: &Row) -> Result<(), JobError> {
-        let mut late_row = row.clone();
+    /// Sends a record too late for its window to the side table: the event's fields (`fields`,
+    /// without a partitioned DWD row's partition value), then the watermark it met.
+    fn send_to_late_table(&mut self, kind: RowKind, fields: &[i64]) -> Result<(), JobError> {
+        let row = fields;
+        let mut late_row = fields.to_vec();
         late_row.push(self.watermark_ms.unwrap_or(i64::MIN));
         let bucket = self.late.bucket_of_key(&[row[0]]) as usize;
         let kind = if kind.is_add() {
@@ -189,7 +191,9 @@ impl<E: Env> DwdToDws<E> {
 
     /// Folds one DWD changelog record into the DWS rows.
     fn apply(&mut self, kind: RowKind, row: &Row) -> Result<(), JobError> {
-        let event = AdEvent::from_row(row).ok_or_else(|| {
+        // A partitioned DWD row ends with its partition value, after the event's fields.
+        let fields = &row[..row.len().min(EVENT_FIELD_NAMES.len())];
+        let event = AdEvent::from_row(fields).ok_or_else(|| {
             JobError::State(format!("DWD changelog row is not an event: {row:?}"))
         })?;
         let lateness = lateness_of(
@@ -198,7 +202,7 @@ impl<E: Env> DwdToDws<E> {
             self.config.allowed_lateness_ms,
         );
         if lateness == Lateness::TooLate {
-            self.send_to_late_table(kind, row)?;
+            self.send_to_late_table(kind, fields)?;
             return Ok(());
         }
         let bucket = self.dws.bucket_of_key(&dws_contribution(&event).0) as usize;

@@ -14,10 +14,13 @@ use crate::jobs::schemas::watermark_of;
 use crate::jobs::sink::{
     Committer, commit_messages, load_writers, prepare_all, retry_table, writer_work,
 };
-use crate::row::RowKind;
+use crate::row::{RowKind, StableHashMap};
 use crate::stream::runtime::{join_all, retry_transient};
 use crate::stream::{CompletedCheckpoint, JobError, StreamJob};
-use crate::table::{BucketWriter, CommitMessage, FileStoreTable, HeldRows, TableError};
+use crate::table::{
+    BucketState, BucketWriter, CommitMessage, FileStoreTable, HeldRows, PartitionTimeFormat,
+    TableError,
+};
 use crate::tt::TtClient;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,9 @@ pub struct OdsToDwdConfig {
     /// then re-commits its last checkpoint under a user that never committed it, so Paimon's
     /// filterAndCommit cannot skip it and the checkpoint is committed twice. Off in production.
     pub unsafe_new_commit_user_on_restart: bool,
+    /// The job's time zone as an offset from UTC (Flink's session time zone): a partitioned
+    /// DWD table's partition is the event's period in it.
+    pub utc_offset_ms: i64,
 }
 
 pub struct OdsToDwd<E: Env, T: Transport> {
@@ -49,7 +55,12 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     config: OdsToDwdConfig,
     tt: TtClient<T>,
     table: FileStoreTable<E::Store>,
+    /// One writer per bucket, or per bucket of each partition the job has written or found at
+    /// its restore; `trees` finds a partitioned table's writer.
     writers: Vec<BucketWriter>,
+    trees: StableHashMap<(i64, u32), usize>,
+    /// The partition column's format, when DWD is partitioned.
+    partition_format: Option<PartitionTimeFormat>,
     offsets: Vec<u64>,
     /// Per TT partition, the largest event time read so far (`i64::MIN` before the first).
     max_event_time_ms: Vec<i64>,
@@ -78,8 +89,17 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             lag_records: vec![0; config.partitions as usize],
             env,
             tt: TtClient::new(transport),
+            partition_format: table.is_partitioned().then(|| {
+                table
+                    .schema()
+                    .options
+                    .lifecycle
+                    .partition_timestamp_formatter
+                    .expect("dwd_schema partitions DWD only with a timestamp formatter")
+            }),
             table,
             writers: Vec::new(),
+            trees: StableHashMap::default(),
             attempt_prefix,
             committer: Committer::new(&config.commit_user),
             config,
@@ -97,6 +117,12 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         };
         self.writers =
             load_writers::<E>(&self.table, latest.as_ref(), self.config.parallelism, held).await?;
+        self.trees = self
+            .writers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, w)| Some(((*w.partition().first()?, w.bucket()), index)))
+            .collect();
         Ok(())
     }
 
@@ -133,12 +159,36 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             return Ok(bucket);
         }
         let retries_dropped = self.retries_dropped();
-        insert_event_once(&mut self.writers[bucket], event, retries_dropped)?;
+        let Some(format) = self.partition_format else {
+            insert_event_once(&mut self.writers[bucket], event, &[], retries_dropped)?;
+            return Ok(bucket);
+        };
+        let period = format.value_of(event.event_time_ms + self.config.utc_offset_ms);
+        // Every partition with files at the restore has its writers, and only this job adds
+        // partitions: a writer not found yet starts from an empty bucket.
+        let index = *self
+            .trees
+            .entry((period, bucket as u32))
+            .or_insert_with(|| {
+                let schema = self.table.schema();
+                let held = if schema.options.sequence_field.is_none() {
+                    HeldRows::Unflushed
+                } else {
+                    HeldRows::All
+                };
+                let empty = BucketState::default();
+                let writer =
+                    BucketWriter::of_partition(schema, vec![period], bucket as u32, empty, held);
+                self.writers.push(writer);
+                self.writers.len() - 1
+            });
+        insert_event_once(&mut self.writers[index], event, &[period], retries_dropped)?;
         Ok(bucket)
     }
 }
 
-/// Inserts a valid event into its DWD bucket's writer. With `retries_dropped` (the table has no
+/// Inserts a valid event into its DWD bucket's writer, the row ending with `partition` (the
+/// event's period, when DWD is partitioned). With `retries_dropped` (the table has no
 /// `sequence.field`) a second record of an `event_id` is a producer retry and is dropped here;
 /// with a `sequence.field` the table's merge engine decides between two records of an id (a late
 /// stale copy must lose to the newer record), so every record goes to it. The `ods_to_dwd`
@@ -146,11 +196,14 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
 pub fn insert_event_once(
     writer: &mut BucketWriter,
     event: &AdEvent,
+    partition: &[i64],
     retries_dropped: bool,
 ) -> Result<(), TableError> {
-    let row = event.to_row();
-    let key = [row[0]];
-    if retries_dropped && writer.contains_key(&key) {
+    let mut row = event.to_row();
+    row.extend_from_slice(partition);
+    let mut key = [row[0], 0];
+    key[1..=partition.len()].copy_from_slice(partition);
+    if retries_dropped && writer.contains_key(&key[..=partition.len()]) {
         return Ok(()); // a producer retry: this event_id is already in the table
     }
     writer.write(RowKind::Insert, row)

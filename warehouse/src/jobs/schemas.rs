@@ -40,11 +40,28 @@ pub const DWS_FIELD_NAMES: [&str; 8] = [
 
 pub const MINUTE_MS: i64 = 60_000;
 
+/// The DWD table's partition column, when its options name a `partition.timestamp-formatter`:
+/// the event's hour (or day) in the DWD job's time zone, as that formatter spells it.
+pub const DWD_PARTITION_FIELD: &str = "hh";
+
+/// The DWD table: the event's fields, keyed by `event_id`. Partitioned exactly when `options`
+/// name a `partition.timestamp-formatter`: then a last BIGINT field `hh` holds the event's
+/// period, and the primary key is (`event_id`, `hh`), as Paimon requires of partition keys (a
+/// duplicate of an event has its event time, so its partition).
 pub fn dwd_schema(options: TableOptions) -> TableSchema {
+    let partitioned = options.lifecycle.partition_timestamp_formatter.is_some();
+    let mut fields = AdEvent::fields();
+    let mut primary_keys = vec!["event_id".to_string()];
+    let mut partition_keys = Vec::new();
+    if partitioned {
+        fields.push(Field::bigint(DWD_PARTITION_FIELD));
+        primary_keys.push(DWD_PARTITION_FIELD.to_string());
+        partition_keys.push(DWD_PARTITION_FIELD.to_string());
+    }
     TableSchema {
-        fields: AdEvent::fields(),
-        partition_keys: Vec::new(),
-        primary_keys: vec!["event_id".to_string()],
+        fields,
+        partition_keys,
+        primary_keys,
         options,
     }
 }

@@ -205,7 +205,9 @@ pub(crate) async fn prepare_all<E: Env>(
 /// A writer for every bucket of `table` continuing from `snapshot` (None: the empty table), as
 /// a restore builds them: the snapshot's manifests are read once, then each subtask (bucket `b`
 /// belongs to subtask `b % subtasks`) reads its buckets' files one after another while the
-/// subtasks read side by side, as Flink's sink subtasks restore in parallel.
+/// subtasks read side by side, as Flink's sink subtasks restore in parallel. For a partitioned
+/// table, a writer for every bucket of every partition the snapshot holds files of, in
+/// (bucket, partition) order; other partitions' writers start empty when first written.
 pub(crate) async fn load_writers<E: Env>(
     table: &FileStoreTable<E::Store>,
     snapshot: Option<&Snapshot>,
@@ -213,35 +215,41 @@ pub(crate) async fn load_writers<E: Env>(
     held: HeldRows,
 ) -> Result<Vec<BucketWriter>, JobError> {
     let bucket_count = table.schema().options.bucket;
-    assert!(
-        !table.is_partitioned(),
-        "the warehouse's jobs keep one writer per bucket: their tables are unpartitioned"
-    );
     let files = match snapshot {
         Some(snapshot) => retry_table(|| table.data_files(snapshot)).await?,
         None => Vec::new(),
     };
+    // The LSM trees to restore: every bucket of an unpartitioned table; the buckets of a
+    // partitioned one's partitions that hold files.
+    let trees: std::collections::BTreeSet<(u32, &[i64])> = if table.is_partitioned() {
+        files.iter().map(|e| (e.bucket, &e.partition[..])).collect()
+    } else {
+        (0..bucket_count).map(|bucket| (bucket, &[][..])).collect()
+    };
     let lane_count = subtasks.clamp(1, bucket_count.max(1));
-    let files = &files;
+    let (files, trees) = (&files, &trees);
     let loaded = join_all((0..lane_count).map(|lane| async move {
         let mut out = Vec::new();
-        for bucket in (lane..bucket_count).step_by(lane_count as usize) {
-            let state = retry_table(|| table.read_bucket_of(files, &[], bucket)).await?;
-            out.push(BucketWriter::holding(table.schema(), bucket, state, held));
+        for &(bucket, partition) in trees.iter().filter(|t| t.0 % lane_count == lane) {
+            let state = retry_table(|| table.read_bucket_of(files, partition, bucket)).await?;
+            let partition = partition.to_vec();
+            let writer = BucketWriter::of_partition(table.schema(), partition, bucket, state, held);
+            out.push(writer);
         }
         Ok::<_, JobError>(out)
     }))
     .await;
-    let mut writers = Vec::with_capacity(bucket_count as usize);
+    let mut writers = Vec::with_capacity(trees.len());
     for lane in loaded {
         writers.extend(lane?);
     }
-    writers.sort_by_key(|writer| writer.bucket());
+    writers.sort_by(|a, b| (a.bucket(), a.partition()).cmp(&(b.bucket(), b.partition())));
     assert!(
-        writers
-            .iter()
-            .enumerate()
-            .all(|(i, w)| w.bucket() == i as u32),
+        table.is_partitioned()
+            || writers
+                .iter()
+                .enumerate()
+                .all(|(i, w)| w.bucket() == i as u32),
         "a restore must build exactly one writer per bucket, in bucket order"
     );
     Ok(writers)

@@ -13,7 +13,7 @@ use crate::jobs::schemas::{
 };
 use crate::jobs::{DwdToDws, DwdToDwsConfig, OdsToDwd, OdsToDwdConfig};
 use crate::stream::{CheckpointStorage, CompletedCheckpoint, StreamJob};
-use crate::table::{ChangelogProducer, FileStoreTable, TableOptions};
+use crate::table::{ChangelogProducer, FileStoreTable, PartitionTimeFormat, TableOptions};
 use crate::tt::{Broker, TtConfig, TtRequest};
 
 /// Carries TT requests to a broker in the same process.
@@ -45,6 +45,8 @@ fn event(id: u64, kind: EventKind) -> AdEvent {
 struct World {
     env: TestEnv,
     tt: InProcessTt,
+    /// Whether DWD is partitioned by the event's hour.
+    hourly_dwd: bool,
 }
 
 impl World {
@@ -57,16 +59,20 @@ impl World {
         Self {
             env: TestEnv::default(),
             tt: InProcessTt(Rc::new(RefCell::new(broker))),
+            hourly_dwd: false,
         }
     }
 
     /// The DWD table as the job creates it: 2 buckets, lookup changelog.
     async fn dwd_table(&self) -> FileStoreTable<crate::env::MemStore> {
-        let options = TableOptions {
+        let mut options = TableOptions {
             bucket: 2,
             changelog_producer: ChangelogProducer::Lookup,
             ..TableOptions::default()
         };
+        if self.hourly_dwd {
+            options.lifecycle.partition_timestamp_formatter = Some(PartitionTimeFormat::Hour);
+        }
         FileStoreTable::create_or_open(
             self.env.store.clone(),
             DWD_TABLE_ROOT,
@@ -99,6 +105,7 @@ impl World {
             out_of_orderness_ms: 5_000,
             backlog_lag_records: 100_000,
             parallelism: 1,
+            utc_offset_ms: 0,
         };
         // Each instance is a new process attempt: move the clock so file prefixes differ.
         self.env.clock.0.set(self.env.clock.0.get() + 1);
@@ -195,6 +202,69 @@ async fn crash_between_prepare_and_commit_commits_exactly_once() {
     let checkpoint = world.checkpoint(&mut again, 2).await;
     again.commit(&checkpoint).await.unwrap();
     assert_eq!(world.dwd_rows().await, vec![1, 2, 3, 4]);
+}
+
+/// DWD partitioned by the event's hour: each event lands in its hour's partition (the last
+/// field), a producer retry is dropped even after a restore and in an hour written before the
+/// crash, and the files live in Paimon's `hh=<yyyyMMddHH>` directories.
+#[tokio::test(flavor = "current_thread")]
+async fn hourly_dwd_partitions_by_event_hour_exactly_once_across_a_restore() {
+    let mut world = World::new();
+    world.hourly_dwd = true;
+    let in_hour = |id: u64, hour: i64| AdEvent {
+        event_time_ms: 1_762_790_400_000 + hour * 3_600_000 + id as i64,
+        ..event(id, EventKind::Impression)
+    };
+    world.produce(0, &[in_hour(1, 0), in_hour(2, 1), in_hour(3, 2)]);
+    world.produce(1, &[in_hour(4, 0), in_hour(5, 1)]);
+    let mut job = world.dwd_job().await;
+    job.restore(None).await.unwrap();
+    assert_eq!(job.process().await.unwrap(), 5);
+    let checkpoint = world.checkpoint(&mut job, 1).await;
+    job.commit(&checkpoint).await.unwrap();
+    drop(job);
+
+    // After a restore: a retry of event 2 (hour 1, flushed before the crash), and new events
+    // in an old hour and a new one.
+    world.produce(0, &[in_hour(2, 1), in_hour(6, 0), in_hour(7, 3)]);
+    let mut restarted = world.dwd_job().await;
+    let latest = world.latest_checkpoint("dwd-job").await;
+    restarted.restore(latest.as_ref()).await.unwrap();
+    assert_eq!(restarted.process().await.unwrap(), 3);
+    let checkpoint = world.checkpoint(&mut restarted, 2).await;
+    restarted.commit(&checkpoint).await.unwrap();
+    assert_eq!(world.dwd_rows().await, vec![1, 2, 3, 4, 5, 6, 7]);
+
+    let table = world.dwd_table().await;
+    let snapshot = table.latest_snapshot().await.unwrap().unwrap();
+    for (key, row) in table.read_all(&snapshot).await.unwrap() {
+        let hour = PartitionTimeFormat::Hour.value_of(row[1]);
+        assert_eq!(
+            (key[1], *row.last().unwrap()),
+            (hour, hour),
+            "event {}",
+            key[0]
+        );
+    }
+    let hours: std::collections::BTreeSet<i64> = table
+        .data_files(&snapshot)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.partition[0])
+        .collect();
+    assert_eq!(hours.len(), 4, "{hours:?}");
+    assert!(
+        world
+            .env
+            .store
+            .objects()
+            .keys()
+            .any(|p| p.starts_with(&format!(
+                "{DWD_TABLE_ROOT}/hh={}/bucket-",
+                hours.first().unwrap()
+            )))
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -154,6 +154,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
     /// Inserts a valid event into its bucket's writer; returns the event's bucket (an invalid
     /// event is still read and charged where its key would go).
     fn route(&mut self, event: &AdEvent) -> Result<usize, JobError> {
+        // The bucket key is `event_id` alone, the first primary-key field, partitioned or not.
         let bucket = self.table.bucket_of_key(&[event.event_id as i64]) as usize;
         if !is_valid_event(event) {
             return Ok(bucket);

@@ -110,13 +110,13 @@ async fn wait_for_compactor<E: Env>(
             None => Vec::new(),
         };
         for writer in writers.iter_mut() {
-            let bucket = writer.bucket();
-            writer.sync_files(
-                live.iter()
-                    .filter(|e| e.bucket == bucket)
-                    .map(|e| e.file.clone())
-                    .collect(),
-            );
+            // The writer's LSM tree: its bucket of its partition.
+            let tree_files = live
+                .iter()
+                .filter(|e| e.bucket == writer.bucket() && e.partition == writer.partition())
+                .map(|e| e.file.clone())
+                .collect();
+            writer.sync_files(tree_files);
         }
         let worst = writers
             .iter()

@@ -159,9 +159,10 @@ pub struct CompactionResult {
     pub changelog: Vec<DataFileMeta>,
 }
 
-/// Picks and runs one universal compaction over `files` (one bucket's live data files), writing
-/// the merged files as `data-{file_prefix}-compact-l{level}[-i].parquet`. `None` when the bucket needs
-/// none. The caller commits the result (a COMPACT snapshot) and updates its view of the bucket.
+/// Picks and runs one universal compaction over `files` (the live data files of one bucket of
+/// `partition`), writing the merged files as `data-{file_prefix}-compact-l{level}[-i].parquet`.
+/// `None` when the bucket needs none. The caller commits the result (a COMPACT snapshot) and
+/// updates its view of the bucket.
 pub async fn compact_bucket<S: ObjectStore>(
     table: &FileStoreTable<S>,
     schema: &TableSchema,

@@ -30,9 +30,9 @@ pub struct DataFileEntry {
 }
 
 /// Applies manifest entries in order: ADD inserts a file, DELETE removes it. Keyed as Paimon's
-/// file identifier (partition, bucket, level, name), so the result iterates in that order. A DELETE of a
-/// file that is not live is corrupt (Paimon: "Trying to delete file ... which is not previously
-/// added"): a commit's conflict check only ever deletes live files.
+/// file identifier (partition, bucket, level, name), so the result iterates in that order. A
+/// DELETE of a file that is not live is corrupt (Paimon: "Trying to delete file ... which is
+/// not previously added"): a commit's conflict check only ever deletes live files.
 fn apply_entries(
     live: &mut BTreeMap<FileId, ManifestEntry>,
     entries: Vec<ManifestEntry>,
@@ -226,9 +226,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
             .collect())
     }
 
-    /// Merge-on-read of files (all of one bucket of one partition) with the table's merge engine: live rows go to
-    /// `rows` (sorted by key), remembered deletes (see `BucketState::tombstones`) to
-    /// `tombstones`. Returns the highest sequence number of the files.
+    /// Merge-on-read of files (all of one bucket of one partition) with the table's merge
+    /// engine: live rows go to `rows` (sorted by key), remembered deletes (see
+    /// `BucketState::tombstones`) to `tombstones`. Returns the highest sequence number of the
+    /// files.
     async fn merge_files<'a>(
         &self,
         files: impl Iterator<Item = &'a DataFileEntry>,

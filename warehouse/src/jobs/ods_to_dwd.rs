@@ -108,13 +108,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
 
     async fn load_writers(&mut self) -> Result<(), JobError> {
         let latest = retry_table(|| self.table.latest_snapshot()).await?;
-        // When retries are dropped a flushed event id is never written again, so the writers
-        // leave flushed rows in the table's files.
-        let held = if self.retries_dropped() {
-            HeldRows::Unflushed
-        } else {
-            HeldRows::All
-        };
+        let held = self.held_rows();
         self.writers =
             load_writers::<E>(&self.table, latest.as_ref(), self.config.parallelism, held).await?;
         self.trees = self
@@ -145,6 +139,16 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         Ok(())
     }
 
+    /// What the writers hold: when retries are dropped a flushed event id is never written
+    /// again, so the writers leave flushed rows in the table's files.
+    fn held_rows(&self) -> HeldRows {
+        if self.retries_dropped() {
+            HeldRows::Unflushed
+        } else {
+            HeldRows::All
+        }
+    }
+
     /// Whether a second record of an event id is a producer retry, dropped before the writer
     /// (the table has no `sequence.field` to decide between two records of an id).
     fn retries_dropped(&self) -> bool {
@@ -167,16 +171,12 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         let period = format.value_of(event.event_time_ms + self.config.utc_offset_ms);
         // Every partition with files at the restore has its writers, and only this job adds
         // partitions: a writer not found yet starts from an empty bucket.
+        let held = self.held_rows();
         let index = *self
             .trees
             .entry((period, bucket as u32))
             .or_insert_with(|| {
                 let schema = self.table.schema();
-                let held = if schema.options.sequence_field.is_none() {
-                    HeldRows::Unflushed
-                } else {
-                    HeldRows::All
-                };
                 let empty = BucketState::default();
                 let writer =
                     BucketWriter::of_partition(schema, vec![period], bucket as u32, empty, held);

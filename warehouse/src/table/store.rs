@@ -164,11 +164,13 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// on where a key lives.
     pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
         let buckets = self.inner.schema.options.bucket;
-        if self.inner.partition_positions.is_empty() {
-            return avro::paimon_bucket(key, &self.key_types(), buckets);
-        }
         let types = self.key_types();
         let positions = &self.inner.bucket_positions;
+        // The usual layout, the bucket key leading the primary key, hashes a slice of it.
+        if positions.iter().enumerate().all(|(i, &p)| i == p) {
+            let n = positions.len();
+            return avro::paimon_bucket(&key[..n], &types[..n], buckets);
+        }
         let bucket_key: Vec<i64> = positions.iter().map(|&i| key[i]).collect();
         let bucket_types: Vec<_> = positions.iter().map(|&i| types[i]).collect();
         avro::paimon_bucket(&bucket_key, &bucket_types, buckets)

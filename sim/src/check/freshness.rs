@@ -76,9 +76,8 @@ pub(crate) fn freshness_report(checker: &Checker, chaos_end_ms: i64) -> Freshnes
         if ix.is_some_and(|ix| dwd.flags[ix] & TOO_LATE != 0) {
             continue;
         }
-        match ix.filter(|ix| dwd.flags[*ix] & VISIBLE != 0) {
-            Some(ix) => {
-                let visible = dwd.visible_at.get(ix);
+        match ix.and_then(|ix| dwd.visible.get(ix)) {
+            Some(visible) => {
                 let produced = truth.produced_ms_at(i - 1);
                 note_second(produced, visible);
                 last_visible = Some(last_visible.map_or(visible, |t: i64| t.max(visible)));

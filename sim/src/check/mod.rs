@@ -18,7 +18,9 @@ pub mod tt_era;
 
 use serde::Serialize;
 
-use crate::check::exactly_once::{ChainChecks, CheckOutcome, SecondaryChecks, check_chain};
+use crate::check::exactly_once::{
+    ChainChecks, CheckOutcome, SecondaryChecks, VisibleTimes, check_chain,
+};
 use crate::check::files::{self as files_checker, Deletions};
 use crate::run::Simulation;
 use crate::scenario::Scenario;
@@ -164,7 +166,7 @@ fn check_storage(
     chain: crate::topology::Chain,
     objects: &mut StoredObjects,
     chaos_end_ms: i64,
-    other_visible_at: Option<&[i64]>,
+    other_visible_at: Option<&VisibleTimes>,
 ) -> ChainChecks {
     let graveyard = world.storage(chain).graveyard.borrow();
     let deleted: Deletions = graveyard

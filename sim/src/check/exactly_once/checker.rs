@@ -139,10 +139,10 @@ impl<'a> Checker<'a> {
                 self.apply_outside(id, seq, live.then_some(row));
                 continue;
             };
-            if seq <= self.dwd.seq[ix] {
+            if self.dwd.newest_seq(ix).is_some_and(|held| seq <= held) {
                 continue;
             }
-            self.dwd.seq[ix] = seq;
+            self.dwd.set_newest_seq(ix, seq);
             if let Some(field) = self.dwd.sequence_field
                 && let Some(held) = self.dwd.actual_row(&self.truth, id)
                 && row[field] < held[field]
@@ -151,7 +151,9 @@ impl<'a> Checker<'a> {
             }
             let flags = self.dwd.flags[ix];
             let truth = truth_row(&self.truth.at(ix - 1));
-            let truth_slot = self.dwd.truth_slot[ix] as usize;
+            // The slot is found again, not kept per event: 4 bytes an event for a hash lookup.
+            let (truth_key, truth_sums) = spec_contribution(&truth);
+            let truth_slot = self.dws.slot(truth_key);
             // An event the DWS job meets for the first time: on time, late or too late.
             let too_late = if live && flags & LIVE == 0 {
                 self.late.classify(&row)
@@ -164,7 +166,7 @@ impl<'a> Checker<'a> {
                         self.dws.add(&old, -1);
                     }
                 } else {
-                    self.dws.add_at(truth_slot, spec_contribution(&truth).1, -1);
+                    self.dws.add_at(truth_slot, truth_sums, -1);
                 }
             }
             let mut next = flags & !(LIVE | DIFFERS | TOO_LATE);
@@ -175,7 +177,7 @@ impl<'a> Checker<'a> {
                 next |= LIVE;
                 if same(&row, &truth) {
                     if !too_late {
-                        self.dws.add_at(truth_slot, spec_contribution(&row).1, 1);
+                        self.dws.add_at(truth_slot, truth_sums, 1);
                     }
                 } else {
                     next |= DIFFERS;

@@ -319,8 +319,9 @@ pub(crate) fn final_check(checker: &mut Checker) -> (ExactlyOnceReport, BTreeSet
     });
     let outside_dws: Vec<usize> = unconsumed.iter().copied().chain(too_late).collect();
     for ix in outside_dws {
-        let sums = spec_contribution(&truth_row(&truth.at(ix - 1))).1;
-        let slot = &mut checker.dws.slots[checker.dwd.truth_slot[ix] as usize];
+        let (key, sums) = spec_contribution(&truth_row(&truth.at(ix - 1)));
+        let slot_ix = checker.dws.slot(key);
+        let slot = &mut checker.dws.slots[slot_ix];
         for (total, value) in slot.truth.iter_mut().zip(sums) {
             *total -= value;
         }

@@ -13,6 +13,8 @@ pub(crate) mod checker;
 pub(crate) mod end;
 pub(crate) mod state;
 
+pub use state::VisibleTimes;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -101,8 +103,8 @@ pub(crate) fn check_run(world: &World, objects: &StoredObjects, chaos_end_ms: i6
 pub struct ChainChecks {
     pub outcome: CheckOutcome,
     /// Per dense event index (as the checkers number the ground truth), the simulated ms it
-    /// became visible in this chain's DWS, `i64::MAX` if never.
-    pub visible_at: Vec<i64>,
+    /// became visible in this chain's DWS, if it did. Kept only for a second chain's checks.
+    pub visible_at: VisibleTimes,
     /// With `other_visible_at`: freshness as served, each event counted from the first chain
     /// whose DWS showed it (serving fails over to whichever is fresher).
     pub served_freshness: Option<FreshnessReport>,
@@ -116,7 +118,7 @@ pub fn check_chain(
     chain: Chain,
     objects: &StoredObjects,
     chaos_end_ms: i64,
-    other_visible_at: Option<&[i64]>,
+    other_visible_at: Option<&VisibleTimes>,
 ) -> ChainChecks {
     let truth = world.observed.truth.borrow();
     let mut dws = DwsState::default();
@@ -151,30 +153,20 @@ pub fn check_chain(
     }
     let (final_report, unconsumed) = final_check(&mut checker);
     let freshness = freshness_report(&checker, chaos_end_ms);
-    // Only a second chain's checks read this chain's visibility (8 bytes an event).
+    // Only a second chain's checks read this chain's visibility.
     let chains = world.scenario.topology().chains();
-    let visible_at: Vec<i64> = if chains.len() > 1 && chains[0] == chain {
-        (0..checker.dwd.flags.len())
-            .map(|ix| {
-                if checker.dwd.flags[ix] & VISIBLE != 0 {
-                    checker.dwd.visible_at.get(ix)
-                } else {
-                    i64::MAX
-                }
-            })
-            .collect()
+    let visible_at = if chains.len() > 1 && chains[0] == chain {
+        std::mem::take(&mut checker.dwd.visible)
     } else {
-        Vec::new()
+        VisibleTimes::default()
     };
     let served_freshness = other_visible_at.map(|other| {
         let dwd = &mut checker.dwd;
-        for (ix, &at) in other.iter().enumerate().skip(1) {
-            if ix < dwd.flags.len()
-                && at != i64::MAX
-                && (dwd.flags[ix] & VISIBLE == 0 || at < dwd.visible_at.get(ix))
+        for ix in 1..other.len().min(dwd.flags.len()) {
+            if let Some(at) = other.get(ix)
+                && dwd.visible.get(ix).is_none_or(|own| at < own)
             {
-                dwd.flags[ix] |= VISIBLE;
-                dwd.visible_at.set(ix, at);
+                dwd.visible.set(ix, at);
             }
         }
         freshness_report(&checker, chaos_end_ms)
@@ -352,9 +344,8 @@ pub(crate) fn walk_tables(
             let ids = std::mem::take(&mut checker.dwd_new_ids[visible_through].1);
             let dwd = &mut checker.dwd;
             for ix in ids {
-                if dwd.flags[ix] & VISIBLE == 0 {
-                    dwd.flags[ix] |= VISIBLE;
-                    dwd.visible_at.set(ix, visible_ms);
+                if dwd.visible.get(ix).is_none() {
+                    dwd.visible.set(ix, visible_ms);
                 }
             }
             visible_through += 1;

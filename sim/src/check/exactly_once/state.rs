@@ -55,8 +55,7 @@ pub(crate) const DIFFERS: u8 = 2;
 pub(crate) const EXPECTED: u8 = 4;
 /// What DWD holds for this id is not what it must hold.
 pub(crate) const MISMATCHED: u8 = 8;
-/// Visible in a committed DWS snapshot (freshness), since `DwdState::visible_at`.
-pub(crate) const VISIBLE: u8 = 16;
+// Bit 16 is free: when an id became visible in DWS is `DwdState::visible`'s.
 /// The ground truth's event of this id is valid by the checker's cleaning rule (`spec_valid`).
 pub(crate) const VALID: u8 = 32;
 /// TT appended this id at least once (end of run).
@@ -80,13 +79,11 @@ pub(crate) struct DwdState {
     /// `events[i].event_id == i + 1` for every event, as `GroundTruth` promises.
     pub(crate) ids_dense: bool,
     pub(crate) flags: Vec<u8>,
-    /// Sequence number of the newest record per id.
-    pub(crate) seq: Vec<i64>,
-    /// Simulated ms the id first became visible in DWS (when `VISIBLE`), in as few bits as
-    /// the run's times need.
-    pub(crate) visible_at: Column,
-    /// DWS slot of the ground-truth row's key.
-    pub(crate) truth_slot: Vec<u32>,
+    /// Sequence number of the newest record per id, as [`NewestSeq`] encodes it: a bucket's
+    /// numbers count its records, so most take 2 or 4 bytes rather than 8.
+    newest_seq: Column,
+    /// When each id first became visible in DWS (freshness).
+    pub(crate) visible: VisibleTimes,
     /// Live rows that differ from the ground truth's row for their id.
     pub(crate) odd_rows: HashMap<u64, EventRow>,
     /// Ids outside 1..=n: (sequence number, live row).
@@ -105,9 +102,7 @@ impl DwdState {
     pub(crate) fn new(truth: &GroundTruth, dws: &mut DwsState) -> Self {
         let n = truth.len();
         let mut flags = Vec::with_capacity(n + 1);
-        let mut truth_slot = Vec::with_capacity(n + 1);
         flags.push(0);
-        truth_slot.push(0);
         let mut ids_dense = true;
         for (i, event) in truth.iter().enumerate() {
             ids_dense &= event.event_id == i as u64 + 1;
@@ -115,7 +110,6 @@ impl DwdState {
             flags.push(if valid { VALID } else { 0 });
             let (key, sums) = spec_contribution(&truth_row(&event));
             let slot = dws.slot(key);
-            truth_slot.push(slot as u32);
             if valid {
                 for (total, value) in dws.slots[slot].truth.iter_mut().zip(sums) {
                     *total += value;
@@ -125,15 +119,23 @@ impl DwdState {
         Self {
             ids_dense,
             flags,
-            seq: vec![i64::MIN; n + 1],
-            visible_at: Column::filled(0, n + 1),
-            truth_slot,
+            newest_seq: Column::filled(NewestSeq::NONE, n + 1),
+            visible: VisibleTimes::new(n + 1),
             odd_rows: HashMap::new(),
             outside: BTreeMap::new(),
             outside_live: 0,
             mismatched: 0,
             sequence_field: None,
         }
+    }
+
+    /// The sequence number of dense id `ix`'s newest record applied so far.
+    pub(crate) fn newest_seq(&self, ix: usize) -> Option<i64> {
+        NewestSeq::decode(self.newest_seq.get(ix))
+    }
+
+    pub(crate) fn set_newest_seq(&mut self, ix: usize, seq: i64) {
+        self.newest_seq.set(ix, NewestSeq::encode(seq));
     }
 
     pub(crate) fn dense(&self, id: u64) -> Option<usize> {
@@ -195,6 +197,71 @@ impl DwdState {
             Some(ix) => self.flags[ix] & LIVE != 0,
             None => self.outside.get(&id).is_some_and(|(_, row)| row.is_some()),
         }
+    }
+}
+
+/// A sequence number held in a [`Column`] with "no record yet" as 0: Paimon numbers a bucket's
+/// records from 0 up, held as `seq + 1` in the few bytes the run needs; a negative number (only
+/// a corrupt file has one) is held as itself, so every `i64` but `i64::MAX` round-trips.
+struct NewestSeq;
+
+impl NewestSeq {
+    const NONE: i64 = 0;
+
+    fn encode(seq: i64) -> i64 {
+        if seq >= 0 { seq.saturating_add(1) } else { seq }
+    }
+
+    fn decode(held: i64) -> Option<i64> {
+        match held {
+            Self::NONE => None,
+            held if held > 0 => Some(held - 1),
+            negative => Some(negative),
+        }
+    }
+}
+
+/// When each dense id first became visible in a chain's DWS: the commit time of a DWS snapshot,
+/// held as the ordinal of that time among the run's few distinct ones (one per DWS snapshot),
+/// so an event takes the byte or two of an ordinal rather than the four of a time.
+#[derive(Default)]
+pub struct VisibleTimes {
+    /// Per dense id, 1 + the ordinal of its time in `times_ms`; 0 while never visible.
+    ordinals: Column,
+    times_ms: Vec<i64>,
+    ordinal_of: HashMap<i64, i64>,
+}
+
+impl VisibleTimes {
+    pub(crate) fn new(len: usize) -> Self {
+        Self {
+            ordinals: Column::filled(0, len),
+            ..Self::default()
+        }
+    }
+
+    /// Simulated ms at which dense id `ix` became visible, if it did.
+    pub fn get(&self, ix: usize) -> Option<i64> {
+        match self.ordinals.get(ix) {
+            0 => None,
+            ordinal => Some(self.times_ms[ordinal as usize - 1]),
+        }
+    }
+
+    pub(crate) fn set(&mut self, ix: usize, visible_ms: i64) {
+        let ordinal = match self.times_ms.last() {
+            Some(&last) if last == visible_ms => self.times_ms.len() as i64,
+            _ => *self.ordinal_of.entry(visible_ms).or_insert_with(|| {
+                self.times_ms.push(visible_ms);
+                self.times_ms.len() as i64
+            }),
+        };
+        self.ordinals.set(ix, ordinal);
+        debug_assert_eq!(self.get(ix), Some(visible_ms));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ordinals.len()
     }
 }
 

@@ -267,11 +267,7 @@ impl<'a> Checker<'a> {
                 let actual = kind
                     .is_live()
                     .then(|| [values[3], values[4], values[5], values[6], values[7]]);
-                if actual != slot.actual {
-                    slot.first_changed_ms.get_or_insert(committed_ms);
-                    slot.last_changed_ms = Some(committed_ms);
-                }
-                slot.actual = actual;
+                slot.store(actual, committed_ms);
                 self.dws.settle(ix);
             }
         }

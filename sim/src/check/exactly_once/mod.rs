@@ -368,22 +368,19 @@ pub(crate) fn walk_tables(
 /// The lakehouse's time-to-accurate and row freshness, from the DWS rows as its committed
 /// snapshots showed them (serving's view follows within its refresh interval) against the ground
 /// truth of every event, too-late ones included.
-fn lakehouse_figures(
-    slots: &[crate::check::exactly_once::state::DwsSlot],
-    epoch_ms: i64,
-) -> crate::check::accuracy::PipelineFigures {
+fn lakehouse_figures(slots: &Slots, epoch_ms: i64) -> crate::check::accuracy::PipelineFigures {
     use crate::check::accuracy::TimeToAccurate;
     use crate::check::spec::present;
-    let rows = || slots.iter().filter(|s| present(s.full_truth).is_some());
+    let rows = || slots.iter().filter(|s| present(s.truth).is_some());
     crate::check::accuracy::PipelineFigures {
         architecture: "lakehouse".into(),
         time_to_accurate: TimeToAccurate::from_rows(rows().map(|s| {
-            let accurate = s.actual == present(s.full_truth);
-            let since = s.last_changed_ms.map(|t| epoch_ms + t);
+            let accurate = s.actual() == present(s.truth);
+            let since = s.last_changed_ms().map(|t| epoch_ms + t);
             (s.key[2], since.filter(|_| accurate))
         })),
         time_to_first_value: TimeToAccurate::from_rows(
-            rows().map(|s| (s.key[2], s.first_changed_ms.map(|t| epoch_ms + t))),
+            rows().map(|s| (s.key[2], s.first_changed_ms().map(|t| epoch_ms + t))),
         ),
         tt_era: None,
     }

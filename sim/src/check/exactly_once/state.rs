@@ -269,24 +269,119 @@ pub(crate) struct DwsSlot {
     pub(crate) key: DwsKey,
     /// Aggregate of DWD as stored: what DWS must hold once it has consumed the same snapshot.
     pub(crate) aggregate: DwsSums,
-    /// DWS as stored: live sums (and `seq` the newest record's sequence number).
-    pub(crate) actual: Option<DwsSums>,
-    pub(crate) mismatched: bool,
+    /// DWS as stored, when `stored_live`: live sums (and `seq` the newest record's sequence
+    /// number).
+    stored: DwsSums,
     pub(crate) seq: i64,
-    /// Aggregate of the ground truth's valid events (end of run).
+    /// Aggregate of the ground truth's valid events, too-late ones included: what the row is
+    /// compared with for time-to-accurate (the end of run takes out the events DWS must not
+    /// hold).
     pub(crate) truth: DwsSums,
-    /// The same, too-late events included (what the row is compared with for time-to-accurate).
-    pub(crate) full_truth: DwsSums,
-    /// Simulated ms of the commits that first set and last changed the stored sums.
-    pub(crate) first_changed_ms: Option<i64>,
-    pub(crate) last_changed_ms: Option<i64>,
+    /// Simulated ms of the commits that first set and last changed the stored sums
+    /// (`NEVER_CHANGED` before the first).
+    first_changed_ms: i64,
+    last_changed_ms: i64,
+    pub(crate) mismatched: bool,
+    stored_live: bool,
+}
+
+/// `DwsSlot`'s change times before the stored sums first change (8 bytes rather than an
+/// `Option`'s 16, for each of a day's million and more slots).
+const NEVER_CHANGED: i64 = i64::MIN;
+
+impl DwsSlot {
+    fn new(key: DwsKey) -> Self {
+        Self {
+            key,
+            aggregate: [0; 5],
+            stored: [0; 5],
+            seq: i64::MIN,
+            truth: [0; 5],
+            first_changed_ms: NEVER_CHANGED,
+            last_changed_ms: NEVER_CHANGED,
+            mismatched: false,
+            stored_live: false,
+        }
+    }
+
+    /// DWS as stored: the live row's sums, `None` when DWS holds no row for the key.
+    pub(crate) fn actual(&self) -> Option<DwsSums> {
+        self.stored_live.then_some(self.stored)
+    }
+
+    /// Records what a DWS snapshot committed at `committed_ms` holds for the key.
+    pub(crate) fn store(&mut self, actual: Option<DwsSums>, committed_ms: i64) {
+        if actual != self.actual() {
+            if self.first_changed_ms == NEVER_CHANGED {
+                self.first_changed_ms = committed_ms;
+            }
+            self.last_changed_ms = committed_ms;
+        }
+        self.stored_live = actual.is_some();
+        self.stored = actual.unwrap_or([0; 5]);
+    }
+
+    pub(crate) fn first_changed_ms(&self) -> Option<i64> {
+        (self.first_changed_ms != NEVER_CHANGED).then_some(self.first_changed_ms)
+    }
+
+    pub(crate) fn last_changed_ms(&self) -> Option<i64> {
+        (self.last_changed_ms != NEVER_CHANGED).then_some(self.last_changed_ms)
+    }
+}
+
+/// Slots per chunk of [`Slots`].
+const SLOTS_PER_CHUNK: usize = 1 << 12;
+
+/// The DWS slots in chunks: a day has a slot per campaign per minute, over a million, and a
+/// `Vec` doubling to hold them would copy them all and keep up to as many again unused.
+#[derive(Default)]
+pub(crate) struct Slots {
+    chunks: Vec<Vec<DwsSlot>>,
+}
+
+impl Slots {
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.last().map_or(0, |last| {
+            (self.chunks.len() - 1) * SLOTS_PER_CHUNK + last.len()
+        })
+    }
+
+    fn push(&mut self, slot: DwsSlot) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < SLOTS_PER_CHUNK => last.push(slot),
+            _ => {
+                let mut chunk = Vec::with_capacity(SLOTS_PER_CHUNK);
+                chunk.push(slot);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &DwsSlot> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = DwsSlot;
+
+    fn index(&self, ix: usize) -> &DwsSlot {
+        &self.chunks[ix / SLOTS_PER_CHUNK][ix % SLOTS_PER_CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slots {
+    fn index_mut(&mut self, ix: usize) -> &mut DwsSlot {
+        &mut self.chunks[ix / SLOTS_PER_CHUNK][ix % SLOTS_PER_CHUNK]
+    }
 }
 
 /// DWS keys interned into slots; each slot holds a key's expected and stored sums.
 #[derive(Default)]
 pub(crate) struct DwsState {
     pub(crate) index: HashMap<DwsKey, u32, BuildHasherDefault<KeyHasher>>,
-    pub(crate) slots: Vec<DwsSlot>,
+    pub(crate) slots: Slots,
     pub(crate) mismatched: usize,
 }
 
@@ -295,17 +390,7 @@ impl DwsState {
         let next = self.slots.len();
         let ix = *self.index.entry(key).or_insert(next as u32) as usize;
         if ix == next {
-            self.slots.push(DwsSlot {
-                key,
-                aggregate: [0; 5],
-                actual: None,
-                mismatched: false,
-                seq: i64::MIN,
-                truth: [0; 5],
-                full_truth: [0; 5],
-                first_changed_ms: None,
-                last_changed_ms: None,
-            });
+            self.slots.push(DwsSlot::new(key));
         }
         ix
     }
@@ -326,7 +411,7 @@ impl DwsState {
 
     pub(crate) fn settle(&mut self, ix: usize) {
         let slot = &mut self.slots[ix];
-        let now = match slot.actual {
+        let now = match slot.actual() {
             Some(actual) => !same(&actual, &slot.aggregate) || same(&actual, &[0; 5]),
             None => !same(&slot.aggregate, &[0; 5]),
         };

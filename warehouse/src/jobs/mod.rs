@@ -14,4 +14,4 @@ pub mod tt_era;
 
 pub use compact::{CompactorConfig, DedicatedCompactor, RoundOutcome};
 pub use dwd_to_dws::{DwdToDws, DwdToDwsConfig, DwsJobVersion};
-pub use ods_to_dwd::{OdsToDwd, OdsToDwdConfig};
+pub use ods_to_dwd::{OdsToDwd, OdsToDwdConfig, WRITER_IDLE_CHECKPOINTS};

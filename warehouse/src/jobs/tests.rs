@@ -267,6 +267,62 @@ async fn hourly_dwd_partitions_by_event_hour_exactly_once_across_a_restore() {
     );
 }
 
+/// A partitioned DWD's writer closes once idle for `WRITER_IDLE_CHECKPOINTS` checkpoints with
+/// its files committed, and a late event for its hour opens it again from the files: a
+/// producer retry of an event in the closed hour is still dropped, a new event lands once.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_hours_writer_closes_and_reopens_from_its_files() {
+    let mut world = World::new();
+    world.hourly_dwd = true;
+    let in_hour = |id: u64, hour: i64| AdEvent {
+        event_time_ms: 1_762_790_400_000 + hour * 3_600_000 + id as i64,
+        ..event(id, EventKind::Impression)
+    };
+    let hour = |h: i64| PartitionTimeFormat::Hour.value_of(1_762_790_400_000 + h * 3_600_000);
+    let mut job = world.dwd_job().await;
+    job.restore(None).await.unwrap();
+    world.produce(0, &[in_hour(1, 0), in_hour(2, 0), in_hour(3, 0)]);
+    let mut next_id = 4;
+    for checkpoint_id in 1..=crate::jobs::WRITER_IDLE_CHECKPOINTS + 1 {
+        if checkpoint_id > 1 {
+            world.produce(1, &[in_hour(next_id, 1)]);
+            next_id += 1;
+        }
+        job.process().await.unwrap();
+        let checkpoint = world.checkpoint(&mut job, checkpoint_id).await;
+        job.commit(&checkpoint).await.unwrap();
+        let hour_0_open = job.open_trees().iter().any(|(h, _)| *h == hour(0));
+        assert_eq!(
+            hour_0_open,
+            checkpoint_id <= crate::jobs::WRITER_IDLE_CHECKPOINTS,
+            "hour 0's writers after checkpoint {checkpoint_id}: {:?}",
+            job.open_trees()
+        );
+    }
+    world.produce(0, &[in_hour(2, 0), in_hour(next_id, 0)]);
+    assert_eq!(job.process().await.unwrap(), 2);
+    assert!(job.open_trees().iter().any(|(h, _)| *h == hour(0)));
+    let checkpoint = world
+        .checkpoint(&mut job, crate::jobs::WRITER_IDLE_CHECKPOINTS + 2)
+        .await;
+    job.commit(&checkpoint).await.unwrap();
+    assert_eq!(
+        world.dwd_rows().await,
+        (1..=next_id as i64).collect::<Vec<_>>()
+    );
+    // The retry of event 2 reached no file: the last commit's changelog is the new event's.
+    let table = world.dwd_table().await;
+    let snapshot = table.latest_snapshot().await.unwrap().unwrap();
+    let changed: Vec<i64> = table
+        .read_changelog(&snapshot)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, row)| row[0])
+        .collect();
+    assert_eq!(changed, vec![next_id as i64]);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn dws_aggregates_dwd_changelog_across_a_restore() {
     let world = World::new();

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::env::{Clock, Env};
 use crate::jobs::schemas::{MINUTE_MS, minute_of};
 use crate::row::Row;
-use crate::table::{FileStoreTable, Key, TableError};
+use crate::table::{FileStoreTable, Key, Snapshot, TableError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportAnswer {
@@ -31,6 +31,9 @@ pub struct ServingLayer<E: Env> {
     /// (bucket, file name) of every data file folded into `view`: names repeat across buckets.
     files_seen: BTreeSet<(u32, String)>,
     snapshot: Option<(i64, i64)>,
+    /// The snapshot the view shows, whole: a later refresh reads it again to tell a history
+    /// that went on from it (compaction merely moved its rows) from a rollback.
+    viewed: Option<Snapshot>,
     /// Readers of a refresh's new files: bucket `b`'s files are read by reader
     /// `b % read_parallelism`, one after another; the readers read side by side.
     read_parallelism: u32,
@@ -90,6 +93,7 @@ impl<E: Env> ServingLayer<E> {
             view: BTreeMap::new(),
             files_seen: BTreeSet::new(),
             snapshot: None,
+            viewed: None,
             read_parallelism: 1,
             spend: None,
         }
@@ -118,8 +122,12 @@ impl<E: Env> ServingLayer<E> {
             .iter()
             .map(|f| (f.bucket, f.file.file_name.clone()))
             .collect();
-        // Files compacted away since the view was built: rebuild it from scratch.
-        let rebuild = !self.files_seen.is_subset(&live);
+        // Files gone since the view was built. When the viewed snapshot is still the table's
+        // (the history went on from it), they were compacted away: compaction keeps each key's
+        // newest record with its sequence number, so the view needs only the new files. Else
+        // (a rollback, or the viewed snapshot expired) the view is rebuilt from scratch.
+        let gone: Vec<(u32, String)> = self.files_seen.difference(&live).cloned().collect();
+        let rebuild = !gone.is_empty() && !self.history_went_on_from_view(latest.id).await?;
         let mut new_files = Vec::new();
         if self.read_parallelism > 1 {
             let to_read: Vec<_> = files
@@ -182,6 +190,9 @@ impl<E: Env> ServingLayer<E> {
             self.files_seen.clear();
             self.spend = None;
         }
+        for file in &gone {
+            self.files_seen.remove(file);
+        }
         for (seen_key, records) in new_files {
             for (kind, sequence, row) in records {
                 let key = self.dws.key_of(&row);
@@ -201,7 +212,20 @@ impl<E: Env> ServingLayer<E> {
             self.files_seen.insert(seen_key);
         }
         self.snapshot = Some((latest.id, latest.time_millis));
+        self.viewed = Some(latest);
         Ok(self.snapshot)
+    }
+
+    /// Whether the viewed snapshot is still in the table, unchanged and older than `latest_id`:
+    /// the table went on from it by commits (DWS has no partitions, so none overwrites it).
+    async fn history_went_on_from_view(&self, latest_id: i64) -> Result<bool, TableError> {
+        let Some(viewed) = &self.viewed else {
+            return Ok(false);
+        };
+        if viewed.id >= latest_id {
+            return Ok(false);
+        }
+        Ok(self.dws.snapshot(viewed.id).await?.as_ref() == Some(viewed))
     }
 
     /// Spend (micros) of every advertiser in the DWS minutes at or after `from_ms`, at the latest
@@ -475,5 +499,116 @@ mod tests {
             controller.day_start_ms(EPOCH_MS + 1_800_000),
             EPOCH_MS + 1_800_000
         );
+    }
+}
+
+/// The view across compaction and rollback: it must always answer as a view built afresh.
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+    use crate::env::TestEnv;
+    use crate::jobs::schemas::{DWS_TABLE_ROOT, dws_schema};
+    use crate::row::RowKind;
+    use crate::table::{BucketWriter, TableOptions};
+
+    const EPOCH_MS: i64 = 1_762_788_600_000;
+
+    /// Every advertiser's answer over the last hour, from the view after a refresh.
+    async fn answers(serving: &mut ServingLayer<TestEnv>) -> Vec<Option<ReportAnswer>> {
+        serving.refresh().await.unwrap();
+        (1..=4)
+            .map(|advertiser| {
+                let mut answer = serving.answer_from_view(advertiser, 60)?;
+                answer.snapshot_id = 0; // a fresh view and a kept one may stand at either
+                Some(answer)
+            })
+            .collect()
+    }
+
+    /// After a compaction the kept view reads only the compaction's output, keeps its spend
+    /// total and answers as a fresh view; after a rollback it is rebuilt and still does.
+    #[test]
+    fn a_kept_view_answers_as_a_fresh_one_through_compaction_and_rollback() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let env = TestEnv::default();
+            env.clock.0.set(EPOCH_MS + 30 * MINUTE_MS);
+            let options = TableOptions {
+                bucket: 1,
+                ..TableOptions::default()
+            };
+            let dws = FileStoreTable::create_or_open(
+                env.store.clone(),
+                DWS_TABLE_ROOT,
+                dws_schema(options),
+                EPOCH_MS,
+            )
+            .await
+            .unwrap();
+            let base = dws.read_bucket(None, &[], 0).await.unwrap();
+            let mut writer = BucketWriter::new(dws.schema(), 0, base);
+            let mut serving = ServingLayer::new(env.clone(), dws.clone());
+            let minute = minute_of(EPOCH_MS);
+            for checkpoint in 1..=4i64 {
+                for advertiser in 1..=4i64 {
+                    let row = vec![
+                        advertiser,
+                        advertiser * 1000 + 1,
+                        minute + (checkpoint % 2) * MINUTE_MS,
+                        10 * checkpoint,
+                        checkpoint,
+                        0,
+                        100 * advertiser * checkpoint,
+                        0,
+                    ];
+                    let kind = if checkpoint == 3 && advertiser == 2 {
+                        RowKind::Delete
+                    } else {
+                        RowKind::Insert
+                    };
+                    writer.write(kind, row).unwrap();
+                }
+                let prefix = format!("cp{checkpoint}");
+                let messages: Vec<_> = writer
+                    .prepare_commit(&dws, &prefix, EPOCH_MS)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+                dws.commit("u", checkpoint, messages, None, EPOCH_MS, &prefix)
+                    .await
+                    .unwrap();
+                serving.spend_since(EPOCH_MS).await.unwrap();
+                if checkpoint == 2 {
+                    assert!(dws.create_tag("before-3", 2).await.unwrap());
+                }
+            }
+            let fresh = |env: &TestEnv| ServingLayer::new(env.clone(), dws.clone());
+            assert_eq!(answers(&mut serving).await, answers(&mut fresh(&env)).await);
+
+            let compacted = writer.compact_full(&dws, "full", EPOCH_MS).await.unwrap();
+            let messages: Vec<_> = compacted.into_iter().collect();
+            assert!(!messages.is_empty(), "four files to compact");
+            dws.commit("u", 5, messages, None, EPOCH_MS, "full")
+                .await
+                .unwrap();
+            let kept = answers(&mut serving).await;
+            assert!(
+                serving.spend.is_some(),
+                "a compaction does not rebuild the view"
+            );
+            assert_eq!(kept, answers(&mut fresh(&env)).await);
+            assert_eq!(
+                serving.spend_since(EPOCH_MS).await.unwrap().unwrap().1,
+                fresh(&env).spend_since(EPOCH_MS).await.unwrap().unwrap().1
+            );
+
+            dws.rollback_to_tag("before-3").await.unwrap();
+            let rolled_back = answers(&mut serving).await;
+            assert_eq!(rolled_back, answers(&mut fresh(&env)).await);
+            assert_ne!(rolled_back, kept, "the rollback changed the table");
+        });
     }
 }

@@ -63,10 +63,10 @@ pub struct OdsToDwd<E: Env, T: Transport> {
     config: OdsToDwdConfig,
     tt: TtClient<T>,
     table: FileStoreTable<E::Store>,
-    /// One writer per bucket; for a partitioned table, one per bucket of each partition with
-    /// writes not yet committed or in this checkpoint (Paimon's writers: opened from the
-    /// table's files when an event needs them, closed once idle with all their files
-    /// committed). `trees` finds a partitioned table's writer.
+    /// One writer per bucket; for a partitioned table, one per bucket of each partition written
+    /// in the last [`WRITER_IDLE_CHECKPOINTS`] checkpoints or with files not yet committed
+    /// (opened from the table's files when an event needs them, closed once idle with all
+    /// their files committed). `trees` finds a partitioned table's writer.
     writers: Vec<BucketWriter>,
     trees: StableHashMap<(i64, u32), usize>,
     /// Per writer, the checkpoint whose files last carried its writes (Paimon's
@@ -195,8 +195,9 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
         Ok(())
     }
 
-    /// Paimon's rule for a partitioned table, with patience: a writer that has written nothing
-    /// for [`WRITER_IDLE_CHECKPOINTS`] checkpoints and whose last writes are committed closes
+    /// Paimon's rule for idle writers, with patience, for a partitioned table (an unpartitioned
+    /// one writes every bucket all the time): a writer that has written nothing for
+    /// [`WRITER_IDLE_CHECKPOINTS`] checkpoints and whose last writes are committed closes
     /// (yesterday's hours stop holding memory); a late event for its partition opens it again
     /// from the files.
     fn close_idle_writers(&mut self, checkpoint_id: i64, messages: &[CommitMessage]) {

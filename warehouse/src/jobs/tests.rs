@@ -42,6 +42,15 @@ fn event(id: u64, kind: EventKind) -> AdEvent {
     }
 }
 
+/// Impression `id` in hour `hour` from 16:00 UTC on 10 November 2025 (Double-11 midnight in
+/// UTC+8).
+fn in_hour(id: u64, hour: i64) -> AdEvent {
+    AdEvent {
+        event_time_ms: 1_762_790_400_000 + hour * 3_600_000 + id as i64,
+        ..event(id, EventKind::Impression)
+    }
+}
+
 struct World {
     env: TestEnv,
     tt: InProcessTt,
@@ -211,10 +220,6 @@ async fn crash_between_prepare_and_commit_commits_exactly_once() {
 async fn hourly_dwd_partitions_by_event_hour_exactly_once_across_a_restore() {
     let mut world = World::new();
     world.hourly_dwd = true;
-    let in_hour = |id: u64, hour: i64| AdEvent {
-        event_time_ms: 1_762_790_400_000 + hour * 3_600_000 + id as i64,
-        ..event(id, EventKind::Impression)
-    };
     world.produce(0, &[in_hour(1, 0), in_hour(2, 1), in_hour(3, 2)]);
     world.produce(1, &[in_hour(4, 0), in_hour(5, 1)]);
     let mut job = world.dwd_job().await;
@@ -274,10 +279,6 @@ async fn hourly_dwd_partitions_by_event_hour_exactly_once_across_a_restore() {
 async fn an_idle_hours_writer_closes_and_reopens_from_its_files() {
     let mut world = World::new();
     world.hourly_dwd = true;
-    let in_hour = |id: u64, hour: i64| AdEvent {
-        event_time_ms: 1_762_790_400_000 + hour * 3_600_000 + id as i64,
-        ..event(id, EventKind::Impression)
-    };
     let hour = |h: i64| PartitionTimeFormat::Hour.value_of(1_762_790_400_000 + h * 3_600_000);
     let mut job = world.dwd_job().await;
     job.restore(None).await.unwrap();

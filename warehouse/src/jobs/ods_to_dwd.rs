@@ -199,27 +199,60 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
     /// one writes every bucket all the time): a writer that has written nothing for
     /// [`WRITER_IDLE_CHECKPOINTS`] checkpoints and whose last writes are committed closes
     /// (yesterday's hours stop holding memory); a late event for its partition opens it again
-    /// from the files.
-    fn close_idle_writers(&mut self, checkpoint_id: i64, messages: &[CommitMessage]) {
+    /// from the files. A closing writer whose bucket still has more than one sorted run first
+    /// compacts it fully, as Paimon's history-partition compaction (`partition_idle_time`)
+    /// does for partitions without new data: a closed hour keeps one run, not the small files
+    /// of its last checkpoints. The compaction joins this checkpoint's `messages`, and the
+    /// writer closes once it is committed and idle again (unless the table is write-only: its
+    /// dedicated compactor compacts).
+    async fn close_idle_writers(
+        &mut self,
+        checkpoint_id: i64,
+        prefix: &str,
+        messages: &mut Vec<CommitMessage>,
+    ) -> Result<(), JobError> {
         if self.partition_format.is_none() {
-            return;
+            return Ok(());
         }
-        for message in messages {
+        for message in messages.iter() {
             let tree = (message.partition[0], message.bucket);
             let index = self.trees[&tree];
             self.last_modified[index] = checkpoint_id;
         }
         let committed_through = self.committed_through;
-        let idle: Vec<bool> = self
-            .last_modified
-            .iter()
-            .map(|&modified| {
-                modified <= committed_through
-                    && checkpoint_id.saturating_sub(modified) >= WRITER_IDLE_CHECKPOINTS
-            })
-            .collect();
+        let is_idle = |modified: i64| {
+            modified <= committed_through
+                && checkpoint_id.saturating_sub(modified) >= WRITER_IDLE_CHECKPOINTS
+        };
+        let write_only = self.table.schema().options.write_only;
+        let now = self.env.clock().now_millis();
+        let compaction_prefix = format!("{prefix}-closing");
+        let mut idle: Vec<bool> = self.last_modified.iter().map(|&m| is_idle(m)).collect();
+        for (index, writer) in self.writers.iter_mut().enumerate() {
+            if write_only || !idle[index] || writer.sorted_run_count() < 2 {
+                continue;
+            }
+            // The writer stays open this checkpoint either way: until its compaction is
+            // committed, or to try again after a transient failure of the store.
+            idle[index] = false;
+            match writer
+                .compact_full(&self.table, &compaction_prefix, now)
+                .await
+            {
+                Ok(compacted) => {
+                    messages.extend(compacted);
+                    self.last_modified[index] = checkpoint_id;
+                }
+                Err(error) => {
+                    let error = JobError::from(error);
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
+                }
+            }
+        }
         if !idle.contains(&true) {
-            return;
+            return Ok(());
         }
         let mut index = 0;
         self.writers.retain(|_| {
@@ -237,6 +270,7 @@ impl<E: Env, T: Transport> OdsToDwd<E, T> {
             .enumerate()
             .map(|(index, w)| ((w.partition()[0], w.bucket()), index))
             .collect();
+        Ok(())
     }
 
     /// Commits the checkpoint's files as one DWD snapshot carrying the checkpoint's watermark.
@@ -424,7 +458,7 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
     ) -> Result<(serde_json::Value, Vec<CommitMessage>), JobError> {
         let prefix = format!("{}-c{checkpoint_id}", self.attempt_prefix);
         let now = self.env.clock().now_millis();
-        let messages = prepare_all(
+        let mut messages = prepare_all(
             &self.env,
             &self.table,
             &mut self.writers,
@@ -433,7 +467,8 @@ impl<E: Env, T: Transport> StreamJob for OdsToDwd<E, T> {
             self.config.parallelism,
         )
         .await?;
-        self.close_idle_writers(checkpoint_id, &messages);
+        self.close_idle_writers(checkpoint_id, &prefix, &mut messages)
+            .await?;
         let lanes = writer_work(&messages, self.config.parallelism);
         self.env
             .cost()

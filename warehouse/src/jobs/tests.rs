@@ -524,3 +524,77 @@ async fn too_late_event_goes_to_the_side_table_exactly_once_across_a_restore() {
         "the late click updated its old minute"
     );
 }
+
+/// A closing hour's writer whose bucket holds more than one sorted run compacts it fully first
+/// (history-partition compaction): the writer stays open until that compaction is committed
+/// and idle again, the closed hour keeps one top-level file per bucket, and no event reaches
+/// DWD's changelog twice.
+#[tokio::test(flavor = "current_thread")]
+async fn a_closing_hour_is_compacted_to_one_run_per_bucket_first() {
+    let idle = crate::jobs::WRITER_IDLE_CHECKPOINTS;
+    let mut world = World::new();
+    world.hourly_dwd = true;
+    let hour_0 = PartitionTimeFormat::Hour.value_of(1_762_790_400_000);
+    let mut job = world.dwd_job().await;
+    job.restore(None).await.unwrap();
+    let table = world.dwd_table().await;
+    let hour_0_files = |files: Vec<crate::table::DataFileEntry>| {
+        let mut per_bucket = std::collections::BTreeMap::<u32, Vec<u32>>::new();
+        for entry in files.into_iter().filter(|e| e.partition[0] == hour_0) {
+            per_bucket
+                .entry(entry.bucket)
+                .or_default()
+                .push(entry.file.level);
+        }
+        per_bucket
+    };
+    let mut changelog_ids = Vec::new();
+    let mut changelog_read_through = 0;
+    let mut next_id = 1;
+    let mut closed_at = None;
+    for checkpoint_id in 1..=2 * idle + 3 {
+        let in_hour_0 = checkpoint_id <= 2;
+        let batch: Vec<AdEvent> = (0..if in_hour_0 { 6 } else { 1 })
+            .map(|i| in_hour(next_id + i, if in_hour_0 { 0 } else { 1 }))
+            .collect();
+        next_id += batch.len() as u64;
+        world.produce(0, &batch);
+        job.process().await.unwrap();
+        let checkpoint = world.checkpoint(&mut job, checkpoint_id).await;
+        job.commit(&checkpoint).await.unwrap();
+        let latest = table.latest_snapshot().await.unwrap().unwrap();
+        for id in changelog_read_through + 1..=latest.id {
+            let snapshot = table.snapshot(id).await.unwrap().unwrap();
+            let changes = table.read_changelog(&snapshot).await.unwrap();
+            changelog_ids.extend(changes.into_iter().map(|(_, row)| row[0]));
+        }
+        changelog_read_through = latest.id;
+        if checkpoint_id == 2 {
+            let files = hour_0_files(table.data_files(&latest).await.unwrap());
+            assert!(
+                files.values().any(|levels| levels.len() >= 2),
+                "hour 0 needs a bucket of two runs for this test: {files:?}"
+            );
+        }
+        let open = job.open_trees().iter().any(|(h, _)| *h == hour_0);
+        if !open && closed_at.is_none() {
+            closed_at = Some(checkpoint_id);
+        }
+    }
+    // Idle from checkpoint 2: compacted at 2 + idle, closed `idle` checkpoints after that.
+    assert_eq!(closed_at, Some(2 + 2 * idle));
+    let latest = table.latest_snapshot().await.unwrap().unwrap();
+    let files = hour_0_files(table.data_files(&latest).await.unwrap());
+    let top = table.schema().options.max_level();
+    assert!(
+        !files.is_empty() && files.values().all(|levels| levels == &vec![top]),
+        "hour 0 after closing, levels per bucket: {files:?}"
+    );
+    let all_ids: Vec<i64> = (1..next_id as i64).collect();
+    assert_eq!(world.dwd_rows().await, all_ids);
+    changelog_ids.sort_unstable();
+    assert_eq!(
+        changelog_ids, all_ids,
+        "every event once in DWD's changelog"
+    );
+}

@@ -120,12 +120,15 @@ impl<E: Env> ServingLayer<E> {
         if rebuild {
             self.view.clear();
         }
+        let folded_through = self.view.folded_through();
         self.view.forget(&gone);
         for entry in repeats {
             self.view.skip(entry);
         }
         for (index, records) in by_index {
-            self.view.fold(to_read[index], records);
+            let entry = to_read[index];
+            let through = folded_through.get(&entry.bucket).copied();
+            self.view.fold(entry, records, through);
         }
         self.snapshot = Some((latest.id, latest.time_millis));
         self.viewed = Some(latest);

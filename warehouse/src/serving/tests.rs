@@ -274,6 +274,24 @@ fn a_kept_view_answers_as_a_fresh_one_through_compaction_and_rollback() {
         );
         assert!(serving.view.spend_is_in_step());
 
+        // Two commits the view never refreshed to, whose files sort against their commit
+        // order (a restarted job's file prefix can): each write is folded once.
+        for (checkpoint, prefix, advertiser) in [(8, "zz-cp8", 4), (9, "aa-cp9", 3)] {
+            let row = vec![advertiser, advertiser * 1000 + 1, minute, 7, 7, 0, 7_777, 0];
+            writer.write(RowKind::Insert, row).unwrap();
+            let messages: Vec<_> = writer
+                .prepare_commit(&dws, prefix, EPOCH_MS)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+            dws.commit("u", checkpoint, messages, None, EPOCH_MS, prefix)
+                .await
+                .unwrap();
+        }
+        assert_eq!(answers(&mut serving).await, answers(&mut fresh(&env)).await);
+        assert!(serving.view.spend_is_in_step());
+
         dws.rollback_to_tag("before-3").await.unwrap();
         let rolled_back = answers(&mut serving).await;
         assert_eq!(rolled_back, answers(&mut fresh(&env)).await);

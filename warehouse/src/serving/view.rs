@@ -140,8 +140,22 @@ impl View {
             .insert((entry.bucket, entry.file.file_name.clone()));
     }
 
-    /// Folds a data file's records: a key keeps its newest version.
-    pub fn fold(&mut self, entry: &DataFileEntry, records: Vec<(RowKind, i64, Row)>) {
+    /// Per bucket, the sequence numbers at or below which every write is folded: taken before
+    /// a refresh folds its files (which it folds in file order, not commit order).
+    pub fn folded_through(&self) -> BTreeMap<u32, i64> {
+        self.sequence_through.clone()
+    }
+
+    /// Folds a data file's records: a key keeps its newest version. A record at or below
+    /// `folded_through` (of [`Self::folded_through`] before this refresh) is a write the view
+    /// folded, kept by a compaction, and is passed over without a lookup.
+    pub fn fold(
+        &mut self,
+        entry: &DataFileEntry,
+        records: Vec<(RowKind, i64, Row)>,
+        folded_through: Option<i64>,
+    ) {
+        let folded_through = folded_through.unwrap_or(i64::MIN);
         for (kind, sequence, row) in records {
             assert_eq!(
                 row.len(),
@@ -149,6 +163,9 @@ impl View {
                 "a DWS row in {}",
                 entry.file.file_name
             );
+            if sequence <= folded_through {
+                continue;
+            }
             let key = (row[0], row[1], row[2]);
             let previous = self.rows.get(&key).copied();
             if previous.is_some_and(|seen| seen.sequence >= sequence) {
@@ -268,7 +285,7 @@ mod tests {
                 },
             };
             let mut view = View::default();
-            view.fold(&entry, records.clone());
+            view.fold(&entry, records.clone(), None);
             let mut newest: BTreeMap<ViewKey, (RowKind, Row)> = BTreeMap::new();
             for (kind, _, row) in records {
                 newest.insert((row[0], row[1], row[2]), (kind, row));

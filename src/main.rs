@@ -25,9 +25,13 @@ mod trace;
 static GLOBAL: MiMalloc = MiMalloc;
 
 /// Scenarios built into the binary, so `dwsim run smoke` works from any directory.
-const BUILTIN_SCENARIOS: [(&str, &str); 4] = [
+const BUILTIN_SCENARIOS: [(&str, &str); 5] = [
     ("smoke", include_str!("../scenarios/smoke.toml")),
     ("double11", include_str!("../scenarios/double11.toml")),
+    (
+        "double11-day",
+        include_str!("../scenarios/double11-day.toml"),
+    ),
     (
         "double11-production",
         include_str!("../scenarios/double11-production.toml"),

@@ -151,9 +151,9 @@ impl<'a> Checker<'a> {
             }
             let flags = self.dwd.flags[ix];
             let truth = truth_row(&self.truth.at(ix - 1));
-            // The slot is found again, not kept per event: 4 bytes an event for a hash lookup.
+            // The slot is found again where it is needed, not kept per event: 4 bytes an event
+            // for a hash lookup.
             let (truth_key, truth_sums) = spec_contribution(&truth);
-            let truth_slot = self.dws.slot(truth_key);
             // An event the DWS job meets for the first time: on time, late or too late.
             let too_late = if live && flags & LIVE == 0 {
                 self.late.classify(&row)
@@ -166,6 +166,7 @@ impl<'a> Checker<'a> {
                         self.dws.add(&old, -1);
                     }
                 } else {
+                    let truth_slot = self.dws.slot(truth_key);
                     self.dws.add_at(truth_slot, truth_sums, -1);
                 }
             }
@@ -177,6 +178,7 @@ impl<'a> Checker<'a> {
                 next |= LIVE;
                 if same(&row, &truth) {
                     if !too_late {
+                        let truth_slot = self.dws.slot(truth_key);
                         self.dws.add_at(truth_slot, truth_sums, 1);
                     }
                 } else {

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::env::{Clock, Env};
 use crate::jobs::schemas::{MINUTE_MS, minute_of};
-use crate::table::{DataFileEntry, FileStoreTable, Snapshot, TableError};
+use crate::table::{
+    CommitKind, DataFileEntry, FileKind, FileStoreTable, MergeEngine, Snapshot, TableError,
+};
 
 mod view;
 use view::{Measures, View};
@@ -46,6 +48,11 @@ impl<E: Env> ServingLayer<E> {
             [10, 11, 12],
             "the serving view keys DWS rows by their first three fields"
         );
+        let options = &dws.schema().options;
+        assert!(
+            options.merge_engine == MergeEngine::Deduplicate && options.sequence_field.is_none(),
+            "the serving view keeps each key's newest write: DWS deduplicates by write order"
+        );
         Self {
             env,
             dws,
@@ -72,6 +79,9 @@ impl<E: Env> ServingLayer<E> {
             return Ok(None);
         };
         if self.snapshot.map(|(id, _)| id) == Some(latest.id) {
+            return Ok(self.snapshot);
+        }
+        if self.walk_deltas_to(&latest).await? {
             return Ok(self.snapshot);
         }
         let files = self.dws.data_files(&latest).await?;
@@ -133,6 +143,79 @@ impl<E: Env> ServingLayer<E> {
         self.snapshot = Some((latest.id, latest.time_millis));
         self.viewed = Some(latest);
         Ok(self.snapshot)
+    }
+
+    /// Brings the view to `latest` by the snapshots committed since the viewed one, as Paimon's
+    /// streaming read does: an APPEND snapshot's new files are read; a COMPACT snapshot's
+    /// outputs only repeat writes the view has by then folded, so they are marked seen unread.
+    /// Reads a few small files where the whole-table path would decode the outputs. `false`
+    /// (nothing changed) when the walk cannot be taken: no view yet, too many snapshots since,
+    /// a snapshot gone (expired) or an OVERWRITE, a history that did not go on from the view
+    /// (a rollback), or a file that can no longer be read.
+    async fn walk_deltas_to(&mut self, latest: &Snapshot) -> Result<bool, TableError> {
+        /// Beyond this many snapshots the whole-table path reads less.
+        const WALK_SNAPSHOTS_MAX: i64 = 16;
+        let Some(viewed) = &self.viewed else {
+            return Ok(false);
+        };
+        if latest.id - viewed.id > WALK_SNAPSHOTS_MAX
+            || !self.history_went_on_from_view(latest.id).await?
+        {
+            return Ok(false);
+        }
+        let mut steps = Vec::new();
+        for id in viewed.id + 1..=latest.id {
+            let snapshot = match id == latest.id {
+                true => Some(latest.clone()),
+                false => self.dws.snapshot(id).await?,
+            };
+            let Some(snapshot) = snapshot else {
+                return Ok(false);
+            };
+            if snapshot.commit_kind == CommitKind::Overwrite {
+                return Ok(false);
+            }
+            let delta = self.dws.delta_files(&snapshot).await?;
+            steps.push((snapshot.commit_kind, delta));
+        }
+        // Every new file is read before the view changes (cancel-safety, as `refresh`).
+        let mut appended = Vec::new();
+        for (kind, delta) in &steps {
+            for (file_kind, entry) in delta {
+                if *kind == CommitKind::Append && *file_kind == FileKind::Add {
+                    let read = self
+                        .dws
+                        .read_data_file(&entry.partition, entry.bucket, &entry.file)
+                        .await;
+                    match read {
+                        Ok(records) => appended.push(records),
+                        // Expired while walking: the whole-table path reads what is left.
+                        Err(error) if error.is_missing_data_file() => return Ok(false),
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
+        let folded_through = self.view.folded_through();
+        let mut appended = appended.into_iter();
+        for (kind, delta) in steps {
+            for (file_kind, entry) in delta {
+                match (kind, file_kind) {
+                    (CommitKind::Append, FileKind::Add) => {
+                        let records = appended.next().expect("one read per APPEND file");
+                        let through = folded_through.get(&entry.bucket).copied();
+                        self.view.fold(&entry, records, through);
+                    }
+                    (_, FileKind::Add) => self.view.skip(&entry),
+                    (_, FileKind::Delete) => {
+                        self.view.forget(&[(entry.bucket, entry.file.file_name)]);
+                    }
+                }
+            }
+        }
+        self.snapshot = Some((latest.id, latest.time_millis));
+        self.viewed = Some(latest.clone());
+        Ok(true)
     }
 
     /// Whether the viewed snapshot is still in the table, unchanged and older than `latest_id`:

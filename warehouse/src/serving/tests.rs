@@ -143,8 +143,10 @@ async fn answers(serving: &mut ServingLayer<TestEnv>) -> Vec<Option<ReportAnswer
         .collect()
 }
 
-/// After a compaction the kept view reads only the compaction's output, keeps its spend
-/// total and answers as a fresh view; after a rollback it is rebuilt and still does.
+/// Through compactions the kept view reads no output that only repeats what it folded, walks
+/// unseen APPEND and COMPACT snapshots by reading the APPEND's file, gives way to the
+/// whole-table read when that file has gone, keeps its spend total and answers as a fresh
+/// view; after a rollback it is rebuilt and still does.
 #[test]
 fn a_kept_view_answers_as_a_fresh_one_through_compaction_and_rollback() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -219,15 +221,9 @@ fn a_kept_view_answers_as_a_fresh_one_through_compaction_and_rollback() {
             .unwrap();
         // The output repeats what the view folded: the kept view must not read it (hidden
         // from the store while it refreshes), a fresh one must.
-        let mut hidden = Vec::new();
-        for path in &outputs {
-            hidden.push(env.store.get(path).await.unwrap().unwrap());
-            env.store.delete(path).await.unwrap();
-        }
+        let hidden = hide(&env, &outputs).await;
         let kept = answers(&mut serving).await;
-        for (path, bytes) in outputs.iter().zip(hidden) {
-            env.store.put(path, bytes).await.unwrap();
-        }
+        unhide(&env, hidden).await;
         assert!(
             serving.view.keeps_spend(),
             "a compaction does not rebuild the view"
@@ -238,45 +234,40 @@ fn a_kept_view_answers_as_a_fresh_one_through_compaction_and_rollback() {
             fresh(&env).spend_since(EPOCH_MS).await.unwrap().unwrap().1
         );
 
-        // A commit the view never refreshed to, then a compaction over it: the output holds
-        // writes the view has not folded, so the kept view reads it.
-        writer
-            .write(
-                RowKind::Insert,
-                vec![1, 1001, minute, 1000, 100, 0, 99_999, 0],
-            )
-            .unwrap();
-        let messages: Vec<_> = writer
-            .prepare_commit(&dws, "cp6", EPOCH_MS)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-        dws.commit("u", 6, messages, None, EPOCH_MS, "cp6")
-            .await
-            .unwrap();
-        let compacted = writer.compact_full(&dws, "full-2", EPOCH_MS).await.unwrap();
-        dws.commit(
-            "u",
-            7,
-            compacted.into_iter().collect(),
-            None,
-            EPOCH_MS,
-            "full-2",
+        // A commit the view never refreshed to, then a compaction over it (an APPEND and a
+        // COMPACT snapshot): the view walks them, reading the APPEND's file and not the
+        // output, which is hidden from the store while it refreshes.
+        let (appended, outputs) = commit_then_compact(
+            &dws,
+            &mut writer,
+            6,
+            [1, 1001, minute, 1000, 100, 0, 99_999, 0],
         )
-        .await
-        .unwrap();
+        .await;
+        let hidden = hide(&env, &outputs).await;
         let kept_after_unseen = answers(&mut serving).await;
+        unhide(&env, hidden).await;
         assert_eq!(kept_after_unseen, answers(&mut fresh(&env)).await);
         assert_ne!(
             kept_after_unseen, kept,
             "advertiser 1's new row is in the answers"
         );
         assert!(serving.view.spend_is_in_step());
+        assert_eq!(appended.len(), 1);
+
+        // The same, with the APPEND's file gone from the store (expired since it was listed):
+        // the walk gives way to the whole-table read, which reads the output.
+        let (appended, _) =
+            commit_then_compact(&dws, &mut writer, 8, [2, 2001, minute, 5, 5, 0, 55_555, 0]).await;
+        let hidden = hide(&env, &appended).await;
+        let kept_after_expiry = answers(&mut serving).await;
+        unhide(&env, hidden).await;
+        assert_eq!(kept_after_expiry, answers(&mut fresh(&env)).await);
+        assert!(serving.view.spend_is_in_step());
 
         // Two commits the view never refreshed to, whose files sort against their commit
         // order (a restarted job's file prefix can): each write is folded once.
-        for (checkpoint, prefix, advertiser) in [(8, "zz-cp8", 4), (9, "aa-cp9", 3)] {
+        for (checkpoint, prefix, advertiser) in [(10, "zz-cp10", 4), (11, "aa-cp11", 3)] {
             let row = vec![advertiser, advertiser * 1000 + 1, minute, 7, 7, 0, 7_777, 0];
             writer.write(RowKind::Insert, row).unwrap();
             let messages: Vec<_> = writer
@@ -297,4 +288,62 @@ fn a_kept_view_answers_as_a_fresh_one_through_compaction_and_rollback() {
         assert_eq!(rolled_back, answers(&mut fresh(&env)).await);
         assert_ne!(rolled_back, kept, "the rollback changed the table");
     });
+}
+
+/// Writes `row` and commits it as checkpoint `checkpoint` (an APPEND snapshot), then compacts
+/// the bucket fully and commits that (a COMPACT snapshot): the APPEND's data file paths and the
+/// compaction's output paths.
+async fn commit_then_compact(
+    dws: &FileStoreTable<crate::env::MemStore>,
+    writer: &mut BucketWriter,
+    checkpoint: i64,
+    row: [i64; 8],
+) -> (Vec<String>, Vec<String>) {
+    let path = |name: &str| dws.bucket_file_path(&[], 0, name);
+    writer.write(RowKind::Insert, row.to_vec()).unwrap();
+    let prefix = format!("cp{checkpoint}");
+    let message = writer
+        .prepare_commit(dws, &prefix, EPOCH_MS)
+        .await
+        .unwrap()
+        .unwrap();
+    let appended = message
+        .new_files
+        .iter()
+        .map(|f| path(&f.file_name))
+        .collect();
+    dws.commit("u", checkpoint, vec![message], None, EPOCH_MS, &prefix)
+        .await
+        .unwrap();
+    let prefix = format!("full-{checkpoint}");
+    let message = writer
+        .compact_full(dws, &prefix, EPOCH_MS)
+        .await
+        .unwrap()
+        .unwrap();
+    let outputs = message
+        .compact_after
+        .iter()
+        .map(|f| path(&f.file_name))
+        .collect();
+    dws.commit("u", checkpoint + 1, vec![message], None, EPOCH_MS, &prefix)
+        .await
+        .unwrap();
+    (appended, outputs)
+}
+
+/// Takes `paths` out of the store, returning their bytes for [`unhide`].
+async fn hide(env: &TestEnv, paths: &[String]) -> Vec<(String, Vec<u8>)> {
+    let mut hidden = Vec::new();
+    for path in paths {
+        hidden.push((path.clone(), env.store.get(path).await.unwrap().unwrap()));
+        env.store.delete(path).await.unwrap();
+    }
+    hidden
+}
+
+async fn unhide(env: &TestEnv, hidden: Vec<(String, Vec<u8>)>) {
+    for (path, bytes) in hidden {
+        env.store.put(&path, bytes).await.unwrap();
+    }
 }

@@ -199,7 +199,7 @@ impl<'a> Cursor<'a> {
                 .store()
                 .get(&path)
                 .await?
-                .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
+                .ok_or_else(|| TableError::corrupt(&path, super::error::DATA_FILE_MISSING))?;
             let batches =
                 RunBatches::new(schema, pk_indices, bytes.into(), &path, INPUT_BATCH_ROWS)?;
             self.file = Some(InputFile {

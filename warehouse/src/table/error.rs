@@ -40,7 +40,16 @@ pub enum TableError {
     CompactionConflict { bucket: u32, reason: String },
 }
 
+/// Why reading a data file that the store no longer holds failed.
+pub(crate) const DATA_FILE_MISSING: &str = "data file is missing";
+
 impl TableError {
+    /// A data file referenced by a snapshot was not in the store: expired with its snapshots
+    /// since it was listed, or lost.
+    pub fn is_missing_data_file(&self) -> bool {
+        matches!(self, Self::Corrupt { reason, .. } if reason == DATA_FILE_MISSING)
+    }
+
     pub(crate) fn corrupt(path: &str, reason: impl ToString) -> Self {
         Self::Corrupt {
             path: path.to_string(),

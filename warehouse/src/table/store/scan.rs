@@ -162,6 +162,31 @@ impl<S: ObjectStore> FileStoreTable<S> {
         Ok(live)
     }
 
+    /// The data files a snapshot's own commit added and deleted (its delta manifest list), in
+    /// manifest order: what a streaming reader reads of an APPEND snapshot.
+    pub async fn delta_files(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<(FileKind, DataFileEntry)>, TableError> {
+        let metas = self
+            .read_manifest_list(&snapshot.delta_manifest_list)
+            .await?;
+        let mut delta = Vec::new();
+        for meta in &metas {
+            let entries = self.read_manifest(&meta.file_name).await?;
+            check_manifest(meta, &entries, &self.manifest_path(&meta.file_name))?;
+            delta.extend(entries.into_iter().map(|e| {
+                let file = DataFileEntry {
+                    partition: e.partition,
+                    bucket: e.bucket,
+                    file: e.file,
+                };
+                (e.kind, file)
+            }));
+        }
+        Ok(delta)
+    }
+
     /// Live data files of a snapshot, sorted by (partition, bucket, level, file name).
     pub async fn data_files(&self, snapshot: &Snapshot) -> Result<Vec<DataFileEntry>, TableError> {
         let mut metas = self
@@ -191,12 +216,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
         file: &DataFileMeta,
     ) -> Result<Run, TableError> {
         let path = self.bucket_file_path(partition, bucket, &file.file_name);
-        let bytes = self
-            .inner
-            .store
-            .get(&path)
-            .await?
-            .ok_or_else(|| TableError::corrupt(&path, "data file is missing"))?;
+        let bytes =
+            self.inner.store.get(&path).await?.ok_or_else(|| {
+                TableError::corrupt(&path, super::super::error::DATA_FILE_MISSING)
+            })?;
         let run = DECODED_RUNS.with(|memo| {
             memo.get_or_decode(
                 &path,

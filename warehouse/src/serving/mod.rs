@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::env::{Clock, Env};
 use crate::jobs::schemas::{MINUTE_MS, minute_of};
+use crate::row::{Row, RowKind};
 use crate::table::{
     CommitKind, DataFileEntry, FileKind, FileStoreTable, MergeEngine, Snapshot, TableError,
 };
@@ -98,35 +99,7 @@ impl<E: Env> ServingLayer<E> {
             .iter()
             .filter(unseen)
             .partition(|e| !rebuild && view.repeats_folded(e));
-        let lane_count = self.read_parallelism as usize;
-        let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); lane_count];
-        for (index, entry) in to_read.iter().enumerate() {
-            lanes[entry.bucket as usize % lane_count].push(index);
-        }
-        let (dws, to_read) = (&self.dws, &to_read);
-        let read = crate::stream::runtime::join_all(
-            lanes
-                .into_iter()
-                .filter(|lane| !lane.is_empty())
-                .map(|lane| async move {
-                    let mut out = Vec::with_capacity(lane.len());
-                    for index in lane {
-                        let entry = to_read[index];
-                        out.push((
-                            index,
-                            dws.read_data_file(&entry.partition, entry.bucket, &entry.file)
-                                .await?,
-                        ));
-                    }
-                    Ok::<_, TableError>(out)
-                }),
-        )
-        .await;
-        let mut by_index = Vec::with_capacity(to_read.len());
-        for lane in read {
-            by_index.extend(lane?);
-        }
-        by_index.sort_by_key(|(index, _)| *index);
+        let records = self.read_files(&to_read).await?;
         if rebuild {
             self.view.clear();
         }
@@ -135,8 +108,7 @@ impl<E: Env> ServingLayer<E> {
         for entry in repeats {
             self.view.skip(entry);
         }
-        for (index, records) in by_index {
-            let entry = to_read[index];
+        for (entry, records) in to_read.into_iter().zip(records) {
             let through = folded_through.get(&entry.bucket).copied();
             self.view.fold(entry, records, through);
         }
@@ -179,23 +151,19 @@ impl<E: Env> ServingLayer<E> {
             steps.push((snapshot.commit_kind, delta));
         }
         // Every new file is read before the view changes (cancel-safety, as `refresh`).
-        let mut appended = Vec::new();
-        for (kind, delta) in &steps {
-            for (file_kind, entry) in delta {
-                if *kind == CommitKind::Append && *file_kind == FileKind::Add {
-                    let read = self
-                        .dws
-                        .read_data_file(&entry.partition, entry.bucket, &entry.file)
-                        .await;
-                    match read {
-                        Ok(records) => appended.push(records),
-                        // Expired while walking: the whole-table path reads what is left.
-                        Err(error) if error.is_missing_data_file() => return Ok(false),
-                        Err(error) => return Err(error),
-                    }
-                }
-            }
-        }
+        let to_read: Vec<&DataFileEntry> = steps
+            .iter()
+            .filter(|(kind, _)| *kind == CommitKind::Append)
+            .flat_map(|(_, delta)| delta.iter())
+            .filter(|(file_kind, _)| *file_kind == FileKind::Add)
+            .map(|(_, entry)| entry)
+            .collect();
+        let appended = match self.read_files(&to_read).await {
+            Ok(records) => records,
+            // Expired while walking: the whole-table path reads what is left.
+            Err(error) if error.is_missing_data_file() => return Ok(false),
+            Err(error) => return Err(error),
+        };
         let folded_through = self.view.folded_through();
         let mut appended = appended.into_iter();
         for (kind, delta) in steps {
@@ -216,6 +184,44 @@ impl<E: Env> ServingLayer<E> {
         self.snapshot = Some((latest.id, latest.time_millis));
         self.viewed = Some(latest.clone());
         Ok(true)
+    }
+
+    /// The records of `entries`, in their order: bucket `b`'s files are read by reader
+    /// `b % read_parallelism`, one after another, and the readers read side by side.
+    async fn read_files(
+        &self,
+        entries: &[&DataFileEntry],
+    ) -> Result<Vec<Vec<(RowKind, i64, Row)>>, TableError> {
+        let lane_count = self.read_parallelism as usize;
+        let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); lane_count];
+        for (index, entry) in entries.iter().enumerate() {
+            lanes[entry.bucket as usize % lane_count].push(index);
+        }
+        let dws = &self.dws;
+        let read = crate::stream::runtime::join_all(
+            lanes
+                .into_iter()
+                .filter(|lane| !lane.is_empty())
+                .map(|lane| async move {
+                    let mut out = Vec::with_capacity(lane.len());
+                    for index in lane {
+                        let entry = entries[index];
+                        out.push((
+                            index,
+                            dws.read_data_file(&entry.partition, entry.bucket, &entry.file)
+                                .await?,
+                        ));
+                    }
+                    Ok::<_, TableError>(out)
+                }),
+        )
+        .await;
+        let mut by_index = Vec::with_capacity(entries.len());
+        for lane in read {
+            by_index.extend(lane?);
+        }
+        by_index.sort_by_key(|(index, _)| *index);
+        Ok(by_index.into_iter().map(|(_, records)| records).collect())
     }
 
     /// Whether the viewed snapshot is still in the table, unchanged and older than `latest_id`:

@@ -105,25 +105,35 @@ pub struct StableHasher {
 }
 
 impl std::hash::Hasher for StableHasher {
+    #[inline]
     fn finish(&self) -> u64 {
         let mut hash = self.state;
         hash ^= hash >> 33;
         hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
         hash ^ (hash >> 33)
     }
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            word[..rest.len()].copy_from_slice(rest);
             self.write_u64(u64::from_le_bytes(word));
         }
     }
+    #[inline]
     fn write_u64(&mut self, value: u64) {
         self.state = (self.state.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
+    #[inline]
     fn write_i64(&mut self, value: i64) {
         self.write_u64(value as u64);
     }
+    #[inline]
     fn write_usize(&mut self, value: usize) {
         self.write_u64(value as u64);
     }

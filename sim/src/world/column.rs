@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// grow (a `Vec` doubling would, and every column of the ground truth doubles at the same
 /// event), its spare capacity is at most one chunk, and a value that needs a wider width
 /// widens only its own chunk. Small under test, so tests cross chunks.
-const CHUNK_LEN: usize = if cfg!(test) { 8 } else { 1 << 16 };
+pub(crate) const CHUNK_LEN: usize = if cfg!(test) { 8 } else { 1 << 16 };
 
 /// Cold chunks a spilling column keeps read back at once: a reader that goes in id order needs
 /// one, the exactly-once walk reads a checkpoint's few chunks once per bucket file.
@@ -164,12 +164,23 @@ impl Chunk {
         }
     }
 
+    #[inline]
     fn get(&self, index: usize) -> i64 {
         match self {
             Self::W8(values) => i64::from(values[index]),
             Self::W16(values) => i64::from(values[index]),
             Self::W32(values) => i64::from(values[index]),
             Self::W64(values) => values[index],
+        }
+    }
+
+    /// The values, each widened to 64 bits.
+    fn to_i64s(&self) -> Vec<i64> {
+        match self {
+            Self::W8(values) => values.iter().map(|&v| i64::from(v)).collect(),
+            Self::W16(values) => values.iter().map(|&v| i64::from(v)).collect(),
+            Self::W32(values) => values.iter().map(|&v| i64::from(v)).collect(),
+            Self::W64(values) => values.clone(),
         }
     }
 
@@ -324,6 +335,7 @@ impl Column {
         (self.chunks.len() - 1) * CHUNK_LEN + last_len
     }
 
+    #[inline]
     pub(crate) fn get(&self, index: usize) -> i64 {
         let (at, offset) = (index / CHUNK_LEN, index % CHUNK_LEN);
         match &self.chunks[at] {
@@ -332,7 +344,34 @@ impl Column {
         }
     }
 
+    /// Chunks the values are held in: chunk `at` holds the values from `at * CHUNK_LEN`.
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The values of chunk `at`, widened: what a pass in order reads, a chunk at a time, rather
+    /// than going value by value through `get` (and a cold chunk through the read-back cache,
+    /// which this leaves as it is for the lookups by index).
+    pub(crate) fn chunk_values(&self, at: usize) -> Vec<i64> {
+        match &self.chunks[at] {
+            Slot::Hot(chunk) => chunk.to_i64s(),
+            Slot::Cold(cold) => self
+                .cold
+                .as_ref()
+                .and_then(|spilled| spilled.file.as_ref())
+                .expect("a cold chunk was written to the column's file")
+                .read(*cold)
+                .to_i64s(),
+        }
+    }
+
+    /// Every value in order, a chunk at a time.
+    pub(crate) fn values(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.chunks.len()).flat_map(move |at| self.chunk_values(at))
+    }
+
     /// The value at `offset` of cold chunk `at`, read back unless it was among the last read.
+    #[inline(never)]
     fn get_cold(&self, at: usize, cold: ColdChunk, offset: usize) -> i64 {
         let spilled = self
             .cold
@@ -429,6 +468,8 @@ mod tests {
             }
             let read: Vec<i64> = (0..column.len()).map(|i| column.get(i)).collect();
             prop_assert_eq!(&read, &expected);
+            // A pass in order, a chunk at a time, reads the same (cold chunks from the file).
+            prop_assert!(column.values().eq(expected.iter().copied()));
             let ever_held = pushed.iter().chain(sets.iter().map(|(_, v)| v));
             let widest_ever = ever_held.map(|&v| rank_of(v)).max().unwrap_or(0);
             let widest_now = expected.iter().map(|&v| rank_of(v)).max().unwrap_or(0);

@@ -173,16 +173,15 @@ impl LocalDisk for SpillDisk {
     }
 
     fn write_synced(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let real = self.real_path(path);
-        if let Some(parent) = real.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| spill_failed(parent, &e));
-        }
-        // Replaced whole: written beside it, then renamed over it.
-        let mut staged = real.clone().into_os_string();
-        staged.push(".writing");
-        std::fs::write(&staged, bytes).unwrap_or_else(|e| spill_failed(&real, &e));
-        self.forget(path);
-        std::fs::rename(&staged, &real).unwrap_or_else(|e| spill_failed(&real, &e));
+        // Replaced whole in place through the open file: TT rewrites its group offsets at every
+        // commit, and a new file each time (written beside, renamed over) cost an inode, which
+        // ext4 allocates slowly among recently deleted ones. Nothing of the simulation runs
+        // between the truncation and the write, so a simulated crash sees the old bytes or the
+        // new; the machine itself crashing loses the whole directory anyway.
+        let file = self.file(path, true).expect("created");
+        file.set_len(0)
+            .and_then(|()| (&*file).write_all(bytes))
+            .unwrap_or_else(|e| spill_failed(&self.real_path(path), &e));
         Ok(())
     }
 
@@ -230,7 +229,7 @@ impl LocalDisk for SpillDisk {
                 .unwrap_or_else(|e| spill_failed(&entry.path(), &e))
                 .is_file();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if is_file && !name.ends_with(".writing") {
+            if is_file {
                 names.push(name);
             }
         }

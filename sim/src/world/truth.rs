@@ -6,7 +6,7 @@
 
 use warehouse::event::{AdEvent, EventKind};
 
-use super::column::Column;
+use super::column::{CHUNK_LEN, Column};
 
 /// How the traffic numbers ids (`hosts/traffic.rs` draws them with these): campaign ids are
 /// the advertiser's id times this plus a small number, creative ids the campaign's times
@@ -110,29 +110,52 @@ impl GroundTruth {
 
     /// The event with id `index + 1`; panics past the last.
     pub fn at(&self, index: usize) -> AdEvent {
-        let advertiser_id = self.advertiser_id.get(index);
-        let campaign_id = self
-            .campaign_in_advertiser
-            .get(index)
-            .wrapping_add(advertiser_id.wrapping_mul(CAMPAIGN_ID_STRIDE));
+        self.event_of(index, self.columns().map(|column| column.get(index)))
+    }
+
+    /// The columns an event is read from, in the order [`Self::event_of`] takes their values.
+    fn columns(&self) -> [&Column; 9] {
+        [
+            &self.event_time_from_base_ms,
+            &self.advertiser_id,
+            &self.campaign_in_advertiser,
+            &self.creative_in_campaign,
+            &self.slot_id,
+            &self.region_id,
+            &self.kind,
+            &self.cost_micros,
+            &self.gmv_micros,
+        ]
+    }
+
+    /// The event with id `index + 1` from its values in the columns of [`Self::columns`].
+    fn event_of(&self, index: usize, values: [i64; 9]) -> AdEvent {
+        let [
+            event_time_from_base_ms,
+            advertiser_id,
+            campaign_in_advertiser,
+            creative_in_campaign,
+            slot_id,
+            region_id,
+            kind,
+            cost_micros,
+            gmv_micros,
+        ] = values;
+        let campaign_id =
+            campaign_in_advertiser.wrapping_add(advertiser_id.wrapping_mul(CAMPAIGN_ID_STRIDE));
         AdEvent {
             event_id: index as u64 + 1,
-            event_time_ms: self
-                .event_time_from_base_ms
-                .get(index)
-                .wrapping_add(self.event_time_base_ms),
+            event_time_ms: event_time_from_base_ms.wrapping_add(self.event_time_base_ms),
             advertiser_id,
             campaign_id,
-            creative_id: self
-                .creative_in_campaign
-                .get(index)
+            creative_id: creative_in_campaign
                 .wrapping_add(campaign_id.wrapping_mul(CREATIVE_ID_STRIDE)),
-            slot_id: self.slot_id.get(index),
-            region_id: self.region_id.get(index),
-            kind: EventKind::from_code(self.kind.get(index))
+            slot_id,
+            region_id,
+            kind: EventKind::from_code(kind)
                 .expect("the truth holds the codes of the kinds it was given"),
-            cost_micros: self.cost_micros.get(index),
-            gmv_micros: self.gmv_micros.get(index),
+            cost_micros,
+            gmv_micros,
         }
     }
 
@@ -149,12 +172,25 @@ impl GroundTruth {
 
     /// The simulated ms each event was produced at, in id order.
     pub fn produced_ms(&self) -> impl Iterator<Item = i64> + '_ {
-        (0..self.len()).map(|index| self.produced_ms.get(index))
+        self.produced_ms.values()
     }
 
-    /// Every event in id order.
+    /// Every event in id order, read a chunk of every column at a time: the checkers' passes
+    /// over a long run's truth, whose chunks are mostly in the column files.
     pub fn iter(&self) -> impl Iterator<Item = AdEvent> + '_ {
-        (0..self.len()).map(|index| self.at(index))
+        let chunks = self.kind.chunk_count();
+        (0..chunks).flat_map(move |at| {
+            let values = self.columns().map(|column| column.chunk_values(at));
+            let len = values[0].len();
+            assert!(
+                values.iter().all(|column| column.len() == len),
+                "the truth's columns grow together, a chunk at a time"
+            );
+            (0..len).map(move |offset| {
+                let index = at * CHUNK_LEN + offset;
+                self.event_of(index, std::array::from_fn(|c| values[c][offset]))
+            })
+        })
     }
 }
 
@@ -194,6 +230,22 @@ mod tests {
         assert_eq!(truth.event(0), None);
         assert_eq!(truth.event(6), None);
         assert_eq!(truth.event(3), Some(pushed[2]));
+    }
+
+    /// A pass in id order reads a chunk of every column at a time, cold chunks from their
+    /// files: it reads what the lookup by index reads, across chunks (8 events under test).
+    #[test]
+    fn a_pass_in_order_reads_what_the_lookups_read_across_chunks() {
+        let mut truth = GroundTruth::default();
+        for i in 0..21_i64 {
+            truth.push(event(i as u64 + 1, i * i * 1_000_003 - 7), i * 10);
+        }
+        let looked_up: Vec<AdEvent> = (0..truth.len()).map(|i| truth.at(i)).collect();
+        let passed: Vec<AdEvent> = truth.iter().collect();
+        assert_eq!(passed.len(), 21);
+        assert_eq!(passed, looked_up);
+        let produced: Vec<i64> = truth.produced_ms().collect();
+        assert_eq!(produced, (0..21).map(|i| i * 10).collect::<Vec<_>>());
     }
 
     /// Event times far before or after the first event's (past 32 bits of distance) read back.

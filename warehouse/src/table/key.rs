@@ -40,6 +40,7 @@ impl PackedKey {
         Self::of_row(key, &all)
     }
 
+    #[inline]
     pub(crate) fn as_slice(&self) -> &[i64] {
         match self {
             Self::Inline { len, values } => &values[..usize::from(*len)],
@@ -49,6 +50,7 @@ impl PackedKey {
 }
 
 impl PartialEq for PackedKey {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             // Unused inline slots are zero: whole arrays compare without a call to memcmp.
@@ -73,6 +75,7 @@ impl PartialOrd for PackedKey {
 }
 
 impl Ord for PackedKey {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         let (mine, theirs) = (self.as_slice(), other.as_slice());
         for (a, b) in mine.iter().zip(theirs) {
@@ -86,12 +89,14 @@ impl Ord for PackedKey {
 }
 
 impl Hash for PackedKey {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_slice().hash(state);
     }
 }
 
 impl Borrow<[i64]> for PackedKey {
+    #[inline]
     fn borrow(&self) -> &[i64] {
         self.as_slice()
     }

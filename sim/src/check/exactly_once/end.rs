@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use warehouse::event::{EVENT_FIELD_NAMES, EVENT_KIND_SYMBOLS};
 use warehouse::jobs::schemas::{DWD_TABLE_ROOT, DWS_FIELD_NAMES, DWS_TABLE_ROOT};
+use warehouse::row::StableHashMap;
 
 use crate::check::exactly_once::checker::*;
 use crate::check::exactly_once::state::*;
@@ -152,7 +153,7 @@ pub(crate) fn live_files_check(
             file_counts(&dws.live_files(latest)?);
         let mut records = Records::default();
         dws.live_records(latest, &mut records)?;
-        let mut stored: HashMap<DwsKey, (i64, Option<DwsSums>)> = HashMap::new();
+        let mut stored: StableHashMap<DwsKey, (i64, Option<DwsSums>)> = StableHashMap::default();
         for r in 0..records.len() {
             let v = records.row(r);
             let key = [v[0], v[1], v[2]];
@@ -171,7 +172,7 @@ pub(crate) fn live_files_check(
                 );
             }
         }
-        let mut expected: HashMap<DwsKey, DwsSums> = HashMap::new();
+        let mut expected: StableHashMap<DwsKey, DwsSums> = StableHashMap::default();
         for event in truth.iter().filter(|e| {
             spec_valid(e) && !too_late.contains(&e.event_id) && !unconsumed.contains(&e.event_id)
         }) {

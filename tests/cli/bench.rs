@@ -31,6 +31,14 @@ fn text_has_a_line_per_seed_and_the_medians() {
     ] {
         assert!(medians.contains(part), "{part} missing: {medians}");
     }
+    let floor = stdout
+        .lines()
+        .find(|l| l.starts_with("turmoil floor: "))
+        .unwrap_or_else(|| panic!("no turmoil floor line: {stdout}"));
+    assert!(
+        floor.contains("seeds per minute with `sweep --jobs 2`"),
+        "{floor}"
+    );
 }
 
 #[test]
@@ -52,6 +60,16 @@ fn json_has_every_figure_per_seed_and_the_medians() {
     ] {
         assert!(run[key].as_f64().unwrap() > 0.0, "{key}: {run}");
     }
+    for key in [
+        "wall_s",
+        "events_per_wall_s_ceiling",
+        "simulated_s_per_wall_s_ceiling",
+    ] {
+        assert!(
+            run["floor"][key].as_f64().unwrap() > 0.0,
+            "floor {key}: {run}"
+        );
+    }
     // Peak RSS is read from the OS: a number on Linux, null ("unknown") elsewhere.
     assert_eq!(
         run["peak_rss_bytes"].is_u64(),
@@ -70,6 +88,9 @@ fn json_has_every_figure_per_seed_and_the_medians() {
         "wall_s",
         "bare_simulated_s_per_wall_s",
         "ratio_to_bare",
+        "floor_wall_s",
+        "floor_events_per_wall_s_ceiling",
+        "floor_seeds_per_minute_ceiling_jobs_2",
     ] {
         assert!(report["medians"][key].as_f64().unwrap() > 0.0, "{key}");
     }

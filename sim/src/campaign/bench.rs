@@ -2,7 +2,9 @@
 //! can be reproduced by anyone: per seed the events and simulated seconds per wall second, the
 //! wall time, the peak RSS read from the OS, and a bare turmoil world (same hosts, tick and
 //! simulated duration, idle timer loops only) measured in the same process as the reference the
-//! run's speed is a ratio of. Measuring only: nothing here reaches a run or its trace.
+//! run's speed is a ratio of, and turmoil's floor (the same hosts asleep: the least wall time any
+//! run can take while turmoil steps one fixed tick at a time). Measuring only: nothing here
+//! reaches a run or its trace.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -26,6 +28,19 @@ pub struct Bare {
     pub simulated_s_per_wall_s: f64,
 }
 
+/// Turmoil's floor: the run's hosts asleep through its whole simulated duration, so each tick
+/// costs only turmoil's own stepping (a fixed tick for every host, awake or not). No run of the
+/// scenario can go faster while turmoil advances time one tick at a time; the ceilings say what
+/// that allows even if the warehouse and its checkers cost nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Floor {
+    pub wall_s: f64,
+    /// The run's events over `wall_s`.
+    pub events_per_wall_s_ceiling: f64,
+    /// The run's simulated seconds over `wall_s`.
+    pub simulated_s_per_wall_s_ceiling: f64,
+}
+
 /// One seed's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchRun {
@@ -45,6 +60,7 @@ pub struct BenchRun {
     pub bare: Bare,
     /// `simulated_s_per_wall_s / bare.simulated_s_per_wall_s`.
     pub ratio_to_bare: f64,
+    pub floor: Floor,
 }
 
 /// Medians over the seeds.
@@ -56,6 +72,11 @@ pub struct Medians {
     pub peak_rss_bytes: Option<u64>,
     pub bare_simulated_s_per_wall_s: f64,
     pub ratio_to_bare: f64,
+    pub floor_wall_s: f64,
+    pub floor_events_per_wall_s_ceiling: f64,
+    /// Seeds per minute `sweep --jobs 2` could reach on two cores if a seed cost only turmoil's
+    /// floor (no process start, no warehouse, no checkers).
+    pub floor_seeds_per_minute_ceiling_jobs_2: f64,
 }
 
 /// A whole bench: every seed and the medians.
@@ -92,6 +113,12 @@ pub fn bench_seed(
     let simulated_ms = run.simulation.simulated_ms;
     drop(run);
     let bare = bare_reference(hosts, tick_ms, simulated_ms, epoch_ms);
+    let floor_wall_s = turmoil_floor_wall_s(hosts, tick_ms, simulated_ms, epoch_ms).max(1e-9);
+    let floor = Floor {
+        wall_s: floor_wall_s,
+        events_per_wall_s_ceiling: summary.events_produced as f64 / floor_wall_s,
+        simulated_s_per_wall_s_ceiling: simulated_ms as f64 / 1e3 / floor_wall_s,
+    };
     let simulated_s_per_wall_s = summary.wall.simulated_s_per_wall_s;
     BenchRun {
         seed,
@@ -106,11 +133,39 @@ pub fn bench_seed(
         peak_rss_bytes,
         ratio_to_bare: simulated_s_per_wall_s / bare.simulated_s_per_wall_s.max(1e-9),
         bare,
+        floor,
     }
 }
 
 /// A turmoil world of `hosts` idle hosts stepped for `simulated_ms` at `tick_ms`, timed.
 pub fn bare_reference(hosts: usize, tick_ms: i64, simulated_ms: i64, epoch_ms: i64) -> Bare {
+    let tick = Duration::from_millis(tick_ms.max(1) as u64);
+    let (simulated_s, wall_s) = step_turmoil(hosts, tick_ms, simulated_ms, epoch_ms, tick);
+    Bare {
+        hosts,
+        tick_ms,
+        simulated_s,
+        wall_s,
+        simulated_s_per_wall_s: simulated_s / wall_s.max(1e-9),
+    }
+}
+
+/// Wall seconds turmoil takes to step `hosts` hosts, each asleep until after the end, through
+/// `simulated_ms` at `tick_ms`: see [`Floor`].
+pub fn turmoil_floor_wall_s(hosts: usize, tick_ms: i64, simulated_ms: i64, epoch_ms: i64) -> f64 {
+    let asleep = Duration::from_millis(simulated_ms.max(0) as u64 + 600_000);
+    step_turmoil(hosts, tick_ms, simulated_ms, epoch_ms, asleep).1
+}
+
+/// Steps a turmoil world of `hosts` hosts, each a loop sleeping `host_sleep`, through
+/// `simulated_ms` at `tick_ms`: (simulated s, wall s).
+fn step_turmoil(
+    hosts: usize,
+    tick_ms: i64,
+    simulated_ms: i64,
+    epoch_ms: i64,
+    host_sleep: Duration,
+) -> (f64, f64) {
     let tick = Duration::from_millis(tick_ms.max(1) as u64);
     let mut builder = turmoil::Builder::new();
     builder
@@ -122,7 +177,7 @@ pub fn bare_reference(hosts: usize, tick_ms: i64, simulated_ms: i64, epoch_ms: i
     for index in 0..hosts {
         sim.host(format!("bare-{index}"), move || async move {
             loop {
-                tokio::time::sleep(tick).await;
+                tokio::time::sleep(host_sleep).await;
             }
         });
     }
@@ -133,14 +188,7 @@ pub fn bare_reference(hosts: usize, tick_ms: i64, simulated_ms: i64, epoch_ms: i
         }
     }
     let wall_s = started.elapsed().as_secs_f64();
-    let simulated_s = sim.elapsed().as_secs_f64();
-    Bare {
-        hosts,
-        tick_ms,
-        simulated_s,
-        wall_s,
-        simulated_s_per_wall_s: simulated_s / wall_s.max(1e-9),
-    }
+    (sim.elapsed().as_secs_f64(), wall_s)
 }
 
 /// This process's peak resident set size (`VmHWM` in `/proc/self/status`), where the OS says.
@@ -185,6 +233,13 @@ impl BenchReport {
             peak_rss_bytes: rss.filter(|v| !v.is_empty()).map(|v| median(v) as u64),
             bare_simulated_s_per_wall_s: median(runs.iter().map(|r| r.bare.simulated_s_per_wall_s)),
             ratio_to_bare: median(runs.iter().map(|r| r.ratio_to_bare)),
+            floor_wall_s: median(runs.iter().map(|r| r.floor.wall_s)),
+            floor_events_per_wall_s_ceiling: median(
+                runs.iter().map(|r| r.floor.events_per_wall_s_ceiling),
+            ),
+            floor_seeds_per_minute_ceiling_jobs_2: median(
+                runs.iter().map(|r| 2.0 * 60.0 / r.floor.wall_s.max(1e-9)),
+            ),
         };
         Self {
             scenario: scenario.to_string(),
@@ -247,6 +302,16 @@ impl BenchReport {
             self.runs.first().map_or(0, |r| r.bare.tick_ms),
             m.ratio_to_bare
         );
+        let simulated_s = median(self.runs.iter().map(|r| r.simulated_s));
+        let _ = writeln!(
+            out,
+            "turmoil floor: {:.2} wall s to step the run's hosts, asleep, through its {:.0} simulated s one tick at a time; even if the warehouse and its checkers cost nothing, a run could reach at most {:.0} events per wall s, {:.1} simulated s per wall s, {:.0} seeds per minute with `sweep --jobs 2` on two cores",
+            m.floor_wall_s,
+            simulated_s,
+            m.floor_events_per_wall_s_ceiling,
+            simulated_s / m.floor_wall_s.max(1e-9),
+            m.floor_seeds_per_minute_ceiling_jobs_2
+        );
         out
     }
 }
@@ -268,6 +333,63 @@ mod tests {
         assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(median([]), 0.0);
+    }
+
+    fn run_with_floor(seed: u64, floor_wall_s: f64) -> BenchRun {
+        BenchRun {
+            seed,
+            verdict: "PASS".into(),
+            trace_hash: String::new(),
+            events: 90_000,
+            simulated_s: 150.0,
+            wall_s: 0.7,
+            simulate_wall_s: 0.6,
+            events_per_wall_s: 90_000.0 / 0.7,
+            simulated_s_per_wall_s: 150.0 / 0.7,
+            peak_rss_bytes: None,
+            bare: Bare {
+                hosts: 6,
+                tick_ms: 10,
+                simulated_s: 150.0,
+                wall_s: 0.25,
+                simulated_s_per_wall_s: 600.0,
+            },
+            ratio_to_bare: 0.35,
+            floor: Floor {
+                wall_s: floor_wall_s,
+                events_per_wall_s_ceiling: 90_000.0 / floor_wall_s,
+                simulated_s_per_wall_s_ceiling: 150.0 / floor_wall_s,
+            },
+        }
+    }
+
+    #[test]
+    fn the_seeds_per_minute_ceiling_is_two_cores_over_the_median_floor() {
+        let report = BenchReport::new(
+            "smoke",
+            "x",
+            vec![
+                run_with_floor(1, 0.3),
+                run_with_floor(2, 0.2),
+                run_with_floor(3, 0.25),
+            ],
+        );
+        assert!((report.medians.floor_seeds_per_minute_ceiling_jobs_2 - 480.0).abs() < 1e-9);
+        assert!(
+            report.render().contains("480 seeds per minute"),
+            "{}",
+            report.render()
+        );
+    }
+
+    #[test]
+    fn the_floor_steps_the_whole_duration_with_no_host_awake() {
+        // Hosts that never wake cost turmoil less than hosts waking every tick; both are timed,
+        // so only the duration is asserted: the floor steps every tick of it.
+        let wall_s = turmoil_floor_wall_s(3, 10, 2_000, 0);
+        assert!(wall_s > 0.0);
+        let (simulated_s, _) = step_turmoil(3, 10, 2_000, 0, Duration::from_secs(3_600));
+        assert!(simulated_s >= 2.0, "stepped {simulated_s} s of 2");
     }
 
     #[test]

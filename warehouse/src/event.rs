@@ -74,7 +74,14 @@ impl AdEvent {
     }
 
     pub fn to_row(&self) -> Row {
-        vec![
+        self.to_row_then(&[])
+    }
+
+    /// [`Self::to_row`] followed by `tail` (a partitioned table's partition columns), allocated
+    /// once at its full width.
+    pub fn to_row_then(&self, tail: &[i64]) -> Row {
+        let mut row = Vec::with_capacity(EVENT_FIELD_NAMES.len() + tail.len());
+        row.extend_from_slice(&[
             self.event_id as i64,
             self.event_time_ms,
             self.advertiser_id,
@@ -85,7 +92,9 @@ impl AdEvent {
             self.kind as i64,
             self.cost_micros,
             self.gmv_micros,
-        ]
+        ]);
+        row.extend_from_slice(tail);
+        row
     }
 
     /// `None` when the row does not hold a valid event (wrong width or unknown kind).

@@ -343,8 +343,7 @@ pub fn insert_event_once(
     partition: &[i64],
     retries_dropped: bool,
 ) -> Result<(), TableError> {
-    let mut row = event.to_row();
-    row.extend_from_slice(partition);
+    let row = event.to_row_then(partition);
     let mut key = [row[0], 0];
     key[1..=partition.len()].copy_from_slice(partition);
     if retries_dropped && writer.contains_key(&key[..=partition.len()]) {

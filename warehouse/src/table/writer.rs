@@ -464,7 +464,8 @@ impl BucketWriter {
             }
             ChangelogProducer::Lookup => {
                 let ignore_sequence = self.schema.options.unsafe_lookup_ignore_sequence_field;
-                let mut changes: Vec<RecordRef<'_>> = Vec::new();
+                // A key gives one record, or two for an update.
+                let mut changes: Vec<RecordRef<'_>> = Vec::with_capacity(self.pending_keys.len());
                 for key in &self.pending_keys {
                     let p = &self.pending[key];
                     let merged = self.state.get(key);

@@ -90,6 +90,7 @@ fn json_has_every_figure_per_seed_and_the_medians() {
         "ratio_to_bare",
         "floor_wall_s",
         "floor_events_per_wall_s_ceiling",
+        "floor_simulated_s_per_wall_s_ceiling",
         "floor_seeds_per_minute_ceiling_jobs_2",
     ] {
         assert!(report["medians"][key].as_f64().unwrap() > 0.0, "{key}");

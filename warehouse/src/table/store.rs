@@ -39,6 +39,9 @@ struct Inner<S> {
     /// Positions within the primary key of the partition keys, and of the bucket key.
     partition_positions: Vec<usize>,
     bucket_positions: Vec<usize>,
+    /// Whether the bucket key is the primary key's leading BIGINT columns (every table of the
+    /// warehouse): its bucket hashes a slice of the key, with nothing to allocate.
+    bucket_key_leading_bigints: bool,
     /// Makes manifest names unique within this process attempt (with the caller's prefix).
     manifest_counter: Cell<u64>,
     /// What decoding this table's files depends on besides their bytes (schema and key), the
@@ -99,6 +102,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let pk_indices = schema.primary_key_indices()?;
         let partition_positions = schema.partition_key_positions()?;
         let bucket_positions = schema.bucket_key_positions();
+        let bucket_key_leading_bigints = bucket_positions.len() < avro::BIGINT_KEY_COLUMNS_MAX
+            && bucket_positions.iter().enumerate().all(|(i, &p)| {
+                i == p && schema.fields[pk_indices[p]].field_type == crate::row::FieldType::BigInt
+            });
         let path = format!("{root}/schema/schema-0");
         let wanted = schema.to_schema_file(time_millis);
         let existing = match store.get(&path).await? {
@@ -127,6 +134,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 pk_indices,
                 partition_positions,
                 bucket_positions,
+                bucket_key_leading_bigints,
                 manifest_counter: Cell::new(0),
                 decode_context,
             }),
@@ -164,6 +172,12 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// on where a key lives.
     pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
         let buckets = self.inner.schema.options.bucket;
+        if self.inner.bucket_key_leading_bigints {
+            return avro::paimon_bucket_of_bigints(
+                &key[..self.inner.bucket_positions.len()],
+                buckets,
+            );
+        }
         let types = self.key_types();
         let positions = &self.inner.bucket_positions;
         // The usual layout, the bucket key leading the primary key, hashes a slice of it.

@@ -5,7 +5,10 @@
 //! (`lookup`). Full-compaction changelog comes from `compaction`. A writer whose caller never
 //! rewrites a flushed key holds the flushed keys only, not their rows (`HeldRows::Unflushed`).
 
-use std::collections::hash_map::Entry;
+use std::hash::BuildHasherDefault;
+
+use indexmap::IndexMap;
+use indexmap::map::Entry;
 
 use super::compaction::{self, CompactionResult};
 use super::flushed_keys::{FlushedKeys, HeldRows};
@@ -17,7 +20,7 @@ use super::pending::Pending;
 use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, TableError, TableSchema};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind, StableHashMap};
+use crate::row::{Row, RowKind, StableHashMap, StableHasher};
 
 #[path = "writer_compaction.rs"]
 mod compactions;
@@ -41,11 +44,9 @@ pub struct BucketWriter {
     flushed_keys: FlushedKeys,
     /// Deletes the merge engine must remember (see `BucketState::tombstones`).
     tombstones: StableHashMap<PackedKey, Row>,
-    /// Keys touched since the last flush, looked up by key; never iterated (see
-    /// `pending_keys`).
-    pending: StableHashMap<PackedKey, Pending>,
-    /// The keys of `pending`, in first-touch order until a flush sorts them.
-    pending_keys: Vec<PackedKey>,
+    /// Keys touched since the last flush, in first-touch order until a flush sorts them: the
+    /// flush walks the entries in key order without looking each key up again.
+    pending: IndexMap<PackedKey, Pending, BuildHasherDefault<StableHasher>>,
     /// Plain deduplicate without the lookup changelog (instead of `pending`): each write's key
     /// and sequence number, in write order until a flush sorts them and keeps each key's last.
     touched: Vec<(PackedKey, i64)>,
@@ -143,8 +144,7 @@ impl BucketWriter {
                 .into_iter()
                 .map(|(key, row)| (PackedKey::of_key(&key), row))
                 .collect(),
-            pending: StableHashMap::default(),
-            pending_keys: Vec::new(),
+            pending: IndexMap::default(),
             touched: Vec::new(),
             deleted: StableHashMap::default(),
             inputs: Vec::new(),
@@ -271,7 +271,6 @@ impl BucketWriter {
             };
             match self.pending.entry(key) {
                 Entry::Vacant(v) => {
-                    self.pending_keys.push(v.key().clone());
                     let before = if lookup { old } else { None };
                     v.insert(Pending::new(
                         sequence_number,
@@ -321,7 +320,6 @@ impl BucketWriter {
         }
         match self.pending.entry(key) {
             Entry::Vacant(v) => {
-                self.pending_keys.push(v.key().clone());
                 let batch = Some(lifted);
                 v.insert(Pending::new(
                     sequence_number,
@@ -370,12 +368,7 @@ impl BucketWriter {
     /// never hides a newer one).
     fn assert_flushed_batch(&self, data_meta: &DataFileMeta) {
         let keys = if self.touched.is_empty() {
-            assert_eq!(
-                self.pending_keys.len(),
-                self.pending.len(),
-                "each pending key is listed once"
-            );
-            self.pending_keys.len()
+            self.pending.len()
         } else {
             self.touched.len()
         };
@@ -406,8 +399,15 @@ impl BucketWriter {
         self.last_written_bytes
     }
 
-    /// The batch as data records: one record per key, sorted by key (`pending_keys` sorted).
-    fn batch_records(&self) -> Vec<RecordRef<'_>> {
+    /// The row in `state` of each key of `pending`, in its order: looked up once for the data
+    /// file, the changelog and the flushed keys.
+    fn pending_state_rows(&self) -> Vec<Option<&Row>> {
+        self.pending.keys().map(|key| self.state.get(key)).collect()
+    }
+
+    /// The batch as data records: one record per key, sorted by key (`pending` sorted), with
+    /// `state_rows` from `pending_state_rows`.
+    fn batch_records<'a>(&'a self, state_rows: &[Option<&'a Row>]) -> Vec<RecordRef<'a>> {
         if !self.touched.is_empty() {
             return self
                 .touched
@@ -426,14 +426,22 @@ impl BucketWriter {
                 })
                 .collect();
         }
-        self.pending_keys
+        assert_eq!(
+            state_rows.len(),
+            self.pending.len(),
+            "a state row per pending key"
+        );
+        self.pending
             .iter()
-            .map(|key| {
-                let p = &self.pending[key];
+            .zip(state_rows)
+            .map(|((key, p), &merged)| {
                 let (kind, row) = match (p.batch(), p.deleted_row()) {
                     (Some(batch), _) => (batch.kind, &batch.row),
                     (None, Some(row)) => (RowKind::Delete, row),
-                    (None, None) => (RowKind::Insert, &self.state[key]),
+                    (None, None) => (
+                        RowKind::Insert,
+                        merged.expect("a pending key neither batched nor deleted is live"),
+                    ),
                 };
                 RecordRef {
                     key: key.as_slice(),
@@ -445,30 +453,32 @@ impl BucketWriter {
             .collect()
     }
 
-    /// The batch's changelog records for the input or lookup producer, sorted by key.
-    fn changelog_records(&mut self) -> Vec<RecordRef<'_>> {
+    /// Sorts the input changelog producer's records by key then write order, as Paimon's
+    /// sorted write buffer emits them.
+    fn sort_inputs(&mut self) {
+        self.inputs
+            .sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+
+    /// The batch's changelog records for the input or lookup producer, sorted by key (inputs
+    /// sorted by `sort_inputs`; `state_rows` from `pending_state_rows`).
+    fn changelog_records<'a>(&'a self, state_rows: &[Option<&'a Row>]) -> Vec<RecordRef<'a>> {
         match self.producer {
-            ChangelogProducer::Input => {
-                // Sorted by key then write order, as Paimon's sorted write buffer emits them.
-                self.inputs
-                    .sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-                self.inputs
-                    .iter()
-                    .map(|(key, sequence_number, kind, row)| RecordRef {
-                        key: key.as_slice(),
-                        sequence_number: *sequence_number,
-                        kind: *kind,
-                        row,
-                    })
-                    .collect()
-            }
+            ChangelogProducer::Input => self
+                .inputs
+                .iter()
+                .map(|(key, sequence_number, kind, row)| RecordRef {
+                    key: key.as_slice(),
+                    sequence_number: *sequence_number,
+                    kind: *kind,
+                    row,
+                })
+                .collect(),
             ChangelogProducer::Lookup => {
                 let ignore_sequence = self.schema.options.unsafe_lookup_ignore_sequence_field;
                 // A key gives one record, or two for an update.
-                let mut changes: Vec<RecordRef<'_>> = Vec::with_capacity(self.pending_keys.len());
-                for key in &self.pending_keys {
-                    let p = &self.pending[key];
-                    let merged = self.state.get(key);
+                let mut changes: Vec<RecordRef<'_>> = Vec::with_capacity(self.pending.len());
+                for ((key, p), &merged) in self.pending.iter().zip(state_rows) {
                     // UNSAFE (apache/paimon#7220): the newest write, not the merged row.
                     let after = match p.written_last() {
                         Some(row) if ignore_sequence => Some(row),
@@ -513,10 +523,12 @@ impl BucketWriter {
         self.file_counter += 1;
 
         // Keys are distinct: an unstable sort gives the one order.
-        self.pending_keys.sort_unstable();
+        self.pending.sort_unstable_keys();
         self.sort_touched();
+        self.sort_inputs();
 
-        let data = self.batch_records();
+        let state_rows = self.pending_state_rows();
+        let data = self.batch_records(&state_rows);
         let data_name = format!("data-{file_prefix}-{n}.parquet");
         let data_path = table.bucket_file_path(&self.partition, self.bucket, &data_name);
         let bytes = format::encode(&self.schema, &self.pk_indices, &data[..], &data_path)?;
@@ -539,7 +551,9 @@ impl BucketWriter {
             self.bucket,
         );
         let batch_sequence_numbers = self.flushed_sequence_number_end..self.next_sequence_number;
-        let changes = self.changelog_records();
+        let changes = self.changelog_records(&state_rows);
+        // Which pending keys stay live, for the flushed keys (a writer holding its batch only).
+        let pending_live: Vec<bool> = state_rows.iter().map(Option::is_some).collect();
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
             let path = table.bucket_file_path(&partition, bucket, &name);
@@ -585,10 +599,9 @@ impl BucketWriter {
             }
         };
         if self.held == HeldRows::Unflushed {
-            self.move_batch_rows_to_files();
+            self.move_batch_rows_to_files(&pending_live);
         }
         self.pending.clear();
-        self.pending_keys.clear();
         self.touched.clear();
         self.deleted.clear();
         self.inputs.clear();
@@ -607,17 +620,29 @@ impl BucketWriter {
     }
 
     /// After a flush by a writer holding only its batch's rows: the batch's live keys join the
-    /// flushed keys and their rows leave memory (the data file holds them).
-    fn move_batch_rows_to_files(&mut self) {
+    /// flushed keys and their rows leave memory (the data file holds them). `pending_live`
+    /// says which keys of the sorted `pending` are live (their `state` rows, looked up once).
+    fn move_batch_rows_to_files(&mut self, pending_live: &[bool]) {
         let flushed_before = self.flushed_keys.len();
-        let state = &self.state;
-        let is_live = |key: &&PackedKey| state.contains_key(*key);
         if self.touched.is_empty() {
-            let live = self.pending_keys.iter().filter(is_live);
-            self.flushed_keys
-                .insert_ascending(live.map(PackedKey::as_slice));
+            assert_eq!(
+                pending_live.len(),
+                self.pending.len(),
+                "a flag per pending key"
+            );
+            let live = self
+                .pending
+                .keys()
+                .zip(pending_live)
+                .filter_map(|(key, &live)| live.then_some(key.as_slice()));
+            self.flushed_keys.insert_ascending(live);
         } else {
-            let live = self.touched.iter().map(|(key, _)| key).filter(is_live);
+            let state = &self.state;
+            let live = self
+                .touched
+                .iter()
+                .map(|(key, _)| key)
+                .filter(|key| state.contains_key(*key));
             self.flushed_keys
                 .insert_ascending(live.map(PackedKey::as_slice));
         }

@@ -191,6 +191,13 @@ impl TtResponse {
                 out.extend_from_slice(&base_offset.to_le_bytes());
             }
             Self::Records(records) => {
+                // Tag, offsets, count, events, append times: one allocation, no regrowth.
+                out.reserve(
+                    1 + 16
+                        + 4
+                        + records.events.len() * EVENT_WIRE_SIZE_BYTES
+                        + records.append_times_ms.len() * 8,
+                );
                 out.push(2);
                 out.extend_from_slice(&records.log_start_offset.to_le_bytes());
                 out.extend_from_slice(&records.high_watermark.to_le_bytes());

@@ -12,7 +12,7 @@ use super::compaction::{
 };
 use super::decode::{Run, RunBatches, check_row_count, check_within_manifest};
 use super::format::{
-    ENCODE_SLICE_ROWS, FileContent, FileEncoder, FileMetaBuilder, RecordRef, Records,
+    Columns, ENCODE_SLICE_ROWS, FileContent, FileEncoder, FileMetaBuilder, RecordRef, Records,
 };
 use super::merge::{MergeFunction, Merged};
 use super::meta::DataFileMeta;
@@ -540,7 +540,7 @@ struct OutputFile<'s> {
     path: String,
     encoder: FileEncoder<'s>,
     meta: FileMetaBuilder,
-    pending: OwnedRecords,
+    pending: Columns,
 }
 
 impl<'s> OutputFile<'s> {
@@ -556,7 +556,11 @@ impl<'s> OutputFile<'s> {
             meta: FileMetaBuilder::new(name, content),
             path,
             encoder,
-            pending: OwnedRecords::new(pk_indices.len(), schema.fields.len()),
+            pending: Columns::with_capacity(
+                pk_indices.len(),
+                schema.fields.len(),
+                ENCODE_SLICE_ROWS,
+            ),
         })
     }
 
@@ -564,8 +568,10 @@ impl<'s> OutputFile<'s> {
         self.meta.observe(records, i);
         self.pending.push(records, i);
         if self.pending.len() == ENCODE_SLICE_ROWS {
-            self.encoder.write(&self.pending, 0..ENCODE_SLICE_ROWS)?;
-            self.pending.clear();
+            let (key_width, fields) = (self.pending.key_width(), self.pending.fields());
+            let next = Columns::with_capacity(key_width, fields, ENCODE_SLICE_ROWS);
+            self.encoder
+                .write_columns(std::mem::replace(&mut self.pending, next))?;
         }
         Ok(())
     }
@@ -573,69 +579,10 @@ impl<'s> OutputFile<'s> {
     /// (path, bytes, manifest entry) of the file.
     fn finish(mut self, time_millis: i64) -> Result<(String, Vec<u8>, DataFileMeta), TableError> {
         if self.pending.len() > 0 {
-            self.encoder.write(&self.pending, 0..self.pending.len())?;
+            self.encoder.write_columns(self.pending)?;
         }
         let bytes = self.encoder.finish()?;
         let meta = self.meta.finish(bytes.len() as u64, time_millis);
         Ok((self.path, bytes, meta))
-    }
-}
-
-/// Records copied out of the inputs, column by column.
-struct OwnedRecords {
-    keys: Vec<Vec<i64>>,
-    sequence_numbers: Vec<i64>,
-    kinds: Vec<RowKind>,
-    values: Vec<Vec<i64>>,
-}
-
-impl OwnedRecords {
-    fn new(key_width: usize, fields: usize) -> Self {
-        let column = || Vec::with_capacity(ENCODE_SLICE_ROWS);
-        Self {
-            keys: (0..key_width).map(|_| column()).collect(),
-            sequence_numbers: column(),
-            kinds: Vec::with_capacity(ENCODE_SLICE_ROWS),
-            values: (0..fields).map(|_| column()).collect(),
-        }
-    }
-
-    fn push<R: Records + ?Sized>(&mut self, records: &R, i: usize) {
-        for (k, column) in self.keys.iter_mut().enumerate() {
-            column.push(records.key(i, k));
-        }
-        self.sequence_numbers.push(records.sequence_number(i));
-        self.kinds.push(records.kind(i));
-        for (f, column) in self.values.iter_mut().enumerate() {
-            column.push(records.value(i, f));
-        }
-    }
-
-    fn clear(&mut self) {
-        self.keys.iter_mut().for_each(Vec::clear);
-        self.sequence_numbers.clear();
-        self.kinds.clear();
-        self.values.iter_mut().for_each(Vec::clear);
-    }
-}
-
-impl Records for OwnedRecords {
-    fn len(&self) -> usize {
-        self.sequence_numbers.len()
-    }
-    fn key_width(&self) -> usize {
-        self.keys.len()
-    }
-    fn key(&self, i: usize, k: usize) -> i64 {
-        self.keys[k][i]
-    }
-    fn sequence_number(&self, i: usize) -> i64 {
-        self.sequence_numbers[i]
-    }
-    fn kind(&self, i: usize) -> RowKind {
-        self.kinds[i]
-    }
-    fn value(&self, i: usize, f: usize) -> i64 {
-        self.values[f][i]
     }
 }

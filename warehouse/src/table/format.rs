@@ -215,58 +215,102 @@ const _: () = assert!(
     "slices must not move page boundaries"
 );
 
-/// Records `rows` of `records` as one Arrow batch of `arrow_schema`.
-fn record_batch<R: Records + ?Sized>(
-    schema: &TableSchema,
-    pk_indices: &[usize],
-    arrow_schema: &Arc<ArrowSchema>,
-    records: &R,
-    rows: std::ops::Range<usize>,
-    path: &str,
-) -> Result<RecordBatch, TableError> {
-    let n = rows.len();
-    let (npk, nfields) = (pk_indices.len(), schema.fields.len());
-    // One pass over the records fills every column.
-    let mut keys: Vec<Vec<i64>> = (0..npk).map(|_| Vec::with_capacity(n)).collect();
-    let mut values: Vec<Vec<i64>> = (0..nfields).map(|_| Vec::with_capacity(n)).collect();
-    let mut sequence_numbers = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    for i in rows {
-        for (k, column) in keys.iter_mut().enumerate() {
+/// Records in file column order, each column owned: what an Arrow batch is built from without
+/// another copy (a compaction gathers its output into these as it merges).
+pub(crate) struct Columns {
+    keys: Vec<Vec<i64>>,
+    sequence_numbers: Vec<i64>,
+    kinds: Vec<i8>,
+    values: Vec<Vec<i64>>,
+}
+
+impl Columns {
+    /// No records yet, room for `capacity` of `key_width` key columns and `fields` values.
+    pub fn with_capacity(key_width: usize, fields: usize, capacity: usize) -> Self {
+        let column = || Vec::with_capacity(capacity);
+        Self {
+            keys: (0..key_width).map(|_| column()).collect(),
+            sequence_numbers: column(),
+            kinds: Vec::with_capacity(capacity),
+            values: (0..fields).map(|_| column()).collect(),
+        }
+    }
+
+    /// Records `rows` of `records`, gathered in one pass.
+    fn gather<R: Records + ?Sized>(
+        records: &R,
+        rows: std::ops::Range<usize>,
+        key_width: usize,
+        fields: usize,
+    ) -> Self {
+        let mut columns = Self::with_capacity(key_width, fields, rows.len());
+        for i in rows {
+            columns.push(records, i);
+        }
+        columns
+    }
+
+    /// Appends record `i` of `records`.
+    pub fn push<R: Records + ?Sized>(&mut self, records: &R, i: usize) {
+        for (k, column) in self.keys.iter_mut().enumerate() {
             column.push(records.key(i, k));
         }
-        sequence_numbers.push(records.sequence_number(i));
-        kinds.push(records.kind(i).as_byte());
-        for (f, column) in values.iter_mut().enumerate() {
+        self.sequence_numbers.push(records.sequence_number(i));
+        self.kinds.push(records.kind(i).as_byte());
+        for (f, column) in self.values.iter_mut().enumerate() {
             column.push(records.value(i, f));
         }
     }
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
-    for (column, &field_index) in keys.into_iter().zip(pk_indices) {
-        let field = &schema.fields[field_index];
-        columns.push(encode_column(
-            &field.field_type,
-            false,
-            column,
-            path,
-            &field.name,
-        )?);
+
+    pub fn len(&self) -> usize {
+        self.sequence_numbers.len()
     }
-    columns.push(Arc::new(Int64Array::from(sequence_numbers)));
-    columns.push(Arc::new(Int8Array::from(kinds)));
-    for (f, (column, field)) in values.into_iter().zip(&schema.fields).enumerate() {
-        columns.push(encode_column(
-            &field.field_type,
-            schema.is_nullable(f),
-            column,
-            path,
-            &field.name,
-        )?);
+
+    pub fn key_width(&self) -> usize {
+        self.keys.len()
     }
-    RecordBatch::try_new(arrow_schema.clone(), columns).map_err(|e| TableError::Encode {
-        path: path.to_string(),
-        reason: e.to_string(),
-    })
+
+    pub fn fields(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The records as one Arrow batch of `arrow_schema`, the columns moved in.
+    fn into_batch(
+        self,
+        schema: &TableSchema,
+        pk_indices: &[usize],
+        arrow_schema: &Arc<ArrowSchema>,
+        path: &str,
+    ) -> Result<RecordBatch, TableError> {
+        assert_eq!(self.keys.len(), pk_indices.len(), "a column per key field");
+        assert_eq!(self.values.len(), schema.fields.len(), "a column per field");
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
+        for (column, &field_index) in self.keys.into_iter().zip(pk_indices) {
+            let field = &schema.fields[field_index];
+            columns.push(encode_column(
+                &field.field_type,
+                false,
+                column,
+                path,
+                &field.name,
+            )?);
+        }
+        columns.push(Arc::new(Int64Array::from(self.sequence_numbers)));
+        columns.push(Arc::new(Int8Array::from(self.kinds)));
+        for (f, (column, field)) in self.values.into_iter().zip(&schema.fields).enumerate() {
+            columns.push(encode_column(
+                &field.field_type,
+                schema.is_nullable(f),
+                column,
+                path,
+                &field.name,
+            )?);
+        }
+        RecordBatch::try_new(arrow_schema.clone(), columns).map_err(|e| TableError::Encode {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// Encodes records into one Parquet file's bytes. `path` only names errors.
@@ -359,8 +403,14 @@ impl<'a> FileEncoder<'a> {
         records: &R,
         rows: std::ops::Range<usize>,
     ) -> Result<(), TableError> {
+        let (key_width, fields) = (self.pk_indices.len(), self.schema.fields.len());
+        self.write_columns(Columns::gather(records, rows, key_width, fields))
+    }
+
+    /// Appends records already gathered into columns, moving them into the batch.
+    pub fn write_columns(&mut self, columns: Columns) -> Result<(), TableError> {
         let (schema, pk_indices, path) = (self.schema, self.pk_indices, self.path.as_str());
-        let batch = record_batch(schema, pk_indices, &self.arrow_schema, records, rows, path)?;
+        let batch = columns.into_batch(schema, pk_indices, &self.arrow_schema, path)?;
         self.writer
             .write(&batch)
             .map_err(|e| encode_error(path, &e))?;

@@ -243,11 +243,18 @@ impl Columns {
         key_width: usize,
         fields: usize,
     ) -> Self {
-        let mut columns = Self::with_capacity(key_width, fields, rows.len());
-        for i in rows {
-            columns.push(records, i);
+        // Column by column: each column is one pass that the compiler sizes once (no capacity
+        // check per value), which is cheaper than one pass pushing to every column.
+        Self {
+            keys: (0..key_width)
+                .map(|k| rows.clone().map(|i| records.key(i, k)).collect())
+                .collect(),
+            sequence_numbers: rows.clone().map(|i| records.sequence_number(i)).collect(),
+            kinds: rows.clone().map(|i| records.kind(i).as_byte()).collect(),
+            values: (0..fields)
+                .map(|f| rows.clone().map(|i| records.value(i, f)).collect())
+                .collect(),
         }
-        columns
     }
 
     /// Appends record `i` of `records`.

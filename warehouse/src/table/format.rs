@@ -20,6 +20,7 @@ pub(crate) const VALUE_KIND: &str = "_VALUE_KIND";
 pub(crate) const KEY_PREFIX: &str = "_KEY_";
 
 /// One record to encode, borrowing its key and row.
+#[derive(PartialEq)]
 pub(crate) struct RecordRef<'a> {
     pub key: &'a [i64],
     pub sequence_number: i64,

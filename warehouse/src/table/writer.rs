@@ -540,6 +540,11 @@ impl BucketWriter {
             FileContent::Data,
         );
         self.assert_flushed_batch(&data_meta);
+        let changes = self.changelog_records(&state_rows);
+        // A batch of new keys only (a log table's usual flush) has a changelog of the same
+        // records as its data file, and encoding is a pure function of the records (the path
+        // only names errors): the changelog file's bytes are the data file's.
+        let changelog_bytes = (!changes.is_empty() && changes == data).then(|| bytes.clone());
         table.store().put(&data_path, bytes).await?;
         let mut written_bytes = data_meta.file_size;
 
@@ -551,13 +556,15 @@ impl BucketWriter {
             self.bucket,
         );
         let batch_sequence_numbers = self.flushed_sequence_number_end..self.next_sequence_number;
-        let changes = self.changelog_records(&state_rows);
         // Which pending keys stay live, for the flushed keys (a writer holding its batch only).
         let pending_live: Vec<bool> = state_rows.iter().map(Option::is_some).collect();
         if !changes.is_empty() {
             let name = format!("changelog-{file_prefix}-{n}.parquet");
             let path = table.bucket_file_path(&partition, bucket, &name);
-            let bytes = format::encode(&schema, &pk_indices, &changes[..], &path)?;
+            let bytes = match changelog_bytes {
+                Some(bytes) => bytes,
+                None => format::encode(&schema, &pk_indices, &changes[..], &path)?,
+            };
             let meta = file_meta(
                 name,
                 bytes.len() as u64,

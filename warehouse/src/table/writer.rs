@@ -342,10 +342,11 @@ impl BucketWriter {
         Ok(())
     }
 
-    /// Sorts `touched` by key, keeping each key's last write (write order within a key
-    /// survives the stable sort). A failed flush leaves it sorted, which later writes extend.
+    /// Sorts `touched` by key, keeping each key's last write: sequence numbers grow with write
+    /// order and are never shared, so (key, sequence number) is one total order and an unstable
+    /// sort gives it. A failed flush leaves it sorted, which later writes extend.
     fn sort_touched(&mut self) {
-        self.touched.sort_by(|a, b| a.0.cmp(&b.0));
+        self.touched.sort_unstable();
         let len = self.touched.len();
         let mut kept = 0;
         for i in 0..len {

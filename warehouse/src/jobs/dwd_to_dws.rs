@@ -190,7 +190,7 @@ impl<E: Env> DwdToDws<E> {
     }
 
     /// Folds one DWD changelog record into the DWS rows.
-    fn apply(&mut self, kind: RowKind, row: &Row) -> Result<(), JobError> {
+    fn apply(&mut self, kind: RowKind, row: &[i64]) -> Result<(), JobError> {
         // A partitioned DWD row ends with its partition value, after the event's fields.
         let fields = &row[..row.len().min(EVENT_FIELD_NAMES.len())];
         let event = AdEvent::from_row(fields).ok_or_else(|| {
@@ -312,9 +312,7 @@ impl<E: Env> StreamJob for DwdToDws<E> {
                 self.backlogged = false;
                 break;
             };
-            for (kind, row) in &records {
-                self.apply(*kind, row)?;
-            }
+            records.try_for_each(|kind, row| self.apply(kind, row))?;
             // The snapshot's watermark follows its records.
             self.watermark_ms = self.watermark_ms.max(snapshot.watermark);
             let bytes = (records.len() * row_bytes()) as u64;

@@ -59,7 +59,9 @@ pub use schema::{
     AggregateFunction, ChangelogProducer, FileCompression, MergeEngine,
     TARGET_FILE_SIZE_BYTES_DEFAULT, TableOptions, TableSchema, UNSAFE_LOOKUP_IGNORE_SEQUENCE_FIELD,
 };
-pub use store::{BucketRows, BucketState, CommitOutcome, DataFileEntry, FileStoreTable};
+pub use store::{
+    BucketRows, BucketState, ChangelogRecords, CommitOutcome, DataFileEntry, FileStoreTable,
+};
 pub use tag::{TagCreation, TagPeriod, TagReport};
 pub use writer::{BucketWriter, WriteStall};
 

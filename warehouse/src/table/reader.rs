@@ -3,9 +3,8 @@
 
 use std::cell::Cell;
 
-use super::{FileStoreTable, Snapshot, TableError};
+use super::{ChangelogRecords, FileStoreTable, Snapshot, TableError};
 use crate::env::ObjectStore;
-use crate::row::{Row, RowKind};
 
 pub struct StreamingReader<S: ObjectStore> {
     table: FileStoreTable<S>,
@@ -42,7 +41,7 @@ impl<S: ObjectStore> StreamingReader<S> {
     /// Takes `&self` (the position is a `Cell`) so a retry closure can call it repeatedly; it
     /// advances only after the snapshot's changelog was read in full, so a failed poll is
     /// safe to retry.
-    pub async fn poll(&self) -> Result<Option<(Snapshot, Vec<(RowKind, Row)>)>, TableError> {
+    pub async fn poll(&self) -> Result<Option<(Snapshot, ChangelogRecords)>, TableError> {
         let next = self.next_snapshot.get();
         match self.table.snapshot(next).await? {
             Some(snapshot) => match self

@@ -23,7 +23,7 @@ use crate::env::ObjectStore;
 pub use commit::CommitOutcome;
 pub(crate) use commit::Publication;
 pub use rows::{BucketRows, BucketState};
-pub use scan::DataFileEntry;
+pub use scan::{ChangelogRecords, DataFileEntry};
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -394,7 +394,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
         &self,
         snapshot: &Snapshot,
     ) -> Result<Vec<(RowKind, Row)>, TableError> {
-        self.read_changelog_by_subtasks(snapshot, 1).await
+        Ok(self
+            .read_changelog_by_subtasks(snapshot, 1)
+            .await?
+            .into_rows())
     }
 
     /// [`Self::read_changelog`] by a source of `subtasks` parallel readers: bucket `b`'s files
@@ -404,9 +407,9 @@ impl<S: ObjectStore> FileStoreTable<S> {
         &self,
         snapshot: &Snapshot,
         subtasks: u32,
-    ) -> Result<Vec<(RowKind, Row)>, TableError> {
+    ) -> Result<ChangelogRecords, TableError> {
         let Some(list) = &snapshot.changelog_manifest_list else {
-            return Ok(Vec::new());
+            return Ok(ChangelogRecords::default());
         };
         if subtasks > 1 {
             let mut files = Vec::new();
@@ -443,23 +446,73 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 runs.extend(lane?);
             }
             runs.sort_by_key(|(index, _)| *index);
-            let mut records = Vec::new();
-            for (_, run) in runs {
-                records.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
-            }
-            return Ok(records);
+            return Ok(ChangelogRecords {
+                runs: runs.into_iter().map(|(_, run)| run).collect(),
+            });
         }
-        let mut records = Vec::new();
+        let mut records = ChangelogRecords::default();
         for meta in self.read_manifest_list(list).await? {
             for entry in self.read_manifest(&meta.file_name).await? {
                 if entry.kind == FileKind::Add {
                     let run = self
                         .read_file(&entry.partition, entry.bucket, &entry.file)
                         .await?;
-                    records.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
+                    records.runs.push(run);
                 }
             }
         }
         Ok(records)
+    }
+}
+
+/// A snapshot's changelog records as the decoded files they came from, in file order: a reader
+/// sees each row in place, and no row is copied out of its file's columns unless asked for.
+#[derive(Default)]
+pub struct ChangelogRecords {
+    runs: Vec<Run>,
+}
+
+impl std::fmt::Debug for ChangelogRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangelogRecords")
+            .field("files", &self.runs.len())
+            .field("records", &self.len())
+            .finish()
+    }
+}
+
+impl ChangelogRecords {
+    pub fn len(&self) -> usize {
+        self.runs.iter().map(Run::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.runs.iter().all(|run| run.len() == 0)
+    }
+
+    /// Calls `visit` with each record in file order then row order, its row gathered into one
+    /// buffer reused from record to record; stops at the first error.
+    pub fn try_for_each<E>(
+        &self,
+        mut visit: impl FnMut(RowKind, &[i64]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut row: Row = Vec::new();
+        for run in &self.runs {
+            for (i, &kind) in run.kinds.iter().enumerate() {
+                row.clear();
+                row.extend(run.values.iter().map(|column| column.values()[i]));
+                visit(kind, &row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record with its own row.
+    pub fn into_rows(self) -> Vec<(RowKind, Row)> {
+        let mut rows = Vec::with_capacity(self.len());
+        for run in &self.runs {
+            rows.extend((0..run.len()).map(|i| (run.kinds[i], run.row(i))));
+        }
+        rows
     }
 }

@@ -584,7 +584,7 @@ mod tests {
     /// them: the slices only bound the Arrow arrays held at once. Over several pages and
     /// slices and a ragged last one, with a dictionary-encoded enum column, compressed and not.
     /// (Slices that are not a multiple of the writer's 1024-row mini-batch move page
-    /// boundaries: 1000 fails here.)
+    /// boundaries: 1000 fails here.) The path only names errors: it never reaches the bytes.
     #[test]
     fn slices_encode_to_the_bytes_of_one_batch() {
         let rows: Vec<(Vec<i64>, Vec<i64>)> = (0..200_000i64)
@@ -630,6 +630,12 @@ mod tests {
                     "{compression:?}: slices of {slice_rows} changed the file's bytes"
                 );
             }
+            // A flush stores its data file's bytes as a changelog file of the same records.
+            let elsewhere = encode(&schema, &[0], &records, "bucket-0/changelog-t-0.parquet");
+            assert!(
+                whole == elsewhere.unwrap(),
+                "{compression:?}: the path changed the file's bytes"
+            );
         }
     }
 }

@@ -326,6 +326,11 @@ impl<'s> Sink<'s, '_> {
         batch: &Run,
         range: std::ops::Range<usize>,
     ) -> Result<usize, TableError> {
+        let drops_some =
+            self.drop_deletes && batch.kinds[range.clone()].iter().any(|k| !k.is_add());
+        if self.changelog.is_none() && !drops_some {
+            return self.pass_through_columns(batch, range);
+        }
         let mut taken = 0;
         for i in range {
             if self.file_is_full() {
@@ -347,6 +352,34 @@ impl<'s> Sink<'s, '_> {
             self.complete_file()?;
         }
         Ok(taken)
+    }
+
+    /// [`Self::pass_through`] when every record is kept as it is (no changelog to diff, no
+    /// delete to drop): whole ranges of the batch's columns are copied at once, up to the end
+    /// of the current output file or of its encoder's slice.
+    fn pass_through_columns(
+        &mut self,
+        batch: &Run,
+        range: std::ops::Range<usize>,
+    ) -> Result<usize, TableError> {
+        let rows_per_file = self.rows_per_file;
+        let mut start = range.start;
+        while start < range.end {
+            let file = self.open_file()?;
+            let room = (rows_per_file - file.meta.rows()).min(file.slice_room() as u64);
+            let end = range.end.min(start + room as usize);
+            assert!(
+                end > start,
+                "an output file with no room is completed when it fills"
+            );
+            file.push_run(batch, start..end)?;
+            start = end;
+            if self.file_is_full() {
+                self.complete_file()?;
+                break;
+            }
+        }
+        Ok(start - range.start)
     }
 
     /// One key held by several runs (`group`, cursors by sequence number ascending): the newest
@@ -412,6 +445,11 @@ impl<'s> Sink<'s, '_> {
 
     /// Appends record `i` of `records` to the current output file, opening one if needed.
     fn push<R: Records + ?Sized>(&mut self, records: &R, i: usize) -> Result<(), TableError> {
+        self.open_file()?.push(records, i)
+    }
+
+    /// The current output file, opened if there is none.
+    fn open_file(&mut self) -> Result<&mut OutputFile<'s>, TableError> {
         if self.file.is_none() {
             let (prefix, level) = (self.output.file_prefix, self.output.level);
             let name = match self.files_started {
@@ -424,7 +462,7 @@ impl<'s> Sink<'s, '_> {
                 OutputFile::new(self.schema, self.pk_indices, name, path, FileContent::Data)?;
             self.file = Some(file);
         }
-        self.file.as_mut().expect("opened above").push(records, i)
+        Ok(self.file.as_mut().expect("opened above"))
     }
 
     /// Encodes the current output file to the end and queues it to be stored.
@@ -567,6 +605,29 @@ impl<'s> OutputFile<'s> {
     fn push<R: Records + ?Sized>(&mut self, records: &R, i: usize) -> Result<(), TableError> {
         self.meta.observe(records, i);
         self.pending.push(records, i);
+        self.write_full_slice()
+    }
+
+    /// Records the current slice can take before it is handed to the encoder.
+    fn slice_room(&self) -> usize {
+        ENCODE_SLICE_ROWS - self.pending.len()
+    }
+
+    /// Appends records `rows` of `batch`, at most `slice_room` of them.
+    fn push_run(&mut self, batch: &Run, rows: std::ops::Range<usize>) -> Result<(), TableError> {
+        assert!(
+            rows.len() <= self.slice_room(),
+            "a slice never outgrows its size"
+        );
+        for index in rows.clone() {
+            self.meta.observe(&BatchRecord { batch, index }, 0);
+        }
+        self.pending.extend_from_run(batch, rows);
+        self.write_full_slice()
+    }
+
+    /// Hands the slice to the encoder once it holds `ENCODE_SLICE_ROWS` records.
+    fn write_full_slice(&mut self) -> Result<(), TableError> {
         if self.pending.len() == ENCODE_SLICE_ROWS {
             let (key_width, fields) = (self.pending.key_width(), self.pending.fields());
             let next = Columns::with_capacity(key_width, fields, ENCODE_SLICE_ROWS);

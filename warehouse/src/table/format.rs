@@ -11,6 +11,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::decode::Run;
 use super::meta::DataFileMeta;
 use super::{FileCompression, Key, TableError, TableSchema};
 use crate::row::{FieldType, NULL, RowKind};
@@ -267,6 +268,22 @@ impl Columns {
         self.kinds.push(records.kind(i).as_byte());
         for (f, column) in self.values.iter_mut().enumerate() {
             column.push(records.value(i, f));
+        }
+    }
+
+    /// Appends records `rows` of a decoded run, a column at a time.
+    pub fn extend_from_run(&mut self, run: &Run, rows: std::ops::Range<usize>) {
+        assert_eq!(self.keys.len(), run.keys.len(), "a column per key field");
+        assert_eq!(self.values.len(), run.values.len(), "a column per field");
+        for (column, source) in self.keys.iter_mut().zip(&run.keys) {
+            column.extend_from_slice(&source.values()[rows.clone()]);
+        }
+        self.sequence_numbers
+            .extend_from_slice(&run.sequence_numbers.values()[rows.clone()]);
+        self.kinds
+            .extend(run.kinds[rows.clone()].iter().map(|kind| kind.as_byte()));
+        for (column, source) in self.values.iter_mut().zip(&run.values) {
+            column.extend_from_slice(&source.values()[rows.clone()]);
         }
     }
 

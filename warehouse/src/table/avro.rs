@@ -4,6 +4,7 @@
 //! The container format itself is in `avro_container`.
 
 use apache_avro::types::Value;
+use std::borrow::Borrow;
 use std::sync::LazyLock;
 
 use super::avro_container::{KnownSchema, encode_error, read_container, write_container};
@@ -213,41 +214,29 @@ fn murmur_words(words: impl Iterator<Item = u32>, length_bytes: usize) -> u32 {
 }
 
 /// Paimon's fixed-bucket assignment: `abs(hashCode(bucket key BinaryRow) % buckets)`, where the
-/// bucket key is the primary key (unpartitioned tables). BIGINT keys hash without allocating.
-pub(crate) fn paimon_bucket(key: &[i64], types: &[&FieldType], buckets: u32) -> u32 {
-    if types.iter().all(|t| **t == FieldType::BigInt) && key.len() < BIGINT_KEY_COLUMNS_MAX {
-        return paimon_bucket_of_bigints(key, buckets);
-    }
-    let hash = {
+/// bucket key is the primary key (unpartitioned tables). Keys of fewer than 56 BIGINT columns
+/// (every table of the warehouse) hash without building their `BinaryRow`: its null bits fit
+/// the header word, and nothing is allocated.
+pub(crate) fn paimon_bucket<T: Borrow<FieldType>>(key: &[i64], types: &[T], buckets: u32) -> u32 {
+    let all_bigint = types
+        .iter()
+        .all(|t| matches!(t.borrow(), FieldType::BigInt));
+    let hash = if all_bigint && key.len() < 56 {
+        // Header word (row kind +I, no nulls) then each value's 8 little-endian bytes.
+        let words = [0u32, 0u32]
+            .into_iter()
+            .chain(key.iter().flat_map(|v| [*v as u32, (*v >> 32) as u32]));
+        murmur_words(words, 8 + 8 * key.len())
+    } else {
         let key: Key = key.to_vec();
-        let bytes = key_row(&key, types).unwrap_or_default();
+        let types: Vec<&FieldType> = types.iter().map(Borrow::borrow).collect();
+        let bytes = key_row(&key, &types).unwrap_or_default();
         let row = bytes.get(4..).unwrap_or_default();
         let words = row
             .chunks_exact(4)
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
         murmur_words(words, row.len())
     };
-    bucket_of_hash(hash, buckets)
-}
-
-/// Keys of fewer BIGINT columns hash without building their `BinaryRow`: its null bits fit
-/// the header word.
-pub(crate) const BIGINT_KEY_COLUMNS_MAX: usize = 56;
-
-/// `paimon_bucket` of a key of fewer than `BIGINT_KEY_COLUMNS_MAX` BIGINT values.
-pub(crate) fn paimon_bucket_of_bigints(key: &[i64], buckets: u32) -> u32 {
-    assert!(
-        key.len() < BIGINT_KEY_COLUMNS_MAX,
-        "a BinaryRow's null bits fit its header word"
-    );
-    // Header word (row kind +I, no nulls) then each value's 8 little-endian bytes.
-    let words = [0u32, 0u32]
-        .into_iter()
-        .chain(key.iter().flat_map(|v| [*v as u32, (*v >> 32) as u32]));
-    bucket_of_hash(murmur_words(words, 8 + 8 * key.len()), buckets)
-}
-
-fn bucket_of_hash(hash: u32, buckets: u32) -> u32 {
     ((hash as i32) % (buckets.max(1) as i32)).unsigned_abs()
 }
 

@@ -39,9 +39,8 @@ struct Inner<S> {
     /// Positions within the primary key of the partition keys, and of the bucket key.
     partition_positions: Vec<usize>,
     bucket_positions: Vec<usize>,
-    /// Whether the bucket key is the primary key's leading BIGINT columns (every table of the
-    /// warehouse): its bucket hashes a slice of the key, with nothing to allocate.
-    bucket_key_leading_bigints: bool,
+    /// The bucket key's field types, in bucket-key order: looked up once, not per key hashed.
+    bucket_key_types: Vec<crate::row::FieldType>,
     /// Makes manifest names unique within this process attempt (with the caller's prefix).
     manifest_counter: Cell<u64>,
     /// What decoding this table's files depends on besides their bytes (schema and key), the
@@ -102,10 +101,10 @@ impl<S: ObjectStore> FileStoreTable<S> {
         let pk_indices = schema.primary_key_indices()?;
         let partition_positions = schema.partition_key_positions()?;
         let bucket_positions = schema.bucket_key_positions();
-        let bucket_key_leading_bigints = bucket_positions.len() < avro::BIGINT_KEY_COLUMNS_MAX
-            && bucket_positions.iter().enumerate().all(|(i, &p)| {
-                i == p && schema.fields[pk_indices[p]].field_type == crate::row::FieldType::BigInt
-            });
+        let bucket_key_types = bucket_positions
+            .iter()
+            .map(|&p| schema.fields[pk_indices[p]].field_type.clone())
+            .collect();
         let path = format!("{root}/schema/schema-0");
         let wanted = schema.to_schema_file(time_millis);
         let existing = match store.get(&path).await? {
@@ -134,7 +133,7 @@ impl<S: ObjectStore> FileStoreTable<S> {
                 pk_indices,
                 partition_positions,
                 bucket_positions,
-                bucket_key_leading_bigints,
+                bucket_key_types,
                 manifest_counter: Cell::new(0),
                 decode_context,
             }),
@@ -172,22 +171,13 @@ impl<S: ObjectStore> FileStoreTable<S> {
     /// on where a key lives.
     pub fn bucket_of_key(&self, key: &[i64]) -> u32 {
         let buckets = self.inner.schema.options.bucket;
-        if self.inner.bucket_key_leading_bigints {
-            return avro::paimon_bucket_of_bigints(
-                &key[..self.inner.bucket_positions.len()],
-                buckets,
-            );
-        }
-        let types = self.key_types();
-        let positions = &self.inner.bucket_positions;
+        let (positions, types) = (&self.inner.bucket_positions, &self.inner.bucket_key_types);
         // The usual layout, the bucket key leading the primary key, hashes a slice of it.
         if positions.iter().enumerate().all(|(i, &p)| i == p) {
-            let n = positions.len();
-            return avro::paimon_bucket(&key[..n], &types[..n], buckets);
+            return avro::paimon_bucket(&key[..positions.len()], types, buckets);
         }
         let bucket_key: Vec<i64> = positions.iter().map(|&i| key[i]).collect();
-        let bucket_types: Vec<_> = positions.iter().map(|&i| types[i]).collect();
-        avro::paimon_bucket(&bucket_key, &bucket_types, buckets)
+        avro::paimon_bucket(&bucket_key, types, buckets)
     }
 
     /// The key's partition: its partition-key values, in partition-key order (empty when the

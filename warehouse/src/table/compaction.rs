@@ -78,27 +78,40 @@ fn pick_universal(runs: &[SortedRun], options: &TableOptions) -> Option<(usize, 
     if newer_bytes * 100 > options.max_size_amplification_percent * oldest.size_bytes.max(1) {
         return Some((runs.len(), max_level));
     }
-    // Size ratio: grow the candidate while the next run is not much larger than it.
-    let mut candidate_bytes = runs[0].size_bytes;
-    let mut count = 1;
-    while count < runs.len()
-        && candidate_bytes * (100 + options.size_ratio_percent) / 100 >= runs[count].size_bytes
-    {
-        candidate_bytes += runs[count].size_bytes;
-        count += 1;
+    // Size ratio, from the newest run alone.
+    if let Some(picked) = pick_by_size_ratio(runs, 1, options) {
+        return Some(picked);
     }
-    if count > 1 {
-        return Some(output_level_for(runs, count, max_level));
-    }
-    // Too many runs: merge the newest ones down to the trigger.
+    // Too many runs: the newest ones down to the trigger, grown by size ratio as above (Paimon
+    // since FLINK-26971, apache/paimon#70: a large first run is not rewritten with one small
+    // file at every trigger).
     if runs.len() > options.compaction_trigger {
-        return Some(output_level_for(
-            runs,
-            runs.len() - options.compaction_trigger + 1,
-            max_level,
-        ));
+        return pick_by_size_ratio(runs, runs.len() - options.compaction_trigger + 1, options);
     }
     None
+}
+
+/// Paimon's size-ratio picking from the newest `count` runs: the candidate grows by the next
+/// run while that run is not much larger than the candidate so far. Once a compaction is
+/// certain (two runs or more), runs of level 0 and 1 join it whatever their size
+/// (apache/paimon#9185): otherwise level 1 takes each new level-0 file and grows without bound,
+/// rewritten at every trigger.
+fn pick_by_size_ratio(
+    runs: &[SortedRun],
+    mut count: usize,
+    options: &TableOptions,
+) -> Option<(usize, u32)> {
+    let mut candidate_bytes: u64 = runs[..count].iter().map(|r| r.size_bytes).sum();
+    for next in &runs[count..] {
+        let much_larger =
+            candidate_bytes * (100 + options.size_ratio_percent) < 100 * next.size_bytes;
+        if much_larger && (count < 2 || next.level > 1) {
+            break;
+        }
+        candidate_bytes += next.size_bytes;
+        count += 1;
+    }
+    (count > 1).then(|| compaction_unit(runs, count, options.max_level()))
 }
 
 /// What a dedicated compactor picks in a bucket of a `write-only` table: universal picking, and
@@ -120,21 +133,30 @@ pub(crate) fn pick_compaction_for_waiting_writers(
     let count = (runs.len() + 1)
         .saturating_sub(options.compaction_trigger)
         .max(2);
-    Some(output_level_for(runs, count, options.max_level()))
+    Some(compaction_unit(runs, count, options.max_level()))
 }
 
-/// Output level for merging the `count` newest runs: just below the next run's level, never 0.
-fn output_level_for(runs: &[SortedRun], mut count: usize, max_level: u32) -> (usize, u32) {
-    loop {
-        let level = match runs.get(count) {
-            None => max_level,
-            Some(next) => next.level.saturating_sub(1),
-        };
-        if level >= 1 {
-            return (count, level);
+/// The unit merging the `count` newest runs, as Paimon makes it: into the level just below the
+/// next run's, never level 0. When that would be 0 the unit takes the following level-0 runs and
+/// the first run above level 0, and outputs at that run's level; a unit of every run outputs at
+/// the top level.
+fn compaction_unit(runs: &[SortedRun], mut count: usize, max_level: u32) -> (usize, u32) {
+    let mut level = runs
+        .get(count)
+        .map_or(0, |next| next.level.saturating_sub(1));
+    if level == 0 {
+        for next in &runs[count..] {
+            count += 1;
+            if next.level != 0 {
+                level = next.level;
+                break;
+            }
         }
-        count += 1;
     }
+    if count == runs.len() {
+        level = max_level;
+    }
+    (count, level)
 }
 
 /// Records per compaction output file so each file is about `target_file_size_bytes`, from the
@@ -284,5 +306,52 @@ pub(crate) fn assert_outputs_replace_inputs(
             "bucket {bucket}: compaction output {} has sequence numbers no input had",
             output.file_name
         );
+    }
+}
+
+#[cfg(test)]
+mod picking_tests {
+    use super::*;
+
+    fn run(level: u32, size_bytes: u64) -> SortedRun {
+        SortedRun {
+            level,
+            files: Vec::new(),
+            size_bytes,
+        }
+    }
+
+    /// A DWS bucket of the day (seed 1, at 04:18 local time): a checkpoint's level-0 file, level 1 grown
+    /// from many such files, then levels 2-5. Picking by run count alone merged the first two,
+    /// so level 1 took each new file and was rewritten at every checkpoint; grown by size
+    /// ratio, the unit takes every run.
+    #[test]
+    fn run_count_picking_grows_by_size_ratio() {
+        let options = TableOptions::default();
+        assert_eq!(options.compaction_trigger, 5);
+        let runs = [
+            run(0, 13_708),
+            run(1, 515_020),
+            run(2, 20_742),
+            run(3, 37_492),
+            run(4, 88_138),
+            run(5, 524_602),
+        ];
+        assert_eq!(pick_compaction(&runs, &options), Some((6, 5)));
+    }
+
+    /// Once two runs merge, level 1 joins them whatever its size, and the unit keeps growing by
+    /// size ratio past it (picking stopped at level 1, which then grew by the new files).
+    #[test]
+    fn a_triggered_unit_takes_level_1_and_grows_past_it() {
+        let options = TableOptions::default();
+        let runs = [
+            run(0, 10),
+            run(0, 10),
+            run(1, 1_000),
+            run(2, 1_005),
+            run(5, 100_000),
+        ];
+        assert_eq!(pick_compaction(&runs, &options), Some((4, 4)));
     }
 }

@@ -213,15 +213,18 @@ fn murmur_words(words: impl Iterator<Item = u32>, length_bytes: usize) -> u32 {
     h1 ^ (h1 >> 16)
 }
 
+/// Columns whose null bits fit a `BinaryRow`'s 8-byte header word beside its row-kind byte.
+const HEADER_WORD_NULL_BITS: usize = 56;
+
 /// Paimon's fixed-bucket assignment: `abs(hashCode(bucket key BinaryRow) % buckets)`, where the
-/// bucket key is the primary key (unpartitioned tables). Keys of fewer than 56 BIGINT columns
-/// (every table of the warehouse) hash without building their `BinaryRow`: its null bits fit
-/// the header word, and nothing is allocated.
+/// bucket key is the primary key (unpartitioned tables). Keys of BIGINT columns whose null bits
+/// fit the header word (every table of the warehouse) hash without building their `BinaryRow`,
+/// and nothing is allocated.
 pub(crate) fn paimon_bucket<T: Borrow<FieldType>>(key: &[i64], types: &[T], buckets: u32) -> u32 {
     let all_bigint = types
         .iter()
         .all(|t| matches!(t.borrow(), FieldType::BigInt));
-    let hash = if all_bigint && key.len() < 56 {
+    let hash = if all_bigint && key.len() < HEADER_WORD_NULL_BITS {
         // Header word (row kind +I, no nulls) then each value's 8 little-endian bytes.
         let words = [0u32, 0u32]
             .into_iter()

@@ -321,10 +321,10 @@ mod picking_tests {
         }
     }
 
-    /// A DWS bucket of the day (seed 1, at 04:18 local time): a checkpoint's level-0 file, level 1 grown
-    /// from many such files, then levels 2-5. Picking by run count alone merged the first two,
-    /// so level 1 took each new file and was rewritten at every checkpoint; grown by size
-    /// ratio, the unit takes every run.
+    /// A DWS bucket of the day (seed 1, at 04:18 local time): a checkpoint's level-0 file, level
+    /// 1 grown from many such files, then levels 2-5. Picking by run count alone merged the
+    /// first two, so level 1 took each new file and was rewritten at every checkpoint; grown by
+    /// size ratio, the unit takes every run.
     #[test]
     fn run_count_picking_grows_by_size_ratio() {
         let options = TableOptions::default();

@@ -5,7 +5,7 @@
 //! (`lookup`). Full-compaction changelog comes from `compaction`. A writer whose caller never
 //! rewrites a flushed key holds the flushed keys only, not their rows (`HeldRows::Unflushed`).
 
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasher, BuildHasherDefault};
 
 use indexmap::IndexMap;
 use indexmap::map::Entry;
@@ -21,6 +21,10 @@ use super::store::BucketState;
 use super::{ChangelogProducer, FileStoreTable, TableError, TableSchema};
 use crate::env::ObjectStore;
 use crate::row::{Row, RowKind, StableHashMap, StableHasher};
+
+/// Slots of a writer's `touched_slots` (a power of two): 16 KB, a few times the keys a DWS
+/// bucket's batch touches at Double-11's peak.
+pub(super) const TOUCHED_SLOTS: usize = 4096;
 
 #[path = "writer_compaction.rs"]
 mod compactions;
@@ -50,6 +54,12 @@ pub struct BucketWriter {
     /// Plain deduplicate without the lookup changelog (instead of `pending`): each write's key
     /// and sequence number, in write order until a flush sorts them and keeps each key's last.
     touched: Vec<(PackedKey, i64)>,
+    /// With `touched`: where in `touched` a key hashing to each slot was last pushed since it
+    /// was last sorted (index + 1; 0 for none). A write of a key found there moves its sequence
+    /// number in place instead of pushing the key again: an aggregate's batch writes a few keys
+    /// many times, and its flush then sorts the keys, not every write. Direct-mapped, so a key
+    /// whose slot another took is pushed again; the sort keeps its last write as before.
+    touched_slots: Vec<u32>,
     /// With `touched`: the row of the last write of each key whose last write deleted it (the
     /// live rows are in `state`).
     deleted: StableHashMap<PackedKey, Row>,
@@ -146,6 +156,7 @@ impl BucketWriter {
                 .collect(),
             pending: IndexMap::default(),
             touched: Vec::new(),
+            touched_slots: Vec::new(),
             deleted: StableHashMap::default(),
             inputs: Vec::new(),
             pending_records: 0,
@@ -260,7 +271,7 @@ impl BucketWriter {
                 self.state.remove(&key);
                 self.deleted.insert(key.clone(), lifted.row);
             }
-            self.touched.push((key, sequence_number));
+            self.touch(key, sequence_number);
             return Ok(());
         }
         if self.merge.is_last_wins() {
@@ -342,10 +353,35 @@ impl BucketWriter {
         Ok(())
     }
 
+    /// Logs a write of `key` in `touched`: in place of the key's last entry when its slot in
+    /// `touched_slots` still points there, else as a new entry.
+    fn touch(&mut self, key: PackedKey, sequence_number: i64) {
+        if self.touched_slots.is_empty() {
+            self.touched_slots = vec![0; TOUCHED_SLOTS];
+        }
+        let slot = (BuildHasherDefault::<StableHasher>::default().hash_one(key.as_slice())
+            as usize)
+            & (TOUCHED_SLOTS - 1);
+        let at = self.touched_slots[slot] as usize;
+        if let Some(entry) = at.checked_sub(1).and_then(|i| self.touched.get_mut(i))
+            && entry.0 == key
+        {
+            debug_assert!(entry.1 < sequence_number, "sequence numbers grow");
+            entry.1 = sequence_number;
+            return;
+        }
+        if let Ok(index) = u32::try_from(self.touched.len() + 1) {
+            self.touched_slots[slot] = index;
+        }
+        self.touched.push((key, sequence_number));
+    }
+
     /// Sorts `touched` by key, keeping each key's last write: sequence numbers grow with write
     /// order and are never shared, so (key, sequence number) is one total order and an unstable
     /// sort gives it. A failed flush leaves it sorted, which later writes extend.
     fn sort_touched(&mut self) {
+        // The entries move: no slot may point into them any more.
+        self.touched_slots.fill(0);
         self.touched.sort_unstable();
         let len = self.touched.len();
         let mut kept = 0;
@@ -611,6 +647,7 @@ impl BucketWriter {
         }
         self.pending.clear();
         self.touched.clear();
+        self.touched_slots.fill(0);
         self.deleted.clear();
         self.inputs.clear();
         self.pending_records = 0;

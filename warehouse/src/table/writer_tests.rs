@@ -180,3 +180,52 @@ async fn forgetting_closed_rows_keeps_pending_ones_and_the_files() {
     lane.restart().await;
     assert_eq!(lane.live_keys(), 10, "the files still hold every row");
 }
+
+/// A plain deduplicate batch that writes more keys than the writer's touched slots, each key
+/// several times and interleaved, flushes each key once with its last write: its value and
+/// its sequence number.
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_rewriting_many_keys_flushes_each_key_once_with_its_last_write() {
+    let mut lane = Lane::new(ChangelogProducer::None, HeldRows::All).await;
+    let keys = 3 * super::writer::TOUCHED_SLOTS as i64;
+    let rounds = 3;
+    for round in 0..rounds {
+        for k in 0..keys {
+            let writer = &mut lane.writers[lane.table.bucket_of_key(&[k]) as usize];
+            writer.write(RowKind::Insert, vec![k, round]).unwrap();
+        }
+    }
+    lane.checkpoint(1).await;
+    let latest = lane.table.latest_snapshot().await.unwrap();
+    let mut rows = 0;
+    for bucket in 0..lane.table.schema().options.bucket {
+        let state = lane
+            .table
+            .read_bucket(latest.as_ref(), &[], bucket)
+            .await
+            .unwrap();
+        let writes = keys * rounds;
+        let file_rows: u64 = state.files.iter().map(|f| f.row_count).sum();
+        let bucket_keys = state.rows.len() as u64;
+        assert_eq!(
+            file_rows, bucket_keys,
+            "bucket {bucket}: one record per key"
+        );
+        for i in 0..state.rows.len() {
+            let (key, row) = state.rows.iter().nth(i).unwrap();
+            assert_eq!(row, vec![key[0], rounds - 1], "key {key:?}: its last write");
+        }
+        let max = state.files.iter().map(|f| f.max_sequence_number).max();
+        let min = state.files.iter().map(|f| f.min_sequence_number).min();
+        // Sequence numbers count every write of the bucket: its last round's are the largest.
+        let bucket_writes = bucket_keys as i64 * rounds;
+        assert_eq!(
+            max,
+            Some(bucket_writes - 1),
+            "bucket {bucket} of {writes} writes"
+        );
+        assert_eq!(min, Some(bucket_writes - bucket_keys as i64));
+        rows += bucket_keys;
+    }
+    assert_eq!(rows, keys as u64);
+}

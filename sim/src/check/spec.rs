@@ -2,6 +2,7 @@
 //! which events the DWD job's cleaning keeps, how DWS aggregates them, and a percentile.
 
 use warehouse::event::{AdEvent, EVENT_FIELD_NAMES, EventKind};
+use warehouse::row::StableHashMap;
 
 /// The checker's own reading of the DWD cleaning rule, written from the spec, not imported.
 pub(crate) fn spec_valid(event: &AdEvent) -> bool {
@@ -78,10 +79,11 @@ fn nearest_rank(n: u64, p: f64) -> u64 {
 
 /// Values by how often each occurs: the percentiles of millions of latencies, exactly those
 /// [`percentile`] gives, in memory that grows with the distinct values (milliseconds up to
-/// the longest latency), not with the events.
+/// the longest latency), not with the events. Counted in a hash map (a record per event is
+/// the hot path) and sorted only when a percentile is asked for.
 #[derive(Debug, Default)]
 pub(crate) struct Histogram {
-    counts: std::collections::BTreeMap<i64, u64>,
+    counts: StableHashMap<i64, u64>,
     len: u64,
 }
 
@@ -91,13 +93,20 @@ impl Histogram {
         self.len += 1;
     }
 
+    /// (value, count) in ascending value order.
+    fn ascending(&self) -> Vec<(i64, u64)> {
+        let mut counts: Vec<(i64, u64)> = self.counts.iter().map(|(&v, &n)| (v, n)).collect();
+        counts.sort_unstable();
+        counts
+    }
+
     pub fn len(&self) -> u64 {
         self.len
     }
 
     /// The largest value, or 0 of none.
     pub fn max(&self) -> i64 {
-        self.counts.last_key_value().map_or(0, |(&value, _)| value)
+        self.counts.keys().copied().max().unwrap_or(0)
     }
 
     /// Percentile `p` by nearest rank, or 0 of no values (as [`percentile`]).
@@ -107,7 +116,7 @@ impl Histogram {
         }
         let rank = nearest_rank(self.len, p);
         let mut seen = 0;
-        for (&value, &count) in &self.counts {
+        for (value, count) in self.ascending() {
             seen += count;
             if seen >= rank {
                 return value;

@@ -197,6 +197,17 @@ impl GroundTruth {
         (index < self.len()).then(|| self.at(index))
     }
 
+    /// The event time of the event with id `event_id`, if it was produced: one column read, not
+    /// the nine of a whole event.
+    pub fn event_time_ms(&self, event_id: u64) -> Option<i64> {
+        let index = usize::try_from(event_id).ok()?.checked_sub(1)?;
+        (index < self.len()).then(|| {
+            self.event_time_from_base_ms
+                .get(index)
+                .wrapping_add(self.event_time_base_ms)
+        })
+    }
+
     /// The simulated ms the event with id `index + 1` was produced at; panics past the last.
     pub fn produced_ms_at(&self, index: usize) -> i64 {
         self.produced_ms.get(index)

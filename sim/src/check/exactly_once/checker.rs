@@ -228,8 +228,8 @@ impl<'a> Checker<'a> {
             let end = (*offset as usize).min(log.len());
             let start = self.ledger_cursors[partition];
             for id in log.event_ids_in(start..end) {
-                if let Some(event) = self.truth.event(id) {
-                    self.late.observe_consumed(partition, event.event_time_ms);
+                if let Some(event_time_ms) = self.truth.event_time_ms(id) {
+                    self.late.observe_consumed(partition, event_time_ms);
                 }
                 if let Some(ix) = self.dwd.dense(id) {
                     let flags = self.dwd.flags[ix];

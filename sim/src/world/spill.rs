@@ -2,7 +2,7 @@
 //! rather than in the process's memory: TT's log of a Double-11 run is hundreds of MB. The
 //! durable-disk model holds as on turmoil's disk, because a `LocalDisk` write is synced before
 //! it returns: a crash keeps it and there is nothing unsynced to lose. The directory is the
-//! run's own and leaves with the world. Small appends wait in the process (a few hundred KB a
+//! run's own and leaves with the world. Small appends wait in the process (up to 64 KB a
 //! file) and reach the file together: every read and length sees them, so the disk behaves as
 //! if each had been written through.
 
@@ -23,7 +23,7 @@ const OPEN_FILES_MAX: usize = 256;
 /// Appended bytes a file holds in the process before they are written to it: TT appends a
 /// produce request's records at a time, a few KB, and a write call each was a tenth of the
 /// TT host's time. An append at least this large is written at once.
-const WRITE_BEHIND_BYTES: usize = 128 * 1024;
+const WRITE_BEHIND_BYTES: usize = 64 * 1024;
 
 /// The run's spill directory, `dwsim-spill-<pid>-<n>` under the system's temporary directory
 /// (`TMPDIR`), created on first use and removed when the world is dropped.

@@ -193,19 +193,24 @@ impl GroundTruth {
 
     /// The event with id `event_id`, if it was produced.
     pub fn event(&self, event_id: u64) -> Option<AdEvent> {
+        self.index_of(event_id).map(|index| self.at(index))
+    }
+
+    /// The index of the event with id `event_id`, if it was produced.
+    fn index_of(&self, event_id: u64) -> Option<usize> {
         let index = usize::try_from(event_id).ok()?.checked_sub(1)?;
-        (index < self.len()).then(|| self.at(index))
+        (index < self.len()).then_some(index)
     }
 
     /// The event time of the event with id `event_id`, if it was produced: one column read, not
     /// the nine of a whole event.
     pub fn event_time_ms(&self, event_id: u64) -> Option<i64> {
-        let index = usize::try_from(event_id).ok()?.checked_sub(1)?;
-        (index < self.len()).then(|| {
+        let index = self.index_of(event_id)?;
+        Some(
             self.event_time_from_base_ms
                 .get(index)
-                .wrapping_add(self.event_time_base_ms)
-        })
+                .wrapping_add(self.event_time_base_ms),
+        )
     }
 
     /// The simulated ms the event with id `index + 1` was produced at; panics past the last.

@@ -204,26 +204,20 @@ async fn a_batch_rewriting_many_keys_flushes_each_key_once_with_its_last_write()
             .read_bucket(latest.as_ref(), &[], bucket)
             .await
             .unwrap();
-        let writes = keys * rounds;
         let file_rows: u64 = state.files.iter().map(|f| f.row_count).sum();
         let bucket_keys = state.rows.len() as u64;
         assert_eq!(
             file_rows, bucket_keys,
             "bucket {bucket}: one record per key"
         );
-        for i in 0..state.rows.len() {
-            let (key, row) = state.rows.iter().nth(i).unwrap();
+        for (key, row) in state.rows.iter() {
             assert_eq!(row, vec![key[0], rounds - 1], "key {key:?}: its last write");
         }
         let max = state.files.iter().map(|f| f.max_sequence_number).max();
         let min = state.files.iter().map(|f| f.min_sequence_number).min();
         // Sequence numbers count every write of the bucket: its last round's are the largest.
         let bucket_writes = bucket_keys as i64 * rounds;
-        assert_eq!(
-            max,
-            Some(bucket_writes - 1),
-            "bucket {bucket} of {writes} writes"
-        );
+        assert_eq!(max, Some(bucket_writes - 1), "bucket {bucket}");
         assert_eq!(min, Some(bucket_writes - bucket_keys as i64));
         rows += bucket_keys;
     }

@@ -80,7 +80,7 @@ fn nearest_rank(n: u64, p: f64) -> u64 {
 /// Values by how often each occurs: the percentiles of millions of latencies, exactly those
 /// [`percentile`] gives, in memory that grows with the distinct values (milliseconds up to
 /// the longest latency), not with the events. Counted in a hash map (a record per event is
-/// the hot path) and sorted only when a percentile is asked for.
+/// the hot path) and sorted only when percentiles are asked for.
 #[derive(Debug, Default)]
 pub(crate) struct Histogram {
     counts: StableHashMap<i64, u64>,
@@ -93,13 +93,6 @@ impl Histogram {
         self.len += 1;
     }
 
-    /// (value, count) in ascending value order.
-    fn ascending(&self) -> Vec<(i64, u64)> {
-        let mut counts: Vec<(i64, u64)> = self.counts.iter().map(|(&v, &n)| (v, n)).collect();
-        counts.sort_unstable();
-        counts
-    }
-
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -109,20 +102,25 @@ impl Histogram {
         self.counts.keys().copied().max().unwrap_or(0)
     }
 
-    /// Percentile `p` by nearest rank, or 0 of no values (as [`percentile`]).
-    pub fn percentile(&self, p: f64) -> i64 {
+    /// Percentiles `ps` by nearest rank, each 0 of no values (as [`percentile`]): the distinct
+    /// values are sorted once for all of them.
+    pub fn percentiles<const N: usize>(&self, ps: [f64; N]) -> [i64; N] {
         if self.len == 0 {
-            return 0;
+            return [0; N];
         }
-        let rank = nearest_rank(self.len, p);
-        let mut seen = 0;
-        for (value, count) in self.ascending() {
-            seen += count;
-            if seen >= rank {
-                return value;
+        let mut ascending: Vec<(i64, u64)> = self.counts.iter().map(|(&v, &n)| (v, n)).collect();
+        ascending.sort_unstable();
+        ps.map(|p| {
+            let rank = nearest_rank(self.len, p);
+            let mut seen = 0;
+            for &(value, count) in &ascending {
+                seen += count;
+                if seen >= rank {
+                    return value;
+                }
             }
-        }
-        unreachable!("the counts add up to len")
+            unreachable!("the counts add up to len")
+        })
     }
 }
 
@@ -146,9 +144,9 @@ mod tests {
             }
             prop_assert_eq!(histogram.len(), values.len() as u64);
             prop_assert_eq!(histogram.max(), values.iter().copied().max().unwrap_or(0));
-            for q in [p, 50.0, 99.0, 100.0] {
-                prop_assert_eq!(histogram.percentile(q), percentile(&mut values, q));
-            }
+            let qs = [p, 50.0, 99.0, 100.0];
+            let expected = qs.map(|q| percentile(&mut values, q));
+            prop_assert_eq!(histogram.percentiles(qs), expected);
         }
     }
 }

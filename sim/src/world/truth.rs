@@ -177,7 +177,7 @@ impl GroundTruth {
             campaign_in_advertiser.wrapping_add(advertiser_id.wrapping_mul(CAMPAIGN_ID_STRIDE));
         AdEvent {
             event_id: index as u64 + 1,
-            event_time_ms: event_time_from_base_ms.wrapping_add(self.event_time_base_ms),
+            event_time_ms: self.event_time_of(event_time_from_base_ms),
             advertiser_id,
             campaign_id,
             creative_id: creative_in_campaign
@@ -206,11 +206,12 @@ impl GroundTruth {
     /// the nine of a whole event.
     pub fn event_time_ms(&self, event_id: u64) -> Option<i64> {
         let index = self.index_of(event_id)?;
-        Some(
-            self.event_time_from_base_ms
-                .get(index)
-                .wrapping_add(self.event_time_base_ms),
-        )
+        Some(self.event_time_of(self.event_time_from_base_ms.get(index)))
+    }
+
+    /// An event time from its value in `event_time_from_base_ms` (as `push` stored it).
+    fn event_time_of(&self, from_base_ms: i64) -> i64 {
+        from_base_ms.wrapping_add(self.event_time_base_ms)
     }
 
     /// The simulated ms the event with id `index + 1` was produced at; panics past the last.

@@ -39,6 +39,11 @@ fn text_has_a_line_per_seed_and_the_medians() {
         floor.contains("seeds per minute with `sweep --jobs 2`"),
         "{floor}"
     );
+    let parquet = stdout
+        .lines()
+        .find(|l| l.starts_with("Parquet floor: "))
+        .unwrap_or_else(|| panic!("no Parquet floor line: {stdout}"));
+    assert!(parquet.contains("a ratio of "), "{parquet}");
 }
 
 #[test]
@@ -68,6 +73,24 @@ fn json_has_every_figure_per_seed_and_the_medians() {
         assert!(
             run["floor"][key].as_f64().unwrap() > 0.0,
             "floor {key}: {run}"
+        );
+    }
+    for key in [
+        "files_encoded",
+        "values_encoded",
+        "files_decoded",
+        "values_decoded",
+        "sample_values",
+    ] {
+        assert!(
+            run["parquet_floor"][key].as_u64().unwrap() > 0,
+            "parquet_floor {key}: {run}"
+        );
+    }
+    for key in ["wall_s", "ratio_to_bare_ceiling"] {
+        assert!(
+            run["parquet_floor"][key].as_f64().unwrap() > 0.0,
+            "parquet_floor {key}: {run}"
         );
     }
     // Peak RSS is read from the OS: a number on Linux, null ("unknown") elsewhere.

@@ -2,9 +2,10 @@
 //! can be reproduced by anyone: per seed the events and simulated seconds per wall second, the
 //! wall time, the peak RSS read from the OS, and a bare turmoil world (same hosts, tick and
 //! simulated duration, idle timer loops only) measured in the same process as the reference the
-//! run's speed is a ratio of, and turmoil's floor (the same hosts asleep: the least wall time any
-//! run can take while turmoil steps one fixed tick at a time). Measuring only: nothing here
-//! reaches a run or its trace.
+//! run's speed is a ratio of, turmoil's floor (the same hosts asleep: the least wall time any
+//! run can take while turmoil steps one fixed tick at a time), and the Parquet floor (arrow-rs
+//! alone encoding and decoding as many values as the run's files did). Measuring only: nothing
+//! here reaches a run or its trace.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::summary::Summary;
 use crate::scenario::Scenario;
+use crate::world::StoredObjects;
 
 /// How peak RSS is measured, as the output says it.
 pub const RSS_METHOD: &str = "VmHWM of a fresh child process per seed, read right after the run and its checkers (before the bare reference runs)";
@@ -41,6 +43,30 @@ pub struct Floor {
     pub simulated_s_per_wall_s_ceiling: f64,
 }
 
+/// arrow-rs's own cost for the Parquet work of a run: the values its table store and its
+/// checkers encoded and decoded (counted during the run, `warehouse::table::parquet_work`), at
+/// the speed arrow-rs encodes and decodes this run's own live files (timed after the run, the
+/// fastest of a few passes, without dictionaries). Whatever the warehouse does around its files,
+/// a run that writes and reads them takes this long on top of turmoil's floor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParquetFloor {
+    pub files_encoded: u64,
+    pub values_encoded: u64,
+    pub files_decoded: u64,
+    pub values_decoded: u64,
+    /// Values in the live files timed (0: the run left no Parquet file to time).
+    pub sample_values: u64,
+    pub encode_ns_per_value: f64,
+    pub decode_ns_per_value: f64,
+    pub wall_s: f64,
+    /// The run's events over turmoil's floor plus this floor.
+    pub events_per_wall_s_ceiling: f64,
+    /// The run's simulated seconds over turmoil's floor plus this floor.
+    pub simulated_s_per_wall_s_ceiling: f64,
+    /// `simulated_s_per_wall_s_ceiling` over the bare reference's simulated s per wall s.
+    pub ratio_to_bare_ceiling: f64,
+}
+
 /// One seed's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchRun {
@@ -61,6 +87,7 @@ pub struct BenchRun {
     /// `simulated_s_per_wall_s / bare.simulated_s_per_wall_s`.
     pub ratio_to_bare: f64,
     pub floor: Floor,
+    pub parquet_floor: ParquetFloor,
 }
 
 /// Medians over the seeds.
@@ -78,6 +105,14 @@ pub struct Medians {
     /// Seeds per minute `sweep --jobs 2` could reach on two cores if a seed cost only turmoil's
     /// floor (no process start, no warehouse, no checkers).
     pub floor_seeds_per_minute_ceiling_jobs_2: f64,
+    pub parquet_floor_wall_s: f64,
+    pub parquet_encode_ns_per_value: f64,
+    pub parquet_decode_ns_per_value: f64,
+    /// With turmoil's floor and the Parquet floor together.
+    pub floors_events_per_wall_s_ceiling: f64,
+    pub floors_simulated_s_per_wall_s_ceiling: f64,
+    pub floors_seeds_per_minute_ceiling_jobs_2: f64,
+    pub floors_ratio_to_bare_ceiling: f64,
 }
 
 /// A whole bench: every seed and the medians.
@@ -101,6 +136,7 @@ pub fn bench_seed(
 ) -> BenchRun {
     let tick_ms = scenario.run.tick.0;
     let epoch_ms = scenario.run.epoch_ms;
+    let _ = warehouse::table::parquet_work::take();
     let started = crate::campaign::sweep::wall_clock();
     // As `dwsim run` without `--out`: the trace's hash and counts, no events kept.
     let trace = crate::trace::Trace::hash_only();
@@ -109,9 +145,11 @@ pub fn bench_seed(
     let hosts = simulation.hosts;
     let run = crate::check::check(simulation);
     let wall_s = started.elapsed().as_secs_f64();
+    let work = warehouse::table::parquet_work::take();
     let summary = Summary::build(&run, scenario_path, git_commit, wall_s);
     let peak_rss_bytes = peak_rss_bytes();
     let simulated_ms = run.simulation.simulated_ms;
+    let speed = parquet_speed(&run.simulation.objects);
     drop(run);
     let bare = bare_reference(hosts, tick_ms, simulated_ms, epoch_ms);
     let floor_wall_s = turmoil_floor(hosts, tick_ms, simulated_ms, epoch_ms)
@@ -121,6 +159,25 @@ pub fn bench_seed(
         wall_s: floor_wall_s,
         events_per_wall_s_ceiling: summary.events_produced as f64 / floor_wall_s,
         simulated_s_per_wall_s_ceiling: simulated_ms as f64 / 1e3 / floor_wall_s,
+    };
+    let parquet_wall_s = (work.values_encoded as f64 * speed.encode_ns_per_value
+        + work.values_decoded as f64 * speed.decode_ns_per_value)
+        / 1e9;
+    let floors_wall_s = floor_wall_s + parquet_wall_s;
+    let floors_simulated_s_per_wall_s = simulated_ms as f64 / 1e3 / floors_wall_s;
+    let parquet_floor = ParquetFloor {
+        files_encoded: work.files_encoded,
+        values_encoded: work.values_encoded,
+        files_decoded: work.files_decoded,
+        values_decoded: work.values_decoded,
+        sample_values: speed.values,
+        encode_ns_per_value: speed.encode_ns_per_value,
+        decode_ns_per_value: speed.decode_ns_per_value,
+        wall_s: parquet_wall_s,
+        events_per_wall_s_ceiling: summary.events_produced as f64 / floors_wall_s,
+        simulated_s_per_wall_s_ceiling: floors_simulated_s_per_wall_s,
+        ratio_to_bare_ceiling: floors_simulated_s_per_wall_s
+            / bare.simulated_s_per_wall_s.max(1e-9),
     };
     let simulated_s_per_wall_s = summary.wall.simulated_s_per_wall_s;
     BenchRun {
@@ -137,6 +194,109 @@ pub fn bench_seed(
         ratio_to_bare: simulated_s_per_wall_s / bare.simulated_s_per_wall_s.max(1e-9),
         bare,
         floor,
+        parquet_floor,
+    }
+}
+
+/// Values of the run's live Parquet files timed at most (about 64 MB of 64-bit values): enough
+/// for a stable speed, little next to the run.
+const PARQUET_SAMPLE_VALUES_MAX: u64 = 8_000_000;
+
+/// Passes over the sample; the fastest counts (a floor, not a typical time).
+const PARQUET_SAMPLE_PASSES: usize = 3;
+
+/// How fast arrow-rs decodes and re-encodes a run's own Parquet files.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ParquetSpeed {
+    values: u64,
+    encode_ns_per_value: f64,
+    decode_ns_per_value: f64,
+}
+
+/// Times arrow-rs on the live Parquet files in `objects`, the first in path order up to
+/// [`PARQUET_SAMPLE_VALUES_MAX`] values: each decoded whole, then its batches encoded again with
+/// the file's own compression and no dictionary pages (the cheapest way arrow-rs writes them).
+/// A file arrow-rs cannot read is left out; no file at all gives zero speeds.
+fn parquet_speed(objects: &StoredObjects) -> ParquetSpeed {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::properties::WriterProperties;
+
+    let mut sample = Vec::new();
+    let mut values = 0u64;
+    for path in objects.keys() {
+        if values >= PARQUET_SAMPLE_VALUES_MAX {
+            break;
+        }
+        if !path.ends_with(".parquet") {
+            continue;
+        }
+        let Some(bytes) = objects.get(path) else {
+            continue;
+        };
+        let bytes = bytes::Bytes::from(bytes);
+        let Ok(builder) = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()) else {
+            continue;
+        };
+        let compression = builder
+            .metadata()
+            .row_groups()
+            .first()
+            .and_then(|group| group.columns().first())
+            .map_or(parquet::basic::Compression::UNCOMPRESSED, |column| {
+                column.compression()
+            });
+        let Ok(reader) = builder.build() else {
+            continue;
+        };
+        let Ok(batches) = reader.collect::<Result<Vec<_>, _>>() else {
+            continue;
+        };
+        let Some(schema) = batches.first().map(|batch| batch.schema()) else {
+            continue;
+        };
+        values += batches
+            .iter()
+            .map(|batch| (batch.num_rows() * batch.num_columns()) as u64)
+            .sum::<u64>();
+        sample.push((bytes, compression, schema, batches));
+    }
+    if values == 0 {
+        return ParquetSpeed::default();
+    }
+    let mut decode_s = f64::INFINITY;
+    let mut encode_s = f64::INFINITY;
+    for _ in 0..PARQUET_SAMPLE_PASSES {
+        let started = crate::campaign::sweep::wall_clock();
+        for (bytes, ..) in &sample {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+                .and_then(|builder| builder.build())
+                .expect("read once already");
+            for batch in reader {
+                std::hint::black_box(batch.expect("read once already"));
+            }
+        }
+        decode_s = decode_s.min(started.elapsed().as_secs_f64());
+        let started = crate::campaign::sweep::wall_clock();
+        for (bytes, compression, schema, batches) in &sample {
+            let props = WriterProperties::builder()
+                .set_compression(*compression)
+                .set_dictionary_enabled(false)
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(Vec::with_capacity(bytes.len()), schema.clone(), Some(props))
+                    .expect("a schema arrow-rs just read");
+            for batch in batches {
+                writer.write(batch).expect("a batch arrow-rs just read");
+            }
+            std::hint::black_box(writer.into_inner().expect("an in-memory file"));
+        }
+        encode_s = encode_s.min(started.elapsed().as_secs_f64());
+    }
+    ParquetSpeed {
+        values,
+        encode_ns_per_value: encode_s * 1e9 / values as f64,
+        decode_ns_per_value: decode_s * 1e9 / values as f64,
     }
 }
 
@@ -246,6 +406,28 @@ impl BenchReport {
             floor_seeds_per_minute_ceiling_jobs_2: median(
                 runs.iter().map(|r| 2.0 * 60.0 / r.floor.wall_s.max(1e-9)),
             ),
+            parquet_floor_wall_s: median(runs.iter().map(|r| r.parquet_floor.wall_s)),
+            parquet_encode_ns_per_value: median(
+                runs.iter().map(|r| r.parquet_floor.encode_ns_per_value),
+            ),
+            parquet_decode_ns_per_value: median(
+                runs.iter().map(|r| r.parquet_floor.decode_ns_per_value),
+            ),
+            floors_events_per_wall_s_ceiling: median(
+                runs.iter()
+                    .map(|r| r.parquet_floor.events_per_wall_s_ceiling),
+            ),
+            floors_simulated_s_per_wall_s_ceiling: median(
+                runs.iter()
+                    .map(|r| r.parquet_floor.simulated_s_per_wall_s_ceiling),
+            ),
+            floors_seeds_per_minute_ceiling_jobs_2: median(
+                runs.iter()
+                    .map(|r| 2.0 * 60.0 / (r.floor.wall_s + r.parquet_floor.wall_s).max(1e-9)),
+            ),
+            floors_ratio_to_bare_ceiling: median(
+                runs.iter().map(|r| r.parquet_floor.ratio_to_bare_ceiling),
+            ),
         };
         Self {
             scenario: scenario.to_string(),
@@ -317,6 +499,38 @@ impl BenchReport {
             m.floor_simulated_s_per_wall_s_ceiling,
             m.floor_seeds_per_minute_ceiling_jobs_2
         );
+        let million = |values: u64| values as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "Parquet floor: {:.2} wall s for arrow-rs alone to encode the {:.1} M values the run wrote to Parquet ({:.0} files) and decode the {:.1} M it read back ({:.0} file reads, checkers included), at {:.1} ns a value to encode and {:.1} to decode (its fastest on this run's own live files, medians over the seeds); with turmoil's floor, a run could reach at most {:.0} events per wall s, {:.1} simulated s per wall s, {:.0} seeds per minute with `sweep --jobs 2`, a ratio of {:.3} to the bare reference",
+            m.parquet_floor_wall_s,
+            median(
+                self.runs
+                    .iter()
+                    .map(|r| million(r.parquet_floor.values_encoded))
+            ),
+            median(
+                self.runs
+                    .iter()
+                    .map(|r| r.parquet_floor.files_encoded as f64)
+            ),
+            median(
+                self.runs
+                    .iter()
+                    .map(|r| million(r.parquet_floor.values_decoded))
+            ),
+            median(
+                self.runs
+                    .iter()
+                    .map(|r| r.parquet_floor.files_decoded as f64)
+            ),
+            m.parquet_encode_ns_per_value,
+            m.parquet_decode_ns_per_value,
+            m.floors_events_per_wall_s_ceiling,
+            m.floors_simulated_s_per_wall_s_ceiling,
+            m.floors_seeds_per_minute_ceiling_jobs_2,
+            m.floors_ratio_to_bare_ceiling
+        );
         out
     }
 }
@@ -365,6 +579,19 @@ mod tests {
                 events_per_wall_s_ceiling: 90_000.0 / floor_wall_s,
                 simulated_s_per_wall_s_ceiling: 150.0 / floor_wall_s,
             },
+            parquet_floor: ParquetFloor {
+                files_encoded: 500,
+                values_encoded: 2_000_000,
+                files_decoded: 900,
+                values_decoded: 3_000_000,
+                sample_values: 1_000_000,
+                encode_ns_per_value: 20.0,
+                decode_ns_per_value: 10.0,
+                wall_s: 0.07,
+                events_per_wall_s_ceiling: 90_000.0 / (floor_wall_s + 0.07),
+                simulated_s_per_wall_s_ceiling: 150.0 / (floor_wall_s + 0.07),
+                ratio_to_bare_ceiling: 150.0 / (floor_wall_s + 0.07) / 600.0,
+            },
         }
     }
 
@@ -384,6 +611,37 @@ mod tests {
             report.render().contains("480 seeds per minute"),
             "{}",
             report.render()
+        );
+    }
+
+    /// A Parquet file of `rows` rows of two INT64 columns, as arrow-rs writes it.
+    fn parquet_file(rows: i64) -> Vec<u8> {
+        use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+        let ids: ArrayRef = std::sync::Arc::new(Int64Array::from_iter_values(0..rows));
+        let costs: ArrayRef =
+            std::sync::Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 7)));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("cost", costs)]).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_parquet_speed_is_timed_on_the_readable_parquet_files_only() {
+        let mut objects = StoredObjects::default();
+        objects.insert("t/bucket-0/data-1.parquet".into(), parquet_file(1000));
+        objects.insert("t/bucket-0/data-2.parquet".into(), parquet_file(500));
+        objects.insert("t/bucket-0/data-3.parquet".into(), b"not parquet".to_vec());
+        objects.insert("t/snapshot/snapshot-1".into(), parquet_file(4000));
+        let speed = parquet_speed(&objects);
+        assert_eq!(speed.values, 2 * 1500, "{speed:?}");
+        assert!(speed.encode_ns_per_value > 0.0 && speed.decode_ns_per_value > 0.0);
+        assert_eq!(
+            parquet_speed(&StoredObjects::default()),
+            ParquetSpeed::default()
         );
     }
 

@@ -612,6 +612,7 @@ impl<'a> TableInspector<'a> {
             .with_batch_size(rows.clamp(1, BATCH_ROWS))
             .build()
             .map_err(unreadable)?;
+        warehouse::table::parquet_work::count_file_decoded();
         let width = self.fields.len();
         let reserved = rows.min(BATCH_ROWS);
         records.kinds.reserve(reserved);
@@ -620,6 +621,10 @@ impl<'a> TableInspector<'a> {
         let mut symbol_columns: Vec<Vec<i64>> = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| format!("{path}: {e}"))?;
+            warehouse::table::parquet_work::count_values_decoded(
+                batch.num_rows(),
+                batch.num_columns(),
+            );
             let column = |name: &str| {
                 batch
                     .column_by_name(name)

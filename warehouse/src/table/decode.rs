@@ -376,6 +376,7 @@ impl<'a> RunBatches<'a> {
             .with_batch_size(file_rows.clamp(1, batch_rows.max(1)))
             .build()
             .map_err(|e| corrupt(&e))?;
+        super::parquet_work::count_file_decoded();
         Ok(Self {
             schema,
             pk_indices,
@@ -393,6 +394,7 @@ impl<'a> RunBatches<'a> {
             return Ok(None);
         };
         let batch = batch.map_err(|e| corrupt(&e))?;
+        super::parquet_work::count_values_decoded(batch.num_rows(), batch.num_columns());
         let schema = self.schema;
         let nfields = schema.fields.len();
         if batch.num_columns() != nfields + 2 {

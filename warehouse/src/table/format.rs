@@ -436,6 +436,7 @@ impl<'a> FileEncoder<'a> {
     pub fn write_columns(&mut self, columns: Columns) -> Result<(), TableError> {
         let (schema, pk_indices, path) = (self.schema, self.pk_indices, self.path.as_str());
         let batch = columns.into_batch(schema, pk_indices, &self.arrow_schema, path)?;
+        super::parquet_work::count_values_encoded(batch.num_rows(), batch.num_columns());
         self.writer
             .write(&batch)
             .map_err(|e| encode_error(path, &e))?;
@@ -450,6 +451,7 @@ impl<'a> FileEncoder<'a> {
             self.write(&no_records[..], 0..0)?;
         }
         let path = self.path;
+        super::parquet_work::count_file_encoded();
         self.writer
             .into_inner()
             .map_err(|e| encode_error(&path, &e))
@@ -654,5 +656,53 @@ mod tests {
                 "{compression:?}: the path changed the file's bytes"
             );
         }
+    }
+
+    /// `dwsim bench`'s Parquet floor counts what the files hold: every column of every record
+    /// encoded (the `_KEY_` copy, sequence number and kind included) once per file, however
+    /// the records were sliced, and every column a decode reads (the `_KEY_` copy skipped).
+    #[test]
+    fn parquet_work_counts_the_values_a_file_holds() {
+        let rows: Vec<Vec<i64>> = (0..5_000i64)
+            .map(|i| {
+                (EVENT_FIELD_NAMES.iter().enumerate())
+                    .map(|(f, name)| {
+                        if *name == "kind" {
+                            i % 3
+                        } else {
+                            i * 7 + f as i64
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let keys: Vec<Vec<i64>> = rows.iter().map(|row| vec![row[0]]).collect();
+        let records: Vec<RecordRef<'_>> = rows
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .map(|(i, (row, key))| RecordRef {
+                key,
+                sequence_number: i as i64,
+                kind: RowKind::Insert,
+                row,
+            })
+            .collect();
+        let schema = dwd_schema(TableOptions::default());
+        let fields = schema.fields.len();
+        let _ = super::super::parquet_work::take();
+        let bytes = encode_in_slices(&schema, &[0], &records, "t", 1024).unwrap();
+        let encoded = super::super::parquet_work::take();
+        assert_eq!(
+            (encoded.files_encoded, encoded.values_encoded),
+            (1, 5_000 * (1 + 2 + fields) as u64)
+        );
+        let run = super::super::decode::decode_run(&schema, &[0], bytes.into(), "t").unwrap();
+        assert_eq!(run.sequence_numbers.len(), 5_000);
+        let decoded = super::super::parquet_work::take();
+        assert_eq!(
+            (decoded.files_decoded, decoded.values_decoded),
+            (1, 5_000 * (2 + fields) as u64)
+        );
     }
 }

@@ -16,6 +16,7 @@ mod key;
 mod lifecycle;
 mod merge;
 mod meta;
+pub mod parquet_work;
 mod partition_expire;
 mod pending;
 mod reader;

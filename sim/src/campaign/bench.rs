@@ -389,45 +389,29 @@ impl BenchReport {
             .iter()
             .map(|r| r.peak_rss_bytes.map(|b| b as f64))
             .collect();
+        let med = |figure: fn(&BenchRun) -> f64| median(runs.iter().map(figure));
         let medians = Medians {
-            events_per_wall_s: median(runs.iter().map(|r| r.events_per_wall_s)),
-            simulated_s_per_wall_s: median(runs.iter().map(|r| r.simulated_s_per_wall_s)),
-            wall_s: median(runs.iter().map(|r| r.wall_s)),
+            events_per_wall_s: med(|r| r.events_per_wall_s),
+            simulated_s_per_wall_s: med(|r| r.simulated_s_per_wall_s),
+            wall_s: med(|r| r.wall_s),
             peak_rss_bytes: rss.filter(|v| !v.is_empty()).map(|v| median(v) as u64),
-            bare_simulated_s_per_wall_s: median(runs.iter().map(|r| r.bare.simulated_s_per_wall_s)),
-            ratio_to_bare: median(runs.iter().map(|r| r.ratio_to_bare)),
-            floor_wall_s: median(runs.iter().map(|r| r.floor.wall_s)),
-            floor_events_per_wall_s_ceiling: median(
-                runs.iter().map(|r| r.floor.events_per_wall_s_ceiling),
-            ),
-            floor_simulated_s_per_wall_s_ceiling: median(
-                runs.iter().map(|r| r.floor.simulated_s_per_wall_s_ceiling),
-            ),
-            floor_seeds_per_minute_ceiling_jobs_2: median(
-                runs.iter().map(|r| 2.0 * 60.0 / r.floor.wall_s.max(1e-9)),
-            ),
-            parquet_floor_wall_s: median(runs.iter().map(|r| r.parquet_floor.wall_s)),
-            parquet_encode_ns_per_value: median(
-                runs.iter().map(|r| r.parquet_floor.encode_ns_per_value),
-            ),
-            parquet_decode_ns_per_value: median(
-                runs.iter().map(|r| r.parquet_floor.decode_ns_per_value),
-            ),
-            floors_events_per_wall_s_ceiling: median(
-                runs.iter()
-                    .map(|r| r.parquet_floor.events_per_wall_s_ceiling),
-            ),
-            floors_simulated_s_per_wall_s_ceiling: median(
-                runs.iter()
-                    .map(|r| r.parquet_floor.simulated_s_per_wall_s_ceiling),
-            ),
-            floors_seeds_per_minute_ceiling_jobs_2: median(
-                runs.iter()
-                    .map(|r| 2.0 * 60.0 / (r.floor.wall_s + r.parquet_floor.wall_s).max(1e-9)),
-            ),
-            floors_ratio_to_bare_ceiling: median(
-                runs.iter().map(|r| r.parquet_floor.ratio_to_bare_ceiling),
-            ),
+            bare_simulated_s_per_wall_s: med(|r| r.bare.simulated_s_per_wall_s),
+            ratio_to_bare: med(|r| r.ratio_to_bare),
+            floor_wall_s: med(|r| r.floor.wall_s),
+            floor_events_per_wall_s_ceiling: med(|r| r.floor.events_per_wall_s_ceiling),
+            floor_simulated_s_per_wall_s_ceiling: med(|r| r.floor.simulated_s_per_wall_s_ceiling),
+            floor_seeds_per_minute_ceiling_jobs_2: med(|r| 2.0 * 60.0 / r.floor.wall_s.max(1e-9)),
+            parquet_floor_wall_s: med(|r| r.parquet_floor.wall_s),
+            parquet_encode_ns_per_value: med(|r| r.parquet_floor.encode_ns_per_value),
+            parquet_decode_ns_per_value: med(|r| r.parquet_floor.decode_ns_per_value),
+            floors_events_per_wall_s_ceiling: med(|r| r.parquet_floor.events_per_wall_s_ceiling),
+            floors_simulated_s_per_wall_s_ceiling: med(|r| {
+                r.parquet_floor.simulated_s_per_wall_s_ceiling
+            }),
+            floors_seeds_per_minute_ceiling_jobs_2: med(|r| {
+                2.0 * 60.0 / (r.floor.wall_s + r.parquet_floor.wall_s).max(1e-9)
+            }),
+            floors_ratio_to_bare_ceiling: med(|r| r.parquet_floor.ratio_to_bare_ceiling),
         };
         Self {
             scenario: scenario.to_string(),

@@ -125,9 +125,10 @@ pub struct BenchReport {
     pub medians: Medians,
 }
 
-/// Runs `scenario` with `seed` and checks it, then the bare reference, in this process. The peak
-/// RSS is this process's high-water mark after the run: honest per run only in a process that ran
-/// nothing before it (the CLI runs each seed in a child process).
+/// Runs `scenario` with `seed` and checks it, then times arrow-rs on its live files, the bare
+/// reference and turmoil's floor, in this process. The peak RSS is this process's high-water
+/// mark after the run (read before anything else runs): honest per run only in a process that
+/// ran nothing before it (the CLI runs each seed in a child process).
 pub fn bench_seed(
     scenario: Scenario,
     scenario_path: &str,

@@ -32,6 +32,18 @@ impl ObjectBytes {
             Self::Held(held) => held.clone(),
         }
     }
+
+    /// The object's size in bytes, without reading it.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Spilled { len, .. } => *len,
+            Self::Held(held) => held.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl std::fmt::Debug for ObjectBytes {
@@ -87,6 +99,13 @@ impl StoredObjects {
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> {
         self.objects.keys()
+    }
+
+    /// Every object's path and size in bytes, in path order, reading no bytes.
+    pub fn sizes(&self) -> impl Iterator<Item = (&String, usize)> {
+        self.objects
+            .iter()
+            .map(|(path, object)| (path, object.len()))
     }
 
     /// The paths that start with `prefix`, in order.

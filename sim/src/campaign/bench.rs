@@ -489,7 +489,7 @@ impl BenchReport {
             m.floor_simulated_s_per_wall_s_ceiling,
             m.floor_seeds_per_minute_ceiling_jobs_2
         );
-        let million = |values: u64| values as f64 / 1e6;
+        let run_median = |figure: fn(&BenchRun) -> f64| median(self.runs.iter().map(figure));
         let no_parquet = self
             .runs
             .iter()
@@ -505,26 +505,10 @@ impl BenchReport {
             out,
             "Parquet floor: {:.2} wall s for arrow-rs alone to encode the {:.1} M values the run wrote to Parquet ({:.0} files) and decode the {:.1} M it read back ({:.0} file reads, checkers included), at {:.1} ns a value to encode and {:.1} to decode (its fastest on this run's largest live files, medians over the seeds); with turmoil's floor, a run could reach at most {:.0} events per wall s, {:.1} simulated s per wall s, {:.0} seeds per minute with `sweep --jobs 2`, a ratio of {:.3} to the bare reference",
             m.parquet_floor_wall_s,
-            median(
-                self.runs
-                    .iter()
-                    .map(|r| million(r.parquet_floor.values_encoded))
-            ),
-            median(
-                self.runs
-                    .iter()
-                    .map(|r| r.parquet_floor.files_encoded as f64)
-            ),
-            median(
-                self.runs
-                    .iter()
-                    .map(|r| million(r.parquet_floor.values_decoded))
-            ),
-            median(
-                self.runs
-                    .iter()
-                    .map(|r| r.parquet_floor.files_decoded as f64)
-            ),
+            run_median(|r| r.parquet_floor.values_encoded as f64 / 1e6),
+            run_median(|r| r.parquet_floor.files_encoded as f64),
+            run_median(|r| r.parquet_floor.values_decoded as f64 / 1e6),
+            run_median(|r| r.parquet_floor.files_decoded as f64),
             m.parquet_encode_ns_per_value,
             m.parquet_decode_ns_per_value,
             m.floors_events_per_wall_s_ceiling,

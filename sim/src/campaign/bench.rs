@@ -258,14 +258,14 @@ fn parquet_speed(objects: &StoredObjects) -> ParquetSpeed {
         let Ok(batches) = reader.collect::<Result<Vec<_>, _>>() else {
             continue;
         };
-        let Some(schema) = batches.first().map(|batch| batch.schema()) else {
+        if batches.is_empty() {
             continue;
-        };
+        }
         values += batches
             .iter()
             .map(|batch| (batch.num_rows() * batch.num_columns()) as u64)
             .sum::<u64>();
-        sample.push((bytes, compression, schema, batches));
+        sample.push((bytes, compression, batches));
     }
     if values == 0 {
         return ParquetSpeed::default();
@@ -284,14 +284,17 @@ fn parquet_speed(objects: &StoredObjects) -> ParquetSpeed {
         }
         decode_s = decode_s.min(started.elapsed().as_secs_f64());
         let started = crate::campaign::sweep::wall_clock();
-        for (bytes, compression, schema, batches) in &sample {
+        for (bytes, compression, batches) in &sample {
             let props = WriterProperties::builder()
                 .set_compression(*compression)
                 .set_dictionary_enabled(false)
                 .build();
-            let mut writer =
-                ArrowWriter::try_new(Vec::with_capacity(bytes.len()), schema.clone(), Some(props))
-                    .expect("a schema arrow-rs just read");
+            let mut writer = ArrowWriter::try_new(
+                Vec::with_capacity(bytes.len()),
+                batches[0].schema(),
+                Some(props),
+            )
+            .expect("a schema arrow-rs just read");
             for batch in batches {
                 writer.write(batch).expect("a batch arrow-rs just read");
             }
@@ -389,13 +392,23 @@ fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     }
 }
 
+/// The median over `runs` of one figure of each.
+fn median_of(runs: &[BenchRun], figure: fn(&BenchRun) -> f64) -> f64 {
+    median(runs.iter().map(figure))
+}
+
+/// Seeds per minute `sweep --jobs 2` reaches on two cores if a seed takes `wall_s`.
+fn seeds_per_minute_jobs_2(wall_s: f64) -> f64 {
+    2.0 * 60.0 / wall_s.max(1e-9)
+}
+
 impl BenchReport {
     pub fn new(scenario: &str, git_commit: &str, runs: Vec<BenchRun>) -> Self {
         let rss: Option<Vec<f64>> = runs
             .iter()
             .map(|r| r.peak_rss_bytes.map(|b| b as f64))
             .collect();
-        let med = |figure: fn(&BenchRun) -> f64| median(runs.iter().map(figure));
+        let med = |figure| median_of(&runs, figure);
         let medians = Medians {
             events_per_wall_s: med(|r| r.events_per_wall_s),
             simulated_s_per_wall_s: med(|r| r.simulated_s_per_wall_s),
@@ -406,7 +419,7 @@ impl BenchReport {
             floor_wall_s: med(|r| r.floor.wall_s),
             floor_events_per_wall_s_ceiling: med(|r| r.floor.events_per_wall_s_ceiling),
             floor_simulated_s_per_wall_s_ceiling: med(|r| r.floor.simulated_s_per_wall_s_ceiling),
-            floor_seeds_per_minute_ceiling_jobs_2: med(|r| 2.0 * 60.0 / r.floor.wall_s.max(1e-9)),
+            floor_seeds_per_minute_ceiling_jobs_2: med(|r| seeds_per_minute_jobs_2(r.floor.wall_s)),
             parquet_floor_wall_s: med(|r| r.parquet_floor.wall_s),
             parquet_encode_ns_per_value: med(|r| r.parquet_floor.encode_ns_per_value),
             parquet_decode_ns_per_value: med(|r| r.parquet_floor.decode_ns_per_value),
@@ -415,7 +428,7 @@ impl BenchReport {
                 r.parquet_floor.simulated_s_per_wall_s_ceiling
             }),
             floors_seeds_per_minute_ceiling_jobs_2: med(|r| {
-                2.0 * 60.0 / (r.floor.wall_s + r.parquet_floor.wall_s).max(1e-9)
+                seeds_per_minute_jobs_2(r.floor.wall_s + r.parquet_floor.wall_s)
             }),
             floors_ratio_to_bare_ceiling: med(|r| r.parquet_floor.ratio_to_bare_ceiling),
         };
@@ -484,12 +497,12 @@ impl BenchReport {
             out,
             "turmoil floor: {:.2} wall s to step the run's hosts, asleep, through its {:.0} simulated s one tick at a time; even if the warehouse and its checkers cost nothing, a run could reach at most {:.0} events per wall s, {:.1} simulated s per wall s, {:.0} seeds per minute with `sweep --jobs 2` on two cores",
             m.floor_wall_s,
-            median(self.runs.iter().map(|r| r.simulated_s)),
+            median_of(&self.runs, |r| r.simulated_s),
             m.floor_events_per_wall_s_ceiling,
             m.floor_simulated_s_per_wall_s_ceiling,
             m.floor_seeds_per_minute_ceiling_jobs_2
         );
-        let run_median = |figure: fn(&BenchRun) -> f64| median(self.runs.iter().map(figure));
+        let run_median = |figure| median_of(&self.runs, figure);
         let no_parquet = self
             .runs
             .iter()

@@ -34,15 +34,11 @@ impl ObjectBytes {
     }
 
     /// The object's size in bytes, without reading it.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         match self {
             Self::Spilled { len, .. } => *len,
             Self::Held(held) => held.len(),
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
